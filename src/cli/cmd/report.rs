@@ -1,0 +1,61 @@
+use comfy_table::Table;
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use std::path::Path;
+
+use crate::cli::args::{Format, ReportArgs, RunsArgs};
+use crate::error::{Error, ExitStatus};
+use crate::output::Printer;
+use crate::store::Store;
+
+/// Prints the report of a stored run and writes its run file when asked.
+pub async fn print(store: &Store, run_id: &str, format: Format, out: Option<&Path>, printer: &Printer) -> Result<(), Error> {
+    let run = store.find_run(run_id).await?;
+    let cases = store.cases(&run.id).await?;
+    let scores = store.scores(&run.id).await?;
+    let report = crate::analysis::summarize(&run, &cases, &scores);
+    match format {
+        Format::Terminal => printer.data(&crate::report::terminal::render(&report)),
+        Format::Json => printer.data(&serde_json::to_string_pretty(&report).unwrap_or_default()),
+    }
+    if let Some(path) = out {
+        let file = crate::runfile::build(run, report, cases, scores);
+        let mut text = serde_json::to_string_pretty(&file).unwrap_or_default();
+        text.push('\n');
+        std::fs::write(path, text).map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
+        printer.info(&format!("wrote run file {}", path.display()));
+    }
+    Ok(())
+}
+
+pub async fn run(root: &Path, args: ReportArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+    let store = super::open_store(root).await?;
+    print(&store, &args.run, args.format, args.out.as_deref(), printer).await?;
+    store.close().await;
+    Ok(ExitStatus::Ok)
+}
+
+pub async fn list(root: &Path, args: RunsArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+    let store = super::open_store(root).await?;
+    let runs = store.list_runs(args.suite.as_deref(), args.limit).await?;
+    if runs.is_empty() {
+        printer.info("no runs stored yet; `evalgate run SUITE` makes one");
+        return Ok(ExitStatus::Ok);
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(vec!["run", "started", "suite", "model", "prompt", "dataset", "cases", "status"]);
+    for r in runs {
+        t.add_row(vec![
+            r.id,
+            r.started_at,
+            r.suite,
+            r.model,
+            format!("{}@{}", r.prompt, crate::hash::short(&r.prompt_version)),
+            format!("{}@{}", r.dataset, crate::hash::short(&r.dataset_version)),
+            r.planned_cases.to_string(),
+            r.status,
+        ]);
+    }
+    printer.data(&t.to_string());
+    store.close().await;
+    Ok(ExitStatus::Ok)
+}

@@ -1,0 +1,40 @@
+use std::path::Path;
+
+use crate::error::{Error, ExitStatus};
+use crate::output::Printer;
+
+pub fn run(root: &Path, printer: &Printer) -> Result<ExitStatus, Error> {
+    let project = super::load(root)?;
+    for suite in project.suites.values() {
+        let prompt = &project.prompts[&suite.prompt];
+        let dataset = &project.datasets[&suite.dataset];
+        printer.info(&format!(
+            "suite {}: prompt {}@{}, dataset {}@{} ({} cases), {} scorer{}, models {}",
+            suite.name,
+            prompt.name,
+            prompt.short_version(),
+            dataset.name,
+            crate::hash::short(&dataset.version),
+            dataset.len,
+            suite.scorers.len(),
+            if suite.scorers.len() == 1 { "" } else { "s" },
+            suite.models.join(", ")
+        ));
+    }
+    printer.info(&format!(
+        "ok: {} suite{}, {} prompt{}, {} dataset{}, {} model{}",
+        project.suites.len(),
+        plural(project.suites.len()),
+        project.prompts.len(),
+        plural(project.prompts.len()),
+        project.datasets.len(),
+        plural(project.datasets.len()),
+        project.models.len(),
+        plural(project.models.len())
+    ));
+    Ok(ExitStatus::Ok)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,0 +1,48 @@
+//! The command line: parse, dispatch to one short function per subcommand, print the error
+//! once, and map the result to an exit code.
+
+pub mod args;
+mod cmd;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+use crate::error::{Error, ExitStatus};
+use crate::output::Printer;
+
+pub fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let printer = Printer::new();
+    let status = match dispatch(cli, &printer) {
+        Ok(status) => status,
+        Err(err) => {
+            report_error(&printer, &err);
+            err.exit_status()
+        }
+    };
+    ExitCode::from(status as u8)
+}
+
+fn report_error(printer: &Printer, err: &Error) {
+    if let Error::Invalid(diags) = err {
+        for d in diags {
+            printer.info(&d.to_string());
+        }
+    }
+    printer.error(err, err.hint().as_deref());
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(Error::Runtime)
+}
+
+fn dispatch(cli: args::Cli, printer: &Printer) -> Result<ExitStatus, Error> {
+    let root = cli.project;
+    match cli.command {
+        args::Command::Init(a) => cmd::init::run(&a, printer),
+        args::Command::Validate => cmd::validate::run(&root, printer),
+        args::Command::Run(a) => runtime()?.block_on(cmd::run::run(&root, a, printer)),
+        args::Command::Report(a) => runtime()?.block_on(cmd::report::run(&root, a, printer)),
+        args::Command::Runs(a) => runtime()?.block_on(cmd::report::list(&root, a, printer)),
+    }
+}

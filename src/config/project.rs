@@ -1,0 +1,151 @@
+//! The checked project: what every later stage works from. Built only by `config::load`.
+
+use indexmap::IndexMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::golden::Dataset;
+use crate::prompt::Prompt;
+use crate::score::Scorer;
+
+/// A validated project. Immutable; passed around as `&Project`.
+#[derive(Debug)]
+pub struct Project {
+    pub root: PathBuf,
+    pub providers: IndexMap<String, Provider>,
+    pub models: IndexMap<String, Model>,
+    pub prompts: IndexMap<String, Arc<Prompt>>,
+    pub datasets: IndexMap<String, Dataset>,
+    pub suites: IndexMap<String, Suite>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub name: String,
+    pub kind: ProviderKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible chat completions API.
+    OpenAi {
+        base_url: String,
+        /// The environment variable holding the API key (never the key itself).
+        api_key_env: Option<String>,
+        structured_output: StructuredOutput,
+        timeout: Duration,
+    },
+    /// Recorded responses, served offline.
+    Replay { dir: PathBuf },
+}
+
+impl ProviderKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi { .. } => "openai",
+            ProviderKind::Replay { .. } => "replay",
+        }
+    }
+}
+
+/// How a provider is asked for JSON that follows the contract's schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StructuredOutput {
+    /// OpenAI structured outputs: `{type: json_schema, json_schema: {name, schema, strict}}`.
+    JsonSchema,
+    /// `{type: json_object, schema: …}` (llama-cpp-python and some others).
+    JsonObjectSchema,
+    /// `{type: json_object}` without a schema.
+    JsonObject,
+    /// Nothing is sent; the prompt alone asks for JSON.
+    None,
+}
+
+impl StructuredOutput {
+    pub fn parse(s: &str) -> Option<StructuredOutput> {
+        match s {
+            "json_schema" => Some(StructuredOutput::JsonSchema),
+            "json_object_schema" => Some(StructuredOutput::JsonObjectSchema),
+            "json_object" => Some(StructuredOutput::JsonObject),
+            "none" => Some(StructuredOutput::None),
+            _ => None,
+        }
+    }
+}
+
+/// Prices in USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Price {
+    pub input: f64,
+    pub cached_input: f64,
+    pub output: f64,
+}
+
+impl Price {
+    /// The cost in USD of one call.
+    pub fn cost(&self, input_tokens: u64, cached_tokens: u64, output_tokens: u64) -> f64 {
+        let uncached = input_tokens.saturating_sub(cached_tokens);
+        (uncached as f64 * self.input + cached_tokens as f64 * self.cached_input + output_tokens as f64 * self.output)
+            / 1_000_000.0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The key in evalgate.yaml.
+    pub name: String,
+    /// The model id sent to the API.
+    pub api_name: String,
+    pub provider: String,
+    pub price: Price,
+}
+
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub name: String,
+    pub description: Option<String>,
+    pub prompt: String,
+    pub dataset: String,
+    pub models: Vec<String>,
+    pub scorers: Vec<Scorer>,
+    pub gates: Gates,
+    pub concurrency: usize,
+}
+
+/// Thresholds of a suite. `evalgate gate` evaluates them against a baseline.
+#[derive(Debug, Clone, Default)]
+pub struct Gates {
+    pub metrics: IndexMap<String, MetricGate>,
+    pub max_cost_increase: Option<f64>,
+    pub max_latency_p95_ms: Option<f64>,
+    pub max_error_rate: Option<f64>,
+    pub min_judge_kappa: Option<f64>,
+    pub min_lift: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MetricGate {
+    pub min: Option<f64>,
+    pub max_drop: Option<f64>,
+    pub significant: bool,
+    pub alpha: f64,
+}
+
+/// Default number of requests in flight per run.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Default per-request timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cost_prices_cached_tokens_at_the_cached_rate() {
+        let p = Price { input: 2.0, cached_input: 0.5, output: 8.0 };
+        // 1,000 input of which 400 cached, 100 output:
+        // (600 × 2 + 400 × 0.5 + 100 × 8) / 1e6 = (1200 + 200 + 800) / 1e6.
+        assert!((p.cost(1000, 400, 100) - 0.0022).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,126 @@
+//! Serde mirrors of the project files. Nothing outside `config` sees these types.
+//!
+//! Every struct denies unknown fields (a misspelled threshold silently ignored would be a
+//! false pass in CI). Checks that concern one value happen inside deserialization
+//! (`try_from`), so serde_yaml attaches the line and column to the error.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use crate::contract::Contract;
+use crate::prompt::{Params, Role};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub providers: IndexMap<String, RawProvider>,
+    #[serde(default)]
+    pub models: IndexMap<String, RawModel>,
+    #[serde(default)]
+    pub suites: IndexMap<String, RawSuite>,
+}
+
+pub const CONFIG_KEYS: &[&str] = &["providers", "models", "suites"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub kind: String,
+    pub base_url: Option<String>,
+    pub api_key_env: Option<String>,
+    pub structured_output: Option<String>,
+    pub timeout_secs: Option<f64>,
+    pub cassettes: Option<String>,
+}
+
+pub const PROVIDER_KINDS: &[&str] = &["openai", "replay"];
+pub const STRUCTURED_OUTPUT_MODES: &[&str] = &["json_schema", "json_object_schema", "json_object", "none"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub provider: String,
+    /// The model id sent to the API (default: the model's key).
+    pub name: Option<String>,
+    pub price: Option<RawPrice>,
+}
+
+/// Prices in USD per million tokens.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrice {
+    pub input: f64,
+    pub output: f64,
+    pub cached_input: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSuite {
+    pub description: Option<String>,
+    pub prompt: String,
+    pub dataset: String,
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub scorers: Vec<RawScorer>,
+    #[serde(default)]
+    pub gates: Option<RawGates>,
+    pub concurrency: Option<usize>,
+}
+
+/// One scorer, flat so that every key is checked with its own line and column; which keys
+/// apply to which kind is checked in `config`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScorer {
+    pub kind: String,
+    pub name: Option<String>,
+    pub field: Option<String>,
+    pub expected: Option<String>,
+    pub value: Option<String>,
+    pub pattern: Option<String>,
+    pub ignore_case: Option<bool>,
+    pub trim: Option<bool>,
+    pub tolerance: Option<f64>,
+    pub relative: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGates {
+    #[serde(default)]
+    pub metrics: IndexMap<String, RawMetricGate>,
+    pub max_cost_increase: Option<f64>,
+    pub max_latency_p95_ms: Option<f64>,
+    pub max_error_rate: Option<f64>,
+    pub min_judge_kappa: Option<f64>,
+    pub min_lift: Option<f64>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetricGate {
+    pub min: Option<f64>,
+    pub max_drop: Option<f64>,
+    #[serde(default)]
+    pub significant: bool,
+    pub alpha: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrompt {
+    pub description: Option<String>,
+    pub messages: Vec<RawMessage>,
+    #[serde(default)]
+    pub params: Params,
+    pub output: Option<Contract>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMessage {
+    pub role: Role,
+    pub content: String,
+}

@@ -1,0 +1,21 @@
+//! Every environment variable evalgate reads, documented once.
+//!
+//! Secrets (API keys) are read only here, only from the variable a provider names, and only
+//! at the moment a request is built. They are never stored, logged or written to a file.
+
+/// Database URL. Unset: SQLite at `.evalgate/evalgate.db` under the project root.
+/// `postgres://…` selects PostgreSQL; `sqlite://…` another SQLite file.
+pub const DATABASE_URL: &str = "EVALGATE_DATABASE_URL";
+
+/// Disables colour in terminal output when set to anything (the `NO_COLOR` convention).
+pub const NO_COLOR: &str = "NO_COLOR";
+
+/// Reads a secret from the environment variable a provider names.
+pub fn secret(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+/// Reads a non-secret setting.
+pub fn setting(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}

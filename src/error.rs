@@ -1,0 +1,88 @@
+//! The crate's error type and the exit codes it maps to.
+
+use std::path::PathBuf;
+
+use crate::diag::Diagnostic;
+
+/// The process exit codes, documented in the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything ran; no gate failed.
+    Ok = 0,
+    /// A gate failed: a real regression.
+    GateFailed = 1,
+    /// Invalid input or configuration; nothing was run or written.
+    InvalidInput = 2,
+    /// Infrastructure failure: provider unreachable, database unavailable, error budget exceeded.
+    Infrastructure = 3,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The project files have problems; each diagnostic says where.
+    #[error("the project has {} problem{}", .0.len(), if .0.len() == 1 { "" } else { "s" })]
+    Invalid(Vec<Diagnostic>),
+    /// A command-line argument names something that does not exist.
+    #[error("{message}")]
+    Usage { message: String, hint: Option<String> },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A provider cannot be used at all (a missing API key variable).
+    #[error("{0}")]
+    ProviderSetup(crate::provider::ProviderError),
+    /// Every case of a run failed with a provider error: the provider is unreachable or
+    /// misconfigured.
+    #[error("every one of the {cases} cases failed with a provider error (first: {first})")]
+    AllFailed { cases: usize, first: String },
+    #[error("cannot write `{path}`")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the runtime failed")]
+    Runtime(#[source] std::io::Error),
+}
+
+impl Error {
+    pub fn usage(message: impl Into<String>, hint: Option<String>) -> Self {
+        Error::Usage { message: message.into(), hint }
+    }
+
+    /// Every variant says whether it is bad input or an infrastructure failure.
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Invalid(_) | Error::Usage { .. } => ExitStatus::InvalidInput,
+            Error::ProviderSetup(e) => match e.kind {
+                crate::provider::ErrorKind::MissingKey => ExitStatus::InvalidInput,
+                _ => ExitStatus::Infrastructure,
+            },
+            Error::Store(crate::store::StoreError::RunNotFound(_) | crate::store::StoreError::AmbiguousRun { .. }) => ExitStatus::InvalidInput,
+            Error::Store(_) | Error::AllFailed { .. } | Error::Write { .. } | Error::Read { .. } | Error::Runtime(_) => {
+                ExitStatus::Infrastructure
+            }
+        }
+    }
+
+    /// What to do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Usage { hint, .. } => hint.clone(),
+            Error::ProviderSetup(e) if e.kind == crate::provider::ErrorKind::MissingKey => {
+                Some("export the variable, or run against recorded cassettes with a `replay` provider".into())
+            }
+            Error::AllFailed { .. } => Some("check that the provider is running and its `base_url` is right".into()),
+            Error::Store(crate::store::StoreError::RunNotFound(_)) => Some("`evalgate runs` lists the stored runs".into()),
+            Error::Store(crate::store::StoreError::Open { .. }) => {
+                Some(format!("check `{}`, or unset it to use SQLite under `.evalgate/`", crate::env::DATABASE_URL))
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Golden datasets: JSONL files with one case a line, read line by line.
+//!
+//! A dataset can be large, so it is never held in memory whole: `config::load` validates it
+//! in one streaming pass (and computes its version), and the runner streams it again.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use crate::diag::Diagnostic;
+use crate::hash::LineHasher;
+
+/// One golden case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// Stable id, unique in its dataset.
+    pub id: String,
+    /// The template inputs.
+    #[serde(default)]
+    pub vars: Map<String, Value>,
+    /// Labels, fields or a reference answer the scorers compare with.
+    #[serde(default)]
+    pub expected: Map<String, Value>,
+    /// What happened downstream (for lift analysis), such as `{"escalated": true}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Map<String, Value>>,
+    /// Cheap features the downstream model already has (for lift analysis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_features: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Where the case comes from: `{"kind": "hand_written" | "feedback" | …, "added_at": …}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Map<String, Value>>,
+}
+
+/// The keys a case line may have, for suggestions.
+pub const CASE_KEYS: &[&str] = &["id", "vars", "expected", "outcome", "base_features", "tags", "source"];
+
+/// At most this many bad lines are reported per dataset.
+pub const MAX_REPORTED_LINES: usize = 20;
+
+/// A validated dataset: where it is, its version and how many cases it holds.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub name: String,
+    pub path: PathBuf,
+    /// Path shown in messages (relative to the project root).
+    pub display: PathBuf,
+    /// Hash of the normalized lines.
+    pub version: String,
+    pub len: usize,
+}
+
+/// Parses one line; errors carry the file line and the column inside the line.
+pub fn parse_line(display: &Path, line_no: usize, line: &str) -> Result<Case, Diagnostic> {
+    let case: Case = serde_json::from_str(line).map_err(|e| {
+        let msg = e.to_string();
+        // serde_json appends " at line L column C"; the line is always 1 here.
+        let msg = msg.rsplit_once(" at line ").map(|(m, _)| m.to_string()).unwrap_or(msg);
+        let hint = unknown_key_hint(&msg).or_else(|| {
+            e.is_syntax().then(|| "each line must be one complete JSON object".to_string())
+        });
+        Diagnostic::new(display, line_no, e.column().max(1), format!("bad case: {msg}")).with_hint_opt(hint)
+    })?;
+    if case.id.trim().is_empty() {
+        return Err(Diagnostic::new(display, line_no, 1, "case `id` is empty"));
+    }
+    Ok(case)
+}
+
+fn unknown_key_hint(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    let (field, _) = rest.split_once('`')?;
+    Some(crate::diag::suggestion(field, CASE_KEYS, "keys"))
+}
+
+/// Reads a dataset once: checks every line, finds duplicate ids, computes the version, and
+/// calls `check` on every good case (for checks that need the prompt, such as template
+/// variables). Returns the dataset and the problems found (at most `MAX_REPORTED_LINES`).
+pub fn validate(
+    name: &str,
+    path: &Path,
+    display: &Path,
+    mut check: impl FnMut(&Case, usize) -> Option<Diagnostic>,
+) -> (Option<Dataset>, Vec<Diagnostic>) {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            let d = Diagnostic::file(display, format!("cannot read dataset `{name}`: {e}"))
+                .with_hint(format!("create `{}` with one JSON case a line", display.display()));
+            return (None, vec![d]);
+        }
+    };
+    let mut problems = Vec::new();
+    let mut hasher = LineHasher::default();
+    let mut ids: HashSet<String> = HashSet::new();
+    let mut first_line_of: std::collections::HashMap<String, usize> = Default::default();
+    let mut len = 0;
+    let mut reader = BufReader::new(file);
+    let mut line = String::new();
+    let mut line_no = 0;
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                problems.push(Diagnostic::new(display, line_no + 1, 1, format!("cannot read line: {e}")));
+                break;
+            }
+        }
+        line_no += 1;
+        let text = line.trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() {
+            continue;
+        }
+        hasher.add_line(text);
+        match parse_line(display, line_no, text) {
+            Ok(case) => {
+                len += 1;
+                if !ids.insert(case.id.clone()) {
+                    let first = first_line_of.get(&case.id).copied().unwrap_or(0);
+                    problems.push(
+                        Diagnostic::new(display, line_no, 1, format!("duplicate case id `{}`", case.id))
+                            .with_hint(format!("line {first} already uses it; case ids must be unique")),
+                    );
+                } else {
+                    first_line_of.insert(case.id.clone(), line_no);
+                }
+                if let Some(d) = check(&case, line_no) {
+                    problems.push(d);
+                }
+            }
+            Err(d) => problems.push(d),
+        }
+        if problems.len() >= MAX_REPORTED_LINES {
+            problems.push(Diagnostic::new(
+                display,
+                line_no,
+                0,
+                format!("stopped after {MAX_REPORTED_LINES} problems; fix these first"),
+            ));
+            return (None, problems);
+        }
+    }
+    if len == 0 && problems.is_empty() {
+        problems.push(Diagnostic::file(display, format!("dataset `{name}` has no cases")));
+    }
+    let dataset = Dataset {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        display: display.to_path_buf(),
+        version: hasher.finish(),
+        len,
+    };
+    (Some(dataset), problems)
+}
+
+/// Streams the cases of a validated dataset, with their line numbers.
+pub struct Cases {
+    reader: BufReader<File>,
+    display: PathBuf,
+    line_no: usize,
+    buf: String,
+}
+
+impl Dataset {
+    pub fn cases(&self) -> std::io::Result<Cases> {
+        Ok(Cases {
+            reader: BufReader::new(File::open(&self.path)?),
+            display: self.display.clone(),
+            line_no: 0,
+            buf: String::new(),
+        })
+    }
+}
+
+impl Iterator for Cases {
+    type Item = Result<Case, Diagnostic>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.buf.clear();
+            match self.reader.read_line(&mut self.buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    return Some(Err(Diagnostic::new(&self.display, self.line_no + 1, 1, format!("cannot read line: {e}"))));
+                }
+            }
+            self.line_no += 1;
+            let text = self.buf.trim_end_matches(['\n', '\r']);
+            if text.trim().is_empty() {
+                continue;
+            }
+            return Some(parse_line(&self.display, self.line_no, text));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write(content: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(content.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn reports_bad_lines_duplicates_and_unknown_keys_with_line_numbers() {
+        let f = write(concat!(
+            "{\"id\":\"a\",\"vars\":{}}\n",
+            "\n",
+            "{\"id\":\"b\",\"vars\":{}\n",
+            "{\"id\":\"a\",\"vars\":{}}\n",
+            "{\"id\":\"c\",\"expectd\":{}}\n",
+        ));
+        let (ds, problems) = validate("d", f.path(), Path::new("golden/d.jsonl"), |_, _| None);
+        let text: Vec<String> = problems.iter().map(|d| d.to_string()).collect();
+        assert_eq!(problems.len(), 3, "{text:#?}");
+        assert!(text[0].starts_with("golden/d.jsonl:3:"), "{}", text[0]);
+        assert!(text[1].starts_with("golden/d.jsonl:4:1: duplicate case id `a`"), "{}", text[1]);
+        assert!(text[2].contains("unknown field `expectd`") && text[2].contains("did you mean `expected`?"), "{}", text[2]);
+        // Lines 1 and 4 parse (4 is a duplicate); 3 and 5 do not.
+        assert_eq!(ds.unwrap().len, 2);
+    }
+
+    #[test]
+    fn version_ignores_blank_lines_and_line_endings() {
+        let a = write("{\"id\":\"a\"}\n{\"id\":\"b\"}\n");
+        let b = write("{\"id\":\"a\"}\r\n\r\n{\"id\":\"b\"}");
+        let va = validate("d", a.path(), a.path(), |_, _| None).0.unwrap().version;
+        let vb = validate("d", b.path(), b.path(), |_, _| None).0.unwrap().version;
+        assert_eq!(va, vb);
+    }
+
+    #[test]
+    fn streams_cases_in_order() {
+        let f = write("{\"id\":\"a\"}\n\n{\"id\":\"b\"}\n");
+        let (ds, _) = validate("d", f.path(), f.path(), |_, _| None);
+        let ids: Vec<String> = ds.unwrap().cases().unwrap().map(|c| c.unwrap().id).collect();
+        assert_eq!(ids, ["a", "b"]);
+    }
+}

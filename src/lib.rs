@@ -1,0 +1,37 @@
+//! evalgate keeps LLM features honest over time.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! evalgate.yaml · prompts/*.yaml · golden/*.jsonl
+//!    │  config::load     parse and cross-check everything once → diagnostics → exit 2
+//!    ▼
+//! Project ── plan::build ──► Plan (work items with request hashes)
+//!    ▼
+//! runner::execute ── render → provider::Client::chat → contract → score
+//!    │  one owner commits each finished case to the store at once
+//!    ▼
+//! analysis::summarize (stored data) ──► report::ReportModel ──► terminal | json
+//! ```
+//!
+//! `cli` is the only module that knows about the command line; `output` is the only module
+//! that prints; `store` is the only sqlx user; `provider` is the only reqwest user.
+
+pub mod analysis;
+pub mod cli;
+pub mod config;
+pub mod contract;
+pub mod diag;
+pub mod env;
+pub mod error;
+pub mod golden;
+pub mod hash;
+pub mod output;
+pub mod plan;
+pub mod prompt;
+pub mod provider;
+pub mod report;
+pub mod runfile;
+pub mod runner;
+pub mod score;
+pub mod store;

@@ -1,0 +1,60 @@
+//! The only code that prints: data to stdout, messages and progress to stderr.
+
+use std::io::Write;
+
+/// Writes command output. Data (reports, JSON) goes to stdout so it can be piped; messages,
+/// progress and errors go to stderr.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    pub color: bool,
+}
+
+impl Printer {
+    pub fn new() -> Self {
+        use std::io::IsTerminal;
+        let color = std::env::var_os(crate::env::NO_COLOR).is_none() && std::io::stderr().is_terminal();
+        Printer { color }
+    }
+
+    /// Data for stdout.
+    pub fn data(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        if !text.ends_with('\n') {
+            let _ = out.write_all(b"\n");
+        }
+        let _ = out.flush();
+    }
+
+    /// A message for the user, on stderr.
+    pub fn info(&self, text: &str) {
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
+
+    /// A warning, on stderr.
+    pub fn warn(&self, text: &str) {
+        let label = if self.color { "\x1b[33mwarning\x1b[0m" } else { "warning" };
+        let _ = writeln!(std::io::stderr().lock(), "{label}: {text}");
+    }
+
+    /// An error with its causes and a hint, on stderr.
+    pub fn error(&self, err: &(dyn std::error::Error + 'static), hint: Option<&str>) {
+        let label = if self.color { "\x1b[31merror\x1b[0m" } else { "error" };
+        let mut msg = format!("{label}: {err}");
+        let mut source = err.source();
+        while let Some(s) = source {
+            msg.push_str(&format!("\n  caused by: {s}"));
+            source = s.source();
+        }
+        if let Some(h) = hint {
+            msg.push_str(&format!("\n  hint: {h}"));
+        }
+        let _ = writeln!(std::io::stderr().lock(), "{msg}");
+    }
+}
+
+impl Default for Printer {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,206 @@
+//! The OpenAI-compatible chat completions backend (`POST {base_url}/chat/completions`).
+
+use serde_json::{Map, Value, json};
+use std::time::{Duration, Instant};
+
+use super::{ChatRequest, ChatResponse, ErrorKind, ProviderError, Usage};
+use crate::config::StructuredOutput;
+use crate::prompt::ResponseFormat;
+
+pub struct OpenAi {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: Option<String>,
+    structured_output: StructuredOutput,
+}
+
+impl OpenAi {
+    pub fn new(base_url: String, api_key: Option<String>, structured_output: StructuredOutput, timeout: Duration) -> Result<Self, ProviderError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(10).min(timeout))
+            .user_agent(concat!("evalgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ProviderError::new(ErrorKind::Connection, format!("cannot build the HTTP client: {e}")))?;
+        Ok(OpenAi { http, base_url, api_key, structured_output })
+    }
+
+    pub async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+        let body = request_body(request, self.structured_output);
+        let url = format!("{}/chat/completions", self.base_url);
+        let mut builder = self.http.post(&url).json(&body);
+        if let Some(key) = &self.api_key {
+            builder = builder.bearer_auth(key);
+        }
+        let started = Instant::now();
+        let response = builder.send().await.map_err(|e| transport_error(&url, &e))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| transport_error(&url, &e))?;
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if !status.is_success() {
+            return Err(status_error(status.as_u16(), &text));
+        }
+        let body: Value = serde_json::from_str(&text).map_err(|e| {
+            ProviderError::new(ErrorKind::BadResponse, format!("response body is not JSON ({e}): {}", clip(&text)))
+        })?;
+        parse_response(body, latency_ms)
+    }
+}
+
+/// The JSON body of a chat completion request.
+pub fn request_body(request: &ChatRequest, mode: StructuredOutput) -> Value {
+    let mut body = Map::new();
+    body.insert("model".into(), json!(request.model));
+    body.insert("messages".into(), json!(request.messages));
+    let p = &request.params;
+    body.insert("temperature".into(), json!(p.temperature));
+    if let Some(v) = p.max_tokens {
+        body.insert("max_tokens".into(), json!(v));
+    }
+    if let Some(v) = p.seed {
+        body.insert("seed".into(), json!(v));
+    }
+    if let Some(v) = p.top_p {
+        body.insert("top_p".into(), json!(v));
+    }
+    if !p.stop.is_empty() {
+        body.insert("stop".into(), json!(p.stop));
+    }
+    if p.response_format == ResponseFormat::Json {
+        let format = match (mode, &request.schema) {
+            (StructuredOutput::None, _) => None,
+            (StructuredOutput::JsonSchema, Some(schema)) => {
+                // Strict mode requires every property to be required.
+                let strict = schema["required"].as_array().map(Vec::len) == schema["properties"].as_object().map(Map::len);
+                Some(json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": strict}}))
+            }
+            (StructuredOutput::JsonObjectSchema, Some(schema)) => Some(json!({"type": "json_object", "schema": schema})),
+            _ => Some(json!({"type": "json_object"})),
+        };
+        if let Some(f) = format {
+            body.insert("response_format".into(), f);
+        }
+    }
+    Value::Object(body)
+}
+
+/// Reads a chat completion body: the first choice's content, the usage and finish reason.
+pub fn parse_response(body: Value, latency_ms: f64) -> Result<ChatResponse, ProviderError> {
+    let bad = |m: &str| ProviderError::new(ErrorKind::BadResponse, format!("{m}: {}", clip(&body.to_string())));
+    let choice = body.get("choices").and_then(|c| c.get(0)).ok_or_else(|| bad("response has no `choices[0]`"))?;
+    let message = choice.get("message").ok_or_else(|| bad("`choices[0]` has no `message`"))?;
+    let content = match message.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => {
+            // A refusal or a tool call has no content; keep what there is as the output.
+            match message.get("refusal").and_then(Value::as_str) {
+                Some(r) => r.to_string(),
+                None => return Err(bad("`choices[0].message.content` is missing")),
+            }
+        }
+        Some(_) => return Err(bad("`choices[0].message.content` is not a string")),
+    };
+    let usage = body.get("usage");
+    let count = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
+    let usage = Usage {
+        input_tokens: count(usage.and_then(|u| u.get("prompt_tokens"))),
+        cached_input_tokens: count(usage.and_then(|u| u.get("prompt_tokens_details")).and_then(|d| d.get("cached_tokens"))),
+        output_tokens: count(usage.and_then(|u| u.get("completion_tokens"))),
+    };
+    let finish_reason = choice.get("finish_reason").and_then(Value::as_str).map(str::to_string);
+    Ok(ChatResponse { content, usage, latency_ms, finish_reason, body })
+}
+
+fn status_error(status: u16, text: &str) -> ProviderError {
+    let detail = serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| clip(text));
+    let kind = match status {
+        429 => ErrorKind::RateLimited,
+        401 | 403 => ErrorKind::Auth,
+        500..=599 => ErrorKind::ServerError,
+        _ => ErrorKind::BadRequest,
+    };
+    ProviderError { kind, message: format!("HTTP {status}: {detail}"), status: Some(status) }
+}
+
+fn transport_error(url: &str, e: &reqwest::Error) -> ProviderError {
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_decode() || e.is_body() {
+        ErrorKind::BadResponse
+    } else {
+        ErrorKind::Connection
+    };
+    // reqwest's Display omits the cause (connection refused, reset); add the chain.
+    let mut message = format!("{url}: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    ProviderError::new(kind, message)
+}
+
+fn clip(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().count() > 200 { format!("{}…", s.chars().take(200).collect::<String>()) } else { s.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prompt::{Message, Params, Role};
+
+    fn request(format: ResponseFormat) -> ChatRequest {
+        ChatRequest {
+            model: "m".into(),
+            messages: vec![Message { role: Role::User, content: "hi".into() }],
+            params: Params { response_format: format, seed: Some(3), max_tokens: Some(50), ..Params::default() },
+            schema: Some(json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]})),
+        }
+    }
+
+    #[test]
+    fn structured_output_modes_shape_the_body() {
+        let r = request(ResponseFormat::Json);
+        let b = request_body(&r, StructuredOutput::JsonSchema);
+        assert_eq!(b["response_format"]["type"], "json_schema");
+        assert_eq!(b["response_format"]["json_schema"]["strict"], true);
+        let b = request_body(&r, StructuredOutput::JsonObjectSchema);
+        assert_eq!(b["response_format"]["type"], "json_object");
+        assert_eq!(b["response_format"]["schema"]["required"][0], "a");
+        let b = request_body(&r, StructuredOutput::JsonObject);
+        assert_eq!(b["response_format"], json!({"type": "json_object"}));
+        assert!(request_body(&r, StructuredOutput::None).get("response_format").is_none());
+        assert!(request_body(&request(ResponseFormat::Text), StructuredOutput::JsonSchema).get("response_format").is_none());
+        assert_eq!(b["seed"], 3);
+        assert_eq!(b["max_tokens"], 50);
+        assert_eq!(b["messages"][0]["role"], "user");
+    }
+
+    #[test]
+    fn parses_usage_including_cached_tokens() {
+        let body = json!({
+            "choices": [{"message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 64}}
+        });
+        let r = parse_response(body, 12.0).unwrap();
+        assert_eq!(r.content, "ok");
+        assert_eq!(r.usage, Usage { input_tokens: 100, cached_input_tokens: 64, output_tokens: 7 });
+        assert_eq!(r.finish_reason.as_deref(), Some("stop"));
+        let err = parse_response(json!({"object": "list"}), 1.0).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadResponse);
+    }
+
+    #[test]
+    fn classifies_http_errors() {
+        assert_eq!(status_error(429, "").kind, ErrorKind::RateLimited);
+        assert_eq!(status_error(503, "").kind, ErrorKind::ServerError);
+        assert_eq!(status_error(401, "").kind, ErrorKind::Auth);
+        let e = status_error(400, r#"{"error":{"message":"context too long"}}"#);
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        assert_eq!(e.message, "HTTP 400: context too long");
+    }
+}

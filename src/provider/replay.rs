@@ -1,0 +1,32 @@
+//! The replay backend: answers from recorded cassettes, offline, and fails clearly on a
+//! request it has no cassette for.
+
+use std::path::PathBuf;
+
+use super::{ChatRequest, ChatResponse, ErrorKind, ProviderError, cassette, openai};
+
+pub struct Replay {
+    dir: PathBuf,
+}
+
+impl Replay {
+    pub fn new(dir: PathBuf) -> Self {
+        Replay { dir }
+    }
+
+    pub async fn chat(&self, _request: &ChatRequest, hash: &str) -> Result<ChatResponse, ProviderError> {
+        let found = cassette::read(&self.dir, hash).map_err(|e| ProviderError::new(ErrorKind::BadResponse, format!("unreadable cassette {e}")))?;
+        let Some(c) = found.filter(|c| c.request_hash == hash) else {
+            return Err(ProviderError::new(
+                ErrorKind::NoCassette,
+                format!(
+                    "no cassette for request {} in `{}` (the prompt, params or case changed since recording); record it with `--record` against a live provider",
+                    crate::hash::short(hash),
+                    self.dir.display()
+                ),
+            ));
+        };
+        // The recorded latency is reported, so a replayed run shows the real model's timing.
+        openai::parse_response(c.response, c.latency_ms)
+    }
+}

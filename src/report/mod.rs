@@ -1,0 +1,122 @@
+//! The report model: plain serializable structs filled by the analyses and read by the
+//! renderers. Renderers are pure functions of this model; they compute nothing.
+
+pub mod terminal;
+
+use serde::{Deserialize, Serialize};
+
+use crate::score::stats::{Confusion, LabelMetrics, Proportion};
+
+/// Everything the report of one run shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub run: RunHeader,
+    pub counts: Counts,
+    /// Cases that passed every scorer, out of all cases run (errors count as not passed).
+    pub pass_rate: Proportion,
+    pub scorers: Vec<ScorerSummary>,
+    pub enum_fields: Vec<EnumFieldReport>,
+    pub integer_fields: Vec<IntegerFieldReport>,
+    pub usage: UsageReport,
+    pub latency: LatencyReport,
+    /// Failure and error kinds with their counts, most frequent first.
+    pub kinds: Vec<KindCount>,
+    /// The first failing cases, in case id order.
+    pub failures: Vec<FailureRow>,
+    /// How many failing cases there are in all.
+    pub failures_total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunHeader {
+    pub id: String,
+    pub suite: String,
+    pub model: String,
+    pub model_api_name: String,
+    pub provider: String,
+    pub provider_kind: String,
+    pub prompt: String,
+    pub prompt_version: String,
+    pub dataset: String,
+    pub dataset_version: String,
+    pub status: String,
+    pub planned_cases: u64,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Counts {
+    pub cases: u64,
+    pub pass: u64,
+    pub fail: u64,
+    pub error: u64,
+    /// Failures whose output broke the prompt's contract.
+    pub contract_violations: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScorerSummary {
+    pub name: String,
+    pub pass: u64,
+    pub fail: u64,
+    pub skip: u64,
+    /// Passes out of scored cases (skips and cases without output are not counted).
+    pub rate: Proportion,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnumFieldReport {
+    pub field: String,
+    /// Cases whose predicted label equals the expected one, out of cases with an expected label.
+    pub accuracy: Proportion,
+    /// Cohen's kappa between the expected and the predicted labels.
+    pub kappa: Option<f64>,
+    pub labels: Vec<LabelMetrics>,
+    pub confusion: Confusion,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntegerFieldReport {
+    pub field: String,
+    pub mae: Option<f64>,
+    /// Exact matches.
+    pub exact: Proportion,
+    /// Cases with both an expected and a predicted value.
+    pub n: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct UsageReport {
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    /// Total cost over the cases that got an answer.
+    pub cost_per_case_usd: f64,
+    pub answered: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct LatencyReport {
+    pub n: u64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KindCount {
+    /// `fail` or `error`.
+    pub status: String,
+    pub kind: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureRow {
+    pub case_id: String,
+    pub status: String,
+    pub kind: String,
+    pub message: String,
+}

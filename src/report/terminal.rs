@@ -1,0 +1,198 @@
+//! The terminal report: tables drawn with comfy-table. Pure: renders the model it is given.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use std::fmt::Write;
+
+use super::*;
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn proportion(p: &Proportion) -> String {
+    if p.total == 0 {
+        return "n/a".into();
+    }
+    format!("{} ({}/{}, 95% CI {}–{})", pct(p.rate), p.successes, p.total, pct(p.low), pct(p.high))
+}
+
+fn opt(x: Option<f64>, digits: usize) -> String {
+    x.map_or_else(|| "–".to_string(), |v| format!("{v:.digits$}"))
+}
+
+fn ms(x: Option<f64>) -> String {
+    x.map_or_else(|| "–".to_string(), |v| format!("{v:.0} ms"))
+}
+
+fn usd(x: f64) -> String {
+    if x == 0.0 {
+        "$0".into()
+    } else if x < 0.01 {
+        format!("${x:.6}")
+    } else {
+        format!("${x:.4}")
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled).set_header(header.to_vec());
+    t
+}
+
+fn right(t: &mut Table, from: usize) {
+    for i in from..t.column_count() {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+fn short(hash: &str) -> &str {
+    crate::hash::short(hash)
+}
+
+/// Renders the report of one run.
+pub fn render(r: &RunReport) -> String {
+    let mut out = String::new();
+    let h = &r.run;
+    let replay = if h.provider_kind == "replay" { " (replayed from cassettes; latency as recorded)" } else { "" };
+    let _ = writeln!(out, "run {}  suite {}  model {} via {}{}", h.id, h.suite, h.model, h.provider, replay);
+    let _ = writeln!(
+        out,
+        "prompt {}@{}  dataset {}@{}  {} of {} cases  {}",
+        h.prompt,
+        short(&h.prompt_version),
+        h.dataset,
+        short(&h.dataset_version),
+        r.counts.cases,
+        h.planned_cases,
+        h.status
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(out, "pass rate  {}", proportion(&r.pass_rate));
+    let _ = writeln!(
+        out,
+        "cases      {} pass · {} fail ({} contract) · {} error",
+        r.counts.pass, r.counts.fail, r.counts.contract_violations, r.counts.error
+    );
+
+    if !r.scorers.is_empty() {
+        let mut t = table(&["scorer", "pass", "fail", "skip", "pass rate (95% CI)"]);
+        for s in &r.scorers {
+            t.add_row(vec![s.name.clone(), s.pass.to_string(), s.fail.to_string(), s.skip.to_string(), proportion(&s.rate)]);
+        }
+        right(&mut t, 1);
+        let _ = writeln!(out, "\n{t}");
+    }
+
+    for f in &r.enum_fields {
+        let kappa = opt(f.kappa, 3);
+        let _ = writeln!(out, "\nfield {}: accuracy {}, Cohen's kappa {}", f.field, proportion(&f.accuracy), kappa);
+        let mut t = table(&["label", "precision", "recall", "f1", "support", "predicted"]);
+        for m in &f.labels {
+            t.add_row(vec![
+                m.label.clone(),
+                opt(m.precision, 3),
+                opt(m.recall, 3),
+                opt(m.f1, 3),
+                m.support.to_string(),
+                m.predicted.to_string(),
+            ]);
+        }
+        right(&mut t, 1);
+        let _ = writeln!(out, "{t}");
+        let mut header: Vec<String> = vec!["expected \\ predicted".into()];
+        header.extend(f.confusion.labels.iter().cloned());
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled).set_header(header);
+        for (i, label) in f.confusion.labels.iter().enumerate() {
+            let row_total: u64 = f.confusion.counts[i].iter().sum();
+            if row_total == 0 && i >= f.labels.len() {
+                continue;
+            }
+            let mut row = vec![Cell::new(label)];
+            row.extend(f.confusion.counts[i].iter().map(|n| Cell::new(if *n == 0 { ".".to_string() } else { n.to_string() })));
+            t.add_row(row);
+        }
+        right(&mut t, 1);
+        let _ = writeln!(out, "{t}");
+    }
+
+    for f in &r.integer_fields {
+        let _ = writeln!(
+            out,
+            "\nfield {}: mean absolute error {} over {} cases, exact {}",
+            f.field,
+            opt(f.mae, 3),
+            f.n,
+            proportion(&f.exact)
+        );
+    }
+
+    let u = &r.usage;
+    let cached = if u.input_tokens > 0 { u.cached_input_tokens as f64 / u.input_tokens as f64 } else { 0.0 };
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "tokens     {} in ({} cached, {}) · {} out",
+        thousands(u.input_tokens),
+        thousands(u.cached_input_tokens),
+        pct(cached),
+        thousands(u.output_tokens)
+    );
+    let _ = writeln!(out, "cost       {} total · {} per case", usd(u.cost_usd), usd(u.cost_per_case_usd));
+    let l = &r.latency;
+    let _ = writeln!(out, "latency    p50 {} · p95 {} · max {} ({} calls)", ms(l.p50_ms), ms(l.p95_ms), ms(l.max_ms), l.n);
+
+    if !r.kinds.is_empty() {
+        let mut t = table(&["status", "kind", "cases"]);
+        for k in &r.kinds {
+            t.add_row(vec![k.status.clone(), k.kind.clone(), k.count.to_string()]);
+        }
+        right(&mut t, 2);
+        let _ = writeln!(out, "\nfailures and errors by kind\n{t}");
+    }
+    if !r.failures.is_empty() {
+        let mut t = table(&["case", "status", "kind", "detail"]);
+        for f in &r.failures {
+            t.add_row(vec![f.case_id.clone(), f.status.clone(), f.kind.clone(), clip(&f.message, 90)]);
+        }
+        let shown = r.failures.len() as u64;
+        let more = if r.failures_total > shown { format!(" (first {shown} of {})", r.failures_total) } else { String::new() };
+        let _ = writeln!(out, "\nfailing cases{more}\n{t}");
+    }
+    out
+}
+
+fn clip(s: &str, n: usize) -> String {
+    let one_line = s.replace(['\n', '\r'], " ");
+    if one_line.chars().count() > n { format!("{}…", one_line.chars().take(n).collect::<String>()) } else { one_line }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_numbers() {
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+        assert_eq!(usd(0.0), "$0");
+        assert_eq!(usd(0.000123), "$0.000123");
+        assert_eq!(usd(1.5), "$1.5000");
+    }
+}

@@ -1,0 +1,87 @@
+//! The portable run file: one JSON document with the run, its report and every case result.
+//! CI keeps it as an artifact; a repository can commit one as its baseline.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::report::RunReport;
+use crate::store::{CaseRow, RunRow, ScoreRow};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RunFile {
+    pub format_version: u32,
+    pub run: RunRow,
+    pub report: RunReport,
+    pub cases: Vec<CaseEntry>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CaseEntry {
+    pub id: String,
+    pub repeat: i64,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_hash: Option<String>,
+    pub vars: Value,
+    pub expected: Value,
+    pub tags: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parsed: Option<Value>,
+    pub scores: Vec<ScoreEntry>,
+    pub input_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_usd: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ScoreEntry {
+    pub scorer: String,
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+pub fn build(run: RunRow, report: RunReport, cases: Vec<CaseRow>, scores: Vec<ScoreRow>) -> RunFile {
+    let mut by_case: std::collections::HashMap<(String, i64), Vec<ScoreEntry>> = Default::default();
+    for s in scores {
+        by_case.entry((s.case_id, s.repeat_index)).or_default().push(ScoreEntry { scorer: s.scorer, outcome: s.outcome, detail: s.detail });
+    }
+    let cases = cases
+        .into_iter()
+        .map(|c| CaseEntry {
+            scores: by_case.remove(&(c.case_id.clone(), c.repeat_index)).unwrap_or_default(),
+            id: c.case_id,
+            repeat: c.repeat_index,
+            status: c.status,
+            kind: c.kind,
+            message: c.message,
+            request_hash: c.request_hash,
+            vars: json(&c.vars_json),
+            expected: json(&c.expected_json),
+            tags: json(&c.tags_json),
+            output: c.output,
+            parsed: c.parsed_json.as_deref().map(json),
+            input_tokens: c.input_tokens,
+            cached_input_tokens: c.cached_input_tokens,
+            output_tokens: c.output_tokens,
+            cost_usd: c.cost_usd,
+            latency_ms: c.latency_ms,
+        })
+        .collect();
+    RunFile { format_version: FORMAT_VERSION, run, report, cases }
+}

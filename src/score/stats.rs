@@ -1,0 +1,213 @@
+//! Statistics: pure functions, each tested against values worked out by hand.
+
+/// The z value of a two-sided 95% interval.
+pub const Z95: f64 = 1.959_963_984_540_054;
+
+/// A proportion with its 95% Wilson score interval.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Proportion {
+    pub successes: u64,
+    pub total: u64,
+    pub rate: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// The Wilson score interval for `successes` out of `total` (95%). It behaves well near 0
+/// and 1 and for small samples, where the normal approximation does not.
+pub fn wilson(successes: u64, total: u64) -> Proportion {
+    if total == 0 {
+        return Proportion { successes, total, rate: 0.0, low: 0.0, high: 0.0 };
+    }
+    let n = total as f64;
+    let p = successes as f64 / n;
+    let z2 = Z95 * Z95;
+    let denom = 1.0 + z2 / n;
+    let center = (p + z2 / (2.0 * n)) / denom;
+    let half = Z95 / denom * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    Proportion { successes, total, rate: p, low: (center - half).max(0.0), high: (center + half).min(1.0) }
+}
+
+/// Percentile by linear interpolation between closest ranks (the common "type 7").
+/// `q` is in 0..=1. `values` need not be sorted.
+pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let h = (sorted.len() - 1) as f64 * q.clamp(0.0, 1.0);
+    let lo = h.floor() as usize;
+    let hi = h.ceil() as usize;
+    Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
+}
+
+/// A confusion matrix over a fixed label order: `counts[expected][predicted]`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Confusion {
+    pub labels: Vec<String>,
+    pub counts: Vec<Vec<u64>>,
+}
+
+impl Confusion {
+    /// Builds the matrix from (expected, predicted) pairs. Labels not in `labels` (an
+    /// invalid prediction, say) are added at the end in order of appearance.
+    pub fn from_pairs<'a>(labels: &[String], pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Confusion {
+        let mut labels = labels.to_vec();
+        let mut counts = vec![vec![0u64; labels.len()]; labels.len()];
+        let index = |label: &str, labels: &mut Vec<String>, counts: &mut Vec<Vec<u64>>| -> usize {
+            if let Some(i) = labels.iter().position(|l| l == label) {
+                return i;
+            }
+            labels.push(label.to_string());
+            for row in counts.iter_mut() {
+                row.push(0);
+            }
+            counts.push(vec![0; labels.len()]);
+            labels.len() - 1
+        };
+        for (e, p) in pairs {
+            let i = index(e, &mut labels, &mut counts);
+            let j = index(p, &mut labels, &mut counts);
+            counts[i][j] += 1;
+        }
+        Confusion { labels, counts }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().flatten().sum()
+    }
+
+    pub fn agreements(&self) -> u64 {
+        (0..self.labels.len()).map(|i| self.counts[i][i]).sum()
+    }
+
+    /// Cohen's kappa: agreement beyond what the two marginal distributions give by chance.
+    /// `None` when there is nothing to compare or chance agreement is already 1.
+    pub fn kappa(&self) -> Option<f64> {
+        let n = self.total() as f64;
+        if n == 0.0 {
+            return None;
+        }
+        let k = self.labels.len();
+        let po = self.agreements() as f64 / n;
+        let pe: f64 = (0..k)
+            .map(|i| {
+                let row: u64 = self.counts[i].iter().sum();
+                let col: u64 = (0..k).map(|r| self.counts[r][i]).sum();
+                (row as f64 / n) * (col as f64 / n)
+            })
+            .sum();
+        if (1.0 - pe).abs() < 1e-12 {
+            return None;
+        }
+        Some((po - pe) / (1.0 - pe))
+    }
+
+    /// Precision, recall and F1 of one label (by index), with its support (expected count).
+    pub fn label_metrics(&self, i: usize) -> LabelMetrics {
+        let k = self.labels.len();
+        let tp = self.counts[i][i] as f64;
+        let predicted: u64 = (0..k).map(|r| self.counts[r][i]).sum();
+        let support: u64 = self.counts[i].iter().sum();
+        let precision = (predicted > 0).then(|| tp / predicted as f64);
+        let recall = (support > 0).then(|| tp / support as f64);
+        let f1 = match (precision, recall) {
+            (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
+            (Some(_), Some(_)) => Some(0.0),
+            _ => None,
+        };
+        LabelMetrics { label: self.labels[i].clone(), precision, recall, f1, support, predicted }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LabelMetrics {
+    pub label: String,
+    /// `None` when the label was never predicted.
+    pub precision: Option<f64>,
+    /// `None` when the label never occurs in the expected values.
+    pub recall: Option<f64>,
+    pub f1: Option<f64>,
+    pub support: u64,
+    pub predicted: u64,
+}
+
+/// Mean absolute error of (expected, predicted) pairs.
+pub fn mean_absolute_error(pairs: &[(f64, f64)]) -> Option<f64> {
+    if pairs.is_empty() {
+        return None;
+    }
+    Some(pairs.iter().map(|(e, p)| (e - p).abs()).sum::<f64>() / pairs.len() as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-4
+    }
+
+    #[test]
+    fn wilson_matches_hand_computation() {
+        // 8 of 10: p = 0.8, z² = 3.841459, denominator 1 + z²/n = 1.3841459,
+        // centre (0.8 + 0.192073) / 1.3841459 = 0.716737,
+        // half-width z·sqrt(0.016 + 0.0096036) / 1.3841459 = 0.226580 → [0.4902, 0.9433].
+        let p = wilson(8, 10);
+        assert!(close(p.rate, 0.8));
+        assert!(close(p.low, 0.4902), "{}", p.low);
+        assert!(close(p.high, 0.9433), "{}", p.high);
+        // 0 of 20: the interval still has width: [0, z²/(n + z²)] = [0, 0.1611].
+        let p = wilson(0, 20);
+        assert_eq!(p.low, 0.0);
+        assert!(close(p.high, 0.1611), "{}", p.high);
+        assert_eq!(wilson(0, 0).total, 0);
+    }
+
+    #[test]
+    fn percentile_interpolates() {
+        assert_eq!(percentile(&[4.0, 1.0, 3.0, 2.0], 0.5), Some(2.5));
+        let v: Vec<f64> = (1..=20).map(f64::from).collect();
+        // h = 19 × 0.95 = 18.05 → 19 + 0.05 × (20 − 19).
+        assert!(close(percentile(&v, 0.95).unwrap(), 19.05));
+        assert_eq!(percentile(&[], 0.5), None);
+        assert_eq!(percentile(&[7.0], 0.95), Some(7.0));
+    }
+
+    #[test]
+    fn kappa_matches_the_textbook_example() {
+        // 50 items: both yes 20, A yes/B no 5, A no/B yes 10, both no 15.
+        // po = 35/50 = 0.7; pe = 0.5·0.6 + 0.5·0.4 = 0.5; κ = 0.2 / 0.5 = 0.4.
+        let labels = vec!["yes".to_string(), "no".to_string()];
+        let mut pairs = Vec::new();
+        pairs.extend(std::iter::repeat_n(("yes", "yes"), 20));
+        pairs.extend(std::iter::repeat_n(("yes", "no"), 5));
+        pairs.extend(std::iter::repeat_n(("no", "yes"), 10));
+        pairs.extend(std::iter::repeat_n(("no", "no"), 15));
+        let c = Confusion::from_pairs(&labels, pairs);
+        assert!(close(c.kappa().unwrap(), 0.4));
+        // Precision of yes: 20 / 30; recall: 20 / 25; F1 = 2·(2/3)(4/5) / (2/3 + 4/5) = 0.7273.
+        let m = c.label_metrics(0);
+        assert!(close(m.precision.unwrap(), 2.0 / 3.0));
+        assert!(close(m.recall.unwrap(), 0.8));
+        assert!(close(m.f1.unwrap(), 0.72727));
+        assert_eq!(m.support, 25);
+    }
+
+    #[test]
+    fn confusion_adds_unknown_predictions_and_kappa_of_one_label_is_undefined() {
+        let labels = vec!["a".to_string(), "b".to_string()];
+        let c = Confusion::from_pairs(&labels, [("a", "a"), ("b", "(invalid)")]);
+        assert_eq!(c.labels, ["a", "b", "(invalid)"]);
+        assert_eq!(c.counts[1][2], 1);
+        let same = Confusion::from_pairs(&labels, [("a", "a"), ("a", "a")]);
+        assert_eq!(same.kappa(), None);
+    }
+
+    #[test]
+    fn mae() {
+        assert_eq!(mean_absolute_error(&[(1.0, 2.0), (3.0, 3.0), (5.0, 2.0)]), Some(4.0 / 3.0));
+        assert_eq!(mean_absolute_error(&[]), None);
+    }
+}
