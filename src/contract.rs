@@ -45,13 +45,23 @@ pub struct Field {
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldKind {
     /// One of a closed set of strings.
-    Enum { values: Vec<String> },
+    Enum {
+        values: Vec<String>,
+    },
     /// An integer in `min..=max`.
-    Integer { min: Option<i64>, max: Option<i64> },
+    Integer {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
     /// A number in `min..=max`.
-    Number { min: Option<f64>, max: Option<f64> },
+    Number {
+        min: Option<f64>,
+        max: Option<f64>,
+    },
     /// A string of at most `max_length` characters.
-    String { max_length: Option<usize> },
+    String {
+        max_length: Option<usize>,
+    },
     /// An array of distinct labels from a closed set.
     Labels {
         values: Vec<String>,
@@ -100,7 +110,7 @@ impl TryFrom<RawField> for Field {
             "boolean" => &[],
             other => {
                 let hint = crate::diag::suggestion(other, FIELD_TYPES, "field types");
-                return Err(format!("unknown field type `{other}` ({hint})"));
+                return Err(format!("unknown field type `{other}`\nhint: {hint}"));
             }
         };
         let given = [
@@ -136,16 +146,28 @@ impl TryFrom<RawField> for Field {
         };
         let int = |v: Option<f64>, key: &str| -> Result<Option<i64>, String> {
             match v {
-                Some(x) if x.fract() != 0.0 => Err(format!("`{key}` of an integer field must be an integer, not {x}")),
+                Some(x) if x.fract() != 0.0 => Err(format!(
+                    "`{key}` of an integer field must be an integer, not {x}"
+                )),
                 Some(x) => Ok(Some(x as i64)),
                 None => Ok(None),
             }
         };
         let kind = match ty {
-            "enum" => FieldKind::Enum { values: closed_set(raw.values)? },
-            "integer" => FieldKind::Integer { min: int(raw.min, "min")?, max: int(raw.max, "max")? },
-            "number" => FieldKind::Number { min: raw.min, max: raw.max },
-            "string" => FieldKind::String { max_length: raw.max_length },
+            "enum" => FieldKind::Enum {
+                values: closed_set(raw.values)?,
+            },
+            "integer" => FieldKind::Integer {
+                min: int(raw.min, "min")?,
+                max: int(raw.max, "max")?,
+            },
+            "number" => FieldKind::Number {
+                min: raw.min,
+                max: raw.max,
+            },
+            "string" => FieldKind::String {
+                max_length: raw.max_length,
+            },
             "labels" => FieldKind::Labels {
                 values: closed_set(raw.values)?,
                 min_items: raw.min_items,
@@ -153,7 +175,11 @@ impl TryFrom<RawField> for Field {
             },
             _ => FieldKind::Boolean,
         };
-        Ok(Field { kind, required: raw.required.unwrap_or(true), description: raw.description })
+        Ok(Field {
+            kind,
+            required: raw.required.unwrap_or(true),
+            description: raw.description,
+        })
     }
 }
 
@@ -183,7 +209,11 @@ impl From<Field> for RawField {
                 raw.ty = "string".into();
                 raw.max_length = max_length;
             }
-            FieldKind::Labels { values, min_items, max_items } => {
+            FieldKind::Labels {
+                values,
+                min_items,
+                max_items,
+            } => {
                 raw.ty = "labels".into();
                 raw.values = Some(values);
                 raw.min_items = min_items;
@@ -213,7 +243,10 @@ impl std::fmt::Display for Violation {
 }
 
 fn violation(field: Option<&str>, message: impl Into<String>) -> Violation {
-    Violation { field: field.map(str::to_string), message: message.into() }
+    Violation {
+        field: field.map(str::to_string),
+        message: message.into(),
+    }
 }
 
 /// Parses a model's output as JSON. A single surrounding markdown code fence (```json … ```)
@@ -236,7 +269,10 @@ impl Contract {
         }
         let value = parse_json_output(output).map_err(|e| violation(None, e))?;
         let Value::Object(object) = value else {
-            return Err(violation(None, format!("output is JSON but not an object: {}", type_name(&value))));
+            return Err(violation(
+                None,
+                format!("output is JSON but not an object: {}", type_name(&value)),
+            ));
         };
         for (name, field) in &self.fields {
             match object.get(name) {
@@ -286,7 +322,9 @@ impl Contract {
 
     /// The integer fields, in declaration order.
     pub fn integer_fields(&self) -> impl Iterator<Item = &str> {
-        self.fields.iter().filter_map(|(name, f)| matches!(f.kind, FieldKind::Integer { .. }).then_some(name.as_str()))
+        self.fields.iter().filter_map(|(name, f)| {
+            matches!(f.kind, FieldKind::Integer { .. }).then_some(name.as_str())
+        })
     }
 }
 
@@ -297,14 +335,26 @@ impl Field {
             FieldKind::Enum { values } => match value.as_str() {
                 Some(s) if values.iter().any(|v| v == s) => Ok(()),
                 Some(s) => err(format!("`{s}` is not one of {}", list(values))),
-                None => err(format!("expected one of {}, got {}", list(values), type_name(value))),
+                None => err(format!(
+                    "expected one of {}, got {}",
+                    list(values),
+                    type_name(value)
+                )),
             },
             FieldKind::Integer { min, max } => {
-                let Some(n) = value.as_i64().or_else(|| value.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)) else {
+                let Some(n) = value.as_i64().or_else(|| {
+                    value
+                        .as_f64()
+                        .filter(|f| f.fract() == 0.0)
+                        .map(|f| f as i64)
+                }) else {
                     return err(format!("expected an integer, got {}", short_json(value)));
                 };
                 if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
-                    return err(format!("{n} is outside {}", range(min.map(|v| v as f64), max.map(|v| v as f64))));
+                    return err(format!(
+                        "{n} is outside {}",
+                        range(min.map(|v| v as f64), max.map(|v| v as f64))
+                    ));
                 }
                 Ok(())
             }
@@ -323,13 +373,22 @@ impl Field {
                 };
                 let len = s.chars().count();
                 match max_length {
-                    Some(max) if len > *max => err(format!("{len} characters, more than the maximum {max}")),
+                    Some(max) if len > *max => {
+                        err(format!("{len} characters, more than the maximum {max}"))
+                    }
                     _ => Ok(()),
                 }
             }
-            FieldKind::Labels { values, min_items, max_items } => {
+            FieldKind::Labels {
+                values,
+                min_items,
+                max_items,
+            } => {
                 let Some(items) = value.as_array() else {
-                    return err(format!("expected an array of labels, got {}", type_name(value)));
+                    return err(format!(
+                        "expected an array of labels, got {}",
+                        type_name(value)
+                    ));
                 };
                 let mut seen = std::collections::HashSet::new();
                 for item in items {
@@ -339,11 +398,17 @@ impl Field {
                                 return err(format!("label `{s}` appears twice"));
                             }
                         }
-                        Some(s) => return err(format!("label `{s}` is not one of {}", list(values))),
-                        None => return err(format!("labels must be strings, got {}", type_name(item))),
+                        Some(s) => {
+                            return err(format!("label `{s}` is not one of {}", list(values)));
+                        }
+                        None => {
+                            return err(format!("labels must be strings, got {}", type_name(item)));
+                        }
                     }
                 }
-                if min_items.is_some_and(|m| items.len() < m) || max_items.is_some_and(|m| items.len() > m) {
+                if min_items.is_some_and(|m| items.len() < m)
+                    || max_items.is_some_and(|m| items.len() > m)
+                {
                     return err(format!(
                         "{} labels, outside {}",
                         items.len(),
@@ -389,7 +454,11 @@ impl Field {
                 }
                 s
             }
-            FieldKind::Labels { values, min_items, max_items } => {
+            FieldKind::Labels {
+                values,
+                min_items,
+                max_items,
+            } => {
                 let mut s = json!({"type": "array", "items": {"type": "string", "enum": values}, "uniqueItems": true});
                 if let Some(m) = min_items {
                     s["minItems"] = json!(m);
@@ -409,7 +478,11 @@ impl Field {
 }
 
 fn list(values: &[String]) -> String {
-    values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+    values
+        .iter()
+        .map(|v| format!("`{v}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn range(min: Option<f64>, max: Option<f64>) -> String {
@@ -434,7 +507,11 @@ fn type_name(v: &Value) -> &'static str {
 
 fn short_json(v: &Value) -> String {
     let s = v.to_string();
-    if s.chars().count() > 40 { format!("{}…", s.chars().take(40).collect::<String>()) } else { s }
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]
@@ -457,9 +534,14 @@ fields:
     #[test]
     fn accepts_a_conforming_output_and_a_code_fence() {
         let c = support();
-        let out = c.check(r#"{"intent":"bug","escalation_risk":3,"summary":"short"}"#).unwrap();
+        let out = c
+            .check(r#"{"intent":"bug","escalation_risk":3,"summary":"short"}"#)
+            .unwrap();
         assert_eq!(out["intent"], "bug");
-        assert!(c.check("```json\n{\"intent\":\"bug\",\"escalation_risk\":3,\"summary\":\"s\"}\n```").is_ok());
+        assert!(
+            c.check("```json\n{\"intent\":\"bug\",\"escalation_risk\":3,\"summary\":\"s\"}\n```")
+                .is_ok()
+        );
     }
 
     #[test]
@@ -468,14 +550,46 @@ fields:
         let cases = [
             ("not json", None, "output is not valid JSON"),
             ("[1]", None, "not an object"),
-            (r#"{"escalation_risk":3,"summary":"s"}"#, Some("intent"), "missing required field"),
-            (r#"{"intent":"sales","escalation_risk":3,"summary":"s"}"#, Some("intent"), "`sales` is not one of"),
-            (r#"{"intent":"bug","escalation_risk":9,"summary":"s"}"#, Some("escalation_risk"), "9 is outside 1..=5"),
-            (r#"{"intent":"bug","escalation_risk":2.5,"summary":"s"}"#, Some("escalation_risk"), "expected an integer"),
-            (r#"{"intent":"bug","escalation_risk":2,"summary":"far too long"}"#, Some("summary"), "12 characters"),
-            (r#"{"intent":"bug","escalation_risk":2,"summary":"s","tags":["c"]}"#, Some("tags"), "label `c`"),
-            (r#"{"intent":"bug","escalation_risk":2,"summary":"s","tags":["a","b"]}"#, Some("tags"), "2 labels"),
-            (r#"{"intent":"bug","escalation_risk":2,"summary":"s","x":1}"#, Some("x"), "not in the contract"),
+            (
+                r#"{"escalation_risk":3,"summary":"s"}"#,
+                Some("intent"),
+                "missing required field",
+            ),
+            (
+                r#"{"intent":"sales","escalation_risk":3,"summary":"s"}"#,
+                Some("intent"),
+                "`sales` is not one of",
+            ),
+            (
+                r#"{"intent":"bug","escalation_risk":9,"summary":"s"}"#,
+                Some("escalation_risk"),
+                "9 is outside 1..=5",
+            ),
+            (
+                r#"{"intent":"bug","escalation_risk":2.5,"summary":"s"}"#,
+                Some("escalation_risk"),
+                "expected an integer",
+            ),
+            (
+                r#"{"intent":"bug","escalation_risk":2,"summary":"far too long"}"#,
+                Some("summary"),
+                "12 characters",
+            ),
+            (
+                r#"{"intent":"bug","escalation_risk":2,"summary":"s","tags":["c"]}"#,
+                Some("tags"),
+                "label `c`",
+            ),
+            (
+                r#"{"intent":"bug","escalation_risk":2,"summary":"s","tags":["a","b"]}"#,
+                Some("tags"),
+                "2 labels",
+            ),
+            (
+                r#"{"intent":"bug","escalation_risk":2,"summary":"s","x":1}"#,
+                Some("x"),
+                "not in the contract",
+            ),
         ];
         for (output, field, needle) in cases {
             let v = c.check(output).unwrap_err();
@@ -487,7 +601,11 @@ fields:
     #[test]
     fn unknown_type_is_rejected_with_a_suggestion() {
         let err = serde_yaml::from_str::<Contract>("fields:\n  a: {type: integr}\n").unwrap_err();
-        assert!(err.to_string().contains("unknown field type `integr` (did you mean `integer`?)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("unknown field type `integr`\nhint: did you mean `integer`?"),
+            "{err}"
+        );
         assert_eq!(err.location().unwrap().line(), 2);
     }
 
@@ -496,7 +614,10 @@ fields:
         let schema = support().json_schema().unwrap();
         assert_eq!(schema["properties"]["intent"]["enum"][1], "bug");
         assert_eq!(schema["properties"]["escalation_risk"]["maximum"], 5);
-        assert_eq!(schema["required"], json!(["intent", "escalation_risk", "summary"]));
+        assert_eq!(
+            schema["required"],
+            json!(["intent", "escalation_risk", "summary"])
+        );
         assert_eq!(schema["additionalProperties"], false);
     }
 }

@@ -21,7 +21,12 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn new(file: impl Into<PathBuf>, line: usize, col: usize, message: impl Into<String>) -> Self {
+    pub fn new(
+        file: impl Into<PathBuf>,
+        line: usize,
+        col: usize,
+        message: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             file: file.into(),
             line,
@@ -70,7 +75,10 @@ impl fmt::Display for Diagnostic {
 }
 
 /// The nearest known name to `unknown`, when it is close enough to be a typo.
-pub fn did_you_mean<'a>(unknown: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    unknown: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     known
         .into_iter()
         .map(|k| (strsim::damerau_levenshtein(unknown, k), k))
@@ -86,14 +94,20 @@ pub fn suggestion<'a>(unknown: &str, known: &[&'a str], what: &str) -> String {
         None if known.is_empty() => format!("no {what} is defined"),
         None => format!(
             "known {what}: {}",
-            known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
 
 /// The path shown in diagnostics: relative to the project root when inside it.
 pub fn display_path(root: &Path, path: &Path) -> PathBuf {
-    path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
+    path.strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
 }
 
 #[cfg(test)]
@@ -102,15 +116,27 @@ mod tests {
 
     #[test]
     fn suggests_the_nearest_name() {
-        assert_eq!(did_you_mean("scorer", ["scorers", "gates", "models"]), Some("scorers"));
-        assert_eq!(did_you_mean("tmperature", ["temperature", "seed"]), Some("temperature"));
+        assert_eq!(
+            did_you_mean("scorer", ["scorers", "gates", "models"]),
+            Some("scorers")
+        );
+        assert_eq!(
+            did_you_mean("tmperature", ["temperature", "seed"]),
+            Some("temperature")
+        );
         assert_eq!(did_you_mean("zzzzzzzz", ["a", "b"]), None);
     }
 
     #[test]
     fn renders_location_message_and_hint() {
         let d = Diagnostic::new("evalgate.yaml", 3, 5, "unknown field `x`").with_hint("remove it");
-        assert_eq!(d.to_string(), "evalgate.yaml:3:5: unknown field `x`\n  hint: remove it");
-        assert_eq!(Diagnostic::file("a.yaml", "missing").to_string(), "a.yaml: missing");
+        assert_eq!(
+            d.to_string(),
+            "evalgate.yaml:3:5: unknown field `x`\n  hint: remove it"
+        );
+        assert_eq!(
+            Diagnostic::file("a.yaml", "missing").to_string(),
+            "a.yaml: missing"
+        );
     }
 }

@@ -24,7 +24,10 @@ pub enum Error {
     Invalid(Vec<Diagnostic>),
     /// A command-line argument names something that does not exist.
     #[error("{message}")]
-    Usage { message: String, hint: Option<String> },
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     /// A provider cannot be used at all (a missing API key variable).
@@ -33,7 +36,12 @@ pub enum Error {
     /// Every case of a run failed with a provider error: the provider is unreachable or
     /// misconfigured.
     #[error("every one of the {cases} cases failed with a provider error (first: {first})")]
-    AllFailed { cases: usize, first: String },
+    AllFailed {
+        cases: usize,
+        first: String,
+        /// The kind of the first error, which decides the hint.
+        kind: Option<crate::provider::ErrorKind>,
+    },
     #[error("cannot write `{path}`")]
     Write {
         path: PathBuf,
@@ -52,7 +60,10 @@ pub enum Error {
 
 impl Error {
     pub fn usage(message: impl Into<String>, hint: Option<String>) -> Self {
-        Error::Usage { message: message.into(), hint }
+        Error::Usage {
+            message: message.into(),
+            hint,
+        }
     }
 
     /// Every variant says whether it is bad input or an infrastructure failure.
@@ -63,10 +74,15 @@ impl Error {
                 crate::provider::ErrorKind::MissingKey => ExitStatus::InvalidInput,
                 _ => ExitStatus::Infrastructure,
             },
-            Error::Store(crate::store::StoreError::RunNotFound(_) | crate::store::StoreError::AmbiguousRun { .. }) => ExitStatus::InvalidInput,
-            Error::Store(_) | Error::AllFailed { .. } | Error::Write { .. } | Error::Read { .. } | Error::Runtime(_) => {
-                ExitStatus::Infrastructure
-            }
+            Error::Store(
+                crate::store::StoreError::RunNotFound(_)
+                | crate::store::StoreError::AmbiguousRun { .. },
+            ) => ExitStatus::InvalidInput,
+            Error::Store(_)
+            | Error::AllFailed { .. }
+            | Error::Write { .. }
+            | Error::Read { .. }
+            | Error::Runtime(_) => ExitStatus::Infrastructure,
         }
     }
 
@@ -77,6 +93,10 @@ impl Error {
             Error::ProviderSetup(e) if e.kind == crate::provider::ErrorKind::MissingKey => {
                 Some("export the variable, or run against recorded cassettes with a `replay` provider".into())
             }
+            Error::AllFailed { kind: Some(crate::provider::ErrorKind::NoCassette), .. } => Some(
+                "record the cassettes again: `evalgate run SUITE --model LIVE_MODEL --record` with a model of a live provider".into(),
+            ),
+            Error::AllFailed { kind: Some(crate::provider::ErrorKind::Auth), .. } => Some("check the API key the provider reads".into()),
             Error::AllFailed { .. } => Some("check that the provider is running and its `base_url` is right".into()),
             Error::Store(crate::store::StoreError::RunNotFound(_)) => Some("`evalgate runs` lists the stored runs".into()),
             Error::Store(crate::store::StoreError::Open { .. }) => {

@@ -39,7 +39,15 @@ pub struct Case {
 }
 
 /// The keys a case line may have, for suggestions.
-pub const CASE_KEYS: &[&str] = &["id", "vars", "expected", "outcome", "base_features", "tags", "source"];
+pub const CASE_KEYS: &[&str] = &[
+    "id",
+    "vars",
+    "expected",
+    "outcome",
+    "base_features",
+    "tags",
+    "source",
+];
 
 /// At most this many bad lines are reported per dataset.
 pub const MAX_REPORTED_LINES: usize = 20;
@@ -61,11 +69,24 @@ pub fn parse_line(display: &Path, line_no: usize, line: &str) -> Result<Case, Di
     let case: Case = serde_json::from_str(line).map_err(|e| {
         let msg = e.to_string();
         // serde_json appends " at line L column C"; the line is always 1 here.
-        let msg = msg.rsplit_once(" at line ").map(|(m, _)| m.to_string()).unwrap_or(msg);
-        let hint = unknown_key_hint(&msg).or_else(|| {
-            e.is_syntax().then(|| "each line must be one complete JSON object".to_string())
+        let msg = msg
+            .rsplit_once(" at line ")
+            .map(|(m, _)| m.to_string())
+            .unwrap_or(msg);
+        let hint = unknown_key_hint(&msg).unwrap_or_else(|| {
+            if e.is_syntax() || e.is_eof() {
+                "each line must be one complete JSON object".to_string()
+            } else {
+                r#"a case looks like {"id": "…", "vars": {…}, "expected": {…}}"#.to_string()
+            }
         });
-        Diagnostic::new(display, line_no, e.column().max(1), format!("bad case: {msg}")).with_hint_opt(hint)
+        Diagnostic::new(
+            display,
+            line_no,
+            e.column().max(1),
+            format!("bad case: {msg}"),
+        )
+        .with_hint(hint)
     })?;
     if case.id.trim().is_empty() {
         return Err(Diagnostic::new(display, line_no, 1, "case `id` is empty"));
@@ -91,8 +112,10 @@ pub fn validate(
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => {
-            let d = Diagnostic::file(display, format!("cannot read dataset `{name}`: {e}"))
-                .with_hint(format!("create `{}` with one JSON case a line", display.display()));
+            let d =
+                Diagnostic::file(display, format!("cannot read dataset `{name}`: {e}")).with_hint(
+                    format!("create `{}` with one JSON case a line", display.display()),
+                );
             return (None, vec![d]);
         }
     };
@@ -110,7 +133,12 @@ pub fn validate(
             Ok(0) => break,
             Ok(_) => {}
             Err(e) => {
-                problems.push(Diagnostic::new(display, line_no + 1, 1, format!("cannot read line: {e}")));
+                problems.push(Diagnostic::new(
+                    display,
+                    line_no + 1,
+                    1,
+                    format!("cannot read line: {e}"),
+                ));
                 break;
             }
         }
@@ -126,8 +154,15 @@ pub fn validate(
                 if !ids.insert(case.id.clone()) {
                     let first = first_line_of.get(&case.id).copied().unwrap_or(0);
                     problems.push(
-                        Diagnostic::new(display, line_no, 1, format!("duplicate case id `{}`", case.id))
-                            .with_hint(format!("line {first} already uses it; case ids must be unique")),
+                        Diagnostic::new(
+                            display,
+                            line_no,
+                            1,
+                            format!("duplicate case id `{}`", case.id),
+                        )
+                        .with_hint(format!(
+                            "line {first} already uses it; case ids must be unique"
+                        )),
                     );
                 } else {
                     first_line_of.insert(case.id.clone(), line_no);
@@ -149,7 +184,10 @@ pub fn validate(
         }
     }
     if len == 0 && problems.is_empty() {
-        problems.push(Diagnostic::file(display, format!("dataset `{name}` has no cases")));
+        problems.push(Diagnostic::file(
+            display,
+            format!("dataset `{name}` has no cases"),
+        ));
     }
     let dataset = Dataset {
         name: name.to_string(),
@@ -190,7 +228,12 @@ impl Iterator for Cases {
                 Ok(0) => return None,
                 Ok(_) => {}
                 Err(e) => {
-                    return Some(Err(Diagnostic::new(&self.display, self.line_no + 1, 1, format!("cannot read line: {e}"))));
+                    return Some(Err(Diagnostic::new(
+                        &self.display,
+                        self.line_no + 1,
+                        1,
+                        format!("cannot read line: {e}"),
+                    )));
                 }
             }
             self.line_no += 1;
@@ -227,8 +270,17 @@ mod tests {
         let text: Vec<String> = problems.iter().map(|d| d.to_string()).collect();
         assert_eq!(problems.len(), 3, "{text:#?}");
         assert!(text[0].starts_with("golden/d.jsonl:3:"), "{}", text[0]);
-        assert!(text[1].starts_with("golden/d.jsonl:4:1: duplicate case id `a`"), "{}", text[1]);
-        assert!(text[2].contains("unknown field `expectd`") && text[2].contains("did you mean `expected`?"), "{}", text[2]);
+        assert!(
+            text[1].starts_with("golden/d.jsonl:4:1: duplicate case id `a`"),
+            "{}",
+            text[1]
+        );
+        assert!(
+            text[2].contains("unknown field `expectd`")
+                && text[2].contains("did you mean `expected`?"),
+            "{}",
+            text[2]
+        );
         // Lines 1 and 4 parse (4 is a duplicate); 3 and 5 do not.
         assert_eq!(ds.unwrap().len, 2);
     }
@@ -237,8 +289,14 @@ mod tests {
     fn version_ignores_blank_lines_and_line_endings() {
         let a = write("{\"id\":\"a\"}\n{\"id\":\"b\"}\n");
         let b = write("{\"id\":\"a\"}\r\n\r\n{\"id\":\"b\"}");
-        let va = validate("d", a.path(), a.path(), |_, _| None).0.unwrap().version;
-        let vb = validate("d", b.path(), b.path(), |_, _| None).0.unwrap().version;
+        let va = validate("d", a.path(), a.path(), |_, _| None)
+            .0
+            .unwrap()
+            .version;
+        let vb = validate("d", b.path(), b.path(), |_, _| None)
+            .0
+            .unwrap()
+            .version;
         assert_eq!(va, vb);
     }
 
@@ -246,7 +304,12 @@ mod tests {
     fn streams_cases_in_order() {
         let f = write("{\"id\":\"a\"}\n\n{\"id\":\"b\"}\n");
         let (ds, _) = validate("d", f.path(), f.path(), |_, _| None);
-        let ids: Vec<String> = ds.unwrap().cases().unwrap().map(|c| c.unwrap().id).collect();
+        let ids: Vec<String> = ds
+            .unwrap()
+            .cases()
+            .unwrap()
+            .map(|c| c.unwrap().id)
+            .collect();
         assert_eq!(ids, ["a", "b"]);
     }
 }

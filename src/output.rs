@@ -12,7 +12,8 @@ pub struct Printer {
 impl Printer {
     pub fn new() -> Self {
         use std::io::IsTerminal;
-        let color = std::env::var_os(crate::env::NO_COLOR).is_none() && std::io::stderr().is_terminal();
+        let color =
+            std::env::var_os(crate::env::NO_COLOR).is_none() && std::io::stderr().is_terminal();
         Printer { color }
     }
 
@@ -33,13 +34,21 @@ impl Printer {
 
     /// A warning, on stderr.
     pub fn warn(&self, text: &str) {
-        let label = if self.color { "\x1b[33mwarning\x1b[0m" } else { "warning" };
+        let label = if self.color {
+            "\x1b[33mwarning\x1b[0m"
+        } else {
+            "warning"
+        };
         let _ = writeln!(std::io::stderr().lock(), "{label}: {text}");
     }
 
     /// An error with its causes and a hint, on stderr.
     pub fn error(&self, err: &(dyn std::error::Error + 'static), hint: Option<&str>) {
-        let label = if self.color { "\x1b[31merror\x1b[0m" } else { "error" };
+        let label = if self.color {
+            "\x1b[31merror\x1b[0m"
+        } else {
+            "error"
+        };
         let mut msg = format!("{label}: {err}");
         let mut source = err.source();
         while let Some(s) = source {

@@ -35,14 +35,25 @@ pub struct Plan<'p> {
 }
 
 /// The plans of a suite: one per model.
-pub fn build<'p>(project: &'p Project, suite_name: &str, settings: &RunSettings) -> Result<Vec<Plan<'p>>, Error> {
+pub fn build<'p>(
+    project: &'p Project,
+    suite_name: &str,
+    settings: &RunSettings,
+) -> Result<Vec<Plan<'p>>, Error> {
     let suite = project.suites.get(suite_name).ok_or_else(|| {
         let known: Vec<&str> = project.suites.keys().map(String::as_str).collect();
-        Error::usage(format!("no suite named `{suite_name}`"), Some(crate::diag::suggestion(suite_name, &known, "suites")))
+        Error::usage(
+            format!("no suite named `{suite_name}`"),
+            Some(crate::diag::suggestion(suite_name, &known, "suites")),
+        )
     })?;
     let prompt = project.prompts[&suite.prompt].clone();
     let dataset = &project.datasets[&suite.dataset];
-    let model_names: Vec<&String> = if settings.models.is_empty() { suite.models.iter().collect() } else { settings.models.iter().collect() };
+    let model_names: Vec<&String> = if settings.models.is_empty() {
+        suite.models.iter().collect()
+    } else {
+        settings.models.iter().collect()
+    };
     let concurrency = settings.concurrency.unwrap_or(suite.concurrency).max(1);
     let planned = settings.limit.map_or(dataset.len, |l| l.min(dataset.len));
     model_names
@@ -50,10 +61,22 @@ pub fn build<'p>(project: &'p Project, suite_name: &str, settings: &RunSettings)
         .map(|name| {
             let model = project.models.get(name).ok_or_else(|| {
                 let known: Vec<&str> = project.models.keys().map(String::as_str).collect();
-                Error::usage(format!("no model named `{name}`"), Some(crate::diag::suggestion(name, &known, "models")))
+                Error::usage(
+                    format!("no model named `{name}`"),
+                    Some(crate::diag::suggestion(name, &known, "models")),
+                )
             })?;
             let provider = &project.providers[&model.provider];
-            Ok(Plan { suite, model, provider, prompt: prompt.clone(), dataset, concurrency, planned, limit: settings.limit })
+            Ok(Plan {
+                suite,
+                model,
+                provider,
+                prompt: prompt.clone(),
+                dataset,
+                concurrency,
+                planned,
+                limit: settings.limit,
+            })
         })
         .collect()
 }
@@ -72,6 +95,10 @@ impl Plan<'_> {
 
     /// The names of the suite's scorers, in order (stored with the run).
     pub fn scorer_names(&self) -> Vec<Value> {
-        self.suite.scorers.iter().map(|s| Value::String(s.name.clone())).collect()
+        self.suite
+            .scorers
+            .iter()
+            .map(|s| Value::String(s.name.clone()))
+            .collect()
     }
 }

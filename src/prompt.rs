@@ -59,7 +59,14 @@ pub struct Params {
 }
 
 /// The keys of the `params` section, for suggestions.
-pub const PARAM_KEYS: &[&str] = &["temperature", "max_tokens", "seed", "top_p", "stop", "response_format"];
+pub const PARAM_KEYS: &[&str] = &[
+    "temperature",
+    "max_tokens",
+    "seed",
+    "top_p",
+    "stop",
+    "response_format",
+];
 
 /// A compiled prompt.
 #[derive(Debug)]
@@ -118,14 +125,27 @@ impl Prompt {
         let mut variables = BTreeSet::new();
         for (index, (role, content)) in messages.into_iter().enumerate() {
             let source = hash::normalize_text(&content);
-            env.add_template_owned(template_name(index), source.clone()).map_err(|e| (index, e))?;
-            let template = env.get_template(&template_name(index)).map_err(|e| (index, e))?;
+            env.add_template_owned(template_name(index), source.clone())
+                .map_err(|e| (index, e))?;
+            let template = env
+                .get_template(&template_name(index))
+                .map_err(|e| (index, e))?;
             variables.extend(template.undeclared_variables(false));
             roles.push(role);
             sources.push(source);
         }
         let version = version_of(&roles, &sources, &params, contract.as_ref());
-        Ok(Prompt { name: name.to_string(), path, version, roles, sources, params, contract, variables, env })
+        Ok(Prompt {
+            name: name.to_string(),
+            path,
+            version,
+            roles,
+            sources,
+            params,
+            contract,
+            variables,
+            env,
+        })
     }
 
     pub fn short_version(&self) -> &str {
@@ -137,14 +157,21 @@ impl Prompt {
         let ctx = minijinja::Value::from_serialize(vars);
         let mut out = Vec::with_capacity(self.roles.len());
         for (index, role) in self.roles.iter().enumerate() {
-            let template = self
-                .env
-                .get_template(&template_name(index))
-                .map_err(|e| RenderError { index, message: e.to_string() })?;
-            let content = template
-                .render(&ctx)
-                .map_err(|e| RenderError { index, message: render_error_message(&e) })?;
-            out.push(Message { role: *role, content });
+            let template =
+                self.env
+                    .get_template(&template_name(index))
+                    .map_err(|e| RenderError {
+                        index,
+                        message: e.to_string(),
+                    })?;
+            let content = template.render(&ctx).map_err(|e| RenderError {
+                index,
+                message: render_error_message(&e),
+            })?;
+            out.push(Message {
+                role: *role,
+                content,
+            });
         }
         Ok(out)
     }
@@ -173,7 +200,12 @@ fn render_error_message(e: &minijinja::Error) -> String {
     msg
 }
 
-fn version_of(roles: &[Role], sources: &[String], params: &Params, contract: Option<&Contract>) -> String {
+fn version_of(
+    roles: &[Role],
+    sources: &[String],
+    params: &Params,
+    contract: Option<&Contract>,
+) -> String {
     let messages: Vec<Value> = roles
         .iter()
         .zip(sources)
@@ -192,7 +224,10 @@ mod tests {
     use super::*;
 
     fn prompt(system: &str, user: &str, temperature: f64) -> Prompt {
-        let params = Params { temperature, ..Params::default() };
+        let params = Params {
+            temperature,
+            ..Params::default()
+        };
         Prompt::compile(
             "p",
             "prompts/p.yaml".into(),
@@ -206,7 +241,10 @@ mod tests {
     #[test]
     fn renders_variables_and_lists_them() {
         let p = prompt("Label it.", "Text: {{ transcript }} ({{ meta.lang }})", 0.0);
-        assert_eq!(p.variables.iter().collect::<Vec<_>>(), ["meta", "transcript"]);
+        assert_eq!(
+            p.variables.iter().collect::<Vec<_>>(),
+            ["meta", "transcript"]
+        );
         let vars = json!({"transcript": "<b>hi</b>", "meta": {"lang": "en"}});
         let msgs = p.render(vars.as_object().unwrap()).unwrap();
         // No escaping: the model sees the text as written.
@@ -239,7 +277,10 @@ mod tests {
         let err = Prompt::compile(
             "p",
             "p.yaml".into(),
-            vec![(Role::System, "ok".into()), (Role::User, "line\n{{ x ".into())],
+            vec![
+                (Role::System, "ok".into()),
+                (Role::User, "line\n{{ x ".into()),
+            ],
             Params::default(),
             None,
         )

@@ -56,15 +56,29 @@ fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
-pub fn build(run: RunRow, report: RunReport, cases: Vec<CaseRow>, scores: Vec<ScoreRow>) -> RunFile {
+pub fn build(
+    run: RunRow,
+    report: RunReport,
+    cases: Vec<CaseRow>,
+    scores: Vec<ScoreRow>,
+) -> RunFile {
     let mut by_case: std::collections::HashMap<(String, i64), Vec<ScoreEntry>> = Default::default();
     for s in scores {
-        by_case.entry((s.case_id, s.repeat_index)).or_default().push(ScoreEntry { scorer: s.scorer, outcome: s.outcome, detail: s.detail });
+        by_case
+            .entry((s.case_id, s.repeat_index))
+            .or_default()
+            .push(ScoreEntry {
+                scorer: s.scorer,
+                outcome: s.outcome,
+                detail: s.detail,
+            });
     }
     let cases = cases
         .into_iter()
         .map(|c| CaseEntry {
-            scores: by_case.remove(&(c.case_id.clone(), c.repeat_index)).unwrap_or_default(),
+            scores: by_case
+                .remove(&(c.case_id.clone(), c.repeat_index))
+                .unwrap_or_default(),
             id: c.case_id,
             repeat: c.repeat_index,
             status: c.status,
@@ -83,5 +97,10 @@ pub fn build(run: RunRow, report: RunReport, cases: Vec<CaseRow>, scores: Vec<Sc
             latency_ms: c.latency_ms,
         })
         .collect();
-    RunFile { format_version: FORMAT_VERSION, run, report, cases }
+    RunFile {
+        format_version: FORMAT_VERSION,
+        run,
+        report,
+        cases,
+    }
 }

@@ -31,6 +31,7 @@ pub struct RunOutcome {
     pub interrupted: bool,
     /// The first provider error, when there was one.
     pub first_error: Option<String>,
+    pub first_error_kind: Option<crate::provider::ErrorKind>,
     pub elapsed_secs: f64,
 }
 
@@ -82,11 +83,21 @@ pub async fn execute(
         finished_at: None,
         price_json: serde_json::to_string(&plan.model.price).unwrap_or_default(),
         scorers_json: Value::Array(plan.scorer_names()).to_string(),
-        contract_json: plan.prompt.contract.as_ref().and_then(|c| serde_json::to_string(c).ok()),
+        contract_json: plan
+            .prompt
+            .contract
+            .as_ref()
+            .and_then(|c| serde_json::to_string(c).ok()),
     };
     store.create_run(&run).await?;
 
-    let cases = plan.dataset.cases().map_err(|source| crate::error::Error::Read { path: plan.dataset.path.clone(), source })?;
+    let cases = plan
+        .dataset
+        .cases()
+        .map_err(|source| crate::error::Error::Read {
+            path: plan.dataset.path.clone(),
+            source,
+        })?;
     let limit = plan.limit.unwrap_or(usize::MAX);
     let stream = futures::stream::iter(cases.take(limit))
         .map(|case| async move {
@@ -104,22 +115,45 @@ pub async fn execute(
                         tags: Vec::new(),
                         source: None,
                     };
-                    return Finished { case, request_hash: None, result: Err(CaseError::Render(format!("dataset changed during the run: {d}"))) };
+                    return Finished {
+                        case,
+                        request_hash: None,
+                        result: Err(CaseError::Render(format!(
+                            "dataset changed during the run: {d}"
+                        ))),
+                    };
                 }
             };
             let request = match plan.request(&case) {
                 Ok(r) => r,
-                Err(e) => return Finished { case, request_hash: None, result: Err(CaseError::Render(e.to_string())) },
+                Err(e) => {
+                    return Finished {
+                        case,
+                        request_hash: None,
+                        result: Err(CaseError::Render(e.to_string())),
+                    };
+                }
             };
             let hash = request.hash();
-            let result = client.chat(&request, &hash).await.map_err(CaseError::Provider);
-            Finished { case, request_hash: Some(hash), result }
+            let result = client
+                .chat(&request, &hash)
+                .await
+                .map_err(CaseError::Provider);
+            Finished {
+                case,
+                request_hash: Some(hash),
+                result,
+            }
         })
         .buffer_unordered(plan.concurrency);
     futures::pin_mut!(stream);
 
-    let mut progress = Progress { planned: plan.planned, ..Progress::default() };
+    let mut progress = Progress {
+        planned: plan.planned,
+        ..Progress::default()
+    };
     let mut first_error = None;
+    let mut first_error_kind = None;
     let mut interrupted = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -135,7 +169,14 @@ pub async fn execute(
             }
         };
         let seq = progress.done as i64;
-        let (row, scores) = record(plan, &run_id, seq, finished, &mut first_error);
+        let (row, scores) = record(
+            plan,
+            &run_id,
+            seq,
+            finished,
+            &mut first_error,
+            &mut first_error_kind,
+        );
         match row.status.as_str() {
             "pass" => progress.passed += 1,
             "fail" => progress.failed += 1,
@@ -146,13 +187,31 @@ pub async fn execute(
         store.insert_case(&row, &scores).await?;
         on_progress(&progress);
     }
-    let status = if interrupted { "interrupted" } else { "finished" };
+    let status = if interrupted {
+        "interrupted"
+    } else {
+        "finished"
+    };
     store.finish_run(&run_id, status, &now()).await?;
-    Ok(RunOutcome { run_id, progress, interrupted, first_error, elapsed_secs: started.elapsed().as_secs_f64() })
+    Ok(RunOutcome {
+        run_id,
+        progress,
+        interrupted,
+        first_error,
+        first_error_kind,
+        elapsed_secs: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// Scores a finished case and turns it into rows.
-fn record(plan: &Plan<'_>, run_id: &str, seq: i64, f: Finished, first_error: &mut Option<String>) -> (CaseRow, Vec<ScoreRow>) {
+fn record(
+    plan: &Plan<'_>,
+    run_id: &str,
+    seq: i64,
+    f: Finished,
+    first_error: &mut Option<String>,
+    first_error_kind: &mut Option<crate::provider::ErrorKind>,
+) -> (CaseRow, Vec<ScoreRow>) {
     let case = f.case;
     let json = |v: &Map<String, Value>| Value::Object(v.clone()).to_string();
     let mut row = CaseRow {
@@ -185,6 +244,7 @@ fn record(plan: &Plan<'_>, run_id: &str, seq: i64, f: Finished, first_error: &mu
         }
         Err(CaseError::Provider(e)) => {
             first_error.get_or_insert_with(|| format!("{}: {}", e.kind.as_str(), e.message));
+            first_error_kind.get_or_insert(e.kind);
             row.kind = Some(e.kind.as_str().into());
             row.message = Some(e.message);
             return (row, Vec::new());
@@ -194,7 +254,11 @@ fn record(plan: &Plan<'_>, run_id: &str, seq: i64, f: Finished, first_error: &mu
     row.input_tokens = usage.input_tokens as i64;
     row.cached_input_tokens = usage.cached_input_tokens as i64;
     row.output_tokens = usage.output_tokens as i64;
-    row.cost_usd = plan.model.price.cost(usage.input_tokens, usage.cached_input_tokens, usage.output_tokens);
+    row.cost_usd = plan.model.price.cost(
+        usage.input_tokens,
+        usage.cached_input_tokens,
+        usage.output_tokens,
+    );
     row.latency_ms = Some((response.latency_ms * 10.0).round() / 10.0);
 
     let contract = plan.prompt.contract.as_ref();
@@ -202,10 +266,12 @@ fn record(plan: &Plan<'_>, run_id: &str, seq: i64, f: Finished, first_error: &mu
     let parsed: Option<Map<String, Value>> = match &checked {
         Some(Ok(fields)) if !fields.is_empty() => Some(fields.clone()),
         // Keep what parses even when the contract is broken: the report shows it.
-        _ => crate::contract::parse_json_output(&response.content).ok().and_then(|v| match v {
-            Value::Object(m) => Some(m),
-            _ => None,
-        }),
+        _ => crate::contract::parse_json_output(&response.content)
+            .ok()
+            .and_then(|v| match v {
+                Value::Object(m) => Some(m),
+                _ => None,
+            }),
     };
     let violation = checked.as_ref().and_then(|c| c.as_ref().err());
     let output = Output {
@@ -214,7 +280,10 @@ fn record(plan: &Plan<'_>, run_id: &str, seq: i64, f: Finished, first_error: &mu
         contract: checked.as_ref().map(|c| c.as_ref().map(|_| ())),
     };
     let scores = score::score_all(&plan.suite.scorers, &case, &output);
-    let failed: Vec<&score::Score> = scores.iter().filter(|s| s.outcome == Outcome::Fail).collect();
+    let failed: Vec<&score::Score> = scores
+        .iter()
+        .filter(|s| s.outcome == Outcome::Fail)
+        .collect();
     if let Some(v) = violation {
         row.status = "fail".into();
         row.kind = Some("contract".into());
@@ -222,7 +291,11 @@ fn record(plan: &Plan<'_>, run_id: &str, seq: i64, f: Finished, first_error: &mu
     } else if let Some(first) = failed.first() {
         row.status = "fail".into();
         row.kind = Some("score".into());
-        row.message = Some(format!("{}: {}", first.scorer, first.detail.clone().unwrap_or_default()));
+        row.message = Some(format!(
+            "{}: {}",
+            first.scorer,
+            first.detail.clone().unwrap_or_default()
+        ));
     } else {
         row.status = "pass".into();
     }
@@ -234,7 +307,13 @@ fn record(plan: &Plan<'_>, run_id: &str, seq: i64, f: Finished, first_error: &mu
     row.parsed_json = parsed.map(|p| Value::Object(p).to_string());
     let score_rows = scores
         .into_iter()
-        .map(|s| ScoreRow { case_id: case.id.clone(), repeat_index: 0, scorer: s.scorer, outcome: s.outcome.as_str().into(), detail: s.detail })
+        .map(|s| ScoreRow {
+            case_id: case.id.clone(),
+            repeat_index: 0,
+            scorer: s.scorer,
+            outcome: s.outcome.as_str().into(),
+            detail: s.detail,
+        })
         .collect();
     (row, score_rows)
 }

@@ -7,10 +7,18 @@ use std::path::PathBuf;
 /// against real models, deterministic scores, statistics and CI gates.
 #[derive(Debug, Parser)]
 #[command(name = "evalgate", version, propagate_version = true)]
-#[command(after_help = "Exit codes: 0 ok · 1 a gate failed · 2 invalid input or configuration · 3 infrastructure failure\n\nStart with `evalgate init my-evals`, then `evalgate validate` and `evalgate run SUITE`.")]
+#[command(
+    after_help = "Exit codes: 0 ok · 1 a gate failed · 2 invalid input or configuration · 3 infrastructure failure\n\nStart with `evalgate init my-evals`, then `evalgate validate` and `evalgate run SUITE`."
+)]
 pub struct Cli {
     /// The project directory (the one holding evalgate.yaml).
-    #[arg(long, short = 'C', global = true, default_value = ".", value_name = "DIR")]
+    #[arg(
+        long,
+        short = 'C',
+        global = true,
+        default_value = ".",
+        value_name = "DIR"
+    )]
     pub project: PathBuf,
 
     #[command(subcommand)]
@@ -20,7 +28,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write a small working project: evalgate.yaml, prompts/, golden/, judges/ and a CI workflow.
-    #[command(after_help = "Example:\n  evalgate init my-evals && cd my-evals && evalgate validate")]
+    #[command(
+        after_help = "Example:\n  evalgate init my-evals && cd my-evals && evalgate validate"
+    )]
     Init(InitArgs),
     /// Check every project file: YAML, prompts, templates, datasets and cross-references.
     ///
@@ -29,10 +39,14 @@ pub enum Command {
     #[command(after_help = "Example:\n  evalgate validate -C path/to/project")]
     Validate,
     /// Run a suite against its models, score every case, store the run and print the report.
-    #[command(after_help = "Examples:\n  evalgate run support-features\n  evalgate run support-features --model smollm2-live --record --limit 10\n  evalgate run support-features --out run.json --format json")]
+    #[command(
+        after_help = "Examples:\n  evalgate run support-features\n  evalgate run support-features --model smollm2-live --record --limit 10\n  evalgate run support-features --out run.json --format json"
+    )]
     Run(RunArgs),
     /// Print the report of a stored run.
-    #[command(after_help = "Example:\n  evalgate report 3f9a2c   (a unique prefix of the run id is enough)")]
+    #[command(
+        after_help = "Example:\n  evalgate report 3f9a2c   (a unique prefix of the run id is enough)"
+    )]
     Report(ReportArgs),
     /// List stored runs, newest first.
     Runs(RunsArgs),
@@ -59,7 +73,12 @@ pub struct RunArgs {
     pub suite: String,
 
     /// Run this model instead of the suite's models (repeat or separate with commas for several).
-    #[arg(long = "model", short = 'm', value_delimiter = ',', value_name = "MODEL")]
+    #[arg(
+        long = "model",
+        short = 'm',
+        value_delimiter = ',',
+        value_name = "MODEL"
+    )]
     pub models: Vec<String>,
 
     /// Requests in flight at once (default: the suite's `concurrency`, else 4).

@@ -33,7 +33,11 @@ fn report_error(printer: &Printer, err: &Error) {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(Error::Runtime)
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)
 }
 
 fn dispatch(cli: args::Cli, printer: &Printer) -> Result<ExitStatus, Error> {

@@ -42,18 +42,31 @@ fn strip_item(line: &str) -> (usize, &str) {
 }
 
 fn is_key(text: &str, key: &str) -> bool {
-    [format!("{key}:"), format!("\"{key}\":"), format!("'{key}':")]
-        .iter()
-        .any(|k| text.starts_with(k.as_str()) && (text.len() == k.len() || text[k.len()..].starts_with([' ', '\t'])))
+    [
+        format!("{key}:"),
+        format!("\"{key}\":"),
+        format!("'{key}':"),
+    ]
+    .iter()
+    .any(|k| {
+        text.starts_with(k.as_str())
+            && (text.len() == k.len() || text[k.len()..].starts_with([' ', '\t']))
+    })
 }
 
 impl<'a> Locator<'a> {
     pub fn new(text: &'a str) -> Self {
-        Locator { lines: text.lines().collect() }
+        Locator {
+            lines: text.lines().collect(),
+        }
     }
 
     fn root(&self) -> Block {
-        Block { start: 0, end: self.lines.len(), indent: -1 }
+        Block {
+            start: 0,
+            end: self.lines.len(),
+            indent: -1,
+        }
     }
 
     /// The block under the key found at line `i`.
@@ -61,18 +74,28 @@ impl<'a> Locator<'a> {
         let mut end = i + 1;
         while end < self.lines.len() {
             let l = self.lines[end];
-            if is_content(l) && indent_of(l) <= indent && !(indent_of(l) == indent && l.trim_start().starts_with("- ")) {
+            if is_content(l)
+                && indent_of(l) <= indent
+                && !(indent_of(l) == indent && l.trim_start().starts_with("- "))
+            {
                 break;
             }
             end += 1;
         }
-        Block { start: i + 1, end, indent: indent as isize }
+        Block {
+            start: i + 1,
+            end,
+            indent: indent as isize,
+        }
     }
 
     fn find_key(&self, block: Block, key: &str) -> Option<(usize, usize)> {
         (block.start..block.end).find_map(|i| {
             let line = self.lines[i];
-            if !is_content(line) || (indent_of(line) as isize) <= block.indent && !line.trim_start().starts_with("- ") {
+            if !is_content(line)
+                || (indent_of(line) as isize) <= block.indent
+                    && !line.trim_start().starts_with("- ")
+            {
                 return None;
             }
             let (col, text) = strip_item(line);
@@ -107,7 +130,11 @@ impl<'a> Locator<'a> {
         let block = self.block_after(i, col - 1);
         for j in i..block.end.max(i + 1) {
             let l = self.lines[j];
-            let search_from = if j == i { col - 1 + path.last().map_or(0, |k| k.len()) } else { 0 };
+            let search_from = if j == i {
+                col - 1 + path.last().map_or(0, |k| k.len())
+            } else {
+                0
+            };
             if let Some(pos) = find_word(&l[search_from.min(l.len())..], value) {
                 return Some((j + 1, search_from + pos + 1));
             }
@@ -120,7 +147,10 @@ impl<'a> Locator<'a> {
         let (line, col) = self.key(path)?;
         let block = self.block_after(line - 1, col - 1);
         let is_dash = |l: &str| l.trim_start().starts_with("- ") || l.trim() == "-";
-        let first_indent = (block.start..block.end).map(|j| self.lines[j]).find(|l| is_dash(l)).map(indent_of);
+        let first_indent = (block.start..block.end)
+            .map(|j| self.lines[j])
+            .find(|l| is_dash(l))
+            .map(indent_of);
         let mut n = 0;
         for j in block.start..block.end {
             let l = self.lines[j];
@@ -139,11 +169,22 @@ impl<'a> Locator<'a> {
         let (line, col) = self.item(path, index)?;
         let i = line - 1;
         let block = self.block_after(i, col - 1);
-        let item_block = Block { start: i, end: block.end, indent: col as isize - 2 };
+        let item_block = Block {
+            start: i,
+            end: block.end,
+            indent: col as isize - 2,
+        };
         match self.find_key(item_block, key) {
             Some((j, c)) => Some((j + 1, c + 1)),
             None => Some((line, col)),
         }
+    }
+
+    /// The first occurrence of `word` (as a whole word) at or after `line`, within 200 lines.
+    pub fn word_after(&self, line: usize, word: &str) -> Option<Pos> {
+        let start = line.saturating_sub(1);
+        (start..self.lines.len().min(start + 200))
+            .find_map(|i| find_word(self.lines[i], word).map(|c| (i + 1, c + 1)))
     }
 
     /// Where the text of a string value starts: the line after `key: |` for a block scalar,
@@ -151,7 +192,10 @@ impl<'a> Locator<'a> {
     pub fn scalar_start(&self, key_pos: Pos) -> Pos {
         let (line, col) = key_pos;
         let l = self.lines.get(line - 1).copied().unwrap_or("");
-        let after = l[(col - 1).min(l.len())..].split_once(':').map(|(_, v)| v).unwrap_or("");
+        let after = l[(col - 1).min(l.len())..]
+            .split_once(':')
+            .map(|(_, v)| v)
+            .unwrap_or("");
         let v = after.trim();
         if v.starts_with('|') || v.starts_with('>') || v.is_empty() {
             let next = self.lines.get(line).copied().unwrap_or("");
@@ -169,8 +213,14 @@ fn find_word(haystack: &str, word: &str) -> Option<usize> {
     while let Some(pos) = haystack[from..].find(word) {
         let start = from + pos;
         let end = start + word.len();
-        let ok_before = haystack[..start].chars().next_back().is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '-');
-        let ok_after = haystack[end..].chars().next().is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '-');
+        let ok_before = haystack[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '-');
+        let ok_after = haystack[end..]
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '-');
         if ok_before && ok_after {
             return Some(start);
         }
@@ -211,7 +261,10 @@ suites:
         assert_eq!(l.value(&["suites", "a", "models"], "m2"), Some((8, 18)));
         assert_eq!(l.value(&["suites", "b", "models"], "m4"), Some((17, 9)));
         assert_eq!(l.item(&["suites", "a", "scorers"], 1), Some((11, 7)));
-        assert_eq!(l.item_key(&["suites", "a", "scorers"], 1, "field"), Some((12, 9)));
+        assert_eq!(
+            l.item_key(&["suites", "a", "scorers"], 1, "field"),
+            Some((12, 9))
+        );
         // A missing key falls back to the deepest key found.
         assert_eq!(l.key(&["suites", "a", "nope"]), Some((6, 3)));
     }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::diag::{Diagnostic, did_you_mean, display_path, suggestion};
 use crate::golden;
 use crate::prompt::Prompt;
-use crate::score::{Expectation, Scorer, ScorerKind, SCORER_KINDS};
+use crate::score::{Expectation, SCORER_KINDS, Scorer, ScorerKind};
 use locate::Locator;
 use raw::*;
 
@@ -42,11 +42,15 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
         }
     };
     if text.trim().is_empty() {
-        return Err(vec![Diagnostic::file(&display, "the project file is empty").with_hint("declare `providers`, `models` and `suites`; `evalgate init` writes an example")]);
+        return Err(vec![
+            Diagnostic::file(&display, "the project file is empty").with_hint(
+                "declare `providers`, `models` and `suites`; `evalgate init` writes an example",
+            ),
+        ]);
     }
     let raw: RawConfig = match serde_yaml::from_str(&text) {
         Ok(r) => r,
-        Err(e) => return Err(vec![yaml_error(&display, &e)]),
+        Err(e) => return Err(vec![yaml_error(&display, &text, &e)]),
     };
     let loc = Locator::new(&text);
     let at = |pos: Option<(usize, usize)>, message: String| {
@@ -56,47 +60,84 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
 
     // Providers.
     let mut providers = IndexMap::new();
+    // Providers with a problem of their own: models naming them are not reported again.
+    let mut broken: Vec<String> = Vec::new();
     for (name, p) in raw.providers {
         match check_provider(root, &name, p) {
             Ok(provider) => {
                 providers.insert(name.clone(), provider);
             }
-            Err((key, message, hint)) => diags.push(at(loc.key(&["providers", &name, key]), message).with_hint_opt(hint)),
+            Err((key, message, hint)) => {
+                diags.push(at(loc.key(&["providers", &name, key]), message).with_hint_opt(hint));
+                broken.push(name);
+            }
         }
     }
 
     // Models.
     let mut models = IndexMap::new();
+    let mut broken_models: Vec<String> = Vec::new();
     for (name, m) in raw.models {
+        if broken.contains(&m.provider) {
+            continue;
+        }
         if !providers.contains_key(&m.provider) {
             let known: Vec<&str> = providers.keys().map(String::as_str).collect();
             diags.push(
-                at(loc.value(&["models", &name, "provider"], &m.provider), format!("model `{name}` names an unknown provider `{}`", m.provider))
-                    .with_hint(suggestion(&m.provider, &known, "providers")),
+                at(
+                    loc.value(&["models", &name, "provider"], &m.provider),
+                    format!("model `{name}` names an unknown provider `{}`", m.provider),
+                )
+                .with_hint(suggestion(&m.provider, &known, "providers")),
             );
             continue;
         }
         let Some(price) = m.price else {
+            broken_models.push(name.clone());
             diags.push(
                 at(loc.key(&["models", &name]), format!("model `{name}` has no prices"))
                     .with_hint("add `price: {input: …, output: …}` in USD per million tokens (`cached_input` defaults to `input`); use 0 for a free local model"),
             );
             continue;
         };
-        let price = Price { input: price.input, output: price.output, cached_input: price.cached_input.unwrap_or(price.input) };
-        if [price.input, price.output, price.cached_input].iter().any(|p| !p.is_finite() || *p < 0.0) {
-            diags.push(at(loc.key(&["models", &name, "price"]), format!("model `{name}` has a negative price")));
+        let price = Price {
+            input: price.input,
+            output: price.output,
+            cached_input: price.cached_input.unwrap_or(price.input),
+        };
+        if [price.input, price.output, price.cached_input]
+            .iter()
+            .any(|p| !p.is_finite() || *p < 0.0)
+        {
+            diags.push(at(
+                loc.key(&["models", &name, "price"]),
+                format!("model `{name}` has a negative price"),
+            ));
             continue;
         }
         let api_name = m.name.unwrap_or_else(|| name.clone());
-        models.insert(name.clone(), Model { name, api_name, provider: m.provider, price });
+        models.insert(
+            name.clone(),
+            Model {
+                name,
+                api_name,
+                provider: m.provider,
+                price,
+            },
+        );
     }
 
     // Prompts: every file in prompts/, so a broken prompt is found before a suite uses it.
     let mut prompts = IndexMap::new();
     let prompts_dir = root.join(PROMPTS_DIR);
     for path in list_files(&prompts_dir, &["yaml", "yml"]) {
-        let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
+        let Some(name) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
         match load_prompt(root, &name, &path) {
             Ok(p) => {
                 prompts.insert(name, Arc::new(p));
@@ -108,7 +149,6 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
     // Suites.
     let mut suites = IndexMap::new();
     let mut dataset_users: BTreeMap<String, Vec<(String, Arc<Prompt>)>> = BTreeMap::new();
-    let mut dataset_pos: BTreeMap<String, Option<(usize, usize)>> = BTreeMap::new();
     for (name, s) in raw.suites {
         let before = diags.len();
         let prompt = prompts.get(&s.prompt).cloned();
@@ -117,8 +157,14 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
             let exists = prompts_dir.join(format!("{}.yaml", s.prompt)).exists();
             if !exists {
                 diags.push(
-                    at(loc.value(&["suites", &name, "prompt"], &s.prompt), format!("suite `{name}` names an unknown prompt `{}`", s.prompt))
-                        .with_hint(format!("{} (prompts are read from `{PROMPTS_DIR}/NAME.yaml`)", suggestion(&s.prompt, &known, "prompts"))),
+                    at(
+                        loc.value(&["suites", &name, "prompt"], &s.prompt),
+                        format!("suite `{name}` names an unknown prompt `{}`", s.prompt),
+                    )
+                    .with_hint(format!(
+                        "{} (prompts are read from `{PROMPTS_DIR}/NAME.yaml`)",
+                        suggestion(&s.prompt, &known, "prompts")
+                    )),
                 );
             }
         }
@@ -130,19 +176,34 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 .collect();
             let known: Vec<&str> = known.iter().map(String::as_str).collect();
             diags.push(
-                at(loc.value(&["suites", &name, "dataset"], &s.dataset), format!("suite `{name}` names a missing dataset `{}`", s.dataset))
-                    .with_hint(format!("{} (datasets are read from `{GOLDEN_DIR}/NAME.jsonl`)", suggestion(&s.dataset, &known, "datasets"))),
+                at(
+                    loc.value(&["suites", &name, "dataset"], &s.dataset),
+                    format!("suite `{name}` names a missing dataset `{}`", s.dataset),
+                )
+                .with_hint(format!(
+                    "{} (datasets are read from `{GOLDEN_DIR}/NAME.jsonl`)",
+                    suggestion(&s.dataset, &known, "datasets")
+                )),
             );
         }
         if s.models.is_empty() {
-            diags.push(at(loc.key(&["suites", &name, "models"]), format!("suite `{name}` lists no models")).with_hint("name at least one model from `models`"));
+            diags.push(
+                at(
+                    loc.key(&["suites", &name, "models"]),
+                    format!("suite `{name}` lists no models"),
+                )
+                .with_hint("name at least one model from `models`"),
+            );
         }
         for m in &s.models {
-            if !models.contains_key(m) {
+            if !models.contains_key(m) && !broken_models.contains(m) {
                 let known: Vec<&str> = models.keys().map(String::as_str).collect();
                 diags.push(
-                    at(loc.value(&["suites", &name, "models"], m), format!("suite `{name}` names an unknown model `{m}`"))
-                        .with_hint(suggestion(m, &known, "models")),
+                    at(
+                        loc.value(&["suites", &name, "models"], m),
+                        format!("suite `{name}` names an unknown model `{m}`"),
+                    )
+                    .with_hint(suggestion(m, &known, "models")),
                 );
             }
         }
@@ -153,8 +214,11 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 Ok(scorer) => {
                     if scorers.iter().any(|x| x.name == scorer.name) {
                         diags.push(
-                            at(loc.item(&path, i), format!("suite `{name}` has two scorers named `{}`", scorer.name))
-                                .with_hint("give one of them a distinct `name`"),
+                            at(
+                                loc.item(&path, i),
+                                format!("suite `{name}` has two scorers named `{}`", scorer.name),
+                            )
+                            .with_hint("give one of them a distinct `name`"),
                         );
                     }
                     scorers.push(scorer);
@@ -170,22 +234,38 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
         }
         if scorers.is_empty() && diags.len() == before {
             diags.push(
-                at(loc.key(&["suites", &name]), format!("suite `{name}` has no scorers"))
-                    .with_hint("add at least one, for example `scorers: [{kind: contract}]`"),
+                at(
+                    loc.key(&["suites", &name]),
+                    format!("suite `{name}` has no scorers"),
+                )
+                .with_hint("add at least one, for example `scorers: [{kind: contract}]`"),
             );
         }
         let gates = match s.gates {
-            Some(g) => check_gates(&name, g, prompt.as_deref(), &scorers, &loc, &display, &mut diags),
+            Some(g) => check_gates(
+                &name,
+                g,
+                prompt.as_deref(),
+                &scorers,
+                &loc,
+                &display,
+                &mut diags,
+            ),
             None => Gates::default(),
         };
         let concurrency = s.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
         if concurrency == 0 {
-            diags.push(at(loc.key(&["suites", &name, "concurrency"]), "`concurrency` must be at least 1".into()));
+            diags.push(at(
+                loc.key(&["suites", &name, "concurrency"]),
+                "`concurrency` must be at least 1".into(),
+            ));
         }
         if let Some(p) = &prompt {
-            dataset_users.entry(s.dataset.clone()).or_default().push((name.clone(), p.clone()));
+            dataset_users
+                .entry(s.dataset.clone())
+                .or_default()
+                .push((name.clone(), p.clone()));
         }
-        dataset_pos.entry(s.dataset.clone()).or_insert_with(|| loc.value(&["suites", &name, "dataset"], &s.dataset));
         suites.insert(
             name.clone(),
             Suite {
@@ -211,15 +291,29 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
         let shown = display_path(root, &path);
         let (dataset, problems) = golden::validate(&name, &path, &shown, |case, line| {
             for (suite, prompt) in &users {
-                if let Some(var) = prompt.variables.iter().find(|v| !case.vars.contains_key(*v)) {
+                if let Some(var) = prompt
+                    .variables
+                    .iter()
+                    .find(|v| !case.vars.contains_key(*v))
+                {
                     let known: Vec<&str> = case.vars.keys().map(String::as_str).collect();
                     let hint = match did_you_mean(var, known.iter().copied()) {
                         Some(near) => format!("the case has `{near}`; did you mean `{var}`?"),
-                        None => format!("add `\"{var}\"` to the case's `vars` (used by suite `{suite}`)"),
+                        None => format!(
+                            "add `\"{var}\"` to the case's `vars` (used by suite `{suite}`)"
+                        ),
                     };
                     return Some(
-                        Diagnostic::new(&shown, line, 1, format!("case `{}` lacks variable `{var}` used by prompt `{}`", case.id, prompt.name))
-                            .with_hint(hint),
+                        Diagnostic::new(
+                            &shown,
+                            line,
+                            1,
+                            format!(
+                                "case `{}` lacks variable `{var}` used by prompt `{}`",
+                                case.id, prompt.name
+                            ),
+                        )
+                        .with_hint(hint),
                     );
                 }
             }
@@ -230,12 +324,18 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
             datasets.insert(name, d);
         }
     }
-    let _ = dataset_pos;
 
     if !diags.is_empty() {
         return Err(diags);
     }
-    Ok(Project { root: root.to_path_buf(), providers, models, prompts, datasets, suites })
+    Ok(Project {
+        root: root.to_path_buf(),
+        providers,
+        models,
+        prompts,
+        datasets,
+        suites,
+    })
 }
 
 type KeyError = (&'static str, String, Option<String>);
@@ -243,7 +343,11 @@ type KeyError = (&'static str, String, Option<String>);
 fn check_provider(root: &Path, name: &str, p: RawProvider) -> Result<Provider, KeyError> {
     let not_for = |key: &'static str, present: bool| -> Result<(), KeyError> {
         if present {
-            Err((key, format!("`{key}` does not apply to a provider of kind `{}`", p.kind), None))
+            Err((
+                key,
+                format!("`{key}` does not apply to a provider of kind `{}`", p.kind),
+                None,
+            ))
         } else {
             Ok(())
         }
@@ -252,13 +356,23 @@ fn check_provider(root: &Path, name: &str, p: RawProvider) -> Result<Provider, K
         "openai" => {
             not_for("cassettes", p.cassettes.is_some())?;
             let Some(base_url) = p.base_url.clone() else {
-                return Err(("kind", format!("provider `{name}` needs a `base_url`"), Some("for example `base_url: https://api.openai.com/v1`".into())));
+                return Err((
+                    "kind",
+                    format!("provider `{name}` needs a `base_url`"),
+                    Some("for example `base_url: https://api.openai.com/v1`".into()),
+                ));
             };
             if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-                return Err(("base_url", format!("`base_url` must start with http:// or https://, got `{base_url}`"), None));
+                return Err((
+                    "base_url",
+                    format!("`base_url` must start with http:// or https://, got `{base_url}`"),
+                    None,
+                ));
             }
             if let Some(var) = &p.api_key_env {
-                if var.is_empty() || var.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if var.is_empty()
+                    || var.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                {
                     return Err((
                         "api_key_env",
                         format!("`api_key_env` must name an environment variable, got `{var}`"),
@@ -279,22 +393,47 @@ fn check_provider(root: &Path, name: &str, p: RawProvider) -> Result<Provider, K
             let timeout = match p.timeout_secs {
                 None => DEFAULT_TIMEOUT,
                 Some(t) if t > 0.0 && t.is_finite() => Duration::from_secs_f64(t),
-                Some(t) => return Err(("timeout_secs", format!("`timeout_secs` must be positive, got {t}"), None)),
+                Some(t) => {
+                    return Err((
+                        "timeout_secs",
+                        format!("`timeout_secs` must be positive, got {t}"),
+                        None,
+                    ));
+                }
             };
-            ProviderKind::OpenAi { base_url: base_url.trim_end_matches('/').to_string(), api_key_env: p.api_key_env, structured_output, timeout }
+            ProviderKind::OpenAi {
+                base_url: base_url.trim_end_matches('/').to_string(),
+                api_key_env: p.api_key_env,
+                structured_output,
+                timeout,
+            }
         }
         "replay" => {
             not_for("base_url", p.base_url.is_some())?;
             not_for("api_key_env", p.api_key_env.is_some())?;
             not_for("structured_output", p.structured_output.is_some())?;
             not_for("timeout_secs", p.timeout_secs.is_some())?;
-            ProviderKind::Replay { dir: root.join(p.cassettes.as_deref().unwrap_or("cassettes")) }
+            let dir = p.cassettes.as_deref().unwrap_or("cassettes");
+            ProviderKind::Replay {
+                dir: if root == Path::new(".") {
+                    PathBuf::from(dir)
+                } else {
+                    root.join(dir)
+                },
+            }
         }
         other => {
-            return Err(("kind", format!("unknown provider kind `{other}`"), Some(suggestion(other, PROVIDER_KINDS, "kinds"))));
+            return Err((
+                "kind",
+                format!("unknown provider kind `{other}`"),
+                Some(suggestion(other, PROVIDER_KINDS, "kinds")),
+            ));
         }
     };
-    Ok(Provider { name: name.to_string(), kind })
+    Ok(Provider {
+        name: name.to_string(),
+        kind,
+    })
 }
 
 type ScorerError = (Option<&'static str>, String, Option<String>);
@@ -309,7 +448,11 @@ fn check_scorer(rs: RawScorer, prompt: Option<&Prompt>) -> Result<Scorer, Scorer
         "json_field" => &["field", "expected", "trim", "ignore_case"],
         "numeric" => &["field", "expected", "tolerance", "relative"],
         other => {
-            return Err((Some("kind"), format!("unknown scorer kind `{other}`"), Some(suggestion(other, SCORER_KINDS, "scorer kinds"))));
+            return Err((
+                Some("kind"),
+                format!("unknown scorer kind `{other}`"),
+                Some(suggestion(other, SCORER_KINDS, "scorer kinds")),
+            ));
         }
     };
     let given: [(&'static str, bool); 9] = [
@@ -325,7 +468,11 @@ fn check_scorer(rs: RawScorer, prompt: Option<&Prompt>) -> Result<Scorer, Scorer
     ];
     for (key, present) in given {
         if present && !allowed.contains(&key) {
-            return Err((Some(key), format!("`{key}` does not apply to a scorer of kind `{kind}`"), None));
+            return Err((
+                Some(key),
+                format!("`{key}` does not apply to a scorer of kind `{kind}`"),
+                None,
+            ));
         }
     }
     let contract = prompt.and_then(|p| p.contract.as_ref());
@@ -335,7 +482,10 @@ fn check_scorer(rs: RawScorer, prompt: Option<&Prompt>) -> Result<Scorer, Scorer
                 let known: Vec<&str> = c.fields.keys().map(String::as_str).collect();
                 return Err((
                     Some("field"),
-                    format!("field `{field}` is not in the contract of prompt `{}`", prompt.map_or("", |p| p.name.as_str())),
+                    format!(
+                        "field `{field}` is not in the contract of prompt `{}`",
+                        prompt.map_or("", |p| p.name.as_str())
+                    ),
                     Some(suggestion(field, &known, "fields")),
                 ));
             }
@@ -343,7 +493,11 @@ fn check_scorer(rs: RawScorer, prompt: Option<&Prompt>) -> Result<Scorer, Scorer
         Ok(())
     };
     let expectation = || match (&rs.value, &rs.expected) {
-        (Some(_), Some(_)) => Err((Some("value"), "give either `value` or `expected`, not both".to_string(), None)),
+        (Some(_), Some(_)) => Err((
+            Some("value"),
+            "give either `value` or `expected`, not both".to_string(),
+            None,
+        )),
         (Some(v), None) => Ok(Expectation::Literal(v.clone())),
         (None, Some(k)) => Ok(Expectation::Key(k.clone())),
         (None, None) => Ok(Expectation::Key("answer".into())),
@@ -351,37 +505,71 @@ fn check_scorer(rs: RawScorer, prompt: Option<&Prompt>) -> Result<Scorer, Scorer
     let (default_name, kind) = match kind {
         "equals" => (
             "equals".to_string(),
-            ScorerKind::Equals { expected: expectation()?, trim: rs.trim.unwrap_or(true), ignore_case: rs.ignore_case.unwrap_or(false) },
+            ScorerKind::Equals {
+                expected: expectation()?,
+                trim: rs.trim.unwrap_or(true),
+                ignore_case: rs.ignore_case.unwrap_or(false),
+            },
         ),
-        "contains" => ("contains".to_string(), ScorerKind::Contains { expected: expectation()?, ignore_case: rs.ignore_case.unwrap_or(false) }),
+        "contains" => (
+            "contains".to_string(),
+            ScorerKind::Contains {
+                expected: expectation()?,
+                ignore_case: rs.ignore_case.unwrap_or(false),
+            },
+        ),
         "regex" => {
             let Some(pattern) = rs.pattern.as_deref() else {
-                return Err((Some("kind"), "a `regex` scorer needs a `pattern`".into(), None));
+                return Err((
+                    Some("kind"),
+                    "a `regex` scorer needs a `pattern`".into(),
+                    None,
+                ));
             };
             let re = regex::Regex::new(pattern).map_err(|e| {
                 let msg = e.to_string();
                 let last = msg.lines().last().unwrap_or("").trim().to_string();
-                (Some("pattern"), format!("invalid regular expression: {last}"), None)
+                (
+                    Some("pattern"),
+                    format!("invalid regular expression: {last}"),
+                    None,
+                )
             })?;
             ("regex".to_string(), ScorerKind::Regex { pattern: re })
         }
         "is_json" => ("is_json".to_string(), ScorerKind::IsJson),
         "contract" => {
-            if contract.is_none() {
+            // Without a loaded prompt its own error is already reported.
+            if prompt.is_some() && contract.is_none() {
                 let p = prompt.map_or(String::new(), |p| format!(" `{}`", p.name));
-                return Err((Some("kind"), format!("a `contract` scorer needs a contract, and prompt{p} declares no `output`"), Some("add an `output:` section with `fields` to the prompt".into())));
+                return Err((
+                    Some("kind"),
+                    format!(
+                        "a `contract` scorer needs a contract, and prompt{p} declares no `output`"
+                    ),
+                    Some("add an `output:` section with `fields` to the prompt".into()),
+                ));
             }
             ("contract".to_string(), ScorerKind::Contract)
         }
         "json_field" => {
             let Some(field) = rs.field.clone() else {
-                return Err((Some("kind"), "a `json_field` scorer needs a `field`".into(), None));
+                return Err((
+                    Some("kind"),
+                    "a `json_field` scorer needs a `field`".into(),
+                    None,
+                ));
             };
             check_field(&field)?;
             let expected_key = rs.expected.clone().unwrap_or_else(|| field.clone());
             (
                 field.clone(),
-                ScorerKind::JsonField { field, expected_key, trim: rs.trim.unwrap_or(true), ignore_case: rs.ignore_case.unwrap_or(false) },
+                ScorerKind::JsonField {
+                    field,
+                    expected_key,
+                    trim: rs.trim.unwrap_or(true),
+                    ignore_case: rs.ignore_case.unwrap_or(false),
+                },
             )
         }
         _ => {
@@ -390,22 +578,41 @@ fn check_scorer(rs: RawScorer, prompt: Option<&Prompt>) -> Result<Scorer, Scorer
             }
             let tolerance = rs.tolerance.unwrap_or(0.0);
             if !(tolerance >= 0.0 && tolerance.is_finite()) {
-                return Err((Some("tolerance"), format!("`tolerance` must be zero or positive, got {tolerance}"), None));
+                return Err((
+                    Some("tolerance"),
+                    format!("`tolerance` must be zero or positive, got {tolerance}"),
+                    None,
+                ));
             }
-            let expected_key = rs.expected.clone().or_else(|| rs.field.clone()).unwrap_or_else(|| "answer".into());
+            let expected_key = rs
+                .expected
+                .clone()
+                .or_else(|| rs.field.clone())
+                .unwrap_or_else(|| "answer".into());
             (
                 rs.field.clone().unwrap_or_else(|| "numeric".into()),
-                ScorerKind::Numeric { field: rs.field.clone(), expected_key, tolerance, relative: rs.relative.unwrap_or(false) },
+                ScorerKind::Numeric {
+                    field: rs.field.clone(),
+                    expected_key,
+                    tolerance,
+                    relative: rs.relative.unwrap_or(false),
+                },
             )
         }
     };
-    Ok(Scorer { name: rs.name.unwrap_or(default_name), kind })
+    Ok(Scorer {
+        name: rs.name.unwrap_or(default_name),
+        kind,
+    })
 }
 
 /// The metric names a gate can use: `pass_rate`, `error_rate`, `cost_per_case`,
 /// `latency_p95_ms`, `scorer.NAME`, `field.NAME.accuracy|kappa|mae`.
 fn known_metrics(prompt: Option<&Prompt>, scorers: &[Scorer]) -> Vec<String> {
-    let mut out: Vec<String> = ["pass_rate", "error_rate", "cost_per_case", "latency_p95_ms"].iter().map(|s| s.to_string()).collect();
+    let mut out: Vec<String> = ["pass_rate", "error_rate", "cost_per_case", "latency_p95_ms"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     out.extend(scorers.iter().map(|s| format!("scorer.{}", s.name)));
     if let Some(c) = prompt.and_then(|p| p.contract.as_ref()) {
         for (name, _) in c.enum_fields() {
@@ -432,24 +639,51 @@ fn check_gates(
     let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
     let mut metrics = IndexMap::new();
     for (metric, m) in g.metrics {
-        let pos = loc.key(&["suites", suite, "gates", "metrics", &metric]).unwrap_or((0, 0));
+        let pos = loc
+            .key(&["suites", suite, "gates", "metrics", &metric])
+            .unwrap_or((0, 0));
         if !known.contains(&metric) {
             diags.push(
-                Diagnostic::new(display, pos.0, pos.1, format!("gate names an unknown metric `{metric}`"))
-                    .with_hint(suggestion(&metric, &known_refs, "metrics")),
+                Diagnostic::new(
+                    display,
+                    pos.0,
+                    pos.1,
+                    format!("gate names an unknown metric `{metric}`"),
+                )
+                .with_hint(suggestion(&metric, &known_refs, "metrics")),
             );
             continue;
         }
         let alpha = m.alpha.unwrap_or(0.05);
         if !(alpha > 0.0 && alpha < 1.0) {
-            diags.push(Diagnostic::new(display, pos.0, pos.1, format!("`alpha` must be between 0 and 1, got {alpha}")));
+            diags.push(Diagnostic::new(
+                display,
+                pos.0,
+                pos.1,
+                format!("`alpha` must be between 0 and 1, got {alpha}"),
+            ));
         }
-        metrics.insert(metric, MetricGate { min: m.min, max_drop: m.max_drop, significant: m.significant, alpha });
+        metrics.insert(
+            metric,
+            MetricGate {
+                min: m.min,
+                max_drop: m.max_drop,
+                significant: m.significant,
+                alpha,
+            },
+        );
     }
     if let Some(r) = g.max_error_rate {
         if !(0.0..=1.0).contains(&r) {
-            let pos = loc.key(&["suites", suite, "gates", "max_error_rate"]).unwrap_or((0, 0));
-            diags.push(Diagnostic::new(display, pos.0, pos.1, format!("`max_error_rate` is a share between 0 and 1, got {r}")));
+            let pos = loc
+                .key(&["suites", suite, "gates", "max_error_rate"])
+                .unwrap_or((0, 0));
+            diags.push(Diagnostic::new(
+                display,
+                pos.0,
+                pos.1,
+                format!("`max_error_rate` is a share between 0 and 1, got {r}"),
+            ));
         }
     }
     Gates {
@@ -464,44 +698,81 @@ fn check_gates(
 
 fn load_prompt(root: &Path, name: &str, path: &Path) -> Result<Prompt, Diagnostic> {
     let display = display_path(root, path);
-    let text = std::fs::read_to_string(path).map_err(|e| Diagnostic::file(&display, format!("cannot read prompt: {e}")))?;
-    let raw: RawPrompt = serde_yaml::from_str(&text).map_err(|e| yaml_error(&display, &e))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::file(&display, format!("cannot read prompt: {e}")))?;
+    let raw: RawPrompt =
+        serde_yaml::from_str(&text).map_err(|e| yaml_error(&display, &text, &e))?;
     if raw.messages.is_empty() {
         let (line, col) = Locator::new(&text).key(&["messages"]).unwrap_or((1, 1));
-        return Err(Diagnostic::new(&display, line, col, format!("prompt `{name}` has no messages")));
+        return Err(Diagnostic::new(
+            &display,
+            line,
+            col,
+            format!("prompt `{name}` has no messages"),
+        ));
     }
-    let messages = raw.messages.into_iter().map(|m| (m.role, m.content)).collect();
+    let messages = raw
+        .messages
+        .into_iter()
+        .map(|m| (m.role, m.content))
+        .collect();
     let _ = raw.description;
-    Prompt::compile(name, display.clone(), messages, raw.params, raw.output).map_err(|(index, err)| {
-        let loc = Locator::new(&text);
-        let key = loc.item_key(&["messages"], index, "content").unwrap_or((1, 1));
-        let (start_line, start_col) = loc.scalar_start(key);
-        let tline = err.line().unwrap_or(1);
-        let (line, col) = if tline <= 1 { (start_line, start_col) } else { (start_line + tline - 1, start_col) };
-        let mut message = format!("template syntax error in message {index}: {}", err.kind());
-        if let Some(detail) = err.detail() {
-            message.push_str(&format!(": {detail}"));
-        }
-        Diagnostic::new(&display, line, col, message).with_hint("see the minijinja syntax: `{{ variable }}`, `{% if … %}…{% endif %}`")
-    })
+    Prompt::compile(name, display.clone(), messages, raw.params, raw.output).map_err(
+        |(index, err)| {
+            let loc = Locator::new(&text);
+            let key = loc
+                .item_key(&["messages"], index, "content")
+                .unwrap_or((1, 1));
+            let (start_line, start_col) = loc.scalar_start(key);
+            let tline = err.line().unwrap_or(1);
+            let (line, col) = if tline <= 1 {
+                (start_line, start_col)
+            } else {
+                (start_line + tline - 1, start_col)
+            };
+            let mut message = format!("template syntax error in message {index}: {}", err.kind());
+            if let Some(detail) = err.detail() {
+                message.push_str(&format!(": {detail}"));
+            }
+            Diagnostic::new(&display, line, col, message)
+                .with_hint("see the minijinja syntax: `{{ variable }}`, `{% if … %}…{% endif %}`")
+        },
+    )
 }
 
 /// Turns a serde_yaml error into a diagnostic: its location, its message without the
 /// location suffix, and a hint for unknown names (the nearest known one) and missing keys.
-fn yaml_error(display: &Path, e: &serde_yaml::Error) -> Diagnostic {
+fn yaml_error(display: &Path, text: &str, e: &serde_yaml::Error) -> Diagnostic {
     let full = e.to_string();
-    let message = match full.rfind(" at line ") {
-        Some(i) => full[..i].to_string(),
-        None => full.clone(),
+    // The location goes in front; drop it (and libyaml's inner ones) from the text.
+    let message = regex::Regex::new(r" at line \d+ column \d+")
+        .map_or(full.clone(), |re| re.replace_all(&full, "").into_owned());
+    // A conversion error may carry its own hint after "\nhint: ".
+    let (message, own_hint) = match message.split_once("\nhint: ") {
+        Some((m, h)) => (m.to_string(), Some(h.to_string())),
+        None => (message, None),
     };
-    let (line, col) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-    let hint = unknown_name_hint(&message).or_else(|| {
+    let (mut line, mut col) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
+    // Errors raised while converting a value (an unknown field type, say) carry the position
+    // of the enclosing mapping; point at the offending value instead when it can be found.
+    let precise = message.contains("missing field") || message.contains("unknown field `");
+    if !precise && line > 0 {
+        if let Some(token) = message.split('`').nth(1).filter(|t| !t.is_empty()) {
+            if let Some(pos) = Locator::new(text).word_after(line, token) {
+                (line, col) = pos;
+            }
+        }
+    }
+    let hint = own_hint.or_else(|| unknown_name_hint(&message)).or_else(|| {
         if message.contains("missing field `price`") {
             Some("add `price: {input: …, output: …}` in USD per million tokens; use 0 for a free local model".to_string())
         } else if message.contains("missing field") {
             Some("add the missing key".to_string())
         } else if message.contains("did not find expected") || message.contains("mapping values are not allowed") || message.contains("while scanning") {
-            Some("check the indentation and the `key: value` syntax on this line and the one before".to_string())
+            Some("check the indentation, brackets, quotes and `key: value` syntax on this line and the one before".to_string())
         } else {
             None
         }
@@ -512,7 +783,10 @@ fn yaml_error(display: &Path, e: &serde_yaml::Error) -> Diagnostic {
 /// For serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown variant"), the
 /// nearest expected name.
 fn unknown_name_hint(message: &str) -> Option<String> {
-    let start = message.find("unknown field `").map(|i| i + 15).or_else(|| message.find("unknown variant `").map(|i| i + 17))?;
+    let start = message
+        .find("unknown field `")
+        .map(|i| i + 15)
+        .or_else(|| message.find("unknown variant `").map(|i| i + 17))?;
     let rest = &message[start..];
     let (unknown, after) = rest.split_once('`')?;
     let expected: Vec<&str> = after.split('`').skip(1).step_by(2).collect();
@@ -521,15 +795,29 @@ fn unknown_name_hint(message: &str) -> Option<String> {
     }
     Some(match did_you_mean(unknown, expected.iter().copied()) {
         Some(near) => format!("did you mean `{near}`?"),
-        None => format!("expected one of {}", expected.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")),
+        None => format!(
+            "expected one of {}",
+            expected
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     })
 }
 
 fn list_files(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| exts.contains(&e)))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| exts.contains(&e))
+        })
         .collect();
     files.sort();
     files
@@ -541,9 +829,13 @@ mod tests {
 
     #[test]
     fn unknown_field_hint_suggests_the_nearest_key() {
-        let h = unknown_name_hint("suites.a: unknown field `scorer`, expected one of `prompt`, `scorers`, `gates`");
+        let h = unknown_name_hint(
+            "suites.a: unknown field `scorer`, expected one of `prompt`, `scorers`, `gates`",
+        );
         assert_eq!(h.as_deref(), Some("did you mean `scorers`?"));
-        let h = unknown_name_hint("unknown variant `sytem`, expected one of `system`, `user`, `assistant`");
+        let h = unknown_name_hint(
+            "unknown variant `sytem`, expected one of `system`, `user`, `assistant`",
+        );
         assert_eq!(h.as_deref(), Some("did you mean `system`?"));
     }
 }

@@ -86,7 +86,9 @@ impl Price {
     /// The cost in USD of one call.
     pub fn cost(&self, input_tokens: u64, cached_tokens: u64, output_tokens: u64) -> f64 {
         let uncached = input_tokens.saturating_sub(cached_tokens);
-        (uncached as f64 * self.input + cached_tokens as f64 * self.cached_input + output_tokens as f64 * self.output)
+        (uncached as f64 * self.input
+            + cached_tokens as f64 * self.cached_input
+            + output_tokens as f64 * self.output)
             / 1_000_000.0
     }
 }
@@ -143,7 +145,11 @@ mod tests {
 
     #[test]
     fn cost_prices_cached_tokens_at_the_cached_rate() {
-        let p = Price { input: 2.0, cached_input: 0.5, output: 8.0 };
+        let p = Price {
+            input: 2.0,
+            cached_input: 0.5,
+            output: 8.0,
+        };
         // 1,000 input of which 400 cached, 100 output:
         // (600 × 2 + 400 × 0.5 + 100 × 8) / 1e6 = (1200 + 200 + 800) / 1e6.
         assert!((p.cost(1000, 400, 100) - 0.0022).abs() < 1e-12);

@@ -35,7 +35,8 @@ pub struct RawProvider {
 }
 
 pub const PROVIDER_KINDS: &[&str] = &["openai", "replay"];
-pub const STRUCTURED_OUTPUT_MODES: &[&str] = &["json_schema", "json_object_schema", "json_object", "none"];
+pub const STRUCTURED_OUTPUT_MODES: &[&str] =
+    &["json_schema", "json_object_schema", "json_object", "none"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

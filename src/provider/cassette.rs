@@ -27,7 +27,12 @@ pub fn path(dir: &Path, hash: &str) -> PathBuf {
 }
 
 /// Writes a cassette atomically (a temporary file renamed into place).
-pub fn write(dir: &Path, hash: &str, request: &ChatRequest, response: &ChatResponse) -> std::io::Result<()> {
+pub fn write(
+    dir: &Path,
+    hash: &str,
+    request: &ChatRequest,
+    response: &ChatResponse,
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let cassette = Cassette {
         format_version: FORMAT_VERSION,
@@ -48,9 +53,12 @@ pub fn write(dir: &Path, hash: &str, request: &ChatRequest, response: &ChatRespo
 pub fn read(dir: &Path, hash: &str) -> std::io::Result<Option<Cassette>> {
     let p = path(dir, hash);
     match std::fs::read_to_string(&p) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("`{}`: {e}", p.display()))),
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("`{}`: {e}", p.display()),
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }

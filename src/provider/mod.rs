@@ -110,7 +110,11 @@ pub struct ProviderError {
 
 impl ProviderError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ProviderError { kind, message: message.into(), status: None }
+        ProviderError {
+            kind,
+            message: message.into(),
+            status: None,
+        }
     }
 }
 
@@ -128,13 +132,24 @@ enum Backend {
 impl Client {
     /// The client for one of the project's providers. `record_dir` saves every successful
     /// exchange as a cassette there.
-    pub fn for_provider(project: &Project, provider: &str, record_dir: Option<PathBuf>) -> Result<Client, ProviderError> {
-        let p = project
-            .providers
-            .get(provider)
-            .ok_or_else(|| ProviderError::new(ErrorKind::BadRequest, format!("unknown provider `{provider}`")))?;
+    pub fn for_provider(
+        project: &Project,
+        provider: &str,
+        record_dir: Option<PathBuf>,
+    ) -> Result<Client, ProviderError> {
+        let p = project.providers.get(provider).ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::BadRequest,
+                format!("unknown provider `{provider}`"),
+            )
+        })?;
         let backend = match &p.kind {
-            ProviderKind::OpenAi { base_url, api_key_env, structured_output, timeout } => {
+            ProviderKind::OpenAi {
+                base_url,
+                api_key_env,
+                structured_output,
+                timeout,
+            } => {
                 let api_key = match api_key_env {
                     Some(var) => Some(crate::env::secret(var).ok_or_else(|| {
                         ProviderError::new(
@@ -144,11 +159,19 @@ impl Client {
                     })?),
                     None => None,
                 };
-                Backend::OpenAi(openai::OpenAi::new(base_url.clone(), api_key, *structured_output, *timeout)?)
+                Backend::OpenAi(openai::OpenAi::new(
+                    base_url.clone(),
+                    api_key,
+                    *structured_output,
+                    *timeout,
+                )?)
             }
             ProviderKind::Replay { dir } => Backend::Replay(replay::Replay::new(dir.clone())),
         };
-        Ok(Client { backend, record_dir })
+        Ok(Client {
+            backend,
+            record_dir,
+        })
     }
 
     /// Whether responses come from recorded cassettes.
@@ -156,14 +179,21 @@ impl Client {
         matches!(self.backend, Backend::Replay(_))
     }
 
-    pub async fn chat(&self, request: &ChatRequest, hash: &str) -> Result<ChatResponse, ProviderError> {
+    pub async fn chat(
+        &self,
+        request: &ChatRequest,
+        hash: &str,
+    ) -> Result<ChatResponse, ProviderError> {
         let response = match &self.backend {
             Backend::OpenAi(b) => b.chat(request).await?,
             Backend::Replay(b) => b.chat(request, hash).await?,
         };
         if let Some(dir) = &self.record_dir {
             cassette::write(dir, hash, request, &response).map_err(|e| {
-                ProviderError::new(ErrorKind::BadResponse, format!("cannot write cassette in `{}`: {e}", dir.display()))
+                ProviderError::new(
+                    ErrorKind::BadResponse,
+                    format!("cannot write cassette in `{}`: {e}", dir.display()),
+                )
             })?;
         }
         Ok(response)

@@ -15,14 +15,29 @@ pub struct OpenAi {
 }
 
 impl OpenAi {
-    pub fn new(base_url: String, api_key: Option<String>, structured_output: StructuredOutput, timeout: Duration) -> Result<Self, ProviderError> {
+    pub fn new(
+        base_url: String,
+        api_key: Option<String>,
+        structured_output: StructuredOutput,
+        timeout: Duration,
+    ) -> Result<Self, ProviderError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(10).min(timeout))
             .user_agent(concat!("evalgate/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ProviderError::new(ErrorKind::Connection, format!("cannot build the HTTP client: {e}")))?;
-        Ok(OpenAi { http, base_url, api_key, structured_output })
+            .map_err(|e| {
+                ProviderError::new(
+                    ErrorKind::Connection,
+                    format!("cannot build the HTTP client: {e}"),
+                )
+            })?;
+        Ok(OpenAi {
+            http,
+            base_url,
+            api_key,
+            structured_output,
+        })
     }
 
     pub async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
@@ -33,15 +48,24 @@ impl OpenAi {
             builder = builder.bearer_auth(key);
         }
         let started = Instant::now();
-        let response = builder.send().await.map_err(|e| transport_error(&url, &e))?;
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| transport_error(&url, &e))?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| transport_error(&url, &e))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| transport_error(&url, &e))?;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         if !status.is_success() {
             return Err(status_error(status.as_u16(), &text));
         }
         let body: Value = serde_json::from_str(&text).map_err(|e| {
-            ProviderError::new(ErrorKind::BadResponse, format!("response body is not JSON ({e}): {}", clip(&text)))
+            ProviderError::new(
+                ErrorKind::BadResponse,
+                format!("response body is not JSON ({e}): {}", clip(&text)),
+            )
         })?;
         parse_response(body, latency_ms)
     }
@@ -71,10 +95,15 @@ pub fn request_body(request: &ChatRequest, mode: StructuredOutput) -> Value {
             (StructuredOutput::None, _) => None,
             (StructuredOutput::JsonSchema, Some(schema)) => {
                 // Strict mode requires every property to be required.
-                let strict = schema["required"].as_array().map(Vec::len) == schema["properties"].as_object().map(Map::len);
-                Some(json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": strict}}))
+                let strict = schema["required"].as_array().map(Vec::len)
+                    == schema["properties"].as_object().map(Map::len);
+                Some(
+                    json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": strict}}),
+                )
             }
-            (StructuredOutput::JsonObjectSchema, Some(schema)) => Some(json!({"type": "json_object", "schema": schema})),
+            (StructuredOutput::JsonObjectSchema, Some(schema)) => {
+                Some(json!({"type": "json_object", "schema": schema}))
+            }
             _ => Some(json!({"type": "json_object"})),
         };
         if let Some(f) = format {
@@ -86,9 +115,19 @@ pub fn request_body(request: &ChatRequest, mode: StructuredOutput) -> Value {
 
 /// Reads a chat completion body: the first choice's content, the usage and finish reason.
 pub fn parse_response(body: Value, latency_ms: f64) -> Result<ChatResponse, ProviderError> {
-    let bad = |m: &str| ProviderError::new(ErrorKind::BadResponse, format!("{m}: {}", clip(&body.to_string())));
-    let choice = body.get("choices").and_then(|c| c.get(0)).ok_or_else(|| bad("response has no `choices[0]`"))?;
-    let message = choice.get("message").ok_or_else(|| bad("`choices[0]` has no `message`"))?;
+    let bad = |m: &str| {
+        ProviderError::new(
+            ErrorKind::BadResponse,
+            format!("{m}: {}", clip(&body.to_string())),
+        )
+    };
+    let choice = body
+        .get("choices")
+        .and_then(|c| c.get(0))
+        .ok_or_else(|| bad("response has no `choices[0]`"))?;
+    let message = choice
+        .get("message")
+        .ok_or_else(|| bad("`choices[0]` has no `message`"))?;
     let content = match message.get("content") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => {
@@ -104,17 +143,34 @@ pub fn parse_response(body: Value, latency_ms: f64) -> Result<ChatResponse, Prov
     let count = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
     let usage = Usage {
         input_tokens: count(usage.and_then(|u| u.get("prompt_tokens"))),
-        cached_input_tokens: count(usage.and_then(|u| u.get("prompt_tokens_details")).and_then(|d| d.get("cached_tokens"))),
+        cached_input_tokens: count(
+            usage
+                .and_then(|u| u.get("prompt_tokens_details"))
+                .and_then(|d| d.get("cached_tokens")),
+        ),
         output_tokens: count(usage.and_then(|u| u.get("completion_tokens"))),
     };
-    let finish_reason = choice.get("finish_reason").and_then(Value::as_str).map(str::to_string);
-    Ok(ChatResponse { content, usage, latency_ms, finish_reason, body })
+    let finish_reason = choice
+        .get("finish_reason")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(ChatResponse {
+        content,
+        usage,
+        latency_ms,
+        finish_reason,
+        body,
+    })
 }
 
 fn status_error(status: u16, text: &str) -> ProviderError {
     let detail = serde_json::from_str::<Value>(text)
         .ok()
-        .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_string))
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| clip(text));
     let kind = match status {
         429 => ErrorKind::RateLimited,
@@ -122,7 +178,11 @@ fn status_error(status: u16, text: &str) -> ProviderError {
         500..=599 => ErrorKind::ServerError,
         _ => ErrorKind::BadRequest,
     };
-    ProviderError { kind, message: format!("HTTP {status}: {detail}"), status: Some(status) }
+    ProviderError {
+        kind,
+        message: format!("HTTP {status}: {detail}"),
+        status: Some(status),
+    }
 }
 
 fn transport_error(url: &str, e: &reqwest::Error) -> ProviderError {
@@ -145,7 +205,11 @@ fn transport_error(url: &str, e: &reqwest::Error) -> ProviderError {
 
 fn clip(s: &str) -> String {
     let s = s.trim();
-    if s.chars().count() > 200 { format!("{}…", s.chars().take(200).collect::<String>()) } else { s.to_string() }
+    if s.chars().count() > 200 {
+        format!("{}…", s.chars().take(200).collect::<String>())
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -156,9 +220,19 @@ mod tests {
     fn request(format: ResponseFormat) -> ChatRequest {
         ChatRequest {
             model: "m".into(),
-            messages: vec![Message { role: Role::User, content: "hi".into() }],
-            params: Params { response_format: format, seed: Some(3), max_tokens: Some(50), ..Params::default() },
-            schema: Some(json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]})),
+            messages: vec![Message {
+                role: Role::User,
+                content: "hi".into(),
+            }],
+            params: Params {
+                response_format: format,
+                seed: Some(3),
+                max_tokens: Some(50),
+                ..Params::default()
+            },
+            schema: Some(
+                json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}),
+            ),
         }
     }
 
@@ -173,8 +247,16 @@ mod tests {
         assert_eq!(b["response_format"]["schema"]["required"][0], "a");
         let b = request_body(&r, StructuredOutput::JsonObject);
         assert_eq!(b["response_format"], json!({"type": "json_object"}));
-        assert!(request_body(&r, StructuredOutput::None).get("response_format").is_none());
-        assert!(request_body(&request(ResponseFormat::Text), StructuredOutput::JsonSchema).get("response_format").is_none());
+        assert!(
+            request_body(&r, StructuredOutput::None)
+                .get("response_format")
+                .is_none()
+        );
+        assert!(
+            request_body(&request(ResponseFormat::Text), StructuredOutput::JsonSchema)
+                .get("response_format")
+                .is_none()
+        );
         assert_eq!(b["seed"], 3);
         assert_eq!(b["max_tokens"], 50);
         assert_eq!(b["messages"][0]["role"], "user");
@@ -188,7 +270,14 @@ mod tests {
         });
         let r = parse_response(body, 12.0).unwrap();
         assert_eq!(r.content, "ok");
-        assert_eq!(r.usage, Usage { input_tokens: 100, cached_input_tokens: 64, output_tokens: 7 });
+        assert_eq!(
+            r.usage,
+            Usage {
+                input_tokens: 100,
+                cached_input_tokens: 64,
+                output_tokens: 7
+            }
+        );
         assert_eq!(r.finish_reason.as_deref(), Some("stop"));
         let err = parse_response(json!({"object": "list"}), 1.0).unwrap_err();
         assert_eq!(err.kind, ErrorKind::BadResponse);

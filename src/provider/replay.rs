@@ -14,8 +14,14 @@ impl Replay {
         Replay { dir }
     }
 
-    pub async fn chat(&self, _request: &ChatRequest, hash: &str) -> Result<ChatResponse, ProviderError> {
-        let found = cassette::read(&self.dir, hash).map_err(|e| ProviderError::new(ErrorKind::BadResponse, format!("unreadable cassette {e}")))?;
+    pub async fn chat(
+        &self,
+        _request: &ChatRequest,
+        hash: &str,
+    ) -> Result<ChatResponse, ProviderError> {
+        let found = cassette::read(&self.dir, hash).map_err(|e| {
+            ProviderError::new(ErrorKind::BadResponse, format!("unreadable cassette {e}"))
+        })?;
         let Some(c) = found.filter(|c| c.request_hash == hash) else {
             return Err(ProviderError::new(
                 ErrorKind::NoCassette,

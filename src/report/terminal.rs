@@ -14,7 +14,14 @@ fn proportion(p: &Proportion) -> String {
     if p.total == 0 {
         return "n/a".into();
     }
-    format!("{} ({}/{}, 95% CI {}–{})", pct(p.rate), p.successes, p.total, pct(p.low), pct(p.high))
+    format!(
+        "{} ({}/{}, 95% CI {}–{})",
+        pct(p.rate),
+        p.successes,
+        p.total,
+        pct(p.low),
+        pct(p.high)
+    )
 }
 
 fn opt(x: Option<f64>, digits: usize) -> String {
@@ -49,7 +56,9 @@ fn thousands(n: u64) -> String {
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled).set_header(header.to_vec());
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header.to_vec());
     t
 }
 
@@ -69,8 +78,16 @@ fn short(hash: &str) -> &str {
 pub fn render(r: &RunReport) -> String {
     let mut out = String::new();
     let h = &r.run;
-    let replay = if h.provider_kind == "replay" { " (replayed from cassettes; latency as recorded)" } else { "" };
-    let _ = writeln!(out, "run {}  suite {}  model {} via {}{}", h.id, h.suite, h.model, h.provider, replay);
+    let replay = if h.provider_kind == "replay" {
+        " (replayed from cassettes; latency as recorded)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "run {}  suite {}  model {} via {}{}",
+        h.id, h.suite, h.model, h.provider, replay
+    );
     let _ = writeln!(
         out,
         "prompt {}@{}  dataset {}@{}  {} of {} cases  {}",
@@ -93,7 +110,13 @@ pub fn render(r: &RunReport) -> String {
     if !r.scorers.is_empty() {
         let mut t = table(&["scorer", "pass", "fail", "skip", "pass rate (95% CI)"]);
         for s in &r.scorers {
-            t.add_row(vec![s.name.clone(), s.pass.to_string(), s.fail.to_string(), s.skip.to_string(), proportion(&s.rate)]);
+            t.add_row(vec![
+                s.name.clone(),
+                s.pass.to_string(),
+                s.fail.to_string(),
+                s.skip.to_string(),
+                proportion(&s.rate),
+            ]);
         }
         right(&mut t, 1);
         let _ = writeln!(out, "\n{t}");
@@ -101,7 +124,13 @@ pub fn render(r: &RunReport) -> String {
 
     for f in &r.enum_fields {
         let kappa = opt(f.kappa, 3);
-        let _ = writeln!(out, "\nfield {}: accuracy {}, Cohen's kappa {}", f.field, proportion(&f.accuracy), kappa);
+        let _ = writeln!(
+            out,
+            "\nfield {}: accuracy {}, Cohen's kappa {}",
+            f.field,
+            proportion(&f.accuracy),
+            kappa
+        );
         let mut t = table(&["label", "precision", "recall", "f1", "support", "predicted"]);
         for m in &f.labels {
             t.add_row(vec![
@@ -118,14 +147,22 @@ pub fn render(r: &RunReport) -> String {
         let mut header: Vec<String> = vec!["expected \\ predicted".into()];
         header.extend(f.confusion.labels.iter().cloned());
         let mut t = Table::new();
-        t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled).set_header(header);
+        t.load_preset(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Disabled)
+            .set_header(header);
         for (i, label) in f.confusion.labels.iter().enumerate() {
             let row_total: u64 = f.confusion.counts[i].iter().sum();
             if row_total == 0 && i >= f.labels.len() {
                 continue;
             }
             let mut row = vec![Cell::new(label)];
-            row.extend(f.confusion.counts[i].iter().map(|n| Cell::new(if *n == 0 { ".".to_string() } else { n.to_string() })));
+            row.extend(f.confusion.counts[i].iter().map(|n| {
+                Cell::new(if *n == 0 {
+                    ".".to_string()
+                } else {
+                    n.to_string()
+                })
+            }));
             t.add_row(row);
         }
         right(&mut t, 1);
@@ -144,7 +181,11 @@ pub fn render(r: &RunReport) -> String {
     }
 
     let u = &r.usage;
-    let cached = if u.input_tokens > 0 { u.cached_input_tokens as f64 / u.input_tokens as f64 } else { 0.0 };
+    let cached = if u.input_tokens > 0 {
+        u.cached_input_tokens as f64 / u.input_tokens as f64
+    } else {
+        0.0
+    };
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -154,9 +195,21 @@ pub fn render(r: &RunReport) -> String {
         pct(cached),
         thousands(u.output_tokens)
     );
-    let _ = writeln!(out, "cost       {} total · {} per case", usd(u.cost_usd), usd(u.cost_per_case_usd));
+    let _ = writeln!(
+        out,
+        "cost       {} total · {} per case",
+        usd(u.cost_usd),
+        usd(u.cost_per_case_usd)
+    );
     let l = &r.latency;
-    let _ = writeln!(out, "latency    p50 {} · p95 {} · max {} ({} calls)", ms(l.p50_ms), ms(l.p95_ms), ms(l.max_ms), l.n);
+    let _ = writeln!(
+        out,
+        "latency    p50 {} · p95 {} · max {} ({} calls)",
+        ms(l.p50_ms),
+        ms(l.p95_ms),
+        ms(l.max_ms),
+        l.n
+    );
 
     if !r.kinds.is_empty() {
         let mut t = table(&["status", "kind", "cases"]);
@@ -169,10 +222,19 @@ pub fn render(r: &RunReport) -> String {
     if !r.failures.is_empty() {
         let mut t = table(&["case", "status", "kind", "detail"]);
         for f in &r.failures {
-            t.add_row(vec![f.case_id.clone(), f.status.clone(), f.kind.clone(), clip(&f.message, 90)]);
+            t.add_row(vec![
+                f.case_id.clone(),
+                f.status.clone(),
+                f.kind.clone(),
+                clip(&f.message, 90),
+            ]);
         }
         let shown = r.failures.len() as u64;
-        let more = if r.failures_total > shown { format!(" (first {shown} of {})", r.failures_total) } else { String::new() };
+        let more = if r.failures_total > shown {
+            format!(" (first {shown} of {})", r.failures_total)
+        } else {
+            String::new()
+        };
         let _ = writeln!(out, "\nfailing cases{more}\n{t}");
     }
     out
@@ -180,7 +242,11 @@ pub fn render(r: &RunReport) -> String {
 
 fn clip(s: &str, n: usize) -> String {
     let one_line = s.replace(['\n', '\r'], " ");
-    if one_line.chars().count() > n { format!("{}…", one_line.chars().take(n).collect::<String>()) } else { one_line }
+    if one_line.chars().count() > n {
+        format!("{}…", one_line.chars().take(n).collect::<String>())
+    } else {
+        one_line
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,11 @@ use crate::golden::Case;
 
 pub fn score(scorer: &Scorer, case: &Case, output: &Output<'_>) -> Score {
     let (outcome, detail) = check(&scorer.kind, case, output);
-    Score { scorer: scorer.name.clone(), outcome, detail }
+    Score {
+        scorer: scorer.name.clone(),
+        outcome,
+        detail,
+    }
 }
 
 fn pass() -> (Outcome, Option<String>) {
@@ -46,21 +50,36 @@ fn missing(expected: &Expectation) -> String {
 
 fn fold(s: &str, trim: bool, ignore_case: bool) -> String {
     let s = if trim { s.trim() } else { s };
-    if ignore_case { s.to_lowercase() } else { s.to_string() }
+    if ignore_case {
+        s.to_lowercase()
+    } else {
+        s.to_string()
+    }
 }
 
 fn check(kind: &ScorerKind, case: &Case, output: &Output<'_>) -> (Outcome, Option<String>) {
     match kind {
-        ScorerKind::Equals { expected, trim, ignore_case } => {
-            let Some(want) = expected_text(expected, case) else { return skip(missing(expected)) };
+        ScorerKind::Equals {
+            expected,
+            trim,
+            ignore_case,
+        } => {
+            let Some(want) = expected_text(expected, case) else {
+                return skip(missing(expected));
+            };
             if fold(output.text, *trim, *ignore_case) == fold(&want, *trim, *ignore_case) {
                 pass()
             } else {
                 fail(format!("expected `{}`", clip(&want)))
             }
         }
-        ScorerKind::Contains { expected, ignore_case } => {
-            let Some(want) = expected_text(expected, case) else { return skip(missing(expected)) };
+        ScorerKind::Contains {
+            expected,
+            ignore_case,
+        } => {
+            let Some(want) = expected_text(expected, case) else {
+                return skip(missing(expected));
+            };
             if fold(output.text, false, *ignore_case).contains(&fold(&want, false, *ignore_case)) {
                 pass()
             } else {
@@ -83,7 +102,12 @@ fn check(kind: &ScorerKind, case: &Case, output: &Output<'_>) -> (Outcome, Optio
             Some(Ok(())) => pass(),
             Some(Err(v)) => fail(v.to_string()),
         },
-        ScorerKind::JsonField { field, expected_key, trim, ignore_case } => {
+        ScorerKind::JsonField {
+            field,
+            expected_key,
+            trim,
+            ignore_case,
+        } => {
             let Some(want) = case.expected.get(expected_key).filter(|v| !v.is_null()) else {
                 return skip(format!("case has no expected `{expected_key}`"));
             };
@@ -91,12 +115,17 @@ fn check(kind: &ScorerKind, case: &Case, output: &Output<'_>) -> (Outcome, Optio
                 return fail(format!("output has no field `{field}`"));
             };
             let equal = match (got, want) {
-                (Value::String(g), Value::String(w)) => fold(g, *trim, *ignore_case) == fold(w, *trim, *ignore_case),
+                (Value::String(g), Value::String(w)) => {
+                    fold(g, *trim, *ignore_case) == fold(w, *trim, *ignore_case)
+                }
                 (Value::Number(g), Value::Number(w)) => g.as_f64() == w.as_f64(),
                 (Value::Array(g), Value::Array(w)) => {
                     // Label arrays compare as sets: order carries no meaning.
                     let norm = |a: &Vec<Value>| {
-                        let mut v: Vec<String> = a.iter().map(|x| fold(&as_text(x), *trim, *ignore_case)).collect();
+                        let mut v: Vec<String> = a
+                            .iter()
+                            .map(|x| fold(&as_text(x), *trim, *ignore_case))
+                            .collect();
                         v.sort();
                         v
                     };
@@ -107,10 +136,19 @@ fn check(kind: &ScorerKind, case: &Case, output: &Output<'_>) -> (Outcome, Optio
             if equal {
                 pass()
             } else {
-                fail(format!("`{field}` is {} but expected {}", clip(&got.to_string()), clip(&want.to_string())))
+                fail(format!(
+                    "`{field}` is {} but expected {}",
+                    clip(&got.to_string()),
+                    clip(&want.to_string())
+                ))
             }
         }
-        ScorerKind::Numeric { field, expected_key, tolerance, relative } => {
+        ScorerKind::Numeric {
+            field,
+            expected_key,
+            tolerance,
+            relative,
+        } => {
             let Some(want) = case.expected.get(expected_key).and_then(number) else {
                 return skip(format!("case has no numeric expected `{expected_key}`"));
             };
@@ -124,7 +162,11 @@ fn check(kind: &ScorerKind, case: &Case, output: &Output<'_>) -> (Outcome, Optio
                     None => "output is not a number".to_string(),
                 });
             };
-            let allowed = if *relative { tolerance * want.abs() } else { *tolerance };
+            let allowed = if *relative {
+                tolerance * want.abs()
+            } else {
+                *tolerance
+            };
             if (got - want).abs() <= allowed {
                 pass()
             } else {
@@ -143,7 +185,11 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 fn clip(s: &str) -> String {
-    if s.chars().count() > 60 { format!("{}…", s.chars().take(60).collect::<String>()) } else { s.to_string() }
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -158,22 +204,38 @@ mod tests {
     fn run(kind: ScorerKind, case: &Case, text: &str) -> Outcome {
         let parsed = crate::contract::parse_json_output(text).ok();
         let parsed = parsed.as_ref().and_then(|v| v.as_object());
-        let out = Output { text, parsed, contract: None };
+        let out = Output {
+            text,
+            parsed,
+            contract: None,
+        };
         check(&kind, case, &out).0
     }
 
     #[test]
     fn equals_contains_regex() {
         let c = case(json!({"answer": "Paris"}));
-        let eq = |ic| ScorerKind::Equals { expected: Expectation::Key("answer".into()), trim: true, ignore_case: ic };
+        let eq = |ic| ScorerKind::Equals {
+            expected: Expectation::Key("answer".into()),
+            trim: true,
+            ignore_case: ic,
+        };
         assert_eq!(run(eq(false), &c, " Paris\n"), Outcome::Pass);
         assert_eq!(run(eq(false), &c, "paris"), Outcome::Fail);
         assert_eq!(run(eq(true), &c, "paris"), Outcome::Pass);
         assert_eq!(run(eq(false), &case(json!({})), "Paris"), Outcome::Skip);
-        let contains = ScorerKind::Contains { expected: Expectation::Literal("refund".into()), ignore_case: true };
-        assert_eq!(run(contains.clone(), &c, "A REFUND was issued"), Outcome::Pass);
+        let contains = ScorerKind::Contains {
+            expected: Expectation::Literal("refund".into()),
+            ignore_case: true,
+        };
+        assert_eq!(
+            run(contains.clone(), &c, "A REFUND was issued"),
+            Outcome::Pass
+        );
         assert_eq!(run(contains, &c, "no"), Outcome::Fail);
-        let re = ScorerKind::Regex { pattern: regex::Regex::new(r"^\d{3}$").unwrap() };
+        let re = ScorerKind::Regex {
+            pattern: regex::Regex::new(r"^\d{3}$").unwrap(),
+        };
         assert_eq!(run(re.clone(), &c, "123"), Outcome::Pass);
         assert_eq!(run(re, &c, "1234"), Outcome::Fail);
     }
@@ -181,14 +243,27 @@ mod tests {
     #[test]
     fn json_field_and_numeric() {
         let c = case(json!({"intent": "bug", "risk": 3, "tags": ["a", "b"]}));
-        let jf = |f: &str| ScorerKind::JsonField { field: f.into(), expected_key: f.into(), trim: true, ignore_case: false };
+        let jf = |f: &str| ScorerKind::JsonField {
+            field: f.into(),
+            expected_key: f.into(),
+            trim: true,
+            ignore_case: false,
+        };
         assert_eq!(run(jf("intent"), &c, r#"{"intent":"bug"}"#), Outcome::Pass);
-        assert_eq!(run(jf("intent"), &c, r#"{"intent":"billing"}"#), Outcome::Fail);
+        assert_eq!(
+            run(jf("intent"), &c, r#"{"intent":"billing"}"#),
+            Outcome::Fail
+        );
         assert_eq!(run(jf("intent"), &c, "not json"), Outcome::Fail);
         assert_eq!(run(jf("risk"), &c, r#"{"risk":3.0}"#), Outcome::Pass);
         assert_eq!(run(jf("tags"), &c, r#"{"tags":["b","a"]}"#), Outcome::Pass);
         assert_eq!(run(jf("other"), &c, r#"{"other":1}"#), Outcome::Skip);
-        let num = |tol, rel| ScorerKind::Numeric { field: Some("risk".into()), expected_key: "risk".into(), tolerance: tol, relative: rel };
+        let num = |tol, rel| ScorerKind::Numeric {
+            field: Some("risk".into()),
+            expected_key: "risk".into(),
+            tolerance: tol,
+            relative: rel,
+        };
         assert_eq!(run(num(1.0, false), &c, r#"{"risk":4}"#), Outcome::Pass);
         assert_eq!(run(num(0.5, false), &c, r#"{"risk":4}"#), Outcome::Fail);
         // Relative: 40% of 3 is 1.2, so 4 is within and 5 is not.

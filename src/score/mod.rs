@@ -29,23 +29,48 @@ pub struct Scorer {
 #[derive(Debug, Clone)]
 pub enum ScorerKind {
     /// The whole output equals the expected value.
-    Equals { expected: Expectation, trim: bool, ignore_case: bool },
+    Equals {
+        expected: Expectation,
+        trim: bool,
+        ignore_case: bool,
+    },
     /// The output contains the expected value.
-    Contains { expected: Expectation, ignore_case: bool },
+    Contains {
+        expected: Expectation,
+        ignore_case: bool,
+    },
     /// The output matches a regular expression.
     Regex { pattern: Regex },
     /// The output is valid JSON.
     IsJson,
     /// A field of the JSON output equals the case's expected value.
-    JsonField { field: String, expected_key: String, trim: bool, ignore_case: bool },
+    JsonField {
+        field: String,
+        expected_key: String,
+        trim: bool,
+        ignore_case: bool,
+    },
     /// The output obeys the prompt's contract.
     Contract,
     /// A number (the whole output or a JSON field) is within tolerance of the expected one.
-    Numeric { field: Option<String>, expected_key: String, tolerance: f64, relative: bool },
+    Numeric {
+        field: Option<String>,
+        expected_key: String,
+        tolerance: f64,
+        relative: bool,
+    },
 }
 
 /// The scorer kinds, for messages and suggestions.
-pub const SCORER_KINDS: &[&str] = &["equals", "contains", "regex", "is_json", "json_field", "contract", "numeric"];
+pub const SCORER_KINDS: &[&str] = &[
+    "equals",
+    "contains",
+    "regex",
+    "is_json",
+    "json_field",
+    "contract",
+    "numeric",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -95,6 +120,13 @@ pub struct Output<'a> {
 }
 
 /// Scores one output with every scorer of a suite.
-pub fn score_all(scorers: &[Scorer], case: &crate::golden::Case, output: &Output<'_>) -> Vec<Score> {
-    scorers.iter().map(|s| checks::score(s, case, output)).collect()
+pub fn score_all(
+    scorers: &[Scorer],
+    case: &crate::golden::Case,
+    output: &Output<'_>,
+) -> Vec<Score> {
+    scorers
+        .iter()
+        .map(|s| checks::score(s, case, output))
+        .collect()
 }

@@ -17,7 +17,13 @@ pub struct Proportion {
 /// and 1 and for small samples, where the normal approximation does not.
 pub fn wilson(successes: u64, total: u64) -> Proportion {
     if total == 0 {
-        return Proportion { successes, total, rate: 0.0, low: 0.0, high: 0.0 };
+        return Proportion {
+            successes,
+            total,
+            rate: 0.0,
+            low: 0.0,
+            high: 0.0,
+        };
     }
     let n = total as f64;
     let p = successes as f64 / n;
@@ -25,7 +31,13 @@ pub fn wilson(successes: u64, total: u64) -> Proportion {
     let denom = 1.0 + z2 / n;
     let center = (p + z2 / (2.0 * n)) / denom;
     let half = Z95 / denom * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    Proportion { successes, total, rate: p, low: (center - half).max(0.0), high: (center + half).min(1.0) }
+    Proportion {
+        successes,
+        total,
+        rate: p,
+        low: (center - half).max(0.0),
+        high: (center + half).min(1.0),
+    }
 }
 
 /// Percentile by linear interpolation between closest ranks (the common "type 7").
@@ -52,7 +64,10 @@ pub struct Confusion {
 impl Confusion {
     /// Builds the matrix from (expected, predicted) pairs. Labels not in `labels` (an
     /// invalid prediction, say) are added at the end in order of appearance.
-    pub fn from_pairs<'a>(labels: &[String], pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Confusion {
+    pub fn from_pairs<'a>(
+        labels: &[String],
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Confusion {
         let mut labels = labels.to_vec();
         let mut counts = vec![vec![0u64; labels.len()]; labels.len()];
         let index = |label: &str, labels: &mut Vec<String>, counts: &mut Vec<Vec<u64>>| -> usize {
@@ -117,7 +132,14 @@ impl Confusion {
             (Some(_), Some(_)) => Some(0.0),
             _ => None,
         };
-        LabelMetrics { label: self.labels[i].clone(), precision, recall, f1, support, predicted }
+        LabelMetrics {
+            label: self.labels[i].clone(),
+            precision,
+            recall,
+            f1,
+            support,
+            predicted,
+        }
     }
 }
 
@@ -207,7 +229,10 @@ mod tests {
 
     #[test]
     fn mae() {
-        assert_eq!(mean_absolute_error(&[(1.0, 2.0), (3.0, 3.0), (5.0, 2.0)]), Some(4.0 / 3.0));
+        assert_eq!(
+            mean_absolute_error(&[(1.0, 2.0), (3.0, 3.0), (5.0, 2.0)]),
+            Some(4.0 / 3.0)
+        );
         assert_eq!(mean_absolute_error(&[]), None);
     }
 }

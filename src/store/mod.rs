@@ -32,7 +32,10 @@ pub enum StoreError {
     #[error("no run matches `{0}`")]
     RunNotFound(String),
     #[error("`{prefix}` matches several runs: {}", .candidates.join(", "))]
-    AmbiguousRun { prefix: String, candidates: Vec<String> },
+    AmbiguousRun {
+        prefix: String,
+        candidates: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,22 +157,36 @@ impl Store {
             Some(u) => u.to_string(),
             None => {
                 let dir = project_root.join(".evalgate");
-                std::fs::create_dir_all(&dir).map_err(|source| StoreError::CreateDir { path: dir.display().to_string(), source })?;
+                std::fs::create_dir_all(&dir).map_err(|source| StoreError::CreateDir {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
                 format!("sqlite://{}?mode=rwc", dir.join("evalgate.db").display())
             }
         };
-        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") { Backend::Postgres } else { Backend::Sqlite };
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
         let display_url = redact(&url);
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 1 } else { 8 })
             .connect(&url)
             .await
-            .map_err(|source| StoreError::Open { url: display_url.clone(), source })?;
+            .map_err(|source| StoreError::Open {
+                url: display_url.clone(),
+                source,
+            })?;
         match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool, backend, display_url })
+        Ok(Store {
+            pool,
+            backend,
+            display_url,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -250,7 +267,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn finish_run(&self, id: &str, status: &str, finished_at: &str) -> Result<(), StoreError> {
+    pub async fn finish_run(
+        &self,
+        id: &str,
+        status: &str,
+        finished_at: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3")
             .bind(status)
             .bind(finished_at)
@@ -266,19 +288,29 @@ impl Store {
             .bind(id_or_prefix.replace(['%', '_'], ""))
             .fetch_all(&self.pool)
             .await?;
-        let mut runs = rows.iter().map(run_from_row).collect::<Result<Vec<_>, _>>()?;
+        let mut runs = rows
+            .iter()
+            .map(run_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         if let Some(exact) = runs.iter().position(|r| r.id == id_or_prefix) {
             return Ok(runs.swap_remove(exact));
         }
         match runs.len() {
             0 => Err(StoreError::RunNotFound(id_or_prefix.to_string())),
             1 => Ok(runs.remove(0)),
-            _ => Err(StoreError::AmbiguousRun { prefix: id_or_prefix.to_string(), candidates: runs.into_iter().map(|r| r.id).collect() }),
+            _ => Err(StoreError::AmbiguousRun {
+                prefix: id_or_prefix.to_string(),
+                candidates: runs.into_iter().map(|r| r.id).collect(),
+            }),
         }
     }
 
     /// Runs, newest first, optionally of one suite.
-    pub async fn list_runs(&self, suite: Option<&str>, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+    pub async fn list_runs(
+        &self,
+        suite: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RunRow>, StoreError> {
         let rows = match suite {
             Some(s) => {
                 sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE suite = $1 ORDER BY started_at DESC, id LIMIT $2"))
@@ -294,7 +326,10 @@ impl Store {
                     .await?
             }
         };
-        Ok(rows.iter().map(run_from_row).collect::<Result<Vec<_>, _>>()?)
+        Ok(rows
+            .iter()
+            .map(run_from_row)
+            .collect::<Result<Vec<_>, _>>()?)
     }
 
     /// The case results of a run, in case id order.
@@ -360,7 +395,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords_in_urls() {
-        assert_eq!(redact("postgres://u:pw@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
     }

@@ -1,1 +1,8 @@
+//! The integration tests: one binary that drives the real `evalgate` executable against an
+//! OpenAI-compatible stub server on 127.0.0.1.
 
+mod common;
+mod init;
+mod run;
+mod store;
+mod validate;

@@ -8,12 +8,27 @@ use crate::output::Printer;
 
 /// The files `init` writes: (path in the project, content).
 pub const FILES: &[(&str, &str)] = &[
-    ("evalgate.yaml", include_str!("init_templates/evalgate.yaml")),
-    ("prompts/triage.yaml", include_str!("init_templates/prompts/triage.yaml")),
-    ("golden/tickets.jsonl", include_str!("init_templates/golden/tickets.jsonl")),
+    (
+        "evalgate.yaml",
+        include_str!("init_templates/evalgate.yaml"),
+    ),
+    (
+        "prompts/triage.yaml",
+        include_str!("init_templates/prompts/triage.yaml"),
+    ),
+    (
+        "golden/tickets.jsonl",
+        include_str!("init_templates/golden/tickets.jsonl"),
+    ),
     ("golden/baselines/.gitkeep", ""),
-    ("judges/README.md", include_str!("init_templates/judges/README.md")),
-    (".github/workflows/evalgate.yml", include_str!("init_templates/workflows/evalgate.yml")),
+    (
+        "judges/README.md",
+        include_str!("init_templates/judges/README.md"),
+    ),
+    (
+        ".github/workflows/evalgate.yml",
+        include_str!("init_templates/workflows/evalgate.yml"),
+    ),
     (".gitignore", "/.evalgate\n"),
 ];
 
@@ -42,7 +57,13 @@ pub fn run(args: &crate::cli::args::InitArgs, printer: &Printer) -> Result<ExitS
 
 fn write(path: &Path, content: &str) -> Result<(), Error> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| Error::Write { path: parent.to_path_buf(), source })?;
+        std::fs::create_dir_all(parent).map_err(|source| Error::Write {
+            path: parent.to_path_buf(),
+            source,
+        })?;
     }
-    std::fs::write(path, content).map_err(|source| Error::Write { path: path.to_path_buf(), source })
+    std::fs::write(path, content).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -8,7 +8,13 @@ use crate::output::Printer;
 use crate::store::Store;
 
 /// Prints the report of a stored run and writes its run file when asked.
-pub async fn print(store: &Store, run_id: &str, format: Format, out: Option<&Path>, printer: &Printer) -> Result<(), Error> {
+pub async fn print(
+    store: &Store,
+    run_id: &str,
+    format: Format,
+    out: Option<&Path>,
+    printer: &Printer,
+) -> Result<(), Error> {
     let run = store.find_run(run_id).await?;
     let cases = store.cases(&run.id).await?;
     let scores = store.scores(&run.id).await?;
@@ -21,7 +27,10 @@ pub async fn print(store: &Store, run_id: &str, format: Format, out: Option<&Pat
         let file = crate::runfile::build(run, report, cases, scores);
         let mut text = serde_json::to_string_pretty(&file).unwrap_or_default();
         text.push('\n');
-        std::fs::write(path, text).map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
+        std::fs::write(path, text).map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
         printer.info(&format!("wrote run file {}", path.display()));
     }
     Ok(())
@@ -42,7 +51,9 @@ pub async fn list(root: &Path, args: RunsArgs, printer: &Printer) -> Result<Exit
         return Ok(ExitStatus::Ok);
     }
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_header(vec!["run", "started", "suite", "model", "prompt", "dataset", "cases", "status"]);
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "run", "started", "suite", "model", "prompt", "dataset", "cases", "status",
+    ]);
     for r in runs {
         t.add_row(vec![
             r.id,

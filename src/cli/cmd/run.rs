@@ -16,13 +16,23 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
     };
     let plans = plan::build(&project, &args.suite, &settings)?;
     // Every provider is set up before anything runs, so a missing key fails fast.
-    let record_dir = args.record.as_ref().map(|d| if d.is_absolute() { d.clone() } else { root.join(d) });
+    let record_dir = args.record.as_ref().map(|d| {
+        if d.is_absolute() {
+            d.clone()
+        } else {
+            root.join(d)
+        }
+    });
     let mut clients = Vec::new();
     for p in &plans {
-        let client = Client::for_provider(&project, &p.provider.name, record_dir.clone()).map_err(Error::ProviderSetup)?;
+        let client = Client::for_provider(&project, &p.provider.name, record_dir.clone())
+            .map_err(Error::ProviderSetup)?;
         if record_dir.is_some() && client.is_replay() {
             return Err(Error::usage(
-                format!("`--record` needs a live provider, and model `{}` uses the replay provider `{}`", p.model.name, p.provider.name),
+                format!(
+                    "`--record` needs a live provider, and model `{}` uses the replay provider `{}`",
+                    p.model.name, p.provider.name
+                ),
                 Some("pick a model served by an `openai` provider with `--model`".into()),
             ));
         }
@@ -47,18 +57,36 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
         })
         .await?;
         if outcome.interrupted {
-            printer.warn(&format!("interrupted after {} of {} cases; run {} is marked interrupted", outcome.progress.done, plan.planned, outcome.run_id));
+            printer.warn(&format!(
+                "interrupted after {} of {} cases; run {} is marked interrupted",
+                outcome.progress.done, plan.planned, outcome.run_id
+            ));
         }
-        let out = args.out.as_ref().map(|o| if several { with_model(o, &plan.model.name) } else { o.clone() });
-        super::report::print(&store, &outcome.run_id, args.format, out.as_deref(), printer).await?;
+        let out = args.out.as_ref().map(|o| {
+            if several {
+                with_model(o, &plan.model.name)
+            } else {
+                o.clone()
+            }
+        });
+        super::report::print(
+            &store,
+            &outcome.run_id,
+            args.format,
+            out.as_deref(),
+            printer,
+        )
+        .await?;
         printer.info(&format!(
             "stored run {} in {} ({:.1}s)",
-            outcome.run_id,
-            store.display_url,
-            outcome.elapsed_secs
+            outcome.run_id, store.display_url, outcome.elapsed_secs
         ));
         if outcome.progress.done > 0 && outcome.progress.errors == outcome.progress.done {
-            return Err(Error::AllFailed { cases: outcome.progress.done, first: outcome.first_error.unwrap_or_default() });
+            return Err(Error::AllFailed {
+                cases: outcome.progress.done,
+                first: outcome.first_error.unwrap_or_default(),
+                kind: outcome.first_error_kind,
+            });
         }
         if outcome.interrupted {
             store.close().await;
@@ -74,4 +102,3 @@ fn with_model(path: &Path, model: &str) -> PathBuf {
     let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("json");
     path.with_file_name(format!("{stem}.{model}.{ext}"))
 }
-

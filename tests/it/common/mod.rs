@@ -1,0 +1,206 @@
+//! Test helpers: a project in a temporary directory, the real `evalgate` binary with a clean
+//! environment, the stub server, and snapshot filters for what varies between runs.
+
+pub mod stub;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root (this crate's manifest directory).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A project in a temporary directory.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn empty() -> Project {
+        Project {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A copy of `tests/fixtures/base`: a valid support-features project with three cases,
+    /// whose provider points at `base_url`.
+    pub fn base(base_url: &str) -> Project {
+        let p = Project::empty();
+        copy_dir(&repo().join("tests/fixtures/base"), p.path());
+        let config = std::fs::read_to_string(p.path().join("evalgate.yaml")).unwrap();
+        p.write(
+            "evalgate.yaml",
+            &config.replace("http://127.0.0.1:9/v1", base_url),
+        );
+        p
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, rel: &str, content: &str) {
+        let path = self.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap()
+    }
+
+    /// `evalgate` run in this project.
+    pub fn evalgate(&self, args: &[&str]) -> Run {
+        let mut cmd = evalgate();
+        cmd.current_dir(self.path()).args(args);
+        Run::of(cmd.output().unwrap())
+    }
+
+    pub fn evalgate_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = evalgate();
+        cmd.current_dir(self.path()).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::of(cmd.output().unwrap())
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The real binary with every variable that could change its behaviour removed.
+pub fn evalgate() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_evalgate"));
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("EVALGATE_")
+            || k == "CI"
+            || k == "NO_COLOR"
+            || k == "CLICOLOR"
+            || k.ends_with("_API_KEY")
+            || k.to_lowercase().ends_with("_proxy")
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// The outcome of one command.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn of(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Exit code, stdout and stderr in one text, for snapshots.
+    pub fn transcript(&self) -> String {
+        format!(
+            "exit code: {}\n----- stdout -----\n{}\n----- stderr -----\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code,
+            code,
+            "unexpected exit code\n{}",
+            self.transcript()
+        );
+        self
+    }
+
+    /// The run id printed by `evalgate run`.
+    pub fn run_id(&self) -> String {
+        let line = self
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("run "))
+            .expect("no run line in stdout");
+        line.split_whitespace().nth(1).unwrap().to_string()
+    }
+}
+
+/// Filters for snapshots: run ids, durations, temporary paths, ports, latencies and times.
+pub fn filters() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (r"\b[0-9a-f]{12}\b", "[RUN_ID]"),
+        (r"\(\d+\.\d+s\)", "([TIME])"),
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+        (r"(/private)?/tmp/\.tmp[A-Za-z0-9]+", "[TMP]"),
+        (r"sqlite://\S+", "[DB]"),
+        (r"latency    p50 .*", "latency    [LATENCY]"),
+        (
+            r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z",
+            "[TIMESTAMP]",
+        ),
+    ]
+}
+
+/// Snapshots a transcript with the standard filters.
+#[macro_export]
+macro_rules! snapshot {
+    ($name:expr, $text:expr) => {
+        insta::with_settings!({filters => $crate::common::filters()}, {
+            insta::assert_snapshot!($name, $text);
+        });
+    };
+}
+
+/// The PostgreSQL URL for tests, or `None` (with the reason printed) when it is not set.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("EVALGATE_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!(
+                "skipped: EVALGATE_TEST_DATABASE_URL is not set, so the PostgreSQL variant did not run"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh schema in the test database, and a URL whose connections use it.
+pub fn postgres_schema(base: &str) -> String {
+    let schema = format!("evalgate_test_{}", uuid::Uuid::new_v4().simple());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(base)
+            .await
+            .expect("cannot connect to EVALGATE_TEST_DATABASE_URL");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+}

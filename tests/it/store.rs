@@ -1,0 +1,158 @@
+//! The store's queries, each run on SQLite and on PostgreSQL (when
+//! `EVALGATE_TEST_DATABASE_URL` is set).
+
+use evalgate::store::{CaseRow, RunRow, ScoreRow, Store, StoreError};
+
+use crate::common::{postgres_schema, postgres_url};
+
+fn run_row(id: &str, suite: &str, started_at: &str) -> RunRow {
+    RunRow {
+        id: id.into(),
+        suite: suite.into(),
+        model: "m".into(),
+        model_api_name: "m-1".into(),
+        provider: "p".into(),
+        provider_kind: "openai".into(),
+        prompt: "support".into(),
+        prompt_version: "a".repeat(64),
+        dataset: "support".into(),
+        dataset_version: "b".repeat(64),
+        status: "running".into(),
+        planned_cases: 2,
+        started_at: started_at.into(),
+        finished_at: None,
+        price_json: r#"{"input":1.0,"cached_input":1.0,"output":2.0}"#.into(),
+        scorers_json: r#"["contract"]"#.into(),
+        contract_json: None,
+    }
+}
+
+fn case_row(run: &str, id: &str, status: &str, latency: Option<f64>) -> CaseRow {
+    CaseRow {
+        run_id: run.into(),
+        case_id: id.into(),
+        repeat_index: 0,
+        seq: 0,
+        status: status.into(),
+        kind: (status != "pass").then(|| "contract".to_string()),
+        message: None,
+        request_hash: Some("h".repeat(64)),
+        vars_json: r#"{"t":"x"}"#.into(),
+        expected_json: "{}".into(),
+        tags_json: "[]".into(),
+        output: Some("{\"a\": \"ünïcode ✓\"}".into()),
+        parsed_json: None,
+        input_tokens: 120,
+        cached_input_tokens: 20,
+        output_tokens: 7,
+        cost_usd: 0.000134,
+        latency_ms: latency,
+        finished_at: "2026-11-23T10:00:01.000Z".into(),
+    }
+}
+
+async fn exercise(store: Store) {
+    store
+        .create_run(&run_row("abc123000001", "s1", "2026-11-23T10:00:00.000Z"))
+        .await
+        .unwrap();
+    store
+        .create_run(&run_row("abc999000002", "s1", "2026-11-23T11:00:00.000Z"))
+        .await
+        .unwrap();
+    store
+        .create_run(&run_row("def456000003", "s2", "2026-11-23T12:00:00.000Z"))
+        .await
+        .unwrap();
+
+    let c1 = case_row("abc123000001", "b", "pass", Some(12.5));
+    let c2 = case_row("abc123000001", "a", "fail", None);
+    let s = |case: &str, outcome: &str| ScoreRow {
+        case_id: case.into(),
+        repeat_index: 0,
+        scorer: "contract".into(),
+        outcome: outcome.into(),
+        detail: None,
+    };
+    store.insert_case(&c1, &[s("b", "pass")]).await.unwrap();
+    store.insert_case(&c2, &[s("a", "fail")]).await.unwrap();
+    // The same case twice violates the primary key and leaves nothing half-written.
+    assert!(store.insert_case(&c1, &[s("b", "pass")]).await.is_err());
+
+    store
+        .finish_run("abc123000001", "finished", "2026-11-23T10:00:05.000Z")
+        .await
+        .unwrap();
+
+    // Prefix lookup: unique, ambiguous, unknown, exact.
+    let run = store.find_run("abc1").await.unwrap();
+    assert_eq!(run.status, "finished");
+    assert_eq!(run.finished_at.as_deref(), Some("2026-11-23T10:00:05.000Z"));
+    assert_eq!(run.planned_cases, 2);
+    assert!(matches!(
+        store.find_run("abc").await,
+        Err(StoreError::AmbiguousRun { .. })
+    ));
+    assert!(matches!(
+        store.find_run("zzz").await,
+        Err(StoreError::RunNotFound(_))
+    ));
+    assert!(matches!(
+        store.find_run("%").await,
+        Err(StoreError::AmbiguousRun { .. })
+    ));
+    assert_eq!(store.find_run("def456000003").await.unwrap().suite, "s2");
+
+    // Cases come back in case id order with every column intact.
+    let cases = store.cases("abc123000001").await.unwrap();
+    assert_eq!(cases.len(), 2);
+    assert_eq!(cases[0].case_id, "a");
+    assert_eq!(cases[0].latency_ms, None);
+    assert_eq!(cases[1], c1);
+    let scores = store.scores("abc123000001").await.unwrap();
+    assert_eq!(
+        scores
+            .iter()
+            .map(|s| (s.case_id.as_str(), s.outcome.as_str()))
+            .collect::<Vec<_>>(),
+        [("a", "fail"), ("b", "pass")]
+    );
+
+    // Listing: newest first, optionally by suite, limited.
+    let all = store.list_runs(None, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["def456000003", "abc999000002", "abc123000001"]
+    );
+    let s1 = store.list_runs(Some("s1"), 1).await.unwrap();
+    assert_eq!(s1.len(), 1);
+    assert_eq!(s1[0].id, "abc999000002");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn store_queries_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(None, dir.path()).await.unwrap();
+    exercise(store).await;
+    assert!(dir.path().join(".evalgate/evalgate.db").is_file());
+    // Opening again applies no migration twice.
+    Store::open(None, dir.path()).await.unwrap().close().await;
+}
+
+#[tokio::test]
+async fn store_queries_on_postgres() {
+    let Some(base) = postgres_url() else { return };
+    let url = tokio::task::spawn_blocking(move || postgres_schema(&base))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(Some(&url), dir.path()).await.unwrap();
+    exercise(store).await;
+    assert!(!dir.path().join(".evalgate").exists());
+    Store::open(Some(&url), dir.path())
+        .await
+        .unwrap()
+        .close()
+        .await;
+}
