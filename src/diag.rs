@@ -88,7 +88,7 @@ pub fn did_you_mean<'a>(
 }
 
 /// A hint naming the nearest known name, or listing the known names when none is close.
-pub fn suggestion<'a>(unknown: &str, known: &[&'a str], what: &str) -> String {
+pub fn suggestion(unknown: &str, known: &[&str], what: &str) -> String {
     match did_you_mean(unknown, known.iter().copied()) {
         Some(near) => format!("did you mean `{near}`?"),
         None if known.is_empty() => format!("no {what} is defined"),

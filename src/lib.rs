@@ -35,3 +35,4 @@ pub mod runfile;
 pub mod runner;
 pub mod score;
 pub mod store;
+pub mod text;

@@ -204,12 +204,7 @@ fn transport_error(url: &str, e: &reqwest::Error) -> ProviderError {
 }
 
 fn clip(s: &str) -> String {
-    let s = s.trim();
-    if s.chars().count() > 200 {
-        format!("{}…", s.chars().take(200).collect::<String>())
-    } else {
-        s.to_string()
-    }
+    crate::text::clip(s.trim(), 200)
 }
 
 #[cfg(test)]

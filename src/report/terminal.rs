@@ -241,12 +241,7 @@ pub fn render(r: &RunReport) -> String {
 }
 
 fn clip(s: &str, n: usize) -> String {
-    let one_line = s.replace(['\n', '\r'], " ");
-    if one_line.chars().count() > n {
-        format!("{}…", one_line.chars().take(n).collect::<String>())
-    } else {
-        one_line
-    }
+    crate::text::clip(&s.replace(['\n', '\r'], " "), n)
 }
 
 #[cfg(test)]

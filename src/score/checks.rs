@@ -185,11 +185,7 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 fn clip(s: &str) -> String {
-    if s.chars().count() > 60 {
-        format!("{}…", s.chars().take(60).collect::<String>())
-    } else {
-        s.to_string()
-    }
+    crate::text::clip(s, 60)
 }
 
 #[cfg(test)]

@@ -172,6 +172,10 @@ macro_rules! snapshot {
 }
 
 /// The PostgreSQL URL for tests, or `None` (with the reason printed) when it is not set.
+#[expect(
+    clippy::print_stderr,
+    reason = "a skipped test says why it was skipped"
+)]
 pub fn postgres_url() -> Option<String> {
     match std::env::var("EVALGATE_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
