@@ -167,16 +167,29 @@ pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunRep
         usage.cached_input_tokens += c.cached_input_tokens.max(0) as u64;
         usage.output_tokens += c.output_tokens.max(0) as u64;
         usage.cost_usd += c.cost_usd;
+        if c.cache_hit == 1 {
+            usage.cache_hits += 1;
+            usage.cost_saved_usd += c.cost_usd;
+        } else {
+            usage.cost_paid_usd += c.cost_usd;
+        }
+        if c.attempts > 1 {
+            usage.retried += 1;
+        }
     }
     if usage.answered > 0 {
         usage.cost_per_case_usd = usage.cost_usd / usage.answered as f64;
     }
     let latencies: Vec<f64> = cases.iter().filter_map(|c| c.latency_ms).collect();
+    let ttfts: Vec<f64> = cases.iter().filter_map(|c| c.ttft_ms).collect();
     let latency = LatencyReport {
         n: latencies.len() as u64,
         p50_ms: stats::percentile(&latencies, 0.5),
         p95_ms: stats::percentile(&latencies, 0.95),
         max_ms: latencies.iter().copied().reduce(f64::max),
+        ttft_n: ttfts.len() as u64,
+        ttft_p50_ms: stats::percentile(&ttfts, 0.5),
+        ttft_p95_ms: stats::percentile(&ttfts, 0.95),
     };
 
     RunReport {
@@ -192,6 +205,8 @@ pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunRep
             dataset: run.dataset.clone(),
             dataset_version: run.dataset_version.clone(),
             status: run.status.clone(),
+            stop_reason: run.stop_reason.clone(),
+            repeats: run.repeats.max(1) as u64,
             planned_cases: run.planned_cases.max(0) as u64,
             started_at: run.started_at.clone(),
             finished_at: run.finished_at.clone(),

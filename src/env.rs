@@ -19,3 +19,7 @@ pub fn secret(var: &str) -> Option<String> {
 pub fn setting(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.is_empty())
 }
+
+/// Test-only: when set, retries happen without waiting (the backoff and `Retry-After` are
+/// computed but not slept), so fault-injection tests run fast and deterministically.
+pub const NO_RETRY_DELAY: &str = "EVALGATE_NO_RETRY_DELAY";

@@ -67,3 +67,58 @@ impl Default for Printer {
         Self::new()
     }
 }
+
+/// Progress of a long command: an indicatif bar on a terminal, plain periodic lines otherwise
+/// (CI logs), always on stderr.
+pub struct ProgressLine {
+    bar: Option<indicatif::ProgressBar>,
+    last: std::time::Instant,
+    every: std::time::Duration,
+}
+
+impl Printer {
+    /// Starts reporting progress towards `total`, beginning at `done`.
+    pub fn progress(&self, total: u64, done: u64) -> ProgressLine {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            let style = indicatif::ProgressStyle::with_template(
+                "{bar:30.cyan/blue} {pos}/{len} · {per_sec} · ETA {eta} · {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_position(done);
+            bar
+        });
+        ProgressLine {
+            bar,
+            last: std::time::Instant::now(),
+            every: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+impl ProgressLine {
+    /// Shows `done` of the total with a short status such as the cost so far.
+    pub fn update(&mut self, done: u64, total: u64, status: &str) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(done);
+                bar.set_message(status.to_string());
+            }
+            None => {
+                if self.last.elapsed() >= self.every || done == total {
+                    self.last = std::time::Instant::now();
+                    let _ = writeln!(std::io::stderr().lock(), "  {done}/{total} · {status}");
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -81,16 +81,40 @@ pub fn build<'p>(
         .collect()
 }
 
-impl Plan<'_> {
+/// Turns cases into requests; owned, so that each case can run in its own task.
+#[derive(Debug, Clone)]
+pub struct Requests {
+    prompt: Arc<Prompt>,
+    model: String,
+    schema: Option<Value>,
+}
+
+impl Requests {
     /// The request for one case.
     pub fn request(&self, case: &Case) -> Result<ChatRequest, RenderError> {
         let messages = self.prompt.render(&case.vars)?;
         Ok(ChatRequest {
-            model: self.model.api_name.clone(),
+            model: self.model.clone(),
             messages,
             params: self.prompt.params.clone(),
-            schema: self.prompt.contract.as_ref().and_then(|c| c.json_schema()),
+            schema: self.schema.clone(),
         })
+    }
+}
+
+impl Plan<'_> {
+    /// What turns this plan's cases into requests.
+    pub fn requests(&self) -> Requests {
+        Requests {
+            prompt: self.prompt.clone(),
+            model: self.model.api_name.clone(),
+            schema: self.prompt.contract.as_ref().and_then(|c| c.json_schema()),
+        }
+    }
+
+    /// The request for one case.
+    pub fn request(&self, case: &Case) -> Result<ChatRequest, RenderError> {
+        self.requests().request(case)
     }
 
     /// The names of the suite's scorers, in order (stored with the run).

@@ -176,6 +176,34 @@ impl Prompt {
         Ok(out)
     }
 
+    /// Where case variables come before static instructions: the message index of the first
+    /// template expression, with the static characters before and after it. Providers cache
+    /// the longest common prefix of requests, so static text after a variable is paid in full
+    /// on every call. `None` when no static text follows the first variable.
+    pub fn variables_before_static(&self) -> Option<(usize, usize, usize)> {
+        let expr = regex::Regex::new(r"(?s)\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}").ok()?;
+        let mut before = 0;
+        let mut first: Option<usize> = None;
+        let mut after = 0;
+        for (i, source) in self.sources.iter().enumerate() {
+            match (first, expr.find(source)) {
+                (None, Some(m)) => {
+                    first = Some(i);
+                    before += source[..m.start()].trim().chars().count();
+                    after += expr
+                        .replace_all(&source[m.end()..], "")
+                        .trim()
+                        .chars()
+                        .count();
+                }
+                (None, None) => before += source.trim().chars().count(),
+                (Some(_), _) => after += expr.replace_all(source, "").trim().chars().count(),
+            }
+        }
+        let index = first?;
+        (after > before.max(50)).then_some((index, before, after))
+    }
+
     /// Index of the first message that uses a case variable, and of the last message
     /// without any: used to warn when variables come before static instructions.
     pub fn first_variable_message(&self) -> Option<usize> {
@@ -250,6 +278,19 @@ mod tests {
         // No escaping: the model sees the text as written.
         assert_eq!(msgs[1].content, "Text: <b>hi</b> (en)");
         assert_eq!(p.first_variable_message(), Some(1));
+    }
+
+    #[test]
+    fn warns_when_variables_come_before_static_instructions() {
+        let long =
+            "Label the conversation with intent and sentiment, and answer in JSON only. ".repeat(2);
+        let bad = prompt("{{ transcript }}", &long, 0.0);
+        assert_eq!(
+            bad.variables_before_static().map(|(i, b, _)| (i, b)),
+            Some((0, 0))
+        );
+        let good = prompt(&long, "Conversation: {{ transcript }}", 0.0);
+        assert_eq!(good.variables_before_static(), None);
     }
 
     #[test]

@@ -1,16 +1,30 @@
 //! The runner: executes a plan with bounded concurrency and commits each finished case at
-//! once. It never prints: it reports progress through a callback, and the report is built
-//! afterwards from what was stored.
+//! once, so that a killed run resumes without calling the model again for finished cases. It
+//! never prints: it reports progress through a callback, and the report is built afterwards
+//! from what was stored.
 
-use futures::StreamExt;
 use serde_json::{Map, Value};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Instant;
+use tokio::task::JoinSet;
 
 use crate::golden::Case;
 use crate::plan::Plan;
-use crate::provider::{ChatResponse, Client, ProviderError};
+use crate::provider::{Client, ErrorKind, Failure, Reply};
 use crate::score::{self, Outcome, Output};
 use crate::store::{CaseRow, RunRow, ScoreRow, Store};
+
+/// Options of one execution.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Each case is asked this many times (at least 1).
+    pub repeats: u32,
+    /// Stop scheduling new cases once this much has been paid (USD).
+    pub max_cost: Option<f64>,
+    /// Continue this stored run instead of starting a new one.
+    pub resume: Option<RunRow>,
+}
 
 /// Progress of a run, for the caller to show.
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,7 +34,29 @@ pub struct Progress {
     pub passed: usize,
     pub failed: usize,
     pub errors: usize,
+    /// Paid so far (cache hits cost nothing).
     pub cost_usd: f64,
+    pub cache_hits: usize,
+    /// Finished before this execution started (a resume).
+    pub resumed: usize,
+}
+
+/// Why a run stopped before its last case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Ctrl-C.
+    Interrupted,
+    /// The spend limit was reached.
+    Budget,
+}
+
+impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Interrupted => "interrupted",
+            StopReason::Budget => "budget",
+        }
+    }
 }
 
 /// How a run ended.
@@ -28,23 +64,24 @@ pub struct Progress {
 pub struct RunOutcome {
     pub run_id: String,
     pub progress: Progress,
-    pub interrupted: bool,
+    pub stopped: Option<StopReason>,
     /// The first provider error, when there was one.
     pub first_error: Option<String>,
-    pub first_error_kind: Option<crate::provider::ErrorKind>,
+    pub first_error_kind: Option<ErrorKind>,
     pub elapsed_secs: f64,
 }
 
-/// What one case produced, before it is stored.
+/// What one work item produced, before it is stored.
 struct Finished {
-    case: Case,
+    case: Arc<Case>,
+    repeat: u32,
     request_hash: Option<String>,
-    result: Result<ChatResponse, CaseError>,
+    result: Result<Reply, CaseError>,
 }
 
 enum CaseError {
     Render(String),
-    Provider(ProviderError),
+    Provider(Failure),
 }
 
 pub fn now() -> String {
@@ -56,18 +93,10 @@ pub fn new_run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
 }
 
-/// Runs every case of a plan through `client`, committing each result to `store` as soon as
-/// it is scored. Ctrl-C stops scheduling, and the run is marked interrupted.
-pub async fn execute(
-    plan: &Plan<'_>,
-    client: &Client,
-    store: &Store,
-    mut on_progress: impl FnMut(&Progress),
-) -> Result<RunOutcome, crate::error::Error> {
-    let started = Instant::now();
-    let run_id = new_run_id();
-    let run = RunRow {
-        id: run_id.clone(),
+/// The stored record of a new run of `plan`.
+fn new_run(plan: &Plan<'_>, repeats: u32) -> RunRow {
+    RunRow {
+        id: new_run_id(),
         suite: plan.suite.name.clone(),
         model: plan.model.name.clone(),
         model_api_name: plan.model.api_name.clone(),
@@ -78,7 +107,7 @@ pub async fn execute(
         dataset: plan.dataset.name.clone(),
         dataset_version: plan.dataset.version.clone(),
         status: "running".into(),
-        planned_cases: plan.planned as i64,
+        planned_cases: (plan.planned * repeats as usize) as i64,
         started_at: now(),
         finished_at: None,
         price_json: serde_json::to_string(&plan.model.price).unwrap_or_default(),
@@ -88,8 +117,47 @@ pub async fn execute(
             .contract
             .as_ref()
             .and_then(|c| serde_json::to_string(c).ok()),
+        case_limit: plan.limit.map(|l| l as i64),
+        repeats: i64::from(repeats),
+        stop_reason: None,
+        batch_id: None,
+    }
+}
+
+/// Runs every case of a plan through `client`, committing each result to `store` as soon as
+/// it is scored. Ctrl-C cancels the requests in flight and marks the run interrupted; a spend
+/// limit stops scheduling and lets the requests in flight finish.
+pub async fn execute(
+    plan: &Plan<'_>,
+    client: &Arc<Client>,
+    store: &Store,
+    options: &RunOptions,
+    mut on_progress: impl FnMut(&Progress),
+) -> Result<RunOutcome, crate::error::Error> {
+    let started = Instant::now();
+    let repeats = options.repeats.max(1);
+    let (run_id, finished, mut seq) = match &options.resume {
+        Some(run) => {
+            store.reopen_run(&run.id).await?;
+            let (keys, max_seq) = store.finished_keys(&run.id).await?;
+            (
+                run.id.clone(),
+                keys.into_iter().collect::<HashSet<(String, i64)>>(),
+                max_seq + 1,
+            )
+        }
+        None => {
+            let run = new_run(plan, repeats);
+            store.create_run(&run).await?;
+            (run.id, HashSet::new(), 0)
+        }
     };
-    store.create_run(&run).await?;
+    let mut progress = Progress {
+        planned: plan.planned * repeats as usize,
+        resumed: finished.len(),
+        done: finished.len(),
+        ..Progress::default()
+    };
 
     let cases = plan
         .dataset
@@ -98,15 +166,15 @@ pub async fn execute(
             path: plan.dataset.path.clone(),
             source,
         })?;
-    let limit = plan.limit.unwrap_or(usize::MAX);
-    let stream = futures::stream::iter(cases.take(limit))
-        .map(|case| async move {
-            let case = match case {
-                Ok(c) => c,
-                // The dataset was validated by `config::load`; a bad line now means the file
-                // changed during the run.
+    let mut items = cases
+        .take(plan.limit.unwrap_or(usize::MAX))
+        .flat_map(|case| {
+            // The dataset was validated by `config::load`; a bad line now means the file
+            // changed during the run, which is recorded against the line.
+            let (case, broken) = match case {
+                Ok(c) => (Arc::new(c), None),
                 Err(d) => {
-                    let case = Case {
+                    let placeholder = Case {
                         id: format!("line-{}", d.line),
                         vars: Map::new(),
                         expected: Map::new(),
@@ -115,61 +183,87 @@ pub async fn execute(
                         tags: Vec::new(),
                         source: None,
                     };
-                    return Finished {
-                        case,
-                        request_hash: None,
-                        result: Err(CaseError::Render(format!(
-                            "dataset changed during the run: {d}"
-                        ))),
-                    };
+                    (
+                        Arc::new(placeholder),
+                        Some(format!("the dataset changed during the run: {d}")),
+                    )
                 }
             };
-            let request = match plan.request(&case) {
-                Ok(r) => r,
-                Err(e) => {
-                    return Finished {
-                        case,
-                        request_hash: None,
-                        result: Err(CaseError::Render(e.to_string())),
-                    };
-                }
-            };
-            let hash = request.hash();
-            let result = client
-                .chat(&request, &hash)
-                .await
-                .map_err(CaseError::Provider);
-            Finished {
-                case,
-                request_hash: Some(hash),
-                result,
-            }
+            (0..repeats).map(move |r| (case.clone(), r, broken.clone()))
         })
-        .buffer_unordered(plan.concurrency);
-    futures::pin_mut!(stream);
+        .filter(|(case, r, _)| !finished.contains(&(case.id.clone(), i64::from(*r))));
 
-    let mut progress = Progress {
-        planned: plan.planned,
-        ..Progress::default()
-    };
+    // One task per case, at most `concurrency` at once. Tasks run on their own, so a request
+    // waiting for the store (a cache lookup) never waits on this loop, which owns the writes.
+    let requests = plan.requests();
+    let mut tasks: JoinSet<Finished> = JoinSet::new();
+    let mut scheduling = true;
     let mut first_error = None;
     let mut first_error_kind = None;
-    let mut interrupted = false;
+    let mut stopped = None;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
+        while scheduling && tasks.len() < plan.concurrency {
+            let Some((case, repeat, broken)) = items.next() else {
+                scheduling = false;
+                break;
+            };
+            let client = client.clone();
+            let requests = requests.clone();
+            tasks.spawn(async move {
+                if let Some(m) = broken {
+                    return Finished {
+                        case,
+                        repeat,
+                        request_hash: None,
+                        result: Err(CaseError::Render(m)),
+                    };
+                }
+                let request = match requests.request(&case) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return Finished {
+                            case,
+                            repeat,
+                            request_hash: None,
+                            result: Err(CaseError::Render(e.to_string())),
+                        };
+                    }
+                };
+                let hash = request.hash();
+                let result = client
+                    .chat(&request, &hash, repeat)
+                    .await
+                    .map_err(CaseError::Provider);
+                Finished {
+                    case,
+                    repeat,
+                    request_hash: Some(hash),
+                    result,
+                }
+            });
+        }
         let finished = tokio::select! {
-            next = stream.next() => match next {
-                Some(f) => f,
+            joined = tasks.join_next() => match joined {
+                Some(Ok(f)) => f,
+                Some(Err(e)) => return Err(crate::error::Error::Runtime(std::io::Error::other(format!("a case task failed: {e}")))),
                 None => break,
             },
             _ = &mut ctrl_c => {
-                interrupted = true;
+                stopped = Some(StopReason::Interrupted);
+                // Requests in flight are cancelled; a second Ctrl-C leaves at once.
+                tasks.abort_all();
+                tokio::spawn(async {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        #[expect(clippy::exit, reason = "the user pressed Ctrl-C twice: leave now")]
+                        std::process::exit(130);
+                    }
+                });
                 break;
             }
         };
-        let seq = progress.done as i64;
-        let (row, scores) = record(
+        let (row, scores, cache) = record(
             plan,
             &run_id,
             seq,
@@ -177,47 +271,61 @@ pub async fn execute(
             &mut first_error,
             &mut first_error_kind,
         );
+        seq += 1;
         match row.status.as_str() {
             "pass" => progress.passed += 1,
             "fail" => progress.failed += 1,
             _ => progress.errors += 1,
         }
-        progress.cost_usd += row.cost_usd;
+        if row.cache_hit == 1 {
+            progress.cache_hits += 1;
+        } else {
+            progress.cost_usd += row.cost_usd;
+        }
         progress.done += 1;
-        store.insert_case(&row, &scores).await?;
+        store.insert_case(&row, &scores, cache.as_ref()).await?;
         on_progress(&progress);
+        if let Some(budget) = options.max_cost {
+            if scheduling && progress.cost_usd >= budget {
+                // Stop scheduling; the requests in flight finish and are recorded.
+                scheduling = false;
+                if items.next().is_some() {
+                    stopped = Some(StopReason::Budget);
+                }
+            }
+        }
     }
-    let status = if interrupted {
-        "interrupted"
-    } else {
-        "finished"
+    tasks.abort_all();
+    let (status, reason) = match stopped {
+        None => ("finished", None),
+        Some(r) => ("stopped", Some(r.as_str())),
     };
-    store.finish_run(&run_id, status, &now()).await?;
+    store.finish_run(&run_id, status, reason, &now()).await?;
     Ok(RunOutcome {
         run_id,
         progress,
-        interrupted,
+        stopped,
         first_error,
         first_error_kind,
         elapsed_secs: started.elapsed().as_secs_f64(),
     })
 }
 
-/// Scores a finished case and turns it into rows.
+/// Scores a finished item and turns it into rows (and the answer to cache).
 fn record(
     plan: &Plan<'_>,
     run_id: &str,
     seq: i64,
     f: Finished,
     first_error: &mut Option<String>,
-    first_error_kind: &mut Option<crate::provider::ErrorKind>,
-) -> (CaseRow, Vec<ScoreRow>) {
+    first_error_kind: &mut Option<ErrorKind>,
+) -> (CaseRow, Vec<ScoreRow>, Option<crate::store::CacheRow>) {
     let case = f.case;
     let json = |v: &Map<String, Value>| Value::Object(v.clone()).to_string();
     let mut row = CaseRow {
         run_id: run_id.to_string(),
         case_id: case.id.clone(),
-        repeat_index: 0,
+        repeat_index: i64::from(f.repeat),
         seq,
         status: "error".into(),
         kind: None,
@@ -234,23 +342,35 @@ fn record(
         cost_usd: 0.0,
         latency_ms: None,
         finished_at: now(),
+        cache_hit: 0,
+        attempts: 0,
+        ttft_ms: None,
     };
-    let response = match f.result {
+    let reply = match f.result {
         Ok(r) => r,
         Err(CaseError::Render(m)) => {
             row.kind = Some("template".into());
             row.message = Some(m);
-            return (row, Vec::new());
+            return (row, Vec::new(), None);
         }
-        Err(CaseError::Provider(e)) => {
+        Err(CaseError::Provider(failure)) => {
+            let e = failure.error;
             first_error.get_or_insert_with(|| format!("{}: {}", e.kind.as_str(), e.message));
             first_error_kind.get_or_insert(e.kind);
             row.kind = Some(e.kind.as_str().into());
-            row.message = Some(e.message);
-            return (row, Vec::new());
+            row.attempts = i64::from(failure.attempts);
+            row.message = Some(if failure.attempts > 1 {
+                format!("{} (after {} attempts)", e.message, failure.attempts)
+            } else {
+                e.message
+            });
+            return (row, Vec::new(), None);
         }
     };
+    let response = reply.response;
     let usage = response.usage;
+    row.cache_hit = i64::from(reply.cache_hit);
+    row.attempts = i64::from(reply.attempts);
     row.input_tokens = usage.input_tokens as i64;
     row.cached_input_tokens = usage.cached_input_tokens as i64;
     row.output_tokens = usage.output_tokens as i64;
@@ -260,6 +380,7 @@ fn record(
         usage.output_tokens,
     );
     row.latency_ms = Some((response.latency_ms * 10.0).round() / 10.0);
+    row.ttft_ms = response.ttft_ms.map(|t| (t * 10.0).round() / 10.0);
 
     let contract = plan.prompt.contract.as_ref();
     let checked = contract.map(|c| c.check(&response.content));
@@ -309,11 +430,11 @@ fn record(
         .into_iter()
         .map(|s| ScoreRow {
             case_id: case.id.clone(),
-            repeat_index: 0,
+            repeat_index: i64::from(f.repeat),
             scorer: s.scorer,
             outcome: s.outcome.as_str().into(),
             detail: s.detail,
         })
         .collect();
-    (row, score_rows)
+    (row, score_rows, reply.cache_entry)
 }

@@ -105,6 +105,42 @@ pub struct RunArgs {
     /// How to print the report on stdout.
     #[arg(long, value_enum, default_value_t = Format::Terminal)]
     pub format: Format,
+
+    /// Ask each case K times (for nondeterministic models; each repeat is scored).
+    ///
+    /// With temperature > 0 every repeat is a separate request (and a separate cache entry).
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
+
+    /// Stop scheduling new cases once the run has cost this much (USD).
+    ///
+    /// Requests in flight finish; the run is stored as stopped and can be finished later with
+    /// `--resume`. Overrides the suite's `max_cost`. Cache hits cost nothing.
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+
+    /// Print the number of calls, the estimated tokens and the estimated cost, and stop.
+    ///
+    /// Input tokens are estimated at 4 characters a token; output tokens at the prompt's
+    /// `max_tokens` (an upper bound). Answers already in the response cache are free.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Finish an unfinished run (interrupted, stopped by its budget, or killed) instead of
+    /// starting a new one. Without RUN, the newest unfinished run of the same suite, model,
+    /// prompt version and dataset version.
+    ///
+    /// Finished cases are never requested again.
+    #[arg(long, value_name = "RUN", num_args = 0..=1, default_missing_value = "")]
+    pub resume: Option<String>,
+
+    /// Neither read nor write the response cache.
+    #[arg(long, conflicts_with = "refresh")]
+    pub no_cache: bool,
+
+    /// Ask the model again even when the cache has the answer, and cache the new answer.
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Args)]

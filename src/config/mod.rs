@@ -104,10 +104,18 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
             input: price.input,
             output: price.output,
             cached_input: price.cached_input.unwrap_or(price.input),
+            batch_input: price.batch_input.unwrap_or(price.input / 2.0),
+            batch_output: price.batch_output.unwrap_or(price.output / 2.0),
         };
-        if [price.input, price.output, price.cached_input]
-            .iter()
-            .any(|p| !p.is_finite() || *p < 0.0)
+        if [
+            price.input,
+            price.output,
+            price.cached_input,
+            price.batch_input,
+            price.batch_output,
+        ]
+        .iter()
+        .any(|p| !p.is_finite() || *p < 0.0)
         {
             diags.push(at(
                 loc.key(&["models", &name, "price"]),
@@ -253,6 +261,22 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
             ),
             None => Gates::default(),
         };
+        if let Some(r) = s.max_error_rate {
+            if !(0.0..=1.0).contains(&r) {
+                diags.push(at(
+                    loc.key(&["suites", &name, "max_error_rate"]),
+                    format!("`max_error_rate` is a share between 0 and 1, got {r}"),
+                ));
+            }
+        }
+        if let Some(c) = s.max_cost {
+            if !(c > 0.0 && c.is_finite()) {
+                diags.push(at(
+                    loc.key(&["suites", &name, "max_cost"]),
+                    format!("`max_cost` is a positive amount in USD, got {c}"),
+                ));
+            }
+        }
         let concurrency = s.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
         if concurrency == 0 {
             diags.push(at(
@@ -277,6 +301,8 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 scorers,
                 gates,
                 concurrency,
+                max_cost: s.max_cost,
+                max_error_rate: s.max_error_rate,
             },
         );
     }
@@ -328,7 +354,27 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
     if !diags.is_empty() {
         return Err(diags);
     }
+    let mut warnings = Vec::new();
+    for prompt in prompts.values() {
+        if let Some((index, before, after)) = prompt.variables_before_static() {
+            let text = std::fs::read_to_string(root.join(&prompt.path)).unwrap_or_default();
+            let loc = Locator::new(&text);
+            let (line, col) = loc
+                .item_key(&["messages"], index, "content")
+                .unwrap_or((1, 1));
+            warnings.push(
+                Diagnostic::new(
+                    &prompt.path,
+                    line,
+                    col,
+                    format!("prompt `{}` puts case variables before {after} characters of static instructions ({before} come first)", prompt.name),
+                )
+                .with_hint("providers cache the longest common prefix of requests: put static instructions first and case variables last"),
+            );
+        }
+    }
     Ok(Project {
+        warnings,
         root: root.to_path_buf(),
         providers,
         models,
@@ -352,67 +398,136 @@ fn check_provider(root: &Path, name: &str, p: RawProvider) -> Result<Provider, K
             Ok(())
         }
     };
+    // The settings of HTTP providers, checked the same way for each kind.
+    let http = |default_url: &str,
+                default_mode: StructuredOutput,
+                modes: &[&str]|
+     -> Result<(String, Option<String>, StructuredOutput, Duration), KeyError> {
+        not_for("cassettes", p.cassettes.is_some())?;
+        let base_url = p
+            .base_url
+            .clone()
+            .unwrap_or_else(|| default_url.to_string());
+        if base_url.is_empty() {
+            return Err((
+                "kind",
+                format!("provider `{name}` needs a `base_url`"),
+                Some("for example `base_url: https://api.openai.com/v1`".into()),
+            ));
+        }
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err((
+                "base_url",
+                format!("`base_url` must start with http:// or https://, got `{base_url}`"),
+                None,
+            ));
+        }
+        if let Some(var) = &p.api_key_env {
+            if var.is_empty() || var.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                return Err((
+                    "api_key_env",
+                    format!("`api_key_env` must name an environment variable, got `{var}`"),
+                    Some("write the variable's name (such as `OPENAI_API_KEY`), never the key itself".into()),
+                ));
+            }
+        }
+        let structured_output = match p.structured_output.as_deref() {
+            None => default_mode,
+            Some(s) => match StructuredOutput::parse(s) {
+                Some(m) if modes.contains(&s) => m,
+                Some(_) => {
+                    return Err((
+                        "structured_output",
+                        format!(
+                            "structured output mode `{s}` does not apply to a provider of kind `{}`",
+                            p.kind
+                        ),
+                        Some(format!(
+                            "use one of {}",
+                            modes
+                                .iter()
+                                .map(|m| format!("`{m}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                    ));
+                }
+                None => {
+                    return Err((
+                        "structured_output",
+                        format!("unknown structured output mode `{s}`"),
+                        Some(suggestion(s, STRUCTURED_OUTPUT_MODES, "modes")),
+                    ));
+                }
+            },
+        };
+        let timeout = match p.timeout_secs {
+            None => DEFAULT_TIMEOUT,
+            Some(t) if t > 0.0 && t.is_finite() => Duration::from_secs_f64(t),
+            Some(t) => {
+                return Err((
+                    "timeout_secs",
+                    format!("`timeout_secs` must be positive, got {t}"),
+                    None,
+                ));
+            }
+        };
+        Ok((
+            base_url.trim_end_matches('/').to_string(),
+            p.api_key_env.clone(),
+            structured_output,
+            timeout,
+        ))
+    };
     let kind = match p.kind.as_str() {
         "openai" => {
-            not_for("cassettes", p.cassettes.is_some())?;
-            let Some(base_url) = p.base_url.clone() else {
+            if p.base_url.is_none() {
                 return Err((
                     "kind",
                     format!("provider `{name}` needs a `base_url`"),
                     Some("for example `base_url: https://api.openai.com/v1`".into()),
                 ));
-            };
-            if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-                return Err((
-                    "base_url",
-                    format!("`base_url` must start with http:// or https://, got `{base_url}`"),
-                    None,
-                ));
             }
-            if let Some(var) = &p.api_key_env {
-                if var.is_empty()
-                    || var.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                {
-                    return Err((
-                        "api_key_env",
-                        format!("`api_key_env` must name an environment variable, got `{var}`"),
-                        Some("write the variable's name (such as `OPENAI_API_KEY`), never the key itself".into()),
-                    ));
-                }
-            }
-            let structured_output = match p.structured_output.as_deref() {
-                None => StructuredOutput::JsonSchema,
-                Some(s) => StructuredOutput::parse(s).ok_or_else(|| {
-                    (
-                        "structured_output",
-                        format!("unknown structured output mode `{s}`"),
-                        Some(suggestion(s, STRUCTURED_OUTPUT_MODES, "modes")),
-                    )
-                })?,
-            };
-            let timeout = match p.timeout_secs {
-                None => DEFAULT_TIMEOUT,
-                Some(t) if t > 0.0 && t.is_finite() => Duration::from_secs_f64(t),
-                Some(t) => {
-                    return Err((
-                        "timeout_secs",
-                        format!("`timeout_secs` must be positive, got {t}"),
-                        None,
-                    ));
-                }
-            };
+            let (base_url, api_key_env, structured_output, timeout) = http(
+                "",
+                StructuredOutput::JsonSchema,
+                &["json_schema", "json_object_schema", "json_object", "none"],
+            )?;
             ProviderKind::OpenAi {
-                base_url: base_url.trim_end_matches('/').to_string(),
-                api_key_env: p.api_key_env,
+                base_url,
+                api_key_env,
+                structured_output,
+                timeout,
+            }
+        }
+        "anthropic" => {
+            not_for("stream", p.stream.is_some())?;
+            let (base_url, api_key_env, structured_output, timeout) = http(
+                "https://api.anthropic.com/v1",
+                StructuredOutput::Tool,
+                &["tool", "none"],
+            )?;
+            ProviderKind::Anthropic {
+                base_url,
+                api_key_env,
                 structured_output,
                 timeout,
             }
         }
         "replay" => {
-            not_for("base_url", p.base_url.is_some())?;
-            not_for("api_key_env", p.api_key_env.is_some())?;
-            not_for("structured_output", p.structured_output.is_some())?;
-            not_for("timeout_secs", p.timeout_secs.is_some())?;
+            for (key, present) in [
+                ("base_url", p.base_url.is_some()),
+                ("api_key_env", p.api_key_env.is_some()),
+                ("structured_output", p.structured_output.is_some()),
+                ("timeout_secs", p.timeout_secs.is_some()),
+                ("max_attempts", p.max_attempts.is_some()),
+                ("retry_base_ms", p.retry_base_ms.is_some()),
+                ("requests_per_minute", p.requests_per_minute.is_some()),
+                ("tokens_per_minute", p.tokens_per_minute.is_some()),
+                ("stream", p.stream.is_some()),
+            ] {
+                not_for(key, present)?;
+            }
             let dir = p.cassettes.as_deref().unwrap_or("cassettes");
             ProviderKind::Replay {
                 dir: if root == Path::new(".") {
@@ -430,9 +545,50 @@ fn check_provider(root: &Path, name: &str, p: RawProvider) -> Result<Provider, K
             ));
         }
     };
+    let mut retry = crate::provider::retry::RetryPolicy::default();
+    if let Some(n) = p.max_attempts {
+        if n == 0 {
+            return Err((
+                "max_attempts",
+                "`max_attempts` counts the first attempt, so it must be at least 1".into(),
+                None,
+            ));
+        }
+        retry.max_attempts = n;
+    }
+    if let Some(ms) = p.retry_base_ms {
+        retry.base_delay = Duration::from_millis(ms);
+    }
+    for (key, value) in [
+        ("requests_per_minute", p.requests_per_minute),
+        ("tokens_per_minute", p.tokens_per_minute),
+    ] {
+        if value == Some(0) {
+            return Err((
+                key,
+                format!("`{key}` must be at least 1 (leave it out for no limit)"),
+                None,
+            ));
+        }
+    }
+    if p.max_concurrency == Some(0) {
+        return Err((
+            "max_concurrency",
+            "`max_concurrency` must be at least 1".into(),
+            None,
+        ));
+    }
+    let settings = ProviderSettings {
+        retry,
+        requests_per_minute: p.requests_per_minute,
+        tokens_per_minute: p.tokens_per_minute,
+        max_concurrency: p.max_concurrency,
+        stream: p.stream.unwrap_or(false),
+    };
     Ok(Provider {
         name: name.to_string(),
         kind,
+        settings,
     })
 }
 
@@ -673,24 +829,11 @@ fn check_gates(
             },
         );
     }
-    if let Some(r) = g.max_error_rate {
-        if !(0.0..=1.0).contains(&r) {
-            let pos = loc
-                .key(&["suites", suite, "gates", "max_error_rate"])
-                .unwrap_or((0, 0));
-            diags.push(Diagnostic::new(
-                display,
-                pos.0,
-                pos.1,
-                format!("`max_error_rate` is a share between 0 and 1, got {r}"),
-            ));
-        }
-    }
+
     Gates {
         metrics,
         max_cost_increase: g.max_cost_increase,
         max_latency_p95_ms: g.max_latency_p95_ms,
-        max_error_rate: g.max_error_rate,
         min_judge_kappa: g.min_judge_kappa,
         min_lift: g.min_lift,
     }

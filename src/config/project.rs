@@ -18,12 +18,27 @@ pub struct Project {
     pub prompts: IndexMap<String, Arc<Prompt>>,
     pub datasets: IndexMap<String, Dataset>,
     pub suites: IndexMap<String, Suite>,
+    /// Problems that do not stop a run (shown by `validate` and `run`).
+    pub warnings: Vec<crate::diag::Diagnostic>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Provider {
     pub name: String,
     pub kind: ProviderKind,
+    pub settings: ProviderSettings,
+}
+
+/// How a provider is called, whatever its kind.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderSettings {
+    pub retry: crate::provider::retry::RetryPolicy,
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_minute: Option<u32>,
+    /// Requests in flight at most, shared by every run and judge using the provider.
+    pub max_concurrency: Option<usize>,
+    /// Stream responses (measures the time to the first token).
+    pub stream: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -36,6 +51,13 @@ pub enum ProviderKind {
         structured_output: StructuredOutput,
         timeout: Duration,
     },
+    /// The Anthropic Messages API.
+    Anthropic {
+        base_url: String,
+        api_key_env: Option<String>,
+        structured_output: StructuredOutput,
+        timeout: Duration,
+    },
     /// Recorded responses, served offline.
     Replay { dir: PathBuf },
 }
@@ -44,6 +66,7 @@ impl ProviderKind {
     pub fn name(&self) -> &'static str {
         match self {
             ProviderKind::OpenAi { .. } => "openai",
+            ProviderKind::Anthropic { .. } => "anthropic",
             ProviderKind::Replay { .. } => "replay",
         }
     }
@@ -58,6 +81,8 @@ pub enum StructuredOutput {
     JsonObjectSchema,
     /// `{type: json_object}` without a schema.
     JsonObject,
+    /// A forced tool whose input schema is the contract (Anthropic).
+    Tool,
     /// Nothing is sent; the prompt alone asks for JSON.
     None,
 }
@@ -68,6 +93,7 @@ impl StructuredOutput {
             "json_schema" => Some(StructuredOutput::JsonSchema),
             "json_object_schema" => Some(StructuredOutput::JsonObjectSchema),
             "json_object" => Some(StructuredOutput::JsonObject),
+            "tool" => Some(StructuredOutput::Tool),
             "none" => Some(StructuredOutput::None),
             _ => None,
         }
@@ -80,9 +106,19 @@ pub struct Price {
     pub input: f64,
     pub cached_input: f64,
     pub output: f64,
+    #[serde(default)]
+    pub batch_input: f64,
+    #[serde(default)]
+    pub batch_output: f64,
 }
 
 impl Price {
+    /// The cost in USD of one call through the Batch API (no prompt-cache discount).
+    pub fn batch_cost(&self, input_tokens: u64, output_tokens: u64) -> f64 {
+        (input_tokens as f64 * self.batch_input + output_tokens as f64 * self.batch_output)
+            / 1_000_000.0
+    }
+
     /// The cost in USD of one call.
     pub fn cost(&self, input_tokens: u64, cached_tokens: u64, output_tokens: u64) -> f64 {
         let uncached = input_tokens.saturating_sub(cached_tokens);
@@ -113,6 +149,8 @@ pub struct Suite {
     pub scorers: Vec<Scorer>,
     pub gates: Gates,
     pub concurrency: usize,
+    pub max_cost: Option<f64>,
+    pub max_error_rate: Option<f64>,
 }
 
 /// Thresholds of a suite. `evalgate gate` evaluates them against a baseline.
@@ -121,7 +159,6 @@ pub struct Gates {
     pub metrics: IndexMap<String, MetricGate>,
     pub max_cost_increase: Option<f64>,
     pub max_latency_p95_ms: Option<f64>,
-    pub max_error_rate: Option<f64>,
     pub min_judge_kappa: Option<f64>,
     pub min_lift: Option<f64>,
 }
@@ -149,6 +186,8 @@ mod tests {
             input: 2.0,
             cached_input: 0.5,
             output: 8.0,
+            batch_input: 1.0,
+            batch_output: 4.0,
         };
         // 1,000 input of which 400 cached, 100 output:
         // (600 × 2 + 400 × 0.5 + 100 × 8) / 1e6 = (1200 + 200 + 800) / 1e6.

@@ -32,11 +32,22 @@ pub struct RawProvider {
     pub structured_output: Option<String>,
     pub timeout_secs: Option<f64>,
     pub cassettes: Option<String>,
+    pub max_attempts: Option<u32>,
+    pub retry_base_ms: Option<u64>,
+    pub requests_per_minute: Option<u32>,
+    pub tokens_per_minute: Option<u32>,
+    pub max_concurrency: Option<usize>,
+    pub stream: Option<bool>,
 }
 
-pub const PROVIDER_KINDS: &[&str] = &["openai", "replay"];
-pub const STRUCTURED_OUTPUT_MODES: &[&str] =
-    &["json_schema", "json_object_schema", "json_object", "none"];
+pub const PROVIDER_KINDS: &[&str] = &["openai", "anthropic", "replay"];
+pub const STRUCTURED_OUTPUT_MODES: &[&str] = &[
+    "json_schema",
+    "json_object_schema",
+    "json_object",
+    "tool",
+    "none",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +65,9 @@ pub struct RawPrice {
     pub input: f64,
     pub output: f64,
     pub cached_input: Option<f64>,
+    /// Batch API rates (default: half the normal rates, as OpenAI and Anthropic charge).
+    pub batch_input: Option<f64>,
+    pub batch_output: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +82,10 @@ pub struct RawSuite {
     #[serde(default)]
     pub gates: Option<RawGates>,
     pub concurrency: Option<usize>,
+    /// Stop scheduling new cases once a run has cost this much (USD).
+    pub max_cost: Option<f64>,
+    /// Above this share of cases with a provider error, the run fails with exit code 3.
+    pub max_error_rate: Option<f64>,
 }
 
 /// One scorer, flat so that every key is checked with its own line and column; which keys
@@ -94,7 +112,6 @@ pub struct RawGates {
     pub metrics: IndexMap<String, RawMetricGate>,
     pub max_cost_increase: Option<f64>,
     pub max_latency_p95_ms: Option<f64>,
-    pub max_error_rate: Option<f64>,
     pub min_judge_kappa: Option<f64>,
     pub min_lift: Option<f64>,
 }

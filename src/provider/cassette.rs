@@ -18,6 +18,8 @@ pub struct Cassette {
     pub request: ChatRequest,
     pub response: Value,
     pub latency_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
     pub recorded_at: String,
 }
 
@@ -40,6 +42,7 @@ pub fn write(
         request: request.clone(),
         response: response.body.clone(),
         latency_ms: (response.latency_ms * 10.0).round() / 10.0,
+        ttft_ms: response.ttft_ms.map(|t| (t * 10.0).round() / 10.0),
         recorded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
     let target = path(dir, hash);

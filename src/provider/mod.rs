@@ -1,20 +1,31 @@
-//! Providers: one request type, several backends (OpenAI-compatible HTTP, replay of recorded
-//! cassettes), usage and cost. The only module that speaks HTTP to models.
+//! Providers: one request type, several backends (OpenAI-compatible HTTP, Anthropic, replay
+//! of recorded cassettes), usage and cost. The only module that speaks HTTP to models.
 //!
-//! `Client` is what the runner calls: the backend plus, when asked, a recorder that saves
-//! every successful exchange as a cassette for offline replay.
+//! `Client` is what the runner (and later the judges) call. In front of the backend it puts,
+//! in order: the response cache (a store table keyed by the request), the provider's limits
+//! (requests and tokens per minute, adaptive concurrency), and retries with backoff and
+//! `Retry-After`; behind it, when asked, the recorder that saves cassettes.
 
+pub mod anthropic;
 pub mod cassette;
+pub mod limits;
 pub mod openai;
 pub mod replay;
+pub mod retry;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::config::{Project, ProviderKind};
+use crate::config::{Project, Provider, ProviderKind};
 use crate::hash;
 use crate::prompt::{Message, Params};
+use crate::store::Store;
+use limits::Limits;
+use retry::RetryPolicy;
 
 /// One chat request, independent of the backend that serves it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +50,15 @@ impl ChatRequest {
             "schema": self.schema,
         }))
     }
+
+    /// A rough token count of the input (4 characters a token), for rate limits and
+    /// estimates before a run. Never used for cost: that comes from the provider's usage.
+    pub fn estimated_input_tokens(&self) -> u64 {
+        self.messages
+            .iter()
+            .map(|m| m.content.chars().count() as u64 / 4 + 4)
+            .sum()
+    }
 }
 
 /// Token counts reported by the provider.
@@ -50,13 +70,17 @@ pub struct Usage {
     pub output_tokens: u64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChatResponse {
     pub content: String,
     pub usage: Usage,
     pub latency_ms: f64,
+    /// Time to the first content token, when the response was streamed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
     pub finish_reason: Option<String>,
-    /// The response body as received (saved in cassettes).
+    /// The response body as received (saved in cassettes; not kept in the response cache).
+    #[serde(skip)]
     pub body: Value,
 }
 
@@ -106,6 +130,8 @@ pub struct ProviderError {
     pub kind: ErrorKind,
     pub message: String,
     pub status: Option<u16>,
+    /// The server's `Retry-After`, when it sent one.
+    pub retry_after: Option<Duration>,
 }
 
 impl ProviderError {
@@ -114,64 +140,230 @@ impl ProviderError {
             kind,
             message: message.into(),
             status: None,
+            retry_after: None,
         }
     }
 }
 
-/// A backend plus the optional cassette recorder.
-pub struct Client {
-    backend: Backend,
-    record_dir: Option<PathBuf>,
+/// How a client uses the response cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheMode {
+    /// Read and write (the default).
+    #[default]
+    Use,
+    /// Neither read nor write (`--no-cache`).
+    Off,
+    /// Do not read, but write the fresh answers (`--refresh`).
+    Refresh,
+}
+
+/// A fresh answer for the response cache, for the caller to commit with its own writes.
+pub type CacheEntry = crate::store::CacheRow;
+
+/// The response-cache key of a request: the provider's kind and address, the request, and
+/// the repeat index when sampling is random (so that repeats are not collapsed into one).
+pub fn cache_key(
+    kind: &str,
+    base_url: &str,
+    request: &ChatRequest,
+    request_hash: &str,
+    repeat: u32,
+) -> String {
+    let repeat = if request.params.temperature > 0.0 {
+        repeat
+    } else {
+        0
+    };
+    hash::json_hash(
+        &json!({"kind": kind, "base_url": base_url, "request": request_hash, "repeat": repeat}),
+    )
+}
+
+/// Where a provider's answers are cached: its kind and address.
+pub fn cache_identity(p: &Provider) -> Option<(&'static str, String)> {
+    match &p.kind {
+        ProviderKind::OpenAi { base_url, .. } | ProviderKind::Anthropic { base_url, .. } => {
+            Some((p.kind.name(), base_url.clone()))
+        }
+        ProviderKind::Replay { .. } => None,
+    }
+}
+
+/// The outcome of one call through a `Client`.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub response: ChatResponse,
+    /// Served from the response cache: no request was made and nothing was paid.
+    pub cache_hit: bool,
+    /// HTTP attempts made (0 on a cache hit).
+    pub attempts: u32,
+    /// The entry to store in the response cache, for a fresh answer.
+    pub cache_entry: Option<CacheEntry>,
+}
+
+/// The failure of a call after every attempt.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub error: ProviderError,
+    pub attempts: u32,
 }
 
 enum Backend {
     OpenAi(openai::OpenAi),
+    Anthropic(anthropic::Anthropic),
     Replay(replay::Replay),
 }
 
-impl Client {
-    /// The client for one of the project's providers. `record_dir` saves every successful
-    /// exchange as a cassette there.
-    pub fn for_provider(
-        project: &Project,
-        provider: &str,
-        record_dir: Option<PathBuf>,
-    ) -> Result<Client, ProviderError> {
+/// A provider's backend with its cache, limits, retries and recorder. One per provider and
+/// command, shared by everything that calls the provider.
+pub struct Client {
+    provider: String,
+    kind: &'static str,
+    base_url: String,
+    backend: Backend,
+    retry: RetryPolicy,
+    limits: Limits,
+    cache: Option<(Store, CacheMode)>,
+    record_dir: Option<PathBuf>,
+    /// Test-only: no sleep between attempts (`EVALGATE_NO_RETRY_DELAY`).
+    no_delay: bool,
+}
+
+/// Options shared by the clients of one command.
+#[derive(Clone, Default)]
+pub struct ClientOptions {
+    pub cache: Option<(Store, CacheMode)>,
+    pub record_dir: Option<PathBuf>,
+    /// Requests in flight at most, per provider (the adaptive limit starts here).
+    pub concurrency: usize,
+}
+
+/// The clients of one command, one per provider, created on first use.
+pub struct Clients {
+    options: ClientOptions,
+    clients: std::sync::Mutex<HashMap<String, Arc<Client>>>,
+}
+
+impl Clients {
+    pub fn new(options: ClientOptions) -> Clients {
+        Clients {
+            options,
+            clients: Default::default(),
+        }
+    }
+
+    pub fn get(&self, project: &Project, provider: &str) -> Result<Arc<Client>, ProviderError> {
+        let mut clients = self
+            .clients
+            .lock()
+            .map_err(|_| ProviderError::new(ErrorKind::Connection, "client registry poisoned"))?;
+        if let Some(c) = clients.get(provider) {
+            return Ok(c.clone());
+        }
         let p = project.providers.get(provider).ok_or_else(|| {
             ProviderError::new(
                 ErrorKind::BadRequest,
                 format!("unknown provider `{provider}`"),
             )
         })?;
-        let backend = match &p.kind {
+        let client = Arc::new(Client::new(p, &self.options)?);
+        clients.insert(provider.to_string(), client.clone());
+        Ok(client)
+    }
+}
+
+fn api_key(provider: &str, var: &Option<String>) -> Result<Option<String>, ProviderError> {
+    match var {
+        Some(var) => crate::env::secret(var).map(Some).ok_or_else(|| {
+            ProviderError::new(
+                ErrorKind::MissingKey,
+                format!("provider `{provider}` reads its API key from `{var}`, which is not set"),
+            )
+        }),
+        None => Ok(None),
+    }
+}
+
+impl Client {
+    pub fn new(p: &Provider, options: &ClientOptions) -> Result<Client, ProviderError> {
+        let (backend, base_url) = match &p.kind {
             ProviderKind::OpenAi {
                 base_url,
                 api_key_env,
                 structured_output,
                 timeout,
             } => {
-                let api_key = match api_key_env {
-                    Some(var) => Some(crate::env::secret(var).ok_or_else(|| {
-                        ProviderError::new(
-                            ErrorKind::MissingKey,
-                            format!("provider `{provider}` reads its API key from `{var}`, which is not set"),
-                        )
-                    })?),
-                    None => None,
-                };
-                Backend::OpenAi(openai::OpenAi::new(
+                let key = api_key(&p.name, api_key_env)?;
+                (
+                    Backend::OpenAi(openai::OpenAi::new(
+                        base_url.clone(),
+                        key,
+                        *structured_output,
+                        *timeout,
+                        p.settings.stream,
+                    )?),
                     base_url.clone(),
-                    api_key,
-                    *structured_output,
-                    *timeout,
-                )?)
+                )
             }
-            ProviderKind::Replay { dir } => Backend::Replay(replay::Replay::new(dir.clone())),
+            ProviderKind::Anthropic {
+                base_url,
+                api_key_env,
+                structured_output,
+                timeout,
+            } => {
+                let key = api_key(&p.name, api_key_env)?;
+                (
+                    Backend::Anthropic(anthropic::Anthropic::new(
+                        base_url.clone(),
+                        key,
+                        *structured_output,
+                        *timeout,
+                    )?),
+                    base_url.clone(),
+                )
+            }
+            ProviderKind::Replay { dir } => (
+                Backend::Replay(replay::Replay::new(dir.clone())),
+                dir.display().to_string(),
+            ),
         };
+        let concurrency = p
+            .settings
+            .max_concurrency
+            .unwrap_or(options.concurrency.max(1));
+        // Replayed answers are already offline and free: no cache, no limits in front of them.
+        let replay = matches!(backend, Backend::Replay(_));
         Ok(Client {
+            provider: p.name.clone(),
+            kind: p.kind.name(),
+            base_url,
             backend,
-            record_dir,
+            retry: p.settings.retry,
+            limits: Limits::new(
+                if replay {
+                    None
+                } else {
+                    p.settings.requests_per_minute
+                },
+                if replay {
+                    None
+                } else {
+                    p.settings.tokens_per_minute
+                },
+                concurrency,
+            ),
+            cache: if replay || options.record_dir.is_some() {
+                None
+            } else {
+                options.cache.clone()
+            },
+            record_dir: options.record_dir.clone(),
+            no_delay: crate::env::setting(crate::env::NO_RETRY_DELAY).is_some(),
         })
+    }
+
+    pub fn provider(&self) -> &str {
+        &self.provider
     }
 
     /// Whether responses come from recorded cassettes.
@@ -179,23 +371,101 @@ impl Client {
         matches!(self.backend, Backend::Replay(_))
     }
 
+    pub fn cache_key(&self, request: &ChatRequest, request_hash: &str, repeat: u32) -> String {
+        cache_key(self.kind, &self.base_url, request, request_hash, repeat)
+    }
+
+    /// Looks a request up in the response cache without calling anything.
+    pub async fn cached(&self, key: &str) -> Option<ChatResponse> {
+        let (store, mode) = self.cache.as_ref()?;
+        if *mode != CacheMode::Use {
+            return None;
+        }
+        let text = store.cache_get(key).await.ok()??;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Calls the model: cache, limits, retries, backend, recorder.
     pub async fn chat(
         &self,
         request: &ChatRequest,
-        hash: &str,
-    ) -> Result<ChatResponse, ProviderError> {
-        let response = match &self.backend {
-            Backend::OpenAi(b) => b.chat(request).await?,
-            Backend::Replay(b) => b.chat(request, hash).await?,
+        request_hash: &str,
+        repeat: u32,
+    ) -> Result<Reply, Failure> {
+        let key = self
+            .cache
+            .as_ref()
+            .map(|_| self.cache_key(request, request_hash, repeat));
+        if let Some(k) = &key {
+            if let Some(response) = self.cached(k).await {
+                return Ok(Reply {
+                    response,
+                    cache_hit: true,
+                    attempts: 0,
+                    cache_entry: None,
+                });
+            }
+        }
+        let estimate =
+            request.estimated_input_tokens() + u64::from(request.params.max_tokens.unwrap_or(256));
+        let mut attempt = 0;
+        let response = loop {
+            attempt += 1;
+            let result = {
+                let _permit = self
+                    .limits
+                    .acquire(estimate.min(u64::from(u32::MAX)) as u32)
+                    .await;
+                match &self.backend {
+                    Backend::OpenAi(b) => b.chat(request).await,
+                    Backend::Anthropic(b) => b.chat(request).await,
+                    Backend::Replay(b) => b.chat(request, request_hash).await,
+                }
+            };
+            match result {
+                Ok(r) => {
+                    self.limits.on_success();
+                    break r;
+                }
+                Err(e) => {
+                    if e.kind == ErrorKind::RateLimited {
+                        self.limits.on_rate_limited();
+                    }
+                    if attempt >= self.retry.max_attempts || !retry::is_retryable(e.kind) {
+                        return Err(Failure {
+                            error: e,
+                            attempts: attempt,
+                        });
+                    }
+                    if !self.no_delay {
+                        tokio::time::sleep(self.retry.delay(attempt, e.retry_after)).await;
+                    }
+                }
+            }
         };
         if let Some(dir) = &self.record_dir {
-            cassette::write(dir, hash, request, &response).map_err(|e| {
-                ProviderError::new(
+            cassette::write(dir, request_hash, request, &response).map_err(|e| Failure {
+                error: ProviderError::new(
                     ErrorKind::BadResponse,
                     format!("cannot write cassette in `{}`: {e}", dir.display()),
-                )
+                ),
+                attempts: attempt,
             })?;
         }
-        Ok(response)
+        let cache_entry = match (&self.cache, key) {
+            (Some((_, CacheMode::Use | CacheMode::Refresh)), Some(key)) => Some(CacheEntry {
+                key,
+                provider_kind: self.kind.to_string(),
+                model: request.model.clone(),
+                response_json: serde_json::to_string(&response).unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        Ok(Reply {
+            response,
+            cache_hit: false,
+            attempts: attempt,
+            cache_entry,
+        })
     }
 }

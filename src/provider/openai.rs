@@ -1,7 +1,8 @@
 //! The OpenAI-compatible chat completions backend (`POST {base_url}/chat/completions`).
 
+use futures::StreamExt;
 use serde_json::{Map, Value, json};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{ChatRequest, ChatResponse, ErrorKind, ProviderError, Usage};
 use crate::config::StructuredOutput;
@@ -12,6 +13,22 @@ pub struct OpenAi {
     base_url: String,
     api_key: Option<String>,
     structured_output: StructuredOutput,
+    stream: bool,
+}
+
+/// The HTTP client every backend uses: the per-request timeout and a short connect timeout.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ProviderError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(10).min(timeout))
+        .user_agent(concat!("evalgate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| {
+            ProviderError::new(
+                ErrorKind::Connection,
+                format!("cannot build the HTTP client: {e}"),
+            )
+        })
 }
 
 impl OpenAi {
@@ -20,28 +37,23 @@ impl OpenAi {
         api_key: Option<String>,
         structured_output: StructuredOutput,
         timeout: Duration,
+        stream: bool,
     ) -> Result<Self, ProviderError> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(10).min(timeout))
-            .user_agent(concat!("evalgate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| {
-                ProviderError::new(
-                    ErrorKind::Connection,
-                    format!("cannot build the HTTP client: {e}"),
-                )
-            })?;
         Ok(OpenAi {
-            http,
+            http: http_client(timeout)?,
             base_url,
             api_key,
             structured_output,
+            stream,
         })
     }
 
     pub async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        let body = request_body(request, self.structured_output);
+        let mut body = request_body(request, self.structured_output);
+        if self.stream {
+            body["stream"] = json!(true);
+            body["stream_options"] = json!({"include_usage": true});
+        }
         let url = format!("{}/chat/completions", self.base_url);
         let mut builder = self.http.post(&url).json(&body);
         if let Some(key) = &self.api_key {
@@ -53,14 +65,19 @@ impl OpenAi {
             .await
             .map_err(|e| transport_error(&url, &e))?;
         let status = response.status();
+        if !status.is_success() {
+            let retry_after = retry_after(response.headers());
+            let text = response.text().await.unwrap_or_default();
+            return Err(status_error(status.as_u16(), &text, retry_after));
+        }
+        if self.stream {
+            return read_stream(&url, response, started).await;
+        }
         let text = response
             .text()
             .await
             .map_err(|e| transport_error(&url, &e))?;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        if !status.is_success() {
-            return Err(status_error(status.as_u16(), &text));
-        }
         let body: Value = serde_json::from_str(&text).map_err(|e| {
             ProviderError::new(
                 ErrorKind::BadResponse,
@@ -69,6 +86,81 @@ impl OpenAi {
         })?;
         parse_response(body, latency_ms)
     }
+}
+
+/// The `Retry-After` of a response, if any.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    super::retry::parse_retry_after(value, SystemTime::now())
+}
+
+/// Reads a server-sent-event stream of chat completion chunks: the content, the time to the
+/// first content token, the finish reason and the usage (when the server sends it).
+async fn read_stream(
+    url: &str,
+    response: reqwest::Response,
+    started: Instant,
+) -> Result<ChatResponse, ProviderError> {
+    let mut bytes = response.bytes_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut content = String::new();
+    let mut ttft_ms = None;
+    let mut finish_reason: Option<String> = None;
+    let mut usage = Value::Null;
+    let mut done = false;
+    while let Some(chunk) = bytes.next().await {
+        let chunk = chunk.map_err(|e| transport_error(url, &e))?;
+        buf.extend_from_slice(&chunk);
+        // Lines are split on bytes, so a UTF-8 character cut between chunks stays whole.
+        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&line);
+            let Some(data) = line.trim().strip_prefix("data:") else {
+                continue;
+            };
+            let data = data.trim();
+            if data == "[DONE]" {
+                done = true;
+                continue;
+            }
+            let event: Value = serde_json::from_str(data).map_err(|e| {
+                ProviderError::new(
+                    ErrorKind::BadResponse,
+                    format!("bad stream event ({e}): {}", clip(data)),
+                )
+            })?;
+            if let Some(choice) = event.get("choices").and_then(|c| c.get(0)) {
+                if let Some(piece) = choice.pointer("/delta/content").and_then(Value::as_str) {
+                    if !piece.is_empty() && ttft_ms.is_none() {
+                        ttft_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    content.push_str(piece);
+                }
+                if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
+                    finish_reason = Some(r.to_string());
+                }
+            }
+            if event.get("usage").is_some_and(|u| !u.is_null()) {
+                usage = event["usage"].clone();
+            }
+        }
+    }
+    if !done {
+        return Err(ProviderError::new(
+            ErrorKind::BadResponse,
+            format!("{url}: the stream ended before `data: [DONE]`"),
+        ));
+    }
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // The assembled answer in the shape of a plain completion, as cassettes keep it.
+    let body = json!({
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
+        "usage": usage,
+    });
+    let mut response = parse_response(body, latency_ms)?;
+    response.ttft_ms = ttft_ms;
+    Ok(response)
 }
 
 /// The JSON body of a chat completion request.
@@ -155,6 +247,7 @@ pub fn parse_response(body: Value, latency_ms: f64) -> Result<ChatResponse, Prov
         .and_then(Value::as_str)
         .map(str::to_string);
     Ok(ChatResponse {
+        ttft_ms: None,
         content,
         usage,
         latency_ms,
@@ -163,7 +256,7 @@ pub fn parse_response(body: Value, latency_ms: f64) -> Result<ChatResponse, Prov
     })
 }
 
-fn status_error(status: u16, text: &str) -> ProviderError {
+pub fn status_error(status: u16, text: &str, retry_after: Option<Duration>) -> ProviderError {
     let detail = serde_json::from_str::<Value>(text)
         .ok()
         .and_then(|v| {
@@ -182,10 +275,11 @@ fn status_error(status: u16, text: &str) -> ProviderError {
         kind,
         message: format!("HTTP {status}: {detail}"),
         status: Some(status),
+        retry_after,
     }
 }
 
-fn transport_error(url: &str, e: &reqwest::Error) -> ProviderError {
+pub fn transport_error(url: &str, e: &reqwest::Error) -> ProviderError {
     let kind = if e.is_timeout() {
         ErrorKind::Timeout
     } else if e.is_decode() || e.is_body() {
@@ -203,7 +297,7 @@ fn transport_error(url: &str, e: &reqwest::Error) -> ProviderError {
     ProviderError::new(kind, message)
 }
 
-fn clip(s: &str) -> String {
+pub fn clip(s: &str) -> String {
     crate::text::clip(s.trim(), 200)
 }
 
@@ -280,10 +374,11 @@ mod tests {
 
     #[test]
     fn classifies_http_errors() {
-        assert_eq!(status_error(429, "").kind, ErrorKind::RateLimited);
-        assert_eq!(status_error(503, "").kind, ErrorKind::ServerError);
-        assert_eq!(status_error(401, "").kind, ErrorKind::Auth);
-        let e = status_error(400, r#"{"error":{"message":"context too long"}}"#);
+        assert_eq!(status_error(429, "", None).kind, ErrorKind::RateLimited);
+        assert_eq!(status_error(503, "", None).kind, ErrorKind::ServerError);
+        assert_eq!(status_error(529, "", None).kind, ErrorKind::ServerError);
+        assert_eq!(status_error(401, "", None).kind, ErrorKind::Auth);
+        let e = status_error(400, r#"{"error":{"message":"context too long"}}"#, None);
         assert_eq!(e.kind, ErrorKind::BadRequest);
         assert_eq!(e.message, "HTTP 400: context too long");
     }

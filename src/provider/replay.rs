@@ -33,6 +33,8 @@ impl Replay {
             ));
         };
         // The recorded latency is reported, so a replayed run shows the real model's timing.
-        openai::parse_response(c.response, c.latency_ms)
+        let mut response = openai::parse_response(c.response, c.latency_ms)?;
+        response.ttft_ms = c.ttft_ms;
+        Ok(response)
     }
 }

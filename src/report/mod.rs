@@ -40,6 +40,9 @@ pub struct RunHeader {
     pub dataset: String,
     pub dataset_version: String,
     pub status: String,
+    /// Why a stopped run stopped (`interrupted`, `budget`).
+    pub stop_reason: Option<String>,
+    pub repeats: u64,
     pub planned_cases: u64,
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -95,6 +98,14 @@ pub struct UsageReport {
     /// Total cost over the cases that got an answer.
     pub cost_per_case_usd: f64,
     pub answered: u64,
+    /// Answers served from the response cache.
+    pub cache_hits: u64,
+    /// What was paid in this run (cache hits cost nothing).
+    pub cost_paid_usd: f64,
+    /// What the cache hits would have cost.
+    pub cost_saved_usd: f64,
+    /// Cases that needed more than one attempt.
+    pub retried: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -103,6 +114,10 @@ pub struct LatencyReport {
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
     pub max_ms: Option<f64>,
+    /// Calls whose time to first token was measured (streamed).
+    pub ttft_n: u64,
+    pub ttft_p50_ms: Option<f64>,
+    pub ttft_p95_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

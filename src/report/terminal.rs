@@ -97,8 +97,18 @@ pub fn render(r: &RunReport) -> String {
         short(&h.dataset_version),
         r.counts.cases,
         h.planned_cases,
-        h.status
+        match &h.stop_reason {
+            Some(reason) => format!("{} ({reason})", h.status),
+            None => h.status.clone(),
+        }
     );
+    if h.repeats > 1 {
+        let _ = writeln!(
+            out,
+            "each case asked {} times; every answer is scored",
+            h.repeats
+        );
+    }
     let _ = writeln!(out);
     let _ = writeln!(out, "pass rate  {}", proportion(&r.pass_rate));
     let _ = writeln!(
@@ -201,6 +211,25 @@ pub fn render(r: &RunReport) -> String {
         usd(u.cost_usd),
         usd(u.cost_per_case_usd)
     );
+    if u.cache_hits > 0 {
+        let share = u.cache_hits as f64 / u.answered.max(1) as f64;
+        let _ = writeln!(
+            out,
+            "cache      {} of {} answers from the cache ({}) · paid {} · saved {}",
+            u.cache_hits,
+            u.answered,
+            pct(share),
+            usd(u.cost_paid_usd),
+            usd(u.cost_saved_usd)
+        );
+    }
+    if u.retried > 0 {
+        let _ = writeln!(
+            out,
+            "retries    {} cases needed more than one attempt",
+            u.retried
+        );
+    }
     let l = &r.latency;
     let _ = writeln!(
         out,
@@ -210,6 +239,15 @@ pub fn render(r: &RunReport) -> String {
         ms(l.max_ms),
         l.n
     );
+    if l.ttft_n > 0 {
+        let _ = writeln!(
+            out,
+            "first token p50 {} · p95 {} ({} streamed calls)",
+            ms(l.ttft_p50_ms),
+            ms(l.ttft_p95_ms),
+            l.ttft_n
+        );
+    }
 
     if !r.kinds.is_empty() {
         let mut t = table(&["status", "kind", "cases"]);

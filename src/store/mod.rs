@@ -73,6 +73,14 @@ pub struct RunRow {
     pub price_json: String,
     pub scorers_json: String,
     pub contract_json: Option<String>,
+    /// `--limit` of the run, so that a resume runs the same cases.
+    pub case_limit: Option<i64>,
+    /// `--repeat` of the run.
+    pub repeats: i64,
+    /// Why a run stopped early (`interrupted`, `budget`, `killed`…).
+    pub stop_reason: Option<String>,
+    /// The provider's batch id, for a run through a Batch API.
+    pub batch_id: Option<String>,
 }
 
 /// One case result as stored.
@@ -99,6 +107,20 @@ pub struct CaseRow {
     pub cost_usd: f64,
     pub latency_ms: Option<f64>,
     pub finished_at: String,
+    /// 1 when the answer came from the response cache (nothing was paid).
+    pub cache_hit: i64,
+    /// HTTP attempts made for this case.
+    pub attempts: i64,
+    pub ttft_ms: Option<f64>,
+}
+
+/// One entry of the response cache: an answer as opaque JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheRow {
+    pub key: String,
+    pub provider_kind: String,
+    pub model: String,
+    pub response_json: String,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -110,7 +132,9 @@ pub struct ScoreRow {
     pub detail: Option<String>,
 }
 
-const RUN_COLUMNS: &str = "id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json";
+const RUN_COLUMNS: &str = "id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id";
+
+const CASE_COLUMNS: &str = "run_id, case_id, repeat_index, seq, status, kind, message, request_hash, vars_json, expected_json, tags_json, output, parsed_json, input_tokens, cached_input_tokens, output_tokens, cost_usd, latency_ms, finished_at, cache_hit, attempts, ttft_ms";
 
 fn run_from_row(r: &sqlx::any::AnyRow) -> Result<RunRow, sqlx::Error> {
     Ok(RunRow {
@@ -131,6 +155,37 @@ fn run_from_row(r: &sqlx::any::AnyRow) -> Result<RunRow, sqlx::Error> {
         price_json: r.try_get("price_json")?,
         scorers_json: r.try_get("scorers_json")?,
         contract_json: r.try_get("contract_json")?,
+        case_limit: r.try_get("case_limit")?,
+        repeats: r.try_get("repeats")?,
+        stop_reason: r.try_get("stop_reason")?,
+        batch_id: r.try_get("batch_id")?,
+    })
+}
+
+fn case_from_row(r: &sqlx::any::AnyRow) -> Result<CaseRow, sqlx::Error> {
+    Ok(CaseRow {
+        run_id: r.try_get("run_id")?,
+        case_id: r.try_get("case_id")?,
+        repeat_index: r.try_get("repeat_index")?,
+        seq: r.try_get("seq")?,
+        status: r.try_get("status")?,
+        kind: r.try_get("kind")?,
+        message: r.try_get("message")?,
+        request_hash: r.try_get("request_hash")?,
+        vars_json: r.try_get("vars_json")?,
+        expected_json: r.try_get("expected_json")?,
+        tags_json: r.try_get("tags_json")?,
+        output: r.try_get("output")?,
+        parsed_json: r.try_get("parsed_json")?,
+        input_tokens: r.try_get("input_tokens")?,
+        cached_input_tokens: r.try_get("cached_input_tokens")?,
+        output_tokens: r.try_get("output_tokens")?,
+        cost_usd: r.try_get("cost_usd")?,
+        latency_ms: r.try_get("latency_ms")?,
+        finished_at: r.try_get("finished_at")?,
+        cache_hit: r.try_get("cache_hit")?,
+        attempts: r.try_get("attempts")?,
+        ttft_ms: r.try_get("ttft_ms")?,
     })
 }
 
@@ -170,8 +225,24 @@ impl Store {
             Backend::Sqlite
         };
         let display_url = redact(&url);
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 1 } else { 8 })
+        let mut options =
+            AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 1 } else { 8 });
+        if backend == Backend::Sqlite {
+            // WAL with synchronous=NORMAL: a commit survives a crash of the process (what a
+            // resume needs) without an fsync per case; a power loss may lose the last commits.
+            options = options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options
             .connect(&url)
             .await
             .map_err(|source| StoreError::Open {
@@ -199,8 +270,8 @@ impl Store {
 
     pub async fn create_run(&self, run: &RunRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO runs (id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+            "INSERT INTO runs (id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
         )
         .bind(&run.id)
         .bind(&run.suite)
@@ -219,17 +290,27 @@ impl Store {
         .bind(&run.price_json)
         .bind(&run.scorers_json)
         .bind(&run.contract_json)
+        .bind(run.case_limit)
+        .bind(run.repeats)
+        .bind(&run.stop_reason)
+        .bind(&run.batch_id)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Commits one finished case and its scores in one transaction.
-    pub async fn insert_case(&self, case: &CaseRow, scores: &[ScoreRow]) -> Result<(), StoreError> {
+    /// Commits one finished case, its scores and the fresh answer for the response cache in
+    /// one transaction: a crash keeps all three or none.
+    pub async fn insert_case(
+        &self,
+        case: &CaseRow,
+        scores: &[ScoreRow],
+        cache: Option<&CacheRow>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO case_results (run_id, case_id, repeat_index, seq, status, kind, message, request_hash, vars_json, expected_json, tags_json, output, parsed_json, input_tokens, cached_input_tokens, output_tokens, cost_usd, latency_ms, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+            "INSERT INTO case_results (run_id, case_id, repeat_index, seq, status, kind, message, request_hash, vars_json, expected_json, tags_json, output, parsed_json, input_tokens, cached_input_tokens, output_tokens, cost_usd, latency_ms, finished_at, cache_hit, attempts, ttft_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
         )
         .bind(&case.run_id)
         .bind(&case.case_id)
@@ -250,6 +331,9 @@ impl Store {
         .bind(case.cost_usd)
         .bind(case.latency_ms)
         .bind(&case.finished_at)
+        .bind(case.cache_hit)
+        .bind(case.attempts)
+        .bind(case.ttft_ms)
         .execute(&mut *tx)
         .await?;
         for s in scores {
@@ -263,22 +347,108 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        if let Some(c) = cache {
+            sqlx::query(
+                "INSERT INTO response_cache (cache_key, provider_kind, model, response_json, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (cache_key) DO UPDATE SET response_json = excluded.response_json, created_at = excluded.created_at",
+            )
+            .bind(&c.key)
+            .bind(&c.provider_kind)
+            .bind(&c.model)
+            .bind(&c.response_json)
+            .bind(&case.finished_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
 
+    /// The cached answer of a request key, as stored.
+    pub async fn cache_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT response_json FROM response_cache WHERE cache_key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("response_json")?),
+            None => None,
+        })
+    }
+
+    /// The (case id, repeat) pairs a run has already finished, and its highest sequence number.
+    pub async fn finished_keys(
+        &self,
+        run_id: &str,
+    ) -> Result<(Vec<(String, i64)>, i64), StoreError> {
+        let rows =
+            sqlx::query("SELECT case_id, repeat_index, seq FROM case_results WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut keys = Vec::with_capacity(rows.len());
+        let mut max_seq = -1;
+        for r in rows {
+            keys.push((r.try_get("case_id")?, r.try_get("repeat_index")?));
+            max_seq = max_seq.max(r.try_get::<i64, _>("seq")?);
+        }
+        Ok((keys, max_seq))
+    }
+
+    /// The newest run of this suite, model, prompt version and dataset version that did not
+    /// finish (interrupted, stopped by its budget, or killed while running).
+    pub async fn find_unfinished(
+        &self,
+        suite: &str,
+        model: &str,
+        prompt_version: &str,
+        dataset_version: &str,
+    ) -> Result<Option<RunRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE suite = $1 AND model = $2 AND prompt_version = $3 AND dataset_version = $4 AND status <> 'finished' \
+             ORDER BY started_at DESC LIMIT 1"
+        ))
+        .bind(suite)
+        .bind(model)
+        .bind(prompt_version)
+        .bind(dataset_version)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(run_from_row).transpose()?)
+    }
+
+    /// Marks a run as running again (a resume).
+    pub async fn reopen_run(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET status = 'running', finished_at = NULL, stop_reason = NULL WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn set_batch_id(&self, id: &str, batch_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET batch_id = $1 WHERE id = $2")
+            .bind(batch_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends a run: `finished`, or `stopped` with the reason.
     pub async fn finish_run(
         &self,
         id: &str,
         status: &str,
+        stop_reason: Option<&str>,
         finished_at: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE runs SET status = $1, finished_at = $2 WHERE id = $3")
-            .bind(status)
-            .bind(finished_at)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE runs SET status = $1, stop_reason = $2, finished_at = $3 WHERE id = $4",
+        )
+        .bind(status)
+        .bind(stop_reason)
+        .bind(finished_at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -334,38 +504,14 @@ impl Store {
 
     /// The case results of a run, in case id order.
     pub async fn cases(&self, run_id: &str) -> Result<Vec<CaseRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT run_id, case_id, repeat_index, seq, status, kind, message, request_hash, vars_json, expected_json, tags_json, output, parsed_json, input_tokens, cached_input_tokens, output_tokens, cost_usd, latency_ms, finished_at \
-             FROM case_results WHERE run_id = $1 ORDER BY case_id, repeat_index",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            out.push(CaseRow {
-                run_id: r.try_get("run_id")?,
-                case_id: r.try_get("case_id")?,
-                repeat_index: r.try_get("repeat_index")?,
-                seq: r.try_get("seq")?,
-                status: r.try_get("status")?,
-                kind: r.try_get("kind")?,
-                message: r.try_get("message")?,
-                request_hash: r.try_get("request_hash")?,
-                vars_json: r.try_get("vars_json")?,
-                expected_json: r.try_get("expected_json")?,
-                tags_json: r.try_get("tags_json")?,
-                output: r.try_get("output")?,
-                parsed_json: r.try_get("parsed_json")?,
-                input_tokens: r.try_get("input_tokens")?,
-                cached_input_tokens: r.try_get("cached_input_tokens")?,
-                output_tokens: r.try_get("output_tokens")?,
-                cost_usd: r.try_get("cost_usd")?,
-                latency_ms: r.try_get("latency_ms")?,
-                finished_at: r.try_get("finished_at")?,
-            });
-        }
-        Ok(out)
+        let rows = sqlx::query(&format!("SELECT {CASE_COLUMNS} FROM case_results WHERE run_id = $1 ORDER BY case_id, repeat_index"))
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(case_from_row)
+            .collect::<Result<Vec<_>, _>>()?)
     }
 
     /// The scores of a run, in case id and scorer order.

@@ -3,6 +3,7 @@
 
 mod common;
 mod init;
+mod resilience;
 mod run;
 mod store;
 mod validate;

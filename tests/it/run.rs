@@ -285,10 +285,12 @@ fn provider_errors_are_recorded_with_their_kind_and_the_run_goes_on() {
         }
     });
     let p = project(&stub);
+    // One attempt only: this test is about how each failure is classified (retries have
+    // their own test).
     p.write(
         "evalgate.yaml",
         &p.read("evalgate.yaml")
-            .replace("timeout_secs: 5", "timeout_secs: 1"),
+            .replace("timeout_secs: 5", "timeout_secs: 1\n    max_attempts: 1"),
     );
     let run = p.evalgate(&["run", "support", "--out", "run.json"]);
     run.assert_code(0);

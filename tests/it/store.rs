@@ -1,7 +1,7 @@
 //! The store's queries, each run on SQLite and on PostgreSQL (when
 //! `EVALGATE_TEST_DATABASE_URL` is set).
 
-use evalgate::store::{CaseRow, RunRow, ScoreRow, Store, StoreError};
+use evalgate::store::{CacheRow, CaseRow, RunRow, ScoreRow, Store, StoreError};
 
 use crate::common::{postgres_schema, postgres_url};
 
@@ -24,6 +24,10 @@ fn run_row(id: &str, suite: &str, started_at: &str) -> RunRow {
         price_json: r#"{"input":1.0,"cached_input":1.0,"output":2.0}"#.into(),
         scorers_json: r#"["contract"]"#.into(),
         contract_json: None,
+        case_limit: Some(2),
+        repeats: 1,
+        stop_reason: None,
+        batch_id: None,
     }
 }
 
@@ -48,6 +52,9 @@ fn case_row(run: &str, id: &str, status: &str, latency: Option<f64>) -> CaseRow 
         cost_usd: 0.000134,
         latency_ms: latency,
         finished_at: "2026-11-23T10:00:01.000Z".into(),
+        cache_hit: 0,
+        attempts: 2,
+        ttft_ms: latency.map(|l| l / 2.0),
     }
 }
 
@@ -74,15 +81,94 @@ async fn exercise(store: Store) {
         outcome: outcome.into(),
         detail: None,
     };
-    store.insert_case(&c1, &[s("b", "pass")]).await.unwrap();
-    store.insert_case(&c2, &[s("a", "fail")]).await.unwrap();
-    // The same case twice violates the primary key and leaves nothing half-written.
-    assert!(store.insert_case(&c1, &[s("b", "pass")]).await.is_err());
-
+    let cache = CacheRow {
+        key: "k1".into(),
+        provider_kind: "openai".into(),
+        model: "m-1".into(),
+        response_json: r#"{"content":"x"}"#.into(),
+    };
     store
-        .finish_run("abc123000001", "finished", "2026-11-23T10:00:05.000Z")
+        .insert_case(&c1, &[s("b", "pass")], Some(&cache))
         .await
         .unwrap();
+    store
+        .insert_case(&c2, &[s("a", "fail")], None)
+        .await
+        .unwrap();
+    // The same case twice violates the primary key and leaves nothing half-written.
+    assert!(
+        store
+            .insert_case(&c1, &[s("b", "pass")], None)
+            .await
+            .is_err()
+    );
+
+    // The response cache: the entry committed with the case, replaced on conflict.
+    assert_eq!(
+        store.cache_get("k1").await.unwrap().as_deref(),
+        Some(r#"{"content":"x"}"#)
+    );
+    assert_eq!(store.cache_get("k2").await.unwrap(), None);
+    let c3 = case_row("abc999000002", "z", "pass", None);
+    let newer = CacheRow {
+        response_json: r#"{"content":"y"}"#.into(),
+        ..cache.clone()
+    };
+    store.insert_case(&c3, &[], Some(&newer)).await.unwrap();
+    assert_eq!(
+        store.cache_get("k1").await.unwrap().as_deref(),
+        Some(r#"{"content":"y"}"#)
+    );
+
+    // What a resume needs: the finished keys and the newest unfinished run.
+    let (keys, max_seq) = store.finished_keys("abc123000001").await.unwrap();
+    let mut keys: Vec<&str> = keys.iter().map(|(c, _)| c.as_str()).collect();
+    keys.sort();
+    assert_eq!(keys, ["a", "b"]);
+    assert_eq!(max_seq, 0);
+    let unfinished = store
+        .find_unfinished("s1", "m", &"a".repeat(64), &"b".repeat(64))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unfinished.id, "abc999000002");
+
+    store
+        .finish_run("abc123000001", "finished", None, "2026-11-23T10:00:05.000Z")
+        .await
+        .unwrap();
+    store
+        .finish_run(
+            "abc999000002",
+            "stopped",
+            Some("budget"),
+            "2026-11-23T11:00:05.000Z",
+        )
+        .await
+        .unwrap();
+    let stopped = store.find_run("abc9").await.unwrap();
+    assert_eq!(
+        (stopped.status.as_str(), stopped.stop_reason.as_deref()),
+        ("stopped", Some("budget"))
+    );
+    store.reopen_run("abc999000002").await.unwrap();
+    let reopened = store.find_run("abc9").await.unwrap();
+    assert_eq!(
+        (
+            reopened.status.as_str(),
+            reopened.stop_reason,
+            reopened.finished_at
+        ),
+        ("running", None, None)
+    );
+    store
+        .set_batch_id("abc999000002", "batch_123")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_run("abc9").await.unwrap().batch_id.as_deref(),
+        Some("batch_123")
+    );
 
     // Prefix lookup: unique, ambiguous, unknown, exact.
     let run = store.find_run("abc1").await.unwrap();

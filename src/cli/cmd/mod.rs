@@ -1,5 +1,6 @@
 //! One file per subcommand, each a short function over the library.
 
+pub mod estimate;
 pub mod init;
 pub mod report;
 pub mod run;
@@ -12,8 +13,13 @@ use crate::error::Error;
 use crate::store::Store;
 
 /// Loads and validates the project, or fails with every problem found.
-pub fn load(root: &Path) -> Result<Project, Error> {
-    crate::config::load(root).map_err(Error::Invalid)
+/// Loads and validates the project, or fails with every problem found; prints the warnings.
+pub fn load(root: &Path, printer: &crate::output::Printer) -> Result<Project, Error> {
+    let project = crate::config::load(root).map_err(Error::Invalid)?;
+    for w in &project.warnings {
+        printer.warn(&w.to_string());
+    }
+    Ok(project)
 }
 
 /// Opens the store named by `EVALGATE_DATABASE_URL`, else the project's SQLite file.

@@ -1,20 +1,42 @@
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use crate::cli::args::RunArgs;
 use crate::error::{Error, ExitStatus};
 use crate::output::Printer;
-use crate::plan::{self, RunSettings};
-use crate::provider::Client;
+use crate::plan::{self, Plan, RunSettings};
+use crate::provider::{CacheMode, ClientOptions, Clients};
+use crate::runner::{Progress, RunOptions, StopReason};
+use crate::store::Store;
 
 pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitStatus, Error> {
-    let project = super::load(root)?;
+    let project = super::load(root, printer)?;
     let settings = RunSettings {
         models: args.models.clone(),
         concurrency: args.concurrency.map(|c| c as usize),
         limit: args.limit.map(|l| l as usize),
     };
     let plans = plan::build(&project, &args.suite, &settings)?;
+    if let Some(c) = args.max_cost {
+        if !(c > 0.0 && c.is_finite()) {
+            return Err(Error::usage(
+                format!("`--max-cost` must be a positive amount in USD, got {c}"),
+                None,
+            ));
+        }
+    }
+    let store = super::open_store(root).await?;
+    let cache_mode = if args.no_cache {
+        CacheMode::Off
+    } else if args.refresh {
+        CacheMode::Refresh
+    } else {
+        CacheMode::Use
+    };
+    if args.dry_run {
+        super::estimate::print(&plans, &store, cache_mode, args.repeat, printer).await?;
+        store.close().await;
+        return Ok(ExitStatus::Ok);
+    }
     // Every provider is set up before anything runs, so a missing key fails fast.
     let record_dir = args.record.as_ref().map(|d| {
         if d.is_absolute() {
@@ -23,9 +45,15 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
             root.join(d)
         }
     });
-    let mut clients = Vec::new();
+    let clients = Clients::new(ClientOptions {
+        cache: Some((store.clone(), cache_mode)),
+        record_dir: record_dir.clone(),
+        concurrency: plans.iter().map(|p| p.concurrency).max().unwrap_or(1),
+    });
+    let mut prepared = Vec::new();
     for p in &plans {
-        let client = Client::for_provider(&project, &p.provider.name, record_dir.clone())
+        let client = clients
+            .get(&project, &p.provider.name)
             .map_err(Error::ProviderSetup)?;
         if record_dir.is_some() && client.is_replay() {
             return Err(Error::usage(
@@ -33,35 +61,75 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
                     "`--record` needs a live provider, and model `{}` uses the replay provider `{}`",
                     p.model.name, p.provider.name
                 ),
-                Some("pick a model served by an `openai` provider with `--model`".into()),
+                Some(
+                    "pick a model served by an `openai` or `anthropic` provider with `--model`"
+                        .into(),
+                ),
             ));
         }
-        clients.push(client);
+        let resume = resume_target(&store, p, args.resume.as_deref()).await?;
+        prepared.push((client, resume));
     }
-    let store = super::open_store(root).await?;
+
     let several = plans.len() > 1;
-    for (plan, client) in plans.iter().zip(&clients) {
-        printer.info(&format!(
-            "running suite {} on model {} ({} cases, concurrency {})",
-            plan.suite.name, plan.model.name, plan.planned, plan.concurrency
-        ));
-        let mut last_print = Instant::now();
-        let outcome = crate::runner::execute(plan, client, &store, |p| {
-            if last_print.elapsed().as_secs_f64() >= 2.0 || p.done == p.planned {
-                last_print = Instant::now();
+    let mut status = ExitStatus::Ok;
+    for (plan, (client, resume)) in plans.iter().zip(prepared) {
+        if resume.is_none() {
+            if let Some(old) = store
+                .find_unfinished(
+                    &plan.suite.name,
+                    &plan.model.name,
+                    &plan.prompt.version,
+                    &plan.dataset.version,
+                )
+                .await?
+            {
+                let done = store.finished_keys(&old.id).await?.0.len();
                 printer.info(&format!(
-                    "  {}/{} done · {} pass · {} fail · {} error · ${:.6}",
-                    p.done, p.planned, p.passed, p.failed, p.errors, p.cost_usd
+                    "hint: run {} of this suite, model, prompt and dataset version stopped after {done} of {} cases; `evalgate run {} --model {} --resume {}` finishes it without paying again",
+                    old.id, old.planned_cases, plan.suite.name, plan.model.name, old.id
                 ));
             }
+        }
+        let repeats = match &resume {
+            Some(r) => r.repeats.max(1) as u32,
+            None => args.repeat,
+        };
+        let max_cost = args.max_cost.or(plan.suite.max_cost);
+        match &resume {
+            Some(r) => printer.info(&format!(
+                "resuming run {} of suite {} on model {}",
+                r.id, plan.suite.name, plan.model.name
+            )),
+            None => printer.info(&format!(
+                "running suite {} on model {} ({} cases{}, concurrency {}{})",
+                plan.suite.name,
+                plan.model.name,
+                plan.planned,
+                if repeats > 1 {
+                    format!(" × {repeats} repeats")
+                } else {
+                    String::new()
+                },
+                plan.concurrency,
+                max_cost
+                    .map(|c| format!(", budget ${c}"))
+                    .unwrap_or_default()
+            )),
+        }
+        let plan = resumed_plan(plan, resume.as_ref());
+        let options = RunOptions {
+            repeats,
+            max_cost,
+            resume,
+        };
+        let total = (plan.planned * repeats as usize) as u64;
+        let mut bar = printer.progress(total, 0);
+        let outcome = crate::runner::execute(&plan, &client, &store, &options, |p: &Progress| {
+            bar.update(p.done as u64, total, &status_line(p));
         })
         .await?;
-        if outcome.interrupted {
-            printer.warn(&format!(
-                "interrupted after {} of {} cases; run {} is marked interrupted",
-                outcome.progress.done, plan.planned, outcome.run_id
-            ));
-        }
+        bar.finish();
         let out = args.out.as_ref().map(|o| {
             if several {
                 with_model(o, &plan.model.name)
@@ -77,24 +145,143 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
             printer,
         )
         .await?;
+        let p = &outcome.progress;
         printer.info(&format!(
-            "stored run {} in {} ({:.1}s)",
-            outcome.run_id, store.display_url, outcome.elapsed_secs
+            "stored run {} in {} ({:.1}s; {} requested, {} from the cache{})",
+            outcome.run_id,
+            store.display_url,
+            outcome.elapsed_secs,
+            p.done - p.resumed - p.cache_hits,
+            p.cache_hits,
+            if p.resumed > 0 {
+                format!(", {} finished before", p.resumed)
+            } else {
+                String::new()
+            }
         ));
-        if outcome.progress.done > 0 && outcome.progress.errors == outcome.progress.done {
+        match outcome.stopped {
+            Some(StopReason::Interrupted) => {
+                printer.warn(&format!(
+                    "interrupted after {} of {} cases; `evalgate run {} --model {} --resume {}` finishes it",
+                    p.done, p.planned, plan.suite.name, plan.model.name, outcome.run_id
+                ));
+                store.close().await;
+                return Ok(ExitStatus::Infrastructure);
+            }
+            Some(StopReason::Budget) => {
+                // An incomplete run must not pass for a complete one in CI.
+                printer.warn(&format!(
+                    "stopped at the spend limit of ${} after {} of {} cases (${:.6} paid); raise `--max-cost` and add `--resume {}` to finish",
+                    max_cost.unwrap_or(0.0),
+                    p.done,
+                    p.planned,
+                    p.cost_usd,
+                    outcome.run_id
+                ));
+                status = ExitStatus::Infrastructure;
+            }
+            None => {}
+        }
+        let ran = p.done;
+        if ran > 0 && p.errors == ran {
+            store.close().await;
             return Err(Error::AllFailed {
-                cases: outcome.progress.done,
+                cases: ran,
                 first: outcome.first_error.unwrap_or_default(),
                 kind: outcome.first_error_kind,
             });
         }
-        if outcome.interrupted {
-            store.close().await;
-            return Ok(ExitStatus::Infrastructure);
+        if let Some(limit) = plan.suite.max_error_rate {
+            let rate = if ran > 0 {
+                p.errors as f64 / ran as f64
+            } else {
+                0.0
+            };
+            if rate > limit {
+                printer.warn(&format!(
+                    "{} of {} cases failed with a provider error ({:.1}%), above the suite's `max_error_rate` of {:.1}% (first: {})",
+                    p.errors,
+                    ran,
+                    rate * 100.0,
+                    limit * 100.0,
+                    outcome.first_error.clone().unwrap_or_default()
+                ));
+                status = ExitStatus::Infrastructure;
+            }
         }
     }
     store.close().await;
-    Ok(ExitStatus::Ok)
+    Ok(status)
+}
+
+fn status_line(p: &Progress) -> String {
+    format!(
+        "{} pass · {} fail · {} error · {} cached · ${:.6}",
+        p.passed, p.failed, p.errors, p.cache_hits, p.cost_usd
+    )
+}
+
+/// The stored run to resume for this plan, when `--resume` was given.
+async fn resume_target(
+    store: &Store,
+    plan: &Plan<'_>,
+    resume: Option<&str>,
+) -> Result<Option<crate::store::RunRow>, Error> {
+    let Some(id) = resume else { return Ok(None) };
+    let run = if id.is_empty() {
+        store.find_unfinished(&plan.suite.name, &plan.model.name, &plan.prompt.version, &plan.dataset.version).await?.ok_or_else(|| {
+            Error::usage(
+                format!("no unfinished run of suite `{}` on model `{}` with this prompt and dataset version", plan.suite.name, plan.model.name),
+                Some("`evalgate runs` lists the stored runs".into()),
+            )
+        })?
+    } else {
+        store.find_run(id).await?
+    };
+    if run.status == "finished" {
+        return Err(Error::usage(
+            format!("run {} is already finished", run.id),
+            None,
+        ));
+    }
+    let same = run.suite == plan.suite.name && run.model == plan.model.name;
+    if !same {
+        return Err(Error::usage(
+            format!(
+                "run {} is of suite `{}` on model `{}`, not of suite `{}` on model `{}`",
+                run.id, run.suite, run.model, plan.suite.name, plan.model.name
+            ),
+            None,
+        ));
+    }
+    if run.prompt_version != plan.prompt.version || run.dataset_version != plan.dataset.version {
+        return Err(Error::usage(
+            format!(
+                "run {} used prompt {}@{} and dataset {}@{}, which have changed since (now @{} and @{})",
+                run.id,
+                run.prompt,
+                crate::hash::short(&run.prompt_version),
+                run.dataset,
+                crate::hash::short(&run.dataset_version),
+                plan.prompt.short_version(),
+                crate::hash::short(&plan.dataset.version)
+            ),
+            Some("a resumed run must ask the same questions; start a new run instead".into()),
+        ));
+    }
+    Ok(Some(run))
+}
+
+/// A resumed run covers the cases its first part planned (its `--limit`).
+fn resumed_plan<'p>(plan: &Plan<'p>, resume: Option<&crate::store::RunRow>) -> Plan<'p> {
+    let mut plan = plan.clone();
+    if let Some(r) = resume {
+        plan.limit = r.case_limit.map(|l| l as usize);
+        plan.planned = plan
+            .limit
+            .map_or(plan.dataset.len, |l| l.min(plan.dataset.len));
+    }
+    plan
 }
 
 fn with_model(path: &Path, model: &str) -> PathBuf {

@@ -4,7 +4,7 @@ use crate::error::{Error, ExitStatus};
 use crate::output::Printer;
 
 pub fn run(root: &Path, printer: &Printer) -> Result<ExitStatus, Error> {
-    let project = super::load(root)?;
+    let project = super::load(root, printer)?;
     for suite in project.suites.values() {
         let prompt = &project.prompts[&suite.prompt];
         let dataset = &project.datasets[&suite.dataset];

@@ -149,7 +149,7 @@ impl Run {
 pub fn filters() -> Vec<(&'static str, &'static str)> {
     vec![
         (r"\b[0-9a-f]{12}\b", "[RUN_ID]"),
-        (r"\(\d+\.\d+s\)", "([TIME])"),
+        (r"\(\d+\.\d+s", "([TIME]"),
         (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
         (r"(/private)?/tmp/\.tmp[A-Za-z0-9]+", "[TMP]"),
         (r"sqlite://\S+", "[DB]"),

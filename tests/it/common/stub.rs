@@ -1,25 +1,34 @@
-//! An OpenAI-compatible stub server on 127.0.0.1, started inside the test process on its own
-//! thread and runtime. A responder decides each answer; faults are answers too. Every request
-//! body is logged so tests can assert on what evalgate sent.
+//! An OpenAI-compatible (and Anthropic-compatible) stub server on 127.0.0.1, started inside the
+//! test process on its own thread and runtime. A responder decides each answer; faults are
+//! answers too (status codes with `Retry-After`, hangs, truncated bodies). Every request is
+//! logged so tests can assert on what evalgate sent and how often.
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What the stub answers to one request.
+#[derive(Clone)]
 pub enum Reply {
-    /// HTTP 200 with a chat completion whose content is this text.
+    /// HTTP 200 with a completion whose content is this text (streamed when asked).
     Content(String),
+    /// HTTP 200 with this text as the answer, and usage reporting `cached` prompt tokens.
+    ContentCached(String, u64),
     /// Any status with a raw body.
     Status(u16, String),
+    /// A status with a `Retry-After` header.
+    RetryAfter(u16, String),
     /// Never answers (until the client gives up).
     Hang,
+    /// HTTP 200 whose body breaks off after this prefix: the connection drops mid-response.
+    Truncated(String),
 }
 
 pub type Responder = dyn Fn(&Value) -> Reply + Send + Sync;
@@ -28,32 +37,40 @@ pub type Responder = dyn Fn(&Value) -> Reply + Send + Sync;
 struct AppState {
     log: Arc<Mutex<Vec<Logged>>>,
     responder: Arc<Responder>,
+    latency_ms: Arc<AtomicU64>,
 }
 
 /// One request as the stub saw it.
 #[derive(Debug, Clone)]
 pub struct Logged {
+    pub path: String,
     pub body: Value,
     pub authorization: Option<String>,
+    pub api_key: Option<String>,
+    pub anthropic_version: Option<String>,
 }
 
 pub struct Stub {
     pub base_url: String,
     log: Arc<Mutex<Vec<Logged>>>,
+    latency_ms: Arc<AtomicU64>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Stub {
     pub fn start(responder: impl Fn(&Value) -> Reply + Send + Sync + 'static) -> Stub {
         let log = Arc::new(Mutex::new(Vec::new()));
+        let latency_ms = Arc::new(AtomicU64::new(0));
         let state = AppState {
             log: log.clone(),
             responder: Arc::new(responder),
+            latency_ms: latency_ms.clone(),
         };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
                 .enable_all()
                 .build()
                 .unwrap();
@@ -62,6 +79,7 @@ impl Stub {
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
                 let app = Router::new()
                     .route("/v1/chat/completions", post(chat))
+                    .route("/v1/messages", post(messages))
                     .with_state(state);
                 axum::serve(listener, app)
                     .with_graceful_shutdown(async {
@@ -75,60 +93,187 @@ impl Stub {
         Stub {
             base_url: format!("http://{addr}/v1"),
             log,
+            latency_ms,
             _shutdown: shutdown_tx,
         }
+    }
+
+    /// Every answer waits this long first.
+    pub fn set_latency(&self, d: Duration) {
+        self.latency_ms
+            .store(d.as_millis() as u64, Ordering::Relaxed);
     }
 
     pub fn requests(&self) -> Vec<Logged> {
         self.log.lock().unwrap().clone()
     }
+
+    /// How many requests carried a user message containing `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| user_text(&r.body).contains(needle))
+            .count()
+    }
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+async fn receive(
+    state: &AppState,
+    path: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Value, Reply), Response> {
+    let body: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return Err((StatusCode::BAD_REQUEST, format!("bad json: {e}")).into_response()),
+    };
+    state.log.lock().unwrap().push(Logged {
+        path: path.to_string(),
+        body: body.clone(),
+        authorization: header(headers, "authorization"),
+        api_key: header(headers, "x-api-key"),
+        anthropic_version: header(headers, "anthropic-version"),
+    });
+    let reply = (state.responder)(&body);
+    let latency = state.latency_ms.load(Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    Ok((body, reply))
+}
+
+fn fault(reply: &Reply) -> Option<Response> {
+    match reply {
+        Reply::Status(code, text) => {
+            Some((StatusCode::from_u16(*code).unwrap(), text.clone()).into_response())
+        }
+        Reply::RetryAfter(code, after) => Some(
+            (
+                StatusCode::from_u16(*code).unwrap(),
+                [(header::RETRY_AFTER, after.clone())],
+                "slow down",
+            )
+                .into_response(),
+        ),
+        Reply::Truncated(prefix) => {
+            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(Bytes::from(prefix.clone())),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "dropped",
+                )),
+            ];
+            let mut response = Response::new(Body::from_stream(futures::stream::iter(chunks)));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+            Some(response)
+        }
+        _ => None,
+    }
+}
+
+fn prompt_tokens(body: &Value) -> u64 {
+    let mut n = 0;
+    for m in body["messages"].as_array().into_iter().flatten() {
+        n += m["content"]
+            .as_str()
+            .unwrap_or("")
+            .split_whitespace()
+            .count() as u64;
+    }
+    n + body["system"]
+        .as_str()
+        .unwrap_or("")
+        .split_whitespace()
+        .count() as u64
 }
 
 async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let body: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("bad json: {e}")).into_response(),
+    let (body, reply) = match receive(&state, "/v1/chat/completions", &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let authorization = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    state.log.lock().unwrap().push(Logged {
-        body: body.clone(),
-        authorization,
-    });
-    match (state.responder)(&body) {
-        Reply::Content(content) => {
-            let prompt_tokens: usize = body["messages"]
-                .as_array()
-                .map(|m| {
-                    m.iter()
-                        .map(|x| {
-                            x["content"]
-                                .as_str()
-                                .unwrap_or("")
-                                .split_whitespace()
-                                .count()
-                        })
-                        .sum()
-                })
-                .unwrap_or(0);
-            let completion_tokens = content.split_whitespace().count();
-            axum::Json(json!({
-                "id": "chatcmpl-stub",
-                "object": "chat.completion",
-                "model": body["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
-            }))
-            .into_response()
-        }
-        Reply::Status(code, text) => (StatusCode::from_u16(code).unwrap(), text).into_response(),
+    if let Some(r) = fault(&reply) {
+        return r;
+    }
+    let (content, cached) = match reply {
+        Reply::Content(c) => (c, 0),
+        Reply::ContentCached(c, n) => (c, n),
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
-            StatusCode::GATEWAY_TIMEOUT.into_response()
+            return StatusCode::GATEWAY_TIMEOUT.into_response();
         }
+        _ => unreachable!(),
+    };
+    let prompt = prompt_tokens(&body);
+    let completion = content.split_whitespace().count() as u64;
+    let usage = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion, "prompt_tokens_details": {"cached_tokens": cached}});
+    if body["stream"] == json!(true) {
+        // One chunk per word, like a real server's tokens, then the usage and [DONE].
+        let mut events =
+            vec![json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})];
+        let words: Vec<&str> = content.split_inclusive(' ').collect();
+        for w in words {
+            events.push(json!({"choices": [{"index": 0, "delta": {"content": w}}]}));
+        }
+        events.push(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}));
+        events.push(json!({"choices": [], "usage": usage}));
+        let mut text: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+        text.push_str("data: [DONE]\n\n");
+        return ([(header::CONTENT_TYPE, "text/event-stream")], text).into_response();
     }
+    axum::Json(json!({
+        "id": "chatcmpl-stub",
+        "object": "chat.completion",
+        "model": body["model"],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": usage
+    }))
+    .into_response()
+}
+
+async fn messages(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (body, reply) = match receive(&state, "/v1/messages", &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Some(r) = fault(&reply) {
+        return r;
+    }
+    let (content, cached) = match reply {
+        Reply::Content(c) => (c, 0),
+        Reply::ContentCached(c, n) => (c, n),
+        _ => return StatusCode::GATEWAY_TIMEOUT.into_response(),
+    };
+    let block = if body.get("tool_choice").is_some() {
+        match serde_json::from_str::<Value>(&content) {
+            Ok(input) => {
+                json!({"type": "tool_use", "id": "toolu_stub", "name": "output", "input": input})
+            }
+            Err(_) => json!({"type": "text", "text": content}),
+        }
+    } else {
+        json!({"type": "text", "text": content})
+    };
+    let prompt = prompt_tokens(&body);
+    axum::Json(json!({
+        "id": "msg_stub",
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": [block],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": prompt.saturating_sub(cached), "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0, "output_tokens": content.split_whitespace().count()}
+    }))
+    .into_response()
 }
 
 /// The text of the user message of a request.

@@ -1,0 +1,538 @@
+//! Execution that survives production: retries with fault injection, the response cache,
+//! spend limits, dry runs, kill-and-resume, streaming, and the Anthropic provider.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::common::stub::{Reply, Stub, support_labeller, user_text};
+use crate::common::{Project, evalgate, postgres_schema, postgres_url};
+
+/// `n` cases, each a distinct billing message, all answered right by `support_labeller`.
+fn cases(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"id": "k{i:03}", "vars": {{"transcript": "Customer: case {i}: please refund the double charge"}}, "expected": {{"intent": "billing", "sentiment": "neutral", "escalation_risk": 2}}}}"#
+            ) + "\n"
+        })
+        .collect()
+}
+
+/// The case id a request is for (the stub sees only the rendered message).
+fn case_of(body: &Value) -> String {
+    let text = user_text(body);
+    let i: usize = text
+        .split("case ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(9999);
+    format!("k{i:03}")
+}
+
+fn project(stub: &Stub, n: usize) -> Project {
+    let p = Project::base(&stub.base_url);
+    p.write("golden/support.jsonl", &cases(n));
+    p
+}
+
+fn run_file(p: &Project, name: &str) -> Value {
+    serde_json::from_str(&p.read(name)).unwrap()
+}
+
+const NO_DELAY: (&str, &str) = ("EVALGATE_NO_RETRY_DELAY", "1");
+
+#[test]
+fn faults_are_retried_and_what_still_fails_carries_its_kind() {
+    // Per case, the faults injected before the first good answer. Cases 18 and 19 never
+    // recover: a 500 every time, and a 400 (which is not retried).
+    let plan = |i: usize| -> Vec<Reply> {
+        match i {
+            0..=2 => vec![Reply::RetryAfter(429, "0".into())],
+            3..=5 => vec![
+                Reply::Status(500, "{}".into()),
+                Reply::Status(503, "{}".into()),
+            ],
+            6..=7 => vec![Reply::Hang],
+            8..=9 => vec![Reply::Status(200, "{\"choices\": [".into())],
+            10..=11 => vec![Reply::Truncated("{\"choices\": [{\"message\"".into())],
+            12 => vec![Reply::RetryAfter(
+                429,
+                "Wed, 21 Oct 2015 07:28:00 GMT".into(),
+            )],
+            18 => vec![Reply::Status(500, "{}".into()); 10],
+            19 => vec![Reply::Status(400, r#"{"error":{"message":"bad"}}"#.into()); 10],
+            _ => vec![],
+        }
+    };
+    let seen: Mutex<HashMap<usize, usize>> = Mutex::new(HashMap::new());
+    let stub = Stub::start(move |body| {
+        let id = case_of(body);
+        let i: usize = id[1..].parse().unwrap();
+        let mut seen = seen.lock().unwrap();
+        let n = seen.entry(i).or_default();
+        *n += 1;
+        match plan(i).get(*n - 1) {
+            Some(fault) => fault.clone(),
+            None => support_labeller(body),
+        }
+    });
+    let p = project(&stub, 20);
+    p.write(
+        "evalgate.yaml",
+        &p.read("evalgate.yaml")
+            .replace("timeout_secs: 5", "timeout_secs: 1")
+            .replace(
+                "    concurrency: 2",
+                "    concurrency: 4\n    max_error_rate: 0.05",
+            ),
+    );
+    let run = p.evalgate_env(&["run", "support", "--out", "run.json"], &[NO_DELAY]);
+
+    // Two of twenty cases failed for good: 10% is above the 5% error budget, so exit 3.
+    run.assert_code(3);
+    assert!(run.stderr.contains("2 of 20 cases failed with a provider error (10.0%), above the suite's `max_error_rate` of 5.0%"), "{}", run.stderr);
+
+    let file = run_file(&p, "run.json");
+    let case = |id: &str| {
+        file["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    for i in 0..18 {
+        let c = case(&format!("k{i:03}"));
+        assert_eq!(c["status"], "pass", "k{i:03}: {c}");
+    }
+    assert_eq!(case("k018")["kind"], "server_error");
+    assert!(
+        case("k018")["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("(after 4 attempts)")
+    );
+    assert_eq!(case("k019")["kind"], "bad_request");
+
+    // Requests per case: exactly the injected faults plus one good answer; 4 attempts for the
+    // case that never recovered; 1 for the rejected request.
+    let expected = |i: usize| match i {
+        0..=2 | 6..=12 => 2,
+        3..=5 => 3,
+        18 => 4,
+        _ => 1,
+    };
+    for i in 0..20 {
+        assert_eq!(
+            stub.count(&format!("case {i}:")),
+            expected(i),
+            "requests for k{i:03}"
+        );
+    }
+    assert_eq!(file["report"]["usage"]["retried"], 14);
+    assert_eq!(file["report"]["counts"]["error"], 2);
+}
+
+#[test]
+fn a_cached_rerun_makes_no_request_and_reports_the_savings() {
+    let stub = Stub::start(support_labeller);
+    let p = project(&stub, 6);
+    p.evalgate(&["run", "support"]).assert_code(0);
+    assert_eq!(stub.requests().len(), 6);
+
+    let again = p.evalgate(&["run", "support", "--format", "json"]);
+    again.assert_code(0);
+    assert_eq!(
+        stub.requests().len(),
+        6,
+        "a cached re-run must not call the provider"
+    );
+    let report: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(report["usage"]["cache_hits"], 6);
+    assert_eq!(report["usage"]["cost_paid_usd"], 0.0);
+    assert!(report["usage"]["cost_saved_usd"].as_f64().unwrap() > 0.0);
+    assert!(
+        again.stderr.contains("0 requested, 6 from the cache"),
+        "{}",
+        again.stderr
+    );
+    let text = p.evalgate(&["run", "support"]);
+    assert!(
+        text.stdout
+            .contains("cache      6 of 6 answers from the cache (100.0%) · paid $0 · saved $"),
+        "{}",
+        text.stdout
+    );
+
+    // --no-cache asks again and writes nothing; --refresh asks again and updates the cache.
+    p.evalgate(&["run", "support", "--no-cache"]).assert_code(0);
+    assert_eq!(stub.requests().len(), 12);
+    p.evalgate(&["run", "support", "--refresh"]).assert_code(0);
+    assert_eq!(stub.requests().len(), 18);
+    p.evalgate(&["run", "support"]).assert_code(0);
+    assert_eq!(stub.requests().len(), 18);
+
+    // A different base URL is a different cache: the same request is asked again.
+    let other = Stub::start(support_labeller);
+    p.write(
+        "evalgate.yaml",
+        &p.read("evalgate.yaml")
+            .replace(&stub.base_url, &other.base_url),
+    );
+    p.evalgate(&["run", "support"]).assert_code(0);
+    assert_eq!(other.requests().len(), 6);
+}
+
+#[test]
+fn repeats_at_temperature_above_zero_are_not_collapsed_by_the_cache() {
+    let stub = Stub::start(support_labeller);
+    let p = project(&stub, 3);
+    p.write(
+        "prompts/support.yaml",
+        &p.read("prompts/support.yaml")
+            .replace("temperature: 0", "temperature: 0.7"),
+    );
+    let run = p.evalgate(&["run", "support", "--repeat", "3", "--out", "run.json"]);
+    run.assert_code(0);
+    assert_eq!(stub.requests().len(), 9);
+    assert_eq!(
+        run_file(&p, "run.json")["cases"].as_array().unwrap().len(),
+        9
+    );
+    assert!(
+        run.stdout.contains("each case asked 3 times"),
+        "{}",
+        run.stdout
+    );
+    p.evalgate(&["run", "support", "--repeat", "3"])
+        .assert_code(0);
+    assert_eq!(
+        stub.requests().len(),
+        9,
+        "all nine answers are cached apart"
+    );
+}
+
+#[test]
+fn the_spend_limit_stops_scheduling_and_resume_finishes_the_run() {
+    let stub = Stub::start(support_labeller);
+    let p = project(&stub, 10);
+    // Each call costs 20 µUSD here (16 input words at $1/M + 2 output words at $2/M, as the
+    // stub counts tokens): a budget of 50 µUSD is reached by the third case, one at a time.
+    let run = p.evalgate(&[
+        "run",
+        "support",
+        "-j",
+        "1",
+        "--max-cost",
+        "0.00005",
+        "--out",
+        "part.json",
+    ]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains(
+            "stopped at the spend limit of $0.00005 after 3 of 10 cases ($0.000060 paid)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(stub.requests().len(), 3);
+    let part = run_file(&p, "part.json");
+    assert_eq!(part["run"]["status"], "stopped");
+    assert_eq!(part["run"]["stop_reason"], "budget");
+    let id = part["run"]["id"].as_str().unwrap().to_string();
+
+    // A new run of the same suite points at the unfinished one.
+    let dry = p.evalgate(&["run", "support", "--dry-run"]);
+    dry.assert_code(0);
+    assert!(
+        dry.stdout.contains("│ support ┆ stub-model ┆ 7     ┆ 3"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(stub.requests().len(), 3, "a dry run calls nothing");
+
+    let resumed = p.evalgate(&["run", "support", "--resume", &id, "--out", "full.json"]);
+    resumed.assert_code(0);
+    assert!(
+        resumed.stderr.contains(&format!("resuming run {id}")),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(
+        stub.requests().len(),
+        10,
+        "finished cases are not requested again"
+    );
+    let full = run_file(&p, "full.json");
+    assert_eq!(full["run"]["id"], id.as_str());
+    assert_eq!(full["run"]["status"], "finished");
+    assert_eq!(full["cases"].as_array().unwrap().len(), 10);
+    assert_eq!(full["report"]["counts"]["pass"], 10);
+}
+
+#[test]
+fn an_unfinished_run_is_pointed_out() {
+    let stub = Stub::start(support_labeller);
+    let p = project(&stub, 4);
+    p.evalgate(&["run", "support", "-j", "1", "--max-cost", "0.00001"])
+        .assert_code(3);
+    let run = p.evalgate(&["run", "support", "--no-cache"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains(
+            "stopped after 1 of 4 cases; `evalgate run support --model stub-model --resume "
+        ),
+        "{}",
+        run.stderr
+    );
+    let nothing = p.evalgate(&["run", "support", "--resume"]);
+    nothing.assert_code(0);
+}
+
+#[test]
+fn dry_run_estimates_calls_tokens_and_cost() {
+    let stub = Stub::start(support_labeller);
+    let p = project(&stub, 5);
+    let dry = p.evalgate(&["run", "support", "--dry-run", "--repeat", "2"]);
+    dry.assert_code(0);
+    assert_eq!(stub.requests().len(), 0);
+    crate::snapshot!("dry_run", dry.transcript());
+}
+
+fn kill_and_resume(database_url: Option<String>) {
+    let stub = Stub::start(support_labeller);
+    stub.set_latency(Duration::from_millis(60));
+    let p = project(&stub, 30);
+    let mut env: Vec<(&str, String)> = vec![];
+    if let Some(url) = &database_url {
+        env.push(("EVALGATE_DATABASE_URL", url.clone()));
+    }
+
+    let mut cmd = evalgate();
+    cmd.current_dir(p.path())
+        .args(["run", "support", "-j", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in &env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    // Wait (on the stub's log, not on a clock) until a third of the cases were asked.
+    let waited = std::time::Instant::now();
+    while stub.requests().len() < 10 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the run did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up.
+    child.wait().unwrap();
+
+    // What the store holds is what was finished before the kill.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let finished: Vec<String> = rt.block_on(async {
+        let store = evalgate::store::Store::open(database_url.as_deref(), p.path())
+            .await
+            .unwrap();
+        let runs = store.list_runs(Some("support"), 5).await.unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].status, "running", "a killed run is left as running");
+        let cases = store.cases(&runs[0].id).await.unwrap();
+        store.close().await;
+        cases.into_iter().map(|c| c.case_id).collect()
+    });
+    assert!(
+        finished.len() >= 6 && finished.len() < 30,
+        "{} finished before the kill",
+        finished.len()
+    );
+
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut args = vec!["run", "support", "--resume", "--out", "resumed.json"];
+    args.extend(["-j", "2"]);
+    let resumed = p.evalgate_env(&args, &env_refs);
+    resumed.assert_code(0);
+
+    // No finished case was requested twice.
+    let mut per_case: HashMap<String, usize> = HashMap::new();
+    for r in stub.requests() {
+        *per_case.entry(case_of(&r.body)).or_default() += 1;
+    }
+    for id in &finished {
+        assert_eq!(
+            per_case[id], 1,
+            "{id} was finished before the kill and was requested again"
+        );
+    }
+    assert_eq!(per_case.len(), 30);
+
+    // The results equal those of an uninterrupted run.
+    let clean = Stub::start(support_labeller);
+    let q = project(&clean, 30);
+    q.evalgate(&["run", "support", "--out", "clean.json"])
+        .assert_code(0);
+    let outcome = |f: &Value| -> Vec<(String, String, String)> {
+        let mut v: Vec<_> = f["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["id"].as_str().unwrap().to_string(),
+                    c["status"].as_str().unwrap().to_string(),
+                    c["output"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let resumed_file = run_file(&p, "resumed.json");
+    assert_eq!(outcome(&resumed_file), outcome(&run_file(&q, "clean.json")));
+    assert_eq!(resumed_file["run"]["status"], "finished");
+}
+
+#[test]
+fn a_killed_run_resumes_without_asking_again_on_sqlite() {
+    kill_and_resume(None);
+}
+
+#[test]
+fn a_killed_run_resumes_without_asking_again_on_postgres() {
+    let Some(base) = postgres_url() else { return };
+    kill_and_resume(Some(postgres_schema(&base)));
+}
+
+#[test]
+fn streaming_measures_time_to_first_token_and_cassettes_keep_it() {
+    let stub = Stub::start(support_labeller);
+    stub.set_latency(Duration::from_millis(20));
+    let p = project(&stub, 4);
+    p.write(
+        "evalgate.yaml",
+        &p.read("evalgate.yaml").replace(
+            "    timeout_secs: 5",
+            "    timeout_secs: 5\n    stream: true",
+        ),
+    );
+    let run = p.evalgate(&["run", "support", "--record", "--out", "run.json"]);
+    run.assert_code(0);
+    assert!(
+        stub.requests()
+            .iter()
+            .all(|r| r.body["stream"] == true && r.body["stream_options"]["include_usage"] == true)
+    );
+    let file = run_file(&p, "run.json");
+    assert_eq!(file["report"]["counts"]["pass"], 4, "{}", run.stdout);
+    assert_eq!(file["report"]["latency"]["ttft_n"], 4);
+    assert!(file["report"]["latency"]["ttft_p50_ms"].as_f64().unwrap() >= 20.0);
+    assert!(
+        file["report"]["usage"]["output_tokens"].as_u64().unwrap() > 0,
+        "usage comes from the last chunk"
+    );
+    assert!(run.stdout.contains("first token p50 "), "{}", run.stdout);
+    let cassette = std::fs::read_dir(p.path().join("cassettes"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let cassette: Value =
+        serde_json::from_str(&std::fs::read_to_string(cassette).unwrap()).unwrap();
+    assert!(cassette["ttft_ms"].as_f64().is_some());
+}
+
+#[test]
+fn the_anthropic_provider_speaks_the_messages_api() {
+    let calls = AtomicUsize::new(0);
+    let stub = Stub::start(move |body| {
+        // The first answer is overloaded (529), then the prompt cache serves 10 input tokens.
+        if calls.fetch_add(1, Ordering::Relaxed) == 0 {
+            return Reply::Status(
+                529,
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+                    .into(),
+            );
+        }
+        match support_labeller(body) {
+            Reply::Content(c) => Reply::ContentCached(c, 10),
+            other => other,
+        }
+    });
+    let p = Project::base(&stub.base_url);
+    p.write(
+        "evalgate.yaml",
+        &p.read("evalgate.yaml").replace(
+            "  tape:\n",
+            &format!("  claude:\n    kind: anthropic\n    base_url: {}\n    api_key_env: STUB_API_KEY\n  tape:\n", stub.base_url),
+        )
+        .replace("models:\n", "models:\n  claude-model:\n    provider: claude\n    name: claude-test\n    price: {input: 3.0, cached_input: 0.3, output: 15.0}\n"),
+    );
+    let run = p.evalgate_env(
+        &[
+            "run",
+            "support",
+            "--model",
+            "claude-model",
+            "--out",
+            "run.json",
+        ],
+        &[("STUB_API_KEY", "sk-ant-test"), NO_DELAY],
+    );
+    run.assert_code(0);
+    let requests = stub.requests();
+    assert_eq!(requests.len(), 4, "three cases and one retry of the 529");
+    for r in &requests {
+        assert_eq!(r.path, "/v1/messages");
+        assert_eq!(r.api_key.as_deref(), Some("sk-ant-test"));
+        assert_eq!(r.anthropic_version.as_deref(), Some("2023-06-01"));
+        assert_eq!(r.body["tool_choice"]["name"], "output");
+        assert!(
+            r.body["system"]
+                .as_str()
+                .unwrap()
+                .contains("Label the conversation")
+        );
+        assert_eq!(r.body["max_tokens"], 100);
+    }
+    let file = run_file(&p, "run.json");
+    assert_eq!(file["report"]["counts"]["error"], 0);
+    assert_eq!(file["report"]["enum_fields"][0]["accuracy"]["successes"], 3);
+    // Cached input tokens are priced at the cached rate: 10 per call at $0.3/M.
+    let u = &file["report"]["usage"];
+    assert_eq!(u["cached_input_tokens"], 30);
+    let (input, output) = (
+        u["input_tokens"].as_f64().unwrap(),
+        u["output_tokens"].as_f64().unwrap(),
+    );
+    let expected = ((input - 30.0) * 3.0 + 30.0 * 0.3 + output * 15.0) / 1e6;
+    assert!((u["cost_usd"].as_f64().unwrap() - expected).abs() < 1e-12);
+    assert!(run.stdout.contains("(30 cached, "), "{}", run.stdout);
+}
+
+#[test]
+fn validate_warns_when_variables_come_before_static_instructions() {
+    let stub = Stub::start(support_labeller);
+    let p = project(&stub, 2);
+    p.write(
+        "prompts/support.yaml",
+        &p.read("prompts/support.yaml").replace(
+            "      Label the conversation. Answer with JSON only.",
+            "      {{ transcript }}\n      Label the conversation above with its intent, sentiment and escalation risk. Answer with JSON only, no prose.",
+        ),
+    );
+    let run = p.evalgate(&["validate"]);
+    run.assert_code(0);
+    crate::snapshot!("prefix_cache_warning", run.stderr.clone());
+}
