@@ -4,7 +4,7 @@
 //! from what was stored.
 
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::JoinSet;
@@ -13,7 +13,7 @@ use crate::golden::Case;
 use crate::plan::Plan;
 use crate::provider::{Client, ErrorKind, Failure, Reply};
 use crate::score::{self, Outcome, Output};
-use crate::store::{CaseRow, RunRow, ScoreRow, Store};
+use crate::store::{CaseRow, Record, RunRow, ScoreRow, Store};
 
 /// Options of one execution.
 #[derive(Debug, Clone, Default)]
@@ -194,105 +194,97 @@ pub async fn execute(
         .filter(|(case, r, _)| !finished.contains(&(case.id.clone(), i64::from(*r))));
 
     // One task per case, at most `concurrency` at once. Tasks run on their own, so a request
-    // waiting for the store (a cache lookup) never waits on this loop, which owns the writes.
+    // waiting for the store never waits on this loop, which owns the writes. Upcoming cases
+    // are rendered ahead in chunks and looked up in the response cache with one query per
+    // chunk; what is cached never becomes a task.
     let requests = plan.requests();
     let mut tasks: JoinSet<Finished> = JoinSet::new();
+    let mut pending: VecDeque<Job> = VecDeque::new();
+    let mut ready: Vec<Finished> = Vec::new();
     let mut scheduling = true;
+    let mut exhausted = false;
     let mut first_error = None;
     let mut first_error_kind = None;
     let mut stopped = None;
+    let lookahead = (plan.concurrency * 2).max(PREFETCH);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
+        if scheduling && !exhausted && pending.len() < plan.concurrency {
+            exhausted = prefetch(&mut items, &requests, client, lookahead, &mut pending, &mut ready).await;
+        }
         while scheduling && tasks.len() < plan.concurrency {
-            let Some((case, repeat, broken)) = items.next() else {
-                scheduling = false;
-                break;
-            };
+            let Some(job) = pending.pop_front() else { break };
             let client = client.clone();
-            let requests = requests.clone();
             tasks.spawn(async move {
-                if let Some(m) = broken {
-                    return Finished {
-                        case,
-                        repeat,
-                        request_hash: None,
-                        result: Err(CaseError::Render(m)),
-                    };
-                }
-                let request = match requests.request(&case) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        return Finished {
-                            case,
-                            repeat,
-                            request_hash: None,
-                            result: Err(CaseError::Render(e.to_string())),
-                        };
-                    }
-                };
-                let hash = request.hash();
-                let result = client
-                    .chat(&request, &hash, repeat)
-                    .await
-                    .map_err(CaseError::Provider);
-                Finished {
-                    case,
-                    repeat,
-                    request_hash: Some(hash),
-                    result,
-                }
+                let result = client.chat_fresh(&job.request, &job.hash, job.repeat).await.map_err(CaseError::Provider);
+                Finished { case: job.case, repeat: job.repeat, request_hash: Some(job.hash), result }
             });
         }
-        let finished = tokio::select! {
-            joined = tasks.join_next() => match joined {
-                Some(Ok(f)) => f,
-                Some(Err(e)) => return Err(crate::error::Error::Runtime(std::io::Error::other(format!("a case task failed: {e}")))),
-                None => break,
-            },
-            _ = &mut ctrl_c => {
-                stopped = Some(StopReason::Interrupted);
-                // Requests in flight are cancelled; a second Ctrl-C leaves at once.
-                tasks.abort_all();
-                tokio::spawn(async {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        #[expect(clippy::exit, reason = "the user pressed Ctrl-C twice: leave now")]
-                        std::process::exit(130);
-                    }
-                });
+        let mut batch = std::mem::take(&mut ready);
+        if batch.is_empty() {
+            if tasks.is_empty() {
                 break;
             }
-        };
-        let (row, scores, cache) = record(
-            plan,
-            &run_id,
-            seq,
-            finished,
-            &mut first_error,
-            &mut first_error_kind,
-        );
-        seq += 1;
-        match row.status.as_str() {
-            "pass" => progress.passed += 1,
-            "fail" => progress.failed += 1,
-            _ => progress.errors += 1,
+            tokio::select! {
+                joined = tasks.join_next() => match joined {
+                    Some(Ok(f)) => batch.push(f),
+                    Some(Err(e)) => return Err(crate::error::Error::Runtime(std::io::Error::other(format!("a case task failed: {e}")))),
+                    None => {}
+                },
+                _ = &mut ctrl_c => {
+                    stopped = Some(StopReason::Interrupted);
+                    // Requests in flight are cancelled; a second Ctrl-C leaves at once.
+                    tasks.abort_all();
+                    tokio::spawn(async {
+                        if tokio::signal::ctrl_c().await.is_ok() {
+                            #[expect(clippy::exit, reason = "the user pressed Ctrl-C twice: leave now")]
+                            std::process::exit(130);
+                        }
+                    });
+                    break;
+                }
+            }
         }
-        if row.cache_hit == 1 {
-            progress.cache_hits += 1;
-        } else {
-            progress.cost_usd += row.cost_usd;
+        // Everything else that has finished by now goes into the same transaction: no case
+        // waits for a later one, but a busy run commits in groups.
+        while let Some(joined) = tasks.try_join_next() {
+            match joined {
+                Ok(f) => batch.push(f),
+                Err(e) => return Err(crate::error::Error::Runtime(std::io::Error::other(format!("a case task failed: {e}")))),
+            }
         }
-        progress.done += 1;
-        store.insert_case(&row, &scores, cache.as_ref()).await?;
+        let mut records = Vec::with_capacity(batch.len());
+        for finished in batch {
+            let record = record(plan, &run_id, seq, finished, &mut first_error, &mut first_error_kind);
+            seq += 1;
+            match record.case.status.as_str() {
+                "pass" => progress.passed += 1,
+                "fail" => progress.failed += 1,
+                _ => progress.errors += 1,
+            }
+            if record.case.cache_hit == 1 {
+                progress.cache_hits += 1;
+            } else {
+                progress.cost_usd += record.case.cost_usd;
+            }
+            progress.done += 1;
+            records.push(record);
+        }
+        store.insert_cases(&plan.dataset.version, &records).await?;
         on_progress(&progress);
         if let Some(budget) = options.max_cost {
             if scheduling && progress.cost_usd >= budget {
                 // Stop scheduling; the requests in flight finish and are recorded.
                 scheduling = false;
-                if items.next().is_some() {
+                if !pending.is_empty() || items.next().is_some() {
                     stopped = Some(StopReason::Budget);
                 }
+                pending.clear();
             }
+        }
+        if !scheduling && tasks.is_empty() && ready.is_empty() {
+            break;
         }
     }
     tasks.abort_all();
@@ -319,7 +311,7 @@ fn record(
     f: Finished,
     first_error: &mut Option<String>,
     first_error_kind: &mut Option<ErrorKind>,
-) -> (CaseRow, Vec<ScoreRow>, Option<crate::store::CacheRow>) {
+) -> Record {
     let case = f.case;
     let json = |v: &Map<String, Value>| Value::Object(v.clone()).to_string();
     let mut row = CaseRow {
@@ -351,7 +343,7 @@ fn record(
         Err(CaseError::Render(m)) => {
             row.kind = Some("template".into());
             row.message = Some(m);
-            return (row, Vec::new(), None);
+            return Record { case: row, scores: Vec::new(), cache: None };
         }
         Err(CaseError::Provider(failure)) => {
             let e = failure.error;
@@ -364,7 +356,7 @@ fn record(
             } else {
                 e.message
             });
-            return (row, Vec::new(), None);
+            return Record { case: row, scores: Vec::new(), cache: None };
         }
     };
     let response = reply.response;
@@ -436,5 +428,66 @@ fn record(
             detail: s.detail,
         })
         .collect();
-    (row, score_rows, reply.cache_entry)
+    Record { case: row, scores: score_rows, cache: reply.cache_entry }
+}
+
+/// Upcoming cases, rendered in chunks ahead of the tasks.
+const PREFETCH: usize = 256;
+
+/// A case ready to be asked: its rendered request and hashes.
+struct Job {
+    case: Arc<Case>,
+    repeat: u32,
+    request: crate::provider::ChatRequest,
+    hash: String,
+}
+
+/// Renders up to `n` upcoming items, answers those already in the response cache (into
+/// `ready`, with cases that cannot be rendered), and queues the rest as jobs. Returns whether
+/// the items are exhausted.
+async fn prefetch(
+    items: &mut impl Iterator<Item = (Arc<Case>, u32, Option<String>)>,
+    requests: &crate::plan::Requests,
+    client: &Client,
+    n: usize,
+    pending: &mut VecDeque<Job>,
+    ready: &mut Vec<Finished>,
+) -> bool {
+    let mut jobs = Vec::with_capacity(n);
+    let mut exhausted = false;
+    for _ in 0..n {
+        let Some((case, repeat, broken)) = items.next() else {
+            exhausted = true;
+            break;
+        };
+        if let Some(m) = broken {
+            ready.push(Finished { case, repeat, request_hash: None, result: Err(CaseError::Render(m)) });
+            continue;
+        }
+        match requests.request(&case) {
+            Ok(request) => {
+                let hash = request.hash();
+                jobs.push(Job { case, repeat, request, hash });
+            }
+            Err(e) => ready.push(Finished { case, repeat, request_hash: None, result: Err(CaseError::Render(e.to_string())) }),
+        }
+    }
+    if client.reads_cache() && !jobs.is_empty() {
+        let keys: Vec<String> = jobs.iter().map(|j| client.cache_key(&j.request, &j.hash, j.repeat)).collect();
+        let mut hits = client.cached_many(&keys).await;
+        for (job, key) in jobs.into_iter().zip(keys) {
+            match hits.remove(&key) {
+                Some(response) => ready.push(Finished {
+                    case: job.case,
+                    repeat: job.repeat,
+                    request_hash: Some(job.hash),
+                    result: Ok(Reply { response, cache_hit: true, attempts: 0, cache_entry: None }),
+                }),
+                None => pending.push_back(job),
+            }
+        }
+    } else {
+        pending.extend(jobs);
+    }
+    exhausted
 }

@@ -134,7 +134,40 @@ pub struct ScoreRow {
 
 const RUN_COLUMNS: &str = "id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id";
 
-const CASE_COLUMNS: &str = "run_id, case_id, repeat_index, seq, status, kind, message, request_hash, vars_json, expected_json, tags_json, output, parsed_json, input_tokens, cached_input_tokens, output_tokens, cost_usd, latency_ms, finished_at, cache_hit, attempts, ttft_ms";
+const CASE_COLUMNS: &str = "c.run_id, c.case_id, c.repeat_index, c.seq, c.status, c.kind, c.message, c.request_hash, \
+    COALESCE(g.vars_json, '{}') AS vars_json, COALESCE(g.expected_json, '{}') AS expected_json, COALESCE(g.tags_json, '[]') AS tags_json, \
+    c.output, c.parsed_json, c.input_tokens, c.cached_input_tokens, c.output_tokens, c.cost_usd, c.latency_ms, c.finished_at, c.cache_hit, c.attempts, c.ttft_ms";
+
+/// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's limits on bind parameters.
+const ROWS_PER_INSERT: usize = 100;
+
+/// `($1, $2, …), ($k, …)` for `rows` rows of `cols` columns.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * cols + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// One finished case with what goes with it: its scores and the fresh answer to cache.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub case: CaseRow,
+    pub scores: Vec<ScoreRow>,
+    pub cache: Option<CacheRow>,
+}
 
 fn run_from_row(r: &sqlx::any::AnyRow) -> Result<RunRow, sqlx::Error> {
     Ok(RunRow {
@@ -299,69 +332,108 @@ impl Store {
         Ok(())
     }
 
-    /// Commits one finished case, its scores and the fresh answer for the response cache in
-    /// one transaction: a crash keeps all three or none.
-    pub async fn insert_case(
-        &self,
-        case: &CaseRow,
-        scores: &[ScoreRow],
-        cache: Option<&CacheRow>,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO case_results (run_id, case_id, repeat_index, seq, status, kind, message, request_hash, vars_json, expected_json, tags_json, output, parsed_json, input_tokens, cached_input_tokens, output_tokens, cost_usd, latency_ms, finished_at, cache_hit, attempts, ttft_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
-        )
-        .bind(&case.run_id)
-        .bind(&case.case_id)
-        .bind(case.repeat_index)
-        .bind(case.seq)
-        .bind(&case.status)
-        .bind(&case.kind)
-        .bind(&case.message)
-        .bind(&case.request_hash)
-        .bind(&case.vars_json)
-        .bind(&case.expected_json)
-        .bind(&case.tags_json)
-        .bind(&case.output)
-        .bind(&case.parsed_json)
-        .bind(case.input_tokens)
-        .bind(case.cached_input_tokens)
-        .bind(case.output_tokens)
-        .bind(case.cost_usd)
-        .bind(case.latency_ms)
-        .bind(&case.finished_at)
-        .bind(case.cache_hit)
-        .bind(case.attempts)
-        .bind(case.ttft_ms)
-        .execute(&mut *tx)
-        .await?;
-        for s in scores {
-            sqlx::query("INSERT INTO scores (run_id, case_id, repeat_index, scorer, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(&case.run_id)
-                .bind(&s.case_id)
-                .bind(s.repeat_index)
-                .bind(&s.scorer)
-                .bind(&s.outcome)
-                .bind(&s.detail)
-                .execute(&mut *tx)
-                .await?;
+    /// Commits one finished case (see `insert_cases`).
+    pub async fn insert_case(&self, dataset_version: &str, case: &CaseRow, scores: &[ScoreRow], cache: Option<&CacheRow>) -> Result<(), StoreError> {
+        let record = Record { case: case.clone(), scores: scores.to_vec(), cache: cache.cloned() };
+        self.insert_cases(dataset_version, std::slice::from_ref(&record)).await
+    }
+
+    /// Commits finished cases with their scores and the fresh answers for the response cache
+    /// in one transaction: a crash keeps all of them or none. The golden inputs of each case
+    /// are stored once per dataset version.
+    pub async fn insert_cases(&self, dataset_version: &str, records: &[Record]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
         }
-        if let Some(c) = cache {
-            sqlx::query(
-                "INSERT INTO response_cache (cache_key, provider_kind, model, response_json, created_at) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (cache_key) DO UPDATE SET response_json = excluded.response_json, created_at = excluded.created_at",
-            )
-            .bind(&c.key)
-            .bind(&c.provider_kind)
-            .bind(&c.model)
-            .bind(&c.response_json)
-            .bind(&case.finished_at)
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.pool.begin().await?;
+        for chunk in records.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO golden_cases (dataset_version, case_id, vars_json, expected_json, tags_json) VALUES {} ON CONFLICT DO NOTHING",
+                placeholders(chunk.len(), 5)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                let c = &r.case;
+                q = q.bind(dataset_version).bind(&c.case_id).bind(&c.vars_json).bind(&c.expected_json).bind(&c.tags_json);
+            }
+            q.execute(&mut *tx).await?;
+
+            let sql = format!(
+                "INSERT INTO case_results (run_id, case_id, repeat_index, seq, status, kind, message, request_hash, output, parsed_json, input_tokens, cached_input_tokens, output_tokens, cost_usd, latency_ms, ttft_ms, cache_hit, attempts, finished_at) VALUES {}",
+                placeholders(chunk.len(), 19)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                let c = &r.case;
+                q = q
+                    .bind(&c.run_id)
+                    .bind(&c.case_id)
+                    .bind(c.repeat_index)
+                    .bind(c.seq)
+                    .bind(&c.status)
+                    .bind(&c.kind)
+                    .bind(&c.message)
+                    .bind(&c.request_hash)
+                    .bind(&c.output)
+                    .bind(&c.parsed_json)
+                    .bind(c.input_tokens)
+                    .bind(c.cached_input_tokens)
+                    .bind(c.output_tokens)
+                    .bind(c.cost_usd)
+                    .bind(c.latency_ms)
+                    .bind(c.ttft_ms)
+                    .bind(c.cache_hit)
+                    .bind(c.attempts)
+                    .bind(&c.finished_at);
+            }
+            q.execute(&mut *tx).await?;
+
+            let scores: Vec<(&CaseRow, &ScoreRow)> = chunk.iter().flat_map(|r| r.scores.iter().map(move |s| (&r.case, s))).collect();
+            for part in scores.chunks(ROWS_PER_INSERT * 4) {
+                let sql = format!("INSERT INTO scores (run_id, case_id, repeat_index, scorer, outcome, detail) VALUES {}", placeholders(part.len(), 6));
+                let mut q = sqlx::query(&sql);
+                for (c, s) in part {
+                    q = q.bind(&c.run_id).bind(&s.case_id).bind(s.repeat_index).bind(&s.scorer).bind(&s.outcome).bind(&s.detail);
+                }
+                q.execute(&mut *tx).await?;
+            }
+
+            // The last answer for a key wins (a refresh); keys are unique within a statement.
+            let mut seen = std::collections::HashSet::new();
+            let cached: Vec<(&CaseRow, &CacheRow)> =
+                chunk.iter().rev().filter_map(|r| r.cache.as_ref().map(|c| (&r.case, c))).filter(|(_, c)| seen.insert(c.key.as_str())).collect();
+            if !cached.is_empty() {
+                let sql = format!(
+                    "INSERT INTO response_cache (cache_key, provider_kind, model, response_json, created_at) VALUES {} \
+                     ON CONFLICT (cache_key) DO UPDATE SET response_json = excluded.response_json, created_at = excluded.created_at",
+                    placeholders(cached.len(), 5)
+                );
+                let mut q = sqlx::query(&sql);
+                for (case, c) in cached {
+                    q = q.bind(&c.key).bind(&c.provider_kind).bind(&c.model).bind(&c.response_json).bind(&case.finished_at);
+                }
+                q.execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The cached answers of several request keys at once.
+    pub async fn cache_get_many(&self, keys: &[String]) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in keys.chunks(ROWS_PER_INSERT * 5) {
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT cache_key, response_json FROM response_cache WHERE cache_key IN ({})", list.join(", "));
+            let mut q = sqlx::query(&sql);
+            for k in chunk {
+                q = q.bind(k);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.insert(r.try_get("cache_key")?, r.try_get("response_json")?);
+            }
+        }
+        Ok(out)
     }
 
     /// The cached answer of a request key, as stored.
@@ -502,16 +574,17 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// The case results of a run, in case id order.
+    /// The case results of a run, in case id order, with their golden inputs.
     pub async fn cases(&self, run_id: &str) -> Result<Vec<CaseRow>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {CASE_COLUMNS} FROM case_results WHERE run_id = $1 ORDER BY case_id, repeat_index"))
-            .bind(run_id)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(case_from_row)
-            .collect::<Result<Vec<_>, _>>()?)
+        let rows = sqlx::query(&format!(
+            "SELECT {CASE_COLUMNS} FROM case_results c JOIN runs r ON r.id = c.run_id \
+             LEFT JOIN golden_cases g ON g.dataset_version = r.dataset_version AND g.case_id = c.case_id \
+             WHERE c.run_id = $1 ORDER BY c.case_id, c.repeat_index"
+        ))
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(case_from_row).collect::<Result<Vec<_>, _>>()?)
     }
 
     /// The scores of a run, in case id and scorer order.
@@ -537,7 +610,12 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{placeholders, redact};
+
+    #[test]
+    fn placeholders_number_every_column_of_every_row() {
+        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
 
     #[test]
     fn redacts_passwords_in_urls() {

@@ -59,6 +59,7 @@ fn case_row(run: &str, id: &str, status: &str, latency: Option<f64>) -> CaseRow 
 }
 
 async fn exercise(store: Store) {
+    let dv = "b".repeat(64);
     store
         .create_run(&run_row("abc123000001", "s1", "2026-11-23T10:00:00.000Z"))
         .await
@@ -88,17 +89,17 @@ async fn exercise(store: Store) {
         response_json: r#"{"content":"x"}"#.into(),
     };
     store
-        .insert_case(&c1, &[s("b", "pass")], Some(&cache))
+        .insert_case(&dv, &c1, &[s("b", "pass")], Some(&cache))
         .await
         .unwrap();
     store
-        .insert_case(&c2, &[s("a", "fail")], None)
+        .insert_case(&dv, &c2, &[s("a", "fail")], None)
         .await
         .unwrap();
     // The same case twice violates the primary key and leaves nothing half-written.
     assert!(
         store
-            .insert_case(&c1, &[s("b", "pass")], None)
+            .insert_case(&dv, &c1, &[s("b", "pass")], None)
             .await
             .is_err()
     );
@@ -114,7 +115,7 @@ async fn exercise(store: Store) {
         response_json: r#"{"content":"y"}"#.into(),
         ..cache.clone()
     };
-    store.insert_case(&c3, &[], Some(&newer)).await.unwrap();
+    store.insert_case(&dv, &c3, &[], Some(&newer)).await.unwrap();
     assert_eq!(
         store.cache_get("k1").await.unwrap().as_deref(),
         Some(r#"{"content":"y"}"#)

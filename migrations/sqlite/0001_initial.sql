@@ -1,4 +1,5 @@
--- Runs, case results and scores.
+-- Runs, the golden cases they used, case results, scores and the response cache.
+
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
     suite TEXT NOT NULL,
@@ -16,9 +17,24 @@ CREATE TABLE runs (
     finished_at TEXT,
     price_json TEXT NOT NULL,
     scorers_json TEXT NOT NULL,
-    contract_json TEXT
+    contract_json TEXT,
+    case_limit BIGINT,
+    repeats BIGINT NOT NULL,
+    stop_reason TEXT,
+    batch_id TEXT
 );
 CREATE INDEX runs_by_suite ON runs (suite, started_at);
+
+-- A case's inputs and expected values, stored once per dataset version however many runs
+-- use it.
+CREATE TABLE golden_cases (
+    dataset_version TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    vars_json TEXT NOT NULL,
+    expected_json TEXT NOT NULL,
+    tags_json TEXT NOT NULL,
+    PRIMARY KEY (dataset_version, case_id)
+);
 
 CREATE TABLE case_results (
     run_id TEXT NOT NULL REFERENCES runs (id),
@@ -29,9 +45,6 @@ CREATE TABLE case_results (
     kind TEXT,
     message TEXT,
     request_hash TEXT,
-    vars_json TEXT NOT NULL,
-    expected_json TEXT NOT NULL,
-    tags_json TEXT NOT NULL,
     output TEXT,
     parsed_json TEXT,
     input_tokens BIGINT NOT NULL,
@@ -39,6 +52,9 @@ CREATE TABLE case_results (
     output_tokens BIGINT NOT NULL,
     cost_usd DOUBLE PRECISION NOT NULL,
     latency_ms DOUBLE PRECISION,
+    ttft_ms DOUBLE PRECISION,
+    cache_hit BIGINT NOT NULL,
+    attempts BIGINT NOT NULL,
     finished_at TEXT NOT NULL,
     PRIMARY KEY (run_id, case_id, repeat_index)
 );
@@ -51,4 +67,14 @@ CREATE TABLE scores (
     outcome TEXT NOT NULL,
     detail TEXT,
     PRIMARY KEY (run_id, case_id, repeat_index, scorer)
+);
+
+-- Answers by request: provider kind, base URL, request hash and (for random sampling) the
+-- repeat index, hashed into the key.
+CREATE TABLE response_cache (
+    cache_key TEXT PRIMARY KEY,
+    provider_kind TEXT NOT NULL,
+    model TEXT NOT NULL,
+    response_json TEXT NOT NULL,
+    created_at TEXT NOT NULL
 );

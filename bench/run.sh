@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Throughput and footprint of `evalgate run` against a stub with configurable latency.
+#
+# Usage: bench/run.sh [N] [LATENCY_MS] [CONCURRENCY] [BIG_N]
+#   defaults: 10000 cases at 50 ms with concurrency 32, then BIG_N=200000 cases at 0 ms.
+#   BIG_N=0 skips the large run.
+# Prints, for each run: wall time against the physical limit ceil(N / concurrency) × latency,
+# CPU milliseconds per case (user + sys of the evalgate process), peak memory, bytes written
+# per case (what the process wrote, and what the database grew by), and the time of a fully
+# cached re-run with the stub's request count (which must not move).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${1:-10000}"
+LATENCY="${2:-50}"
+CONC="${3:-32}"
+BIG_N="${4:-200000}"
+
+cargo build --release --quiet --bin evalgate --example stub_server
+BIN="$PWD/target/release/evalgate"
+STUB="$PWD/target/release/examples/stub_server"
+WORK="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+start_stub() {
+  local latency="$1" out="$WORK/stub.out"
+  "$STUB" --latency-ms "$latency" >"$out" 2>&1 &
+  for _ in $(seq 1 100); do grep -q listening "$out" 2>/dev/null && break; sleep 0.05; done
+  PORT="$(awk '/listening on/ {print $3}' "$out")"
+}
+
+make_project() {
+  local dir="$1" n="$2" port="$3"
+  mkdir -p "$dir/prompts" "$dir/golden"
+  cat >"$dir/evalgate.yaml" <<YAML
+providers:
+  stub:
+    kind: openai
+    base_url: http://127.0.0.1:$port/v1
+    structured_output: json_object_schema
+    timeout_secs: 30
+models:
+  bench-model:
+    provider: stub
+    price: {input: 0.15, output: 0.60}
+suites:
+  bench:
+    prompt: features
+    dataset: cases
+    models: [bench-model]
+    concurrency: $CONC
+    scorers:
+      - kind: contract
+      - kind: json_field
+        field: intent
+      - kind: json_field
+        field: sentiment
+      - kind: numeric
+        field: escalation_risk
+        tolerance: 1
+YAML
+  cat >"$dir/prompts/features.yaml" <<'YAML'
+messages:
+  - role: system
+    content: Label the support message. Answer with JSON only.
+  - role: user
+    content: "{{ text }}"
+params: {temperature: 0, max_tokens: 60, response_format: json}
+output:
+  fields:
+    intent: {type: enum, values: [billing, bug, feature_request, other]}
+    sentiment: {type: enum, values: [positive, neutral, negative]}
+    escalation_risk: {type: integer, min: 1, max: 5}
+    summary: {type: string, max_length: 200}
+YAML
+  python3 - "$n" >"$dir/golden/cases.jsonl" <<'PY'
+import json, sys
+intents = ["billing", "bug", "feature_request", "other"]
+for i in range(int(sys.argv[1])):
+    print(json.dumps({"id": f"c{i:06d}", "vars": {"text": f"Message {i}: I was charged twice for invoice INV-{i:06d}, please refund."},
+                      "expected": {"intent": intents[i % 4], "sentiment": "neutral", "escalation_risk": 1 + i % 5}}))
+PY
+}
+
+db_bytes() { du -sb "$1/.evalgate" 2>/dev/null | awk '{print $1}'; }
+
+bench() {
+  local n="$1" latency="$2" label="$3"
+  start_stub "$latency"
+  local dir="$WORK/$label"
+  make_project "$dir" "$n" "$PORT"
+  (cd "$dir" && "$BIN" validate >/dev/null 2>&1)
+  local before; before=$(db_bytes "$dir" || echo 0)
+  local m; m=$(cd "$dir" && python3 "$OLDPWD/bench/measure.py" "$BIN" run bench --format json)
+  local after; after=$(db_bytes "$dir")
+  local requests; requests=$(curl -fsS "http://127.0.0.1:$PORT/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')
+  local cached; cached=$(cd "$dir" && python3 "$OLDPWD/bench/measure.py" "$BIN" run bench --format json)
+  local requests_after; requests_after=$(curl -fsS "http://127.0.0.1:$PORT/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')
+  kill %% 2>/dev/null || true
+  wait 2>/dev/null || true
+  python3 - "$n" "$latency" "$CONC" "$m" "$cached" "${before:-0}" "$after" "$requests" "$requests_after" "$label" <<'PY'
+import json, math, sys
+n, latency, conc = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+m, c = json.loads(sys.argv[4]), json.loads(sys.argv[5])
+before, after, req, req_after, label = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8]), int(sys.argv[9]), sys.argv[10]
+limit = math.ceil(n / conc) * latency / 1000
+rows = [
+    ("cases", f"{n} at {latency} ms, concurrency {conc}"),
+    ("exit codes", f"{m['exit']} (run), {c['exit']} (cached re-run)"),
+    ("requests to the stub", f"{req} (run), {req_after - req} (cached re-run)"),
+    ("wall time", f"{m['wall_s']:.2f} s" + (f" = {m['wall_s'] / limit:.3f} × the physical limit {limit:.2f} s" if limit > 0 else "")),
+    ("CPU per case", f"{m['cpu_s'] * 1000 / n:.3f} ms (user + sys {m['cpu_s']:.2f} s)"),
+    ("peak memory", f"{m['max_rss_kb'] / 1024:.1f} MB"),
+    ("written per case", f"{(m['write_bytes'] or 0) / n:.0f} B to storage ({(m['wchar'] or 0) / n:.0f} B through write calls); the database grew {(after - before) / n:.0f} B per case"),
+    ("cached re-run", f"{c['wall_s']:.3f} s, CPU {c['cpu_s'] * 1000 / n:.3f} ms per case, peak memory {c['max_rss_kb'] / 1024:.1f} MB"),
+]
+print(f"\n{label}")
+w = max(len(k) for k, _ in rows)
+for k, v in rows:
+    print(f"  {k:<{w}}  {v}")
+PY
+}
+
+bench "$N" "$LATENCY" "run-$N"
+if [ "$BIG_N" != "0" ]; then
+  bench "$BIG_N" 0 "run-$BIG_N"
+fi
