@@ -31,7 +31,10 @@ async fn stats(State(s): State<AppState>) -> String {
     format!("{{\"requests\": {}}}\n", s.requests.load(Ordering::Relaxed))
 }
 
-#[expect(clippy::print_stdout, reason = "a benchmark helper reports its port on stdout")]
+#[expect(
+    clippy::print_stdout,
+    reason = "a benchmark helper reports its port on stdout"
+)]
 fn main() {
     let mut port = 0u16;
     let mut latency_ms = 0u64;
@@ -43,12 +46,27 @@ fn main() {
             _ => {}
         }
     }
-    let state = AppState { latency: Duration::from_millis(latency_ms), requests: Arc::new(AtomicU64::new(0)) };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let state = AppState {
+        latency: Duration::from_millis(latency_ms),
+        requests: Arc::new(AtomicU64::new(0)),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
-        println!("listening on {}", listener.local_addr().expect("addr").port());
-        let app = Router::new().route("/v1/chat/completions", post(chat)).route("/stats", get(stats)).with_state(state);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind");
+        println!(
+            "listening on {}",
+            listener.local_addr().expect("addr").port()
+        );
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .route("/stats", get(stats))
+            .with_state(state);
         axum::serve(listener, app).await.expect("serve");
     });
 }

@@ -1,4 +1,7 @@
 //! Summaries of stored runs: from rows to the report model. Synchronous and pure.
+//!
+//! `Summarizer` takes the case rows one at a time (a run of 200,000 cases is streamed from the
+//! store, never held whole) and the score counts, and produces the `RunReport`.
 
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -23,203 +26,280 @@ fn object(text: Option<&str>) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
-/// Summarizes a stored run.
-pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunReport {
-    let mut counts = Counts {
-        cases: cases.len() as u64,
-        ..Counts::default()
-    };
-    let mut kinds: BTreeMap<(String, String), u64> = BTreeMap::new();
-    let mut failures = Vec::new();
-    for c in cases {
+/// (expected label, predicted label) → cases.
+type LabelCounts = BTreeMap<(String, String), u64>;
+
+/// Accumulates an integer field: absolute errors, exact matches.
+#[derive(Default)]
+struct IntegerAcc {
+    abs_error: f64,
+    pairs: u64,
+    exact: u64,
+    with_expected: u64,
+}
+
+/// The report of a run, built one case at a time.
+pub struct Summarizer {
+    run: RunRow,
+    contract: Option<Contract>,
+    counts: Counts,
+    kinds: BTreeMap<(String, String), u64>,
+    failures: Vec<FailureRow>,
+    failures_total: u64,
+    /// Per enum field: (expected, predicted) → count.
+    labels: Vec<(String, Vec<String>, LabelCounts)>,
+    integers: Vec<(String, IntegerAcc)>,
+    usage: UsageReport,
+    latencies: Vec<f64>,
+    ttfts: Vec<f64>,
+}
+
+impl Summarizer {
+    pub fn new(run: &RunRow) -> Summarizer {
+        let contract: Option<Contract> = run
+            .contract_json
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok());
+        let labels = contract
+            .iter()
+            .flat_map(|c| {
+                c.enum_fields()
+                    .map(|(f, l)| (f.to_string(), l.to_vec(), BTreeMap::new()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let integers = contract
+            .iter()
+            .flat_map(|c| {
+                c.integer_fields()
+                    .map(|f| (f.to_string(), IntegerAcc::default()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        Summarizer {
+            run: run.clone(),
+            contract,
+            counts: Counts::default(),
+            kinds: BTreeMap::new(),
+            failures: Vec::new(),
+            failures_total: 0,
+            labels,
+            integers,
+            usage: UsageReport::default(),
+            latencies: Vec::new(),
+            ttfts: Vec::new(),
+        }
+    }
+
+    /// Adds one case result (rows must come in case id order for the failure list).
+    pub fn add(&mut self, c: &CaseRow) {
+        self.counts.cases += 1;
         match c.status.as_str() {
-            "pass" => counts.pass += 1,
-            "fail" => counts.fail += 1,
-            _ => counts.error += 1,
+            "pass" => self.counts.pass += 1,
+            "fail" => self.counts.fail += 1,
+            _ => self.counts.error += 1,
         }
         if c.status != "pass" {
             let kind = c.kind.clone().unwrap_or_else(|| "unknown".into());
             if kind == "contract" {
-                counts.contract_violations += 1;
+                self.counts.contract_violations += 1;
             }
-            *kinds.entry((c.status.clone(), kind.clone())).or_default() += 1;
-            failures.push(FailureRow {
-                case_id: c.case_id.clone(),
-                status: c.status.clone(),
-                kind,
-                message: c.message.clone().unwrap_or_default(),
-            });
+            *self
+                .kinds
+                .entry((c.status.clone(), kind.clone()))
+                .or_default() += 1;
+            self.failures_total += 1;
+            if self.failures.len() < FAILURES_SHOWN {
+                self.failures.push(FailureRow {
+                    case_id: c.case_id.clone(),
+                    status: c.status.clone(),
+                    kind,
+                    message: c.message.clone().unwrap_or_default(),
+                });
+            }
         }
-    }
-    let failures_total = failures.len() as u64;
-    failures.truncate(FAILURES_SHOWN);
-    let mut kinds: Vec<KindCount> = kinds
-        .into_iter()
-        .map(|((status, kind), count)| KindCount {
-            status,
-            kind,
-            count,
-        })
-        .collect();
-    kinds.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
-
-    // Scorers, in the suite's order.
-    let names: Vec<String> = serde_json::from_str(&run.scorers_json).unwrap_or_default();
-    let scorers = names
-        .iter()
-        .map(|name| {
-            let (mut pass, mut fail, mut skip) = (0, 0, 0);
-            for s in scores.iter().filter(|s| &s.scorer == name) {
-                match s.outcome.as_str() {
-                    "pass" => pass += 1,
-                    "fail" => fail += 1,
-                    _ => skip += 1,
+        if self.contract.is_some() {
+            let expected = object(Some(&c.expected_json));
+            let got = object(c.parsed_json.as_deref());
+            for (field, _, counts) in &mut self.labels {
+                if let Some(e) = expected.get(field.as_str()).and_then(Value::as_str) {
+                    let p = got
+                        .get(field.as_str())
+                        .and_then(Value::as_str)
+                        .unwrap_or(NO_LABEL);
+                    *counts.entry((e.to_string(), p.to_string())).or_default() += 1;
                 }
             }
-            ScorerSummary {
-                name: name.clone(),
-                pass,
-                fail,
-                skip,
-                rate: stats::wilson(pass, pass + fail),
+            for (field, acc) in &mut self.integers {
+                if let Some(e) = expected.get(field.as_str()).and_then(Value::as_f64) {
+                    acc.with_expected += 1;
+                    if let Some(p) = got.get(field.as_str()).and_then(Value::as_f64) {
+                        acc.pairs += 1;
+                        acc.abs_error += (e - p).abs();
+                        if e == p {
+                            acc.exact += 1;
+                        }
+                    }
+                }
             }
-        })
-        .collect();
-
-    // Field metrics from the contract: predictions against the expected labels.
-    let contract: Option<Contract> = run
-        .contract_json
-        .as_deref()
-        .and_then(|c| serde_json::from_str(c).ok());
-    let parsed: Vec<(Map<String, Value>, Map<String, Value>)> = cases
-        .iter()
-        .map(|c| {
-            (
-                object(Some(&c.expected_json)),
-                object(c.parsed_json.as_deref()),
-            )
-        })
-        .collect();
-    let mut enum_fields = Vec::new();
-    let mut integer_fields = Vec::new();
-    if let Some(contract) = &contract {
-        for (field, labels) in contract.enum_fields() {
-            let pairs: Vec<(String, String)> = parsed
-                .iter()
-                .filter_map(|(expected, got)| {
-                    let e = expected.get(field)?.as_str()?.to_string();
-                    let p = got
-                        .get(field)
-                        .and_then(Value::as_str)
-                        .unwrap_or(NO_LABEL)
-                        .to_string();
-                    Some((e, p))
-                })
-                .collect();
-            if pairs.is_empty() {
-                continue;
-            }
-            let confusion =
-                Confusion::from_pairs(labels, pairs.iter().map(|(e, p)| (e.as_str(), p.as_str())));
-            let correct = pairs.iter().filter(|(e, p)| e == p).count() as u64;
-            let label_metrics = (0..labels.len())
-                .map(|i| confusion.label_metrics(i))
-                .collect();
-            enum_fields.push(EnumFieldReport {
-                field: field.to_string(),
-                accuracy: stats::wilson(correct, pairs.len() as u64),
-                kappa: confusion.kappa(),
-                labels: label_metrics,
-                confusion,
-            });
         }
-        for field in contract.integer_fields() {
-            let pairs: Vec<(f64, f64)> = parsed
-                .iter()
-                .filter_map(|(expected, got)| {
-                    Some((expected.get(field)?.as_f64()?, got.get(field)?.as_f64()?))
-                })
-                .collect();
-            let with_expected = parsed
-                .iter()
-                .filter(|(e, _)| e.get(field).and_then(Value::as_f64).is_some())
-                .count() as u64;
-            if with_expected == 0 {
-                continue;
-            }
-            let exact = pairs.iter().filter(|(e, p)| e == p).count() as u64;
-            integer_fields.push(IntegerFieldReport {
-                field: field.to_string(),
-                mae: stats::mean_absolute_error(&pairs),
-                exact: stats::wilson(exact, with_expected),
-                n: pairs.len() as u64,
-            });
+        let u = &mut self.usage;
+        if c.output.is_some() {
+            u.answered += 1;
         }
-    }
-
-    let answered: Vec<&CaseRow> = cases.iter().filter(|c| c.output.is_some()).collect();
-    let mut usage = UsageReport {
-        answered: answered.len() as u64,
-        ..UsageReport::default()
-    };
-    for c in cases {
-        usage.input_tokens += c.input_tokens.max(0) as u64;
-        usage.cached_input_tokens += c.cached_input_tokens.max(0) as u64;
-        usage.output_tokens += c.output_tokens.max(0) as u64;
-        usage.cost_usd += c.cost_usd;
+        u.input_tokens += c.input_tokens.max(0) as u64;
+        u.cached_input_tokens += c.cached_input_tokens.max(0) as u64;
+        u.output_tokens += c.output_tokens.max(0) as u64;
+        u.cost_usd += c.cost_usd;
         if c.cache_hit == 1 {
-            usage.cache_hits += 1;
-            usage.cost_saved_usd += c.cost_usd;
+            u.cache_hits += 1;
+            u.cost_saved_usd += c.cost_usd;
         } else {
-            usage.cost_paid_usd += c.cost_usd;
+            u.cost_paid_usd += c.cost_usd;
         }
         if c.attempts > 1 {
-            usage.retried += 1;
+            u.retried += 1;
+        }
+        self.latencies.extend(c.latency_ms);
+        self.ttfts.extend(c.ttft_ms);
+    }
+
+    /// The report, given each scorer's outcome counts as (scorer, outcome, count).
+    pub fn finish(self, score_counts: &[(String, String, i64)]) -> RunReport {
+        let run = self.run;
+        let mut kinds: Vec<KindCount> = self
+            .kinds
+            .into_iter()
+            .map(|((status, kind), count)| KindCount {
+                status,
+                kind,
+                count,
+            })
+            .collect();
+        kinds.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
+
+        let names: Vec<String> = serde_json::from_str(&run.scorers_json).unwrap_or_default();
+        let scorers = names
+            .iter()
+            .map(|name| {
+                let count = |o: &str| {
+                    score_counts
+                        .iter()
+                        .filter(|(s, out, _)| s == name && out == o)
+                        .map(|(_, _, n)| *n as u64)
+                        .sum::<u64>()
+                };
+                let (pass, fail, skip) = (count("pass"), count("fail"), count("skip"));
+                ScorerSummary {
+                    name: name.clone(),
+                    pass,
+                    fail,
+                    skip,
+                    rate: stats::wilson(pass, pass + fail),
+                }
+            })
+            .collect();
+
+        let enum_fields = self
+            .labels
+            .into_iter()
+            .filter(|(_, _, counts)| !counts.is_empty())
+            .map(|(field, labels, counts)| {
+                let confusion = Confusion::from_counts(
+                    &labels,
+                    counts
+                        .iter()
+                        .map(|((e, p), n)| (e.as_str(), p.as_str(), *n)),
+                );
+                let total: u64 = counts.values().sum();
+                let correct: u64 = counts
+                    .iter()
+                    .filter(|((e, p), _)| e == p)
+                    .map(|(_, n)| n)
+                    .sum();
+                EnumFieldReport {
+                    accuracy: stats::wilson(correct, total),
+                    kappa: confusion.kappa(),
+                    labels: (0..labels.len())
+                        .map(|i| confusion.label_metrics(i))
+                        .collect(),
+                    confusion,
+                    field,
+                }
+            })
+            .collect();
+        let integer_fields = self
+            .integers
+            .into_iter()
+            .filter(|(_, acc)| acc.with_expected > 0)
+            .map(|(field, acc)| IntegerFieldReport {
+                field,
+                mae: (acc.pairs > 0).then(|| acc.abs_error / acc.pairs as f64),
+                exact: stats::wilson(acc.exact, acc.with_expected),
+                n: acc.pairs,
+            })
+            .collect();
+
+        let mut usage = self.usage;
+        if usage.answered > 0 {
+            usage.cost_per_case_usd = usage.cost_usd / usage.answered as f64;
+        }
+        let latency = LatencyReport {
+            n: self.latencies.len() as u64,
+            p50_ms: stats::percentile(&self.latencies, 0.5),
+            p95_ms: stats::percentile(&self.latencies, 0.95),
+            max_ms: self.latencies.iter().copied().reduce(f64::max),
+            ttft_n: self.ttfts.len() as u64,
+            ttft_p50_ms: stats::percentile(&self.ttfts, 0.5),
+            ttft_p95_ms: stats::percentile(&self.ttfts, 0.95),
+        };
+        let counts = self.counts;
+        RunReport {
+            run: RunHeader {
+                id: run.id.clone(),
+                suite: run.suite.clone(),
+                model: run.model.clone(),
+                model_api_name: run.model_api_name.clone(),
+                provider: run.provider.clone(),
+                provider_kind: run.provider_kind.clone(),
+                prompt: run.prompt.clone(),
+                prompt_version: run.prompt_version.clone(),
+                dataset: run.dataset.clone(),
+                dataset_version: run.dataset_version.clone(),
+                status: run.status.clone(),
+                stop_reason: run.stop_reason.clone(),
+                repeats: run.repeats.max(1) as u64,
+                planned_cases: run.planned_cases.max(0) as u64,
+                started_at: run.started_at.clone(),
+                finished_at: run.finished_at.clone(),
+            },
+            counts,
+            pass_rate: stats::wilson(counts.pass, counts.cases),
+            scorers,
+            enum_fields,
+            integer_fields,
+            usage,
+            latency,
+            kinds,
+            failures: self.failures,
+            failures_total: self.failures_total,
         }
     }
-    if usage.answered > 0 {
-        usage.cost_per_case_usd = usage.cost_usd / usage.answered as f64;
-    }
-    let latencies: Vec<f64> = cases.iter().filter_map(|c| c.latency_ms).collect();
-    let ttfts: Vec<f64> = cases.iter().filter_map(|c| c.ttft_ms).collect();
-    let latency = LatencyReport {
-        n: latencies.len() as u64,
-        p50_ms: stats::percentile(&latencies, 0.5),
-        p95_ms: stats::percentile(&latencies, 0.95),
-        max_ms: latencies.iter().copied().reduce(f64::max),
-        ttft_n: ttfts.len() as u64,
-        ttft_p50_ms: stats::percentile(&ttfts, 0.5),
-        ttft_p95_ms: stats::percentile(&ttfts, 0.95),
-    };
+}
 
-    RunReport {
-        run: RunHeader {
-            id: run.id.clone(),
-            suite: run.suite.clone(),
-            model: run.model.clone(),
-            model_api_name: run.model_api_name.clone(),
-            provider: run.provider.clone(),
-            provider_kind: run.provider_kind.clone(),
-            prompt: run.prompt.clone(),
-            prompt_version: run.prompt_version.clone(),
-            dataset: run.dataset.clone(),
-            dataset_version: run.dataset_version.clone(),
-            status: run.status.clone(),
-            stop_reason: run.stop_reason.clone(),
-            repeats: run.repeats.max(1) as u64,
-            planned_cases: run.planned_cases.max(0) as u64,
-            started_at: run.started_at.clone(),
-            finished_at: run.finished_at.clone(),
-        },
-        counts,
-        pass_rate: stats::wilson(counts.pass, counts.cases),
-        scorers,
-        enum_fields,
-        integer_fields,
-        usage,
-        latency,
-        kinds,
-        failures,
-        failures_total,
+/// Summarizes a run whose rows are all in memory.
+pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunReport {
+    let mut s = Summarizer::new(run);
+    for c in cases {
+        s.add(c);
     }
+    let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for sc in scores {
+        *counts
+            .entry((sc.scorer.clone(), sc.outcome.clone()))
+            .or_default() += 1;
+    }
+    let counts: Vec<(String, String, i64)> =
+        counts.into_iter().map(|((s, o), n)| (s, o, n)).collect();
+    s.finish(&counts)
 }

@@ -211,15 +211,21 @@ pub async fn execute(
     tokio::pin!(ctrl_c);
     loop {
         if scheduling && !exhausted && pending.len() < plan.concurrency {
-            exhausted = prefetch(&mut items, &requests, client, lookahead, &mut pending, &mut ready).await;
+            exhausted = prefetch(
+                &mut items,
+                &requests,
+                client,
+                lookahead,
+                &mut pending,
+                &mut ready,
+            )
+            .await;
         }
         while scheduling && tasks.len() < plan.concurrency {
-            let Some(job) = pending.pop_front() else { break };
-            let client = client.clone();
-            tasks.spawn(async move {
-                let result = client.chat_fresh(&job.request, &job.hash, job.repeat).await.map_err(CaseError::Provider);
-                Finished { case: job.case, repeat: job.repeat, request_hash: Some(job.hash), result }
-            });
+            let Some(job) = pending.pop_front() else {
+                break;
+            };
+            spawn(&mut tasks, client, job);
         }
         let mut batch = std::mem::take(&mut ready);
         if batch.is_empty() {
@@ -246,17 +252,37 @@ pub async fn execute(
                 }
             }
         }
-        // Everything else that has finished by now goes into the same transaction: no case
-        // waits for a later one, but a busy run commits in groups.
-        while let Some(joined) = tasks.try_join_next() {
-            match joined {
-                Ok(f) => batch.push(f),
-                Err(e) => return Err(crate::error::Error::Runtime(std::io::Error::other(format!("a case task failed: {e}")))),
+        // Group commit: what finishes within COMMIT_WINDOW of the first goes into the same
+        // transaction (each commit writes whole pages, so one per case would write ~25 KB a
+        // case). Freed slots are refilled meanwhile, so the window costs no throughput.
+        let deadline = tokio::time::Instant::now() + COMMIT_WINDOW;
+        while stopped.is_none() && batch.len() < MAX_BATCH && !tasks.is_empty() {
+            while scheduling && tasks.len() < plan.concurrency {
+                let Some(job) = pending.pop_front() else {
+                    break;
+                };
+                spawn(&mut tasks, client, job);
+            }
+            match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+                Ok(Some(Ok(f))) => batch.push(f),
+                Ok(Some(Err(e))) => {
+                    return Err(crate::error::Error::Runtime(std::io::Error::other(
+                        format!("a case task failed: {e}"),
+                    )));
+                }
+                Ok(None) | Err(_) => break,
             }
         }
         let mut records = Vec::with_capacity(batch.len());
         for finished in batch {
-            let record = record(plan, &run_id, seq, finished, &mut first_error, &mut first_error_kind);
+            let record = record(
+                plan,
+                &run_id,
+                seq,
+                finished,
+                &mut first_error,
+                &mut first_error_kind,
+            );
             seq += 1;
             match record.case.status.as_str() {
                 "pass" => progress.passed += 1,
@@ -343,7 +369,11 @@ fn record(
         Err(CaseError::Render(m)) => {
             row.kind = Some("template".into());
             row.message = Some(m);
-            return Record { case: row, scores: Vec::new(), cache: None };
+            return Record {
+                case: row,
+                scores: Vec::new(),
+                cache: None,
+            };
         }
         Err(CaseError::Provider(failure)) => {
             let e = failure.error;
@@ -356,7 +386,11 @@ fn record(
             } else {
                 e.message
             });
-            return Record { case: row, scores: Vec::new(), cache: None };
+            return Record {
+                case: row,
+                scores: Vec::new(),
+                cache: None,
+            };
         }
     };
     let response = reply.response;
@@ -428,11 +462,38 @@ fn record(
             detail: s.detail,
         })
         .collect();
-    Record { case: row, scores: score_rows, cache: reply.cache_entry }
+    Record {
+        case: row,
+        scores: score_rows,
+        cache: reply.cache_entry,
+    }
 }
 
 /// Upcoming cases, rendered in chunks ahead of the tasks.
 const PREFETCH: usize = 256;
+
+/// Cases that finish within this time of each other are committed together.
+const COMMIT_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// At most this many cases in one commit.
+const MAX_BATCH: usize = 512;
+
+/// Starts the task that asks the model for one job.
+fn spawn(tasks: &mut JoinSet<Finished>, client: &Arc<Client>, job: Job) {
+    let client = client.clone();
+    tasks.spawn(async move {
+        let result = client
+            .chat_fresh(&job.request, &job.hash, job.repeat)
+            .await
+            .map_err(CaseError::Provider);
+        Finished {
+            case: job.case,
+            repeat: job.repeat,
+            request_hash: Some(job.hash),
+            result,
+        }
+    });
+}
 
 /// A case ready to be asked: its rendered request and hashes.
 struct Job {
@@ -461,19 +522,37 @@ async fn prefetch(
             break;
         };
         if let Some(m) = broken {
-            ready.push(Finished { case, repeat, request_hash: None, result: Err(CaseError::Render(m)) });
+            ready.push(Finished {
+                case,
+                repeat,
+                request_hash: None,
+                result: Err(CaseError::Render(m)),
+            });
             continue;
         }
         match requests.request(&case) {
             Ok(request) => {
                 let hash = request.hash();
-                jobs.push(Job { case, repeat, request, hash });
+                jobs.push(Job {
+                    case,
+                    repeat,
+                    request,
+                    hash,
+                });
             }
-            Err(e) => ready.push(Finished { case, repeat, request_hash: None, result: Err(CaseError::Render(e.to_string())) }),
+            Err(e) => ready.push(Finished {
+                case,
+                repeat,
+                request_hash: None,
+                result: Err(CaseError::Render(e.to_string())),
+            }),
         }
     }
     if client.reads_cache() && !jobs.is_empty() {
-        let keys: Vec<String> = jobs.iter().map(|j| client.cache_key(&j.request, &j.hash, j.repeat)).collect();
+        let keys: Vec<String> = jobs
+            .iter()
+            .map(|j| client.cache_key(&j.request, &j.hash, j.repeat))
+            .collect();
         let mut hits = client.cached_many(&keys).await;
         for (job, key) in jobs.into_iter().zip(keys) {
             match hits.remove(&key) {
@@ -481,7 +560,12 @@ async fn prefetch(
                     case: job.case,
                     repeat: job.repeat,
                     request_hash: Some(job.hash),
-                    result: Ok(Reply { response, cache_hit: true, attempts: 0, cache_entry: None }),
+                    result: Ok(Reply {
+                        response,
+                        cache_hit: true,
+                        attempts: 0,
+                        cache_entry: None,
+                    }),
                 }),
                 None => pending.push_back(job),
             }

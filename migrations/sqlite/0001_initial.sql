@@ -1,4 +1,6 @@
 -- Runs, the golden cases they used, case results, scores and the response cache.
+-- (SQLite: tables keyed by their primary key are WITHOUT ROWID, so each row lives in one
+-- b-tree instead of a table plus an index, which halves the pages a commit writes.)
 
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
@@ -34,7 +36,7 @@ CREATE TABLE golden_cases (
     expected_json TEXT NOT NULL,
     tags_json TEXT NOT NULL,
     PRIMARY KEY (dataset_version, case_id)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE case_results (
     run_id TEXT NOT NULL REFERENCES runs (id),
@@ -57,7 +59,7 @@ CREATE TABLE case_results (
     attempts BIGINT NOT NULL,
     finished_at TEXT NOT NULL,
     PRIMARY KEY (run_id, case_id, repeat_index)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE scores (
     run_id TEXT NOT NULL,
@@ -67,7 +69,7 @@ CREATE TABLE scores (
     outcome TEXT NOT NULL,
     detail TEXT,
     PRIMARY KEY (run_id, case_id, repeat_index, scorer)
-);
+) WITHOUT ROWID;
 
 -- Answers by request: provider kind, base URL, request hash and (for random sampling) the
 -- repeat index, hashed into the key.
@@ -77,4 +79,4 @@ CREATE TABLE response_cache (
     model TEXT NOT NULL,
     response_json TEXT NOT NULL,
     created_at TEXT NOT NULL
-);
+) WITHOUT ROWID;

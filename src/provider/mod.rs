@@ -392,17 +392,34 @@ impl Client {
 
     /// Looks several requests up in the response cache at once (one query), by cache key.
     pub async fn cached_many(&self, keys: &[String]) -> HashMap<String, ChatResponse> {
-        let Some((store, CacheMode::Use)) = &self.cache else { return HashMap::new() };
-        let Ok(found) = store.cache_get_many(keys).await else { return HashMap::new() };
-        found.into_iter().filter_map(|(k, v)| serde_json::from_str(&v).ok().map(|r| (k, r))).collect()
+        let Some((store, CacheMode::Use)) = &self.cache else {
+            return HashMap::new();
+        };
+        let Ok(found) = store.cache_get_many(keys).await else {
+            return HashMap::new();
+        };
+        found
+            .into_iter()
+            .filter_map(|(k, v)| serde_json::from_str(&v).ok().map(|r| (k, r)))
+            .collect()
     }
 
     /// Calls the model: cache, limits, retries, backend, recorder.
-    pub async fn chat(&self, request: &ChatRequest, request_hash: &str, repeat: u32) -> Result<Reply, Failure> {
+    pub async fn chat(
+        &self,
+        request: &ChatRequest,
+        request_hash: &str,
+        repeat: u32,
+    ) -> Result<Reply, Failure> {
         if self.reads_cache() {
             let key = self.cache_key(request, request_hash, repeat);
             if let Some(response) = self.cached(&key).await {
-                return Ok(Reply { response, cache_hit: true, attempts: 0, cache_entry: None });
+                return Ok(Reply {
+                    response,
+                    cache_hit: true,
+                    attempts: 0,
+                    cache_entry: None,
+                });
             }
         }
         self.chat_fresh(request, request_hash, repeat).await
@@ -410,8 +427,16 @@ impl Client {
 
     /// Calls the model without looking in the cache (the caller already did), and returns
     /// the fresh answer's cache entry with it.
-    pub async fn chat_fresh(&self, request: &ChatRequest, request_hash: &str, repeat: u32) -> Result<Reply, Failure> {
-        let key = self.cache.as_ref().map(|_| self.cache_key(request, request_hash, repeat));
+    pub async fn chat_fresh(
+        &self,
+        request: &ChatRequest,
+        request_hash: &str,
+        repeat: u32,
+    ) -> Result<Reply, Failure> {
+        let key = self
+            .cache
+            .as_ref()
+            .map(|_| self.cache_key(request, request_hash, repeat));
         let estimate =
             request.estimated_input_tokens() + u64::from(request.params.max_tokens.unwrap_or(256));
         let mut attempt = 0;

@@ -68,6 +68,14 @@ impl Confusion {
         labels: &[String],
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Confusion {
+        Self::from_counts(labels, pairs.into_iter().map(|(e, p)| (e, p, 1)))
+    }
+
+    /// Builds the matrix from (expected, predicted, count) triples.
+    pub fn from_counts<'a>(
+        labels: &[String],
+        triples: impl IntoIterator<Item = (&'a str, &'a str, u64)>,
+    ) -> Confusion {
         let mut labels = labels.to_vec();
         let mut counts = vec![vec![0u64; labels.len()]; labels.len()];
         let index = |label: &str, labels: &mut Vec<String>, counts: &mut Vec<Vec<u64>>| -> usize {
@@ -81,10 +89,10 @@ impl Confusion {
             counts.push(vec![0; labels.len()]);
             labels.len() - 1
         };
-        for (e, p) in pairs {
+        for (e, p, n) in triples {
             let i = index(e, &mut labels, &mut counts);
             let j = index(p, &mut labels, &mut counts);
-            counts[i][j] += 1;
+            counts[i][j] += n;
         }
         Confusion { labels, counts }
     }

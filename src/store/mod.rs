@@ -141,8 +141,10 @@ const CASE_COLUMNS: &str = "c.run_id, c.case_id, c.repeat_index, c.seq, c.status
 /// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's limits on bind parameters.
 const ROWS_PER_INSERT: usize = 100;
 
-/// `($1, $2, …), ($k, …)` for `rows` rows of `cols` columns.
-fn placeholders(rows: usize, cols: usize) -> String {
+/// The placeholders of a multi-row INSERT: `($1, $2, …), ($k, …)` on PostgreSQL, and plain
+/// `(?, ?, …)` on SQLite, where numbered parameters are looked up by name, one linear scan per
+/// parameter (quadratic in a statement of a thousand parameters).
+fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
     let mut out = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -153,8 +155,13 @@ fn placeholders(rows: usize, cols: usize) -> String {
             if c > 0 {
                 out.push_str(", ");
             }
-            out.push('$');
-            out.push_str(&(r * cols + c + 1).to_string());
+            match backend {
+                Backend::Postgres => {
+                    out.push('$');
+                    out.push_str(&(r * cols + c + 1).to_string());
+                }
+                Backend::Sqlite => out.push('?'),
+            }
         }
         out.push(')');
     }
@@ -333,15 +340,30 @@ impl Store {
     }
 
     /// Commits one finished case (see `insert_cases`).
-    pub async fn insert_case(&self, dataset_version: &str, case: &CaseRow, scores: &[ScoreRow], cache: Option<&CacheRow>) -> Result<(), StoreError> {
-        let record = Record { case: case.clone(), scores: scores.to_vec(), cache: cache.cloned() };
-        self.insert_cases(dataset_version, std::slice::from_ref(&record)).await
+    pub async fn insert_case(
+        &self,
+        dataset_version: &str,
+        case: &CaseRow,
+        scores: &[ScoreRow],
+        cache: Option<&CacheRow>,
+    ) -> Result<(), StoreError> {
+        let record = Record {
+            case: case.clone(),
+            scores: scores.to_vec(),
+            cache: cache.cloned(),
+        };
+        self.insert_cases(dataset_version, std::slice::from_ref(&record))
+            .await
     }
 
     /// Commits finished cases with their scores and the fresh answers for the response cache
     /// in one transaction: a crash keeps all of them or none. The golden inputs of each case
     /// are stored once per dataset version.
-    pub async fn insert_cases(&self, dataset_version: &str, records: &[Record]) -> Result<(), StoreError> {
+    pub async fn insert_cases(
+        &self,
+        dataset_version: &str,
+        records: &[Record],
+    ) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -349,18 +371,23 @@ impl Store {
         for chunk in records.chunks(ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO golden_cases (dataset_version, case_id, vars_json, expected_json, tags_json) VALUES {} ON CONFLICT DO NOTHING",
-                placeholders(chunk.len(), 5)
+                placeholders(self.backend, chunk.len(), 5)
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {
                 let c = &r.case;
-                q = q.bind(dataset_version).bind(&c.case_id).bind(&c.vars_json).bind(&c.expected_json).bind(&c.tags_json);
+                q = q
+                    .bind(dataset_version)
+                    .bind(&c.case_id)
+                    .bind(&c.vars_json)
+                    .bind(&c.expected_json)
+                    .bind(&c.tags_json);
             }
             q.execute(&mut *tx).await?;
 
             let sql = format!(
                 "INSERT INTO case_results (run_id, case_id, repeat_index, seq, status, kind, message, request_hash, output, parsed_json, input_tokens, cached_input_tokens, output_tokens, cost_usd, latency_ms, ttft_ms, cache_hit, attempts, finished_at) VALUES {}",
-                placeholders(chunk.len(), 19)
+                placeholders(self.backend, chunk.len(), 19)
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {
@@ -388,29 +415,50 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
 
-            let scores: Vec<(&CaseRow, &ScoreRow)> = chunk.iter().flat_map(|r| r.scores.iter().map(move |s| (&r.case, s))).collect();
+            let scores: Vec<(&CaseRow, &ScoreRow)> = chunk
+                .iter()
+                .flat_map(|r| r.scores.iter().map(move |s| (&r.case, s)))
+                .collect();
             for part in scores.chunks(ROWS_PER_INSERT * 4) {
-                let sql = format!("INSERT INTO scores (run_id, case_id, repeat_index, scorer, outcome, detail) VALUES {}", placeholders(part.len(), 6));
+                let sql = format!(
+                    "INSERT INTO scores (run_id, case_id, repeat_index, scorer, outcome, detail) VALUES {}",
+                    placeholders(self.backend, part.len(), 6)
+                );
                 let mut q = sqlx::query(&sql);
                 for (c, s) in part {
-                    q = q.bind(&c.run_id).bind(&s.case_id).bind(s.repeat_index).bind(&s.scorer).bind(&s.outcome).bind(&s.detail);
+                    q = q
+                        .bind(&c.run_id)
+                        .bind(&s.case_id)
+                        .bind(s.repeat_index)
+                        .bind(&s.scorer)
+                        .bind(&s.outcome)
+                        .bind(&s.detail);
                 }
                 q.execute(&mut *tx).await?;
             }
 
             // The last answer for a key wins (a refresh); keys are unique within a statement.
             let mut seen = std::collections::HashSet::new();
-            let cached: Vec<(&CaseRow, &CacheRow)> =
-                chunk.iter().rev().filter_map(|r| r.cache.as_ref().map(|c| (&r.case, c))).filter(|(_, c)| seen.insert(c.key.as_str())).collect();
+            let cached: Vec<(&CaseRow, &CacheRow)> = chunk
+                .iter()
+                .rev()
+                .filter_map(|r| r.cache.as_ref().map(|c| (&r.case, c)))
+                .filter(|(_, c)| seen.insert(c.key.as_str()))
+                .collect();
             if !cached.is_empty() {
                 let sql = format!(
                     "INSERT INTO response_cache (cache_key, provider_kind, model, response_json, created_at) VALUES {} \
                      ON CONFLICT (cache_key) DO UPDATE SET response_json = excluded.response_json, created_at = excluded.created_at",
-                    placeholders(cached.len(), 5)
+                    placeholders(self.backend, cached.len(), 5)
                 );
                 let mut q = sqlx::query(&sql);
                 for (case, c) in cached {
-                    q = q.bind(&c.key).bind(&c.provider_kind).bind(&c.model).bind(&c.response_json).bind(&case.finished_at);
+                    q = q
+                        .bind(&c.key)
+                        .bind(&c.provider_kind)
+                        .bind(&c.model)
+                        .bind(&c.response_json)
+                        .bind(&case.finished_at);
                 }
                 q.execute(&mut *tx).await?;
             }
@@ -420,11 +468,22 @@ impl Store {
     }
 
     /// The cached answers of several request keys at once.
-    pub async fn cache_get_many(&self, keys: &[String]) -> Result<std::collections::HashMap<String, String>, StoreError> {
+    pub async fn cache_get_many(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
         let mut out = std::collections::HashMap::new();
         for chunk in keys.chunks(ROWS_PER_INSERT * 5) {
-            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!("SELECT cache_key, response_json FROM response_cache WHERE cache_key IN ({})", list.join(", "));
+            let list: Vec<String> = (1..=chunk.len())
+                .map(|i| match self.backend {
+                    Backend::Postgres => format!("${i}"),
+                    Backend::Sqlite => "?".to_string(),
+                })
+                .collect();
+            let sql = format!(
+                "SELECT cache_key, response_json FROM response_cache WHERE cache_key IN ({})",
+                list.join(", ")
+            );
             let mut q = sqlx::query(&sql);
             for k in chunk {
                 q = q.bind(k);
@@ -584,7 +643,46 @@ impl Store {
         .bind(run_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(case_from_row).collect::<Result<Vec<_>, _>>()?)
+        Ok(rows
+            .iter()
+            .map(case_from_row)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The case results of a run as a stream, in case id order, with their expected values
+    /// but without their inputs and with an empty output (what a summary needs).
+    pub fn case_summaries<'a>(
+        &'a self,
+        run_id: &'a str,
+    ) -> impl futures::Stream<Item = Result<CaseRow, StoreError>> + 'a {
+        use futures::StreamExt;
+        sqlx::query(
+            "SELECT c.run_id, c.case_id, c.repeat_index, c.seq, c.status, c.kind, c.message, c.request_hash, \
+             '{}' AS vars_json, COALESCE(g.expected_json, '{}') AS expected_json, '[]' AS tags_json, \
+             CASE WHEN c.output IS NULL THEN NULL ELSE '' END AS output, c.parsed_json, c.input_tokens, c.cached_input_tokens, \
+             c.output_tokens, c.cost_usd, c.latency_ms, c.finished_at, c.cache_hit, c.attempts, c.ttft_ms \
+             FROM case_results c JOIN runs r ON r.id = c.run_id \
+             LEFT JOIN golden_cases g ON g.dataset_version = r.dataset_version AND g.case_id = c.case_id \
+             WHERE c.run_id = $1 ORDER BY c.case_id, c.repeat_index",
+        )
+        .bind(run_id)
+        .fetch(&self.pool)
+        .map(|r| r.map_err(StoreError::from).and_then(|row| case_from_row(&row).map_err(StoreError::from)))
+    }
+
+    /// How many times each scorer passed, failed and skipped in a run: (scorer, outcome, n).
+    pub async fn score_counts(
+        &self,
+        run_id: &str,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT scorer, outcome, COUNT(*) AS n FROM scores WHERE run_id = $1 GROUP BY scorer, outcome ORDER BY scorer, outcome")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("scorer")?, r.try_get("outcome")?, r.try_get("n")?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// The scores of a run, in case id and scorer order.
@@ -610,11 +708,15 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::{placeholders, redact};
+    use super::{Backend, placeholders, redact};
 
     #[test]
     fn placeholders_number_every_column_of_every_row() {
-        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(
+            placeholders(Backend::Postgres, 2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
     }
 
     #[test]

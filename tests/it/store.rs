@@ -115,7 +115,10 @@ async fn exercise(store: Store) {
         response_json: r#"{"content":"y"}"#.into(),
         ..cache.clone()
     };
-    store.insert_case(&dv, &c3, &[], Some(&newer)).await.unwrap();
+    store
+        .insert_case(&dv, &c3, &[], Some(&newer))
+        .await
+        .unwrap();
     assert_eq!(
         store.cache_get("k1").await.unwrap().as_deref(),
         Some(r#"{"content":"y"}"#)

@@ -7,6 +7,21 @@ use crate::error::{Error, ExitStatus};
 use crate::output::Printer;
 use crate::store::Store;
 
+/// The report of a stored run, computed from its rows streamed from the store.
+pub async fn summarize(
+    store: &Store,
+    run: &crate::store::RunRow,
+) -> Result<crate::report::RunReport, Error> {
+    use futures::StreamExt;
+    let mut summary = crate::analysis::Summarizer::new(run);
+    let rows = store.case_summaries(&run.id);
+    futures::pin_mut!(rows);
+    while let Some(row) = rows.next().await {
+        summary.add(&row?);
+    }
+    Ok(summary.finish(&store.score_counts(&run.id).await?))
+}
+
 /// Prints the report of a stored run and writes its run file when asked.
 pub async fn print(
     store: &Store,
@@ -16,14 +31,14 @@ pub async fn print(
     printer: &Printer,
 ) -> Result<(), Error> {
     let run = store.find_run(run_id).await?;
-    let cases = store.cases(&run.id).await?;
-    let scores = store.scores(&run.id).await?;
-    let report = crate::analysis::summarize(&run, &cases, &scores);
+    let report = summarize(store, &run).await?;
     match format {
         Format::Terminal => printer.data(&crate::report::terminal::render(&report)),
         Format::Json => printer.data(&serde_json::to_string_pretty(&report).unwrap_or_default()),
     }
     if let Some(path) = out {
+        let cases = store.cases(&run.id).await?;
+        let scores = store.scores(&run.id).await?;
         let file = crate::runfile::build(run, report, cases, scores);
         let mut text = serde_json::to_string_pretty(&file).unwrap_or_default();
         text.push('\n');
