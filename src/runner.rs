@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::golden::Case;
 use crate::plan::Plan;
+use crate::provider::batch::BatchStatus;
 use crate::provider::{Client, ErrorKind, Failure, Reply};
 use crate::score::{self, Outcome, Output};
 use crate::store::{CaseRow, Record, RunRow, ScoreRow, Store};
@@ -136,62 +137,14 @@ pub async fn execute(
 ) -> Result<RunOutcome, crate::error::Error> {
     let started = Instant::now();
     let repeats = options.repeats.max(1);
-    let (run_id, finished, mut seq) = match &options.resume {
-        Some(run) => {
-            store.reopen_run(&run.id).await?;
-            let (keys, max_seq) = store.finished_keys(&run.id).await?;
-            (
-                run.id.clone(),
-                keys.into_iter().collect::<HashSet<(String, i64)>>(),
-                max_seq + 1,
-            )
-        }
-        None => {
-            let run = new_run(plan, repeats);
-            store.create_run(&run).await?;
-            (run.id, HashSet::new(), 0)
-        }
-    };
+    let (run_id, finished, mut seq) = begin(plan, store, options).await?;
     let mut progress = Progress {
         planned: plan.planned * repeats as usize,
         resumed: finished.len(),
         done: finished.len(),
         ..Progress::default()
     };
-
-    let cases = plan
-        .dataset
-        .cases()
-        .map_err(|source| crate::error::Error::Read {
-            path: plan.dataset.path.clone(),
-            source,
-        })?;
-    let mut items = cases
-        .take(plan.limit.unwrap_or(usize::MAX))
-        .flat_map(|case| {
-            // The dataset was validated by `config::load`; a bad line now means the file
-            // changed during the run, which is recorded against the line.
-            let (case, broken) = match case {
-                Ok(c) => (Arc::new(c), None),
-                Err(d) => {
-                    let placeholder = Case {
-                        id: format!("line-{}", d.line),
-                        vars: Map::new(),
-                        expected: Map::new(),
-                        outcome: None,
-                        base_features: None,
-                        tags: Vec::new(),
-                        source: None,
-                    };
-                    (
-                        Arc::new(placeholder),
-                        Some(format!("the dataset changed during the run: {d}")),
-                    )
-                }
-            };
-            (0..repeats).map(move |r| (case.clone(), r, broken.clone()))
-        })
-        .filter(|(case, r, _)| !finished.contains(&(case.id.clone(), i64::from(*r))));
+    let mut items = work_items(plan, repeats, &finished)?;
 
     // One task per case, at most `concurrency` at once. Tasks run on their own, so a request
     // waiting for the store never waits on this loop, which owns the writes. Upcoming cases
@@ -284,17 +237,7 @@ pub async fn execute(
                 &mut first_error_kind,
             );
             seq += 1;
-            match record.case.status.as_str() {
-                "pass" => progress.passed += 1,
-                "fail" => progress.failed += 1,
-                _ => progress.errors += 1,
-            }
-            if record.case.cache_hit == 1 {
-                progress.cache_hits += 1;
-            } else {
-                progress.cost_usd += record.case.cost_usd;
-            }
-            progress.done += 1;
+            tally(&mut progress, &record);
             records.push(record);
         }
         store.insert_cases(&plan.dataset.version, &records).await?;
@@ -323,10 +266,255 @@ pub async fn execute(
         run_id,
         progress,
         stopped,
-        first_error,
+        first_error: first_error.map(|(_, m)| m),
         first_error_kind,
         elapsed_secs: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Runs a plan through the provider's Batch API: cached answers are recorded at once, the
+/// rest go into one batch whose id is stored with the run (so `--resume` polls the same
+/// batch after an interruption), polled with backoff, and recorded at the batch price when
+/// the results come back.
+pub async fn execute_batch(
+    plan: &Plan<'_>,
+    client: &Arc<Client>,
+    store: &Store,
+    options: &RunOptions,
+    mut on_progress: impl FnMut(&Progress),
+    mut on_batch: impl FnMut(&BatchStatus),
+) -> Result<RunOutcome, crate::error::Error> {
+    let started = Instant::now();
+    let Some(api) = client.batch_api() else {
+        return Err(crate::error::Error::usage(
+            format!(
+                "`--batch` needs an `openai` provider, and model `{}` uses `{}` ({})",
+                plan.model.name,
+                plan.provider.name,
+                plan.provider.kind.name()
+            ),
+            None,
+        ));
+    };
+    let repeats = options.repeats.max(1);
+    let (run_id, finished, mut seq) = begin(plan, store, options).await?;
+    let mut progress = Progress {
+        planned: plan.planned * repeats as usize,
+        resumed: finished.len(),
+        done: finished.len(),
+        ..Progress::default()
+    };
+    let mut items = work_items(plan, repeats, &finished)?;
+    let requests = plan.requests();
+    let mut jobs: VecDeque<Job> = VecDeque::new();
+    let mut ready = Vec::new();
+    while !prefetch(
+        &mut items, &requests, client, PREFETCH, &mut jobs, &mut ready,
+    )
+    .await
+    {}
+    let mut first_error = None;
+    let mut first_error_kind = None;
+    let mut commit = |batch: Vec<Finished>, seq: &mut i64, progress: &mut Progress| {
+        let mut records = Vec::with_capacity(batch.len());
+        for f in batch {
+            let r = record(
+                plan,
+                &run_id,
+                *seq,
+                f,
+                &mut first_error,
+                &mut first_error_kind,
+            );
+            *seq += 1;
+            tally(progress, &r);
+            records.push(r);
+        }
+        records
+    };
+    let records = commit(ready, &mut seq, &mut progress);
+    store.insert_cases(&plan.dataset.version, &records).await?;
+    on_progress(&progress);
+
+    let mut stopped = None;
+    if !jobs.is_empty() {
+        let existing = options.resume.as_ref().and_then(|r| r.batch_id.clone());
+        let mut status = match existing {
+            Some(id) => api.batch_status(&id).await,
+            None => {
+                let mut jsonl = String::new();
+                for job in &jobs {
+                    jsonl.push_str(&crate::provider::batch::input_line(
+                        &custom_id(&job.case.id, job.repeat),
+                        &job.request,
+                        api,
+                    ));
+                    jsonl.push('\n');
+                }
+                api.create_batch(jsonl).await
+            }
+        }
+        .map_err(crate::error::Error::ProviderSetup)?;
+        store.set_batch_id(&run_id, &status.id).await?;
+        on_batch(&status);
+        let no_delay = crate::env::setting(crate::env::NO_RETRY_DELAY).is_some();
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        let mut poll = 0;
+        while !status.is_done() {
+            let delay = if no_delay {
+                std::time::Duration::from_millis(10)
+            } else {
+                crate::provider::batch::poll_delay(poll)
+            };
+            poll += 1;
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = &mut ctrl_c => {
+                    stopped = Some(StopReason::Interrupted);
+                    break;
+                }
+            }
+            status = api
+                .batch_status(&status.id)
+                .await
+                .map_err(crate::error::Error::ProviderSetup)?;
+            on_batch(&status);
+        }
+        if stopped.is_none() {
+            let mut results: std::collections::HashMap<
+                String,
+                Result<crate::provider::ChatResponse, crate::provider::ProviderError>,
+            > = api
+                .batch_results(&status)
+                .await
+                .map_err(crate::error::Error::ProviderSetup)?
+                .into_iter()
+                .map(|r| (r.custom_id, r.result))
+                .collect();
+            let batch_status = status.status.clone();
+            let finished: Vec<Finished> = jobs
+                .into_iter()
+                .map(|job| {
+                    let result = match results.remove(&custom_id(&job.case.id, job.repeat)) {
+                        Some(Ok(response)) => {
+                            let cache_entry = client.cache_entry(&job.request, &job.hash, job.repeat, &response);
+                            Ok(Reply { response, cache_hit: false, attempts: 1, cache_entry, batch: true })
+                        }
+                        Some(Err(error)) => Err(CaseError::Provider(Failure { error, attempts: 1 })),
+                        None => Err(CaseError::Provider(Failure {
+                            error: crate::provider::ProviderError::new(ErrorKind::ServerError, format!("the batch ended `{batch_status}` without an answer for this case")),
+                            attempts: 1,
+                        })),
+                    };
+                    Finished { case: job.case, repeat: job.repeat, request_hash: Some(job.hash), result }
+                })
+                .collect();
+            let records = commit(finished, &mut seq, &mut progress);
+            for chunk in records.chunks(MAX_BATCH) {
+                store.insert_cases(&plan.dataset.version, chunk).await?;
+            }
+            on_progress(&progress);
+        }
+    }
+    let (status, reason) = match stopped {
+        None => ("finished", None),
+        Some(r) => ("stopped", Some(r.as_str())),
+    };
+    store.finish_run(&run_id, status, reason, &now()).await?;
+    Ok(RunOutcome {
+        run_id,
+        progress,
+        stopped,
+        first_error: first_error.map(|(_, m)| m),
+        first_error_kind,
+        elapsed_secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The `custom_id` of a case in a batch.
+fn custom_id(case_id: &str, repeat: u32) -> String {
+    format!("{case_id}#{repeat}")
+}
+
+/// Counts a recorded case in the progress.
+fn tally(progress: &mut Progress, r: &Record) {
+    match r.case.status.as_str() {
+        "pass" => progress.passed += 1,
+        "fail" => progress.failed += 1,
+        _ => progress.errors += 1,
+    }
+    if r.case.cache_hit == 1 {
+        progress.cache_hits += 1;
+    } else {
+        progress.cost_usd += r.case.cost_usd;
+    }
+    progress.done += 1;
+}
+
+/// Starts a new run or reopens the one to resume: its id, the (case, repeat) pairs already
+/// finished and the next sequence number.
+async fn begin(
+    plan: &Plan<'_>,
+    store: &Store,
+    options: &RunOptions,
+) -> Result<(String, HashSet<(String, i64)>, i64), crate::error::Error> {
+    Ok(match &options.resume {
+        Some(run) => {
+            store.reopen_run(&run.id).await?;
+            let (keys, max_seq) = store.finished_keys(&run.id).await?;
+            (run.id.clone(), keys.into_iter().collect(), max_seq + 1)
+        }
+        None => {
+            let run = new_run(plan, options.repeats.max(1));
+            store.create_run(&run).await?;
+            (run.id, HashSet::new(), 0)
+        }
+    })
+}
+
+type Item = (Arc<Case>, u32, Option<String>);
+
+/// The (case, repeat) items of a plan not finished yet, read lazily from the dataset.
+fn work_items<'a>(
+    plan: &'a Plan<'_>,
+    repeats: u32,
+    finished: &'a HashSet<(String, i64)>,
+) -> Result<impl Iterator<Item = Item> + 'a, crate::error::Error> {
+    let cases = plan
+        .dataset
+        .cases()
+        .map_err(|source| crate::error::Error::Read {
+            path: plan.dataset.path.clone(),
+            source,
+        })?;
+    let items = cases
+        .take(plan.limit.unwrap_or(usize::MAX))
+        .flat_map(move |case| {
+            // The dataset was validated by `config::load`; a bad line now means the file
+            // changed during the run, which is recorded against the line.
+            let (case, broken) = match case {
+                Ok(c) => (Arc::new(c), None),
+                Err(d) => {
+                    let placeholder = Case {
+                        id: format!("line-{}", d.line),
+                        vars: Map::new(),
+                        expected: Map::new(),
+                        outcome: None,
+                        base_features: None,
+                        tags: Vec::new(),
+                        source: None,
+                    };
+                    (
+                        Arc::new(placeholder),
+                        Some(format!("the dataset changed during the run: {d}")),
+                    )
+                }
+            };
+            (0..repeats).map(move |r| (case.clone(), r, broken.clone()))
+        })
+        .filter(|(case, r, _)| !finished.contains(&(case.id.clone(), i64::from(*r))));
+    Ok(items)
 }
 
 /// Scores a finished item and turns it into rows (and the answer to cache).
@@ -335,7 +523,7 @@ fn record(
     run_id: &str,
     seq: i64,
     f: Finished,
-    first_error: &mut Option<String>,
+    first_error: &mut Option<(String, String)>,
     first_error_kind: &mut Option<ErrorKind>,
 ) -> Record {
     let case = f.case;
@@ -377,8 +565,14 @@ fn record(
         }
         Err(CaseError::Provider(failure)) => {
             let e = failure.error;
-            first_error.get_or_insert_with(|| format!("{}: {}", e.kind.as_str(), e.message));
-            first_error_kind.get_or_insert(e.kind);
+            // The first in case order, so that the message does not depend on timing.
+            if first_error.as_ref().is_none_or(|(id, _)| case.id < *id) {
+                *first_error = Some((
+                    case.id.clone(),
+                    format!("{}: {}", e.kind.as_str(), e.message),
+                ));
+                *first_error_kind = Some(e.kind);
+            }
             row.kind = Some(e.kind.as_str().into());
             row.attempts = i64::from(failure.attempts);
             row.message = Some(if failure.attempts > 1 {
@@ -400,12 +594,19 @@ fn record(
     row.input_tokens = usage.input_tokens as i64;
     row.cached_input_tokens = usage.cached_input_tokens as i64;
     row.output_tokens = usage.output_tokens as i64;
-    row.cost_usd = plan.model.price.cost(
-        usage.input_tokens,
-        usage.cached_input_tokens,
-        usage.output_tokens,
-    );
-    row.latency_ms = Some((response.latency_ms * 10.0).round() / 10.0);
+    if reply.batch {
+        row.cost_usd = plan
+            .model
+            .price
+            .batch_cost(usage.input_tokens, usage.output_tokens);
+    } else {
+        row.cost_usd = plan.model.price.cost(
+            usage.input_tokens,
+            usage.cached_input_tokens,
+            usage.output_tokens,
+        );
+        row.latency_ms = Some((response.latency_ms * 10.0).round() / 10.0);
+    }
     row.ttft_ms = response.ttft_ms.map(|t| (t * 10.0).round() / 10.0);
 
     let contract = plan.prompt.contract.as_ref();
@@ -565,6 +766,7 @@ async fn prefetch(
                         cache_hit: true,
                         attempts: 0,
                         cache_entry: None,
+                        batch: false,
                     }),
                 }),
                 None => pending.push_back(job),

@@ -134,6 +134,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "RUN", num_args = 0..=1, default_missing_value = "")]
     pub resume: Option<String>,
 
+    /// Send the cases through the provider's Batch API (OpenAI-compatible providers): half
+    /// the price, answers within 24 hours.
+    ///
+    /// The batch id is stored with the run: after an interruption, `--resume` polls the same
+    /// batch instead of sending a new one. Cached answers are not sent.
+    #[arg(long, conflicts_with_all = ["record", "dry_run"])]
+    pub batch: bool,
+
     /// Neither read nor write the response cache.
     #[arg(long, conflicts_with = "refresh")]
     pub no_cache: bool,

@@ -7,6 +7,7 @@
 //! `Retry-After`; behind it, when asked, the recorder that saves cassettes.
 
 pub mod anthropic;
+pub mod batch;
 pub mod cassette;
 pub mod limits;
 pub mod openai;
@@ -199,6 +200,8 @@ pub struct Reply {
     pub attempts: u32,
     /// The entry to store in the response cache, for a fresh answer.
     pub cache_entry: Option<CacheEntry>,
+    /// Answered through the Batch API (priced at the batch rate, no latency of its own).
+    pub batch: bool,
 }
 
 /// The failure of a call after every attempt.
@@ -385,6 +388,33 @@ impl Client {
         serde_json::from_str(&text).ok()
     }
 
+    /// The OpenAI-compatible backend, for the Batch API.
+    pub fn batch_api(&self) -> Option<&openai::OpenAi> {
+        match &self.backend {
+            Backend::OpenAi(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The cache entry of a fresh answer obtained outside `chat` (a batch result).
+    pub fn cache_entry(
+        &self,
+        request: &ChatRequest,
+        request_hash: &str,
+        repeat: u32,
+        response: &ChatResponse,
+    ) -> Option<CacheEntry> {
+        match &self.cache {
+            Some((_, CacheMode::Use | CacheMode::Refresh)) => Some(CacheEntry {
+                key: self.cache_key(request, request_hash, repeat),
+                provider_kind: self.kind.to_string(),
+                model: request.model.clone(),
+                response_json: serde_json::to_string(response).unwrap_or_default(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Whether answers are looked up in the response cache before calling.
     pub fn reads_cache(&self) -> bool {
         matches!(self.cache, Some((_, CacheMode::Use)))
@@ -419,6 +449,7 @@ impl Client {
                     cache_hit: true,
                     attempts: 0,
                     cache_entry: None,
+                    batch: false,
                 });
             }
         }
@@ -497,6 +528,7 @@ impl Client {
             cache_hit: false,
             attempts: attempt,
             cache_entry,
+            batch: false,
         })
     }
 }

@@ -48,6 +48,26 @@ impl OpenAi {
         })
     }
 
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn structured_output(&self) -> StructuredOutput {
+        self.structured_output
+    }
+
+    /// Adds the bearer token, when the provider has a key.
+    pub fn authorized(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.api_key {
+            Some(key) => builder.bearer_auth(key),
+            None => builder,
+        }
+    }
+
     pub async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let mut body = request_body(request, self.structured_output);
         if self.stream {

@@ -536,3 +536,88 @@ fn validate_warns_when_variables_come_before_static_instructions() {
     run.assert_code(0);
     crate::snapshot!("prefix_cache_warning", run.stderr.clone());
 }
+
+#[test]
+fn batch_mode_sends_one_batch_and_prices_it_at_the_batch_rate() {
+    let stub = Stub::start(support_labeller);
+    stub.set_batch_ready(false);
+    let p = project(&stub, 6);
+    // Kill the run while it polls an unfinished batch: the batch id is already stored.
+    let mut child = evalgate()
+        .current_dir(p.path())
+        .args(["run", "support", "--batch"])
+        .env("EVALGATE_NO_RETRY_DELAY", "1")
+        .spawn()
+        .unwrap();
+    let waited = std::time::Instant::now();
+    while stub.count_path("/v1/batches/{id}") < 3 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the batch was not polled"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(stub.count_path("/v1/files"), 1);
+    assert_eq!(stub.count_path("/v1/batches"), 1);
+
+    // Resume polls the same batch: nothing is uploaded or created again.
+    stub.set_batch_ready(true);
+    let resumed = p.evalgate_env(
+        &[
+            "run",
+            "support",
+            "--batch",
+            "--resume",
+            "--out",
+            "batch.json",
+        ],
+        &[NO_DELAY],
+    );
+    resumed.assert_code(0);
+    assert!(
+        resumed
+            .stderr
+            .contains("batch batch_1: completed (6 of 6 done, 0 failed)"),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(stub.count_path("/v1/files"), 1);
+    assert_eq!(stub.count_path("/v1/batches"), 1);
+    assert_eq!(
+        stub.count_path("/v1/chat/completions"),
+        0,
+        "no case was asked one by one"
+    );
+
+    // Same answers as a live run, at half the price and with no latency of their own.
+    let file = run_file(&p, "batch.json");
+    assert_eq!(file["run"]["batch_id"], "batch_1");
+    assert_eq!(file["report"]["counts"]["pass"], 6);
+    assert_eq!(file["report"]["latency"]["n"], 0);
+    let live = p.evalgate(&["run", "support", "--no-cache", "--out", "live.json"]);
+    live.assert_code(0);
+    let live = run_file(&p, "live.json");
+    let cost = |f: &Value| f["report"]["usage"]["cost_usd"].as_f64().unwrap();
+    assert!(
+        (cost(&file) - cost(&live) / 2.0).abs() < 1e-12,
+        "{} vs {}",
+        cost(&file),
+        cost(&live)
+    );
+    let outputs = |f: &Value| -> Vec<String> {
+        f["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["output"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(outputs(&file), outputs(&live));
+
+    // The batch answers went into the response cache.
+    let cached = p.evalgate(&["run", "support", "--format", "json"]);
+    let report: Value = serde_json::from_str(&cached.stdout).unwrap();
+    assert_eq!(report["usage"]["cache_hits"], 6);
+}

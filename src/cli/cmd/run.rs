@@ -125,10 +125,27 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
         };
         let total = (plan.planned * repeats as usize) as u64;
         let mut bar = printer.progress(total, 0);
-        let outcome = crate::runner::execute(&plan, &client, &store, &options, |p: &Progress| {
-            bar.update(p.done as u64, total, &status_line(p));
-        })
-        .await?;
+        let outcome = if args.batch {
+            crate::runner::execute_batch(
+                &plan,
+                &client,
+                &store,
+                &options,
+                |p: &Progress| bar.update(p.done as u64, total, &status_line(p)),
+                |b| {
+                    printer.info(&format!(
+                        "batch {}: {} ({} of {} done, {} failed)",
+                        b.id, b.status, b.completed, b.total, b.failed
+                    ))
+                },
+            )
+            .await?
+        } else {
+            crate::runner::execute(&plan, &client, &store, &options, |p: &Progress| {
+                bar.update(p.done as u64, total, &status_line(p));
+            })
+            .await?
+        };
         bar.finish();
         let out = args.out.as_ref().map(|o| {
             if several {

@@ -6,10 +6,12 @@
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
+use axum::extract::{Multipart, Path};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,6 +40,17 @@ struct AppState {
     log: Arc<Mutex<Vec<Logged>>>,
     responder: Arc<Responder>,
     latency_ms: Arc<AtomicU64>,
+    batches: Arc<Mutex<Batches>>,
+    /// Batches stay `in_progress` until this is set.
+    batch_ready: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The Batch API's files and batches.
+#[derive(Default)]
+pub struct Batches {
+    files: HashMap<String, String>,
+    /// batch id → (input file id, output file id once completed)
+    batches: HashMap<String, (String, Option<String>)>,
 }
 
 /// One request as the stub saw it.
@@ -54,6 +67,7 @@ pub struct Stub {
     pub base_url: String,
     log: Arc<Mutex<Vec<Logged>>>,
     latency_ms: Arc<AtomicU64>,
+    batch_ready: Arc<std::sync::atomic::AtomicBool>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -61,10 +75,13 @@ impl Stub {
     pub fn start(responder: impl Fn(&Value) -> Reply + Send + Sync + 'static) -> Stub {
         let log = Arc::new(Mutex::new(Vec::new()));
         let latency_ms = Arc::new(AtomicU64::new(0));
+        let batch_ready = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let state = AppState {
             log: log.clone(),
             responder: Arc::new(responder),
             latency_ms: latency_ms.clone(),
+            batches: Default::default(),
+            batch_ready: batch_ready.clone(),
         };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
@@ -80,6 +97,10 @@ impl Stub {
                 let app = Router::new()
                     .route("/v1/chat/completions", post(chat))
                     .route("/v1/messages", post(messages))
+                    .route("/v1/files", post(upload))
+                    .route("/v1/files/{id}/content", get(file_content))
+                    .route("/v1/batches", post(create_batch))
+                    .route("/v1/batches/{id}", get(batch_status))
                     .with_state(state);
                 axum::serve(listener, app)
                     .with_graceful_shutdown(async {
@@ -94,8 +115,19 @@ impl Stub {
             base_url: format!("http://{addr}/v1"),
             log,
             latency_ms,
+            batch_ready,
             _shutdown: shutdown_tx,
         }
+    }
+
+    /// Whether batches complete (when false they stay `in_progress`).
+    pub fn set_batch_ready(&self, ready: bool) {
+        self.batch_ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Requests to a path.
+    pub fn count_path(&self, path: &str) -> usize {
+        self.requests().iter().filter(|r| r.path == path).count()
     }
 
     /// Every answer waits this long first.
@@ -325,4 +357,104 @@ pub fn support_labeller(body: &Value) -> Reply {
         2
     };
     Reply::Content(json!({"intent": intent, "sentiment": sentiment, "escalation_risk": risk, "summary": "Stub summary."}).to_string())
+}
+
+fn log_path(state: &AppState, path: &str) {
+    state.log.lock().unwrap().push(Logged {
+        path: path.to_string(),
+        body: Value::Null,
+        authorization: None,
+        api_key: None,
+        anthropic_version: None,
+    });
+}
+
+async fn upload(State(state): State<AppState>, mut form: Multipart) -> Response {
+    log_path(&state, "/v1/files");
+    let mut purpose = String::new();
+    let mut content = String::new();
+    while let Ok(Some(field)) = form.next_field().await {
+        match field.name() {
+            Some("purpose") => purpose = field.text().await.unwrap_or_default(),
+            Some("file") => content = field.text().await.unwrap_or_default(),
+            _ => {}
+        }
+    }
+    if purpose != "batch" || content.is_empty() {
+        return (StatusCode::BAD_REQUEST, "need purpose=batch and a file").into_response();
+    }
+    let mut b = state.batches.lock().unwrap();
+    let id = format!("file-{}", b.files.len() + 1);
+    b.files.insert(id.clone(), content);
+    axum::Json(json!({"id": id, "object": "file", "purpose": "batch"})).into_response()
+}
+
+async fn create_batch(State(state): State<AppState>, body: Bytes) -> Response {
+    log_path(&state, "/v1/batches");
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Some(file) = body["input_file_id"].as_str() else {
+        return (StatusCode::BAD_REQUEST, "no input_file_id").into_response();
+    };
+    if body["endpoint"] != "/v1/chat/completions" || body["completion_window"] != "24h" {
+        return (StatusCode::BAD_REQUEST, "bad endpoint or window").into_response();
+    }
+    let mut b = state.batches.lock().unwrap();
+    let id = format!("batch_{}", b.batches.len() + 1);
+    b.batches.insert(id.clone(), (file.to_string(), None));
+    axum::Json(json!({"id": id, "status": "validating", "request_counts": {"total": 0, "completed": 0, "failed": 0}})).into_response()
+}
+
+async fn batch_status(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    log_path(&state, "/v1/batches/{id}");
+    let ready = state.batch_ready.load(Ordering::Relaxed);
+    let mut b = state.batches.lock().unwrap();
+    let Some((input, output)) = b.batches.get(&id).cloned() else {
+        return (StatusCode::NOT_FOUND, "no such batch").into_response();
+    };
+    let lines: Vec<Value> = b.files[&input]
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let total = lines.len();
+    if !ready {
+        return axum::Json(json!({"id": id, "status": "in_progress", "request_counts": {"total": total, "completed": 0, "failed": 0}})).into_response();
+    }
+    let output = match output {
+        Some(o) => o,
+        None => {
+            let mut out = String::new();
+            for line in &lines {
+                let (code, body) = match (state.responder)(&line["body"]) {
+                    Reply::Content(c) | Reply::ContentCached(c, _) => {
+                        let p = prompt_tokens(&line["body"]);
+                        (
+                            200,
+                            json!({"object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": c}, "finish_reason": "stop"}],
+                                     "usage": {"prompt_tokens": p, "completion_tokens": c.split_whitespace().count()}}),
+                        )
+                    }
+                    Reply::Status(code, text) | Reply::RetryAfter(code, text) => (
+                        code,
+                        serde_json::from_str(&text).unwrap_or(json!({"error": {"message": text}})),
+                    ),
+                    _ => (500, json!({"error": {"message": "fault"}})),
+                };
+                out.push_str(&json!({"custom_id": line["custom_id"], "response": {"status_code": code, "body": body}, "error": null}).to_string());
+                out.push('\n');
+            }
+            let file = format!("file-out-{id}");
+            b.files.insert(file.clone(), out);
+            b.batches.insert(id.clone(), (input, Some(file.clone())));
+            file
+        }
+    };
+    axum::Json(json!({"id": id, "status": "completed", "output_file_id": output, "request_counts": {"total": total, "completed": total, "failed": 0}})).into_response()
+}
+
+async fn file_content(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    log_path(&state, "/v1/files/{id}/content");
+    match state.batches.lock().unwrap().files.get(&id) {
+        Some(c) => c.clone().into_response(),
+        None => (StatusCode::NOT_FOUND, "no such file").into_response(),
+    }
 }
