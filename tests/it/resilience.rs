@@ -46,7 +46,17 @@ fn run_file(p: &Project, name: &str) -> Value {
 const NO_DELAY: (&str, &str) = ("EVALGATE_NO_RETRY_DELAY", "1");
 
 #[test]
-fn faults_are_retried_and_what_still_fails_carries_its_kind() {
+fn faults_are_retried_and_what_still_fails_carries_its_kind_on_sqlite() {
+    faults_are_retried(None);
+}
+
+#[test]
+fn faults_are_retried_and_what_still_fails_carries_its_kind_on_postgres() {
+    let Some(base) = postgres_url() else { return };
+    faults_are_retried(Some(postgres_schema(&base)));
+}
+
+fn faults_are_retried(database_url: Option<String>) {
     // Per case, the faults injected before the first good answer. Cases 18 and 19 never
     // recover: a 500 every time, and a 400 (which is not retried).
     let plan = |i: usize| -> Vec<Reply> {
@@ -90,7 +100,17 @@ fn faults_are_retried_and_what_still_fails_carries_its_kind() {
                 "    concurrency: 4\n    max_error_rate: 0.05",
             ),
     );
-    let run = p.evalgate_env(&["run", "support", "--out", "run.json"], &[NO_DELAY]);
+    let mut env = vec![NO_DELAY];
+    if let Some(url) = &database_url {
+        env.push(("EVALGATE_DATABASE_URL", url.as_str()));
+    }
+    let run = p.evalgate_env(&["run", "support", "--out", "run.json"], &env);
+    if database_url.is_some() {
+        assert!(
+            !p.path().join(".evalgate").exists(),
+            "SQLite was used instead of PostgreSQL"
+        );
+    }
 
     // Two of twenty cases failed for good: 10% is above the 5% error budget, so exit 3.
     run.assert_code(3);
@@ -620,4 +640,48 @@ fn batch_mode_sends_one_batch_and_prices_it_at_the_batch_rate() {
     let cached = p.evalgate(&["run", "support", "--format", "json"]);
     let report: Value = serde_json::from_str(&cached.stdout).unwrap();
     assert_eq!(report["usage"]["cache_hits"], 6);
+}
+
+#[test]
+fn ctrl_c_cancels_the_requests_in_flight_and_the_run_can_be_resumed() {
+    let stub = Stub::start(support_labeller);
+    stub.set_latency(Duration::from_millis(200));
+    let p = project(&stub, 12);
+    let child = evalgate()
+        .current_dir(p.path())
+        .args(["run", "support", "-j", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waited = std::time::Instant::now();
+    while stub.requests().len() < 4 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the run did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("interrupted after "), "{stderr}");
+    assert!(
+        stdout.contains("stopped (interrupted)"),
+        "the report so far is printed: {stdout}"
+    );
+    let asked = stub.requests().len();
+    assert!(asked < 12, "scheduling stopped ({asked} asked)");
+
+    let resumed = p.evalgate(&["run", "support", "--resume", "--out", "run.json"]);
+    resumed.assert_code(0);
+    let file = run_file(&p, "run.json");
+    assert_eq!(file["cases"].as_array().unwrap().len(), 12);
+    assert_eq!(file["run"]["status"], "finished");
 }
