@@ -157,6 +157,9 @@ impl Summarizer {
         } else {
             u.cost_paid_usd += c.cost_usd;
         }
+        if c.output.is_some() && c.input_tokens == 0 && c.output_tokens == 0 {
+            u.unmetered += 1;
+        }
         if c.attempts > 1 {
             u.retried += 1;
         }
@@ -302,4 +305,132 @@ pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunRep
     let counts: Vec<(String, String, i64)> =
         counts.into_iter().map(|((s, o), n)| (s, o, n)).collect();
     s.finish(&counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run() -> RunRow {
+        RunRow {
+            id: "r".into(),
+            suite: "s".into(),
+            model: "m".into(),
+            model_api_name: "m".into(),
+            provider: "p".into(),
+            provider_kind: "openai".into(),
+            prompt: "p".into(),
+            prompt_version: "v".into(),
+            dataset: "d".into(),
+            dataset_version: "dv".into(),
+            status: "finished".into(),
+            planned_cases: 3,
+            started_at: String::new(),
+            finished_at: None,
+            price_json: "{}".into(),
+            scorers_json: r#"["intent"]"#.into(),
+            contract_json: Some(r#"{"fields":{"intent":{"type":"enum","values":["a","b"]},"risk":{"type":"integer","min":1,"max":5}}}"#.into()),
+            case_limit: None,
+            repeats: 1,
+            stop_reason: None,
+            batch_id: None,
+        }
+    }
+
+    fn case(
+        id: &str,
+        status: &str,
+        expected: &str,
+        parsed: Option<&str>,
+        tokens: i64,
+        cache_hit: i64,
+    ) -> CaseRow {
+        CaseRow {
+            run_id: "r".into(),
+            case_id: id.into(),
+            repeat_index: 0,
+            seq: 0,
+            status: status.into(),
+            kind: (status != "pass").then(|| "score".to_string()),
+            message: None,
+            request_hash: None,
+            vars_json: "{}".into(),
+            expected_json: expected.into(),
+            tags_json: "[]".into(),
+            output: parsed.map(str::to_string),
+            parsed_json: parsed.map(str::to_string),
+            input_tokens: tokens,
+            cached_input_tokens: 0,
+            output_tokens: tokens,
+            cost_usd: 0.001 * tokens as f64,
+            latency_ms: Some(10.0 * tokens as f64),
+            finished_at: String::new(),
+            cache_hit,
+            attempts: 1,
+            ttft_ms: None,
+        }
+    }
+
+    #[test]
+    fn summarizes_labels_errors_usage_and_the_cache() {
+        let cases = [
+            case(
+                "1",
+                "pass",
+                r#"{"intent":"a","risk":2}"#,
+                Some(r#"{"intent":"a","risk":2}"#),
+                1,
+                0,
+            ),
+            case(
+                "2",
+                "fail",
+                r#"{"intent":"b","risk":4}"#,
+                Some(r#"{"intent":"a","risk":1}"#),
+                2,
+                1,
+            ),
+            case("3", "error", r#"{"intent":"b","risk":5}"#, None, 0, 0),
+            case(
+                "4",
+                "pass",
+                r#"{"intent":"b"}"#,
+                Some(r#"{"intent":"b"}"#),
+                0,
+                0,
+            ),
+        ];
+        let scores = [ScoreRow {
+            case_id: "1".into(),
+            repeat_index: 0,
+            scorer: "intent".into(),
+            outcome: "pass".into(),
+            detail: None,
+        }];
+        let r = summarize(&run(), &cases, &scores);
+        assert_eq!((r.counts.pass, r.counts.fail, r.counts.error), (2, 1, 1));
+        // intent: 1 → a/a, 2 → b/a, 3 → b/(none), 4 → b/b: 2 of 4 right.
+        let intent = &r.enum_fields[0];
+        assert_eq!((intent.accuracy.successes, intent.accuracy.total), (2, 4));
+        assert_eq!(intent.confusion.labels, ["a", "b", NO_LABEL]);
+        // risk: pairs (2,2) and (4,1): MAE 1.5; 3 cases have an expected risk, 1 exact.
+        let risk = &r.integer_fields[0];
+        assert_eq!(risk.mae, Some(1.5));
+        assert_eq!((risk.exact.successes, risk.exact.total, risk.n), (1, 3, 2));
+        // Case 2 came from the cache: its cost is saved, not paid. Case 4 has no usage.
+        assert!((r.usage.cost_paid_usd - 0.001).abs() < 1e-12);
+        assert!((r.usage.cost_saved_usd - 0.002).abs() < 1e-12);
+        assert_eq!(
+            (r.usage.cache_hits, r.usage.unmetered, r.usage.answered),
+            (1, 1, 3)
+        );
+        assert_eq!(r.scorers[0].pass, 1);
+        assert_eq!(
+            r.failures
+                .iter()
+                .map(|f| f.case_id.as_str())
+                .collect::<Vec<_>>(),
+            ["2", "3"]
+        );
+    }
 }

@@ -73,10 +73,13 @@ CREATE TABLE scores (
 
 -- Answers by request: provider kind, base URL, request hash and (for random sampling) the
 -- repeat index, hashed into the key.
+-- (SQLite: a rowid table, so that rows are appended in order and only the small key index
+-- takes the random inserts; as a WITHOUT ROWID table keyed by the hash, page splits made
+-- each new answer rewrite about five pages.)
 CREATE TABLE response_cache (
-    cache_key TEXT PRIMARY KEY,
+    cache_key TEXT NOT NULL UNIQUE,
     provider_kind TEXT NOT NULL,
     model TEXT NOT NULL,
     response_json TEXT NOT NULL,
     created_at TEXT NOT NULL
-) WITHOUT ROWID;
+);

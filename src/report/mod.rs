@@ -104,6 +104,9 @@ pub struct UsageReport {
     pub cost_paid_usd: f64,
     /// What the cache hits would have cost.
     pub cost_saved_usd: f64,
+    /// Answers whose provider reported no token usage (a stream without a usage chunk):
+    /// their tokens and cost are missing from the totals.
+    pub unmetered: u64,
     /// Cases that needed more than one attempt.
     pub retried: u64,
 }

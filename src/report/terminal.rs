@@ -223,6 +223,13 @@ pub fn render(r: &RunReport) -> String {
             usd(u.cost_saved_usd)
         );
     }
+    if u.unmetered > 0 {
+        let _ = writeln!(
+            out,
+            "warning    {} answers came without token usage (a stream without a usage chunk): their tokens and cost are not counted",
+            u.unmetered
+        );
+    }
     if u.retried > 0 {
         let _ = writeln!(
             out,
