@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
 
-use super::openai::{clip, http_client, retry_after, status_error, transport_error};
+use super::openai::{clip, http_client, read_json, retry_after, status_error, transport_error};
 use super::{ChatRequest, ChatResponse, ErrorKind, ProviderError, Usage};
 use crate::config::StructuredOutput;
 use crate::prompt::{ResponseFormat, Role};
@@ -63,17 +63,7 @@ impl Anthropic {
             let text = response.text().await.unwrap_or_default();
             return Err(status_error(status.as_u16(), &text, retry_after));
         }
-        let text = response
-            .text()
-            .await
-            .map_err(|e| transport_error(&url, &e))?;
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let body: Value = serde_json::from_str(&text).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::BadResponse,
-                format!("response body is not JSON ({e}): {}", clip(&text)),
-            )
-        })?;
+        let (body, latency_ms) = read_json(&url, response, started).await?;
         parse_response(body, latency_ms)
     }
 }

@@ -93,19 +93,29 @@ impl OpenAi {
         if self.stream {
             return read_stream(&url, response, started).await;
         }
-        let text = response
-            .text()
-            .await
-            .map_err(|e| transport_error(&url, &e))?;
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let body: Value = serde_json::from_str(&text).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::BadResponse,
-                format!("response body is not JSON ({e}): {}", clip(&text)),
-            )
-        })?;
+        let (body, latency_ms) = read_json(&url, response, started).await?;
         parse_response(body, latency_ms)
     }
+}
+
+/// Reads a successful response's JSON body and the time since the request started.
+pub async fn read_json(
+    url: &str,
+    response: reqwest::Response,
+    started: Instant,
+) -> Result<(Value, f64), ProviderError> {
+    let text = response
+        .text()
+        .await
+        .map_err(|e| transport_error(url, &e))?;
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let body = serde_json::from_str(&text).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::BadResponse,
+            format!("response body is not JSON ({e}): {}", clip(&text)),
+        )
+    })?;
+    Ok((body, latency_ms))
 }
 
 /// The `Retry-After` of a response, if any.
