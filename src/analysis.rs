@@ -163,8 +163,11 @@ impl Summarizer {
         if c.attempts > 1 {
             u.retried += 1;
         }
-        self.latencies.extend(c.latency_ms);
-        self.ttfts.extend(c.ttft_ms);
+        // Latency describes calls made in this run: a cached answer's timing is an old one.
+        if c.cache_hit == 0 {
+            self.latencies.extend(c.latency_ms);
+            self.ttfts.extend(c.ttft_ms);
+        }
     }
 
     /// The report, given each scorer's outcome counts as (scorer, outcome, count).

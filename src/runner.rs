@@ -137,13 +137,7 @@ pub async fn execute(
 ) -> Result<RunOutcome, crate::error::Error> {
     let started = Instant::now();
     let repeats = options.repeats.max(1);
-    let (run_id, finished, mut seq) = begin(plan, store, options).await?;
-    let mut progress = Progress {
-        planned: plan.planned * repeats as usize,
-        resumed: finished.len(),
-        done: finished.len(),
-        ..Progress::default()
-    };
+    let (run_id, finished, mut seq, mut progress) = begin(plan, store, options).await?;
     let mut items = work_items(plan, repeats, &finished)?;
 
     // One task per case, at most `concurrency` at once. Tasks run on their own, so a request
@@ -193,7 +187,11 @@ pub async fn execute(
                 },
                 _ = &mut ctrl_c => {
                     stopped = Some(StopReason::Interrupted);
-                    // Requests in flight are cancelled; a second Ctrl-C leaves at once.
+                    // Answers already received are kept (they were paid for); the requests
+                    // still in flight are cancelled. A second Ctrl-C leaves at once.
+                    while let Some(Ok(f)) = tasks.try_join_next() {
+                        batch.push(f);
+                    }
                     tasks.abort_all();
                     tokio::spawn(async {
                         if tokio::signal::ctrl_c().await.is_ok() {
@@ -201,7 +199,6 @@ pub async fn execute(
                             std::process::exit(130);
                         }
                     });
-                    break;
                 }
             }
         }
@@ -242,6 +239,9 @@ pub async fn execute(
         }
         store.insert_cases(&plan.dataset.version, &records).await?;
         on_progress(&progress);
+        if stopped == Some(StopReason::Interrupted) {
+            break;
+        }
         if let Some(budget) = options.max_cost {
             if scheduling && progress.cost_usd >= budget {
                 // Stop scheduling; the requests in flight finish and are recorded.
@@ -297,13 +297,7 @@ pub async fn execute_batch(
         ));
     };
     let repeats = options.repeats.max(1);
-    let (run_id, finished, mut seq) = begin(plan, store, options).await?;
-    let mut progress = Progress {
-        planned: plan.planned * repeats as usize,
-        resumed: finished.len(),
-        done: finished.len(),
-        ..Progress::default()
-    };
+    let (run_id, finished, mut seq, mut progress) = begin(plan, store, options).await?;
     let mut items = work_items(plan, repeats, &finished)?;
     let requests = plan.requests();
     let mut jobs: VecDeque<Job> = VecDeque::new();
@@ -340,7 +334,7 @@ pub async fn execute_batch(
     if !jobs.is_empty() {
         let existing = options.resume.as_ref().and_then(|r| r.batch_id.clone());
         let mut status = match existing {
-            Some(id) => api.batch_status(&id).await,
+            Some(id) => batch_status_retrying(api, &id, false).await,
             None => {
                 let mut jsonl = String::new();
                 for job in &jobs {
@@ -375,8 +369,7 @@ pub async fn execute_batch(
                     break;
                 }
             }
-            status = api
-                .batch_status(&status.id)
+            status = batch_status_retrying(api, &status.id, no_delay)
                 .await
                 .map_err(crate::error::Error::ProviderSetup)?;
             on_batch(&status);
@@ -432,6 +425,35 @@ pub async fn execute_batch(
     })
 }
 
+/// Polls a batch, riding out transient failures (a batch may take hours; one 502 on the way
+/// must not end the run).
+async fn batch_status_retrying(
+    api: &crate::provider::openai::OpenAi,
+    id: &str,
+    no_delay: bool,
+) -> Result<BatchStatus, crate::provider::ProviderError> {
+    let policy = crate::provider::retry::RetryPolicy {
+        max_attempts: 8,
+        ..Default::default()
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match api.batch_status(id).await {
+            Ok(s) => return Ok(s),
+            Err(e)
+                if attempt < policy.max_attempts
+                    && crate::provider::retry::is_retryable(e.kind) =>
+            {
+                if !no_delay {
+                    tokio::time::sleep(policy.delay(attempt, e.retry_after)).await;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The `custom_id` of a case in a batch.
 fn custom_id(case_id: &str, repeat: u32) -> String {
     format!("{case_id}#{repeat}")
@@ -458,17 +480,40 @@ async fn begin(
     plan: &Plan<'_>,
     store: &Store,
     options: &RunOptions,
-) -> Result<(String, HashSet<(String, i64)>, i64), crate::error::Error> {
+) -> Result<(String, HashSet<(String, i64)>, i64, Progress), crate::error::Error> {
+    let repeats = options.repeats.max(1);
+    let mut progress = Progress {
+        planned: plan.planned * repeats as usize,
+        ..Progress::default()
+    };
     Ok(match &options.resume {
         Some(run) => {
             store.reopen_run(&run.id).await?;
             let (keys, max_seq) = store.finished_keys(&run.id).await?;
-            (run.id.clone(), keys.into_iter().collect(), max_seq + 1)
+            // A resumed run's totals include what it did before: the error budget and the
+            // spend limit are about the whole run.
+            for (status, n, paid) in store.case_totals(&run.id).await? {
+                let n = n.max(0) as usize;
+                match status.as_str() {
+                    "pass" => progress.passed += n,
+                    "fail" => progress.failed += n,
+                    _ => progress.errors += n,
+                }
+                progress.cost_usd += paid;
+            }
+            progress.resumed = keys.len();
+            progress.done = keys.len();
+            (
+                run.id.clone(),
+                keys.into_iter().collect(),
+                max_seq + 1,
+                progress,
+            )
         }
         None => {
-            let run = new_run(plan, options.repeats.max(1));
+            let run = new_run(plan, repeats);
             store.create_run(&run).await?;
-            (run.id, HashSet::new(), 0)
+            (run.id, HashSet::new(), 0, progress)
         }
     })
 }
@@ -752,7 +797,7 @@ async fn prefetch(
     if client.reads_cache() && !jobs.is_empty() {
         let keys: Vec<String> = jobs
             .iter()
-            .map(|j| client.cache_key(&j.request, &j.hash, j.repeat))
+            .map(|j| client.cache_key(&j.hash, j.repeat))
             .collect();
         let mut hits = client.cached_many(&keys).await;
         for (job, key) in jobs.into_iter().zip(keys) {

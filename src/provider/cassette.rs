@@ -23,6 +23,20 @@ pub struct Cassette {
     pub recorded_at: String,
 }
 
+/// An answer in the shape of an OpenAI chat completion, whatever the provider's own shape
+/// (replay reads every cassette with the same parser).
+pub fn chat_completion_body(r: &ChatResponse) -> Value {
+    serde_json::json!({
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": r.content}, "finish_reason": r.finish_reason}],
+        "usage": {
+            "prompt_tokens": r.usage.input_tokens,
+            "completion_tokens": r.usage.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": r.usage.cached_input_tokens},
+        },
+    })
+}
+
 /// The file that holds the cassette of a request hash.
 pub fn path(dir: &Path, hash: &str) -> PathBuf {
     dir.join(format!("{}.json", &hash[..hash.len().min(16)]))
@@ -40,13 +54,16 @@ pub fn write(
         format_version: FORMAT_VERSION,
         request_hash: hash.to_string(),
         request: request.clone(),
-        response: response.body.clone(),
+        response: chat_completion_body(response),
         latency_ms: (response.latency_ms * 10.0).round() / 10.0,
         ttft_ms: response.ttft_ms.map(|t| (t * 10.0).round() / 10.0),
         recorded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
     let target = path(dir, hash);
-    let tmp = target.with_extension(format!("json.tmp{}", std::process::id()));
+    // Unique per write: concurrent repeats of one request share the target name.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = target.with_extension(format!("json.tmp{}.{n}", std::process::id()));
     let mut text = serde_json::to_string_pretty(&cassette).map_err(std::io::Error::other)?;
     text.push('\n');
     std::fs::write(&tmp, text)?;

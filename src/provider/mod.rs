@@ -161,31 +161,29 @@ pub enum CacheMode {
 /// A fresh answer for the response cache, for the caller to commit with its own writes.
 pub type CacheEntry = crate::store::CacheRow;
 
-/// The response-cache key of a request: the provider's kind and address, the request, and
-/// the repeat index when sampling is random (so that repeats are not collapsed into one).
-pub fn cache_key(
-    kind: &str,
-    base_url: &str,
-    request: &ChatRequest,
-    request_hash: &str,
-    repeat: u32,
-) -> String {
-    let repeat = if request.params.temperature > 0.0 {
-        repeat
-    } else {
-        0
-    };
+/// The response-cache key of a request: the provider's kind, address and structured-output
+/// mode (`scope`), the request, and the repeat index (so that repeats are never collapsed
+/// into one answer: each repeat was asked, and paid for, on its own).
+pub fn cache_key(kind: &str, scope: &str, request_hash: &str, repeat: u32) -> String {
     hash::json_hash(
-        &json!({"kind": kind, "base_url": base_url, "request": request_hash, "repeat": repeat}),
+        &json!({"kind": kind, "scope": scope, "request": request_hash, "repeat": repeat}),
     )
 }
 
-/// Where a provider's answers are cached: its kind and address.
+/// Where a provider's answers are cached: its kind, and its address with the structured
+/// output mode (which changes the request body, so the answer).
 pub fn cache_identity(p: &Provider) -> Option<(&'static str, String)> {
     match &p.kind {
-        ProviderKind::OpenAi { base_url, .. } | ProviderKind::Anthropic { base_url, .. } => {
-            Some((p.kind.name(), base_url.clone()))
+        ProviderKind::OpenAi {
+            base_url,
+            structured_output,
+            ..
         }
+        | ProviderKind::Anthropic {
+            base_url,
+            structured_output,
+            ..
+        } => Some((p.kind.name(), format!("{base_url} {structured_output:?}"))),
         ProviderKind::Replay { .. } => None,
     }
 }
@@ -339,7 +337,10 @@ impl Client {
         Ok(Client {
             provider: p.name.clone(),
             kind: p.kind.name(),
-            base_url,
+            // The cache scope: the address with the structured-output mode.
+            base_url: cache_identity(p)
+                .map(|(_, scope)| scope)
+                .unwrap_or(base_url),
             backend,
             retry: p.settings.retry,
             limits: Limits::new(
@@ -374,8 +375,8 @@ impl Client {
         matches!(self.backend, Backend::Replay(_))
     }
 
-    pub fn cache_key(&self, request: &ChatRequest, request_hash: &str, repeat: u32) -> String {
-        cache_key(self.kind, &self.base_url, request, request_hash, repeat)
+    pub fn cache_key(&self, request_hash: &str, repeat: u32) -> String {
+        cache_key(self.kind, &self.base_url, request_hash, repeat)
     }
 
     /// Looks a request up in the response cache without calling anything.
@@ -406,7 +407,7 @@ impl Client {
     ) -> Option<CacheEntry> {
         match &self.cache {
             Some((_, CacheMode::Use | CacheMode::Refresh)) => Some(CacheEntry {
-                key: self.cache_key(request, request_hash, repeat),
+                key: self.cache_key(request_hash, repeat),
                 provider_kind: self.kind.to_string(),
                 model: request.model.clone(),
                 response_json: serde_json::to_string(response).unwrap_or_default(),
@@ -442,7 +443,7 @@ impl Client {
         repeat: u32,
     ) -> Result<Reply, Failure> {
         if self.reads_cache() {
-            let key = self.cache_key(request, request_hash, repeat);
+            let key = self.cache_key(request_hash, repeat);
             if let Some(response) = self.cached(&key).await {
                 return Ok(Reply {
                     response,
@@ -467,7 +468,7 @@ impl Client {
         let key = self
             .cache
             .as_ref()
-            .map(|_| self.cache_key(request, request_hash, repeat));
+            .map(|_| self.cache_key(request_hash, repeat));
         let estimate =
             request.estimated_input_tokens() + u64::from(request.params.max_tokens.unwrap_or(256));
         let mut attempt = 0;

@@ -133,49 +133,24 @@ async fn read_stream(
 ) -> Result<ChatResponse, ProviderError> {
     let mut bytes = response.bytes_stream();
     let mut buf: Vec<u8> = Vec::new();
-    let mut content = String::new();
-    let mut ttft_ms = None;
-    let mut finish_reason: Option<String> = None;
-    let mut usage = Value::Null;
-    let mut done = false;
-    while let Some(chunk) = bytes.next().await {
-        let chunk = chunk.map_err(|e| transport_error(url, &e))?;
-        buf.extend_from_slice(&chunk);
+    let mut state = StreamState::default();
+    let mut ended = false;
+    while !ended {
+        match bytes.next().await {
+            Some(chunk) => buf.extend_from_slice(&chunk.map_err(|e| transport_error(url, &e))?),
+            // A last line without its newline still counts.
+            None => {
+                buf.push(b'\n');
+                ended = true;
+            }
+        }
         // Lines are split on bytes, so a UTF-8 character cut between chunks stays whole.
         while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buf.drain(..=pos).collect();
-            let line = String::from_utf8_lossy(&line);
-            let Some(data) = line.trim().strip_prefix("data:") else {
-                continue;
-            };
-            let data = data.trim();
-            if data == "[DONE]" {
-                done = true;
-                continue;
-            }
-            let event: Value = serde_json::from_str(data).map_err(|e| {
-                ProviderError::new(
-                    ErrorKind::BadResponse,
-                    format!("bad stream event ({e}): {}", clip(data)),
-                )
-            })?;
-            if let Some(choice) = event.get("choices").and_then(|c| c.get(0)) {
-                if let Some(piece) = choice.pointer("/delta/content").and_then(Value::as_str) {
-                    if !piece.is_empty() && ttft_ms.is_none() {
-                        ttft_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-                    }
-                    content.push_str(piece);
-                }
-                if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
-                    finish_reason = Some(r.to_string());
-                }
-            }
-            if event.get("usage").is_some_and(|u| !u.is_null()) {
-                usage = event["usage"].clone();
-            }
+            state.line(&String::from_utf8_lossy(&line), started)?;
         }
     }
-    if !done {
+    if !state.done {
         return Err(ProviderError::new(
             ErrorKind::BadResponse,
             format!("{url}: the stream ended before `data: [DONE]`"),
@@ -185,12 +160,59 @@ async fn read_stream(
     // The assembled answer in the shape of a plain completion, as cassettes keep it.
     let body = json!({
         "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}],
-        "usage": usage,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": state.content}, "finish_reason": state.finish_reason}],
+        "usage": state.usage,
     });
     let mut response = parse_response(body, latency_ms)?;
-    response.ttft_ms = ttft_ms;
+    response.ttft_ms = state.ttft_ms;
     Ok(response)
+}
+
+/// What a server-sent-event stream has delivered so far.
+#[derive(Default)]
+struct StreamState {
+    content: String,
+    ttft_ms: Option<f64>,
+    finish_reason: Option<String>,
+    usage: Value,
+    done: bool,
+}
+
+impl StreamState {
+    fn line(&mut self, line: &str, started: Instant) -> Result<(), ProviderError> {
+        let Some(data) = line.trim().strip_prefix("data:") else {
+            return Ok(());
+        };
+        let data = data.trim();
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        let event: Value = serde_json::from_str(data).map_err(|e| {
+            ProviderError::new(
+                ErrorKind::BadResponse,
+                format!("bad stream event ({e}): {}", clip(data)),
+            )
+        })?;
+        if let Some(choice) = event.get("choices").and_then(|c| c.get(0)) {
+            // A refusal streams like content; the non-streamed path keeps it as the output too.
+            for key in ["/delta/content", "/delta/refusal"] {
+                if let Some(piece) = choice.pointer(key).and_then(Value::as_str) {
+                    if !piece.is_empty() && self.ttft_ms.is_none() {
+                        self.ttft_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    self.content.push_str(piece);
+                }
+            }
+            if let Some(r) = choice.get("finish_reason").and_then(Value::as_str) {
+                self.finish_reason = Some(r.to_string());
+            }
+        }
+        if event.get("usage").is_some_and(|u| !u.is_null()) {
+            self.usage = event["usage"].clone();
+        }
+        Ok(())
+    }
 }
 
 /// The JSON body of a chat completion request.
@@ -217,8 +239,10 @@ pub fn request_body(request: &ChatRequest, mode: StructuredOutput) -> Value {
             (StructuredOutput::None, _) => None,
             (StructuredOutput::JsonSchema, Some(schema)) => {
                 // Strict mode requires every property to be required.
+                // Strict mode requires every property to be required and no others allowed.
                 let strict = schema["required"].as_array().map(Vec::len)
-                    == schema["properties"].as_object().map(Map::len);
+                    == schema["properties"].as_object().map(Map::len)
+                    && schema["additionalProperties"] == json!(false);
                 Some(
                     json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": strict}}),
                 )
@@ -318,7 +342,9 @@ pub fn transport_error(url: &str, e: &reqwest::Error) -> ProviderError {
         ErrorKind::Connection
     };
     // reqwest's Display omits the cause (connection refused, reset); add the chain.
-    let mut message = format!("{url}: {e}");
+    // The URL without its query string (where some gateways take a key).
+    let shown = url.split('?').next().unwrap_or(url);
+    let mut message = format!("{shown}: {}", e.to_string().replace(url, shown));
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         message.push_str(&format!(": {s}"));
@@ -350,7 +376,7 @@ mod tests {
                 ..Params::default()
             },
             schema: Some(
-                json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}),
+                json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"], "additionalProperties": false}),
             ),
         }
     }
@@ -361,6 +387,13 @@ mod tests {
         let b = request_body(&r, StructuredOutput::JsonSchema);
         assert_eq!(b["response_format"]["type"], "json_schema");
         assert_eq!(b["response_format"]["json_schema"]["strict"], true);
+        // Extra fields allowed: OpenAI's strict mode would reject the schema.
+        let mut open = r.clone();
+        open.schema.as_mut().unwrap()["additionalProperties"] = json!(true);
+        assert_eq!(
+            request_body(&open, StructuredOutput::JsonSchema)["response_format"]["json_schema"]["strict"],
+            false
+        );
         let b = request_body(&r, StructuredOutput::JsonObjectSchema);
         assert_eq!(b["response_format"]["type"], "json_object");
         assert_eq!(b["response_format"]["schema"]["required"][0], "a");

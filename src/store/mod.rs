@@ -230,6 +230,20 @@ fn case_from_row(r: &sqlx::any::AnyRow) -> Result<CaseRow, sqlx::Error> {
 }
 
 fn redact(url: &str) -> String {
+    // A password in the query string (`?password=…`) is hidden too.
+    let url = &match url.split_once('?') {
+        Some((base, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{base}?{}", query.join("&"))
+        }
+        None => url.to_string(),
+    };
     // postgres://user:secret@host/db → postgres://user:***@host/db
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
@@ -526,6 +540,27 @@ impl Store {
         Ok((keys, max_seq))
     }
 
+    /// Per status: how many cases of a run, and what they paid (cache hits cost nothing).
+    pub async fn case_totals(&self, run_id: &str) -> Result<Vec<(String, i64, f64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n, SUM(CASE WHEN cache_hit = 0 THEN cost_usd ELSE 0 END) AS paid \
+             FROM case_results WHERE run_id = $1 GROUP BY status",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("status")?,
+                    r.try_get("n")?,
+                    r.try_get::<Option<f64>, _>("paid")?.unwrap_or(0.0),
+                ))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// The newest run of this suite, model, prompt version and dataset version that did not
     /// finish (interrupted, stopped by its budget, or killed while running).
     pub async fn find_unfinished(
@@ -586,7 +621,7 @@ impl Store {
     /// The run whose id is `id_or_prefix` or starts with it (a unique prefix, like git).
     pub async fn find_run(&self, id_or_prefix: &str) -> Result<RunRow, StoreError> {
         let rows = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id LIKE $1 || '%' ORDER BY started_at DESC LIMIT 6"))
-            .bind(id_or_prefix.replace(['%', '_'], ""))
+            .bind(id_or_prefix.to_lowercase().replace(['%', '_'], ""))
             .fetch_all(&self.pool)
             .await?;
         let mut runs = rows
@@ -727,5 +762,9 @@ mod tests {
         );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(
+            redact("postgres://h/db?user=u&password=pw&sslmode=require"),
+            "postgres://h/db?user=u&password=***&sslmode=require"
+        );
     }
 }

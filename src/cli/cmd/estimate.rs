@@ -47,7 +47,7 @@ pub async fn print(
             for r in 0..repeats.max(1) {
                 if let (Some((kind, base_url)), CacheMode::Use) = (&identity, cache) {
                     if store
-                        .cache_get(&cache_key(kind, base_url, &request, &hash, r))
+                        .cache_get(&cache_key(kind, base_url, &hash, r))
                         .await?
                         .is_some()
                     {

@@ -96,6 +96,11 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
             None => args.repeat,
         };
         let max_cost = args.max_cost.or(plan.suite.max_cost);
+        // A run that went through the Batch API resumes by polling its batch, never live.
+        let batch = args.batch || resume.as_ref().is_some_and(|r| r.batch_id.is_some());
+        if batch && max_cost.is_some() {
+            printer.warn("a batch sends every case at once, so the spend limit cannot stop it part way; `--dry-run` shows the estimate");
+        }
         match &resume {
             Some(r) => printer.info(&format!(
                 "resuming run {} of suite {} on model {}",
@@ -125,7 +130,7 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
         };
         let total = (plan.planned * repeats as usize) as u64;
         let mut bar = printer.progress(total, 0);
-        let outcome = if args.batch {
+        let outcome = if batch {
             crate::runner::execute_batch(
                 &plan,
                 &client,
