@@ -171,7 +171,11 @@ impl Summarizer {
     }
 
     /// The report, given each scorer's outcome counts as (scorer, outcome, count).
-    pub fn finish(self, score_counts: &[(String, String, i64)]) -> RunReport {
+    pub fn finish(
+        self,
+        score_counts: &[(String, String, i64)],
+        verdicts: &[crate::store::VerdictTotals],
+    ) -> RunReport {
         let run = self.run;
         let mut kinds: Vec<KindCount> = self
             .kinds
@@ -195,13 +199,35 @@ impl Summarizer {
                         .map(|(_, _, n)| *n as u64)
                         .sum::<u64>()
                 };
-                let (pass, fail, skip) = (count("pass"), count("fail"), count("skip"));
+                let (pass, fail, skip, error) =
+                    (count("pass"), count("fail"), count("skip"), count("error"));
                 ScorerSummary {
                     name: name.clone(),
                     pass,
                     fail,
                     skip,
+                    error,
                     rate: stats::wilson(pass, pass + fail),
+                }
+            })
+            .collect();
+        let judges = verdicts
+            .iter()
+            .map(|v| {
+                let (pass, fail) = (v.pass.max(0) as u64, v.fail.max(0) as u64);
+                JudgeSummary {
+                    scorer: v.scorer.clone(),
+                    judge: v.judge.clone(),
+                    judge_version: v.judge_version.clone(),
+                    model: v.judge_model.clone(),
+                    pass,
+                    fail,
+                    errors: v.error.max(0) as u64,
+                    rate: stats::wilson(pass, pass + fail),
+                    input_tokens: v.input_tokens.max(0) as u64,
+                    output_tokens: v.output_tokens.max(0) as u64,
+                    cost_usd: v.cost_usd,
+                    cache_hits: v.cache_hits.max(0) as u64,
                 }
             })
             .collect();
@@ -282,6 +308,7 @@ impl Summarizer {
             counts,
             pass_rate: stats::wilson(counts.pass, counts.cases),
             scorers,
+            judges,
             enum_fields,
             integer_fields,
             usage,
@@ -307,7 +334,7 @@ pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunRep
     }
     let counts: Vec<(String, String, i64)> =
         counts.into_iter().map(|((s, o), n)| (s, o, n)).collect();
-    s.finish(&counts)
+    s.finish(&counts, &[])
 }
 
 #[cfg(test)]

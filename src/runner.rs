@@ -14,7 +14,7 @@ use crate::plan::Plan;
 use crate::provider::batch::BatchStatus;
 use crate::provider::{Client, ErrorKind, Failure, Reply};
 use crate::score::{self, Outcome, Output};
-use crate::store::{CaseRow, Record, RunRow, ScoreRow, Store};
+use crate::store::{CaseRow, Record, RunRow, ScoreRow, Store, VerdictRow};
 
 /// Options of one execution.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +25,112 @@ pub struct RunOptions {
     pub max_cost: Option<f64>,
     /// Continue this stored run instead of starting a new one.
     pub resume: Option<RunRow>,
+    /// The suite's judges, ready to call.
+    pub judges: Vec<JudgeRunner>,
+}
+
+/// A judge scorer of a suite with its client and price, resolved before the run.
+#[derive(Clone)]
+pub struct JudgeRunner {
+    /// The scorer's name in the suite.
+    pub scorer: String,
+    pub judge: Arc<crate::score::judge::Judge>,
+    pub client: Arc<Client>,
+    /// The judge model's id sent to the API.
+    pub model_api: String,
+    pub price: crate::config::Price,
+}
+
+impl std::fmt::Debug for JudgeRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JudgeRunner")
+            .field("scorer", &self.scorer)
+            .field("judge", &self.judge.name)
+            .finish()
+    }
+}
+
+/// What one judge said about one output, with what it cost.
+#[derive(Debug, Default)]
+struct Judged {
+    scorer: String,
+    /// The verdict, or why there is none (a judge error: never a pass).
+    verdict: Option<Result<crate::score::judge::Verdict, String>>,
+    input_tokens: u64,
+    output_tokens: u64,
+    cost_usd: f64,
+    /// Every answer came from the cache.
+    cache_hit: bool,
+    attempts: u32,
+    cache: Vec<crate::store::CacheRow>,
+}
+
+/// Asks a judge about an output: the rubric with the output fenced as data, a JSON verdict
+/// parsed strictly, one retry with the problem spelled out, then a judge error.
+async fn judge_output(j: &JudgeRunner, case: &Case, output: &str) -> Judged {
+    let mut judged = Judged {
+        scorer: j.scorer.clone(),
+        cache_hit: true,
+        ..Judged::default()
+    };
+    let messages = match j.judge.render(&case.vars, &case.expected, output) {
+        Ok(m) => m,
+        Err(e) => {
+            judged.verdict = Some(Err(format!("the rubric failed: {e}")));
+            judged.cache_hit = false;
+            return judged;
+        }
+    };
+    let mut request = crate::provider::ChatRequest {
+        model: j.model_api.clone(),
+        messages,
+        params: j.judge.params.clone(),
+        schema: j.judge.contract().json_schema(),
+    };
+    for round in 0..2 {
+        let hash = request.hash();
+        match j.client.chat(&request, &hash, 0).await {
+            Ok(reply) => {
+                let u = reply.response.usage;
+                judged.input_tokens += u.input_tokens;
+                judged.output_tokens += u.output_tokens;
+                judged.cost_usd +=
+                    j.price
+                        .cost(u.input_tokens, u.cached_input_tokens, u.output_tokens);
+                judged.cache_hit &= reply.cache_hit;
+                judged.attempts += reply.attempts;
+                judged.cache.extend(reply.cache_entry);
+                match j.judge.parse(&reply.response.content) {
+                    Ok(v) => {
+                        judged.verdict = Some(Ok(v));
+                        return judged;
+                    }
+                    Err(problem) if round == 0 => {
+                        request.messages.push(crate::prompt::Message {
+                            role: crate::prompt::Role::Assistant,
+                            content: reply.response.content,
+                        });
+                        request.messages.push(j.judge.repair(&problem));
+                    }
+                    Err(problem) => {
+                        judged.verdict =
+                            Some(Err(format!("no readable verdict after a retry: {problem}")))
+                    }
+                }
+            }
+            Err(failure) => {
+                judged.cache_hit = false;
+                judged.attempts += failure.attempts;
+                judged.verdict = Some(Err(format!(
+                    "the judge call failed: {}: {}",
+                    failure.error.kind.as_str(),
+                    failure.error.message
+                )));
+                return judged;
+            }
+        }
+    }
+    judged
 }
 
 /// Progress of a run, for the caller to show.
@@ -78,6 +184,7 @@ struct Finished {
     repeat: u32,
     request_hash: Option<String>,
     result: Result<Reply, CaseError>,
+    judged: Vec<Judged>,
 }
 
 enum CaseError {
@@ -154,6 +261,7 @@ pub async fn execute(
     let mut first_error_kind = None;
     let mut stopped = None;
     let lookahead = (plan.concurrency * 2).max(PREFETCH);
+    let judges = Arc::new(options.judges.clone());
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -165,6 +273,7 @@ pub async fn execute(
                 lookahead,
                 &mut pending,
                 &mut ready,
+                !judges.is_empty(),
             )
             .await;
         }
@@ -172,7 +281,7 @@ pub async fn execute(
             let Some(job) = pending.pop_front() else {
                 break;
             };
-            spawn(&mut tasks, client, job);
+            spawn(&mut tasks, client, &judges, job);
         }
         let mut batch = std::mem::take(&mut ready);
         if batch.is_empty() {
@@ -211,7 +320,7 @@ pub async fn execute(
                 let Some(job) = pending.pop_front() else {
                     break;
                 };
-                spawn(&mut tasks, client, job);
+                spawn(&mut tasks, client, &judges, job);
             }
             match tokio::time::timeout_at(deadline, tasks.join_next()).await {
                 Ok(Some(Ok(f))) => batch.push(f),
@@ -232,6 +341,7 @@ pub async fn execute(
                 finished,
                 &mut first_error,
                 &mut first_error_kind,
+                &judges,
             );
             seq += 1;
             tally(&mut progress, &record);
@@ -303,7 +413,7 @@ pub async fn execute_batch(
     let mut jobs: VecDeque<Job> = VecDeque::new();
     let mut ready = Vec::new();
     while !prefetch(
-        &mut items, &requests, client, PREFETCH, &mut jobs, &mut ready,
+        &mut items, &requests, client, PREFETCH, &mut jobs, &mut ready, false,
     )
     .await
     {}
@@ -319,6 +429,7 @@ pub async fn execute_batch(
                 f,
                 &mut first_error,
                 &mut first_error_kind,
+                &options.judges,
             );
             *seq += 1;
             tally(progress, &r);
@@ -400,9 +511,19 @@ pub async fn execute_batch(
                             attempts: 1,
                         })),
                     };
-                    Finished { case: job.case, repeat: job.repeat, request_hash: Some(job.hash), result }
+                    Finished { case: job.case, repeat: job.repeat, request_hash: Some(job.hash), result, judged: Vec::new() }
                 })
                 .collect();
+            // Judges grade the batch's answers through ordinary calls.
+            let mut finished = finished;
+            for f in &mut finished {
+                if let Ok(reply) = &f.result {
+                    for j in &options.judges {
+                        f.judged
+                            .push(judge_output(j, &f.case, &reply.response.content).await);
+                    }
+                }
+            }
             let records = commit(finished, &mut seq, &mut progress);
             for chunk in records.chunks(MAX_BATCH) {
                 store.insert_cases(&plan.dataset.version, chunk).await?;
@@ -471,6 +592,13 @@ fn tally(progress: &mut Progress, r: &Record) {
     } else {
         progress.cost_usd += r.case.cost_usd;
     }
+    // Judges are paid for too (the spend limit covers everything a run calls).
+    progress.cost_usd += r
+        .verdicts
+        .iter()
+        .filter(|v| v.cache_hit == 0)
+        .map(|v| v.cost_usd)
+        .sum::<f64>();
     progress.done += 1;
 }
 
@@ -570,6 +698,7 @@ fn record(
     f: Finished,
     first_error: &mut Option<(String, String)>,
     first_error_kind: &mut Option<ErrorKind>,
+    judges: &[JudgeRunner],
 ) -> Record {
     let case = f.case;
     let json = |v: &Map<String, Value>| Value::Object(v.clone()).to_string();
@@ -604,8 +733,7 @@ fn record(
             row.message = Some(m);
             return Record {
                 case: row,
-                scores: Vec::new(),
-                cache: None,
+                ..Record::default()
             };
         }
         Err(CaseError::Provider(failure)) => {
@@ -627,8 +755,7 @@ fn record(
             });
             return Record {
                 case: row,
-                scores: Vec::new(),
-                cache: None,
+                ..Record::default()
             };
         }
     };
@@ -672,7 +799,48 @@ fn record(
         parsed: parsed.as_ref(),
         contract: checked.as_ref().map(|c| c.as_ref().map(|_| ())),
     };
-    let scores = score::score_all(&plan.suite.scorers, &case, &output);
+    let mut scores = score::score_all(&plan.suite.scorers, &case, &output);
+    // The judges' verdicts join the scores; a judge error is never a pass.
+    let mut verdicts = Vec::new();
+    let mut cache: Vec<crate::store::CacheRow> = reply.cache_entry.into_iter().collect();
+    let mut judge_error = None;
+    for j in f.judged {
+        let runner = plan_judge(&j.scorer, judges);
+        let (outcome, score, reason) = match &j.verdict {
+            Some(Ok(v)) => (v.outcome, v.score, Some(v.reason.clone())),
+            Some(Err(e)) => (Outcome::Error, None, Some(e.clone())),
+            None => (Outcome::Error, None, Some("no verdict".to_string())),
+        };
+        if outcome == Outcome::Error && judge_error.is_none() {
+            judge_error = Some(format!(
+                "{}: {}",
+                j.scorer,
+                reason.clone().unwrap_or_default()
+            ));
+        }
+        scores.push(score::Score {
+            scorer: j.scorer.clone(),
+            outcome,
+            detail: reason.clone(),
+        });
+        verdicts.push(VerdictRow {
+            case_id: case.id.clone(),
+            repeat_index: i64::from(f.repeat),
+            scorer: j.scorer.clone(),
+            judge: runner.map(|r| r.judge.name.clone()).unwrap_or_default(),
+            judge_version: runner.map(|r| r.judge.version.clone()).unwrap_or_default(),
+            judge_model: runner.map(|r| r.model_api.clone()).unwrap_or_default(),
+            outcome: outcome.as_str().into(),
+            score,
+            reason,
+            input_tokens: j.input_tokens as i64,
+            output_tokens: j.output_tokens as i64,
+            cost_usd: j.cost_usd,
+            cache_hit: i64::from(j.cache_hit),
+            attempts: i64::from(j.attempts),
+        });
+        cache.extend(j.cache);
+    }
     let failed: Vec<&score::Score> = scores
         .iter()
         .filter(|s| s.outcome == Outcome::Fail)
@@ -689,6 +857,10 @@ fn record(
             first.scorer,
             first.detail.clone().unwrap_or_default()
         ));
+    } else if let Some(e) = judge_error {
+        row.status = "error".into();
+        row.kind = Some("judge_error".into());
+        row.message = Some(e);
     } else {
         row.status = "pass".into();
     }
@@ -711,8 +883,13 @@ fn record(
     Record {
         case: row,
         scores: score_rows,
-        cache: reply.cache_entry,
+        verdicts,
+        cache,
     }
+}
+
+fn plan_judge<'a>(scorer: &str, judges: &'a [JudgeRunner]) -> Option<&'a JudgeRunner> {
+    judges.iter().find(|j| j.scorer == scorer)
 }
 
 /// Upcoming cases, rendered in chunks ahead of the tasks.
@@ -725,18 +902,40 @@ const COMMIT_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
 const MAX_BATCH: usize = 512;
 
 /// Starts the task that asks the model for one job.
-fn spawn(tasks: &mut JoinSet<Finished>, client: &Arc<Client>, job: Job) {
+fn spawn(
+    tasks: &mut JoinSet<Finished>,
+    client: &Arc<Client>,
+    judges: &Arc<Vec<JudgeRunner>>,
+    job: Job,
+) {
     let client = client.clone();
+    let judges = judges.clone();
     tasks.spawn(async move {
-        let result = client
-            .chat_fresh(&job.request, &job.hash, job.repeat)
-            .await
-            .map_err(CaseError::Provider);
+        let result = match job.cached {
+            Some(response) => Ok(Reply {
+                response,
+                cache_hit: true,
+                attempts: 0,
+                cache_entry: None,
+                batch: false,
+            }),
+            None => client
+                .chat_fresh(&job.request, &job.hash, job.repeat)
+                .await
+                .map_err(CaseError::Provider),
+        };
+        let mut judged = Vec::new();
+        if let Ok(reply) = &result {
+            for j in judges.iter() {
+                judged.push(judge_output(j, &job.case, &reply.response.content).await);
+            }
+        }
         Finished {
             case: job.case,
             repeat: job.repeat,
             request_hash: Some(job.hash),
             result,
+            judged,
         }
     });
 }
@@ -747,6 +946,8 @@ struct Job {
     repeat: u32,
     request: crate::provider::ChatRequest,
     hash: String,
+    /// The answer, when the response cache had it (a job then only runs the judges).
+    cached: Option<crate::provider::ChatResponse>,
 }
 
 /// Renders up to `n` upcoming items, answers those already in the response cache (into
@@ -759,6 +960,7 @@ async fn prefetch(
     n: usize,
     pending: &mut VecDeque<Job>,
     ready: &mut Vec<Finished>,
+    judging: bool,
 ) -> bool {
     let mut jobs = Vec::with_capacity(n);
     let mut exhausted = false;
@@ -773,6 +975,7 @@ async fn prefetch(
                 repeat,
                 request_hash: None,
                 result: Err(CaseError::Render(m)),
+                judged: Vec::new(),
             });
             continue;
         }
@@ -784,6 +987,7 @@ async fn prefetch(
                     repeat,
                     request,
                     hash,
+                    cached: None,
                 });
             }
             Err(e) => ready.push(Finished {
@@ -791,6 +995,7 @@ async fn prefetch(
                 repeat,
                 request_hash: None,
                 result: Err(CaseError::Render(e.to_string())),
+                judged: Vec::new(),
             }),
         }
     }
@@ -800,8 +1005,13 @@ async fn prefetch(
             .map(|j| client.cache_key(&j.hash, j.repeat))
             .collect();
         let mut hits = client.cached_many(&keys).await;
-        for (job, key) in jobs.into_iter().zip(keys) {
+        for (mut job, key) in jobs.into_iter().zip(keys) {
             match hits.remove(&key) {
+                // Judges still have to see a cached answer: it becomes a job without a call.
+                Some(response) if judging => {
+                    job.cached = Some(response);
+                    pending.push_back(job);
+                }
                 Some(response) => ready.push(Finished {
                     case: job.case,
                     repeat: job.repeat,
@@ -813,6 +1023,7 @@ async fn prefetch(
                         cache_entry: None,
                         batch: false,
                     }),
+                    judged: Vec::new(),
                 }),
                 None => pending.push_back(job),
             }

@@ -71,6 +71,27 @@ CREATE TABLE scores (
     PRIMARY KEY (run_id, case_id, repeat_index, scorer)
 ) WITHOUT ROWID;
 
+-- One judge's verdict on one case result, with the judge's version (for calibration against
+-- human labels later) and what the judgment cost.
+CREATE TABLE verdicts (
+    run_id TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    repeat_index BIGINT NOT NULL,
+    scorer TEXT NOT NULL,
+    judge TEXT NOT NULL,
+    judge_version TEXT NOT NULL,
+    judge_model TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    score BIGINT,
+    reason TEXT,
+    input_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cost_usd DOUBLE PRECISION NOT NULL,
+    cache_hit BIGINT NOT NULL,
+    attempts BIGINT NOT NULL,
+    PRIMARY KEY (run_id, case_id, repeat_index, scorer)
+) WITHOUT ROWID;
+
 -- Answers by request: provider kind, base URL, request hash and (for random sampling) the
 -- repeat index, hashed into the key.
 -- (SQLite: a rowid table, so that rows are appended in order and only the small key index

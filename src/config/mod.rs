@@ -19,6 +19,7 @@ use std::time::Duration;
 use crate::diag::{Diagnostic, did_you_mean, display_path, suggestion};
 use crate::golden;
 use crate::prompt::Prompt;
+use crate::score::judge::{Judge, VerdictKind};
 use crate::score::{Expectation, SCORER_KINDS, Scorer, ScorerKind};
 use locate::Locator;
 use raw::*;
@@ -26,6 +27,7 @@ use raw::*;
 pub const CONFIG_FILE: &str = "evalgate.yaml";
 pub const PROMPTS_DIR: &str = "prompts";
 pub const GOLDEN_DIR: &str = "golden";
+pub const JUDGES_DIR: &str = "judges";
 
 /// Loads and validates the project at `root`.
 pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
@@ -154,6 +156,25 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
         }
     }
 
+    // Judges: every file in judges/, checked like prompts, each naming a known model.
+    let mut judges = IndexMap::new();
+    for path in list_files(&root.join(JUDGES_DIR), &["yaml", "yml"]) {
+        let Some(name) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        match load_judge(root, &name, &path, &models, &broken_models) {
+            Ok(Some(j)) => {
+                judges.insert(name, Arc::new(j));
+            }
+            Ok(None) => {}
+            Err(d) => diags.push(d),
+        }
+    }
+
     // Suites.
     let mut suites = IndexMap::new();
     let mut dataset_users: BTreeMap<String, Vec<(String, Arc<Prompt>)>> = BTreeMap::new();
@@ -218,7 +239,7 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
         let mut scorers: Vec<Scorer> = Vec::new();
         for (i, rs) in s.scorers.into_iter().enumerate() {
             let path = ["suites", name.as_str(), "scorers"];
-            match check_scorer(rs, prompt.as_deref()) {
+            match check_scorer(rs, prompt.as_deref(), &judges) {
                 Ok(scorer) => {
                     if scorers.iter().any(|x| x.name == scorer.name) {
                         diags.push(
@@ -374,6 +395,7 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
         }
     }
     Ok(Project {
+        judges,
         warnings,
         root: root.to_path_buf(),
         providers,
@@ -594,7 +616,11 @@ fn check_provider(root: &Path, name: &str, p: RawProvider) -> Result<Provider, K
 
 type ScorerError = (Option<&'static str>, String, Option<String>);
 
-fn check_scorer(rs: RawScorer, prompt: Option<&Prompt>) -> Result<Scorer, ScorerError> {
+fn check_scorer(
+    rs: RawScorer,
+    prompt: Option<&Prompt>,
+    judges: &IndexMap<String, Arc<Judge>>,
+) -> Result<Scorer, ScorerError> {
     let kind = rs.kind.as_str();
     let allowed: &[&str] = match kind {
         "equals" => &["expected", "value", "trim", "ignore_case"],
@@ -603,6 +629,7 @@ fn check_scorer(rs: RawScorer, prompt: Option<&Prompt>) -> Result<Scorer, Scorer
         "is_json" | "contract" => &[],
         "json_field" => &["field", "expected", "trim", "ignore_case"],
         "numeric" => &["field", "expected", "tolerance", "relative"],
+        "judge" => &["judge"],
         other => {
             return Err((
                 Some("kind"),
@@ -611,7 +638,8 @@ fn check_scorer(rs: RawScorer, prompt: Option<&Prompt>) -> Result<Scorer, Scorer
             ));
         }
     };
-    let given: [(&'static str, bool); 9] = [
+    let given: [(&'static str, bool); 10] = [
+        ("judge", rs.judge.is_some()),
         ("field", rs.field.is_some()),
         ("expected", rs.expected.is_some()),
         ("value", rs.value.is_some()),
@@ -694,6 +722,27 @@ fn check_scorer(rs: RawScorer, prompt: Option<&Prompt>) -> Result<Scorer, Scorer
             ("regex".to_string(), ScorerKind::Regex { pattern: re })
         }
         "is_json" => ("is_json".to_string(), ScorerKind::IsJson),
+        "judge" => {
+            let Some(name) = rs.judge.clone() else {
+                return Err((
+                    Some("kind"),
+                    "a `judge` scorer needs a `judge` (the name of a file in `judges/`)".into(),
+                    None,
+                ));
+            };
+            if !judges.contains_key(&name) {
+                let known: Vec<&str> = judges.keys().map(String::as_str).collect();
+                return Err((
+                    Some("judge"),
+                    format!("unknown judge `{name}`"),
+                    Some(format!(
+                        "{} (judges are read from `{JUDGES_DIR}/NAME.yaml`)",
+                        suggestion(&name, &known, "judges")
+                    )),
+                ));
+            }
+            (name.clone(), ScorerKind::Judge { judge: name })
+        }
         "contract" => {
             // Without a loaded prompt its own error is already reported.
             if prompt.is_some() && contract.is_none() {
@@ -881,6 +930,106 @@ fn load_prompt(root: &Path, name: &str, path: &Path) -> Result<Prompt, Diagnosti
                 .with_hint("see the minijinja syntax: `{{ variable }}`, `{% if … %}…{% endif %}`")
         },
     )
+}
+
+/// Reads and compiles a judge. `Ok(None)` when its model is one whose own problem was
+/// already reported.
+fn load_judge(
+    root: &Path,
+    name: &str,
+    path: &Path,
+    models: &IndexMap<String, Model>,
+    broken_models: &[String],
+) -> Result<Option<Judge>, Diagnostic> {
+    let display = display_path(root, path);
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Diagnostic::file(&display, format!("cannot read judge: {e}")))?;
+    let raw: RawJudge = serde_yaml::from_str(&text).map_err(|e| yaml_error(&display, &text, &e))?;
+    let loc = Locator::new(&text);
+    let at = |pos: Option<(usize, usize)>, message: String| {
+        let (line, col) = pos.unwrap_or((1, 1));
+        Diagnostic::new(&display, line, col, message)
+    };
+    if broken_models.contains(&raw.model) {
+        return Ok(None);
+    }
+    if !models.contains_key(&raw.model) {
+        let known: Vec<&str> = models.keys().map(String::as_str).collect();
+        return Err(at(
+            loc.value(&["model"], &raw.model),
+            format!("judge `{name}` names an unknown model `{}`", raw.model),
+        )
+        .with_hint(suggestion(&raw.model, &known, "models")));
+    }
+    if let VerdictKind::Score { min, max, pass_at } = raw.verdict {
+        if !(min <= pass_at && pass_at <= max) {
+            return Err(at(
+                loc.key(&["verdict"]),
+                format!("`pass_at` ({pass_at}) must lie within `min`..=`max` ({min}..={max})"),
+            ));
+        }
+    }
+    if raw.rubric.is_empty() {
+        return Err(at(
+            loc.key(&["rubric"]),
+            format!("judge `{name}` has no rubric messages"),
+        ));
+    }
+    let messages = raw
+        .rubric
+        .into_iter()
+        .map(|m| (m.role, m.content))
+        .collect();
+    let _ = raw.description;
+    let judge = Judge::compile(
+        name,
+        display.clone(),
+        raw.model,
+        messages,
+        raw.params,
+        raw.verdict,
+    )
+    .map_err(|(index, err)| {
+        let key = loc
+            .item_key(&["rubric"], index, "content")
+            .unwrap_or((1, 1));
+        let (start_line, start_col) = loc.scalar_start(key);
+        let line = start_line + err.line().unwrap_or(1).saturating_sub(1);
+        let mut message = format!(
+            "template syntax error in rubric message {index}: {}",
+            err.kind()
+        );
+        if let Some(detail) = err.detail() {
+            message.push_str(&format!(": {detail}"));
+        }
+        Diagnostic::new(&display, line, start_col, message)
+            .with_hint("see the minijinja syntax: `{{ variable }}`, `{% if … %}…{% endif %}`")
+    })?;
+    if let Some(var) = judge.unknown_variables().first() {
+        return Err(at(
+            loc.key(&["rubric"]),
+            format!("the rubric of judge `{name}` uses `{var}`, which is not defined"),
+        )
+        .with_hint(
+            "a rubric sees `vars` (the case's inputs, as `vars.NAME`), `expected` and `output`",
+        ));
+    }
+    if !judge.unknown_variables().is_empty() || !rubric_mentions_output(&text) {
+        return Err(at(
+            loc.key(&["rubric"]),
+            format!("the rubric of judge `{name}` never shows the `output` it grades"),
+        )
+        .with_hint(
+            "put `{{ output }}` where the judged output belongs: it is inserted fenced, as data",
+        ));
+    }
+    Ok(Some(judge))
+}
+
+fn rubric_mentions_output(text: &str) -> bool {
+    regex::Regex::new(r"\{\{-?\s*output\s*-?\}\}")
+        .map(|re| re.is_match(text))
+        .unwrap_or(true)
 }
 
 /// Turns a serde_yaml error into a diagnostic: its location, its message without the

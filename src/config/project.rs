@@ -18,6 +18,7 @@ pub struct Project {
     pub prompts: IndexMap<String, Arc<Prompt>>,
     pub datasets: IndexMap<String, Dataset>,
     pub suites: IndexMap<String, Suite>,
+    pub judges: IndexMap<String, Arc<crate::score::judge::Judge>>,
     /// Problems that do not stop a run (shown by `validate` and `run`).
     pub warnings: Vec<crate::diag::Diagnostic>,
 }

@@ -103,6 +103,20 @@ pub struct RawScorer {
     pub trim: Option<bool>,
     pub tolerance: Option<f64>,
     pub relative: Option<bool>,
+    /// For `judge`: the judge's name (a file `judges/NAME.yaml`).
+    pub judge: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJudge {
+    pub description: Option<String>,
+    /// A model of evalgate.yaml.
+    pub model: String,
+    pub verdict: crate::score::judge::VerdictKind,
+    #[serde(default)]
+    pub params: Params,
+    pub rubric: Vec<RawMessage>,
 }
 
 #[derive(Debug, Default, Deserialize)]

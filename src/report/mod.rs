@@ -15,6 +15,9 @@ pub struct RunReport {
     /// Cases that passed every scorer, out of all cases run (errors count as not passed).
     pub pass_rate: Proportion,
     pub scorers: Vec<ScorerSummary>,
+    /// Each judge's verdicts, errors and cost (apart from the target's).
+    #[serde(default)]
+    pub judges: Vec<JudgeSummary>,
     pub enum_fields: Vec<EnumFieldReport>,
     pub integer_fields: Vec<IntegerFieldReport>,
     pub usage: UsageReport,
@@ -64,8 +67,29 @@ pub struct ScorerSummary {
     pub pass: u64,
     pub fail: u64,
     pub skip: u64,
+    /// The scorer itself failed (a judge error): never a pass, shown apart.
+    #[serde(default)]
+    pub error: u64,
     /// Passes out of scored cases (skips and cases without output are not counted).
     pub rate: Proportion,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeSummary {
+    pub scorer: String,
+    pub judge: String,
+    pub judge_version: String,
+    pub model: String,
+    pub pass: u64,
+    pub fail: u64,
+    /// Verdicts that could not be read (after one retry) or calls that failed.
+    pub errors: u64,
+    /// Passes out of readable verdicts.
+    pub rate: Proportion,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub cache_hits: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

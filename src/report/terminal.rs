@@ -118,18 +118,64 @@ pub fn render(r: &RunReport) -> String {
     );
 
     if !r.scorers.is_empty() {
-        let mut t = table(&["scorer", "pass", "fail", "skip", "pass rate (95% CI)"]);
+        let errors = r.scorers.iter().any(|s| s.error > 0);
+        let mut header = vec!["scorer", "pass", "fail", "skip"];
+        if errors {
+            header.push("error");
+        }
+        header.push("pass rate (95% CI)");
+        let mut t = table(&header);
         for s in &r.scorers {
-            t.add_row(vec![
+            let mut row = vec![
                 s.name.clone(),
                 s.pass.to_string(),
                 s.fail.to_string(),
                 s.skip.to_string(),
-                proportion(&s.rate),
-            ]);
+            ];
+            if errors {
+                row.push(s.error.to_string());
+            }
+            row.push(proportion(&s.rate));
+            t.add_row(row);
         }
         right(&mut t, 1);
         let _ = writeln!(out, "\n{t}");
+    }
+
+    if !r.judges.is_empty() {
+        let mut t = table(&[
+            "judge",
+            "model",
+            "pass",
+            "fail",
+            "judge errors",
+            "pass rate (95% CI)",
+            "tokens in / out",
+            "cost",
+            "cached",
+        ]);
+        for j in &r.judges {
+            t.add_row(vec![
+                format!("{}@{}", j.judge, short(&j.judge_version)),
+                j.model.clone(),
+                j.pass.to_string(),
+                j.fail.to_string(),
+                j.errors.to_string(),
+                proportion(&j.rate),
+                format!(
+                    "{} / {}",
+                    thousands(j.input_tokens),
+                    thousands(j.output_tokens)
+                ),
+                usd(j.cost_usd),
+                j.cache_hits.to_string(),
+            ]);
+        }
+        right(&mut t, 2);
+        let _ = writeln!(
+            out,
+            "\njudges (their cost is apart from the model's below; a judge error is never a pass)\n{t}"
+        );
     }
 
     for f in &r.enum_fields {

@@ -143,6 +143,7 @@ fn check(kind: &ScorerKind, case: &Case, output: &Output<'_>) -> (Outcome, Optio
                 ))
             }
         }
+        ScorerKind::Judge { .. } => skip("judged by a model, not here"),
         ScorerKind::Numeric {
             field,
             expected_key,

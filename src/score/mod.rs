@@ -4,6 +4,7 @@
 //! contract's verdict, and return one `Score` each. They never call a model or the store.
 
 pub mod checks;
+pub mod judge;
 pub mod stats;
 
 use regex::Regex;
@@ -52,6 +53,8 @@ pub enum ScorerKind {
     },
     /// The output obeys the prompt's contract.
     Contract,
+    /// An LLM judge grades the output against its rubric (run by the runner, not here).
+    Judge { judge: String },
     /// A number (the whole output or a JSON field) is within tolerance of the expected one.
     Numeric {
         field: Option<String>,
@@ -70,6 +73,7 @@ pub const SCORER_KINDS: &[&str] = &[
     "json_field",
     "contract",
     "numeric",
+    "judge",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +83,8 @@ pub enum Outcome {
     Fail,
     /// The case has no expected value for this scorer: not counted.
     Skip,
+    /// The scorer itself failed (a judge whose verdict could not be read): never a pass.
+    Error,
 }
 
 impl Outcome {
@@ -87,6 +93,7 @@ impl Outcome {
             Outcome::Pass => "pass",
             Outcome::Fail => "fail",
             Outcome::Skip => "skip",
+            Outcome::Error => "error",
         }
     }
 
@@ -95,6 +102,7 @@ impl Outcome {
             "pass" => Some(Outcome::Pass),
             "fail" => Some(Outcome::Fail),
             "skip" => Some(Outcome::Skip),
+            "error" => Some(Outcome::Error),
             _ => None,
         }
     }
@@ -119,14 +127,16 @@ pub struct Output<'a> {
     pub contract: Option<Result<(), &'a crate::contract::Violation>>,
 }
 
-/// Scores one output with every scorer of a suite.
+/// Scores one output with every deterministic scorer of a suite.
 pub fn score_all(
     scorers: &[Scorer],
     case: &crate::golden::Case,
     output: &Output<'_>,
 ) -> Vec<Score> {
+    // Judges call a model; the runner scores them (see `judge`).
     scorers
         .iter()
+        .filter(|s| !matches!(s.kind, ScorerKind::Judge { .. }))
         .map(|s| checks::score(s, case, output))
         .collect()
 }

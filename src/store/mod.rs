@@ -84,7 +84,7 @@ pub struct RunRow {
 }
 
 /// One case result as stored.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct CaseRow {
     pub run_id: String,
     pub case_id: String,
@@ -168,12 +168,51 @@ fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
     out
 }
 
-/// One finished case with what goes with it: its scores and the fresh answer to cache.
-#[derive(Debug, Clone)]
+/// One finished case with what goes with it: its scores, its judges' verdicts and the fresh
+/// answers to cache (the target's and the judges').
+#[derive(Debug, Clone, Default)]
 pub struct Record {
     pub case: CaseRow,
     pub scores: Vec<ScoreRow>,
-    pub cache: Option<CacheRow>,
+    pub verdicts: Vec<VerdictRow>,
+    pub cache: Vec<CacheRow>,
+}
+
+/// A judge's verdict on one case result.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct VerdictRow {
+    pub case_id: String,
+    pub repeat_index: i64,
+    pub scorer: String,
+    pub judge: String,
+    pub judge_version: String,
+    pub judge_model: String,
+    /// `pass`, `fail` or `error` (the verdict could not be read: never a pass).
+    pub outcome: String,
+    pub score: Option<i64>,
+    /// The judge's reason, or what went wrong.
+    pub reason: Option<String>,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_usd: f64,
+    pub cache_hit: i64,
+    pub attempts: i64,
+}
+
+/// A judge's totals over a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerdictTotals {
+    pub scorer: String,
+    pub judge: String,
+    pub judge_version: String,
+    pub judge_model: String,
+    pub pass: i64,
+    pub fail: i64,
+    pub error: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_usd: f64,
+    pub cache_hits: i64,
 }
 
 fn run_from_row(r: &sqlx::any::AnyRow) -> Result<RunRow, sqlx::Error> {
@@ -364,7 +403,8 @@ impl Store {
         let record = Record {
             case: case.clone(),
             scores: scores.to_vec(),
-            cache: cache.cloned(),
+            verdicts: Vec::new(),
+            cache: cache.into_iter().cloned().collect(),
         };
         self.insert_cases(dataset_version, std::slice::from_ref(&record))
             .await
@@ -451,12 +491,43 @@ impl Store {
                 q.execute(&mut *tx).await?;
             }
 
+            let verdicts: Vec<(&CaseRow, &VerdictRow)> = chunk
+                .iter()
+                .flat_map(|r| r.verdicts.iter().map(move |v| (&r.case, v)))
+                .collect();
+            for part in verdicts.chunks(ROWS_PER_INSERT) {
+                let sql = format!(
+                    "INSERT INTO verdicts (run_id, case_id, repeat_index, scorer, judge, judge_version, judge_model, outcome, score, reason, input_tokens, output_tokens, cost_usd, cache_hit, attempts) VALUES {}",
+                    placeholders(self.backend, part.len(), 15)
+                );
+                let mut q = sqlx::query(&sql);
+                for (c, v) in part {
+                    q = q
+                        .bind(&c.run_id)
+                        .bind(&v.case_id)
+                        .bind(v.repeat_index)
+                        .bind(&v.scorer)
+                        .bind(&v.judge)
+                        .bind(&v.judge_version)
+                        .bind(&v.judge_model)
+                        .bind(&v.outcome)
+                        .bind(v.score)
+                        .bind(&v.reason)
+                        .bind(v.input_tokens)
+                        .bind(v.output_tokens)
+                        .bind(v.cost_usd)
+                        .bind(v.cache_hit)
+                        .bind(v.attempts);
+                }
+                q.execute(&mut *tx).await?;
+            }
+
             // The last answer for a key wins (a refresh); keys are unique within a statement.
             let mut seen = std::collections::HashSet::new();
             let cached: Vec<(&CaseRow, &CacheRow)> = chunk
                 .iter()
                 .rev()
-                .filter_map(|r| r.cache.as_ref().map(|c| (&r.case, c)))
+                .flat_map(|r| r.cache.iter().rev().map(move |c| (&r.case, c)))
                 .filter(|(_, c)| seen.insert(c.key.as_str()))
                 .collect();
             if !cached.is_empty() {
@@ -716,6 +787,72 @@ impl Store {
             .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("scorer")?, r.try_get("outcome")?, r.try_get("n")?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Each judge's verdicts over a run, added up.
+    pub async fn verdict_totals(&self, run_id: &str) -> Result<Vec<VerdictTotals>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT scorer, judge, judge_version, judge_model, \
+             CAST(SUM(CASE WHEN outcome = 'pass' THEN 1 ELSE 0 END) AS BIGINT) AS pass, \
+             CAST(SUM(CASE WHEN outcome = 'fail' THEN 1 ELSE 0 END) AS BIGINT) AS fail, \
+             CAST(SUM(CASE WHEN outcome = 'error' THEN 1 ELSE 0 END) AS BIGINT) AS error, \
+             CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, \
+             SUM(cost_usd) AS cost_usd, CAST(SUM(cache_hit) AS BIGINT) AS cache_hits \
+             FROM verdicts WHERE run_id = $1 GROUP BY scorer, judge, judge_version, judge_model ORDER BY scorer",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(VerdictTotals {
+                    scorer: r.try_get("scorer")?,
+                    judge: r.try_get("judge")?,
+                    judge_version: r.try_get("judge_version")?,
+                    judge_model: r.try_get("judge_model")?,
+                    pass: r.try_get("pass")?,
+                    fail: r.try_get("fail")?,
+                    error: r.try_get("error")?,
+                    input_tokens: r.try_get("input_tokens")?,
+                    output_tokens: r.try_get("output_tokens")?,
+                    cost_usd: r.try_get::<Option<f64>, _>("cost_usd")?.unwrap_or(0.0),
+                    cache_hits: r.try_get("cache_hits")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// The verdicts of a run, in case id order.
+    pub async fn verdicts(&self, run_id: &str) -> Result<Vec<VerdictRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT case_id, repeat_index, scorer, judge, judge_version, judge_model, outcome, score, reason, input_tokens, output_tokens, cost_usd, cache_hit, attempts \
+             FROM verdicts WHERE run_id = $1 ORDER BY case_id, repeat_index, scorer",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(VerdictRow {
+                    case_id: r.try_get("case_id")?,
+                    repeat_index: r.try_get("repeat_index")?,
+                    scorer: r.try_get("scorer")?,
+                    judge: r.try_get("judge")?,
+                    judge_version: r.try_get("judge_version")?,
+                    judge_model: r.try_get("judge_model")?,
+                    outcome: r.try_get("outcome")?,
+                    score: r.try_get("score")?,
+                    reason: r.try_get("reason")?,
+                    input_tokens: r.try_get("input_tokens")?,
+                    output_tokens: r.try_get("output_tokens")?,
+                    cost_usd: r.try_get("cost_usd")?,
+                    cache_hit: r.try_get("cache_hit")?,
+                    attempts: r.try_get("attempts")?,
+                })
+            })
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(StoreError::from)
     }

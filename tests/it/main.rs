@@ -3,6 +3,7 @@
 
 mod common;
 mod init;
+mod judge;
 mod resilience;
 mod run;
 mod store;

@@ -110,9 +110,18 @@ fn limit_and_concurrency_flags_are_honoured() {
 
 #[test]
 fn the_example_suite_runs_against_the_stub() {
-    let stub = Stub::start(support_labeller);
+    // The judge's calls (they start with the data note) get a verdict; the rest a label.
+    let stub = Stub::start(|body| {
+        if body["messages"][0]["content"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("The output to grade"))
+        {
+            return Reply::Content(r#"{"verdict": "pass", "reason": "supported"}"#.into());
+        }
+        support_labeller(body)
+    });
     let p = Project::empty();
-    for item in ["prompts", "golden"] {
+    for item in ["prompts", "golden", "judges"] {
         copy_dir(&repo().join(item), &p.path().join(item));
     }
     let config = std::fs::read_to_string(repo().join("evalgate.yaml")).unwrap();
@@ -120,6 +129,11 @@ fn the_example_suite_runs_against_the_stub() {
         "evalgate.yaml",
         &config.replace("http://127.0.0.1:8088/v1", &stub.base_url),
     );
+    // The example's judge replays cassettes; here it asks the stub.
+    let judge = p
+        .read("judges/summary_faithful.yaml")
+        .replace("model: smollm2", "model: smollm2-live");
+    p.write("judges/summary_faithful.yaml", &judge);
     let run = p.evalgate(&[
         "run",
         "support-features",
@@ -129,12 +143,22 @@ fn the_example_suite_runs_against_the_stub() {
         "json",
     ]);
     run.assert_code(0);
-    assert_eq!(stub.requests().len(), 90);
+    assert_eq!(
+        stub.requests().len(),
+        180,
+        "90 cases, each answered and judged"
+    );
     let report: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(report["counts"]["cases"], 90);
     assert_eq!(report["enum_fields"][0]["field"], "intent");
     assert_eq!(report["enum_fields"][0]["accuracy"]["total"], 90);
     assert_eq!(report["integer_fields"][0]["field"], "escalation_risk");
+    assert_eq!(report["judges"][0]["judge"], "summary_faithful");
+    assert_eq!(
+        report["judges"][0]["pass"].as_u64().unwrap()
+            + report["judges"][0]["fail"].as_u64().unwrap(),
+        90
+    );
 }
 
 #[test]

@@ -19,7 +19,10 @@ pub async fn summarize(
     while let Some(row) = rows.next().await {
         summary.add(&row?);
     }
-    Ok(summary.finish(&store.score_counts(&run.id).await?))
+    Ok(summary.finish(
+        &store.score_counts(&run.id).await?,
+        &store.verdict_totals(&run.id).await?,
+    ))
 }
 
 /// Prints the report of a stored run and writes its run file when asked.

@@ -68,12 +68,29 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
             ));
         }
         let resume = resume_target(&store, p, args.resume.as_deref()).await?;
-        prepared.push((client, resume));
+        let mut judges = Vec::new();
+        for scorer in &p.suite.scorers {
+            if let crate::score::ScorerKind::Judge { judge } = &scorer.kind {
+                let judge = project.judges[judge].clone();
+                let model = &project.models[&judge.model];
+                let client = clients
+                    .get(&project, &model.provider)
+                    .map_err(Error::ProviderSetup)?;
+                judges.push(crate::runner::JudgeRunner {
+                    scorer: scorer.name.clone(),
+                    judge,
+                    client,
+                    model_api: model.api_name.clone(),
+                    price: model.price,
+                });
+            }
+        }
+        prepared.push((client, resume, judges));
     }
 
     let several = plans.len() > 1;
     let mut status = ExitStatus::Ok;
-    for (plan, (client, resume)) in plans.iter().zip(prepared) {
+    for (plan, (client, resume, judges)) in plans.iter().zip(prepared) {
         if resume.is_none() {
             if let Some(old) = store
                 .find_unfinished(
@@ -124,6 +141,7 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
         }
         let plan = resumed_plan(plan, resume.as_ref());
         let options = RunOptions {
+            judges,
             repeats,
             max_cost,
             resume,

@@ -21,12 +21,22 @@ pub fn run(root: &Path, printer: &Printer) -> Result<ExitStatus, Error> {
             suite.models.join(", ")
         ));
     }
+    for judge in project.judges.values() {
+        printer.info(&format!(
+            "judge {}@{}: model {}",
+            judge.name,
+            judge.short_version(),
+            judge.model
+        ));
+    }
     printer.info(&format!(
-        "ok: {} suite{}, {} prompt{}, {} dataset{}, {} model{}",
+        "ok: {} suite{}, {} prompt{}, {} judge{}, {} dataset{}, {} model{}",
         project.suites.len(),
         plural(project.suites.len()),
         project.prompts.len(),
         plural(project.prompts.len()),
+        project.judges.len(),
+        plural(project.judges.len()),
         project.datasets.len(),
         plural(project.datasets.len()),
         project.models.len(),
