@@ -1033,3 +1033,167 @@ async fn prefetch(
     }
     exhausted
 }
+
+/// Re-scores the stored answers of a run with the current scorers and the given judges,
+/// without asking the model again: only the judges are called (through their cache).
+/// Verdicts of the suite's other judges are kept as they were. Cases without an answer (a
+/// provider error) are left as they are.
+pub async fn rescore(
+    plan: &Plan<'_>,
+    store: &Store,
+    run: &RunRow,
+    judges: &[JudgeRunner],
+    mut on_progress: impl FnMut(&Progress),
+) -> Result<RunOutcome, crate::error::Error> {
+    let started = Instant::now();
+    let rows = store.cases(&run.id).await?;
+    let mut old: std::collections::HashMap<(String, i64), Vec<VerdictRow>> =
+        std::collections::HashMap::new();
+    for v in store.verdicts(&run.id).await? {
+        old.entry((v.case_id.clone(), v.repeat_index))
+            .or_default()
+            .push(v);
+    }
+    let suite_judges: Vec<&str> = plan
+        .suite
+        .scorers
+        .iter()
+        .filter(|s| matches!(s.kind, crate::score::ScorerKind::Judge { .. }))
+        .map(|s| s.name.as_str())
+        .collect();
+    let mut progress = Progress {
+        planned: rows.len(),
+        ..Progress::default()
+    };
+    let mut first_error = None;
+    let mut first_error_kind = None;
+    let mut records = Vec::new();
+    for row in rows {
+        let Some(output) = row.output.clone() else {
+            progress.done += 1;
+            progress.errors += 1;
+            continue;
+        };
+        let object =
+            |text: &str| -> Map<String, Value> { serde_json::from_str(text).unwrap_or_default() };
+        let case = Arc::new(Case {
+            id: row.case_id.clone(),
+            vars: object(&row.vars_json),
+            expected: object(&row.expected_json),
+            outcome: None,
+            base_features: None,
+            tags: serde_json::from_str(&row.tags_json).unwrap_or_default(),
+            source: None,
+        });
+        let mut judged = Vec::new();
+        for j in judges {
+            judged.push(judge_output(j, &case, &output).await);
+        }
+        // The suite's other judges keep their stored verdicts.
+        let carried: Vec<VerdictRow> = old
+            .remove(&(row.case_id.clone(), row.repeat_index))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| {
+                suite_judges.contains(&v.scorer.as_str())
+                    && !judges.iter().any(|j| j.scorer == v.scorer)
+            })
+            .collect();
+        for v in &carried {
+            let verdict = match v.outcome.as_str() {
+                "pass" | "fail" => Ok(crate::score::judge::Verdict {
+                    outcome: if v.outcome == "pass" {
+                        Outcome::Pass
+                    } else {
+                        Outcome::Fail
+                    },
+                    score: v.score,
+                    reason: v.reason.clone().unwrap_or_default(),
+                }),
+                _ => Err(v.reason.clone().unwrap_or_default()),
+            };
+            judged.push(Judged {
+                scorer: v.scorer.clone(),
+                verdict: Some(verdict),
+                input_tokens: v.input_tokens.max(0) as u64,
+                output_tokens: v.output_tokens.max(0) as u64,
+                cost_usd: v.cost_usd,
+                cache_hit: v.cache_hit == 1,
+                attempts: v.attempts.max(0) as u32,
+                cache: Vec::new(),
+            });
+        }
+        let response = crate::provider::ChatResponse {
+            content: output,
+            usage: crate::provider::Usage {
+                input_tokens: row.input_tokens.max(0) as u64,
+                cached_input_tokens: row.cached_input_tokens.max(0) as u64,
+                output_tokens: row.output_tokens.max(0) as u64,
+            },
+            latency_ms: row.latency_ms.unwrap_or(0.0),
+            ttft_ms: row.ttft_ms,
+            finish_reason: None,
+            body: Value::Null,
+        };
+        // A batch answer (no latency of its own) keeps its batch price.
+        let reply = Reply {
+            response,
+            cache_hit: row.cache_hit == 1,
+            attempts: row.attempts.max(0) as u32,
+            cache_entry: None,
+            batch: row.latency_ms.is_none(),
+        };
+        let finished = Finished {
+            case,
+            repeat: row.repeat_index.max(0) as u32,
+            request_hash: row.request_hash.clone(),
+            result: Ok(reply),
+            judged,
+        };
+        let mut record = record(
+            plan,
+            &run.id,
+            row.seq,
+            finished,
+            &mut first_error,
+            &mut first_error_kind,
+            judges,
+        );
+        record.case.finished_at = row.finished_at.clone();
+        for v in &mut record.verdicts {
+            if let Some(c) = carried.iter().find(|c| c.scorer == v.scorer) {
+                v.judge = c.judge.clone();
+                v.judge_version = c.judge_version.clone();
+                v.judge_model = c.judge_model.clone();
+            }
+        }
+        tally(&mut progress, &record);
+        records.push(record);
+        if records.len() >= MAX_BATCH {
+            store.replace_cases(&run.dataset_version, &records).await?;
+            records.clear();
+        }
+        on_progress(&progress);
+    }
+    store.replace_cases(&run.dataset_version, &records).await?;
+    let contract = plan
+        .prompt
+        .contract
+        .as_ref()
+        .and_then(|c| serde_json::to_string(c).ok());
+    store
+        .set_run_scorers(
+            &run.id,
+            &Value::Array(plan.scorer_names()).to_string(),
+            contract.as_deref(),
+        )
+        .await?;
+    Ok(RunOutcome {
+        run_id: run.id.clone(),
+        progress,
+        stopped: None,
+        first_error: first_error.map(|(_, m)| m),
+        first_error_kind,
+        elapsed_secs: started.elapsed().as_secs_f64(),
+    })
+}

@@ -50,6 +50,15 @@ pub enum Command {
     Report(ReportArgs),
     /// List stored runs, newest first.
     Runs(RunsArgs),
+    /// Re-score a stored run with the suite's current scorers and judges, without asking the
+    /// model again: only judges are called (and their answers are cached).
+    ///
+    /// With `--judge J`, only judge J is asked; the verdicts of the suite's other judges are
+    /// kept. Adding a judge to last week's run costs only the judge calls.
+    #[command(
+        after_help = "Examples:\n  evalgate score 3f9a2c\n  evalgate score 3f9a2c --judge summary_faithful"
+    )]
+    Score(ScoreArgs),
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +171,19 @@ pub struct ReportArgs {
     /// Also write the portable run file here.
     #[arg(long, value_name = "RUN.json")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// The run id, or a unique prefix of it.
+    pub run: String,
+
+    /// Ask only this judge (a file `judges/NAME.yaml` that the suite scores with).
+    #[arg(long, value_name = "JUDGE")]
+    pub judge: Option<String>,
+
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

@@ -48,5 +48,6 @@ fn dispatch(cli: args::Cli, printer: &Printer) -> Result<ExitStatus, Error> {
         args::Command::Run(a) => runtime()?.block_on(cmd::run::run(&root, a, printer)),
         args::Command::Report(a) => runtime()?.block_on(cmd::report::run(&root, a, printer)),
         args::Command::Runs(a) => runtime()?.block_on(cmd::report::list(&root, a, printer)),
+        args::Command::Score(a) => runtime()?.block_on(cmd::score::run(&root, a, printer)),
     }
 }

@@ -418,10 +418,41 @@ impl Store {
         dataset_version: &str,
         records: &[Record],
     ) -> Result<(), StoreError> {
+        self.write_cases(dataset_version, records, false).await
+    }
+
+    /// Replaces stored case results (a re-score) in one transaction: the old result, its
+    /// scores and its verdicts go, the new ones come; a crash keeps one or the other.
+    pub async fn replace_cases(
+        &self,
+        dataset_version: &str,
+        records: &[Record],
+    ) -> Result<(), StoreError> {
+        self.write_cases(dataset_version, records, true).await
+    }
+
+    async fn write_cases(
+        &self,
+        dataset_version: &str,
+        records: &[Record],
+        replace: bool,
+    ) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
+        if replace {
+            for r in records {
+                for table in ["case_results", "scores", "verdicts"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE run_id = $1 AND case_id = $2 AND repeat_index = $3"))
+                        .bind(&r.case.run_id)
+                        .bind(&r.case.case_id)
+                        .bind(r.case.repeat_index)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
         for chunk in records.chunks(ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO golden_cases (dataset_version, case_id, vars_json, expected_json, tags_json) VALUES {} ON CONFLICT DO NOTHING",
@@ -657,6 +688,22 @@ impl Store {
     /// Marks a run as running again (a resume).
     pub async fn reopen_run(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE runs SET status = 'running', finished_at = NULL, stop_reason = NULL WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Records the scorers (and contract) a run's results were last scored with.
+    pub async fn set_run_scorers(
+        &self,
+        id: &str,
+        scorers_json: &str,
+        contract_json: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET scorers_json = $1, contract_json = $2 WHERE id = $3")
+            .bind(scorers_json)
+            .bind(contract_json)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

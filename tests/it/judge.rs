@@ -305,3 +305,67 @@ fn validate_checks_judges() {
         run.stderr
     );
 }
+
+#[test]
+fn score_adds_a_judge_to_a_stored_run_without_asking_the_model_again() {
+    let stub = Stub::start(grader);
+    let p = Project::base(&stub.base_url);
+    let first = p.evalgate(&["run", "support", "--out", "before.json"]);
+    first.assert_code(0);
+    let id = first.run_id();
+    assert_eq!(stub.requests().len(), 3);
+
+    // Add the judge to the suite, then re-score last run: only the judge is asked.
+    let judged = project(&stub);
+    for file in ["judges/faithful.yaml", "evalgate.yaml"] {
+        p.write(file, &judged.read(file));
+    }
+    let score = p.evalgate(&["score", &id[..6], "--format", "json"]);
+    score.assert_code(0);
+    let requests = stub.requests();
+    assert_eq!(requests.len(), 6);
+    assert!(
+        requests[3..].iter().all(|r| is_judge(&r.body)),
+        "only judge calls"
+    );
+    let report: Value = serde_json::from_str(&score.stdout).unwrap();
+    assert_eq!(report["run"]["id"], id.as_str());
+    assert_eq!(
+        (
+            report["judges"][0]["pass"].as_u64(),
+            report["judges"][0]["fail"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+    assert_eq!(
+        report["scorers"].as_array().unwrap().last().unwrap()["name"],
+        "faithful"
+    );
+    // The model's answers, tokens and cost are those of the original run.
+    let before = run_file(&p, "before.json");
+    assert_eq!(report["usage"], before["report"]["usage"]);
+    assert!(
+        score.stderr.contains("the model was not asked again"),
+        "{}",
+        score.stderr
+    );
+
+    // Scoring again with one judge asks nothing new (cached) and keeps one row per case.
+    p.evalgate(&["score", &id, "--judge", "faithful"])
+        .assert_code(0);
+    assert_eq!(stub.requests().len(), 6);
+    p.evalgate(&["report", &id, "--out", "after.json"])
+        .assert_code(0);
+    let after = run_file(&p, "after.json");
+    assert_eq!(after["cases"].as_array().unwrap().len(), 3);
+
+    let unknown = p.evalgate(&["score", &id, "--judge", "faithfull"]);
+    unknown.assert_code(2);
+    assert!(
+        unknown
+            .stderr
+            .contains("has no `judge` scorer using `faithfull`"),
+        "{}",
+        unknown.stderr
+    );
+}

@@ -4,6 +4,7 @@ pub mod estimate;
 pub mod init;
 pub mod report;
 pub mod run;
+pub mod score;
 pub mod validate;
 
 use std::path::Path;

@@ -68,23 +68,7 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
             ));
         }
         let resume = resume_target(&store, p, args.resume.as_deref()).await?;
-        let mut judges = Vec::new();
-        for scorer in &p.suite.scorers {
-            if let crate::score::ScorerKind::Judge { judge } = &scorer.kind {
-                let judge = project.judges[judge].clone();
-                let model = &project.models[&judge.model];
-                let client = clients
-                    .get(&project, &model.provider)
-                    .map_err(Error::ProviderSetup)?;
-                judges.push(crate::runner::JudgeRunner {
-                    scorer: scorer.name.clone(),
-                    judge,
-                    client,
-                    model_api: model.api_name.clone(),
-                    price: model.price,
-                });
-            }
-        }
+        let judges = judge_runners(&project, p.suite, &clients, None)?;
         prepared.push((client, resume, judges));
     }
 
@@ -328,4 +312,34 @@ fn with_model(path: &Path, model: &str) -> PathBuf {
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
     let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("json");
     path.with_file_name(format!("{stem}.{model}.{ext}"))
+}
+
+/// The judges of a suite, ready to call (only `only`'s scorers when given).
+pub fn judge_runners(
+    project: &crate::config::Project,
+    suite: &crate::config::Suite,
+    clients: &Clients,
+    only: Option<&str>,
+) -> Result<Vec<crate::runner::JudgeRunner>, Error> {
+    let mut judges = Vec::new();
+    for scorer in &suite.scorers {
+        if let crate::score::ScorerKind::Judge { judge } = &scorer.kind {
+            if only.is_some_and(|o| o != judge) {
+                continue;
+            }
+            let judge = project.judges[judge].clone();
+            let model = &project.models[&judge.model];
+            let client = clients
+                .get(project, &model.provider)
+                .map_err(Error::ProviderSetup)?;
+            judges.push(crate::runner::JudgeRunner {
+                scorer: scorer.name.clone(),
+                judge,
+                client,
+                model_api: model.api_name.clone(),
+                price: model.price,
+            });
+        }
+    }
+    Ok(judges)
 }
