@@ -367,19 +367,16 @@ pub async fn execute(
         }
     }
     tasks.abort_all();
-    let (status, reason) = match stopped {
-        None => ("finished", None),
-        Some(r) => ("stopped", Some(r.as_str())),
-    };
-    store.finish_run(&run_id, status, reason, &now()).await?;
-    Ok(RunOutcome {
+    end(
+        store,
         run_id,
         progress,
         stopped,
-        first_error: first_error.map(|(_, m)| m),
+        first_error,
         first_error_kind,
-        elapsed_secs: started.elapsed().as_secs_f64(),
-    })
+        started,
+    )
+    .await
 }
 
 /// Runs a plan through the provider's Batch API: cached answers are recorded at once, the
@@ -531,19 +528,16 @@ pub async fn execute_batch(
             on_progress(&progress);
         }
     }
-    let (status, reason) = match stopped {
-        None => ("finished", None),
-        Some(r) => ("stopped", Some(r.as_str())),
-    };
-    store.finish_run(&run_id, status, reason, &now()).await?;
-    Ok(RunOutcome {
+    end(
+        store,
         run_id,
         progress,
         stopped,
-        first_error: first_error.map(|(_, m)| m),
+        first_error,
         first_error_kind,
-        elapsed_secs: started.elapsed().as_secs_f64(),
-    })
+        started,
+    )
+    .await
 }
 
 /// Polls a batch, riding out transient failures (a batch may take hours; one 502 on the way
@@ -573,6 +567,31 @@ async fn batch_status_retrying(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Marks a run finished (or stopped, with the reason) and says how it ended.
+async fn end(
+    store: &Store,
+    run_id: String,
+    progress: Progress,
+    stopped: Option<StopReason>,
+    first_error: Option<(String, String)>,
+    first_error_kind: Option<ErrorKind>,
+    started: Instant,
+) -> Result<RunOutcome, crate::error::Error> {
+    let (status, reason) = match stopped {
+        None => ("finished", None),
+        Some(r) => ("stopped", Some(r.as_str())),
+    };
+    store.finish_run(&run_id, status, reason, &now()).await?;
+    Ok(RunOutcome {
+        run_id,
+        progress,
+        stopped,
+        first_error: first_error.map(|(_, m)| m),
+        first_error_kind,
+        elapsed_secs: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// The `custom_id` of a case in a batch.

@@ -910,26 +910,28 @@ fn load_prompt(root: &Path, name: &str, path: &Path) -> Result<Prompt, Diagnosti
         .collect();
     let _ = raw.description;
     Prompt::compile(name, display.clone(), messages, raw.params, raw.output).map_err(
-        |(index, err)| {
-            let loc = Locator::new(&text);
-            let key = loc
-                .item_key(&["messages"], index, "content")
-                .unwrap_or((1, 1));
-            let (start_line, start_col) = loc.scalar_start(key);
-            let tline = err.line().unwrap_or(1);
-            let (line, col) = if tline <= 1 {
-                (start_line, start_col)
-            } else {
-                (start_line + tline - 1, start_col)
-            };
-            let mut message = format!("template syntax error in message {index}: {}", err.kind());
-            if let Some(detail) = err.detail() {
-                message.push_str(&format!(": {detail}"));
-            }
-            Diagnostic::new(&display, line, col, message)
-                .with_hint("see the minijinja syntax: `{{ variable }}`, `{% if … %}…{% endif %}`")
-        },
+        |(index, err)| template_error(&display, &Locator::new(&text), "messages", index, &err),
     )
+}
+
+/// A template syntax error in message `index` of the list under `list` (`messages` of a
+/// prompt, `rubric` of a judge), located in the YAML file.
+fn template_error(
+    display: &Path,
+    loc: &Locator<'_>,
+    list: &str,
+    index: usize,
+    err: &minijinja::Error,
+) -> Diagnostic {
+    let key = loc.item_key(&[list], index, "content").unwrap_or((1, 1));
+    let (start_line, start_col) = loc.scalar_start(key);
+    let line = start_line + err.line().unwrap_or(1).saturating_sub(1);
+    let mut message = format!("template syntax error in {list} {index}: {}", err.kind());
+    if let Some(detail) = err.detail() {
+        message.push_str(&format!(": {detail}"));
+    }
+    Diagnostic::new(display, line, start_col, message)
+        .with_hint("see the minijinja syntax: `{{ variable }}`, `{% if … %}…{% endif %}`")
 }
 
 /// Reads and compiles a judge. `Ok(None)` when its model is one whose own problem was
@@ -989,22 +991,7 @@ fn load_judge(
         raw.params,
         raw.verdict,
     )
-    .map_err(|(index, err)| {
-        let key = loc
-            .item_key(&["rubric"], index, "content")
-            .unwrap_or((1, 1));
-        let (start_line, start_col) = loc.scalar_start(key);
-        let line = start_line + err.line().unwrap_or(1).saturating_sub(1);
-        let mut message = format!(
-            "template syntax error in rubric message {index}: {}",
-            err.kind()
-        );
-        if let Some(detail) = err.detail() {
-            message.push_str(&format!(": {detail}"));
-        }
-        Diagnostic::new(&display, line, start_col, message)
-            .with_hint("see the minijinja syntax: `{{ variable }}`, `{% if … %}…{% endif %}`")
-    })?;
+    .map_err(|(index, err)| template_error(&display, &loc, "rubric", index, &err))?;
     if let Some(var) = judge.unknown_variables().first() {
         return Err(at(
             loc.key(&["rubric"]),
