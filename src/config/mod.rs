@@ -926,7 +926,7 @@ fn template_error(
     let key = loc.item_key(&[list], index, "content").unwrap_or((1, 1));
     let (start_line, start_col) = loc.scalar_start(key);
     let line = start_line + err.line().unwrap_or(1).saturating_sub(1);
-    let mut message = format!("template syntax error in {list} {index}: {}", err.kind());
+    let mut message = format!("template syntax error in `{list}[{index}]`: {}", err.kind());
     if let Some(detail) = err.detail() {
         message.push_str(&format!(": {detail}"));
     }
