@@ -497,7 +497,7 @@ fn the_anthropic_provider_speaks_the_messages_api() {
             "  tape:\n",
             &format!("  claude:\n    kind: anthropic\n    base_url: {}\n    api_key_env: STUB_API_KEY\n  tape:\n", stub.base_url),
         )
-        .replace("models:\n", "models:\n  claude-model:\n    provider: claude\n    name: claude-test\n    price: {input: 3.0, cached_input: 0.3, output: 15.0}\n"),
+        .replace("models:\n", "models:\n  claude-model:\n    provider: claude\n    name: claude-test\n    price: {input: 3.0, cached_input: 0.3, output: 15.0}\n  claude-tape:\n    provider: tape\n    name: claude-test\n    price: {input: 3.0, cached_input: 0.3, output: 15.0}\n"),
     );
     let run = p.evalgate_env(
         &[
@@ -505,6 +505,7 @@ fn the_anthropic_provider_speaks_the_messages_api() {
             "support",
             "--model",
             "claude-model",
+            "--record",
             "--out",
             "run.json",
         ],
@@ -539,6 +540,32 @@ fn the_anthropic_provider_speaks_the_messages_api() {
     let expected = ((input - 30.0) * 3.0 + 30.0 * 0.3 + output * 15.0) / 1e6;
     assert!((u["cost_usd"].as_f64().unwrap() - expected).abs() < 1e-12);
     assert!(run.stdout.contains("(30 cached, "), "{}", run.stdout);
+
+    // Cassettes recorded against the Messages API replay offline (they hold the answer in
+    // one shape, whatever the provider's).
+    let replay = p.evalgate(&[
+        "run",
+        "support",
+        "--model",
+        "claude-tape",
+        "--out",
+        "replay.json",
+    ]);
+    replay.assert_code(0);
+    assert_eq!(stub.requests().len(), 4);
+    let outputs = |f: &Value| -> Vec<String> {
+        f["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["output"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(outputs(&run_file(&p, "replay.json")), outputs(&file));
+    assert_eq!(
+        run_file(&p, "replay.json")["report"]["usage"]["cached_input_tokens"],
+        30
+    );
 }
 
 #[test]
