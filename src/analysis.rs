@@ -175,6 +175,7 @@ impl Summarizer {
         self,
         score_counts: &[(String, String, i64)],
         verdicts: &[crate::store::VerdictTotals],
+        agreement: &[(String, i64, i64)],
     ) -> RunReport {
         let run = self.run;
         let mut kinds: Vec<KindCount> = self
@@ -309,6 +310,16 @@ impl Summarizer {
             pass_rate: stats::wilson(counts.pass, counts.cases),
             scorers,
             judges,
+            agreement: agreement
+                .iter()
+                .map(|(scorer, cases, unanimous)| Agreement {
+                    scorer: scorer.clone(),
+                    unanimous: stats::wilson(
+                        unanimous.max(&0).unsigned_abs(),
+                        cases.max(&0).unsigned_abs(),
+                    ),
+                })
+                .collect(),
             enum_fields,
             integer_fields,
             usage,
@@ -334,7 +345,7 @@ pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunRep
     }
     let counts: Vec<(String, String, i64)> =
         counts.into_iter().map(|((s, o), n)| (s, o, n)).collect();
-    s.finish(&counts, &[])
+    s.finish(&counts, &[], &[])
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub struct JudgeRunner {
     /// The judge model's id sent to the API.
     pub model_api: String,
     pub price: crate::config::Price,
+    /// How many times this judge is asked about each output.
+    pub votes: u32,
 }
 
 impl std::fmt::Debug for JudgeRunner {
@@ -54,6 +56,10 @@ impl std::fmt::Debug for JudgeRunner {
 #[derive(Debug, Default)]
 struct Judged {
     scorer: String,
+    judge: String,
+    vote: u32,
+    judge_version: String,
+    judge_model: String,
     /// The verdict, or why there is none (a judge error: never a pass).
     verdict: Option<Result<crate::score::judge::Verdict, String>>,
     input_tokens: u64,
@@ -67,9 +73,13 @@ struct Judged {
 
 /// Asks a judge about an output: the rubric with the output fenced as data, a JSON verdict
 /// parsed strictly, one retry with the problem spelled out, then a judge error.
-async fn judge_output(j: &JudgeRunner, case: &Case, output: &str) -> Judged {
+async fn judge_output(j: &JudgeRunner, case: &Case, output: &str, vote: u32) -> Judged {
     let mut judged = Judged {
         scorer: j.scorer.clone(),
+        judge: j.judge.name.clone(),
+        vote,
+        judge_version: j.judge.version.clone(),
+        judge_model: j.model_api.clone(),
         cache_hit: true,
         ..Judged::default()
     };
@@ -89,7 +99,7 @@ async fn judge_output(j: &JudgeRunner, case: &Case, output: &str) -> Judged {
     };
     for round in 0..2 {
         let hash = request.hash();
-        match j.client.chat(&request, &hash, 0).await {
+        match j.client.chat(&request, &hash, vote).await {
             Ok(reply) => {
                 let u = reply.response.usage;
                 judged.input_tokens += u.input_tokens;
@@ -341,7 +351,6 @@ pub async fn execute(
                 finished,
                 &mut first_error,
                 &mut first_error_kind,
-                &judges,
             );
             seq += 1;
             tally(&mut progress, &record);
@@ -426,7 +435,6 @@ pub async fn execute_batch(
                 f,
                 &mut first_error,
                 &mut first_error_kind,
-                &options.judges,
             );
             *seq += 1;
             tally(progress, &r);
@@ -516,8 +524,11 @@ pub async fn execute_batch(
             for f in &mut finished {
                 if let Ok(reply) = &f.result {
                     for j in &options.judges {
-                        f.judged
-                            .push(judge_output(j, &f.case, &reply.response.content).await);
+                        for vote in 0..j.votes.max(1) {
+                            f.judged.push(
+                                judge_output(j, &f.case, &reply.response.content, vote).await,
+                            );
+                        }
                     }
                 }
             }
@@ -717,7 +728,6 @@ fn record(
     f: Finished,
     first_error: &mut Option<(String, String)>,
     first_error_kind: &mut Option<ErrorKind>,
-    judges: &[JudgeRunner],
 ) -> Record {
     let case = f.case;
     let json = |v: &Map<String, Value>| Value::Object(v.clone()).to_string();
@@ -819,46 +829,85 @@ fn record(
         contract: checked.as_ref().map(|c| c.as_ref().map(|_| ())),
     };
     let mut scores = score::score_all(&plan.suite.scorers, &case, &output);
-    // The judges' verdicts join the scores; a judge error is never a pass.
+    // The judges' votes join the scores, one score per judge scorer: the majority of the
+    // readable votes (a tie fails), or an error when no vote could be read. A judge error is
+    // never a pass.
     let mut verdicts = Vec::new();
     let mut cache: Vec<crate::store::CacheRow> = reply.cache_entry.into_iter().collect();
     let mut judge_error = None;
+    let mut by_scorer: Vec<(String, Vec<Judged>)> = Vec::new();
     for j in f.judged {
-        let runner = plan_judge(&j.scorer, judges);
-        let (outcome, score, reason) = match &j.verdict {
-            Some(Ok(v)) => (v.outcome, v.score, Some(v.reason.clone())),
-            Some(Err(e)) => (Outcome::Error, None, Some(e.clone())),
-            None => (Outcome::Error, None, Some("no verdict".to_string())),
-        };
-        if outcome == Outcome::Error && judge_error.is_none() {
-            judge_error = Some(format!(
-                "{}: {}",
-                j.scorer,
-                reason.clone().unwrap_or_default()
-            ));
+        match by_scorer.iter_mut().find(|(s, _)| *s == j.scorer) {
+            Some((_, votes)) => votes.push(j),
+            None => by_scorer.push((j.scorer.clone(), vec![j])),
         }
+    }
+    for (scorer, votes) in by_scorer {
+        let (mut pass, mut fail) = (0, 0);
+        let mut first_reason = None;
+        let mut first_error = None;
+        for j in votes {
+            let (outcome, score, reason) = match &j.verdict {
+                Some(Ok(v)) => (v.outcome, v.score, Some(v.reason.clone())),
+                Some(Err(e)) => (Outcome::Error, None, Some(e.clone())),
+                None => (Outcome::Error, None, Some("no verdict".to_string())),
+            };
+            match outcome {
+                Outcome::Pass => pass += 1,
+                Outcome::Fail => fail += 1,
+                _ => {
+                    first_error.get_or_insert_with(|| reason.clone().unwrap_or_default());
+                }
+            }
+            if outcome != Outcome::Error {
+                first_reason.get_or_insert_with(|| reason.clone().unwrap_or_default());
+            }
+            verdicts.push(VerdictRow {
+                case_id: case.id.clone(),
+                repeat_index: i64::from(f.repeat),
+                scorer: j.scorer.clone(),
+                judge: j.judge.clone(),
+                vote: i64::from(j.vote),
+                judge_version: j.judge_version.clone(),
+                judge_model: j.judge_model.clone(),
+                outcome: outcome.as_str().into(),
+                score,
+                reason,
+                input_tokens: j.input_tokens as i64,
+                output_tokens: j.output_tokens as i64,
+                cost_usd: j.cost_usd,
+                cache_hit: i64::from(j.cache_hit),
+                attempts: i64::from(j.attempts),
+            });
+            cache.extend(j.cache);
+        }
+        let votes = pass + fail;
+        let (outcome, detail) = if votes == 0 {
+            let e = first_error.unwrap_or_default();
+            judge_error.get_or_insert_with(|| format!("{scorer}: {e}"));
+            (Outcome::Error, e)
+        } else if votes == 1 {
+            (
+                if pass == 1 {
+                    Outcome::Pass
+                } else {
+                    Outcome::Fail
+                },
+                first_reason.unwrap_or_default(),
+            )
+        } else {
+            let outcome = if pass > fail {
+                Outcome::Pass
+            } else {
+                Outcome::Fail
+            };
+            (outcome, format!("{pass} of {votes} readable votes pass"))
+        };
         scores.push(score::Score {
-            scorer: j.scorer.clone(),
+            scorer,
             outcome,
-            detail: reason.clone(),
+            detail: Some(detail),
         });
-        verdicts.push(VerdictRow {
-            case_id: case.id.clone(),
-            repeat_index: i64::from(f.repeat),
-            scorer: j.scorer.clone(),
-            judge: runner.map(|r| r.judge.name.clone()).unwrap_or_default(),
-            judge_version: runner.map(|r| r.judge.version.clone()).unwrap_or_default(),
-            judge_model: runner.map(|r| r.model_api.clone()).unwrap_or_default(),
-            outcome: outcome.as_str().into(),
-            score,
-            reason,
-            input_tokens: j.input_tokens as i64,
-            output_tokens: j.output_tokens as i64,
-            cost_usd: j.cost_usd,
-            cache_hit: i64::from(j.cache_hit),
-            attempts: i64::from(j.attempts),
-        });
-        cache.extend(j.cache);
     }
     let failed: Vec<&score::Score> = scores
         .iter()
@@ -907,10 +956,6 @@ fn record(
     }
 }
 
-fn plan_judge<'a>(scorer: &str, judges: &'a [JudgeRunner]) -> Option<&'a JudgeRunner> {
-    judges.iter().find(|j| j.scorer == scorer)
-}
-
 /// Upcoming cases, rendered in chunks ahead of the tasks.
 const PREFETCH: usize = 256;
 
@@ -946,7 +991,9 @@ fn spawn(
         let mut judged = Vec::new();
         if let Ok(reply) = &result {
             for j in judges.iter() {
-                judged.push(judge_output(j, &job.case, &reply.response.content).await);
+                for vote in 0..j.votes.max(1) {
+                    judged.push(judge_output(j, &job.case, &reply.response.content, vote).await);
+                }
             }
         }
         Finished {
@@ -1106,7 +1153,9 @@ pub async fn rescore(
         });
         let mut judged = Vec::new();
         for j in judges {
-            judged.push(judge_output(j, &case, &output).await);
+            for vote in 0..j.votes.max(1) {
+                judged.push(judge_output(j, &case, &output, vote).await);
+            }
         }
         // The suite's other judges keep their stored verdicts.
         let carried: Vec<VerdictRow> = old
@@ -1115,7 +1164,9 @@ pub async fn rescore(
             .into_iter()
             .filter(|v| {
                 suite_judges.contains(&v.scorer.as_str())
-                    && !judges.iter().any(|j| j.scorer == v.scorer)
+                    && !judges
+                        .iter()
+                        .any(|j| j.scorer == v.scorer && j.judge.name == v.judge)
             })
             .collect();
         for v in &carried {
@@ -1133,6 +1184,10 @@ pub async fn rescore(
             };
             judged.push(Judged {
                 scorer: v.scorer.clone(),
+                judge: v.judge.clone(),
+                vote: v.vote.max(0) as u32,
+                judge_version: v.judge_version.clone(),
+                judge_model: v.judge_model.clone(),
                 verdict: Some(verdict),
                 input_tokens: v.input_tokens.max(0) as u64,
                 output_tokens: v.output_tokens.max(0) as u64,
@@ -1176,16 +1231,8 @@ pub async fn rescore(
             finished,
             &mut first_error,
             &mut first_error_kind,
-            judges,
         );
         record.case.finished_at = row.finished_at.clone();
-        for v in &mut record.verdicts {
-            if let Some(c) = carried.iter().find(|c| c.scorer == v.scorer) {
-                v.judge = c.judge.clone();
-                v.judge_version = c.judge_version.clone();
-                v.judge_model = c.judge_model.clone();
-            }
-        }
         tally(&mut progress, &record);
         records.push(record);
         if records.len() >= MAX_BATCH {

@@ -69,7 +69,8 @@ CREATE TABLE scores (
     PRIMARY KEY (run_id, case_id, repeat_index, scorer)
 );
 
--- One judge's verdict on one case result, with the judge's version (for calibration against
+-- One vote of one judge (a scorer may ask several judges, several times each) on one case
+-- result, with the judge's version (for calibration against
 -- human labels later) and what the judgment cost.
 CREATE TABLE verdicts (
     run_id TEXT NOT NULL,
@@ -77,6 +78,7 @@ CREATE TABLE verdicts (
     repeat_index BIGINT NOT NULL,
     scorer TEXT NOT NULL,
     judge TEXT NOT NULL,
+    vote BIGINT NOT NULL,
     judge_version TEXT NOT NULL,
     judge_model TEXT NOT NULL,
     outcome TEXT NOT NULL,
@@ -87,7 +89,7 @@ CREATE TABLE verdicts (
     cost_usd DOUBLE PRECISION NOT NULL,
     cache_hit BIGINT NOT NULL,
     attempts BIGINT NOT NULL,
-    PRIMARY KEY (run_id, case_id, repeat_index, scorer)
+    PRIMARY KEY (run_id, case_id, repeat_index, scorer, judge, vote)
 );
 
 -- Answers by request: provider kind, base URL, request hash and (for random sampling) the

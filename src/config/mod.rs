@@ -629,7 +629,7 @@ fn check_scorer(
         "is_json" | "contract" => &[],
         "json_field" => &["field", "expected", "trim", "ignore_case"],
         "numeric" => &["field", "expected", "tolerance", "relative"],
-        "judge" => &["judge"],
+        "judge" => &["judge", "judges", "repeat"],
         other => {
             return Err((
                 Some("kind"),
@@ -638,8 +638,10 @@ fn check_scorer(
             ));
         }
     };
-    let given: [(&'static str, bool); 10] = [
+    let given: [(&'static str, bool); 12] = [
         ("judge", rs.judge.is_some()),
+        ("judges", rs.judges.is_some()),
+        ("repeat", rs.repeat.is_some()),
         ("field", rs.field.is_some()),
         ("expected", rs.expected.is_some()),
         ("value", rs.value.is_some()),
@@ -723,25 +725,66 @@ fn check_scorer(
         }
         "is_json" => ("is_json".to_string(), ScorerKind::IsJson),
         "judge" => {
-            let Some(name) = rs.judge.clone() else {
+            let names: Vec<String> = match (rs.judge.clone(), rs.judges.clone()) {
+                (Some(_), Some(_)) => {
+                    return Err((
+                        Some("judges"),
+                        "give either `judge` or `judges`, not both".into(),
+                        None,
+                    ));
+                }
+                (Some(one), None) => vec![one],
+                (None, Some(many)) if !many.is_empty() => many,
+                _ => {
+                    return Err((Some("kind"), "a `judge` scorer needs a `judge` (the name of a file in `judges/`) or a list of `judges`".into(), None));
+                }
+            };
+            for name in &names {
+                if !judges.contains_key(name) {
+                    let known: Vec<&str> = judges.keys().map(String::as_str).collect();
+                    let key = if rs.judge.is_some() {
+                        "judge"
+                    } else {
+                        "judges"
+                    };
+                    return Err((
+                        Some(key),
+                        format!("unknown judge `{name}`"),
+                        Some(format!(
+                            "{} (judges are read from `{JUDGES_DIR}/NAME.yaml`)",
+                            suggestion(name, &known, "judges")
+                        )),
+                    ));
+                }
+            }
+            if names
+                .iter()
+                .enumerate()
+                .any(|(i, n)| names[..i].contains(n))
+            {
                 return Err((
-                    Some("kind"),
-                    "a `judge` scorer needs a `judge` (the name of a file in `judges/`)".into(),
+                    Some("judges"),
+                    "`judges` lists a judge twice; use `repeat` to ask a judge several times"
+                        .into(),
                     None,
                 ));
-            };
-            if !judges.contains_key(&name) {
-                let known: Vec<&str> = judges.keys().map(String::as_str).collect();
-                return Err((
-                    Some("judge"),
-                    format!("unknown judge `{name}`"),
-                    Some(format!(
-                        "{} (judges are read from `{JUDGES_DIR}/NAME.yaml`)",
-                        suggestion(&name, &known, "judges")
-                    )),
-                ));
             }
-            (name.clone(), ScorerKind::Judge { judge: name })
+            let repeat = rs.repeat.unwrap_or(1);
+            if repeat == 0 {
+                return Err((Some("repeat"), "`repeat` must be at least 1".into(), None));
+            }
+            let name = if names.len() == 1 {
+                names[0].clone()
+            } else {
+                "judges".to_string()
+            };
+            (
+                name,
+                ScorerKind::Judge {
+                    judges: names,
+                    repeat,
+                },
+            )
         }
         "contract" => {
             // Without a loaded prompt its own error is already reported.

@@ -105,6 +105,10 @@ pub struct RawScorer {
     pub relative: Option<bool>,
     /// For `judge`: the judge's name (a file `judges/NAME.yaml`).
     pub judge: Option<String>,
+    /// For `judge`: several judges, whose votes are counted together.
+    pub judges: Option<Vec<String>>,
+    /// For `judge`: how many times each judge is asked (default 1).
+    pub repeat: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -18,6 +18,9 @@ pub struct RunReport {
     /// Each judge's verdicts, errors and cost (apart from the target's).
     #[serde(default)]
     pub judges: Vec<JudgeSummary>,
+    /// For scorers with several votes a case: how often the readable votes were unanimous.
+    #[serde(default)]
+    pub agreement: Vec<Agreement>,
     pub enum_fields: Vec<EnumFieldReport>,
     pub integer_fields: Vec<IntegerFieldReport>,
     pub usage: UsageReport,
@@ -72,6 +75,13 @@ pub struct ScorerSummary {
     pub error: u64,
     /// Passes out of scored cases (skips and cases without output are not counted).
     pub rate: Proportion,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agreement {
+    pub scorer: String,
+    /// Cases with at least two readable votes, and the unanimous share of them.
+    pub unanimous: Proportion,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -176,6 +176,14 @@ pub fn render(r: &RunReport) -> String {
             out,
             "\njudges (their cost is apart from the model's below; a judge error is never a pass)\n{t}"
         );
+        for a in &r.agreement {
+            let _ = writeln!(
+                out,
+                "votes of {}: unanimous in {}",
+                a.scorer,
+                proportion(&a.unanimous)
+            );
+        }
     }
 
     for f in &r.enum_fields {

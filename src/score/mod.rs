@@ -53,8 +53,10 @@ pub enum ScorerKind {
     },
     /// The output obeys the prompt's contract.
     Contract,
-    /// An LLM judge grades the output against its rubric (run by the runner, not here).
-    Judge { judge: String },
+    /// LLM judges grade the output against their rubrics (run by the runner, not here): each
+    /// judge is asked `repeat` times, and the majority of the readable votes decides (a tie
+    /// fails; no readable vote is an error).
+    Judge { judges: Vec<String>, repeat: u32 },
     /// A number (the whole output or a JSON field) is within tolerance of the expected one.
     Numeric {
         field: Option<String>,

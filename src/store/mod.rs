@@ -185,6 +185,8 @@ pub struct VerdictRow {
     pub repeat_index: i64,
     pub scorer: String,
     pub judge: String,
+    /// Which ask of this judge (a scorer may ask a judge several times).
+    pub vote: i64,
     pub judge_version: String,
     pub judge_model: String,
     /// `pass`, `fail` or `error` (the verdict could not be read: never a pass).
@@ -528,8 +530,8 @@ impl Store {
                 .collect();
             for part in verdicts.chunks(ROWS_PER_INSERT) {
                 let sql = format!(
-                    "INSERT INTO verdicts (run_id, case_id, repeat_index, scorer, judge, judge_version, judge_model, outcome, score, reason, input_tokens, output_tokens, cost_usd, cache_hit, attempts) VALUES {}",
-                    placeholders(self.backend, part.len(), 15)
+                    "INSERT INTO verdicts (run_id, case_id, repeat_index, scorer, judge, vote, judge_version, judge_model, outcome, score, reason, input_tokens, output_tokens, cost_usd, cache_hit, attempts) VALUES {}",
+                    placeholders(self.backend, part.len(), 16)
                 );
                 let mut q = sqlx::query(&sql);
                 for (c, v) in part {
@@ -539,6 +541,7 @@ impl Store {
                         .bind(v.repeat_index)
                         .bind(&v.scorer)
                         .bind(&v.judge)
+                        .bind(v.vote)
                         .bind(&v.judge_version)
                         .bind(&v.judge_model)
                         .bind(&v.outcome)
@@ -872,11 +875,38 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// For each scorer that asked more than one vote per case: the cases with at least two
+    /// readable votes, and how many of them were unanimous. (scorer, cases, unanimous)
+    pub async fn vote_agreement(
+        &self,
+        run_id: &str,
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT scorer, CAST(COUNT(*) AS BIGINT) AS cases, CAST(SUM(CASE WHEN lo = hi THEN 1 ELSE 0 END) AS BIGINT) AS unanimous FROM \
+             (SELECT scorer, case_id, repeat_index, MIN(outcome) AS lo, MAX(outcome) AS hi FROM verdicts \
+              WHERE run_id = $1 AND outcome <> 'error' GROUP BY scorer, case_id, repeat_index HAVING COUNT(*) > 1) g \
+             GROUP BY scorer ORDER BY scorer",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("scorer")?,
+                    r.try_get("cases")?,
+                    r.try_get("unanimous")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// The verdicts of a run, in case id order.
     pub async fn verdicts(&self, run_id: &str) -> Result<Vec<VerdictRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT case_id, repeat_index, scorer, judge, judge_version, judge_model, outcome, score, reason, input_tokens, output_tokens, cost_usd, cache_hit, attempts \
-             FROM verdicts WHERE run_id = $1 ORDER BY case_id, repeat_index, scorer",
+            "SELECT case_id, repeat_index, scorer, judge, vote, judge_version, judge_model, outcome, score, reason, input_tokens, output_tokens, cost_usd, cache_hit, attempts \
+             FROM verdicts WHERE run_id = $1 ORDER BY case_id, repeat_index, scorer, judge, vote",
         )
         .bind(run_id)
         .fetch_all(&self.pool)
@@ -888,6 +918,7 @@ impl Store {
                     repeat_index: r.try_get("repeat_index")?,
                     scorer: r.try_get("scorer")?,
                     judge: r.try_get("judge")?,
+                    vote: r.try_get("vote")?,
                     judge_version: r.try_get("judge_version")?,
                     judge_model: r.try_get("judge_model")?,
                     outcome: r.try_get("outcome")?,

@@ -369,3 +369,97 @@ fn score_adds_a_judge_to_a_stored_run_without_asking_the_model_again() {
         unknown.stderr
     );
 }
+
+#[test]
+fn several_judges_and_repeats_vote_and_the_report_shows_their_agreement() {
+    let stub = Stub::start(|body| {
+        if !is_judge(body) {
+            return support_labeller(body);
+        }
+        let rubric = body["messages"][1]["content"].as_str().unwrap_or("");
+        let verdict = if rubric.contains("STRICT") {
+            "fail"
+        } else if rubric.contains("LENIENT") || user_text(body).contains("billing") {
+            "pass"
+        } else {
+            "fail"
+        };
+        Reply::Content(json!({"verdict": verdict, "reason": "voted"}).to_string())
+    });
+    let p = project(&stub);
+    p.write(
+        "judges/strict.yaml",
+        &JUDGE
+            .replace("Grade the summary.", "STRICT grader.")
+            .replace("rubric:", "params: {temperature: 0.7}\nrubric:"),
+    );
+    p.write(
+        "judges/lenient.yaml",
+        &JUDGE.replace("Grade the summary.", "LENIENT grader."),
+    );
+    p.write(
+        "evalgate.yaml",
+        &p.read("evalgate.yaml").replace(
+            "        judge: faithful\n",
+            "        name: panel\n        judges: [faithful, strict, lenient]\n        repeat: 2\n",
+        ),
+    );
+    let run = p.evalgate(&["run", "support", "--out", "run.json"]);
+    run.assert_code(0);
+    // 3 cases × 3 judges × 2 votes; the strict judge samples (temperature 0.7), so its two
+    // votes are two requests; the others' second vote is a request too (repeats are cached
+    // apart).
+    assert_eq!(
+        stub.requests().iter().filter(|r| is_judge(&r.body)).count(),
+        18
+    );
+    let file = run_file(&p, "run.json");
+    let panel = |id: &str| -> Value {
+        let c = file["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .clone();
+        c["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["scorer"] == "panel")
+            .unwrap()
+            .clone()
+    };
+    // c1 (billing): faithful and lenient pass, strict fails: 4 of 6 votes pass.
+    assert_eq!(panel("c1")["outcome"], "pass");
+    assert_eq!(panel("c1")["detail"], "4 of 6 readable votes pass");
+    // c2: only lenient passes: 2 of 6.
+    assert_eq!(panel("c2")["outcome"], "fail");
+    let report = &file["report"];
+    assert_eq!(
+        report["judges"].as_array().unwrap().len(),
+        3,
+        "one row per judge"
+    );
+    assert_eq!(report["agreement"][0]["scorer"], "panel");
+    assert_eq!(
+        (
+            report["agreement"][0]["unanimous"]["successes"].as_u64(),
+            report["agreement"][0]["unanimous"]["total"].as_u64()
+        ),
+        (Some(0), Some(3))
+    );
+    assert!(
+        run.stdout
+            .contains("votes of panel: unanimous in 0.0% (0/3"),
+        "{}",
+        run.stdout
+    );
+
+    // A re-run asks nothing: every vote is cached under its own key.
+    p.evalgate(&["run", "support"]).assert_code(0);
+    assert_eq!(
+        stub.requests().iter().filter(|r| is_judge(&r.body)).count(),
+        18
+    );
+}

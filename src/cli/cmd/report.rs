@@ -22,6 +22,7 @@ pub async fn summarize(
     Ok(summary.finish(
         &store.score_counts(&run.id).await?,
         &store.verdict_totals(&run.id).await?,
+        &store.vote_agreement(&run.id).await?,
     ))
 }
 

@@ -323,22 +323,29 @@ pub fn judge_runners(
 ) -> Result<Vec<crate::runner::JudgeRunner>, Error> {
     let mut judges = Vec::new();
     for scorer in &suite.scorers {
-        if let crate::score::ScorerKind::Judge { judge } = &scorer.kind {
-            if only.is_some_and(|o| o != judge) {
-                continue;
+        if let crate::score::ScorerKind::Judge {
+            judges: names,
+            repeat,
+        } = &scorer.kind
+        {
+            for name in names {
+                if only.is_some_and(|o| o != name) {
+                    continue;
+                }
+                let judge = project.judges[name].clone();
+                let model = &project.models[&judge.model];
+                let client = clients
+                    .get(project, &model.provider)
+                    .map_err(Error::ProviderSetup)?;
+                judges.push(crate::runner::JudgeRunner {
+                    scorer: scorer.name.clone(),
+                    judge,
+                    client,
+                    model_api: model.api_name.clone(),
+                    price: model.price,
+                    votes: *repeat,
+                });
             }
-            let judge = project.judges[judge].clone();
-            let model = &project.models[&judge.model];
-            let client = clients
-                .get(project, &model.provider)
-                .map_err(Error::ProviderSetup)?;
-            judges.push(crate::runner::JudgeRunner {
-                scorer: scorer.name.clone(),
-                judge,
-                client,
-                model_api: model.api_name.clone(),
-                price: model.price,
-            });
         }
     }
     Ok(judges)

@@ -25,14 +25,16 @@ pub async fn run(root: &Path, args: ScoreArgs, printer: &Printer) -> Result<Exit
         let uses = suite
             .scorers
             .iter()
-            .any(|s| matches!(&s.kind, crate::score::ScorerKind::Judge { judge } if judge == j));
+            .any(|s| matches!(&s.kind, crate::score::ScorerKind::Judge { judges, .. } if judges.contains(j)));
         if !uses {
             let known: Vec<&str> = suite
                 .scorers
                 .iter()
-                .filter_map(|s| match &s.kind {
-                    crate::score::ScorerKind::Judge { judge } => Some(judge.as_str()),
-                    _ => None,
+                .flat_map(|s| match &s.kind {
+                    crate::score::ScorerKind::Judge { judges, .. } => {
+                        judges.iter().map(String::as_str).collect()
+                    }
+                    _ => Vec::new(),
                 })
                 .collect();
             return Err(Error::usage(
