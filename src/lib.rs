@@ -27,6 +27,7 @@ pub mod error;
 pub mod golden;
 pub mod hash;
 pub mod output;
+pub mod pairwise;
 pub mod plan;
 pub mod prompt;
 pub mod provider;

@@ -59,6 +59,13 @@ pub enum Command {
         after_help = "Examples:\n  evalgate score 3f9a2c\n  evalgate score 3f9a2c --judge summary_faithful"
     )]
     Score(ScoreArgs),
+    /// Compare two runs answer by answer with a pairwise judge, in both orders.
+    ///
+    /// Each case both runs answered is judged with the base's answer as A, then with the
+    /// candidate's as A. A verdict that flips with the order is a tie and counts as position
+    /// bias. Prints the candidate's wins, ties and losses with 95% intervals.
+    #[command(after_help = "Example:\n  evalgate pairwise 3f9a2c 7b1e04 --judge preference")]
+    Pairwise(PairwiseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +189,19 @@ pub struct ScoreArgs {
     #[arg(long, value_name = "JUDGE")]
     pub judge: Option<String>,
 
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct PairwiseArgs {
+    /// The base run (id or unique prefix).
+    pub base: String,
+    /// The candidate run (id or unique prefix).
+    pub candidate: String,
+    /// The pairwise judge (a file `judges/NAME.yaml` with `verdict: {kind: pairwise}`).
+    #[arg(long, value_name = "JUDGE")]
+    pub judge: String,
     #[arg(long, value_enum, default_value_t = Format::Terminal)]
     pub format: Format,
 }

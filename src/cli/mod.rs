@@ -49,5 +49,6 @@ fn dispatch(cli: args::Cli, printer: &Printer) -> Result<ExitStatus, Error> {
         args::Command::Report(a) => runtime()?.block_on(cmd::report::run(&root, a, printer)),
         args::Command::Runs(a) => runtime()?.block_on(cmd::report::list(&root, a, printer)),
         args::Command::Score(a) => runtime()?.block_on(cmd::score::run(&root, a, printer)),
+        args::Command::Pairwise(a) => runtime()?.block_on(cmd::pairwise::run(&root, a, printer)),
     }
 }

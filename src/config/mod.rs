@@ -740,6 +740,23 @@ fn check_scorer(
                 }
             };
             for name in &names {
+                if judges
+                    .get(name)
+                    .is_some_and(|j| j.verdict == VerdictKind::Pairwise)
+                {
+                    let key = if rs.judge.is_some() {
+                        "judge"
+                    } else {
+                        "judges"
+                    };
+                    return Err((
+                        Some(key),
+                        format!("judge `{name}` is pairwise: it compares two runs, not one output"),
+                        Some(format!(
+                            "run it with `evalgate pairwise BASE CAND --judge {name}`"
+                        )),
+                    ));
+                }
                 if !judges.contains_key(name) {
                     let known: Vec<&str> = judges.keys().map(String::as_str).collect();
                     let key = if rs.judge.is_some() {
@@ -1044,20 +1061,22 @@ fn load_judge(
             "a rubric sees `vars` (the case's inputs, as `vars.NAME`), `expected` and `output`",
         ));
     }
-    if !judge.unknown_variables().is_empty() || !rubric_mentions_output(&text) {
-        return Err(at(
-            loc.key(&["rubric"]),
-            format!("the rubric of judge `{name}` never shows the `output` it grades"),
-        )
-        .with_hint(
-            "put `{{ output }}` where the judged output belongs: it is inserted fenced, as data",
-        ));
+    let needed: &[&str] = if judge.verdict == VerdictKind::Pairwise {
+        &["output_a", "output_b"]
+    } else {
+        &["output"]
+    };
+    for var in needed {
+        if !rubric_mentions(&text, var) {
+            return Err(at(loc.key(&["rubric"]), format!("the rubric of judge `{name}` never shows `{var}`"))
+                .with_hint(format!("put `{{{{ {var} }}}}` where the judged output belongs: it is inserted fenced, as data")));
+        }
     }
     Ok(Some(judge))
 }
 
-fn rubric_mentions_output(text: &str) -> bool {
-    regex::Regex::new(r"\{\{-?\s*output\s*-?\}\}")
+fn rubric_mentions(text: &str, var: &str) -> bool {
+    regex::Regex::new(&format!(r"\{{\{{-?\s*{var}\s*-?\}}\}}"))
         .map(|re| re.is_match(text))
         .unwrap_or(true)
 }

@@ -339,6 +339,52 @@ pub fn render(r: &RunReport) -> String {
     out
 }
 
+/// Renders a pairwise comparison.
+pub fn render_pairwise(r: &PairwiseReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "pairwise: candidate {} ({}) against base {} ({}), judged by {}@{} in both orders",
+        r.candidate_run,
+        r.candidate_model,
+        r.base_run,
+        r.base_model,
+        r.judge,
+        short(&r.judge_version)
+    );
+    let decided = r.wins.total;
+    let _ = writeln!(
+        out,
+        "{} pairs, {} judged in both orders, {} judge errors\n",
+        r.pairs, decided, r.judge_errors
+    );
+    let mut t = table(&["candidate", "cases", "share (95% CI)"]);
+    for (label, p) in [("wins", &r.wins), ("ties", &r.ties), ("losses", &r.losses)] {
+        t.add_row(vec![
+            label.to_string(),
+            p.successes.to_string(),
+            proportion(p),
+        ]);
+    }
+    right(&mut t, 1);
+    let _ = writeln!(out, "{t}");
+    let _ = writeln!(
+        out,
+        "position bias: {} (verdicts that flipped with the order; counted as ties)",
+        proportion(&r.position_bias)
+    );
+    let _ = writeln!(
+        out,
+        "judge: {} calls ({} from the cache) · {} in / {} out tokens · {}",
+        r.judge_calls,
+        r.judge_cache_hits,
+        thousands(r.judge_input_tokens),
+        thousands(r.judge_output_tokens),
+        usd(r.judge_cost_usd)
+    );
+    out
+}
+
 fn clip(s: &str, n: usize) -> String {
     crate::text::clip(&s.replace(['\n', '\r'], " "), n)
 }

@@ -27,10 +27,21 @@ pub enum VerdictKind {
     PassFail,
     /// `{"score": min..=max, "reason": …}`; passes at `pass_at` or above.
     Score { min: i64, max: i64, pass_at: i64 },
+    /// `{"winner": "A" | "B" | "tie", "reason": …}` about two outputs (`output_a`,
+    /// `output_b`): used by `evalgate pairwise` to compare two runs.
+    Pairwise,
+}
+
+/// Which of two outputs a pairwise judge prefers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Winner {
+    A,
+    B,
+    Tie,
 }
 
 /// The kinds of verdict, for messages and suggestions.
-pub const VERDICT_KINDS: &[&str] = &["pass_fail", "score"];
+pub const VERDICT_KINDS: &[&str] = &["pass_fail", "score", "pairwise"];
 
 /// The longest reason kept from a verdict.
 pub const MAX_REASON: usize = 500;
@@ -119,7 +130,9 @@ impl Judge {
         for i in 0..self.roles.len() {
             if let Ok(t) = self.env.get_template(&template_name(i)) {
                 for v in t.undeclared_variables(false) {
-                    if !["vars", "expected", "output"].contains(&v.as_str()) && !out.contains(&v) {
+                    if !["vars", "expected", "output", "output_a", "output_b"].contains(&v.as_str())
+                        && !out.contains(&v)
+                    {
                         out.push(v);
                     }
                 }
@@ -137,6 +150,10 @@ impl Judge {
             }),
             VerdictKind::Score { min, max, .. } => json!({
                 "score": {"type": "integer", "min": min, "max": max},
+                "reason": {"type": "string", "max_length": MAX_REASON},
+            }),
+            VerdictKind::Pairwise => json!({
+                "winner": {"type": "enum", "values": ["A", "B", "tie"]},
                 "reason": {"type": "string", "max_length": MAX_REASON},
             }),
         };
@@ -183,6 +200,56 @@ impl Judge {
         Ok(out)
     }
 
+    /// The judge's messages for two outputs (a pairwise judge): `output_a` and `output_b`
+    /// are each fenced as data.
+    pub fn render_pair(
+        &self,
+        vars: &Map<String, Value>,
+        expected: &Map<String, Value>,
+        a: &str,
+        b: &str,
+    ) -> Result<Vec<Message>, RenderError> {
+        let ctx = minijinja::context! { vars => vars, expected => expected, output_a => fence(a), output_b => fence(b) };
+        let mut out = vec![Message {
+            role: Role::System,
+            content: DATA_NOTE.to_string(),
+        }];
+        for (index, role) in self.roles.iter().enumerate() {
+            let t = self
+                .env
+                .get_template(&template_name(index))
+                .map_err(|e| RenderError {
+                    index,
+                    message: e.to_string(),
+                })?;
+            let content = t.render(&ctx).map_err(|e| RenderError {
+                index,
+                message: e.to_string(),
+            })?;
+            out.push(Message {
+                role: *role,
+                content,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Parses a pairwise verdict strictly.
+    pub fn parse_pair(&self, text: &str) -> Result<(Winner, String), String> {
+        let fields = self.contract().check(text).map_err(|v| v.to_string())?;
+        let reason = fields
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        match fields.get("winner").and_then(Value::as_str) {
+            Some("A") => Ok((Winner::A, reason)),
+            Some("B") => Ok((Winner::B, reason)),
+            Some("tie") => Ok((Winner::Tie, reason)),
+            _ => Err("`winner` is missing".into()),
+        }
+    }
+
     /// Parses a verdict strictly (a single code fence around the JSON is tolerated).
     pub fn parse(&self, text: &str) -> Result<Verdict, String> {
         let fields = self.contract().check(text).map_err(|v| v.to_string())?;
@@ -203,6 +270,9 @@ impl Judge {
                     score: None,
                     reason,
                 })
+            }
+            VerdictKind::Pairwise => {
+                Err("a pairwise judge compares two outputs; use `evalgate pairwise`".into())
             }
             VerdictKind::Score { pass_at, .. } => {
                 let score = fields
@@ -230,6 +300,7 @@ impl Judge {
             VerdictKind::Score { min, max, .. } => {
                 format!(r#"{{"score": an integer from {min} to {max}, "reason": "…"}}"#)
             }
+            VerdictKind::Pairwise => r#"{"winner": "A", "B" or "tie", "reason": "…"}"#.to_string(),
         };
         Message {
             role: Role::User,

@@ -614,6 +614,30 @@ impl Store {
         Ok(out)
     }
 
+    /// Stores fresh answers in the response cache (for callers outside a run's commits).
+    pub async fn cache_put(
+        &self,
+        entries: &[CacheRow],
+        created_at: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for c in entries {
+            sqlx::query(
+                "INSERT INTO response_cache (cache_key, provider_kind, model, response_json, created_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (cache_key) DO UPDATE SET response_json = excluded.response_json, created_at = excluded.created_at",
+            )
+            .bind(&c.key)
+            .bind(&c.provider_kind)
+            .bind(&c.model)
+            .bind(&c.response_json)
+            .bind(created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The cached answer of a request key, as stored.
     pub async fn cache_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT response_json FROM response_cache WHERE cache_key = $1")

@@ -463,3 +463,131 @@ fn several_judges_and_repeats_vote_and_the_report_shows_their_agreement() {
         18
     );
 }
+
+const PREFERENCE: &str = r#"model: judge-model
+verdict:
+  kind: pairwise
+rubric:
+  - role: system
+    content: Pick the better summary.
+  - role: user
+    content: |
+      Answer A:
+      {{ output_a }}
+
+      Answer B:
+      {{ output_b }}
+"#;
+
+/// Two models: `stub-2` writes a detailed summary. `biased` judges always answer "A".
+fn pairwise_project(biased: bool) -> (Stub, Project) {
+    let stub = Stub::start(move |body| {
+        if is_judge(body) {
+            let text = user_text(body);
+            let (a, _) = text.split_once("Answer B:").unwrap_or((&text, ""));
+            let winner = if biased || a.contains("Detailed") {
+                "A"
+            } else {
+                "B"
+            };
+            return Reply::Content(json!({"winner": winner, "reason": "compared"}).to_string());
+        }
+        let summary = if body["model"] == "stub-2" {
+            "Detailed: the customer asks for help."
+        } else {
+            "Help."
+        };
+        Reply::Content(json!({"intent": "billing", "sentiment": "neutral", "escalation_risk": 2, "summary": summary}).to_string())
+    });
+    let p = project(&stub);
+    p.write("judges/preference.yaml", PREFERENCE);
+    p.write("evalgate.yaml", &p.read("evalgate.yaml").replace("models:\n", "models:\n  stub-model-2:\n    provider: stub\n    name: stub-2\n    price: {input: 1.0, output: 2.0}\n"));
+    (stub, p)
+}
+
+fn two_runs(p: &Project) -> (String, String) {
+    let base = p.evalgate(&["run", "support", "--model", "stub-model"]);
+    base.assert_code(0);
+    let cand = p.evalgate(&["run", "support", "--model", "stub-model-2"]);
+    cand.assert_code(0);
+    (base.run_id(), cand.run_id())
+}
+
+#[test]
+fn pairwise_judges_both_orders_and_reports_wins_with_intervals() {
+    let (stub, p) = pairwise_project(false);
+    let (base, cand) = two_runs(&p);
+    let before = stub.requests().len();
+    let run = p.evalgate(&[
+        "pairwise",
+        &base,
+        &cand,
+        "--judge",
+        "preference",
+        "--format",
+        "json",
+    ]);
+    run.assert_code(0);
+    // Three cases, two orders each.
+    let asked: Vec<_> = stub.requests()[before..].to_vec();
+    assert_eq!(asked.len(), 6);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["pairs"], 3);
+    assert_eq!(
+        (
+            report["wins"]["successes"].as_u64(),
+            report["wins"]["total"].as_u64()
+        ),
+        (Some(3), Some(3))
+    );
+    assert_eq!(report["losses"]["successes"], 0);
+    assert_eq!(report["position_bias"]["successes"], 0);
+    // Wilson interval of 3 of 3: [0.4385, 1].
+    assert!((report["wins"]["low"].as_f64().unwrap() - 0.4385).abs() < 1e-3);
+    let text = p.evalgate(&["pairwise", &base, &cand, "--judge", "preference"]);
+    assert_eq!(
+        stub.requests().len(),
+        before + 6,
+        "the second comparison is served from the cache"
+    );
+    crate::snapshot!("pairwise_report", text.stdout.clone());
+}
+
+#[test]
+fn a_judge_that_prefers_a_position_gives_ties_and_a_position_bias() {
+    let (_stub, p) = pairwise_project(true);
+    let (base, cand) = two_runs(&p);
+    let run = p.evalgate(&[
+        "pairwise",
+        &base,
+        &cand,
+        "--judge",
+        "preference",
+        "--format",
+        "json",
+    ]);
+    run.assert_code(0);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["ties"]["successes"], 3);
+    assert_eq!(report["wins"]["successes"], 0);
+    assert_eq!(
+        (
+            report["position_bias"]["successes"].as_u64(),
+            report["position_bias"]["total"].as_u64()
+        ),
+        (Some(3), Some(3))
+    );
+    // A pairwise judge cannot be a suite's scorer, and a one-output judge cannot compare.
+    p.write(
+        "evalgate.yaml",
+        &p.read("evalgate.yaml")
+            .replace("judge: faithful", "judge: preference"),
+    );
+    let bad = p.evalgate(&["validate"]);
+    bad.assert_code(2);
+    assert!(
+        bad.stderr.contains("judge `preference` is pairwise"),
+        "{}",
+        bad.stderr
+    );
+}

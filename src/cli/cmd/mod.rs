@@ -2,6 +2,7 @@
 
 pub mod estimate;
 pub mod init;
+pub mod pairwise;
 pub mod report;
 pub mod run;
 pub mod score;

@@ -1,0 +1,203 @@
+//! Pairwise comparison of two runs by a judge: each case's two answers are judged in both
+//! orders (base as A, then candidate as A), so that a judge's preference for a position
+//! cannot pass for a preference for an answer. A verdict that flips with the order is a tie,
+//! and counted as position bias.
+
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+use crate::provider::{ChatRequest, Client};
+use crate::report::PairwiseReport;
+use crate::score::judge::{Judge, Winner};
+use crate::score::stats;
+use crate::store::{CaseRow, RunRow};
+
+/// The outcome of one case, from the candidate's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Win,
+    Tie,
+    Loss,
+}
+
+/// One judged pair.
+#[derive(Debug, Clone)]
+pub struct Pair {
+    pub case_id: String,
+    /// `None`: a judge error (an unreadable verdict or a failed call) in either order.
+    pub side: Option<Side>,
+    /// The two orders disagreed because the judge picked the same position both times.
+    pub position_biased: bool,
+    pub reason: String,
+}
+
+/// A pairwise judge with its client and price.
+pub struct PairJudge<'a> {
+    pub judge: &'a Judge,
+    pub client: &'a Client,
+    pub model_api: String,
+    pub price: crate::config::Price,
+}
+
+/// Totals of the judge calls, and the fresh answers for the response cache.
+#[derive(Debug, Default, Clone)]
+pub struct Spend {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub calls: u64,
+    pub cache_hits: u64,
+    pub cache: Vec<crate::store::CacheRow>,
+}
+
+fn object(text: &str) -> Map<String, Value> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// Asks for one verdict with `a` and `b` in these positions; one retry on an unreadable one.
+async fn ask(
+    j: &PairJudge<'_>,
+    vars: &Map<String, Value>,
+    expected: &Map<String, Value>,
+    a: &str,
+    b: &str,
+    spend: &mut Spend,
+) -> Result<(Winner, String), String> {
+    let messages = j
+        .judge
+        .render_pair(vars, expected, a, b)
+        .map_err(|e| format!("the rubric failed: {e}"))?;
+    let mut request = ChatRequest {
+        model: j.model_api.clone(),
+        messages,
+        params: j.judge.params.clone(),
+        schema: j.judge.contract().json_schema(),
+    };
+    let mut problem = String::new();
+    for round in 0..2 {
+        let hash = request.hash();
+        let reply = j.client.chat(&request, &hash, 0).await.map_err(|f| {
+            format!(
+                "the judge call failed: {}: {}",
+                f.error.kind.as_str(),
+                f.error.message
+            )
+        })?;
+        let u = reply.response.usage;
+        spend.calls += 1;
+        spend.cache_hits += u64::from(reply.cache_hit);
+        spend.input_tokens += u.input_tokens;
+        spend.output_tokens += u.output_tokens;
+        if !reply.cache_hit {
+            spend.cost_usd += j
+                .price
+                .cost(u.input_tokens, u.cached_input_tokens, u.output_tokens);
+        }
+        spend.cache.extend(reply.cache_entry);
+        match j.judge.parse_pair(&reply.response.content) {
+            Ok(v) => return Ok(v),
+            Err(p) if round == 0 => {
+                request.messages.push(crate::prompt::Message {
+                    role: crate::prompt::Role::Assistant,
+                    content: reply.response.content,
+                });
+                request.messages.push(j.judge.repair(&p));
+                problem = p;
+            }
+            Err(p) => problem = p,
+        }
+    }
+    Err(format!("no readable verdict after a retry: {problem}"))
+}
+
+/// Judges every case both runs answered (the first repeat of each), in both orders.
+pub async fn judge_pairs(
+    j: &PairJudge<'_>,
+    base: &[CaseRow],
+    cand: &[CaseRow],
+) -> (Vec<Pair>, Spend) {
+    let cand_by_id: HashMap<&str, &CaseRow> = cand
+        .iter()
+        .filter(|c| c.repeat_index == 0)
+        .map(|c| (c.case_id.as_str(), c))
+        .collect();
+    let mut spend = Spend::default();
+    let mut pairs = Vec::new();
+    for b in base.iter().filter(|c| c.repeat_index == 0) {
+        let (Some(c), Some(base_out)) = (cand_by_id.get(b.case_id.as_str()), b.output.as_deref())
+        else {
+            continue;
+        };
+        let Some(cand_out) = c.output.as_deref() else {
+            continue;
+        };
+        let (vars, expected) = (object(&b.vars_json), object(&b.expected_json));
+        // Order 1: base is A. Order 2: candidate is A.
+        let first = ask(j, &vars, &expected, base_out, cand_out, &mut spend).await;
+        let second = ask(j, &vars, &expected, cand_out, base_out, &mut spend).await;
+        let pair = match (first, second) {
+            (Ok((w1, r1)), Ok((w2, _))) => {
+                let side1 = match w1 {
+                    Winner::A => Side::Loss,
+                    Winner::B => Side::Win,
+                    Winner::Tie => Side::Tie,
+                };
+                let side2 = match w2 {
+                    Winner::A => Side::Win,
+                    Winner::B => Side::Loss,
+                    Winner::Tie => Side::Tie,
+                };
+                let consistent = side1 == side2;
+                // The same position chosen in both orders: a preference for the slot.
+                let position_biased = !consistent && w1 == w2 && w1 != Winner::Tie;
+                Pair {
+                    case_id: b.case_id.clone(),
+                    side: Some(if consistent { side1 } else { Side::Tie }),
+                    position_biased,
+                    reason: r1,
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => Pair {
+                case_id: b.case_id.clone(),
+                side: None,
+                position_biased: false,
+                reason: e,
+            },
+        };
+        pairs.push(pair);
+    }
+    (pairs, spend)
+}
+
+/// The pairwise report of two runs.
+pub fn summarize(
+    base: &RunRow,
+    cand: &RunRow,
+    judge: &Judge,
+    pairs: &[Pair],
+    spend: &Spend,
+) -> PairwiseReport {
+    let decided: Vec<Side> = pairs.iter().filter_map(|p| p.side).collect();
+    let n = decided.len() as u64;
+    let count = |s: Side| decided.iter().filter(|d| **d == s).count() as u64;
+    let biased = pairs.iter().filter(|p| p.position_biased).count() as u64;
+    PairwiseReport {
+        base_run: base.id.clone(),
+        base_model: base.model.clone(),
+        candidate_run: cand.id.clone(),
+        candidate_model: cand.model.clone(),
+        judge: judge.name.clone(),
+        judge_version: judge.version.clone(),
+        pairs: pairs.len() as u64,
+        wins: stats::wilson(count(Side::Win), n),
+        ties: stats::wilson(count(Side::Tie), n),
+        losses: stats::wilson(count(Side::Loss), n),
+        position_bias: stats::wilson(biased, n),
+        judge_errors: pairs.iter().filter(|p| p.side.is_none()).count() as u64,
+        judge_calls: spend.calls,
+        judge_cache_hits: spend.cache_hits,
+        judge_input_tokens: spend.input_tokens,
+        judge_output_tokens: spend.output_tokens,
+        judge_cost_usd: spend.cost_usd,
+    }
+}
