@@ -115,6 +115,7 @@ pub async fn judge_pairs(
     j: &PairJudge<'_>,
     base: &[CaseRow],
     cand: &[CaseRow],
+    mut on_pair: impl FnMut(usize),
 ) -> (Vec<Pair>, Spend) {
     let cand_by_id: HashMap<&str, &CaseRow> = cand
         .iter()
@@ -165,6 +166,7 @@ pub async fn judge_pairs(
             },
         };
         pairs.push(pair);
+        on_pair(pairs.len());
     }
     (pairs, spend)
 }

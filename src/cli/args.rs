@@ -202,6 +202,9 @@ pub struct PairwiseArgs {
     /// The pairwise judge (a file `judges/NAME.yaml` with `verdict: {kind: pairwise}`).
     #[arg(long, value_name = "JUDGE")]
     pub judge: String,
+    /// Save the judge's answers as cassettes in `cassettes/` (or DIR), as `run --record` does.
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "cassettes")]
+    pub record: Option<std::path::PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Terminal)]
     pub format: Format,
 }

@@ -33,9 +33,16 @@ pub async fn run(root: &Path, args: PairwiseArgs, printer: &Printer) -> Result<E
         printer.warn(&format!("the runs used different datasets (`{}` and `{}`): only cases with the same id are compared", base.dataset, cand.dataset));
     }
     let model = &project.models[&judge.model];
+    let record_dir = args.record.as_ref().map(|d| {
+        if d.is_absolute() {
+            d.clone()
+        } else {
+            root.join(d)
+        }
+    });
     let clients = Clients::new(ClientOptions {
         cache: Some((store.clone(), CacheMode::Use)),
-        record_dir: None,
+        record_dir,
         concurrency: 4,
     });
     let client = clients
@@ -53,7 +60,13 @@ pub async fn run(root: &Path, args: PairwiseArgs, printer: &Printer) -> Result<E
         "judging run {} against run {} with {} (two calls a case)",
         cand.id, base.id, judge.name
     ));
-    let (pairs, spend) = crate::pairwise::judge_pairs(&pj, &base_cases, &cand_cases).await;
+    let total = base_cases.iter().filter(|c| c.repeat_index == 0).count() as u64;
+    let mut bar = printer.progress(total, 0);
+    let (pairs, spend) = crate::pairwise::judge_pairs(&pj, &base_cases, &cand_cases, |done| {
+        bar.update(done as u64, total, "pairs judged")
+    })
+    .await;
+    bar.finish();
     store.cache_put(&spend.cache, &crate::runner::now()).await?;
     let report = crate::pairwise::summarize(&base, &cand, judge, &pairs, &spend);
     match args.format {
