@@ -29,6 +29,8 @@ pub struct Pair {
     /// The two orders disagreed because the judge picked the same position both times.
     pub position_biased: bool,
     pub reason: String,
+    /// The raw verdict of each order (base first, candidate first): the winner or the error.
+    pub orders: [Result<(Winner, String), String>; 2],
 }
 
 /// A pairwise judge with its client and price.
@@ -136,6 +138,7 @@ pub async fn judge_pairs(
         // Order 1: base is A. Order 2: candidate is A.
         let first = ask(j, &vars, &expected, base_out, cand_out, &mut spend).await;
         let second = ask(j, &vars, &expected, cand_out, base_out, &mut spend).await;
+        let orders = [first.clone(), second.clone()];
         let pair = match (first, second) {
             (Ok((w1, r1)), Ok((w2, _))) => {
                 let side1 = match w1 {
@@ -156,9 +159,11 @@ pub async fn judge_pairs(
                     side: Some(if consistent { side1 } else { Side::Tie }),
                     position_biased,
                     reason: r1,
+                    orders: orders.clone(),
                 }
             }
             (Err(e), _) | (_, Err(e)) => Pair {
+                orders,
                 case_id: b.case_id.clone(),
                 side: None,
                 position_biased: false,
@@ -202,4 +207,44 @@ pub fn summarize(
         judge_output_tokens: spend.output_tokens,
         judge_cost_usd: spend.cost_usd,
     }
+}
+
+/// The verdicts of a comparison as rows to store: two a case, one per order.
+pub fn verdict_rows(
+    base: &RunRow,
+    cand: &RunRow,
+    j: &PairJudge<'_>,
+    pairs: &[Pair],
+) -> Vec<crate::store::PairwiseVerdictRow> {
+    let mut rows = Vec::with_capacity(pairs.len() * 2);
+    for p in pairs {
+        for (candidate_first, order) in p.orders.iter().enumerate() {
+            let (winner, reason) = match order {
+                Ok((w, r)) => (
+                    Some(
+                        match w {
+                            Winner::A => "A",
+                            Winner::B => "B",
+                            Winner::Tie => "tie",
+                        }
+                        .to_string(),
+                    ),
+                    r.clone(),
+                ),
+                Err(e) => (None, e.clone()),
+            };
+            rows.push(crate::store::PairwiseVerdictRow {
+                base_run: base.id.clone(),
+                candidate_run: cand.id.clone(),
+                case_id: p.case_id.clone(),
+                judge: j.judge.name.clone(),
+                judge_version: j.judge.version.clone(),
+                judge_model: j.model_api.clone(),
+                candidate_first: candidate_first as i64,
+                winner,
+                reason: Some(reason),
+            });
+        }
+    }
+    rows
 }

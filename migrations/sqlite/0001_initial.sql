@@ -94,6 +94,22 @@ CREATE TABLE verdicts (
     PRIMARY KEY (run_id, case_id, repeat_index, scorer, judge, vote)
 ) WITHOUT ROWID;
 
+-- A pairwise judge's verdict on one case of two runs, in one order (the two orders of a
+-- case are two rows), with the judge's version.
+CREATE TABLE pairwise_verdicts (
+    base_run TEXT NOT NULL,
+    candidate_run TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    judge TEXT NOT NULL,
+    judge_version TEXT NOT NULL,
+    judge_model TEXT NOT NULL,
+    candidate_first BIGINT NOT NULL,
+    winner TEXT,
+    reason TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (base_run, candidate_run, case_id, judge_version, candidate_first)
+) WITHOUT ROWID;
+
 -- Answers by request: provider kind, base URL, request hash and (for random sampling) the
 -- repeat index, hashed into the key.
 -- (SQLite: a rowid table, so that rows are appended in order and only the small key index

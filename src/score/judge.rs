@@ -73,6 +73,16 @@ pub struct Verdict {
     pub reason: String,
 }
 
+/// The content of the one ``` fenced block of a text, when there is exactly one.
+fn single_fenced_block(text: &str) -> Option<&str> {
+    let parts: Vec<&str> = text.split("```").collect();
+    if parts.len() != 3 {
+        return None;
+    }
+    let block = parts[1];
+    Some(block.strip_prefix("json").unwrap_or(block).trim())
+}
+
 /// Encloses an output in a fence it cannot close: the nonce comes from the output's hash,
 /// and anything in the output that looks like a fence marker is escaped first.
 pub fn fence(output: &str) -> String {
@@ -234,9 +244,22 @@ impl Judge {
         Ok(out)
     }
 
+    /// The verdict's fields, checked strictly against its schema. The JSON may be the whole
+    /// answer or the one code-fenced block in prose around it; anything else is unreadable.
+    fn fields(&self, text: &str) -> Result<Map<String, Value>, String> {
+        let contract = self.contract();
+        match contract.check(text) {
+            Ok(f) => Ok(f),
+            Err(whole) => match single_fenced_block(text) {
+                Some(block) => contract.check(block).map_err(|v| v.to_string()),
+                None => Err(whole.to_string()),
+            },
+        }
+    }
+
     /// Parses a pairwise verdict strictly.
     pub fn parse_pair(&self, text: &str) -> Result<(Winner, String), String> {
-        let fields = self.contract().check(text).map_err(|v| v.to_string())?;
+        let fields = self.fields(text)?;
         let reason = fields
             .get("reason")
             .and_then(Value::as_str)
@@ -252,7 +275,7 @@ impl Judge {
 
     /// Parses a verdict strictly (a single code fence around the JSON is tolerated).
     pub fn parse(&self, text: &str) -> Result<Verdict, String> {
-        let fields = self.contract().check(text).map_err(|v| v.to_string())?;
+        let fields = self.fields(text)?;
         let reason = fields
             .get("reason")
             .and_then(Value::as_str)

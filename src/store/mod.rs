@@ -201,6 +201,22 @@ pub struct VerdictRow {
     pub attempts: i64,
 }
 
+/// A pairwise judge's verdict on one case of two runs, in one order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PairwiseVerdictRow {
+    pub base_run: String,
+    pub candidate_run: String,
+    pub case_id: String,
+    pub judge: String,
+    pub judge_version: String,
+    pub judge_model: String,
+    /// 0: the base's answer was shown as A; 1: the candidate's.
+    pub candidate_first: i64,
+    /// `A`, `B` or `tie`; `None` on a judge error.
+    pub winner: Option<String>,
+    pub reason: Option<String>,
+}
+
 /// A judge's totals over a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerdictTotals {
@@ -636,6 +652,68 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Stores a pairwise comparison's verdicts (a repeated comparison replaces them).
+    pub async fn insert_pairwise(
+        &self,
+        rows: &[PairwiseVerdictRow],
+        created_at: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for r in rows {
+            sqlx::query(
+                "INSERT INTO pairwise_verdicts (base_run, candidate_run, case_id, judge, judge_version, judge_model, candidate_first, winner, reason, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (base_run, candidate_run, case_id, judge_version, candidate_first) DO UPDATE SET winner = excluded.winner, reason = excluded.reason, created_at = excluded.created_at",
+            )
+            .bind(&r.base_run)
+            .bind(&r.candidate_run)
+            .bind(&r.case_id)
+            .bind(&r.judge)
+            .bind(&r.judge_version)
+            .bind(&r.judge_model)
+            .bind(r.candidate_first)
+            .bind(&r.winner)
+            .bind(&r.reason)
+            .bind(created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The stored pairwise verdicts of two runs, in case order.
+    pub async fn pairwise_verdicts(
+        &self,
+        base_run: &str,
+        candidate_run: &str,
+    ) -> Result<Vec<PairwiseVerdictRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT base_run, candidate_run, case_id, judge, judge_version, judge_model, candidate_first, winner, reason FROM pairwise_verdicts \
+             WHERE base_run = $1 AND candidate_run = $2 ORDER BY case_id, candidate_first",
+        )
+        .bind(base_run)
+        .bind(candidate_run)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PairwiseVerdictRow {
+                    base_run: r.try_get("base_run")?,
+                    candidate_run: r.try_get("candidate_run")?,
+                    case_id: r.try_get("case_id")?,
+                    judge: r.try_get("judge")?,
+                    judge_version: r.try_get("judge_version")?,
+                    judge_model: r.try_get("judge_model")?,
+                    candidate_first: r.try_get("candidate_first")?,
+                    winner: r.try_get("winner")?,
+                    reason: r.try_get("reason")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// The cached answer of a request key, as stored.

@@ -484,6 +484,9 @@ fn pairwise_project(biased: bool) -> (Stub, Project) {
     let stub = Stub::start(move |body| {
         if is_judge(body) {
             let text = user_text(body);
+            if !text.contains("Answer B:") {
+                return grader(body);
+            }
             let (a, _) = text.split_once("Answer B:").unwrap_or((&text, ""));
             let winner = if biased || a.contains("Detailed") {
                 "A"
@@ -544,6 +547,30 @@ fn pairwise_judges_both_orders_and_reports_wins_with_intervals() {
     assert_eq!(report["position_bias"]["successes"], 0);
     // Wilson interval of 3 of 3: [0.4385, 1].
     assert!((report["wins"]["low"].as_f64().unwrap() - 0.4385).abs() < 1e-3);
+    // Every verdict is stored, one row per order, with the judge's version.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rows = rt.block_on(async {
+        let store = evalgate::store::Store::open(None, p.path()).await.unwrap();
+        let rows = store.pairwise_verdicts(&base, &cand).await.unwrap();
+        store.close().await;
+        rows
+    });
+    assert_eq!(rows.len(), 6);
+    assert_eq!(rows[0].candidate_first, 0);
+    assert_eq!(
+        rows[0].winner.as_deref(),
+        Some("B"),
+        "the candidate's detailed answer, shown as B"
+    );
+    assert_eq!(
+        rows[1].winner.as_deref(),
+        Some("A"),
+        "the same answer, shown as A"
+    );
+    assert_eq!(rows[0].judge_version.len(), 64);
     let text = p.evalgate(&["pairwise", &base, &cand, "--judge", "preference"]);
     assert_eq!(
         stub.requests().len(),
@@ -590,4 +617,81 @@ fn a_judge_that_prefers_a_position_gives_ties_and_a_position_bias() {
         "{}",
         bad.stderr
     );
+}
+
+/// The judge queries (verdicts, their totals, vote agreement, re-scoring, the cache and
+/// pairwise verdicts) on PostgreSQL.
+#[test]
+fn judge_queries_on_postgres() {
+    let Some(base_url) = crate::common::postgres_url() else {
+        return;
+    };
+    let url = crate::common::postgres_schema(&base_url);
+    let env = [("EVALGATE_DATABASE_URL", url.as_str())];
+    let (stub, p) = pairwise_project(false);
+    p.write(
+        "evalgate.yaml",
+        &p.read("evalgate.yaml").replace(
+            "        judge: faithful\n",
+            "        judges: [faithful]\n        repeat: 2\n",
+        ),
+    );
+    let a = p.evalgate_env(
+        &[
+            "run",
+            "support",
+            "--model",
+            "stub-model",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    a.assert_code(0);
+    let report: Value = serde_json::from_str(&a.stdout).unwrap();
+    assert_eq!(
+        report["judges"][0]["pass"].as_u64().unwrap()
+            + report["judges"][0]["fail"].as_u64().unwrap(),
+        6
+    );
+    assert_eq!(report["agreement"][0]["unanimous"]["total"], 3);
+    let b = p.evalgate_env(&["run", "support", "--model", "stub-model-2"], &env);
+    b.assert_code(0);
+    let (base, cand) = (a_id(&p, &env, "stub-model"), a_id(&p, &env, "stub-model-2"));
+    let score = p.evalgate_env(&["score", &base, "--format", "json"], &env);
+    score.assert_code(0);
+    let before = stub.requests().len();
+    let pair = p.evalgate_env(
+        &[
+            "pairwise",
+            &base,
+            &cand,
+            "--judge",
+            "preference",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    pair.assert_code(0);
+    let report: Value = serde_json::from_str(&pair.stdout).unwrap();
+    assert_eq!(report["wins"]["successes"], 3);
+    p.evalgate_env(&["pairwise", &base, &cand, "--judge", "preference"], &env)
+        .assert_code(0);
+    assert_eq!(
+        stub.requests().len(),
+        before + 6,
+        "judge answers cached in PostgreSQL"
+    );
+    assert!(!p.path().join(".evalgate").exists());
+}
+
+fn a_id(p: &Project, env: &[(&str, &str)], model: &str) -> String {
+    let runs = p.evalgate_env(&["runs", "--suite", "support"], env);
+    runs.stdout
+        .lines()
+        .find(|l| l.contains(&format!("┆ {model} ")))
+        .and_then(|l| l.trim_start_matches('│').split('┆').next())
+        .map(|s| s.trim().to_string())
+        .expect("run listed")
 }

@@ -68,6 +68,12 @@ pub async fn run(root: &Path, args: PairwiseArgs, printer: &Printer) -> Result<E
     .await;
     bar.finish();
     store.cache_put(&spend.cache, &crate::runner::now()).await?;
+    store
+        .insert_pairwise(
+            &crate::pairwise::verdict_rows(&base, &cand, &pj, &pairs),
+            &crate::runner::now(),
+        )
+        .await?;
     let report = crate::pairwise::summarize(&base, &cand, judge, &pairs, &spend);
     match args.format {
         Format::Terminal => printer.data(&crate::report::terminal::render_pairwise(&report)),
