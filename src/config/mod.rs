@@ -739,16 +739,16 @@ fn check_scorer(
                     return Err((Some("kind"), "a `judge` scorer needs a `judge` (the name of a file in `judges/`) or a list of `judges`".into(), None));
                 }
             };
+            let key = if rs.judge.is_some() {
+                "judge"
+            } else {
+                "judges"
+            };
             for name in &names {
                 if judges
                     .get(name)
                     .is_some_and(|j| j.verdict == VerdictKind::Pairwise)
                 {
-                    let key = if rs.judge.is_some() {
-                        "judge"
-                    } else {
-                        "judges"
-                    };
                     return Err((
                         Some(key),
                         format!("judge `{name}` is pairwise: it compares two runs, not one output"),
@@ -759,11 +759,6 @@ fn check_scorer(
                 }
                 if !judges.contains_key(name) {
                     let known: Vec<&str> = judges.keys().map(String::as_str).collect();
-                    let key = if rs.judge.is_some() {
-                        "judge"
-                    } else {
-                        "judges"
-                    };
                     return Err((
                         Some(key),
                         format!("unknown judge `{name}`"),

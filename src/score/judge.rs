@@ -184,30 +184,9 @@ impl Judge {
         expected: &Map<String, Value>,
         output: &str,
     ) -> Result<Vec<Message>, RenderError> {
-        let ctx =
-            minijinja::context! { vars => vars, expected => expected, output => fence(output) };
-        let mut out = vec![Message {
-            role: Role::System,
-            content: DATA_NOTE.to_string(),
-        }];
-        for (index, role) in self.roles.iter().enumerate() {
-            let t = self
-                .env
-                .get_template(&template_name(index))
-                .map_err(|e| RenderError {
-                    index,
-                    message: e.to_string(),
-                })?;
-            let content = t.render(&ctx).map_err(|e| RenderError {
-                index,
-                message: e.to_string(),
-            })?;
-            out.push(Message {
-                role: *role,
-                content,
-            });
-        }
-        Ok(out)
+        self.render_with(
+            minijinja::context! { vars => vars, expected => expected, output => fence(output) },
+        )
     }
 
     /// The judge's messages for two outputs (a pairwise judge): `output_a` and `output_b`
@@ -219,7 +198,11 @@ impl Judge {
         a: &str,
         b: &str,
     ) -> Result<Vec<Message>, RenderError> {
-        let ctx = minijinja::context! { vars => vars, expected => expected, output_a => fence(a), output_b => fence(b) };
+        self.render_with(minijinja::context! { vars => vars, expected => expected, output_a => fence(a), output_b => fence(b) })
+    }
+
+    /// The data note, then the rubric rendered with `ctx`.
+    fn render_with(&self, ctx: minijinja::Value) -> Result<Vec<Message>, RenderError> {
         let mut out = vec![Message {
             role: Role::System,
             content: DATA_NOTE.to_string(),

@@ -5,7 +5,7 @@
 //! placeholders, `||` concatenation), run through sqlx's `Any` driver, and tested on both.
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, FromRow, Row};
 use std::path::Path;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -53,7 +53,7 @@ pub struct Store {
 }
 
 /// A run as stored.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct RunRow {
     pub id: String,
     pub suite: String,
@@ -84,7 +84,7 @@ pub struct RunRow {
 }
 
 /// One case result as stored.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct CaseRow {
     pub run_id: String,
     pub case_id: String,
@@ -123,7 +123,7 @@ pub struct CacheRow {
     pub response_json: String,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct ScoreRow {
     pub case_id: String,
     pub repeat_index: i64,
@@ -179,7 +179,7 @@ pub struct Record {
 }
 
 /// A judge's verdict on one case result.
-#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct VerdictRow {
     pub case_id: String,
     pub repeat_index: i64,
@@ -202,7 +202,7 @@ pub struct VerdictRow {
 }
 
 /// A pairwise judge's verdict on one case of two runs, in one order.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct PairwiseVerdictRow {
     pub base_run: String,
     pub candidate_run: String,
@@ -234,56 +234,11 @@ pub struct VerdictTotals {
 }
 
 fn run_from_row(r: &sqlx::any::AnyRow) -> Result<RunRow, sqlx::Error> {
-    Ok(RunRow {
-        id: r.try_get("id")?,
-        suite: r.try_get("suite")?,
-        model: r.try_get("model")?,
-        model_api_name: r.try_get("model_api_name")?,
-        provider: r.try_get("provider")?,
-        provider_kind: r.try_get("provider_kind")?,
-        prompt: r.try_get("prompt")?,
-        prompt_version: r.try_get("prompt_version")?,
-        dataset: r.try_get("dataset")?,
-        dataset_version: r.try_get("dataset_version")?,
-        status: r.try_get("status")?,
-        planned_cases: r.try_get("planned_cases")?,
-        started_at: r.try_get("started_at")?,
-        finished_at: r.try_get("finished_at")?,
-        price_json: r.try_get("price_json")?,
-        scorers_json: r.try_get("scorers_json")?,
-        contract_json: r.try_get("contract_json")?,
-        case_limit: r.try_get("case_limit")?,
-        repeats: r.try_get("repeats")?,
-        stop_reason: r.try_get("stop_reason")?,
-        batch_id: r.try_get("batch_id")?,
-    })
+    RunRow::from_row(r)
 }
 
 fn case_from_row(r: &sqlx::any::AnyRow) -> Result<CaseRow, sqlx::Error> {
-    Ok(CaseRow {
-        run_id: r.try_get("run_id")?,
-        case_id: r.try_get("case_id")?,
-        repeat_index: r.try_get("repeat_index")?,
-        seq: r.try_get("seq")?,
-        status: r.try_get("status")?,
-        kind: r.try_get("kind")?,
-        message: r.try_get("message")?,
-        request_hash: r.try_get("request_hash")?,
-        vars_json: r.try_get("vars_json")?,
-        expected_json: r.try_get("expected_json")?,
-        tags_json: r.try_get("tags_json")?,
-        output: r.try_get("output")?,
-        parsed_json: r.try_get("parsed_json")?,
-        input_tokens: r.try_get("input_tokens")?,
-        cached_input_tokens: r.try_get("cached_input_tokens")?,
-        output_tokens: r.try_get("output_tokens")?,
-        cost_usd: r.try_get("cost_usd")?,
-        latency_ms: r.try_get("latency_ms")?,
-        finished_at: r.try_get("finished_at")?,
-        cache_hit: r.try_get("cache_hit")?,
-        attempts: r.try_get("attempts")?,
-        ttft_ms: r.try_get("ttft_ms")?,
-    })
+    CaseRow::from_row(r)
 }
 
 fn redact(url: &str) -> String {
@@ -699,19 +654,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(PairwiseVerdictRow {
-                    base_run: r.try_get("base_run")?,
-                    candidate_run: r.try_get("candidate_run")?,
-                    case_id: r.try_get("case_id")?,
-                    judge: r.try_get("judge")?,
-                    judge_version: r.try_get("judge_version")?,
-                    judge_model: r.try_get("judge_model")?,
-                    candidate_first: r.try_get("candidate_first")?,
-                    winner: r.try_get("winner")?,
-                    reason: r.try_get("reason")?,
-                })
-            })
+            .map(PairwiseVerdictRow::from_row)
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(StoreError::from)
     }
@@ -1014,25 +957,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(VerdictRow {
-                    case_id: r.try_get("case_id")?,
-                    repeat_index: r.try_get("repeat_index")?,
-                    scorer: r.try_get("scorer")?,
-                    judge: r.try_get("judge")?,
-                    vote: r.try_get("vote")?,
-                    judge_version: r.try_get("judge_version")?,
-                    judge_model: r.try_get("judge_model")?,
-                    outcome: r.try_get("outcome")?,
-                    score: r.try_get("score")?,
-                    reason: r.try_get("reason")?,
-                    input_tokens: r.try_get("input_tokens")?,
-                    output_tokens: r.try_get("output_tokens")?,
-                    cost_usd: r.try_get("cost_usd")?,
-                    cache_hit: r.try_get("cache_hit")?,
-                    attempts: r.try_get("attempts")?,
-                })
-            })
+            .map(VerdictRow::from_row)
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(StoreError::from)
     }
@@ -1044,15 +969,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| {
-                Ok(ScoreRow {
-                    case_id: r.try_get("case_id")?,
-                    repeat_index: r.try_get("repeat_index")?,
-                    scorer: r.try_get("scorer")?,
-                    outcome: r.try_get("outcome")?,
-                    detail: r.try_get("detail")?,
-                })
-            })
+            .map(ScoreRow::from_row)
             .collect::<Result<Vec<_>, sqlx::Error>>()
             .map_err(StoreError::from)
     }
