@@ -25,6 +25,7 @@ def main():
         "max_rss_kb": usage.ru_maxrss,
         "write_bytes": io.get("write_bytes"),
         "wchar": io.get("wchar"),
+        "cancelled_write_bytes": io.get("cancelled_write_bytes"),
     }))
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@
 #   BIG_N=0 skips the large run.
 # Prints, for each run: wall time against the physical limit ceil(N / concurrency) × latency,
 # CPU milliseconds per case (user + sys of the evalgate process), peak memory, bytes written
-# per case (what the process wrote, and what the database grew by), and the time of a fully
+# per case (what reached storage: the kernel's write_bytes less cancelled_write_bytes, the
+# pages of SQLite's temporary statement journals that were deleted before write-back; and
+# what the database grew by), and the time of a fully
 # cached re-run with the stub's request count (which must not move).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,7 +112,9 @@ rows = [
     ("wall time", f"{m['wall_s']:.2f} s" + (f" = {m['wall_s'] / limit:.3f} × the physical limit {limit:.2f} s" if limit > 0 else "")),
     ("CPU per case", f"{m['cpu_s'] * 1000 / n:.3f} ms (user + sys {m['cpu_s']:.2f} s)"),
     ("peak memory", f"{m['max_rss_kb'] / 1024:.1f} MB"),
-    ("written per case", f"{(m['write_bytes'] or 0) / n:.0f} B to storage ({(m['wchar'] or 0) / n:.0f} B through write calls); the database grew {(after - before) / n:.0f} B per case"),
+    ("written per case", f"{((m['write_bytes'] or 0) - (m['cancelled_write_bytes'] or 0)) / n:.0f} B to storage"
+        f" ({(m['write_bytes'] or 0) / n:.0f} B dirtied, less {(m['cancelled_write_bytes'] or 0) / n:.0f} B in temporary files deleted before write-back);"
+        f" the database grew {(after - before) / n:.0f} B per case"),
     ("cached re-run", f"{c['wall_s']:.3f} s, CPU {c['cpu_s'] * 1000 / n:.3f} ms per case, peak memory {c['max_rss_kb'] / 1024:.1f} MB"),
 ]
 print(f"\n{label}")

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-use crate::provider::{ChatRequest, Client};
+use crate::provider::{CallKey, ChatRequest, Client};
 use crate::report::PairwiseReport;
 use crate::score::judge::{Judge, Winner};
 use crate::score::stats;
@@ -59,6 +59,7 @@ fn object(text: &str) -> Map<String, Value> {
 /// Asks for one verdict with `a` and `b` in these positions; one retry on an unreadable one.
 async fn ask(
     j: &PairJudge<'_>,
+    case_id: &str,
     vars: &Map<String, Value>,
     expected: &Map<String, Value>,
     a: &str,
@@ -78,13 +79,24 @@ async fn ask(
     let mut problem = String::new();
     for round in 0..2 {
         let hash = request.hash();
-        let reply = j.client.chat(&request, &hash, 0).await.map_err(|f| {
-            format!(
-                "the judge call failed: {}: {}",
-                f.error.kind.as_str(),
-                f.error.message
+        let reply = j
+            .client
+            .chat(
+                &request,
+                CallKey {
+                    case_id,
+                    request_hash: &hash,
+                    repeat: 0,
+                },
             )
-        })?;
+            .await
+            .map_err(|f| {
+                format!(
+                    "the judge call failed: {}: {}",
+                    f.error.kind.as_str(),
+                    f.error.message
+                )
+            })?;
         let u = reply.response.usage;
         spend.calls += 1;
         spend.cache_hits += u64::from(reply.cache_hit);
@@ -136,8 +148,14 @@ pub async fn judge_pairs(
         };
         let (vars, expected) = (object(&b.vars_json), object(&b.expected_json));
         // Order 1: base is A. Order 2: candidate is A.
-        let first = ask(j, &vars, &expected, base_out, cand_out, &mut spend).await;
-        let second = ask(j, &vars, &expected, cand_out, base_out, &mut spend).await;
+        let first = ask(
+            j, &b.case_id, &vars, &expected, base_out, cand_out, &mut spend,
+        )
+        .await;
+        let second = ask(
+            j, &b.case_id, &vars, &expected, cand_out, base_out, &mut spend,
+        )
+        .await;
         let orders = [first.clone(), second.clone()];
         let pair = match (first, second) {
             (Ok((w1, r1)), Ok((w2, _))) => {

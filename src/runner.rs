@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use crate::golden::Case;
 use crate::plan::Plan;
 use crate::provider::batch::BatchStatus;
-use crate::provider::{Client, ErrorKind, Failure, Reply};
+use crate::provider::{CallKey, Client, ErrorKind, Failure, Reply};
 use crate::score::{self, Outcome, Output};
 use crate::store::{CaseRow, Record, RunRow, ScoreRow, Store, VerdictRow};
 
@@ -99,7 +99,18 @@ async fn judge_output(j: &JudgeRunner, case: &Case, output: &str, vote: u32) -> 
     };
     for round in 0..2 {
         let hash = request.hash();
-        match j.client.chat(&request, &hash, vote).await {
+        match j
+            .client
+            .chat(
+                &request,
+                CallKey {
+                    case_id: &case.id,
+                    request_hash: &hash,
+                    repeat: vote,
+                },
+            )
+            .await
+        {
             Ok(reply) => {
                 let u = reply.response.usage;
                 judged.input_tokens += u.input_tokens;
@@ -507,7 +518,7 @@ pub async fn execute_batch(
                 .map(|job| {
                     let result = match results.remove(&custom_id(&job.case.id, job.repeat)) {
                         Some(Ok(response)) => {
-                            let cache_entry = client.cache_entry(&job.request, &job.hash, job.repeat, &response);
+                            let cache_entry = client.cache_entry(&job.request, job.call_key(), &response);
                             Ok(Reply { response, cache_hit: false, attempts: 1, cache_entry, batch: true })
                         }
                         Some(Err(error)) => Err(CaseError::Provider(Failure { error, attempts: 1 })),
@@ -984,7 +995,7 @@ fn spawn(
                 batch: false,
             }),
             None => client
-                .chat_fresh(&job.request, &job.hash, job.repeat)
+                .chat_fresh(&job.request, job.call_key())
                 .await
                 .map_err(CaseError::Provider),
         };
@@ -1014,6 +1025,16 @@ struct Job {
     hash: String,
     /// The answer, when the response cache had it (a job then only runs the judges).
     cached: Option<crate::provider::ChatResponse>,
+}
+
+impl Job {
+    fn call_key(&self) -> CallKey<'_> {
+        CallKey {
+            case_id: &self.case.id,
+            request_hash: &self.hash,
+            repeat: self.repeat,
+        }
+    }
 }
 
 /// Renders up to `n` upcoming items, answers those already in the response cache (into
@@ -1068,7 +1089,7 @@ async fn prefetch(
     if client.reads_cache() && !jobs.is_empty() {
         let keys: Vec<String> = jobs
             .iter()
-            .map(|j| client.cache_key(&j.hash, j.repeat))
+            .map(|j| client.cache_key(j.call_key()))
             .collect();
         let mut hits = client.cached_many(&keys).await;
         for (mut job, key) in jobs.into_iter().zip(keys) {

@@ -161,13 +161,29 @@ pub enum CacheMode {
 /// A fresh answer for the response cache, for the caller to commit with its own writes.
 pub type CacheEntry = crate::store::CacheRow;
 
-/// The response-cache key of a request: the provider's kind, address and structured-output
-/// mode (`scope`), the request, and the repeat index (so that repeats are never collapsed
-/// into one answer: each repeat was asked, and paid for, on its own).
-pub fn cache_key(kind: &str, scope: &str, request_hash: &str, repeat: u32) -> String {
-    hash::json_hash(
-        &json!({"kind": kind, "scope": scope, "request": request_hash, "repeat": repeat}),
-    )
+/// What identifies one call for the response cache: the case it is made for, the request's
+/// hash and the repeat index.
+#[derive(Debug, Clone, Copy)]
+pub struct CallKey<'a> {
+    pub case_id: &'a str,
+    pub request_hash: &'a str,
+    pub repeat: u32,
+}
+
+/// The response-cache key of a call: the case id, then a hash of the provider's kind,
+/// address and structured-output mode (`scope`), the request, and the repeat index (so that
+/// repeats are never collapsed into one answer: each repeat was asked, and paid for, on its
+/// own).
+///
+/// The case id leads so that a run's new entries land next to each other in the key index
+/// (cases are run in dataset order) instead of on random pages: a commit of a few dozen
+/// answers then rewrites a few index pages, not a few dozen. It is only a prefix for
+/// locality; the hash alone identifies the answer (128 bits are plenty for a cache).
+pub fn cache_key(kind: &str, scope: &str, call: CallKey<'_>) -> String {
+    let hash = hash::json_hash(
+        &json!({"kind": kind, "scope": scope, "request": call.request_hash, "repeat": call.repeat}),
+    );
+    format!("{}/{}", call.case_id, &hash[..32])
 }
 
 /// Where a provider's answers are cached: its kind, and its address with the structured
@@ -375,8 +391,8 @@ impl Client {
         matches!(self.backend, Backend::Replay(_))
     }
 
-    pub fn cache_key(&self, request_hash: &str, repeat: u32) -> String {
-        cache_key(self.kind, &self.base_url, request_hash, repeat)
+    pub fn cache_key(&self, call: CallKey<'_>) -> String {
+        cache_key(self.kind, &self.base_url, call)
     }
 
     /// Looks a request up in the response cache without calling anything.
@@ -401,13 +417,12 @@ impl Client {
     pub fn cache_entry(
         &self,
         request: &ChatRequest,
-        request_hash: &str,
-        repeat: u32,
+        call: CallKey<'_>,
         response: &ChatResponse,
     ) -> Option<CacheEntry> {
         match &self.cache {
             Some((_, CacheMode::Use | CacheMode::Refresh)) => Some(CacheEntry {
-                key: self.cache_key(request_hash, repeat),
+                key: self.cache_key(call),
                 provider_kind: self.kind.to_string(),
                 model: request.model.clone(),
                 response_json: serde_json::to_string(response).unwrap_or_default(),
@@ -436,14 +451,9 @@ impl Client {
     }
 
     /// Calls the model: cache, limits, retries, backend, recorder.
-    pub async fn chat(
-        &self,
-        request: &ChatRequest,
-        request_hash: &str,
-        repeat: u32,
-    ) -> Result<Reply, Failure> {
+    pub async fn chat(&self, request: &ChatRequest, call: CallKey<'_>) -> Result<Reply, Failure> {
         if self.reads_cache() {
-            let key = self.cache_key(request_hash, repeat);
+            let key = self.cache_key(call);
             if let Some(response) = self.cached(&key).await {
                 return Ok(Reply {
                     response,
@@ -454,7 +464,7 @@ impl Client {
                 });
             }
         }
-        self.chat_fresh(request, request_hash, repeat).await
+        self.chat_fresh(request, call).await
     }
 
     /// Calls the model without looking in the cache (the caller already did), and returns
@@ -462,13 +472,10 @@ impl Client {
     pub async fn chat_fresh(
         &self,
         request: &ChatRequest,
-        request_hash: &str,
-        repeat: u32,
+        call: CallKey<'_>,
     ) -> Result<Reply, Failure> {
-        let key = self
-            .cache
-            .as_ref()
-            .map(|_| self.cache_key(request_hash, repeat));
+        let request_hash = call.request_hash;
+        let key = self.cache.as_ref().map(|_| self.cache_key(call));
         let estimate =
             request.estimated_input_tokens() + u64::from(request.params.max_tokens.unwrap_or(256));
         let mut attempt = 0;
@@ -531,5 +538,45 @@ impl Client {
             cache_entry,
             batch: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(case_id: &str, request_hash: &str, repeat: u32) -> String {
+        cache_key(
+            "openai",
+            "http://127.0.0.1:1/v1 JsonSchema",
+            CallKey {
+                case_id,
+                request_hash,
+                repeat,
+            },
+        )
+    }
+
+    #[test]
+    fn cache_keys_lead_with_the_case_and_keep_repeats_apart() {
+        let a = key("c001", "h1", 0);
+        assert!(a.starts_with("c001/"), "{a}");
+        assert_eq!(a.len(), "c001/".len() + 32);
+        assert_eq!(a, key("c001", "h1", 0), "the key is deterministic");
+        assert_ne!(a, key("c001", "h1", 1), "a repeat is its own answer");
+        assert_ne!(a, key("c001", "h2", 0), "another request is another answer");
+        assert_ne!(
+            a,
+            cache_key(
+                "anthropic",
+                "http://127.0.0.1:1/v1 JsonSchema",
+                CallKey {
+                    case_id: "c001",
+                    request_hash: "h1",
+                    repeat: 0
+                }
+            ),
+            "another provider is another answer"
+        );
     }
 }

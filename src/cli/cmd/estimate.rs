@@ -6,7 +6,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use crate::error::Error;
 use crate::output::Printer;
 use crate::plan::Plan;
-use crate::provider::{CacheMode, cache_identity, cache_key};
+use crate::provider::{CacheMode, CallKey, cache_identity, cache_key};
 use crate::store::Store;
 
 /// Default output tokens assumed when a prompt sets no `max_tokens`.
@@ -47,7 +47,15 @@ pub async fn print(
             for r in 0..repeats.max(1) {
                 if let (Some((kind, base_url)), CacheMode::Use) = (&identity, cache) {
                     if store
-                        .cache_get(&cache_key(kind, base_url, &hash, r))
+                        .cache_get(&cache_key(
+                            kind,
+                            base_url,
+                            CallKey {
+                                case_id: &case.id,
+                                request_hash: &hash,
+                                repeat: r,
+                            },
+                        ))
                         .await?
                         .is_some()
                     {
