@@ -10,6 +10,9 @@ pub const DATABASE_URL: &str = "EVALGATE_DATABASE_URL";
 /// Disables colour in terminal output when set to anything (the `NO_COLOR` convention).
 pub const NO_COLOR: &str = "NO_COLOR";
 
+/// GitHub Actions' job summary file: `evalgate gate` appends its markdown summary to it.
+pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
+
 /// Reads a secret from the environment variable a provider names.
 pub fn secret(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.is_empty())

@@ -19,11 +19,13 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod contract;
 pub mod diag;
 pub mod env;
 pub mod error;
+pub mod gate;
 pub mod golden;
 pub mod hash;
 pub mod output;

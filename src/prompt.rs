@@ -152,6 +152,30 @@ impl Prompt {
         hash::short(&self.version)
     }
 
+    /// The prompt as text for people and diffs: each message's role and template, then the
+    /// params and the output contract (what its version hashes).
+    pub fn source_text(&self) -> String {
+        let mut out = String::new();
+        for (role, source) in self.roles.iter().zip(&self.sources) {
+            let role = serde_json::to_value(role)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            out.push_str(&format!("[{role}]\n{}\n\n", source.trim_end()));
+        }
+        out.push_str(&format!(
+            "[params]\n{}\n",
+            serde_json::to_string_pretty(&self.params).unwrap_or_default()
+        ));
+        if let Some(c) = &self.contract {
+            out.push_str(&format!(
+                "\n[output]\n{}\n",
+                serde_json::to_string_pretty(c).unwrap_or_default()
+            ));
+        }
+        out
+    }
+
     /// Renders every message with a case's variables.
     pub fn render(&self, vars: &Map<String, Value>) -> Result<Vec<Message>, RenderError> {
         let ctx = minijinja::Value::from_serialize(vars);

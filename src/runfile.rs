@@ -104,3 +104,39 @@ pub fn build(
         cases,
     }
 }
+
+/// Reads a run file (a saved run or a committed baseline). A bad file is a usage error that
+/// names the file and, for JSON errors, the line and column.
+pub fn read(path: &std::path::Path) -> Result<RunFile, crate::error::Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| crate::error::Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        crate::error::Error::usage(
+            format!(
+                "{}:{}:{}: not a run file: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            ),
+            Some("run files are written by `evalgate run --out` and `evalgate baseline update`".into()),
+        )
+    })
+}
+
+/// Writes a run file (pretty JSON, ending with a newline).
+pub fn write(path: &std::path::Path, file: &RunFile) -> Result<(), crate::error::Error> {
+    let mut text = serde_json::to_string_pretty(file).unwrap_or_default();
+    text.push('\n');
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| crate::error::Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    std::fs::write(path, text).map_err(|source| crate::error::Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}

@@ -250,6 +250,7 @@ fn new_run(plan: &Plan<'_>, repeats: u32) -> RunRow {
         repeats: i64::from(repeats),
         stop_reason: None,
         batch_id: None,
+        prompt_source: Some(plan.prompt.source_text()),
     }
 }
 

@@ -66,6 +66,84 @@ pub enum Command {
     /// bias. Prints the candidate's wins, ties and losses with 95% intervals.
     #[command(after_help = "Example:\n  evalgate pairwise 3f9a2c 7b1e04 --judge preference")]
     Pairwise(PairwiseArgs),
+    /// Compare a candidate run with a base run, case by case.
+    ///
+    /// Cases are paired by id. Every metric is shown with its delta, a 95% interval (paired
+    /// bootstrap, fixed seed) and a p-value (McNemar's exact test for pass/fail metrics);
+    /// then the cases that flipped (pass → fail first) with the diff of their outputs, and the
+    /// prompt diff when the prompt changed.
+    #[command(
+        after_help = "Examples:\n  evalgate compare 3f9a2c 7b1e04\n  evalgate compare golden/baselines/support-features.json 7b1e04"
+    )]
+    Compare(CompareArgs),
+    /// The CI gate: run the suites that changed since their committed baseline, compare, and
+    /// evaluate the suites' gates.
+    ///
+    /// A suite runs when its prompt, dataset, judges, scorers or model differ from
+    /// `golden/baselines/SUITE.json` (all with `--all`); a suite without a baseline runs and
+    /// gets its absolute gates only. Writes the markdown summary to `$GITHUB_STEP_SUMMARY` when
+    /// set. Exit 0 pass, 1 regression, 2 bad input, 3 a run that could not be trusted.
+    #[command(
+        after_help = "Examples:\n  evalgate gate\n  evalgate gate support-features --markdown summary.md --junit junit.xml"
+    )]
+    Gate(GateArgs),
+    /// Manage the committed baselines (`golden/baselines/SUITE.json`).
+    Baseline(BaselineArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The base run: a run id (or unique prefix), or a run file such as a baseline.
+    pub base: String,
+    /// The candidate run: a run id (or unique prefix), or a run file.
+    pub candidate: String,
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The suites to gate (default: every suite).
+    pub suites: Vec<String>,
+    /// Run every suite, changed or not.
+    #[arg(long)]
+    pub all: bool,
+    /// Also write the markdown summary here.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write JUnit XML here: one test case per case × scorer, and one per gate.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Where the candidate run files go (`DIR/SUITE.json`).
+    #[arg(long, value_name = "DIR", default_value = ".evalgate/gate")]
+    pub out_dir: PathBuf,
+    /// Ask each case K times; gates apply to the mean over repeats.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    #[command(subcommand)]
+    pub command: BaselineCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Write `golden/baselines/SUITE.json` from a run (default: run the suite now; unchanged
+    /// cases come from the response cache). Commit the file on the main branch.
+    ///
+    /// The baseline holds the run's versions, per-case results and metrics; never a key.
+    #[command(
+        after_help = "Examples:\n  evalgate baseline update support-features\n  evalgate baseline update support-features --from 3f9a2c"
+    )]
+    Update {
+        /// The suite, as named in evalgate.yaml.
+        suite: String,
+        /// Use this stored run (id or prefix) or run file instead of running the suite.
+        #[arg(long, value_name = "RUN")]
+        from: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -75,15 +153,16 @@ pub struct InitArgs {
     pub dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum Format {
     /// Tables for people.
+    #[default]
     Terminal,
     /// The report model as JSON.
     Json,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct RunArgs {
     /// The suite to run, as named in evalgate.yaml.
     pub suite: String,

@@ -50,5 +50,8 @@ fn dispatch(cli: args::Cli, printer: &Printer) -> Result<ExitStatus, Error> {
         args::Command::Runs(a) => runtime()?.block_on(cmd::report::list(&root, a, printer)),
         args::Command::Score(a) => runtime()?.block_on(cmd::score::run(&root, a, printer)),
         args::Command::Pairwise(a) => runtime()?.block_on(cmd::pairwise::run(&root, a, printer)),
+        args::Command::Compare(a) => runtime()?.block_on(cmd::compare::run(&root, a, printer)),
+        args::Command::Gate(a) => runtime()?.block_on(cmd::gate::run(&root, a, printer)),
+        args::Command::Baseline(a) => runtime()?.block_on(cmd::baseline::run(&root, a, printer)),
     }
 }

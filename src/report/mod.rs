@@ -1,6 +1,8 @@
 //! The report model: plain serializable structs filled by the analyses and read by the
 //! renderers. Renderers are pure functions of this model; they compute nothing.
 
+pub mod junit;
+pub mod markdown;
 pub mod terminal;
 
 use serde::{Deserialize, Serialize};
@@ -196,4 +198,94 @@ pub struct FailureRow {
     pub status: String,
     pub kind: String,
     pub message: String,
+}
+
+/// A candidate run against a base run, case by case (paired by case id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub base: RunHeader,
+    pub candidate: RunHeader,
+    /// Cases both runs answered (or failed); only these are compared.
+    pub paired: u64,
+    pub only_base: u64,
+    pub only_candidate: u64,
+    pub metrics: Vec<MetricDelta>,
+    /// Cases whose overall pass/fail changed, and McNemar's exact test on them.
+    pub pass_to_fail: u64,
+    pub fail_to_pass: u64,
+    pub flip_p_value: f64,
+    /// The flipped cases, pass → fail first, then fail → pass, each in case id order.
+    pub flipped: Vec<FlippedCase>,
+    /// The prompt's unified diff when its version changed (and both texts are known).
+    pub prompt_diff: Option<Vec<DiffLine>>,
+    /// With repeats: candidate cases that passed some repeats and failed others.
+    pub flaky: Vec<FlakyCase>,
+}
+
+/// One metric in both runs, over the paired cases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricDelta {
+    /// `pass_rate`, `scorer.NAME`, `field.NAME.accuracy`, `cost_per_case`…
+    pub name: String,
+    pub higher_is_better: bool,
+    pub base: Option<f64>,
+    pub candidate: Option<f64>,
+    /// Candidate − base with its 95% paired-bootstrap interval.
+    pub delta: Option<crate::score::stats::Delta>,
+    /// The p-value of "no change": McNemar's exact test for pass/fail metrics, else the
+    /// bootstrap's.
+    pub p_value: Option<f64>,
+    /// `mcnemar` or `bootstrap`.
+    pub test: String,
+    /// Paired cases the metric is defined on.
+    pub n: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlippedCase {
+    pub case_id: String,
+    /// `pass_to_fail` or `fail_to_pass`.
+    pub direction: String,
+    /// Scorers that failed (or the error kind) in the run where the case fails.
+    pub failed: Vec<String>,
+    pub diff: Vec<DiffLine>,
+}
+
+/// One line of a diff: `-` only in the base, `+` only in the candidate, ` ` in both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffLine {
+    pub op: char,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlakyCase {
+    pub case_id: String,
+    pub passes: u64,
+    pub repeats: u64,
+}
+
+/// One gate's verdict with the numbers behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    /// What is gated: `pass_rate min`, `scorer.contract max_drop`, `max_cost_increase`…
+    pub gate: String,
+    /// `pass`, `fail` or `skipped`.
+    pub status: String,
+    /// The numbers: observed value, threshold, interval and p-value, in words.
+    pub detail: String,
+}
+
+/// The verdict of `evalgate gate` on one suite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteVerdict {
+    pub suite: String,
+    /// `pass`, `fail` (a regression), `error` (the run could not be trusted) or `unchanged`
+    /// (nothing the suite depends on changed since the baseline, so nothing was run).
+    pub status: String,
+    pub candidate: Option<RunReport>,
+    pub comparison: Option<Comparison>,
+    pub gates: Vec<GateResult>,
+    /// Why the suite ran, or why it did not (`prompt changed`, `no baseline`…).
+    pub reason: String,
 }

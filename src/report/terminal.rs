@@ -385,6 +385,193 @@ pub fn render_pairwise(r: &PairwiseReport) -> String {
     out
 }
 
+fn signed_metric(name: &str, v: f64) -> String {
+    if name == "cost_per_case" {
+        format!("{v:+.6}")
+    } else if name.ends_with("_ms") {
+        format!("{v:+.0}")
+    } else if name.ends_with(".kappa") || name.ends_with(".mae") {
+        format!("{v:+.3}")
+    } else {
+        format!("{:+.1}", v * 100.0)
+    }
+}
+
+fn metric_value(name: &str, v: Option<f64>) -> String {
+    v.map_or_else(|| "–".into(), |v| crate::gate::value(name, v))
+}
+
+/// Renders a diff, coloured (red −, green +) when `color`.
+pub fn render_diff(lines: &[DiffLine], indent: &str, color: bool) -> String {
+    let mut out = String::new();
+    for l in lines {
+        let (start, end) = match (color, l.op) {
+            (true, '-') => ("\x1b[31m", "\x1b[0m"),
+            (true, '+') => ("\x1b[32m", "\x1b[0m"),
+            (true, '~') => ("\x1b[2m", "\x1b[0m"),
+            _ => ("", ""),
+        };
+        let op = if l.op == '~' { ' ' } else { l.op };
+        let _ = writeln!(out, "{indent}{start}{op} {}{end}", l.text);
+    }
+    out
+}
+
+/// Renders the comparison of two runs.
+pub fn render_comparison(c: &Comparison, color: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "compare: candidate {} ({}, {}@{}) against base {} ({}, {}@{})",
+        c.candidate.id,
+        c.candidate.model,
+        c.candidate.prompt,
+        short(&c.candidate.prompt_version),
+        c.base.id,
+        c.base.model,
+        c.base.prompt,
+        short(&c.base.prompt_version)
+    );
+    let _ = writeln!(
+        out,
+        "{} cases paired by id{}{}\n",
+        c.paired,
+        if c.only_base > 0 {
+            format!(", {} only in the base", c.only_base)
+        } else {
+            String::new()
+        },
+        if c.only_candidate > 0 {
+            format!(", {} only in the candidate", c.only_candidate)
+        } else {
+            String::new()
+        }
+    );
+    let mut t = table(&["metric", "base", "candidate", "Δ", "95% CI", "p", "test"]);
+    for m in &c.metrics {
+        let unit = if m.name == "cost_per_case" {
+            " $"
+        } else if m.name.ends_with("_ms") {
+            " ms"
+        } else if m.name.ends_with(".kappa") || m.name.ends_with(".mae") {
+            ""
+        } else {
+            " pt"
+        };
+        t.add_row(vec![
+            m.name.clone(),
+            metric_value(&m.name, m.base),
+            metric_value(&m.name, m.candidate),
+            m.delta.map_or_else(
+                || "–".into(),
+                |d| format!("{}{unit}", signed_metric(&m.name, d.delta)),
+            ),
+            m.delta.map_or_else(
+                || "–".into(),
+                |d| {
+                    format!(
+                        "{} to {}",
+                        signed_metric(&m.name, d.low),
+                        signed_metric(&m.name, d.high)
+                    )
+                },
+            ),
+            opt(m.p_value, 3),
+            m.test.clone(),
+        ]);
+    }
+    right(&mut t, 1);
+    let _ = writeln!(out, "{t}");
+    let _ = writeln!(
+        out,
+        "flips: {} pass → fail, {} fail → pass (McNemar exact p = {:.3})",
+        c.pass_to_fail, c.fail_to_pass, c.flip_p_value
+    );
+    for f in &c.flipped {
+        let arrow = if f.direction == "pass_to_fail" {
+            "pass → fail"
+        } else {
+            "fail → pass"
+        };
+        let why = if f.failed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} {})",
+                if f.direction == "pass_to_fail" {
+                    "now fails"
+                } else {
+                    "failed"
+                },
+                f.failed.join(", ")
+            )
+        };
+        let _ = writeln!(out, "\n  {} {arrow}{why}", f.case_id);
+        out.push_str(&render_diff(&f.diff, "    ", color));
+    }
+    let shown = c.flipped.len() as u64;
+    if shown < c.pass_to_fail + c.fail_to_pass {
+        let _ = writeln!(
+            out,
+            "\n  … and {} more flipped cases",
+            c.pass_to_fail + c.fail_to_pass - shown
+        );
+    }
+    if !c.flaky.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nflaky in the candidate ({} cases passed some repeats and failed others):",
+            c.flaky.len()
+        );
+        for f in &c.flaky {
+            let _ = writeln!(out, "  {} passed {} of {}", f.case_id, f.passes, f.repeats);
+        }
+    }
+    if c.base.prompt_version != c.candidate.prompt_version {
+        match &c.prompt_diff {
+            Some(d) => {
+                let _ = writeln!(
+                    out,
+                    "\nprompt {}@{} → @{}:",
+                    c.candidate.prompt,
+                    short(&c.base.prompt_version),
+                    short(&c.candidate.prompt_version)
+                );
+                out.push_str(&render_diff(d, "  ", color));
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "\nthe prompt changed (@{} → @{}); its text was not stored with the older run",
+                    short(&c.base.prompt_version),
+                    short(&c.candidate.prompt_version)
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Renders the gates of one suite and its verdict.
+pub fn render_verdict(v: &SuiteVerdict) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "gate {}: {} ({})",
+        v.suite,
+        v.status.to_uppercase(),
+        v.reason
+    );
+    if !v.gates.is_empty() {
+        let mut t = table(&["gate", "result", "numbers"]);
+        for g in &v.gates {
+            t.add_row(vec![g.gate.clone(), g.status.clone(), g.detail.clone()]);
+        }
+        let _ = writeln!(out, "{t}");
+    }
+    out
+}
+
 fn clip(s: &str, n: usize) -> String {
     crate::text::clip(&s.replace(['\n', '\r'], " "), n)
 }

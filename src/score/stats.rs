@@ -171,6 +171,94 @@ pub fn mean_absolute_error(pairs: &[(f64, f64)]) -> Option<f64> {
     Some(pairs.iter().map(|(e, p)| (e - p).abs()).sum::<f64>() / pairs.len() as f64)
 }
 
+/// McNemar's exact test on paired pass/fail outcomes: `b` pairs went pass → fail and `c`
+/// went fail → pass. Under no change each discordant pair is a fair coin, so the two-sided
+/// p-value is the binomial tail: min(1, 2 · P(X ≤ min(b, c))) for X ~ Binomial(b + c, ½).
+/// No discordant pair gives 1.
+pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
+    let n = b + c;
+    if n == 0 {
+        return 1.0;
+    }
+    let k = b.min(c);
+    // Sum C(n, i) / 2^n for i ≤ k in log space (n may be in the thousands).
+    let ln_half_n = n as f64 * std::f64::consts::LN_2;
+    let mut ln_choose = 0.0f64; // ln C(n, 0)
+    let mut tail = 0.0f64;
+    for i in 0..=k {
+        if i > 0 {
+            ln_choose += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        tail += (ln_choose - ln_half_n).exp();
+    }
+    (2.0 * tail).min(1.0)
+}
+
+/// The seed of every bootstrap: the same runs always give the same intervals.
+pub const BOOTSTRAP_SEED: u64 = 0x5eed_e7a1_9a7e;
+/// Resamples per bootstrap.
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+
+/// A difference (candidate − base) with its 95% paired-bootstrap interval and the
+/// bootstrap's two-sided p-value for "no difference".
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Delta {
+    pub delta: f64,
+    pub low: f64,
+    pub high: f64,
+    pub p_value: f64,
+}
+
+/// Paired bootstrap of a statistic over `n` paired cases: `stat(indices)` is computed on the
+/// whole sample and on `BOOTSTRAP_RESAMPLES` resamples of case indices drawn with
+/// replacement (seeded, so reproducible). The interval is the 2.5th–97.5th percentile of the
+/// resampled statistic; the p-value is twice the share of resamples on the far side of 0
+/// (at least 1 / resamples when the observed difference is not 0). `None` without cases.
+pub fn paired_bootstrap(n: usize, mut stat: impl FnMut(&[usize]) -> Option<f64>) -> Option<Delta> {
+    if n == 0 {
+        return None;
+    }
+    let all: Vec<usize> = (0..n).collect();
+    let delta = stat(&all)?;
+    let mut rng = fastrand::Rng::with_seed(BOOTSTRAP_SEED);
+    let mut sample = vec![0usize; n];
+    let mut values = Vec::with_capacity(BOOTSTRAP_RESAMPLES);
+    for _ in 0..BOOTSTRAP_RESAMPLES {
+        for slot in sample.iter_mut() {
+            *slot = rng.usize(0..n);
+        }
+        if let Some(v) = stat(&sample) {
+            values.push(v);
+        }
+    }
+    if values.is_empty() {
+        return None;
+    }
+    let low = percentile(&values, 0.025)?;
+    let high = percentile(&values, 0.975)?;
+    let m = values.len() as f64;
+    let below = values.iter().filter(|v| **v <= 0.0).count() as f64 / m;
+    let above = values.iter().filter(|v| **v >= 0.0).count() as f64 / m;
+    let p_value = if delta == 0.0 && low <= 0.0 && high >= 0.0 {
+        1.0
+    } else {
+        (2.0 * below.min(above)).clamp(1.0 / m, 1.0)
+    };
+    Some(Delta {
+        delta,
+        low,
+        high,
+        p_value,
+    })
+}
+
+/// Paired bootstrap of the mean difference of (base, candidate) values.
+pub fn mean_difference(pairs: &[(f64, f64)]) -> Option<Delta> {
+    paired_bootstrap(pairs.len(), |idx| {
+        Some(idx.iter().map(|&i| pairs[i].1 - pairs[i].0).sum::<f64>() / idx.len() as f64)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,5 +330,44 @@ mod tests {
             Some(4.0 / 3.0)
         );
         assert_eq!(mean_absolute_error(&[]), None);
+    }
+
+    #[test]
+    fn mcnemar_exact_matches_the_binomial_tail() {
+        // b = 5, c = 0: 2 · (1/2)^5 = 0.0625.
+        assert!(close(mcnemar_exact(5, 0), 0.0625));
+        // b = 1, c = 1: 2 · P(X ≤ 1 | n = 2) = 2 · 3/4 → capped at 1.
+        assert_eq!(mcnemar_exact(1, 1), 1.0);
+        // b = 10, c = 2: 2 · (1 + 12 + 66) / 4096 = 0.038574.
+        assert!(close(mcnemar_exact(10, 2), 0.038574), "{}", mcnemar_exact(10, 2));
+        // Symmetric, and no discordant pair is no evidence.
+        assert_eq!(mcnemar_exact(2, 10), mcnemar_exact(10, 2));
+        assert_eq!(mcnemar_exact(0, 0), 1.0);
+        // Large n stays finite: b = 600, c = 400 is far in the tail.
+        let p = mcnemar_exact(600, 400);
+        assert!(p > 0.0 && p < 1e-9, "{p}");
+    }
+
+    #[test]
+    fn bootstrap_is_reproducible_and_brackets_the_mean_difference() {
+        // 80 cases, 5 of which went from 1 to 0: the mean difference is −5/80 = −0.0625.
+        let pairs: Vec<(f64, f64)> = (0..80)
+            .map(|i| if i < 5 { (1.0, 0.0) } else { (1.0, 1.0) })
+            .collect();
+        let d = mean_difference(&pairs).unwrap();
+        assert!(close(d.delta, -0.0625));
+        assert!(d.low < d.delta && d.delta <= d.high, "{d:?}");
+        // The resampled share of flips is Binomial(80, 1/16)/80: its 2.5% quantile is about
+        // 1/80 and its 97.5% quantile about 11/80 (normal approximation: 0.0625 ± 1.96 · 0.027).
+        assert!(d.low <= -0.1 && d.low >= -0.15, "{d:?}");
+        assert!(d.high >= -0.025 && d.high <= 0.0, "{d:?}");
+        // p: twice the chance that a resample holds no flip, 2 · (75/80)^80 = 0.0115.
+        assert!((d.p_value - 0.0115).abs() < 0.005, "{d:?}");
+        assert_eq!(mean_difference(&pairs), Some(d), "a fixed seed gives the same interval");
+        // No change: delta 0, p = 1.
+        let same: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, i as f64)).collect();
+        let d = mean_difference(&same).unwrap();
+        assert_eq!((d.delta, d.low, d.high, d.p_value), (0.0, 0.0, 0.0, 1.0));
+        assert_eq!(mean_difference(&[]), None);
     }
 }

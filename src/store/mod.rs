@@ -81,6 +81,9 @@ pub struct RunRow {
     pub stop_reason: Option<String>,
     /// The provider's batch id, for a run through a Batch API.
     pub batch_id: Option<String>,
+    /// The prompt's messages and params as run (absent for runs stored before it was kept).
+    #[serde(default)]
+    pub prompt_source: Option<String>,
 }
 
 /// One case result as stored.
@@ -132,7 +135,7 @@ pub struct ScoreRow {
     pub detail: Option<String>,
 }
 
-const RUN_COLUMNS: &str = "id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id";
+const RUN_COLUMNS: &str = "id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id, prompt_source";
 
 const CASE_COLUMNS: &str = "c.run_id, c.case_id, c.repeat_index, c.seq, c.status, c.kind, c.message, c.request_hash, \
     COALESCE(g.vars_json, '{}') AS vars_json, COALESCE(g.expected_json, '{}') AS expected_json, COALESCE(g.tags_json, '[]') AS tags_json, \
@@ -336,8 +339,8 @@ impl Store {
 
     pub async fn create_run(&self, run: &RunRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO runs (id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+            "INSERT INTO runs (id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id, prompt_source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
         )
         .bind(&run.id)
         .bind(&run.suite)
@@ -360,6 +363,7 @@ impl Store {
         .bind(run.repeats)
         .bind(&run.stop_reason)
         .bind(&run.batch_id)
+        .bind(&run.prompt_source)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -1,6 +1,9 @@
 //! One file per subcommand, each a short function over the library.
 
+pub mod baseline;
+pub mod compare;
 pub mod estimate;
+pub mod gate;
 pub mod init;
 pub mod pairwise;
 pub mod report;
@@ -28,4 +31,29 @@ pub fn load(root: &Path, printer: &crate::output::Printer) -> Result<Project, Er
 pub async fn open_store(root: &Path) -> Result<Store, Error> {
     let url = crate::env::setting(crate::env::DATABASE_URL);
     Ok(Store::open(url.as_deref(), root).await?)
+}
+
+/// A run given on the command line: a run file (a path ending in `.json`, or any existing
+/// file), else a stored run id or a unique prefix of one.
+pub async fn load_run(store: &Store, arg: &str) -> Result<crate::runfile::RunFile, Error> {
+    let path = Path::new(arg);
+    if arg.ends_with(".json") || path.is_file() {
+        return crate::runfile::read(path);
+    }
+    stored_run(store, arg).await
+}
+
+/// A stored run as a run file (its report computed from the store).
+pub async fn stored_run(store: &Store, id: &str) -> Result<crate::runfile::RunFile, Error> {
+    let run = store.find_run(id).await?;
+    let report = report::summarize(store, &run).await?;
+    let cases = store.cases(&run.id).await?;
+    let scores = store.scores(&run.id).await?;
+    Ok(crate::runfile::build(run, report, cases, scores))
+}
+
+/// Whether stdout is a terminal that may be coloured.
+pub fn stdout_color() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os(crate::env::NO_COLOR).is_none() && std::io::stdout().is_terminal()
 }

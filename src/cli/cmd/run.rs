@@ -9,6 +9,16 @@ use crate::runner::{Progress, RunOptions, StopReason};
 use crate::store::Store;
 
 pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+    Ok(run_suite(root, args, printer).await?.0)
+}
+
+/// Runs a suite as `evalgate run` does, and returns the exit status with the ids of the runs
+/// it stored.
+pub async fn run_suite(
+    root: &Path,
+    args: RunArgs,
+    printer: &Printer,
+) -> Result<(ExitStatus, Vec<String>), Error> {
     let project = super::load(root, printer)?;
     let settings = RunSettings {
         models: args.models.clone(),
@@ -35,7 +45,7 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
     if args.dry_run {
         super::estimate::print(&plans, &store, cache_mode, args.repeat, printer).await?;
         store.close().await;
-        return Ok(ExitStatus::Ok);
+        return Ok((ExitStatus::Ok, Vec::new()));
     }
     // Every provider is set up before anything runs, so a missing key fails fast.
     let record_dir = args.record.as_ref().map(|d| {
@@ -74,6 +84,7 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
 
     let several = plans.len() > 1;
     let mut status = ExitStatus::Ok;
+    let mut run_ids = Vec::new();
     for (plan, (client, resume, judges)) in plans.iter().zip(prepared) {
         if resume.is_none() {
             if let Some(old) = store
@@ -154,6 +165,7 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
             .await?
         };
         bar.finish();
+        run_ids.push(outcome.run_id.clone());
         let out = args.out.as_ref().map(|o| {
             if several {
                 with_model(o, &plan.model.name)
@@ -190,7 +202,7 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
                     p.done, p.planned, plan.suite.name, plan.model.name, outcome.run_id
                 ));
                 store.close().await;
-                return Ok(ExitStatus::Infrastructure);
+                return Ok((ExitStatus::Infrastructure, run_ids));
             }
             Some(StopReason::Budget) => {
                 // An incomplete run must not pass for a complete one in CI.
@@ -235,7 +247,7 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
         }
     }
     store.close().await;
-    Ok(status)
+    Ok((status, run_ids))
 }
 
 fn status_line(p: &Progress) -> String {

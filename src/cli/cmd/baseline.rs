@@ -1,0 +1,82 @@
+use std::path::Path;
+
+use crate::cli::args::{BaselineArgs, BaselineCommand, RunArgs};
+use crate::error::{Error, ExitStatus};
+use crate::output::Printer;
+
+pub async fn run(root: &Path, args: BaselineArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+    match args.command {
+        BaselineCommand::Update { suite, from } => update(root, &suite, from.as_deref(), printer).await,
+    }
+}
+
+async fn update(
+    root: &Path,
+    suite: &str,
+    from: Option<&str>,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
+    let project = super::load(root, printer)?;
+    if !project.suites.contains_key(suite) {
+        let known: Vec<&str> = project.suites.keys().map(String::as_str).collect();
+        return Err(Error::usage(
+            format!("no suite named `{suite}`"),
+            Some(crate::diag::suggestion(suite, &known, "suites")),
+        ));
+    }
+    let file = match from {
+        Some(run) => {
+            let store = super::open_store(root).await?;
+            let file = super::load_run(&store, run).await?;
+            store.close().await;
+            file
+        }
+        None => {
+            let (status, ids) = super::run::run_suite(
+                root,
+                RunArgs {
+                    suite: suite.to_string(),
+                    models: vec![project.suites[suite].models[0].clone()],
+                    repeat: 1,
+                    ..RunArgs::default()
+                },
+                printer,
+            )
+            .await?;
+            if status != ExitStatus::Ok {
+                return Err(Error::usage(
+                    "the run did not finish cleanly, so it cannot be the baseline",
+                    Some("fix the errors above, or pass a good run with `--from RUN`".into()),
+                ));
+            }
+            let store = super::open_store(root).await?;
+            let file = super::stored_run(&store, &ids[0]).await?;
+            store.close().await;
+            file
+        }
+    };
+    if file.run.suite != suite {
+        return Err(Error::usage(
+            format!("run {} is of suite `{}`, not `{suite}`", file.run.id, file.run.suite),
+            None,
+        ));
+    }
+    if file.run.status != "finished" {
+        return Err(Error::usage(
+            format!("run {} is {}, not finished: a baseline must be a complete run", file.run.id, file.run.status),
+            Some(format!("finish it with `evalgate run {suite} --resume {}`", file.run.id)),
+        ));
+    }
+    let path = super::gate::baseline_path(root, suite);
+    crate::runfile::write(&path, &file)?;
+    printer.info(&format!(
+        "wrote {} (run {}, model {}, prompt {}@{}, pass rate {:.1}%): commit it on the main branch",
+        path.strip_prefix(root).unwrap_or(&path).display(),
+        file.run.id,
+        file.run.model,
+        file.run.prompt,
+        crate::hash::short(&file.run.prompt_version),
+        file.report.pass_rate.rate * 100.0
+    ));
+    Ok(ExitStatus::Ok)
+}

@@ -1,0 +1,238 @@
+use std::path::{Path, PathBuf};
+
+use crate::cli::args::{GateArgs, RunArgs};
+use crate::config::{Project, Suite};
+use crate::error::{Error, ExitStatus};
+use crate::output::Printer;
+use crate::report::SuiteVerdict;
+use crate::runfile::RunFile;
+
+/// Where a suite's committed baseline lives.
+pub fn baseline_path(root: &Path, suite: &str) -> PathBuf {
+    root.join("golden").join("baselines").join(format!("{suite}.json"))
+}
+
+/// What changed since the baseline: the prompt, the dataset, a judge, the model. Empty when
+/// nothing the suite's results depend on changed.
+fn changes(project: &Project, suite: &Suite, model: &str, baseline: &RunFile) -> Vec<String> {
+    let b = &baseline.run;
+    let mut out = Vec::new();
+    let prompt = &project.prompts[&suite.prompt];
+    if b.prompt != prompt.name || b.prompt_version != prompt.version {
+        out.push(format!(
+            "prompt {}@{} → {}@{}",
+            b.prompt,
+            crate::hash::short(&b.prompt_version),
+            prompt.name,
+            prompt.short_version()
+        ));
+    }
+    let dataset = &project.datasets[&suite.dataset];
+    if b.dataset != dataset.name || b.dataset_version != dataset.version {
+        out.push(format!(
+            "dataset {}@{} → {}@{}",
+            b.dataset,
+            crate::hash::short(&b.dataset_version),
+            dataset.name,
+            crate::hash::short(&dataset.version)
+        ));
+    }
+    if b.model != model {
+        out.push(format!("model {} → {model}", b.model));
+    }
+    for scorer in &suite.scorers {
+        if let crate::score::ScorerKind::Judge { judges, .. } = &scorer.kind {
+            for name in judges {
+                let now = &project.judges[name].version;
+                let before = baseline
+                    .report
+                    .judges
+                    .iter()
+                    .find(|j| &j.judge == name)
+                    .map(|j| j.judge_version.as_str());
+                if before != Some(now.as_str()) {
+                    out.push(format!(
+                        "judge {name}@{} → @{}",
+                        before.map_or("(none)", crate::hash::short),
+                        crate::hash::short(now)
+                    ));
+                }
+            }
+        }
+    }
+    let scorers = b.scorers_json.clone();
+    let now = serde_json::Value::Array(
+        suite
+            .scorers
+            .iter()
+            .map(|s| serde_json::Value::String(s.name.clone()))
+            .collect(),
+    )
+    .to_string();
+    if scorers != now {
+        out.push("scorers changed".into());
+    }
+    out
+}
+
+pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+    let project = super::load(root, printer)?;
+    let names: Vec<String> = if args.suites.is_empty() {
+        project.suites.keys().cloned().collect()
+    } else {
+        for s in &args.suites {
+            if !project.suites.contains_key(s) {
+                let known: Vec<&str> = project.suites.keys().map(String::as_str).collect();
+                return Err(Error::usage(
+                    format!("no suite named `{s}`"),
+                    Some(crate::diag::suggestion(s, &known, "suites")),
+                ));
+            }
+        }
+        args.suites.clone()
+    };
+    let out_dir = if args.out_dir.is_absolute() {
+        args.out_dir.clone()
+    } else {
+        root.join(&args.out_dir)
+    };
+    let mut verdicts: Vec<SuiteVerdict> = Vec::new();
+    let mut runs: Vec<Option<RunFile>> = Vec::new();
+    for name in &names {
+        let suite = &project.suites[name];
+        let path = baseline_path(root, name);
+        let baseline = if path.is_file() {
+            Some(crate::runfile::read(&path)?)
+        } else {
+            None
+        };
+        let model = baseline
+            .as_ref()
+            .map(|b| b.run.model.clone())
+            .filter(|m| suite.models.contains(m))
+            .unwrap_or_else(|| suite.models[0].clone());
+        let reason = match &baseline {
+            None => format!(
+                "no baseline at {}: absolute gates only",
+                path.strip_prefix(root).unwrap_or(&path).display()
+            ),
+            Some(b) => {
+                let changed = changes(&project, suite, &model, b);
+                if changed.is_empty() && !args.all {
+                    verdicts.push(SuiteVerdict {
+                        suite: name.clone(),
+                        status: "unchanged".into(),
+                        candidate: None,
+                        comparison: None,
+                        gates: Vec::new(),
+                        reason: "prompt, dataset, judges and model match the baseline: not run"
+                            .into(),
+                    });
+                    runs.push(None);
+                    continue;
+                }
+                if changed.is_empty() {
+                    "unchanged since the baseline; run with --all".into()
+                } else {
+                    changed.join(", ")
+                }
+            }
+        };
+        printer.info(&format!("gate {name}: {reason}"));
+        let (status, ids) = super::run::run_suite(
+            root,
+            RunArgs {
+                suite: name.clone(),
+                models: vec![model.clone()],
+                repeat: args.repeat,
+                ..RunArgs::default()
+            },
+            printer,
+        )
+        .await?;
+        let store = super::open_store(root).await?;
+        let candidate = super::stored_run(&store, &ids[0]).await?;
+        store.close().await;
+        let comparison = baseline
+            .as_ref()
+            .map(|b| crate::compare::compare(b, &candidate));
+        let gates = crate::gate::evaluate(suite, &candidate, comparison.as_ref());
+        let status = if status != ExitStatus::Ok {
+            "error"
+        } else if gates.iter().any(|g| g.status == "fail") {
+            "fail"
+        } else {
+            "pass"
+        };
+        let file = out_dir.join(format!("{name}.json"));
+        crate::runfile::write(&file, &candidate)?;
+        printer.info(&format!("wrote run file {}", file.display()));
+        verdicts.push(SuiteVerdict {
+            suite: name.clone(),
+            status: status.into(),
+            candidate: Some(candidate.report.clone()),
+            comparison,
+            gates,
+            reason,
+        });
+        runs.push(Some(candidate));
+    }
+
+    let color = super::stdout_color();
+    let mut text = String::new();
+    for v in &verdicts {
+        if let Some(c) = &v.comparison {
+            text.push_str(&crate::report::terminal::render_comparison(c, color));
+            text.push('\n');
+        }
+    }
+    for v in &verdicts {
+        text.push_str(&crate::report::terminal::render_verdict(v));
+    }
+    printer.data(&text);
+
+    let markdown = crate::report::markdown::render(&verdicts);
+    if let Some(summary) = crate::env::setting(crate::env::GITHUB_STEP_SUMMARY) {
+        use std::io::Write;
+        let path = PathBuf::from(summary);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(markdown.as_bytes()))
+            .map_err(|source| Error::Write { path, source })?;
+    }
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &markdown).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+        printer.info(&format!("wrote markdown summary {}", path.display()));
+    }
+    if let Some(path) = &args.junit {
+        let pairs: Vec<(&SuiteVerdict, Option<&RunFile>)> =
+            verdicts.iter().zip(runs.iter().map(Option::as_ref)).collect();
+        std::fs::write(path, crate::report::junit::render(&pairs)).map_err(|source| {
+            Error::Write {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        printer.info(&format!("wrote JUnit XML {}", path.display()));
+    }
+
+    let failed: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| v.status == "fail")
+        .map(|v| v.suite.as_str())
+        .collect();
+    if verdicts.iter().any(|v| v.status == "error") {
+        printer.warn("a suite's run could not be trusted (errors or an interruption): see above");
+        return Ok(ExitStatus::Infrastructure);
+    }
+    if !failed.is_empty() {
+        printer.warn(&format!("regression in {}", failed.join(", ")));
+        return Ok(ExitStatus::GateFailed);
+    }
+    Ok(ExitStatus::Ok)
+}

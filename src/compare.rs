@@ -1,0 +1,373 @@
+//! Comparison of two runs, case by case: every metric with its delta, a 95% paired-bootstrap
+//! interval and a p-value (McNemar's exact test for pass/fail metrics), the flipped cases with
+//! their output diffs, and the prompt diff.
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::report::{Comparison, DiffLine, FlakyCase, FlippedCase, MetricDelta};
+use crate::runfile::{CaseEntry, RunFile};
+use crate::score::stats::{self, Confusion};
+
+/// At most this many flipped cases carry their diff (the counts cover all of them).
+pub const MAX_FLIPPED_SHOWN: usize = 50;
+
+/// The repeats of one case in one run.
+type Repeats<'a> = Vec<&'a CaseEntry>;
+
+fn by_case(run: &RunFile) -> BTreeMap<&str, Repeats<'_>> {
+    let mut out: BTreeMap<&str, Repeats<'_>> = BTreeMap::new();
+    for c in &run.cases {
+        out.entry(c.id.as_str()).or_default().push(c);
+    }
+    out
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for v in values {
+        sum += v;
+        n += 1;
+    }
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// A metric evaluated case by case.
+#[derive(Debug, Clone, PartialEq)]
+enum Metric {
+    PassRate,
+    ErrorRate,
+    Scorer(String),
+    FieldAccuracy(String),
+    FieldKappa(String, Vec<String>),
+    FieldMae(String),
+    CostPerCase,
+    LatencyP95,
+}
+
+impl Metric {
+    fn name(&self) -> String {
+        match self {
+            Metric::PassRate => "pass_rate".into(),
+            Metric::ErrorRate => "error_rate".into(),
+            Metric::Scorer(s) => format!("scorer.{s}"),
+            Metric::FieldAccuracy(f) => format!("field.{f}.accuracy"),
+            Metric::FieldKappa(f, _) => format!("field.{f}.kappa"),
+            Metric::FieldMae(f) => format!("field.{f}.mae"),
+            Metric::CostPerCase => "cost_per_case".into(),
+            Metric::LatencyP95 => "latency_p95_ms".into(),
+        }
+    }
+
+    fn higher_is_better(&self) -> bool {
+        !matches!(
+            self,
+            Metric::ErrorRate | Metric::FieldMae(_) | Metric::CostPerCase | Metric::LatencyP95
+        )
+    }
+
+    /// Pass/fail metrics: a case's value is a rate over its repeats, tested with McNemar.
+    fn is_binary(&self) -> bool {
+        matches!(
+            self,
+            Metric::PassRate | Metric::ErrorRate | Metric::Scorer(_) | Metric::FieldAccuracy(_)
+        )
+    }
+
+    /// The value of one case (the mean over its repeats), for per-case metrics.
+    fn case_value(&self, repeats: &[&CaseEntry]) -> Option<f64> {
+        let each = |c: &&CaseEntry| -> Option<f64> {
+            match self {
+                Metric::PassRate => Some(f64::from(u8::from(c.status == "pass"))),
+                Metric::ErrorRate => Some(f64::from(u8::from(c.status == "error"))),
+                Metric::Scorer(s) => c
+                    .scores
+                    .iter()
+                    .find(|x| &x.scorer == s)
+                    .and_then(|x| match x.outcome.as_str() {
+                        "pass" => Some(1.0),
+                        "fail" | "error" => Some(0.0),
+                        _ => None,
+                    }),
+                Metric::FieldAccuracy(f) => {
+                    let expected = c.expected.get(f)?;
+                    let predicted = c.parsed.as_ref().and_then(|p| p.get(f));
+                    Some(f64::from(u8::from(predicted == Some(expected))))
+                }
+                Metric::FieldMae(f) => {
+                    let expected = c.expected.get(f)?.as_f64()?;
+                    let predicted = c.parsed.as_ref()?.get(f)?.as_f64()?;
+                    Some((predicted - expected).abs())
+                }
+                Metric::CostPerCase => (c.status != "error").then_some(c.cost_usd),
+                Metric::LatencyP95 => c.latency_ms,
+                Metric::FieldKappa(..) => None,
+            }
+        };
+        mean(repeats.iter().filter_map(each))
+    }
+
+    /// The metric over a set of cases (for the whole-sample value and each resample).
+    fn over(&self, cases: &[&Repeats<'_>]) -> Option<f64> {
+        match self {
+            Metric::LatencyP95 => {
+                let v: Vec<f64> = cases.iter().filter_map(|r| self.case_value(r)).collect();
+                stats::percentile(&v, 0.95)
+            }
+            Metric::FieldKappa(f, labels) => {
+                let pairs: Vec<(String, String)> = cases
+                    .iter()
+                    .flat_map(|r| r.iter())
+                    .filter_map(|c| {
+                        let expected = c.expected.get(f)?.as_str()?.to_string();
+                        let predicted = c
+                            .parsed
+                            .as_ref()
+                            .and_then(|p| p.get(f))
+                            .and_then(Value::as_str)
+                            .unwrap_or("(invalid)")
+                            .to_string();
+                        Some((expected, predicted))
+                    })
+                    .collect();
+                Confusion::from_pairs(
+                    labels,
+                    pairs.iter().map(|(e, p)| (e.as_str(), p.as_str())),
+                )
+                .kappa()
+            }
+            _ => mean(cases.iter().filter_map(|r| self.case_value(r))),
+        }
+    }
+}
+
+/// The metrics two runs can be compared on: overall rates, every scorer of either run, the
+/// contract's fields, cost and latency.
+fn metrics(base: &RunFile, cand: &RunFile) -> Vec<Metric> {
+    let mut out = vec![Metric::PassRate, Metric::ErrorRate];
+    let mut scorers = BTreeSet::new();
+    let mut enums: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut integers = BTreeSet::new();
+    for r in [&base.report, &cand.report] {
+        scorers.extend(r.scorers.iter().map(|s| s.name.clone()));
+        for e in &r.enum_fields {
+            enums
+                .entry(e.field.clone())
+                .or_default()
+                .extend(e.confusion.labels.iter().cloned());
+        }
+        integers.extend(r.integer_fields.iter().map(|i| i.field.clone()));
+    }
+    out.extend(scorers.into_iter().map(Metric::Scorer));
+    for (field, labels) in enums {
+        out.push(Metric::FieldAccuracy(field.clone()));
+        let labels = labels.into_iter().filter(|l| l != "(invalid)").collect();
+        out.push(Metric::FieldKappa(field, labels));
+    }
+    out.extend(integers.into_iter().map(Metric::FieldMae));
+    out.push(Metric::CostPerCase);
+    out.push(Metric::LatencyP95);
+    out
+}
+
+/// Compares `cand` with `base`, pairing cases by id.
+pub fn compare(base: &RunFile, cand: &RunFile) -> Comparison {
+    let b = by_case(base);
+    let c = by_case(cand);
+    let ids: Vec<&str> = b.keys().filter(|id| c.contains_key(*id)).copied().collect();
+    let pairs: Vec<(&Repeats<'_>, &Repeats<'_>)> = ids.iter().map(|id| (&b[id], &c[id])).collect();
+
+    let mut deltas = Vec::new();
+    for m in metrics(base, cand) {
+        let base_all: Vec<&Repeats<'_>> = pairs.iter().map(|p| p.0).collect();
+        let cand_all: Vec<&Repeats<'_>> = pairs.iter().map(|p| p.1).collect();
+        let (bv, cv) = (m.over(&base_all), m.over(&cand_all));
+        let defined: Vec<usize> = (0..pairs.len())
+            .filter(|&i| match m {
+                Metric::LatencyP95 | Metric::FieldKappa(..) => true,
+                _ => m.case_value(pairs[i].0).is_some() && m.case_value(pairs[i].1).is_some(),
+            })
+            .collect();
+        let delta = if bv.is_some() && cv.is_some() {
+            stats::paired_bootstrap(defined.len(), |idx| {
+                let bs: Vec<&Repeats<'_>> = idx.iter().map(|&i| pairs[defined[i]].0).collect();
+                let cs: Vec<&Repeats<'_>> = idx.iter().map(|&i| pairs[defined[i]].1).collect();
+                Some(m.over(&cs)? - m.over(&bs)?)
+            })
+        } else {
+            None
+        };
+        let (p_value, test) = if m.is_binary() {
+            let (mut down, mut up) = (0, 0);
+            for &i in &defined {
+                let was = m.case_value(pairs[i].0).unwrap_or(0.0) >= 0.5;
+                let now = m.case_value(pairs[i].1).unwrap_or(0.0) >= 0.5;
+                match (was, now) {
+                    (true, false) => down += 1,
+                    (false, true) => up += 1,
+                    _ => {}
+                }
+            }
+            (Some(stats::mcnemar_exact(down, up)), "mcnemar")
+        } else {
+            (delta.map(|d| d.p_value), "bootstrap")
+        };
+        // Metrics neither run has a value for (no latency in two cached runs) are left out.
+        if bv.is_none() && cv.is_none() {
+            continue;
+        }
+        deltas.push(MetricDelta {
+            name: m.name(),
+            higher_is_better: m.higher_is_better(),
+            base: bv,
+            candidate: cv,
+            delta,
+            p_value,
+            test: test.into(),
+            n: defined.len() as u64,
+        });
+    }
+
+    let passes = |r: &Repeats<'_>| Metric::PassRate.case_value(r).unwrap_or(0.0) >= 0.5;
+    let mut down = Vec::new();
+    let mut up = Vec::new();
+    for (id, (br, cr)) in ids.iter().zip(&pairs) {
+        match (passes(br), passes(cr)) {
+            (true, false) => down.push((*id, *br, *cr, cr)),
+            (false, true) => up.push((*id, *br, *cr, br)),
+            _ => {}
+        }
+    }
+    let (pass_to_fail, fail_to_pass) = (down.len() as u64, up.len() as u64);
+    let mut flipped = Vec::new();
+    for (direction, list) in [("pass_to_fail", down), ("fail_to_pass", up)] {
+        for (id, br, cr, failing) in list {
+            if flipped.len() >= MAX_FLIPPED_SHOWN {
+                break;
+            }
+            flipped.push(FlippedCase {
+                case_id: id.to_string(),
+                direction: direction.into(),
+                failed: failures(failing[0]),
+                diff: output_diff(br[0], cr[0]),
+            });
+        }
+    }
+
+    let prompt_diff = if base.run.prompt_version != cand.run.prompt_version {
+        match (&base.run.prompt_source, &cand.run.prompt_source) {
+            (Some(a), Some(b)) => Some(line_diff(a, b, usize::MAX)),
+            _ => None,
+        }
+    } else {
+        None
+    };
+
+    Comparison {
+        base: base.report.run.clone(),
+        candidate: cand.report.run.clone(),
+        paired: ids.len() as u64,
+        only_base: (b.len() - ids.len()) as u64,
+        only_candidate: (c.len() - ids.len()) as u64,
+        metrics: deltas,
+        pass_to_fail,
+        fail_to_pass,
+        flip_p_value: stats::mcnemar_exact(pass_to_fail, fail_to_pass),
+        flipped,
+        prompt_diff,
+        flaky: flaky(cand),
+    }
+}
+
+/// Candidate cases with repeats that passed some and failed others.
+pub fn flaky(run: &RunFile) -> Vec<FlakyCase> {
+    by_case(run)
+        .into_iter()
+        .filter(|(_, r)| r.len() > 1)
+        .filter_map(|(id, r)| {
+            let passes = r.iter().filter(|c| c.status == "pass").count() as u64;
+            let repeats = r.len() as u64;
+            (passes > 0 && passes < repeats).then(|| FlakyCase {
+                case_id: id.to_string(),
+                passes,
+                repeats,
+            })
+        })
+        .collect()
+}
+
+/// What made a case fail: its failing scorers, or its error kind.
+fn failures(c: &CaseEntry) -> Vec<String> {
+    if c.status == "error" {
+        return vec![format!(
+            "error: {}",
+            c.kind.clone().unwrap_or_else(|| "error".into())
+        )];
+    }
+    c.scores
+        .iter()
+        .filter(|s| s.outcome == "fail" || s.outcome == "error")
+        .map(|s| s.scorer.clone())
+        .collect()
+}
+
+/// The text a diff shows for an answer: pretty JSON when it is JSON (one field a line, so
+/// that a diff points at the field that changed), else the text; an error shows its message.
+fn answer_text(c: &CaseEntry) -> String {
+    match (&c.parsed, &c.output) {
+        (Some(p), _) if p.is_object() => serde_json::to_string_pretty(p).unwrap_or_default(),
+        (_, Some(o)) => o.clone(),
+        _ => format!(
+            "({}: {})",
+            c.kind.as_deref().unwrap_or("no output"),
+            c.message.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+fn output_diff(base: &CaseEntry, cand: &CaseEntry) -> Vec<DiffLine> {
+    line_diff(&answer_text(base), &answer_text(cand), 3)
+}
+
+/// A unified line diff with `context` unchanged lines around each change.
+pub fn line_diff(a: &str, b: &str, context: usize) -> Vec<DiffLine> {
+    let diff = similar::TextDiff::from_lines(a, b);
+    let mut out = Vec::new();
+    for (i, group) in diff.grouped_ops(context.min(1_000_000)).iter().enumerate() {
+        if i > 0 {
+            out.push(DiffLine {
+                op: '~',
+                text: "…".into(),
+            });
+        }
+        for op in group {
+            for change in diff.iter_changes(op) {
+                let op = match change.tag() {
+                    similar::ChangeTag::Delete => '-',
+                    similar::ChangeTag::Insert => '+',
+                    similar::ChangeTag::Equal => ' ',
+                };
+                out.push(DiffLine {
+                    op,
+                    text: change.value().trim_end_matches('\n').to_string(),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_diff_marks_changed_lines_with_context() {
+        let d = line_diff("a\nb\nc\n", "a\nB\nc\n", 1);
+        let ops: String = d.iter().map(|l| l.op).collect();
+        assert_eq!(ops, " -+ ");
+        assert_eq!(d[1].text, "b");
+        assert_eq!(d[2].text, "B");
+        assert!(line_diff("same\n", "same\n", 3).is_empty());
+    }
+}

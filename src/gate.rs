@@ -1,0 +1,239 @@
+//! Gates: a suite's thresholds evaluated on a candidate run and its comparison with the
+//! baseline. Each gate says pass, fail or skipped, with the numbers behind it.
+
+use crate::config::{Gates, Suite};
+use crate::report::{Comparison, GateResult, MetricDelta};
+use crate::runfile::RunFile;
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// Formats a metric value: rates as percentages, costs in dollars, the rest as numbers.
+pub fn value(metric: &str, v: f64) -> String {
+    if metric == "cost_per_case" {
+        format!("${v:.6}")
+    } else if metric.ends_with("_ms") {
+        format!("{v:.0} ms")
+    } else if metric.ends_with(".kappa") || metric.ends_with(".mae") {
+        format!("{v:.3}")
+    } else {
+        pct(v)
+    }
+}
+
+fn points(metric: &str, v: f64) -> String {
+    if metric == "cost_per_case" {
+        format!("${v:+.6}")
+    } else if metric.ends_with("_ms") {
+        format!("{v:+.0} ms")
+    } else if metric.ends_with(".kappa") || metric.ends_with(".mae") {
+        format!("{v:+.3}")
+    } else {
+        format!("{:+.1} points", v * 100.0)
+    }
+}
+
+fn result(gate: String, ok: bool, detail: String) -> GateResult {
+    GateResult {
+        gate,
+        status: if ok { "pass" } else { "fail" }.into(),
+        detail,
+    }
+}
+
+fn skipped(gate: String, detail: impl Into<String>) -> GateResult {
+    GateResult {
+        gate,
+        status: "skipped".into(),
+        detail: detail.into(),
+    }
+}
+
+/// The candidate's value of a metric over all its cases (for absolute floors).
+fn absolute(candidate: &RunFile, metric: &str) -> Option<f64> {
+    let r = &candidate.report;
+    let ran = r.counts.cases as f64;
+    match metric {
+        "pass_rate" => Some(r.pass_rate.rate),
+        "error_rate" => (ran > 0.0).then(|| r.counts.error as f64 / ran),
+        "cost_per_case" => Some(r.usage.cost_per_case_usd),
+        "latency_p95_ms" => r.latency.p95_ms,
+        m => {
+            if let Some(s) = m.strip_prefix("scorer.") {
+                return r
+                    .scorers
+                    .iter()
+                    .find(|x| x.name == s)
+                    .filter(|x| x.rate.total > 0)
+                    .map(|x| x.rate.rate);
+            }
+            let (field, what) = m.strip_prefix("field.")?.rsplit_once('.')?;
+            match what {
+                "accuracy" => r
+                    .enum_fields
+                    .iter()
+                    .find(|e| e.field == field)
+                    .filter(|e| e.accuracy.total > 0)
+                    .map(|e| e.accuracy.rate),
+                "kappa" => r
+                    .enum_fields
+                    .iter()
+                    .find(|e| e.field == field)
+                    .and_then(|e| e.kappa),
+                "mae" => r
+                    .integer_fields
+                    .iter()
+                    .find(|i| i.field == field)
+                    .and_then(|i| i.mae),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Evaluates a suite's gates. Without a comparison (no baseline yet) only the absolute gates
+/// are evaluated; the relative ones are skipped and say why.
+pub fn evaluate(suite: &Suite, candidate: &RunFile, cmp: Option<&Comparison>) -> Vec<GateResult> {
+    let g: &Gates = &suite.gates;
+    let mut out = Vec::new();
+    for (metric, m) in &g.metrics {
+        if let Some(min) = m.min {
+            let name = format!("{metric} min");
+            match absolute(candidate, metric) {
+                Some(v) => out.push(result(
+                    name,
+                    v >= min,
+                    format!("{} against a floor of {}", value(metric, v), value(metric, min)),
+                )),
+                None => out.push(skipped(name, "the run has no value for this metric")),
+            }
+        }
+        if let Some(max_drop) = m.max_drop {
+            let name = format!("{metric} max_drop");
+            let Some(cmp) = cmp else {
+                out.push(skipped(name, "no baseline to compare with"));
+                continue;
+            };
+            let Some(d) = cmp.metrics.iter().find(|d| &d.name == metric) else {
+                out.push(skipped(name, "neither run has a value for this metric"));
+                continue;
+            };
+            out.push(drop_gate(name, metric, max_drop, m.significant, m.alpha, d));
+        }
+    }
+    if let Some(max) = g.max_cost_increase {
+        let name = "max_cost_increase".to_string();
+        match cmp.and_then(|c| c.metrics.iter().find(|d| d.name == "cost_per_case")) {
+            Some(MetricDelta {
+                base: Some(b),
+                candidate: Some(c),
+                ..
+            }) if *b > 0.0 => {
+                let increase = (c - b) / b * 100.0;
+                out.push(result(
+                    name,
+                    increase <= max,
+                    format!(
+                        "cost per case ${c:.6} against ${b:.6}: {increase:+.1}% (at most {max:+.1}%)"
+                    ),
+                ));
+            }
+            _ if cmp.is_none() => out.push(skipped(name, "no baseline to compare with")),
+            _ => out.push(skipped(name, "the baseline cost nothing per case")),
+        }
+    }
+    if let Some(max) = g.max_latency_p95_ms {
+        let name = "max_latency_p95_ms".to_string();
+        match candidate.report.latency.p95_ms {
+            Some(p95) => out.push(result(
+                name,
+                p95 <= max,
+                format!("p95 latency {p95:.0} ms (at most {max:.0} ms)"),
+            )),
+            None => out.push(skipped(
+                name,
+                "no call was timed in this run (every answer came from the cache or a cassette)",
+            )),
+        }
+    }
+    if let Some(max) = suite.max_error_rate {
+        let name = "max_error_rate".to_string();
+        let r = &candidate.report.counts;
+        if r.cases > 0 {
+            let rate = r.error as f64 / r.cases as f64;
+            out.push(result(
+                name,
+                rate <= max,
+                format!(
+                    "{} of {} cases failed with an error ({}, at most {})",
+                    r.error,
+                    r.cases,
+                    pct(rate),
+                    pct(max)
+                ),
+            ));
+        }
+    }
+    if g.min_judge_kappa.is_some() {
+        out.push(skipped(
+            "min_judge_kappa".into(),
+            "needs human labels of judged cases, which evalgate does not collect yet",
+        ));
+    }
+    if g.min_lift.is_some() {
+        out.push(skipped(
+            "min_lift".into(),
+            "needs the downstream lift analysis, which evalgate does not run yet",
+        ));
+    }
+    out
+}
+
+/// A `max_drop` gate: the metric may not get worse by more than `max_drop`; with
+/// `significant`, a larger drop fails only when it is also significant at `alpha`.
+fn drop_gate(
+    name: String,
+    metric: &str,
+    max_drop: f64,
+    significant: bool,
+    alpha: f64,
+    d: &MetricDelta,
+) -> GateResult {
+    let (Some(b), Some(c)) = (d.base, d.candidate) else {
+        return skipped(name, "one of the runs has no value for this metric");
+    };
+    // How much worse the candidate is, in the metric's own direction.
+    let worse = if d.higher_is_better { b - c } else { c - b };
+    let interval = d
+        .delta
+        .map(|x| {
+            format!(
+                ", 95% CI {} to {}",
+                points(metric, x.low),
+                points(metric, x.high)
+            )
+        })
+        .unwrap_or_default();
+    let p = d.p_value.unwrap_or(1.0);
+    let mut detail = format!(
+        "{} → {} ({}{interval}; p = {p:.3}, {}); allowed drop {}",
+        value(metric, b),
+        value(metric, c),
+        points(metric, c - b),
+        d.test,
+        points(metric, max_drop).trim_start_matches('+'),
+    );
+    let too_far = worse > max_drop + 1e-12;
+    let ok = if !too_far {
+        true
+    } else if significant && p >= alpha {
+        detail.push_str(&format!(
+            "; the drop is within noise (p ≥ α = {alpha}), so it does not fail the gate"
+        ));
+        true
+    } else {
+        false
+    };
+    result(name, ok, detail)
+}

@@ -1,0 +1,188 @@
+//! The markdown summary of `evalgate gate` (a GitHub job summary or a pull-request comment).
+//! Pure: renders the model it is given.
+
+use std::fmt::Write;
+
+use super::*;
+
+fn short(hash: &str) -> &str {
+    crate::hash::short(hash)
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn icon(status: &str) -> &'static str {
+    match status {
+        "pass" => "✅",
+        "fail" => "❌",
+        "error" => "⚠️",
+        "unchanged" => "⏭️",
+        _ => "➖",
+    }
+}
+
+fn signed(name: &str, v: f64) -> String {
+    if name == "cost_per_case" {
+        format!("{v:+.6} $")
+    } else if name.ends_with("_ms") {
+        format!("{v:+.0} ms")
+    } else if name.ends_with(".kappa") || name.ends_with(".mae") {
+        format!("{v:+.3}")
+    } else {
+        format!("{:+.1} pt", v * 100.0)
+    }
+}
+
+fn diff_block(out: &mut String, lines: &[DiffLine]) {
+    let _ = writeln!(out, "```diff");
+    for l in lines {
+        let op = if l.op == '~' { ' ' } else { l.op };
+        let _ = writeln!(out, "{op} {}", l.text.replace("```", "ˋˋˋ"));
+    }
+    let _ = writeln!(out, "```");
+}
+
+/// At most this many flipped cases are shown per suite (with their diffs).
+const FLIPS_SHOWN: usize = 10;
+
+/// Renders the verdicts of a gate run.
+pub fn render(verdicts: &[SuiteVerdict]) -> String {
+    let mut out = String::new();
+    let failed = verdicts.iter().filter(|v| v.status == "fail").count();
+    let errored = verdicts.iter().filter(|v| v.status == "error").count();
+    let overall = if errored > 0 {
+        "error"
+    } else if failed > 0 {
+        "fail"
+    } else {
+        "pass"
+    };
+    let _ = writeln!(
+        out,
+        "## {} evalgate: {}\n",
+        icon(overall),
+        match overall {
+            "fail" => format!("{failed} of {} suites regressed", verdicts.len()),
+            "error" => format!("{errored} of {} suites could not be evaluated", verdicts.len()),
+            _ => format!("{} suites pass", verdicts.len()),
+        }
+    );
+    let _ = writeln!(out, "| suite | verdict | why |\n| --- | --- | --- |");
+    for v in verdicts {
+        let _ = writeln!(
+            out,
+            "| {} | {} {} | {} |",
+            cell(&v.suite),
+            icon(&v.status),
+            v.status,
+            cell(&v.reason)
+        );
+    }
+    for v in verdicts {
+        if v.gates.is_empty() && v.comparison.is_none() {
+            continue;
+        }
+        let _ = writeln!(out, "\n### {} {}\n", icon(&v.status), cell(&v.suite));
+        if let Some(r) = &v.candidate {
+            let _ = writeln!(
+                out,
+                "Run `{}`: model `{}`, prompt `{}@{}`, dataset `{}@{}`, {} cases.\n",
+                r.run.id,
+                r.run.model,
+                r.run.prompt,
+                short(&r.run.prompt_version),
+                r.run.dataset,
+                short(&r.run.dataset_version),
+                r.counts.cases
+            );
+        }
+        if !v.gates.is_empty() {
+            let _ = writeln!(out, "| gate | result | numbers |\n| --- | --- | --- |");
+            for g in &v.gates {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} {} | {} |",
+                    cell(&g.gate),
+                    icon(&g.status),
+                    g.status,
+                    cell(&g.detail)
+                );
+            }
+        }
+        let Some(c) = &v.comparison else { continue };
+        let _ = writeln!(
+            out,
+            "\n<details><summary>Metrics against the baseline run <code>{}</code> ({} paired cases)</summary>\n",
+            c.base.id, c.paired
+        );
+        let _ = writeln!(
+            out,
+            "| metric | base | candidate | Δ | 95% CI | p |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for m in &c.metrics {
+            let val = |x: Option<f64>| x.map_or("–".to_string(), |x| crate::gate::value(&m.name, x));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                m.name,
+                val(m.base),
+                val(m.candidate),
+                m.delta.map_or("–".into(), |d| signed(&m.name, d.delta)),
+                m.delta.map_or("–".into(), |d| format!(
+                    "{} to {}",
+                    signed(&m.name, d.low),
+                    signed(&m.name, d.high)
+                )),
+                m.p_value.map_or("–".into(), |p| format!("{p:.3} ({})", m.test)),
+            );
+        }
+        let _ = writeln!(out, "\n</details>\n");
+        let _ = writeln!(
+            out,
+            "**Flips:** {} pass → fail, {} fail → pass (McNemar exact p = {:.3}).\n",
+            c.pass_to_fail, c.fail_to_pass, c.flip_p_value
+        );
+        for f in c.flipped.iter().take(FLIPS_SHOWN) {
+            let arrow = if f.direction == "pass_to_fail" {
+                "pass → fail"
+            } else {
+                "fail → pass"
+            };
+            let why = if f.failed.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", f.failed.join(", "))
+            };
+            let _ = writeln!(out, "<details><summary><code>{}</code> {arrow}{why}</summary>\n", cell(&f.case_id));
+            diff_block(&mut out, &f.diff);
+            let _ = writeln!(out, "\n</details>");
+        }
+        let total = (c.pass_to_fail + c.fail_to_pass) as usize;
+        if total > FLIPS_SHOWN.min(c.flipped.len()) {
+            let _ = writeln!(
+                out,
+                "\n… and {} more flipped cases (see the run file).",
+                total - FLIPS_SHOWN.min(c.flipped.len())
+            );
+        }
+        if !c.flaky.is_empty() {
+            let _ = writeln!(out, "\n**Flaky:** {} cases passed some repeats and failed others: {}.",
+                c.flaky.len(),
+                c.flaky.iter().map(|f| format!("`{}` ({}/{})", f.case_id, f.passes, f.repeats)).collect::<Vec<_>>().join(", "));
+        }
+        if let Some(d) = &c.prompt_diff {
+            let _ = writeln!(
+                out,
+                "\n<details><summary>Prompt <code>{}</code>: @{} → @{}</summary>\n",
+                c.candidate.prompt,
+                short(&c.base.prompt_version),
+                short(&c.candidate.prompt_version)
+            );
+            diff_block(&mut out, d);
+            let _ = writeln!(out, "\n</details>");
+        }
+    }
+    out
+}
