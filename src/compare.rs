@@ -76,34 +76,33 @@ impl Metric {
 
     /// The value of one case (the mean over its repeats), for per-case metrics.
     fn case_value(&self, repeats: &[&CaseEntry]) -> Option<f64> {
-        let each = |c: &&CaseEntry| -> Option<f64> {
-            match self {
-                Metric::PassRate => Some(f64::from(u8::from(c.status == "pass"))),
-                Metric::ErrorRate => Some(f64::from(u8::from(c.status == "error"))),
-                Metric::Scorer(s) => c
-                    .scores
-                    .iter()
-                    .find(|x| &x.scorer == s)
-                    .and_then(|x| match x.outcome.as_str() {
-                        "pass" => Some(1.0),
-                        "fail" | "error" => Some(0.0),
-                        _ => None,
+        let each =
+            |c: &&CaseEntry| -> Option<f64> {
+                match self {
+                    Metric::PassRate => Some(f64::from(u8::from(c.status == "pass"))),
+                    Metric::ErrorRate => Some(f64::from(u8::from(c.status == "error"))),
+                    Metric::Scorer(s) => c.scores.iter().find(|x| &x.scorer == s).and_then(|x| {
+                        match x.outcome.as_str() {
+                            "pass" => Some(1.0),
+                            "fail" | "error" => Some(0.0),
+                            _ => None,
+                        }
                     }),
-                Metric::FieldAccuracy(f) => {
-                    let expected = c.expected.get(f)?;
-                    let predicted = c.parsed.as_ref().and_then(|p| p.get(f));
-                    Some(f64::from(u8::from(predicted == Some(expected))))
+                    Metric::FieldAccuracy(f) => {
+                        let expected = c.expected.get(f)?;
+                        let predicted = c.parsed.as_ref().and_then(|p| p.get(f));
+                        Some(f64::from(u8::from(predicted == Some(expected))))
+                    }
+                    Metric::FieldMae(f) => {
+                        let expected = c.expected.get(f)?.as_f64()?;
+                        let predicted = c.parsed.as_ref()?.get(f)?.as_f64()?;
+                        Some((predicted - expected).abs())
+                    }
+                    Metric::CostPerCase => (c.status != "error").then_some(c.cost_usd),
+                    Metric::LatencyP95 => c.latency_ms,
+                    Metric::FieldKappa(..) => None,
                 }
-                Metric::FieldMae(f) => {
-                    let expected = c.expected.get(f)?.as_f64()?;
-                    let predicted = c.parsed.as_ref()?.get(f)?.as_f64()?;
-                    Some((predicted - expected).abs())
-                }
-                Metric::CostPerCase => (c.status != "error").then_some(c.cost_usd),
-                Metric::LatencyP95 => c.latency_ms,
-                Metric::FieldKappa(..) => None,
-            }
-        };
+            };
         mean(repeats.iter().filter_map(each))
     }
 
@@ -130,11 +129,8 @@ impl Metric {
                         Some((expected, predicted))
                     })
                     .collect();
-                Confusion::from_pairs(
-                    labels,
-                    pairs.iter().map(|(e, p)| (e.as_str(), p.as_str())),
-                )
-                .kappa()
+                Confusion::from_pairs(labels, pairs.iter().map(|(e, p)| (e.as_str(), p.as_str())))
+                    .kappa()
             }
             _ => mean(cases.iter().filter_map(|r| self.case_value(r))),
         }
@@ -208,7 +204,9 @@ pub fn compare(base: &RunFile, cand: &RunFile) -> Comparison {
                     _ => {}
                 }
             }
-            (Some(stats::mcnemar_exact(down, up)), "mcnemar")
+            let p = (bv.is_some() && cv.is_some() && !defined.is_empty())
+                .then(|| stats::mcnemar_exact(down, up));
+            (p, "mcnemar")
         } else {
             (delta.map(|d| d.p_value), "bootstrap")
         };
@@ -256,7 +254,7 @@ pub fn compare(base: &RunFile, cand: &RunFile) -> Comparison {
 
     let prompt_diff = if base.run.prompt_version != cand.run.prompt_version {
         match (&base.run.prompt_source, &cand.run.prompt_source) {
-            (Some(a), Some(b)) => Some(line_diff(a, b, usize::MAX)),
+            (Some(a), Some(b)) => Some(line_diff(a, b, 3)),
             _ => None,
         }
     } else {

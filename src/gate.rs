@@ -104,7 +104,11 @@ pub fn evaluate(suite: &Suite, candidate: &RunFile, cmp: Option<&Comparison>) ->
                 Some(v) => out.push(result(
                     name,
                     v >= min,
-                    format!("{} against a floor of {}", value(metric, v), value(metric, min)),
+                    format!(
+                        "{} against a floor of {}",
+                        value(metric, v),
+                        value(metric, min)
+                    ),
                 )),
                 None => out.push(skipped(name, "the run has no value for this metric")),
             }

@@ -120,7 +120,10 @@ pub fn read(path: &std::path::Path) -> Result<RunFile, crate::error::Error> {
                 e.line(),
                 e.column()
             ),
-            Some("run files are written by `evalgate run --out` and `evalgate baseline update`".into()),
+            Some(
+                "run files are written by `evalgate run --out` and `evalgate baseline update`"
+                    .into(),
+            ),
         )
     })
 }

@@ -65,7 +65,10 @@ pub fn render(verdicts: &[SuiteVerdict]) -> String {
         icon(overall),
         match overall {
             "fail" => format!("{failed} of {} suites regressed", verdicts.len()),
-            "error" => format!("{errored} of {} suites could not be evaluated", verdicts.len()),
+            "error" => format!(
+                "{errored} of {} suites could not be evaluated",
+                verdicts.len()
+            ),
             _ => format!("{} suites pass", verdicts.len()),
         }
     );
@@ -122,7 +125,8 @@ pub fn render(verdicts: &[SuiteVerdict]) -> String {
             "| metric | base | candidate | Δ | 95% CI | p |\n| --- | ---: | ---: | ---: | ---: | ---: |"
         );
         for m in &c.metrics {
-            let val = |x: Option<f64>| x.map_or("–".to_string(), |x| crate::gate::value(&m.name, x));
+            let val =
+                |x: Option<f64>| x.map_or("–".to_string(), |x| crate::gate::value(&m.name, x));
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} |",
@@ -135,7 +139,8 @@ pub fn render(verdicts: &[SuiteVerdict]) -> String {
                     signed(&m.name, d.low),
                     signed(&m.name, d.high)
                 )),
-                m.p_value.map_or("–".into(), |p| format!("{p:.3} ({})", m.test)),
+                m.p_value
+                    .map_or("–".into(), |p| format!("{p:.3} ({})", m.test)),
             );
         }
         let _ = writeln!(out, "\n</details>\n");
@@ -155,7 +160,11 @@ pub fn render(verdicts: &[SuiteVerdict]) -> String {
             } else {
                 format!(" — {}", f.failed.join(", "))
             };
-            let _ = writeln!(out, "<details><summary><code>{}</code> {arrow}{why}</summary>\n", cell(&f.case_id));
+            let _ = writeln!(
+                out,
+                "<details><summary><code>{}</code> {arrow}{why}</summary>\n",
+                cell(&f.case_id)
+            );
             diff_block(&mut out, &f.diff);
             let _ = writeln!(out, "\n</details>");
         }
@@ -168,16 +177,24 @@ pub fn render(verdicts: &[SuiteVerdict]) -> String {
             );
         }
         if !c.flaky.is_empty() {
-            let _ = writeln!(out, "\n**Flaky:** {} cases passed some repeats and failed others: {}.",
+            let _ = writeln!(
+                out,
+                "\n**Flaky:** {} cases passed some repeats and failed others: {}.",
                 c.flaky.len(),
-                c.flaky.iter().map(|f| format!("`{}` ({}/{})", f.case_id, f.passes, f.repeats)).collect::<Vec<_>>().join(", "));
+                c.flaky
+                    .iter()
+                    .map(|f| format!("`{}` ({}/{})", f.case_id, f.passes, f.repeats))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         if let Some(d) = &c.prompt_diff {
             let _ = writeln!(
                 out,
-                "\n<details><summary>Prompt <code>{}</code>: @{} → @{}</summary>\n",
-                c.candidate.prompt,
+                "\n<details><summary>Prompt <code>{}@{}</code> → <code>{}@{}</code></summary>\n",
+                c.base.prompt,
                 short(&c.base.prompt_version),
+                c.candidate.prompt,
                 short(&c.candidate.prompt_version)
             );
             diff_block(&mut out, d);

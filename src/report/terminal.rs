@@ -532,9 +532,10 @@ pub fn render_comparison(c: &Comparison, color: bool) -> String {
             Some(d) => {
                 let _ = writeln!(
                     out,
-                    "\nprompt {}@{} → @{}:",
-                    c.candidate.prompt,
+                    "\nprompt {}@{} → {}@{}:",
+                    c.base.prompt,
                     short(&c.base.prompt_version),
+                    c.candidate.prompt,
                     short(&c.candidate.prompt_version)
                 );
                 out.push_str(&render_diff(d, "  ", color));

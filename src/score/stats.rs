@@ -339,7 +339,11 @@ mod tests {
         // b = 1, c = 1: 2 · P(X ≤ 1 | n = 2) = 2 · 3/4 → capped at 1.
         assert_eq!(mcnemar_exact(1, 1), 1.0);
         // b = 10, c = 2: 2 · (1 + 12 + 66) / 4096 = 0.038574.
-        assert!(close(mcnemar_exact(10, 2), 0.038574), "{}", mcnemar_exact(10, 2));
+        assert!(
+            close(mcnemar_exact(10, 2), 0.038574),
+            "{}",
+            mcnemar_exact(10, 2)
+        );
         // Symmetric, and no discordant pair is no evidence.
         assert_eq!(mcnemar_exact(2, 10), mcnemar_exact(10, 2));
         assert_eq!(mcnemar_exact(0, 0), 1.0);
@@ -363,7 +367,11 @@ mod tests {
         assert!(d.high >= -0.025 && d.high <= 0.0, "{d:?}");
         // p: twice the chance that a resample holds no flip, 2 · (75/80)^80 = 0.0115.
         assert!((d.p_value - 0.0115).abs() < 0.005, "{d:?}");
-        assert_eq!(mean_difference(&pairs), Some(d), "a fixed seed gives the same interval");
+        assert_eq!(
+            mean_difference(&pairs),
+            Some(d),
+            "a fixed seed gives the same interval"
+        );
         // No change: delta 0, p = 1.
         let same: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, i as f64)).collect();
         let d = mean_difference(&same).unwrap();

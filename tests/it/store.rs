@@ -28,6 +28,7 @@ fn run_row(id: &str, suite: &str, started_at: &str) -> RunRow {
         repeats: 1,
         stop_reason: None,
         batch_id: None,
+        prompt_source: Some("[system]\nLabel.\n".into()),
     }
 }
 

@@ -6,7 +6,9 @@ use crate::output::Printer;
 
 pub async fn run(root: &Path, args: BaselineArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     match args.command {
-        BaselineCommand::Update { suite, from } => update(root, &suite, from.as_deref(), printer).await,
+        BaselineCommand::Update { suite, from } => {
+            update(root, &suite, from.as_deref(), printer).await
+        }
     }
 }
 
@@ -57,14 +59,23 @@ async fn update(
     };
     if file.run.suite != suite {
         return Err(Error::usage(
-            format!("run {} is of suite `{}`, not `{suite}`", file.run.id, file.run.suite),
+            format!(
+                "run {} is of suite `{}`, not `{suite}`",
+                file.run.id, file.run.suite
+            ),
             None,
         ));
     }
     if file.run.status != "finished" {
         return Err(Error::usage(
-            format!("run {} is {}, not finished: a baseline must be a complete run", file.run.id, file.run.status),
-            Some(format!("finish it with `evalgate run {suite} --resume {}`", file.run.id)),
+            format!(
+                "run {} is {}, not finished: a baseline must be a complete run",
+                file.run.id, file.run.status
+            ),
+            Some(format!(
+                "finish it with `evalgate run {suite} --resume {}`",
+                file.run.id
+            )),
         ));
     }
     let path = super::gate::baseline_path(root, suite);

@@ -9,7 +9,9 @@ use crate::runfile::RunFile;
 
 /// Where a suite's committed baseline lives.
 pub fn baseline_path(root: &Path, suite: &str) -> PathBuf {
-    root.join("golden").join("baselines").join(format!("{suite}.json"))
+    root.join("golden")
+        .join("baselines")
+        .join(format!("{suite}.json"))
 }
 
 /// What changed since the baseline: the prompt, the dataset, a judge, the model. Empty when
@@ -210,8 +212,10 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
         printer.info(&format!("wrote markdown summary {}", path.display()));
     }
     if let Some(path) = &args.junit {
-        let pairs: Vec<(&SuiteVerdict, Option<&RunFile>)> =
-            verdicts.iter().zip(runs.iter().map(Option::as_ref)).collect();
+        let pairs: Vec<(&SuiteVerdict, Option<&RunFile>)> = verdicts
+            .iter()
+            .zip(runs.iter().map(Option::as_ref))
+            .collect();
         std::fs::write(path, crate::report::junit::render(&pairs)).map_err(|source| {
             Error::Write {
                 path: path.clone(),

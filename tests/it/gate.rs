@@ -1,0 +1,293 @@
+//! Compare and gate: a committed baseline, prompt changes that do and do not regress, a cost
+//! gate, and the markdown and JUnit reports.
+
+use serde_json::Value;
+
+use crate::common::stub::{Reply, Stub, support_labeller, user_text};
+use crate::common::{Project, Run};
+
+/// The five cases the `BROKEN` prompt gets wrong.
+const BROKEN: [usize; 5] = [3, 17, 29, 44, 61];
+
+/// 80 billing cases; case 70 is labelled `bug`, so the baseline fails it.
+fn cases() -> String {
+    (0..80)
+        .map(|i| {
+            let intent = if i == 70 { "bug" } else { "billing" };
+            format!(
+                r#"{{"id": "g{i:03}", "vars": {{"transcript": "Customer: case {i}: please refund the double charge"}}, "expected": {{"intent": "{intent}", "sentiment": "neutral", "escalation_risk": 2}}}}"#
+            ) + "\n"
+        })
+        .collect()
+}
+
+fn case_index(body: &Value) -> usize {
+    user_text(body)
+        .split("case ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(9999)
+}
+
+fn system_text(body: &Value) -> String {
+    body["messages"][0]["content"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The support labeller, except that a system prompt containing `BROKEN` mislabels the five
+/// `BROKEN` cases, and one containing `FLIP` mislabels case 5 and gets case 70 right.
+fn labeller(body: &Value) -> Reply {
+    let system = system_text(body);
+    let i = case_index(body);
+    let wrong = |intent: &str| {
+        Reply::Content(
+            serde_json::json!({"intent": intent, "sentiment": "neutral", "escalation_risk": 2, "summary": "Stub summary."})
+                .to_string(),
+        )
+    };
+    if system.contains("BROKEN") && BROKEN.contains(&i) {
+        return wrong("bug");
+    }
+    if system.contains("FLIP") && i == 5 {
+        return wrong("other");
+    }
+    if system.contains("FLIP") && i == 70 {
+        return wrong("bug");
+    }
+    support_labeller(body)
+}
+
+const GATES: &str = r#"
+    gates:
+      metrics:
+        pass_rate: {max_drop: 0.02}
+        field.intent.accuracy: {max_drop: 0.0, significant: true}
+        scorer.contract: {min: 0.95}
+      max_cost_increase: 50
+"#;
+
+fn project(stub: &Stub) -> Project {
+    let p = Project::base(&stub.base_url);
+    p.write("golden/support.jsonl", &cases());
+    let config = p.read("evalgate.yaml");
+    p.write(
+        "evalgate.yaml",
+        &config.replace(
+            "        field: escalation_risk\n        tolerance: 1\n",
+            &format!("        field: escalation_risk\n        tolerance: 1\n{GATES}"),
+        ),
+    );
+    assert!(p.read("evalgate.yaml").contains("max_cost_increase"));
+    p
+}
+
+/// Rewrites the system message of the prompt.
+fn set_system(p: &Project, text: &str) {
+    let prompt = std::fs::read_to_string(
+        crate::common::repo().join("tests/fixtures/base/prompts/support.yaml"),
+    )
+    .unwrap();
+    let new = prompt.replace("Label the conversation. Answer with JSON only.", text);
+    assert_ne!(prompt, new);
+    p.write("prompts/support.yaml", &new);
+}
+
+fn gate(p: &Project) -> Run {
+    p.evalgate(&["gate", "--markdown", "summary.md", "--junit", "junit.xml"])
+}
+
+/// The JUnit file parsed: (tests, failures) of the `support` suite, and the names of the
+/// failed test cases.
+fn junit(p: &Project) -> (usize, usize, Vec<String>) {
+    let text = p.read("junit.xml");
+    let doc = roxmltree::Document::parse(&text).expect("JUnit XML parses");
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
+    assert_eq!(suite.attribute("name"), Some("support"));
+    let cases: Vec<_> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let failed: Vec<String> = cases
+        .iter()
+        .filter(|c| c.children().any(|x| x.has_tag_name("failure")))
+        .map(|c| c.attribute("name").unwrap().to_string())
+        .collect();
+    let tests: usize = suite.attribute("tests").unwrap().parse().unwrap();
+    let failures: usize = suite.attribute("failures").unwrap().parse().unwrap();
+    assert_eq!(tests, cases.len());
+    assert_eq!(failures, failed.len());
+    (tests, failures, failed)
+}
+
+/// Snapshot filters for the markdown: its latency row varies from run to run.
+fn markdown(p: &Project) -> String {
+    let re = regex::Regex::new(r"(?m)^\| latency_p95_ms \|.*$").unwrap();
+    re.replace_all(&p.read("summary.md"), "| latency_p95_ms | [LATENCY] |")
+        .into_owned()
+}
+
+#[test]
+fn a_prompt_that_breaks_five_cases_fails_the_gate_and_names_them() {
+    let stub = Stub::start(labeller);
+    let p = project(&stub);
+    p.evalgate(&["baseline", "update", "support"])
+        .assert_code(0);
+    let baseline: Value = serde_json::from_str(&p.read("golden/baselines/support.json")).unwrap();
+    assert_eq!(baseline["report"]["pass_rate"]["successes"], 79);
+    assert!(
+        !p.read("golden/baselines/support.json")
+            .contains("STUB_API_KEY")
+    );
+
+    // Nothing changed: nothing runs.
+    let before = stub.requests().len();
+    let r = gate(&p);
+    r.assert_code(0);
+    assert!(r.stdout.contains("UNCHANGED"), "{}", r.stdout);
+    assert_eq!(stub.requests().len(), before);
+
+    set_system(
+        &p,
+        "Label the conversation (BROKEN). Answer with JSON only.",
+    );
+    let r = gate(&p);
+    r.assert_code(1);
+    assert!(
+        r.stdout.contains("5 pass → fail, 0 fail → pass"),
+        "{}",
+        r.stdout
+    );
+    for i in BROKEN {
+        assert!(
+            r.stdout.contains(&format!("g{i:03} pass → fail")),
+            "{}",
+            r.stdout
+        );
+    }
+    assert!(
+        r.stdout.contains("-   \"intent\": \"billing\""),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("+   \"intent\": \"bug\""), "{}", r.stdout);
+    // pass_rate dropped 6.25 points against 2 allowed: a regression. The same drop in intent
+    // accuracy is within noise (McNemar p = 2/32 = 0.0625 ≥ 0.05), so that gate passes.
+    assert!(r.stdout.contains("gate support: FAIL"), "{}", r.stdout);
+    let md = markdown(&p);
+    assert!(
+        md.contains("| pass_rate max_drop | ❌ fail | 98.8% → 92.5% (-6.2 points"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| field.intent.accuracy max_drop | ✅ pass |"),
+        "{md}"
+    );
+    assert!(md.contains("p = 0.062, mcnemar"), "{md}");
+    crate::snapshot!("gate_markdown_regression", md);
+
+    let (tests, failures, failed) = junit(&p);
+    // 80 cases × 4 scorers, plus 4 gates.
+    assert_eq!(tests, 80 * 4 + 4);
+    for i in BROKEN {
+        assert!(failed.contains(&format!("g{i:03} · intent")), "{failed:?}");
+    }
+    assert!(failed.contains(&"gate: pass_rate max_drop".to_string()));
+    assert_eq!(
+        failures,
+        5 + 1 + 1,
+        "five cases, case 70 and the pass_rate gate"
+    );
+    assert!(p.path().join(".evalgate/gate/support.json").is_file());
+}
+
+#[test]
+fn one_flip_each_way_is_noise_and_a_doubled_prompt_trips_the_cost_gate() {
+    let stub = Stub::start(labeller);
+    let p = project(&stub);
+    p.evalgate(&["baseline", "update", "support"])
+        .assert_code(0);
+
+    set_system(&p, "Label the conversation (FLIP). Answer with JSON only.");
+    let r = gate(&p);
+    r.assert_code(0);
+    assert!(
+        r.stdout.contains("1 pass → fail, 1 fail → pass"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("g005 pass → fail"), "{}", r.stdout);
+    assert!(r.stdout.contains("g070 fail → pass"), "{}", r.stdout);
+    assert!(r.stdout.contains("gate support: PASS"), "{}", r.stdout);
+    let (_, failures, _) = junit(&p);
+    assert_eq!(failures, 1, "only case 5's intent fails");
+
+    // The same instructions said four times: about twice the input tokens.
+    let long = "Label the conversation. Answer with JSON only. ".repeat(4);
+    set_system(&p, long.trim());
+    let r = gate(&p);
+    r.assert_code(1);
+    let md = markdown(&p);
+    assert!(md.contains("| max_cost_increase | ❌ fail |"), "{md}");
+    crate::snapshot!("gate_markdown_cost", md);
+}
+
+#[test]
+fn compare_takes_run_ids_and_run_files_and_shows_the_prompt_diff() {
+    let stub = Stub::start(labeller);
+    let p = project(&stub);
+    let base = p.evalgate(&["run", "support", "--out", "base.json"]);
+    base.assert_code(0);
+    set_system(
+        &p,
+        "Label the conversation (BROKEN). Answer with JSON only.",
+    );
+    let cand = p.evalgate(&["run", "support"]);
+    cand.assert_code(0);
+    let id = cand.run_id();
+    let r = p.evalgate(&["compare", "base.json", &id, "--format", "json"]);
+    r.assert_code(0);
+    let c: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(c["paired"], 80);
+    assert_eq!(c["pass_to_fail"], 5);
+    let pass = c["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "pass_rate")
+        .unwrap();
+    assert!((pass["delta"]["delta"].as_f64().unwrap() + 0.0625).abs() < 1e-9);
+    assert!((pass["p_value"].as_f64().unwrap() - 0.0625).abs() < 1e-9);
+    let diff: Vec<String> = c["prompt_diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            format!(
+                "{}{}",
+                l["op"].as_str().unwrap(),
+                l["text"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        diff.contains(&"-Label the conversation. Answer with JSON only.".to_string()),
+        "{diff:?}"
+    );
+    assert!(
+        diff.contains(&"+Label the conversation (BROKEN). Answer with JSON only.".to_string()),
+        "{diff:?}"
+    );
+
+    let bad = p.evalgate(&["compare", "nope.json", &id]);
+    bad.assert_code(3);
+    p.write("broken.json", "{\"format_version\": 1,\n  \"run\": 3}");
+    let bad = p.evalgate(&["compare", "broken.json", &id]);
+    bad.assert_code(2);
+    assert!(bad.stderr.contains("broken.json:2:"), "{}", bad.stderr);
+}
