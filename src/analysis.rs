@@ -375,6 +375,7 @@ mod tests {
             repeats: 1,
             stop_reason: None,
             batch_id: None,
+            prompt_source: None,
         }
     }
 
