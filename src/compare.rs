@@ -105,35 +105,128 @@ impl Metric {
             };
         mean(repeats.iter().filter_map(each))
     }
+}
 
-    /// The metric over a set of cases (for the whole-sample value and each resample).
-    fn over(&self, cases: &[&Repeats<'_>]) -> Option<f64> {
-        match self {
-            Metric::LatencyP95 => {
-                let v: Vec<f64> = cases.iter().filter_map(|r| self.case_value(r)).collect();
-                stats::percentile(&v, 0.95)
-            }
-            Metric::FieldKappa(f, labels) => {
-                let pairs: Vec<(String, String)> = cases
-                    .iter()
-                    .flat_map(|r| r.iter())
-                    .filter_map(|c| {
-                        let expected = c.expected.get(f)?.as_str()?.to_string();
-                        let predicted = c
-                            .parsed
-                            .as_ref()
-                            .and_then(|p| p.get(f))
-                            .and_then(Value::as_str)
-                            .unwrap_or("(invalid)")
-                            .to_string();
-                        Some((expected, predicted))
-                    })
-                    .collect();
-                Confusion::from_pairs(labels, pairs.iter().map(|(e, p)| (e.as_str(), p.as_str())))
-                    .kappa()
-            }
-            _ => mean(cases.iter().filter_map(|r| self.case_value(r))),
+/// The (expected, predicted) label pairs of an enum field in a case's repeats, as indices
+/// into `labels` (an unusable prediction is `(invalid)`, added at the end).
+fn label_pairs(
+    field: &str,
+    labels: &mut Vec<String>,
+    repeats: &[&CaseEntry],
+) -> Vec<(usize, usize)> {
+    let mut index = |label: &str| match labels.iter().position(|l| l == label) {
+        Some(i) => i,
+        None => {
+            labels.push(label.to_string());
+            labels.len() - 1
         }
+    };
+    repeats
+        .iter()
+        .filter_map(|c| {
+            let expected = c.expected.get(field)?.as_str()?;
+            let predicted = c
+                .parsed
+                .as_ref()
+                .and_then(|p| p.get(field))
+                .and_then(Value::as_str)
+                .unwrap_or("(invalid)");
+            Some((index(expected), index(predicted)))
+        })
+        .collect()
+}
+
+/// Cohen's kappa of the label pairs of the cases `idx`.
+fn kappa_of(labels: &[String], cases: &[Vec<(usize, usize)>], idx: &[usize]) -> Option<f64> {
+    let k = labels.len();
+    let mut counts = vec![vec![0u64; k]; k];
+    for &i in idx {
+        for &(e, p) in &cases[i] {
+            counts[e][p] += 1;
+        }
+    }
+    Confusion {
+        labels: labels.to_vec(),
+        counts,
+    }
+    .kappa()
+}
+
+/// One metric over the paired cases: its values in both runs, the paired-bootstrap delta,
+/// and the p-value with the test that gave it. Each case's value is computed once; the
+/// bootstrap then resamples plain numbers.
+fn measure(m: &Metric, pairs: &[(&Repeats<'_>, &Repeats<'_>)]) -> MetricDelta {
+    let (base, candidate, delta, n) = match m {
+        Metric::LatencyP95 => {
+            let b: Vec<Option<f64>> = pairs.iter().map(|p| m.case_value(p.0)).collect();
+            let c: Vec<Option<f64>> = pairs.iter().map(|p| m.case_value(p.1)).collect();
+            let p95 = |v: &[Option<f64>], idx: &[usize]| {
+                let x: Vec<f64> = idx.iter().filter_map(|&i| v[i]).collect();
+                stats::percentile(&x, 0.95)
+            };
+            let all: Vec<usize> = (0..pairs.len()).collect();
+            let delta =
+                stats::paired_bootstrap(pairs.len(), |idx| Some(p95(&c, idx)? - p95(&b, idx)?));
+            (p95(&b, &all), p95(&c, &all), delta, pairs.len())
+        }
+        Metric::FieldKappa(field, known) => {
+            let mut labels = known.clone();
+            let b: Vec<_> = pairs
+                .iter()
+                .map(|p| label_pairs(field, &mut labels, p.0))
+                .collect();
+            let c: Vec<_> = pairs
+                .iter()
+                .map(|p| label_pairs(field, &mut labels, p.1))
+                .collect();
+            let all: Vec<usize> = (0..pairs.len()).collect();
+            let delta = stats::paired_bootstrap(pairs.len(), |idx| {
+                Some(kappa_of(&labels, &c, idx)? - kappa_of(&labels, &b, idx)?)
+            });
+            (
+                kappa_of(&labels, &b, &all),
+                kappa_of(&labels, &c, &all),
+                delta,
+                pairs.len(),
+            )
+        }
+        _ => {
+            // Cases where both runs have a value.
+            let values: Vec<(f64, f64)> = pairs
+                .iter()
+                .filter_map(|p| Some((m.case_value(p.0)?, m.case_value(p.1)?)))
+                .collect();
+            let base = mean(values.iter().map(|v| v.0));
+            let cand = mean(values.iter().map(|v| v.1));
+            let delta = stats::mean_difference(&values);
+            let n = values.len();
+            if m.is_binary() {
+                // McNemar on the cases that flipped (with repeats: the majority outcome).
+                let down = values.iter().filter(|v| v.0 >= 0.5 && v.1 < 0.5).count() as u64;
+                let up = values.iter().filter(|v| v.0 < 0.5 && v.1 >= 0.5).count() as u64;
+                return MetricDelta {
+                    name: m.name(),
+                    higher_is_better: m.higher_is_better(),
+                    base,
+                    candidate: cand,
+                    delta,
+                    p_value: (n > 0).then(|| stats::mcnemar_exact(down, up)),
+                    test: "mcnemar".into(),
+                    n: n as u64,
+                };
+            }
+            (base, cand, delta, n)
+        }
+    };
+    MetricDelta {
+        name: m.name(),
+        higher_is_better: m.higher_is_better(),
+        base,
+        candidate,
+        delta,
+        p_value: delta.map(|d| d.p_value),
+        test: "bootstrap".into(),
+        n: n as u64,
     }
 }
 
@@ -173,84 +266,39 @@ pub fn compare(base: &RunFile, cand: &RunFile) -> Comparison {
     let ids: Vec<&str> = b.keys().filter(|id| c.contains_key(*id)).copied().collect();
     let pairs: Vec<(&Repeats<'_>, &Repeats<'_>)> = ids.iter().map(|id| (&b[id], &c[id])).collect();
 
-    let mut deltas = Vec::new();
-    for m in metrics(base, cand) {
-        let base_all: Vec<&Repeats<'_>> = pairs.iter().map(|p| p.0).collect();
-        let cand_all: Vec<&Repeats<'_>> = pairs.iter().map(|p| p.1).collect();
-        let (bv, cv) = (m.over(&base_all), m.over(&cand_all));
-        let defined: Vec<usize> = (0..pairs.len())
-            .filter(|&i| match m {
-                Metric::LatencyP95 | Metric::FieldKappa(..) => true,
-                _ => m.case_value(pairs[i].0).is_some() && m.case_value(pairs[i].1).is_some(),
-            })
-            .collect();
-        let delta = if bv.is_some() && cv.is_some() {
-            stats::paired_bootstrap(defined.len(), |idx| {
-                let bs: Vec<&Repeats<'_>> = idx.iter().map(|&i| pairs[defined[i]].0).collect();
-                let cs: Vec<&Repeats<'_>> = idx.iter().map(|&i| pairs[defined[i]].1).collect();
-                Some(m.over(&cs)? - m.over(&bs)?)
-            })
-        } else {
-            None
-        };
-        let (p_value, test) = if m.is_binary() {
-            let (mut down, mut up) = (0, 0);
-            for &i in &defined {
-                let was = m.case_value(pairs[i].0).unwrap_or(0.0) >= 0.5;
-                let now = m.case_value(pairs[i].1).unwrap_or(0.0) >= 0.5;
-                match (was, now) {
-                    (true, false) => down += 1,
-                    (false, true) => up += 1,
-                    _ => {}
-                }
-            }
-            let p = (bv.is_some() && cv.is_some() && !defined.is_empty())
-                .then(|| stats::mcnemar_exact(down, up));
-            (p, "mcnemar")
-        } else {
-            (delta.map(|d| d.p_value), "bootstrap")
-        };
-        // Metrics neither run has a value for (no latency in two cached runs) are left out.
-        if bv.is_none() && cv.is_none() {
-            continue;
-        }
-        deltas.push(MetricDelta {
-            name: m.name(),
-            higher_is_better: m.higher_is_better(),
-            base: bv,
-            candidate: cv,
-            delta,
-            p_value,
-            test: test.into(),
-            n: defined.len() as u64,
-        });
-    }
+    let deltas: Vec<MetricDelta> = metrics(base, cand)
+        .iter()
+        .map(|m| measure(m, &pairs))
+        // A metric neither run has a value for (no latency in two cached runs) is left out.
+        .filter(|d| d.base.is_some() || d.candidate.is_some())
+        .collect();
 
     let passes = |r: &Repeats<'_>| Metric::PassRate.case_value(r).unwrap_or(0.0) >= 0.5;
     let mut down = Vec::new();
     let mut up = Vec::new();
     for (id, (br, cr)) in ids.iter().zip(&pairs) {
         match (passes(br), passes(cr)) {
-            (true, false) => down.push((*id, *br, *cr, cr)),
-            (false, true) => up.push((*id, *br, *cr, br)),
+            (true, false) => down.push((*id, *br, *cr)),
+            (false, true) => up.push((*id, *br, *cr)),
             _ => {}
         }
     }
     let (pass_to_fail, fail_to_pass) = (down.len() as u64, up.len() as u64);
-    let mut flipped = Vec::new();
-    for (direction, list) in [("pass_to_fail", down), ("fail_to_pass", up)] {
-        for (id, br, cr, failing) in list {
-            if flipped.len() >= MAX_FLIPPED_SHOWN {
-                break;
-            }
-            flipped.push(FlippedCase {
-                case_id: id.to_string(),
-                direction: direction.into(),
-                failed: failures(failing[0]),
-                diff: output_diff(br[0], cr[0]),
-            });
-        }
-    }
+    let flipped = down
+        .into_iter()
+        .map(|(id, b, c)| ("pass_to_fail", id, b, c, c))
+        .chain(
+            up.into_iter()
+                .map(|(id, b, c)| ("fail_to_pass", id, b, c, b)),
+        )
+        .take(MAX_FLIPPED_SHOWN)
+        .map(|(direction, id, b, c, failing)| FlippedCase {
+            case_id: id.to_string(),
+            direction: direction.into(),
+            failed: failures(failing[0]),
+            diff: output_diff(b[0], c[0]),
+        })
+        .collect();
 
     let prompt_diff = if base.run.prompt_version != cand.run.prompt_version {
         match (&base.run.prompt_source, &cand.run.prompt_source) {
@@ -274,6 +322,29 @@ pub fn compare(base: &RunFile, cand: &RunFile) -> Comparison {
         flipped,
         prompt_diff,
         flaky: flaky(cand),
+    }
+}
+
+/// The value of a metric (by name) over all the cases of one run, for absolute gates; `None`
+/// when the run has no value for it (or no such metric).
+pub fn run_value(run: &RunFile, name: &str) -> Option<f64> {
+    let m = metrics(run, run).into_iter().find(|m| m.name() == name)?;
+    let cases: Vec<Repeats<'_>> = by_case(run).into_values().collect();
+    match &m {
+        Metric::LatencyP95 => {
+            let v: Vec<f64> = cases.iter().filter_map(|r| m.case_value(r)).collect();
+            stats::percentile(&v, 0.95)
+        }
+        Metric::FieldKappa(field, known) => {
+            let mut labels = known.clone();
+            let pairs: Vec<_> = cases
+                .iter()
+                .map(|r| label_pairs(field, &mut labels, r))
+                .collect();
+            let all: Vec<usize> = (0..pairs.len()).collect();
+            kappa_of(&labels, &pairs, &all)
+        }
+        _ => mean(cases.iter().filter_map(|r| m.case_value(r))),
     }
 }
 

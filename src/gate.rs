@@ -5,33 +5,10 @@ use crate::config::{Gates, Suite};
 use crate::report::{Comparison, GateResult, MetricDelta};
 use crate::runfile::RunFile;
 
+use crate::report::{format_change, format_value};
+
 fn pct(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
-}
-
-/// Formats a metric value: rates as percentages, costs in dollars, the rest as numbers.
-pub fn value(metric: &str, v: f64) -> String {
-    if metric == "cost_per_case" {
-        format!("${v:.6}")
-    } else if metric.ends_with("_ms") {
-        format!("{v:.0} ms")
-    } else if metric.ends_with(".kappa") || metric.ends_with(".mae") {
-        format!("{v:.3}")
-    } else {
-        pct(v)
-    }
-}
-
-fn points(metric: &str, v: f64) -> String {
-    if metric == "cost_per_case" {
-        format!("${v:+.6}")
-    } else if metric.ends_with("_ms") {
-        format!("{v:+.0} ms")
-    } else if metric.ends_with(".kappa") || metric.ends_with(".mae") {
-        format!("{v:+.3}")
-    } else {
-        format!("{:+.1} points", v * 100.0)
-    }
+    format_value("pass_rate", x)
 }
 
 fn result(gate: String, ok: bool, detail: String) -> GateResult {
@@ -50,48 +27,6 @@ fn skipped(gate: String, detail: impl Into<String>) -> GateResult {
     }
 }
 
-/// The candidate's value of a metric over all its cases (for absolute floors).
-fn absolute(candidate: &RunFile, metric: &str) -> Option<f64> {
-    let r = &candidate.report;
-    let ran = r.counts.cases as f64;
-    match metric {
-        "pass_rate" => Some(r.pass_rate.rate),
-        "error_rate" => (ran > 0.0).then(|| r.counts.error as f64 / ran),
-        "cost_per_case" => Some(r.usage.cost_per_case_usd),
-        "latency_p95_ms" => r.latency.p95_ms,
-        m => {
-            if let Some(s) = m.strip_prefix("scorer.") {
-                return r
-                    .scorers
-                    .iter()
-                    .find(|x| x.name == s)
-                    .filter(|x| x.rate.total > 0)
-                    .map(|x| x.rate.rate);
-            }
-            let (field, what) = m.strip_prefix("field.")?.rsplit_once('.')?;
-            match what {
-                "accuracy" => r
-                    .enum_fields
-                    .iter()
-                    .find(|e| e.field == field)
-                    .filter(|e| e.accuracy.total > 0)
-                    .map(|e| e.accuracy.rate),
-                "kappa" => r
-                    .enum_fields
-                    .iter()
-                    .find(|e| e.field == field)
-                    .and_then(|e| e.kappa),
-                "mae" => r
-                    .integer_fields
-                    .iter()
-                    .find(|i| i.field == field)
-                    .and_then(|i| i.mae),
-                _ => None,
-            }
-        }
-    }
-}
-
 /// Evaluates a suite's gates. Without a comparison (no baseline yet) only the absolute gates
 /// are evaluated; the relative ones are skipped and say why.
 pub fn evaluate(suite: &Suite, candidate: &RunFile, cmp: Option<&Comparison>) -> Vec<GateResult> {
@@ -100,14 +35,14 @@ pub fn evaluate(suite: &Suite, candidate: &RunFile, cmp: Option<&Comparison>) ->
     for (metric, m) in &g.metrics {
         if let Some(min) = m.min {
             let name = format!("{metric} min");
-            match absolute(candidate, metric) {
+            match crate::compare::run_value(candidate, metric) {
                 Some(v) => out.push(result(
                     name,
                     v >= min,
                     format!(
                         "{} against a floor of {}",
-                        value(metric, v),
-                        value(metric, min)
+                        format_value(metric, v),
+                        format_value(metric, min)
                     ),
                 )),
                 None => out.push(skipped(name, "the run has no value for this metric")),
@@ -214,19 +149,19 @@ fn drop_gate(
         .map(|x| {
             format!(
                 ", 95% CI {} to {}",
-                points(metric, x.low),
-                points(metric, x.high)
+                format_change(metric, x.low),
+                format_change(metric, x.high)
             )
         })
         .unwrap_or_default();
     let p = d.p_value.unwrap_or(1.0);
     let mut detail = format!(
         "{} → {} ({}{interval}; p = {p:.3}, {}); allowed drop {}",
-        value(metric, b),
-        value(metric, c),
-        points(metric, c - b),
+        format_value(metric, b),
+        format_value(metric, c),
+        format_change(metric, c - b),
         d.test,
-        points(metric, max_drop).trim_start_matches('+'),
+        format_change(metric, max_drop).trim_start_matches('+'),
     );
     let too_far = worse > max_drop + 1e-12;
     let ok = if !too_far {

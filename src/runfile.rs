@@ -105,6 +105,13 @@ pub fn build(
     }
 }
 
+/// Where a suite's committed baseline lives: `golden/baselines/SUITE.json`.
+pub fn baseline_path(root: &std::path::Path, suite: &str) -> std::path::PathBuf {
+    root.join(crate::config::GOLDEN_DIR)
+        .join("baselines")
+        .join(format!("{suite}.json"))
+}
+
 /// Reads a run file (a saved run or a committed baseline). A bad file is a usage error that
 /// names the file and, for JSON errors, the line and column.
 pub fn read(path: &std::path::Path) -> Result<RunFile, crate::error::Error> {

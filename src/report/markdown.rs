@@ -23,18 +23,6 @@ fn icon(status: &str) -> &'static str {
     }
 }
 
-fn signed(name: &str, v: f64) -> String {
-    if name == "cost_per_case" {
-        format!("{v:+.6} $")
-    } else if name.ends_with("_ms") {
-        format!("{v:+.0} ms")
-    } else if name.ends_with(".kappa") || name.ends_with(".mae") {
-        format!("{v:+.3}")
-    } else {
-        format!("{:+.1} pt", v * 100.0)
-    }
-}
-
 fn diff_block(out: &mut String, lines: &[DiffLine]) {
     let _ = writeln!(out, "```diff");
     for l in lines {
@@ -125,19 +113,19 @@ pub fn render(verdicts: &[SuiteVerdict]) -> String {
             "| metric | base | candidate | Δ | 95% CI | p |\n| --- | ---: | ---: | ---: | ---: | ---: |"
         );
         for m in &c.metrics {
-            let val =
-                |x: Option<f64>| x.map_or("–".to_string(), |x| crate::gate::value(&m.name, x));
+            let val = |x: Option<f64>| x.map_or("–".to_string(), |x| format_value(&m.name, x));
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {} |",
                 m.name,
                 val(m.base),
                 val(m.candidate),
-                m.delta.map_or("–".into(), |d| signed(&m.name, d.delta)),
+                m.delta
+                    .map_or("–".into(), |d| format_change(&m.name, d.delta)),
                 m.delta.map_or("–".into(), |d| format!(
                     "{} to {}",
-                    signed(&m.name, d.low),
-                    signed(&m.name, d.high)
+                    format_change(&m.name, d.low),
+                    format_change(&m.name, d.high)
                 )),
                 m.p_value
                     .map_or("–".into(), |p| format!("{p:.3} ({})", m.test)),

@@ -385,20 +385,8 @@ pub fn render_pairwise(r: &PairwiseReport) -> String {
     out
 }
 
-fn signed_metric(name: &str, v: f64) -> String {
-    if name == "cost_per_case" {
-        format!("{v:+.6}")
-    } else if name.ends_with("_ms") {
-        format!("{v:+.0}")
-    } else if name.ends_with(".kappa") || name.ends_with(".mae") {
-        format!("{v:+.3}")
-    } else {
-        format!("{:+.1}", v * 100.0)
-    }
-}
-
 fn metric_value(name: &str, v: Option<f64>) -> String {
-    v.map_or_else(|| "–".into(), |v| crate::gate::value(name, v))
+    v.map_or_else(|| "–".into(), |v| format_value(name, v))
 }
 
 /// Renders a diff, coloured (red −, green +) when `color`.
@@ -449,30 +437,19 @@ pub fn render_comparison(c: &Comparison, color: bool) -> String {
     );
     let mut t = table(&["metric", "base", "candidate", "Δ", "95% CI", "p", "test"]);
     for m in &c.metrics {
-        let unit = if m.name == "cost_per_case" {
-            " $"
-        } else if m.name.ends_with("_ms") {
-            " ms"
-        } else if m.name.ends_with(".kappa") || m.name.ends_with(".mae") {
-            ""
-        } else {
-            " pt"
-        };
         t.add_row(vec![
             m.name.clone(),
             metric_value(&m.name, m.base),
             metric_value(&m.name, m.candidate),
-            m.delta.map_or_else(
-                || "–".into(),
-                |d| format!("{}{unit}", signed_metric(&m.name, d.delta)),
-            ),
+            m.delta
+                .map_or_else(|| "–".into(), |d| format_change(&m.name, d.delta)),
             m.delta.map_or_else(
                 || "–".into(),
                 |d| {
                     format!(
                         "{} to {}",
-                        signed_metric(&m.name, d.low),
-                        signed_metric(&m.name, d.high)
+                        format_change(&m.name, d.low),
+                        format_change(&m.name, d.high)
                     )
                 },
             ),

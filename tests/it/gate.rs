@@ -181,7 +181,7 @@ fn a_prompt_that_breaks_five_cases_fails_the_gate_and_names_them() {
     assert!(r.stdout.contains("gate support: FAIL"), "{}", r.stdout);
     let md = markdown(&p);
     assert!(
-        md.contains("| pass_rate max_drop | ❌ fail | 98.8% → 92.5% (-6.2 points"),
+        md.contains("| pass_rate max_drop | ❌ fail | 98.8% → 92.5% (-6.2 pt"),
         "{md}"
     );
     assert!(

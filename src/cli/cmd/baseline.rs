@@ -19,13 +19,8 @@ async fn update(
     printer: &Printer,
 ) -> Result<ExitStatus, Error> {
     let project = super::load(root, printer)?;
-    if !project.suites.contains_key(suite) {
-        let known: Vec<&str> = project.suites.keys().map(String::as_str).collect();
-        return Err(Error::usage(
-            format!("no suite named `{suite}`"),
-            Some(crate::diag::suggestion(suite, &known, "suites")),
-        ));
-    }
+    // An unknown suite fails here (with a did-you-mean).
+    crate::plan::build(&project, suite, &crate::plan::RunSettings::default())?;
     let file = match from {
         Some(run) => {
             let store = super::open_store(root).await?;
@@ -78,7 +73,7 @@ async fn update(
             )),
         ));
     }
-    let path = super::gate::baseline_path(root, suite);
+    let path = crate::runfile::baseline_path(root, suite);
     crate::runfile::write(&path, &file)?;
     printer.info(&format!(
         "wrote {} (run {}, model {}, prompt {}@{}, pass rate {:.1}%): commit it on the main branch",

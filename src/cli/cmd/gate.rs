@@ -1,48 +1,40 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::args::{GateArgs, RunArgs};
-use crate::config::{Project, Suite};
+use crate::config::Project;
 use crate::error::{Error, ExitStatus};
 use crate::output::Printer;
+use crate::plan::{self, Plan, RunSettings};
 use crate::report::SuiteVerdict;
 use crate::runfile::RunFile;
 
-/// Where a suite's committed baseline lives.
-pub fn baseline_path(root: &Path, suite: &str) -> PathBuf {
-    root.join("golden")
-        .join("baselines")
-        .join(format!("{suite}.json"))
-}
-
-/// What changed since the baseline: the prompt, the dataset, a judge, the model. Empty when
-/// nothing the suite's results depend on changed.
-fn changes(project: &Project, suite: &Suite, model: &str, baseline: &RunFile) -> Vec<String> {
+/// What changed since the baseline: the prompt, the dataset, the model, a judge, the
+/// scorers. Empty when nothing the suite's results depend on changed.
+fn changes(project: &Project, plan: &Plan<'_>, baseline: &RunFile) -> Vec<String> {
     let b = &baseline.run;
     let mut out = Vec::new();
-    let prompt = &project.prompts[&suite.prompt];
-    if b.prompt != prompt.name || b.prompt_version != prompt.version {
+    if b.prompt != plan.prompt.name || b.prompt_version != plan.prompt.version {
         out.push(format!(
             "prompt {}@{} → {}@{}",
             b.prompt,
             crate::hash::short(&b.prompt_version),
-            prompt.name,
-            prompt.short_version()
+            plan.prompt.name,
+            plan.prompt.short_version()
         ));
     }
-    let dataset = &project.datasets[&suite.dataset];
-    if b.dataset != dataset.name || b.dataset_version != dataset.version {
+    if b.dataset != plan.dataset.name || b.dataset_version != plan.dataset.version {
         out.push(format!(
             "dataset {}@{} → {}@{}",
             b.dataset,
             crate::hash::short(&b.dataset_version),
-            dataset.name,
-            crate::hash::short(&dataset.version)
+            plan.dataset.name,
+            crate::hash::short(&plan.dataset.version)
         ));
     }
-    if b.model != model {
-        out.push(format!("model {} → {model}", b.model));
+    if b.model != plan.model.name {
+        out.push(format!("model {} → {}", b.model, plan.model.name));
     }
-    for scorer in &suite.scorers {
+    for scorer in &plan.suite.scorers {
         if let crate::score::ScorerKind::Judge { judges, .. } = &scorer.kind {
             for name in judges {
                 let now = &project.judges[name].version;
@@ -62,16 +54,8 @@ fn changes(project: &Project, suite: &Suite, model: &str, baseline: &RunFile) ->
             }
         }
     }
-    let scorers = b.scorers_json.clone();
-    let now = serde_json::Value::Array(
-        suite
-            .scorers
-            .iter()
-            .map(|s| serde_json::Value::String(s.name.clone()))
-            .collect(),
-    )
-    .to_string();
-    if scorers != now {
+    let scorers: Option<serde_json::Value> = serde_json::from_str(&b.scorers_json).ok();
+    if scorers != Some(serde_json::Value::Array(plan.scorer_names())) {
         out.push("scorers changed".into());
     }
     out
@@ -83,13 +67,8 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
         project.suites.keys().cloned().collect()
     } else {
         for s in &args.suites {
-            if !project.suites.contains_key(s) {
-                let known: Vec<&str> = project.suites.keys().map(String::as_str).collect();
-                return Err(Error::usage(
-                    format!("no suite named `{s}`"),
-                    Some(crate::diag::suggestion(s, &known, "suites")),
-                ));
-            }
+            // An unknown suite fails here, before anything runs (with a did-you-mean).
+            plan::build(&project, s, &RunSettings::default())?;
         }
         args.suites.clone()
     };
@@ -102,7 +81,7 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
     let mut runs: Vec<Option<RunFile>> = Vec::new();
     for name in &names {
         let suite = &project.suites[name];
-        let path = baseline_path(root, name);
+        let path = crate::runfile::baseline_path(root, name);
         let baseline = if path.is_file() {
             Some(crate::runfile::read(&path)?)
         } else {
@@ -113,13 +92,18 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
             .map(|b| b.run.model.clone())
             .filter(|m| suite.models.contains(m))
             .unwrap_or_else(|| suite.models[0].clone());
+        let settings = RunSettings {
+            models: vec![model.clone()],
+            ..RunSettings::default()
+        };
+        let plan = plan::build(&project, name, &settings)?.remove(0);
         let reason = match &baseline {
             None => format!(
                 "no baseline at {}: absolute gates only",
                 path.strip_prefix(root).unwrap_or(&path).display()
             ),
             Some(b) => {
-                let changed = changes(&project, suite, &model, b);
+                let changed = changes(&project, &plan, b);
                 if changed.is_empty() && !args.all {
                     verdicts.push(SuiteVerdict {
                         suite: name.clone(),

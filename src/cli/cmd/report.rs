@@ -44,12 +44,7 @@ pub async fn print(
         let cases = store.cases(&run.id).await?;
         let scores = store.scores(&run.id).await?;
         let file = crate::runfile::build(run, report, cases, scores);
-        let mut text = serde_json::to_string_pretty(&file).unwrap_or_default();
-        text.push('\n');
-        std::fs::write(path, text).map_err(|source| Error::Write {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        crate::runfile::write(path, &file)?;
         printer.info(&format!("wrote run file {}", path.display()));
     }
     Ok(())
