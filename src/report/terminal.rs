@@ -385,6 +385,10 @@ pub fn render_pairwise(r: &PairwiseReport) -> String {
     out
 }
 
+fn plural(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 fn metric_value(name: &str, v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), |v| format_value(name, v))
 }
@@ -497,8 +501,8 @@ pub fn render_comparison(c: &Comparison, color: bool) -> String {
     if !c.flaky.is_empty() {
         let _ = writeln!(
             out,
-            "\nflaky in the candidate ({} cases passed some repeats and failed others):",
-            c.flaky.len()
+            "\nflaky in the candidate: {} passed some repeats and failed others:",
+            plural(c.flaky.len(), "case")
         );
         for f in &c.flaky {
             let _ = writeln!(out, "  {} passed {} of {}", f.case_id, f.passes, f.repeats);

@@ -291,3 +291,96 @@ fn compare_takes_run_ids_and_run_files_and_shows_the_prompt_diff() {
     bad.assert_code(2);
     assert!(bad.stderr.contains("broken.json:2:"), "{}", bad.stderr);
 }
+
+#[test]
+fn baseline_update_from_a_run_checks_the_suite_and_the_gate_runs_what_changed() {
+    let stub = Stub::start(labeller);
+    let p = project(&stub);
+    // Without a baseline: the suite runs and gets its absolute gates only.
+    let r = gate(&p);
+    r.assert_code(0);
+    assert!(
+        r.stdout
+            .contains("no baseline at golden/baselines/support.json"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("pass_rate max_drop"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("no baseline to compare with"),
+        "{}",
+        r.stdout
+    );
+
+    // --from a stored run (by id prefix) and from a run file.
+    let run = p.evalgate(&["run", "support", "--out", "run.json"]);
+    run.assert_code(0);
+    let id = run.run_id();
+    p.evalgate(&["baseline", "update", "support", "--from", &id[..6]])
+        .assert_code(0);
+    let written: Value = serde_json::from_str(&p.read("golden/baselines/support.json")).unwrap();
+    assert_eq!(written["run"]["id"], id.as_str());
+    p.evalgate(&["baseline", "update", "support", "--from", "run.json"])
+        .assert_code(0);
+    let bad = p.evalgate(&["baseline", "update", "suport"]);
+    bad.assert_code(2);
+    assert!(
+        bad.stderr.contains("no suite named `suport`"),
+        "{}",
+        bad.stderr
+    );
+
+    // A run of another suite cannot be this suite's baseline.
+    let mut other: Value = serde_json::from_str(&p.read("run.json")).unwrap();
+    other["run"]["suite"] = "elsewhere".into();
+    p.write("other.json", &other.to_string());
+    let bad = p.evalgate(&["baseline", "update", "support", "--from", "other.json"]);
+    bad.assert_code(2);
+    assert!(
+        bad.stderr.contains("is of suite `elsewhere`"),
+        "{}",
+        bad.stderr
+    );
+
+    // Dropping a scorer is a change: the gate runs the suite again.
+    let config = p.read("evalgate.yaml");
+    p.write(
+        "evalgate.yaml",
+        &config.replace("      - kind: json_field\n        field: sentiment\n", ""),
+    );
+    let r = gate(&p);
+    r.assert_code(0);
+    assert!(
+        r.stdout.contains("gate support: PASS (scorers changed)"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn repeats_that_disagree_are_listed_as_flaky() {
+    // Case 7 is answered right, then wrong, then right…
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let stub = Stub::start(move |body| {
+        if case_index(body) == 7 && calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2 == 1
+        {
+            return Reply::Content(
+                serde_json::json!({"intent": "other", "sentiment": "neutral", "escalation_risk": 2, "summary": "s"})
+                    .to_string(),
+            );
+        }
+        labeller(body)
+    });
+    let p = project(&stub);
+    p.evalgate(&["baseline", "update", "support"])
+        .assert_code(0);
+    let r = p.evalgate(&["gate", "--all", "--repeat", "2"]);
+    r.assert_code(0);
+    assert!(
+        r.stdout
+            .contains("flaky in the candidate: 1 case passed some repeats"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("g007 passed 1 of 2"), "{}", r.stdout);
+}

@@ -118,7 +118,7 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
                     continue;
                 }
                 if changed.is_empty() {
-                    "unchanged since the baseline; run with --all".into()
+                    "unchanged since the baseline, run because of --all".into()
                 } else {
                     changed.join(", ")
                 }
