@@ -333,6 +333,18 @@ impl Summarizer {
 
 /// Summarizes a run whose rows are all in memory.
 pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunReport {
+    summarize_with_judges(run, cases, scores, &[], &[])
+}
+
+/// Summarizes a run whose rows are all in memory, with its judges' totals and vote agreement
+/// (scorer, cases with several readable votes, unanimous cases).
+pub fn summarize_with_judges(
+    run: &RunRow,
+    cases: &[CaseRow],
+    scores: &[ScoreRow],
+    verdicts: &[crate::store::VerdictTotals],
+    agreement: &[(String, i64, i64)],
+) -> RunReport {
     let mut s = Summarizer::new(run);
     for c in cases {
         s.add(c);
@@ -345,7 +357,7 @@ pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunRep
     }
     let counts: Vec<(String, String, i64)> =
         counts.into_iter().map(|((s, o), n)| (s, o, n)).collect();
-    s.finish(&counts, &[], &[])
+    s.finish(&counts, verdicts, agreement)
 }
 
 #[cfg(test)]
@@ -376,6 +388,7 @@ mod tests {
             stop_reason: None,
             batch_id: None,
             prompt_source: None,
+            selection_json: None,
         }
     }
 

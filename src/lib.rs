@@ -28,6 +28,7 @@ pub mod error;
 pub mod gate;
 pub mod golden;
 pub mod hash;
+pub mod merge;
 pub mod output;
 pub mod pairwise;
 pub mod plan;

@@ -1,7 +1,9 @@
 //! Plans: which suite, prompt, dataset and model a run uses, and how each case becomes a
 //! request. Pure: no I/O happens here.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::config::{Model, Project, Provider, Suite};
@@ -18,6 +20,73 @@ pub struct RunSettings {
     pub concurrency: Option<usize>,
     /// Run only the first N cases.
     pub limit: Option<usize>,
+    pub selection: Selection,
+}
+
+/// Which cases of the dataset a run covers (before `--limit`, which takes the first N of
+/// them). Stored with the run, so that a resume covers the same cases.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Selection {
+    /// `--only-failing RUN`: the cases that failed or errored in that run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_failing: Option<String>,
+    /// `--shard K/N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+    /// The case ids `only_failing` resolved to (read from the store before the run).
+    #[serde(skip)]
+    pub only: Option<Arc<HashSet<String>>>,
+}
+
+impl Selection {
+    pub fn is_all(&self) -> bool {
+        self.only_failing.is_none() && self.shard.is_none()
+    }
+
+    /// Whether a case is part of the run.
+    pub fn contains(&self, case_id: &str) -> bool {
+        self.only.as_ref().is_none_or(|o| o.contains(case_id))
+            && self.shard.is_none_or(|s| s.contains(case_id))
+    }
+}
+
+/// A deterministic slice of a dataset for CI matrices: shard `index` of `count` (1-based)
+/// holds the cases whose id hashes to it, so a case stays in its shard when others are added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub fn contains(&self, case_id: &str) -> bool {
+        let h = crate::hash::sha256_hex(case_id.as_bytes());
+        let n = u64::from_str_radix(&h[..16], 16).unwrap_or(0);
+        n % u64::from(self.count) == u64::from(self.index - 1)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("expected K/N with 1 ≤ K ≤ N (such as 2/3), got `{s}`");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 /// One suite × one model.
@@ -32,6 +101,7 @@ pub struct Plan<'p> {
     /// The number of cases the run will attempt.
     pub planned: usize,
     pub limit: Option<usize>,
+    pub selection: Selection,
 }
 
 /// The plans of a suite: one per model.
@@ -76,6 +146,7 @@ pub fn build<'p>(
                 concurrency,
                 planned,
                 limit: settings.limit,
+                selection: settings.selection.clone(),
             })
         })
         .collect()

@@ -42,6 +42,60 @@ pub struct CaseEntry {
     pub cost_usd: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
+    /// Time to first token of a streamed answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
+    /// The answer came from the response cache.
+    #[serde(default)]
+    pub cache_hit: bool,
+    #[serde(default)]
+    pub attempts: i64,
+    #[serde(default)]
+    pub finished_at: String,
+}
+
+impl CaseEntry {
+    /// The stored rows of this case in run `run_id` (the inverse of `build`), so that a report
+    /// can be computed from run files (`evalgate merge`).
+    pub fn to_rows(&self, run_id: &str, seq: i64) -> (CaseRow, Vec<ScoreRow>) {
+        let text = |v: &Value| v.to_string();
+        let case = CaseRow {
+            run_id: run_id.to_string(),
+            case_id: self.id.clone(),
+            repeat_index: self.repeat,
+            seq,
+            status: self.status.clone(),
+            kind: self.kind.clone(),
+            message: self.message.clone(),
+            request_hash: self.request_hash.clone(),
+            vars_json: text(&self.vars),
+            expected_json: text(&self.expected),
+            tags_json: text(&self.tags),
+            output: self.output.clone(),
+            parsed_json: self.parsed.as_ref().map(text),
+            input_tokens: self.input_tokens,
+            cached_input_tokens: self.cached_input_tokens,
+            output_tokens: self.output_tokens,
+            cost_usd: self.cost_usd,
+            latency_ms: self.latency_ms,
+            finished_at: self.finished_at.clone(),
+            cache_hit: i64::from(self.cache_hit),
+            attempts: self.attempts,
+            ttft_ms: self.ttft_ms,
+        };
+        let scores = self
+            .scores
+            .iter()
+            .map(|s| ScoreRow {
+                case_id: self.id.clone(),
+                repeat_index: self.repeat,
+                scorer: s.scorer.clone(),
+                outcome: s.outcome.clone(),
+                detail: s.detail.clone(),
+            })
+            .collect();
+        (case, scores)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -95,6 +149,10 @@ pub fn build(
             output_tokens: c.output_tokens,
             cost_usd: c.cost_usd,
             latency_ms: c.latency_ms,
+            ttft_ms: c.ttft_ms,
+            cache_hit: c.cache_hit != 0,
+            attempts: c.attempts,
+            finished_at: c.finished_at,
         })
         .collect();
     RunFile {

@@ -251,6 +251,8 @@ fn new_run(plan: &Plan<'_>, repeats: u32) -> RunRow {
         stop_reason: None,
         batch_id: None,
         prompt_source: Some(plan.prompt.source_text()),
+        selection_json: (!plan.selection.is_all())
+            .then(|| serde_json::to_string(&plan.selection).unwrap_or_default()),
     }
 }
 
@@ -704,6 +706,7 @@ fn work_items<'a>(
             source,
         })?;
     let items = cases
+        .filter(|c| c.as_ref().map_or(true, |c| plan.selection.contains(&c.id)))
         .take(plan.limit.unwrap_or(usize::MAX))
         .flat_map(move |case| {
             // The dataset was validated by `config::load`; a bad line now means the file

@@ -89,6 +89,27 @@ pub enum Command {
     Gate(GateArgs),
     /// Manage the committed baselines (`golden/baselines/SUITE.json`).
     Baseline(BaselineArgs),
+    /// Join the run files of shards (`evalgate run SUITE --shard K/N` on several machines)
+    /// into one run file that compares and gates like any other.
+    ///
+    /// The parts must be finished runs of the same suite, model, prompt and dataset version
+    /// with disjoint cases. The merged report is computed again from all the cases.
+    #[command(
+        after_help = "Example:\n  evalgate merge shard-1.json shard-2.json shard-3.json --out run.json\n  evalgate gate support-features --run run.json"
+    )]
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The runs to join: run files, or stored run ids (or prefixes).
+    #[arg(required = true, num_args = 2..)]
+    pub runs: Vec<String>,
+    /// Where to write the merged run file.
+    #[arg(long, value_name = "RUN.json")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +138,10 @@ pub struct GateArgs {
     /// Where the candidate run files go (`DIR/SUITE.json`).
     #[arg(long, value_name = "DIR", default_value = ".evalgate/gate")]
     pub out_dir: PathBuf,
+    /// Gate this run (a run file, such as `evalgate merge`'s, or a stored run id) instead of
+    /// running the suite: for CI matrices whose shards ran elsewhere. Needs one SUITE.
+    #[arg(long, value_name = "RUN", conflicts_with = "all")]
+    pub run: Option<String>,
     /// Ask each case K times; gates apply to the mean over repeats.
     #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub repeat: u32,
@@ -236,6 +261,16 @@ pub struct RunArgs {
     /// batch instead of sending a new one. Cached answers are not sent.
     #[arg(long, conflicts_with_all = ["record", "dry_run"])]
     pub batch: bool,
+
+    /// Run only the cases that failed or errored in RUN (a stored run id or prefix), to
+    /// iterate on a prompt quickly. The new run covers just those cases.
+    #[arg(long, value_name = "RUN")]
+    pub only_failing: Option<String>,
+
+    /// Run one deterministic slice of the dataset, K of N (1-based), for CI matrices: a case
+    /// belongs to the shard its id hashes to. `evalgate merge` joins the shards' run files.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::plan::Shard>,
 
     /// Neither read nor write the response cache.
     #[arg(long, conflicts_with = "refresh")]

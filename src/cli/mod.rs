@@ -53,5 +53,6 @@ fn dispatch(cli: args::Cli, printer: &Printer) -> Result<ExitStatus, Error> {
         args::Command::Compare(a) => runtime()?.block_on(cmd::compare::run(&root, a, printer)),
         args::Command::Gate(a) => runtime()?.block_on(cmd::gate::run(&root, a, printer)),
         args::Command::Baseline(a) => runtime()?.block_on(cmd::baseline::run(&root, a, printer)),
+        args::Command::Merge(a) => runtime()?.block_on(cmd::merge::run(&root, a, printer)),
     }
 }

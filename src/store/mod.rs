@@ -84,6 +84,9 @@ pub struct RunRow {
     /// The prompt's messages and params as run (absent for runs stored before it was kept).
     #[serde(default)]
     pub prompt_source: Option<String>,
+    /// The run's case selection (`plan::Selection` as JSON) when not the whole dataset.
+    #[serde(default)]
+    pub selection_json: Option<String>,
 }
 
 /// One case result as stored.
@@ -135,7 +138,7 @@ pub struct ScoreRow {
     pub detail: Option<String>,
 }
 
-const RUN_COLUMNS: &str = "id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id, prompt_source";
+const RUN_COLUMNS: &str = "id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id, prompt_source, selection_json";
 
 const CASE_COLUMNS: &str = "c.run_id, c.case_id, c.repeat_index, c.seq, c.status, c.kind, c.message, c.request_hash, \
     COALESCE(g.vars_json, '{}') AS vars_json, COALESCE(g.expected_json, '{}') AS expected_json, COALESCE(g.tags_json, '[]') AS tags_json, \
@@ -339,8 +342,8 @@ impl Store {
 
     pub async fn create_run(&self, run: &RunRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO runs (id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id, prompt_source) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
+            "INSERT INTO runs (id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id, prompt_source, selection_json) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
         )
         .bind(&run.id)
         .bind(&run.suite)
@@ -364,6 +367,7 @@ impl Store {
         .bind(&run.stop_reason)
         .bind(&run.batch_id)
         .bind(&run.prompt_source)
+        .bind(&run.selection_json)
         .execute(&self.pool)
         .await?;
         Ok(())

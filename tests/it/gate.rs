@@ -384,3 +384,172 @@ fn repeats_that_disagree_are_listed_as_flaky() {
     );
     assert!(r.stdout.contains("g007 passed 1 of 2"), "{}", r.stdout);
 }
+
+fn json_file(p: &Project, name: &str) -> Value {
+    serde_json::from_str(&p.read(name)).unwrap()
+}
+
+/// What must not differ between a run and its merged shards: the cases' results and the
+/// quality figures of the report (ids, times and cache use do).
+fn results(run: &Value) -> (Value, Vec<Value>) {
+    let r = &run["report"];
+    let report = serde_json::json!([
+        r["counts"],
+        r["pass_rate"],
+        r["scorers"],
+        r["enum_fields"],
+        r["integer_fields"],
+        r["kinds"],
+        r["usage"]["input_tokens"],
+        r["usage"]["output_tokens"],
+        r["usage"]["cost_usd"]
+    ]);
+    let cases = run["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| serde_json::json!([c["id"], c["repeat"], c["status"], c["output"], c["scores"]]))
+        .collect();
+    (report, cases)
+}
+
+#[test]
+fn three_shards_merged_equal_the_unsharded_run_and_gate_like_it() {
+    let stub = Stub::start(labeller);
+    let p = project(&stub);
+    p.evalgate(&["run", "support", "--out", "full.json"])
+        .assert_code(0);
+    let mut sizes = Vec::new();
+    for k in 1..=3 {
+        let out = format!("s{k}.json");
+        p.evalgate(&[
+            "run",
+            "support",
+            "--shard",
+            &format!("{k}/3"),
+            "--out",
+            &out,
+        ])
+        .assert_code(0);
+        sizes.push(json_file(&p, &out)["cases"].as_array().unwrap().len());
+    }
+    assert_eq!(sizes.iter().sum::<usize>(), 80, "{sizes:?}");
+    // A shard stopped by its budget resumes within its shard.
+    stub.set_latency(std::time::Duration::from_millis(40));
+    let stopped = p.evalgate(&[
+        "run",
+        "support",
+        "--shard",
+        "2/3",
+        "--max-cost",
+        "0.00005",
+        "--no-cache",
+    ]);
+    stopped.assert_code(3);
+    assert!(
+        stopped
+            .stderr
+            .contains(&format!("({} cases of shard 2/3", sizes[1])),
+        "{}",
+        stopped.stderr
+    );
+    stub.set_latency(std::time::Duration::ZERO);
+    let resumed = p.evalgate(&[
+        "run", "support", "--shard", "2/3", "--resume", "--out", "r2.json",
+    ]);
+    resumed.assert_code(0);
+    assert_eq!(
+        results(&json_file(&p, "r2.json")).1,
+        results(&json_file(&p, "s2.json")).1
+    );
+    assert!(sizes.iter().all(|&n| n > 10), "{sizes:?}");
+
+    let r = p.evalgate(&[
+        "merge",
+        "s1.json",
+        "s2.json",
+        "s3.json",
+        "--out",
+        "merged.json",
+    ]);
+    r.assert_code(0);
+    assert!(
+        r.stderr.contains("merged 3 runs (80 cases)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        results(&json_file(&p, "merged.json")),
+        results(&json_file(&p, "full.json"))
+    );
+
+    // The merged run gates like any other.
+    p.evalgate(&["baseline", "update", "support", "--from", "full.json"])
+        .assert_code(0);
+    let r = p.evalgate(&["gate", "support", "--run", "merged.json"]);
+    r.assert_code(0);
+    assert!(
+        r.stdout.contains("0 pass → fail, 0 fail → pass"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("gate support: PASS (run "),
+        "{}",
+        r.stdout
+    );
+
+    // Overlapping parts and bad shard specs are refused.
+    let r = p.evalgate(&["merge", "s1.json", "s1.json", "--out", "x.json"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("is in run"), "{}", r.stderr);
+    let r = p.evalgate(&["run", "support", "--shard", "4/3"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("expected K/N with 1 ≤ K ≤ N"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn only_failing_reruns_just_the_failed_cases() {
+    let stub = Stub::start(labeller);
+    let p = project(&stub);
+    let full = p.evalgate(&["run", "support"]);
+    full.assert_code(0);
+    let id = full.run_id();
+    let before = stub.requests().len();
+    // Case 70 is labelled `bug` and answered `billing`: the one failure.
+    set_system(&p, "Label the conversation (FLIP). Answer with JSON only.");
+    let r = p.evalgate(&[
+        "run",
+        "support",
+        "--only-failing",
+        &id,
+        "--out",
+        "only.json",
+    ]);
+    r.assert_code(0);
+    let run = json_file(&p, "only.json");
+    let cases = run["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0]["id"], "g070");
+    assert_eq!(
+        cases[0]["status"], "pass",
+        "the FLIP prompt gets case 70 right"
+    );
+    assert_eq!(
+        stub.requests().len(),
+        before + 1,
+        "one request: case 70 only"
+    );
+    let again = r.run_id();
+    let r = p.evalgate(&["run", "support", "--only-failing", &again]);
+    r.assert_code(0);
+    assert!(
+        r.stderr.contains("has no failing case: nothing to run"),
+        "{}",
+        r.stderr
+    );
+}

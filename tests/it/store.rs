@@ -29,6 +29,7 @@ fn run_row(id: &str, suite: &str, started_at: &str) -> RunRow {
         stop_reason: None,
         batch_id: None,
         prompt_source: Some("[system]\nLabel.\n".into()),
+        selection_json: None,
     }
 }
 

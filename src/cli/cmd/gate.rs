@@ -66,6 +66,12 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
     let names: Vec<String> = if args.suites.is_empty() {
         project.suites.keys().cloned().collect()
     } else {
+        if args.run.is_some() && args.suites.len() != 1 {
+            return Err(Error::usage(
+                "`--run` gates one run: name its suite, as in `evalgate gate SUITE --run RUN`",
+                None,
+            ));
+        }
         for s in &args.suites {
             // An unknown suite fails here, before anything runs (with a did-you-mean).
             plan::build(&project, s, &RunSettings::default())?;
@@ -97,48 +103,75 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
             ..RunSettings::default()
         };
         let plan = plan::build(&project, name, &settings)?.remove(0);
-        let reason = match &baseline {
-            None => format!(
-                "no baseline at {}: absolute gates only",
-                path.strip_prefix(root).unwrap_or(&path).display()
-            ),
-            Some(b) => {
-                let changed = changes(&project, &plan, b);
-                if changed.is_empty() && !args.all {
-                    verdicts.push(SuiteVerdict {
-                        suite: name.clone(),
-                        status: "unchanged".into(),
-                        candidate: None,
-                        comparison: None,
-                        gates: Vec::new(),
-                        reason: "prompt, dataset, judges and model match the baseline: not run"
-                            .into(),
-                    });
-                    runs.push(None);
-                    continue;
-                }
-                if changed.is_empty() {
-                    "unchanged since the baseline, run because of --all".into()
-                } else {
-                    changed.join(", ")
-                }
+        let (reason, candidate, status) = if let Some(run) = &args.run {
+            // A run made elsewhere (merged shards): gate it as it is.
+            let store = super::open_store(root).await?;
+            let candidate = super::load_run(&store, run).await?;
+            store.close().await;
+            if candidate.run.suite != *name {
+                return Err(Error::usage(
+                    format!(
+                        "run {} is of suite `{}`, not `{name}`",
+                        candidate.run.id, candidate.run.suite
+                    ),
+                    None,
+                ));
             }
+            let status = if candidate.run.status == "finished" {
+                ExitStatus::Ok
+            } else {
+                ExitStatus::Infrastructure
+            };
+            (
+                format!("run {} as given", candidate.run.id),
+                candidate,
+                status,
+            )
+        } else {
+            let reason = match &baseline {
+                None => format!(
+                    "no baseline at {}: absolute gates only",
+                    path.strip_prefix(root).unwrap_or(&path).display()
+                ),
+                Some(b) => {
+                    let changed = changes(&project, &plan, b);
+                    if changed.is_empty() && !args.all {
+                        verdicts.push(SuiteVerdict {
+                            suite: name.clone(),
+                            status: "unchanged".into(),
+                            candidate: None,
+                            comparison: None,
+                            gates: Vec::new(),
+                            reason: "prompt, dataset, judges and model match the baseline: not run"
+                                .into(),
+                        });
+                        runs.push(None);
+                        continue;
+                    }
+                    if changed.is_empty() {
+                        "unchanged since the baseline, run because of --all".into()
+                    } else {
+                        changed.join(", ")
+                    }
+                }
+            };
+            printer.info(&format!("gate {name}: {reason}"));
+            let (status, ids) = super::run::run_suite(
+                root,
+                RunArgs {
+                    suite: name.clone(),
+                    models: vec![model.clone()],
+                    repeat: args.repeat,
+                    ..RunArgs::default()
+                },
+                printer,
+            )
+            .await?;
+            let store = super::open_store(root).await?;
+            let candidate = super::stored_run(&store, &ids[0]).await?;
+            store.close().await;
+            (reason, candidate, status)
         };
-        printer.info(&format!("gate {name}: {reason}"));
-        let (status, ids) = super::run::run_suite(
-            root,
-            RunArgs {
-                suite: name.clone(),
-                models: vec![model.clone()],
-                repeat: args.repeat,
-                ..RunArgs::default()
-            },
-            printer,
-        )
-        .await?;
-        let store = super::open_store(root).await?;
-        let candidate = super::stored_run(&store, &ids[0]).await?;
-        store.close().await;
         let comparison = baseline
             .as_ref()
             .map(|b| crate::compare::compare(b, &candidate));

@@ -5,6 +5,7 @@ pub mod compare;
 pub mod estimate;
 pub mod gate;
 pub mod init;
+pub mod merge;
 pub mod pairwise;
 pub mod report;
 pub mod run;

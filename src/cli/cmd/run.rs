@@ -3,10 +3,12 @@ use std::path::{Path, PathBuf};
 use crate::cli::args::RunArgs;
 use crate::error::{Error, ExitStatus};
 use crate::output::Printer;
-use crate::plan::{self, Plan, RunSettings};
+use crate::plan::{self, Plan, RunSettings, Selection};
 use crate::provider::{CacheMode, ClientOptions, Clients};
 use crate::runner::{Progress, RunOptions, StopReason};
 use crate::store::Store;
+use std::collections::HashSet;
+use std::sync::Arc;
 
 pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     Ok(run_suite(root, args, printer).await?.0)
@@ -24,8 +26,13 @@ pub async fn run_suite(
         models: args.models.clone(),
         concurrency: args.concurrency.map(|c| c as usize),
         limit: args.limit.map(|l| l as usize),
+        selection: Selection {
+            only_failing: args.only_failing.clone(),
+            shard: args.shard,
+            only: None,
+        },
     };
-    let plans = plan::build(&project, &args.suite, &settings)?;
+    let mut plans = plan::build(&project, &args.suite, &settings)?;
     if let Some(c) = args.max_cost {
         if !(c > 0.0 && c.is_finite()) {
             return Err(Error::usage(
@@ -35,6 +42,18 @@ pub async fn run_suite(
         }
     }
     let store = super::open_store(root).await?;
+    let selection = resolve_selection(&store, settings.selection).await?;
+    if selection.only.as_ref().is_some_and(|o| o.is_empty()) {
+        printer.info(&format!(
+            "run {} has no failing case: nothing to run",
+            selection.only_failing.as_deref().unwrap_or_default()
+        ));
+        store.close().await;
+        return Ok((ExitStatus::Ok, Vec::new()));
+    }
+    for p in &mut plans {
+        *p = select(p, selection.clone())?;
+    }
     let cache_mode = if args.no_cache {
         CacheMode::Off
     } else if args.refresh {
@@ -119,10 +138,11 @@ pub async fn run_suite(
                 r.id, plan.suite.name, plan.model.name
             )),
             None => printer.info(&format!(
-                "running suite {} on model {} ({} cases{}, concurrency {}{})",
+                "running suite {} on model {} ({} cases{}{}, concurrency {}{})",
                 plan.suite.name,
                 plan.model.name,
                 plan.planned,
+                describe(&plan.selection),
                 if repeats > 1 {
                     format!(" × {repeats} repeats")
                 } else {
@@ -134,7 +154,10 @@ pub async fn run_suite(
                     .unwrap_or_default()
             )),
         }
-        let plan = resumed_plan(plan, resume.as_ref());
+        let plan = match &resume {
+            Some(r) => resumed_plan(plan, r, &store).await?,
+            None => plan.clone(),
+        };
         let options = RunOptions {
             judges,
             repeats,
@@ -250,6 +273,18 @@ pub async fn run_suite(
     Ok((status, run_ids))
 }
 
+/// How a selection reads after the number of cases: ` of shard 2/3`, ` that failed in run X`.
+fn describe(selection: &Selection) -> String {
+    let mut out = String::new();
+    if let Some(run) = &selection.only_failing {
+        out.push_str(&format!(" that failed in run {run}"));
+    }
+    if let Some(shard) = selection.shard {
+        out.push_str(&format!(" of shard {shard}"));
+    }
+    out
+}
+
 fn status_line(p: &Progress) -> String {
     format!(
         "{} pass · {} fail · {} error · {} cached · ${:.6}",
@@ -308,16 +343,59 @@ async fn resume_target(
     Ok(Some(run))
 }
 
-/// A resumed run covers the cases its first part planned (its `--limit`).
-fn resumed_plan<'p>(plan: &Plan<'p>, resume: Option<&crate::store::RunRow>) -> Plan<'p> {
+/// A resumed run covers the cases its first part planned (its `--limit` and selection).
+async fn resumed_plan<'p>(
+    plan: &Plan<'p>,
+    resume: &crate::store::RunRow,
+    store: &Store,
+) -> Result<Plan<'p>, Error> {
     let mut plan = plan.clone();
-    if let Some(r) = resume {
-        plan.limit = r.case_limit.map(|l| l as usize);
-        plan.planned = plan
-            .limit
-            .map_or(plan.dataset.len, |l| l.min(plan.dataset.len));
+    plan.limit = resume.case_limit.map(|l| l as usize);
+    let selection: Selection = resume
+        .selection_json
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    select(&plan, resolve_selection(store, selection).await?)
+}
+
+/// Resolves `--only-failing RUN` to the ids of the cases that failed or errored in RUN.
+async fn resolve_selection(store: &Store, mut selection: Selection) -> Result<Selection, Error> {
+    if let Some(id) = &selection.only_failing {
+        let run = store.find_run(id).await?;
+        let failing: HashSet<String> = store
+            .cases(&run.id)
+            .await?
+            .into_iter()
+            .filter(|c| c.status != "pass")
+            .map(|c| c.case_id)
+            .collect();
+        selection.only_failing = Some(run.id);
+        selection.only = Some(Arc::new(failing));
     }
-    plan
+    Ok(selection)
+}
+
+/// The plan restricted to a selection, with the number of cases it covers (counted on the
+/// dataset when the selection is not the whole of it).
+fn select<'p>(plan: &Plan<'p>, selection: Selection) -> Result<Plan<'p>, Error> {
+    let mut plan = plan.clone();
+    let limit = plan.limit.unwrap_or(usize::MAX);
+    plan.planned = if selection.is_all() {
+        plan.dataset.len.min(limit)
+    } else {
+        plan.dataset
+            .cases()
+            .map_err(|source| Error::Read {
+                path: plan.dataset.path.clone(),
+                source,
+            })?
+            .filter(|c| c.as_ref().map_or(true, |c| selection.contains(&c.id)))
+            .take(limit)
+            .count()
+    };
+    plan.selection = selection;
+    Ok(plan)
 }
 
 fn with_model(path: &Path, model: &str) -> PathBuf {
