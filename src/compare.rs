@@ -5,7 +5,9 @@
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::report::{Comparison, DiffLine, FlakyCase, FlippedCase, MetricDelta};
+use crate::report::{
+    Comparison, DiffLine, FlakyCase, FlippedCase, MatrixRow, MetricDelta, ModelMatrix,
+};
 use crate::runfile::{CaseEntry, RunFile};
 use crate::score::stats::{self, Confusion};
 
@@ -345,6 +347,98 @@ pub fn run_value(run: &RunFile, name: &str) -> Option<f64> {
             kappa_of(&labels, &pairs, &all)
         }
         _ => mean(cases.iter().filter_map(|r| m.case_value(r))),
+    }
+}
+
+/// The model matrix of runs of one suite on several models (the first is the reference).
+/// The recommendation is the cheapest model whose pass rate is not significantly below the
+/// best model's (McNemar's exact test at `alpha` on the paired cases).
+pub fn matrix(runs: &[RunFile], alpha: f64) -> ModelMatrix {
+    let pass_delta = |base: &RunFile, cand: &RunFile| {
+        compare(base, cand)
+            .metrics
+            .into_iter()
+            .find(|m| m.name == "pass_rate")
+    };
+    let rows: Vec<MatrixRow> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| MatrixRow {
+            model: r.run.model.clone(),
+            run_id: r.run.id.clone(),
+            pass_rate: r.report.pass_rate,
+            cost_per_case_usd: r.report.usage.cost_per_case_usd,
+            latency_p50_ms: r.report.latency.p50_ms,
+            latency_p95_ms: r.report.latency.p95_ms,
+            vs_first: if i == 0 {
+                None
+            } else {
+                pass_delta(&runs[0], r)
+            },
+        })
+        .collect();
+    let suite = runs
+        .first()
+        .map(|r| r.run.suite.clone())
+        .unwrap_or_default();
+    let Some(best) = (0..runs.len()).max_by(|&a, &b| {
+        rows[a]
+            .pass_rate
+            .rate
+            .total_cmp(&rows[b].pass_rate.rate)
+            // Between equals, the cheaper one is "best".
+            .then(
+                rows[b]
+                    .cost_per_case_usd
+                    .total_cmp(&rows[a].cost_per_case_usd),
+            )
+    }) else {
+        return ModelMatrix {
+            suite,
+            rows,
+            recommended: None,
+            reason: "no runs".into(),
+        };
+    };
+    // Models not significantly worse than the best.
+    let good: Vec<usize> = (0..runs.len())
+        .filter(|&i| {
+            i == best
+                || pass_delta(&runs[best], &runs[i])
+                    .is_none_or(|d| d.p_value.is_none_or(|p| p >= alpha))
+        })
+        .collect();
+    let pick = good
+        .iter()
+        .copied()
+        .min_by(|&a, &b| {
+            rows[a]
+                .cost_per_case_usd
+                .total_cmp(&rows[b].cost_per_case_usd)
+        })
+        .unwrap_or(best);
+    let reason = if pick == best {
+        format!(
+            "{} has the best pass rate ({:.1}%) and no model that is not significantly worse costs less",
+            rows[best].model,
+            rows[best].pass_rate.rate * 100.0
+        )
+    } else {
+        format!(
+            "{} costs ${:.6} a case against ${:.6} for {}, the best ({:.1}% against {:.1}% passing), and is not significantly worse (McNemar, α = {alpha})",
+            rows[pick].model,
+            rows[pick].cost_per_case_usd,
+            rows[best].cost_per_case_usd,
+            rows[best].model,
+            rows[pick].pass_rate.rate * 100.0,
+            rows[best].pass_rate.rate * 100.0
+        )
+    };
+    ModelMatrix {
+        suite,
+        recommended: Some(rows[pick].model.clone()),
+        rows,
+        reason,
     }
 }
 

@@ -193,8 +193,13 @@ pub struct RunArgs {
     pub suite: String,
 
     /// Run this model instead of the suite's models (repeat or separate with commas for several).
+    ///
+    /// With several models the report ends with the model matrix: pass rate with its
+    /// interval, cost per case and per 1,000 cases, latency, each model against the first
+    /// (McNemar), and the cheapest model not significantly worse than the best.
     #[arg(
         long = "model",
+        visible_alias = "models",
         short = 'm',
         value_delimiter = ',',
         value_name = "MODEL"

@@ -334,3 +334,27 @@ pub struct SuiteVerdict {
     /// Why the suite ran, or why it did not (`prompt changed`, `no baseline`…).
     pub reason: String,
 }
+
+/// One suite run on several models: quality, cost and latency side by side, each model
+/// against the first, and the recommendation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMatrix {
+    pub suite: String,
+    pub rows: Vec<MatrixRow>,
+    /// The cheapest model not significantly worse than the best (by pass rate).
+    pub recommended: Option<String>,
+    /// Why, in words.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatrixRow {
+    pub model: String,
+    pub run_id: String,
+    pub pass_rate: Proportion,
+    pub cost_per_case_usd: f64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    /// Pass rate against the first model, on the cases both answered (none for the first).
+    pub vs_first: Option<MetricDelta>,
+}

@@ -534,6 +534,56 @@ pub fn render_comparison(c: &Comparison, color: bool) -> String {
     out
 }
 
+/// Renders the model matrix.
+pub fn render_matrix(m: &ModelMatrix) -> String {
+    let mut out = String::new();
+    let first = m.rows.first().map(|r| r.model.as_str()).unwrap_or_default();
+    let _ = writeln!(out, "model matrix of suite {}", m.suite);
+    let mut t = table(&[
+        "model",
+        "run",
+        "pass rate (95% CI)",
+        "cost / case",
+        "cost / 1,000 cases",
+        "p50",
+        "p95",
+        &format!("vs {first}"),
+    ]);
+    for r in &m.rows {
+        t.add_row(vec![
+            r.model.clone(),
+            r.run_id.clone(),
+            proportion(&r.pass_rate),
+            usd(r.cost_per_case_usd),
+            usd(r.cost_per_case_usd * 1000.0),
+            ms(r.latency_p50_ms),
+            ms(r.latency_p95_ms),
+            r.vs_first.as_ref().map_or_else(
+                || "–".into(),
+                |d| {
+                    format!(
+                        "{} (p = {})",
+                        d.delta
+                            .map_or_else(|| "–".into(), |x| format_change(&d.name, x.delta)),
+                        opt(d.p_value, 3)
+                    )
+                },
+            ),
+        ]);
+    }
+    right(&mut t, 2);
+    let _ = writeln!(out, "{t}");
+    match &m.recommended {
+        Some(model) => {
+            let _ = writeln!(out, "recommended: {model}: {}", m.reason);
+        }
+        None => {
+            let _ = writeln!(out, "no recommendation: {}", m.reason);
+        }
+    }
+    out
+}
+
 /// Renders the gates of one suite and its verdict.
 pub fn render_verdict(v: &SuiteVerdict) -> String {
     let mut out = String::new();

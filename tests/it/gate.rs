@@ -553,3 +553,82 @@ fn only_failing_reruns_just_the_failed_cases() {
         r.stderr
     );
 }
+
+#[test]
+fn the_model_matrix_recommends_the_cheapest_model_not_significantly_worse() {
+    // `stub-cheap` gets the five BROKEN cases wrong (p = 0.0625: not significant);
+    // `stub-bad` gets every fourth case wrong (20 of 80: significant).
+    let stub = Stub::start(|body| {
+        let i = case_index(body);
+        let wrong = match body["model"].as_str().unwrap_or("") {
+            "stub-cheap" => BROKEN.contains(&i),
+            "stub-bad" => i % 4 == 0,
+            _ => false,
+        };
+        if wrong {
+            return Reply::Content(
+                serde_json::json!({"intent": "bug", "sentiment": "neutral", "escalation_risk": 2, "summary": "s"})
+                    .to_string(),
+            );
+        }
+        labeller(body)
+    });
+    let p = project(&stub);
+    let config = p.read("evalgate.yaml");
+    p.write(
+        "evalgate.yaml",
+        &config.replace(
+            "models:\n",
+            "models:\n  cheap-model:\n    provider: stub\n    name: stub-cheap\n    price: {input: 0.1, output: 0.2}\n  bad-model:\n    provider: stub\n    name: stub-bad\n    price: {input: 0.01, output: 0.02}\n",
+        ),
+    );
+    let r = p.evalgate(&[
+        "run",
+        "support",
+        "--models",
+        "stub-model,cheap-model,bad-model",
+    ]);
+    r.assert_code(0);
+    assert!(
+        r.stdout.contains("model matrix of suite support"),
+        "{}",
+        r.stdout
+    );
+    let row = |model: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("│ {model} ")))
+            .unwrap_or_else(|| panic!("no row for {model}\n{}", r.stdout))
+            .to_string()
+    };
+    assert!(row("stub-model").contains("98.8% (79/80"), "{}", r.stdout);
+    assert!(row("cheap-model").contains("92.5% (74/80"), "{}", r.stdout);
+    assert!(
+        row("cheap-model").contains("-6.2 pt (p = 0.062)"),
+        "{}",
+        r.stdout
+    );
+    assert!(row("bad-model").contains("(p = 0.000)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("recommended: cheap-model: cheap-model costs $0.000002 a case against $0.000020 for stub-model"),
+        "{}",
+        r.stdout
+    );
+
+    let r = p.evalgate(&[
+        "run",
+        "support",
+        "--models",
+        "stub-model,cheap-model",
+        "--format",
+        "json",
+    ]);
+    r.assert_code(0);
+    let start = r
+        .stdout
+        .rfind("{\n  \"suite\"")
+        .expect("the matrix as JSON");
+    let m: Value = serde_json::from_str(&r.stdout[start..]).unwrap();
+    assert_eq!(m["recommended"], "cheap-model");
+    assert_eq!(m["rows"].as_array().unwrap().len(), 2);
+}

@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use crate::cli::args::RunArgs;
+use crate::cli::args::{Format, RunArgs};
 use crate::error::{Error, ExitStatus};
 use crate::output::Printer;
 use crate::plan::{self, Plan, RunSettings, Selection};
@@ -269,9 +269,25 @@ pub async fn run_suite(
             }
         }
     }
+    if run_ids.len() > 1 {
+        let mut files = Vec::new();
+        for id in &run_ids {
+            files.push(super::stored_run(&store, id).await?);
+        }
+        let matrix = crate::compare::matrix(&files, MATRIX_ALPHA);
+        match args.format {
+            Format::Terminal => printer.data(&crate::report::terminal::render_matrix(&matrix)),
+            Format::Json => {
+                printer.data(&serde_json::to_string_pretty(&matrix).unwrap_or_default())
+            }
+        }
+    }
     store.close().await;
     Ok((status, run_ids))
 }
+
+/// The significance level of the model matrix's comparisons with the best model.
+const MATRIX_ALPHA: f64 = 0.05;
 
 /// How a selection reads after the number of cases: ` of shard 2/3`, ` that failed in run X`.
 fn describe(selection: &Selection) -> String {
