@@ -454,6 +454,16 @@ fn three_shards_merged_equal_the_unsharded_run_and_gate_like_it() {
         stopped.stderr
     );
     stub.set_latency(std::time::Duration::ZERO);
+    let stopped_id = stopped.run_id();
+    let wrong = p.evalgate(&["run", "support", "--shard", "1/3", "--resume", &stopped_id]);
+    wrong.assert_code(2);
+    assert!(
+        wrong
+            .stderr
+            .contains("covers the cases of shard 2/3, not the cases of shard 1/3"),
+        "{}",
+        wrong.stderr
+    );
     let resumed = p.evalgate(&[
         "run", "support", "--shard", "2/3", "--resume", "--out", "r2.json",
     ]);

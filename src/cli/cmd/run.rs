@@ -301,6 +301,14 @@ fn describe(selection: &Selection) -> String {
     out
 }
 
+fn or_all(described: String) -> String {
+    if described.is_empty() {
+        " of the whole dataset".into()
+    } else {
+        described
+    }
+}
+
 fn status_line(p: &Progress) -> String {
     format!(
         "{} pass · {} fail · {} error · {} cached · ${:.6}",
@@ -372,6 +380,22 @@ async fn resumed_plan<'p>(
         .as_deref()
         .and_then(|j| serde_json::from_str(j).ok())
         .unwrap_or_default();
+    let asked = &plan.selection;
+    if !asked.is_all()
+        && (asked.shard != selection.shard || asked.only_failing != selection.only_failing)
+    {
+        return Err(Error::usage(
+            format!(
+                "run {} covers the cases{}, not the cases{} asked for",
+                resume.id,
+                or_all(describe(&selection)),
+                or_all(describe(asked))
+            ),
+            Some(
+                "resume it without `--shard` / `--only-failing`, or name the run to resume".into(),
+            ),
+        ));
+    }
     select(&plan, resolve_selection(store, selection).await?)
 }
 
