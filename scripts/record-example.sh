@@ -21,3 +21,11 @@ $bin run support-features-brief --model smollm2-live --record
 base=$($bin runs --suite support-features --limit 1 | awk 'NR==4 {print $2}')
 cand=$($bin runs --suite support-features-brief --limit 1 | awk 'NR==4 {print $2}')
 $bin pairwise "$base" "$cand" --judge summary_preference --record
+# The gate demos of the README: prompt changes in place of support_features, answered and
+# judged (the brief prompt's answers are the brief suite's; the judge's verdicts are new).
+cp prompts/support_features.yaml prompts/support_features.yaml.bak
+trap 'mv prompts/support_features.yaml.bak prompts/support_features.yaml; for j in judges/summary_faithful.yaml judges/summary_preference.yaml; do mv "$j.bak" "$j"; done' EXIT
+for variant in prompts/support_features_brief.yaml examples/prompt-changes/support_features_fewshot.yaml; do
+  cp "$variant" prompts/support_features.yaml
+  $bin run support-features --model smollm2-live --record
+done

@@ -642,3 +642,62 @@ fn the_model_matrix_recommends_the_cheapest_model_not_significantly_worse() {
     assert_eq!(m["recommended"], "cheap-model");
     assert_eq!(m["rows"].as_array().unwrap().len(), 2);
 }
+
+/// The README's offline demo: the example project, its committed baselines and cassettes.
+fn example() -> Project {
+    let p = Project::empty();
+    for item in [
+        "prompts",
+        "golden",
+        "judges",
+        "cassettes",
+        "examples/prompt-changes",
+    ] {
+        crate::common::copy_dir(&crate::common::repo().join(item), &p.path().join(item));
+    }
+    std::fs::copy(
+        crate::common::repo().join("evalgate.yaml"),
+        p.path().join("evalgate.yaml"),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn the_readme_gate_demo_replays_offline() {
+    let p = example();
+    let r = p.evalgate(&["gate"]);
+    r.assert_code(0);
+    assert_eq!(r.stdout.matches("UNCHANGED").count(), 2, "{}", r.stdout);
+
+    // The few-shot prompt: better escalation risk, but too expensive.
+    p.write(
+        "prompts/support_features.yaml",
+        &p.read("examples/prompt-changes/support_features_fewshot.yaml"),
+    );
+    let r = p.evalgate(&["gate", "support-features"]);
+    r.assert_code(1);
+    assert!(
+        r.stdout
+            .contains("1.550 → 1.175 (-0.375, 95% CI -0.600 to -0.150; p = 0.001, bootstrap)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("+52.1% (at most +25.0%)"), "{}", r.stdout);
+
+    // The brief prompt: noise, and cheaper.
+    p.write(
+        "prompts/support_features.yaml",
+        &p.read("prompts/support_features_brief.yaml"),
+    );
+    let r = p.evalgate(&["gate", "support-features"]);
+    r.assert_code(0);
+    assert!(
+        r.stdout
+            .contains("1 pass → fail, 0 fail → pass (McNemar exact p = 1.000)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("95.6% → 98.9% (+3.3 pt"), "{}", r.stdout);
+    assert!(r.stdout.contains("-21.6% (at most +25.0%)"), "{}", r.stdout);
+}
