@@ -25,6 +25,16 @@ fn by_case(run: &RunFile) -> BTreeMap<&str, Repeats<'_>> {
     out
 }
 
+/// The case ids both runs have, in id order, with each run's repeats of them.
+fn paired<'m, 'r>(
+    b: &'m BTreeMap<&'r str, Repeats<'r>>,
+    c: &'m BTreeMap<&'r str, Repeats<'r>>,
+) -> (Vec<&'r str>, Vec<(&'m Repeats<'r>, &'m Repeats<'r>)>) {
+    b.iter()
+        .filter_map(|(id, r)| Some((*id, (r, c.get(id)?))))
+        .unzip()
+}
+
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (mut sum, mut n) = (0.0, 0usize);
     for v in values {
@@ -265,8 +275,7 @@ fn metrics(base: &RunFile, cand: &RunFile) -> Vec<Metric> {
 pub fn compare(base: &RunFile, cand: &RunFile) -> Comparison {
     let b = by_case(base);
     let c = by_case(cand);
-    let ids: Vec<&str> = b.keys().filter(|id| c.contains_key(*id)).copied().collect();
-    let pairs: Vec<(&Repeats<'_>, &Repeats<'_>)> = ids.iter().map(|id| (&b[id], &c[id])).collect();
+    let (ids, pairs) = paired(&b, &c);
 
     let deltas: Vec<MetricDelta> = metrics(base, cand)
         .iter()
@@ -354,11 +363,11 @@ pub fn run_value(run: &RunFile, name: &str) -> Option<f64> {
 /// The recommendation is the cheapest model whose pass rate is not significantly below the
 /// best model's (McNemar's exact test at `alpha` on the paired cases).
 pub fn matrix(runs: &[RunFile], alpha: f64) -> ModelMatrix {
+    // Only the pass rate is compared here: the other metrics' bootstraps are not needed.
     let pass_delta = |base: &RunFile, cand: &RunFile| {
-        compare(base, cand)
-            .metrics
-            .into_iter()
-            .find(|m| m.name == "pass_rate")
+        let (b, c) = (by_case(base), by_case(cand));
+        let (_, pairs) = paired(&b, &c);
+        (!pairs.is_empty()).then(|| measure(&Metric::PassRate, &pairs))
     };
     let rows: Vec<MatrixRow> = runs
         .iter()
