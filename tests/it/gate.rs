@@ -701,3 +701,24 @@ fn the_readme_gate_demo_replays_offline() {
     assert!(r.stdout.contains("95.6% → 98.9% (+3.3 pt"), "{}", r.stdout);
     assert!(r.stdout.contains("-21.6% (at most +25.0%)"), "{}", r.stdout);
 }
+
+#[test]
+fn junit_of_a_small_gate() {
+    // The three fixture cases (two fail on sentiment), gated without a baseline: each
+    // case × scorer is a test case, and so is each gate (relative gates are skipped).
+    let stub = Stub::start(support_labeller);
+    let p = Project::base(&stub.base_url);
+    let config = p.read("evalgate.yaml");
+    p.write(
+        "evalgate.yaml",
+        &config.replace(
+            "        field: escalation_risk\n        tolerance: 1\n",
+            &format!("        field: escalation_risk\n        tolerance: 1\n{GATES}"),
+        ),
+    );
+    let r = gate(&p);
+    r.assert_code(0);
+    let xml = p.read("junit.xml");
+    roxmltree::Document::parse(&xml).expect("JUnit XML parses");
+    crate::snapshot!("gate_junit_small", xml);
+}
