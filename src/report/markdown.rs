@@ -138,11 +138,7 @@ pub fn render(verdicts: &[SuiteVerdict]) -> String {
             c.pass_to_fail, c.fail_to_pass, c.flip_p_value
         );
         for f in c.flipped.iter().take(FLIPS_SHOWN) {
-            let arrow = if f.direction == "pass_to_fail" {
-                "pass → fail"
-            } else {
-                "fail → pass"
-            };
+            let arrow = f.arrow();
             let why = if f.failed.is_empty() {
                 String::new()
             } else {

@@ -296,6 +296,17 @@ pub struct FlippedCase {
     pub diff: Vec<DiffLine>,
 }
 
+impl FlippedCase {
+    /// The flip in words: `pass → fail` or `fail → pass`.
+    pub fn arrow(&self) -> &'static str {
+        if self.direction == "pass_to_fail" {
+            "pass → fail"
+        } else {
+            "fail → pass"
+        }
+    }
+}
+
 /// One line of a diff: `-` only in the base, `+` only in the candidate, ` ` in both.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiffLine {

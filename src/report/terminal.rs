@@ -469,11 +469,7 @@ pub fn render_comparison(c: &Comparison, color: bool) -> String {
         c.pass_to_fail, c.fail_to_pass, c.flip_p_value
     );
     for f in &c.flipped {
-        let arrow = if f.direction == "pass_to_fail" {
-            "pass → fail"
-        } else {
-            "fail → pass"
-        };
+        let arrow = f.arrow();
         let why = if f.failed.is_empty() {
             String::new()
         } else {
