@@ -25,6 +25,7 @@ pub mod contract;
 pub mod diag;
 pub mod env;
 pub mod error;
+pub mod features;
 pub mod gate;
 pub mod golden;
 pub mod hash;

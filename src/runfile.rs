@@ -208,3 +208,65 @@ pub fn write(path: &std::path::Path, file: &RunFile) -> Result<(), crate::error:
         source,
     })
 }
+
+/// Run files built in memory, for the unit tests of the analyses over runs.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A finished run of suite `s`, prompt `p@v`, model `m`, with this output contract.
+    pub fn run_row(id: &str, contract_json: &str) -> RunRow {
+        RunRow {
+            id: id.into(),
+            suite: "s".into(),
+            model: "m".into(),
+            model_api_name: "m".into(),
+            provider: "prov".into(),
+            provider_kind: "openai".into(),
+            prompt: "p".into(),
+            prompt_version: "v".into(),
+            dataset: "d".into(),
+            dataset_version: "dv".into(),
+            status: "finished".into(),
+            planned_cases: 0,
+            started_at: "2026-11-23T10:00:00Z".into(),
+            finished_at: None,
+            price_json: r#"{"input":1.0,"cached_input":1.0,"output":2.0,"batch_input":0.5,"batch_output":1.0}"#.into(),
+            scorers_json: "[]".into(),
+            contract_json: Some(contract_json.into()),
+            case_limit: None,
+            repeats: 1,
+            stop_reason: None,
+            batch_id: None,
+            prompt_source: None,
+            selection_json: None,
+        }
+    }
+
+    /// A run file of the given cases, each a JSON object with at least `id`, `status` and
+    /// `output`; the other fields get neutral defaults.
+    pub fn run_file(id: &str, contract_json: &str, cases: Vec<serde_json::Value>) -> RunFile {
+        let run = run_row(id, contract_json);
+        let report = crate::analysis::summarize(&run, &[], &[]);
+        let cases = cases
+            .into_iter()
+            .map(|c| {
+                let mut full = serde_json::json!({
+                    "repeat": 0, "vars": {}, "expected": {}, "tags": [], "scores": [],
+                    "input_tokens": 100, "cached_input_tokens": 0, "output_tokens": 20,
+                    "cost_usd": 0.0001, "finished_at": "2026-11-23T10:00:01Z",
+                });
+                if let (Some(full), Value::Object(given)) = (full.as_object_mut(), c) {
+                    full.extend(given);
+                }
+                serde_json::from_value(full).expect("a test case entry")
+            })
+            .collect();
+        RunFile {
+            format_version: FORMAT_VERSION,
+            run,
+            report,
+            cases,
+        }
+    }
+}

@@ -298,6 +298,18 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 ));
             }
         }
+        let lift = s
+            .lift
+            .map(|l| check_lift(&name, l, prompt.as_deref(), &loc, &display, &mut diags));
+        if lift.is_none() && (gates.min_lift.is_some() || gates.max_lift_drop.is_some()) {
+            diags.push(
+                at(
+                    loc.key(&["suites", &name, "gates"]),
+                    format!("suite `{name}` has lift gates but no `lift:` section"),
+                )
+                .with_hint("add `lift: {outcome: KEY}`, KEY being a key of the golden cases' `outcome`"),
+            );
+        }
         let concurrency = s.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
         if concurrency == 0 {
             diags.push(at(
@@ -324,6 +336,7 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 concurrency,
                 max_cost: s.max_cost,
                 max_error_rate: s.max_error_rate,
+                lift,
             },
         );
     }
@@ -940,6 +953,66 @@ fn check_gates(
         max_latency_p95_ms: g.max_latency_p95_ms,
         min_judge_kappa: g.min_judge_kappa,
         min_lift: g.min_lift,
+        max_lift_drop: g.max_lift_drop,
+        max_flip_rate: g.max_flip_rate,
+    }
+}
+
+/// A suite's `lift:` section: the fields it names must be model-usable fields of the prompt's
+/// contract, and the numbers in range. (The outcome key is checked against the golden cases
+/// when the analysis runs.)
+fn check_lift(
+    suite: &str,
+    l: RawLift,
+    prompt: Option<&Prompt>,
+    loc: &Locator<'_>,
+    display: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> crate::features::lift::LiftSpec {
+    use crate::features::lift::{self, LiftSpec};
+    let at = |key: &str, message: String| {
+        let (line, col) = loc.key(&["suites", suite, "lift", key]).unwrap_or((0, 0));
+        Diagnostic::new(display, line, col, message)
+    };
+    let folds = l.folds.unwrap_or(lift::DEFAULT_FOLDS);
+    if folds < 2 {
+        diags.push(at("folds", format!("`folds` must be at least 2, got {folds}")));
+    }
+    let regularization = l.regularization.unwrap_or(lift::DEFAULT_REGULARIZATION);
+    if !(regularization > 0.0 && regularization.is_finite()) {
+        diags.push(at(
+            "regularization",
+            format!("`regularization` must be a positive number, got {regularization}"),
+        ));
+    }
+    if let (Some(features), Some(contract)) = (&l.features, prompt.and_then(|p| p.contract.as_ref())) {
+        let usable: Vec<&str> = contract
+            .fields
+            .iter()
+            .filter(|(_, f)| crate::features::FeatureKind::of_field(&f.kind).is_some())
+            .map(|(n, _)| n.as_str())
+            .collect();
+        for f in features {
+            if !usable.contains(&f.as_str()) {
+                let why = if contract.fields.contains_key(f) {
+                    "is free text, which a logistic regression cannot use"
+                } else {
+                    "is not a field of the prompt's output contract"
+                };
+                diags.push(
+                    at("features", format!("lift feature `{f}` {why}"))
+                        .with_hint(suggestion(f, &usable, "usable fields")),
+                );
+            }
+        }
+    }
+    LiftSpec {
+        outcome: l.outcome,
+        features: l.features,
+        base_features: l.base_features,
+        folds,
+        seed: l.seed.unwrap_or(lift::DEFAULT_SEED),
+        regularization,
     }
 }
 

@@ -152,6 +152,7 @@ pub struct Suite {
     pub concurrency: usize,
     pub max_cost: Option<f64>,
     pub max_error_rate: Option<f64>,
+    pub lift: Option<crate::features::lift::LiftSpec>,
 }
 
 /// Thresholds of a suite. `evalgate gate` evaluates them against a baseline.
@@ -161,7 +162,13 @@ pub struct Gates {
     pub max_cost_increase: Option<f64>,
     pub max_latency_p95_ms: Option<f64>,
     pub min_judge_kappa: Option<f64>,
+    /// The candidate's downstream lift (AUC) must be at least this.
     pub min_lift: Option<f64>,
+    /// The lift may not fall by more than this against the baseline's.
+    pub max_lift_drop: Option<f64>,
+    /// No feature field may change its value on more than this share of cases against the
+    /// baseline.
+    pub max_flip_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default)]

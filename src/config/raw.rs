@@ -86,6 +86,19 @@ pub struct RawSuite {
     pub max_cost: Option<f64>,
     /// Above this share of cases with a provider error, the run fails with exit code 3.
     pub max_error_rate: Option<f64>,
+    /// The downstream lift analysis (`evalgate lift`, and the lift gates).
+    pub lift: Option<RawLift>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLift {
+    pub outcome: String,
+    pub features: Option<Vec<String>>,
+    pub base_features: Option<Vec<String>>,
+    pub folds: Option<usize>,
+    pub seed: Option<u64>,
+    pub regularization: Option<f64>,
 }
 
 /// One scorer, flat so that every key is checked with its own line and column; which keys
@@ -132,6 +145,8 @@ pub struct RawGates {
     pub max_latency_p95_ms: Option<f64>,
     pub min_judge_kappa: Option<f64>,
     pub min_lift: Option<f64>,
+    pub max_lift_drop: Option<f64>,
+    pub max_flip_rate: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
