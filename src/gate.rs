@@ -2,6 +2,8 @@
 //! baseline. Each gate says pass, fail or skipped, with the numbers behind it.
 
 use crate::config::{Gates, Suite};
+use crate::features::lift::LiftReport;
+use crate::features::stability::StabilityReport;
 use crate::report::{Comparison, GateResult, MetricDelta};
 use crate::runfile::RunFile;
 
@@ -27,9 +29,25 @@ fn skipped(gate: String, detail: impl Into<String>) -> GateResult {
     }
 }
 
+/// The feature analyses some gates need, computed by the caller (they read the golden data).
+#[derive(Debug, Default)]
+pub struct Analyses {
+    /// The candidate's downstream lift.
+    pub lift: Option<LiftReport>,
+    /// The baseline's, or why there is none.
+    pub baseline_lift: Option<Result<LiftReport, String>>,
+    /// The features' stability from the baseline to the candidate, or why there is none.
+    pub stability: Option<Result<StabilityReport, String>>,
+}
+
 /// Evaluates a suite's gates. Without a comparison (no baseline yet) only the absolute gates
 /// are evaluated; the relative ones are skipped and say why.
-pub fn evaluate(suite: &Suite, candidate: &RunFile, cmp: Option<&Comparison>) -> Vec<GateResult> {
+pub fn evaluate(
+    suite: &Suite,
+    candidate: &RunFile,
+    cmp: Option<&Comparison>,
+    analyses: &Analyses,
+) -> Vec<GateResult> {
     let g: &Gates = &suite.gates;
     let mut out = Vec::new();
     for (metric, m) in &g.metrics {
@@ -120,13 +138,111 @@ pub fn evaluate(suite: &Suite, candidate: &RunFile, cmp: Option<&Comparison>) ->
             "needs human labels of judged cases, which evalgate does not collect yet",
         ));
     }
-    if g.min_lift.is_some() {
-        out.push(skipped(
-            "min_lift".into(),
-            "needs the downstream lift analysis, which evalgate does not run yet",
-        ));
+    lift_gates(g, analyses, &mut out);
+    if let Some(max) = g.max_flip_rate {
+        out.push(flip_gate(max, analyses.stability.as_ref()));
     }
     out
+}
+
+fn signed(x: f64) -> String {
+    format!("{}{:.3}", if x < 0.0 { '-' } else { '+' }, x.abs())
+}
+
+fn lift_gates(g: &Gates, a: &Analyses, out: &mut Vec<GateResult>) {
+    let lift = a.lift.as_ref().and_then(|l| l.lift);
+    if let Some(min) = g.min_lift {
+        let name = "min_lift".to_string();
+        match lift {
+            Some(l) => out.push(result(
+                name,
+                l.delta >= min,
+                format!(
+                    "downstream AUC lift {} (95% CI {} to {}) against a floor of {}",
+                    signed(l.delta),
+                    signed(l.low),
+                    signed(l.high),
+                    signed(min)
+                ),
+            )),
+            None => out.push(skipped(name, "the lift could not be computed")),
+        }
+    }
+    if let Some(max_drop) = g.max_lift_drop {
+        let name = "max_lift_drop".to_string();
+        let base = match &a.baseline_lift {
+            None => {
+                out.push(skipped(name, "no baseline to compare with"));
+                return;
+            }
+            Some(Err(why)) => {
+                out.push(skipped(name, format!("the baseline's lift: {why}")));
+                return;
+            }
+            Some(Ok(b)) => b.lift,
+        };
+        match (base, lift) {
+            (Some(b), Some(c)) => {
+                let drop = b.delta - c.delta;
+                out.push(result(
+                    name,
+                    drop <= max_drop + 1e-12,
+                    format!(
+                        "downstream AUC lift {} → {} ({}); allowed drop {:.3}",
+                        signed(b.delta),
+                        signed(c.delta),
+                        signed(c.delta - b.delta),
+                        max_drop
+                    ),
+                ));
+            }
+            _ => out.push(skipped(name, "the lift could not be computed")),
+        }
+    }
+}
+
+fn flip_gate(max: f64, stability: Option<&Result<StabilityReport, String>>) -> GateResult {
+    let name = "max_flip_rate".to_string();
+    let s = match stability {
+        None => return skipped(name, "no baseline to compare with"),
+        Some(Err(why)) => return skipped(name, why.clone()),
+        Some(Ok(s)) => s,
+    };
+    let over: Vec<String> = s
+        .fields
+        .iter()
+        .filter(|f| f.flip_rate.is_some_and(|r| r > max + 1e-12))
+        .map(|f| {
+            format!(
+                "`{}` changed on {} of {} cases ({})",
+                f.field,
+                f.flipped,
+                f.compared,
+                pct(f.flip_rate.unwrap_or(0.0))
+            )
+        })
+        .collect();
+    if over.is_empty() {
+        let worst = s
+            .worst()
+            .map(|(f, r)| format!("most changed: `{f}` on {}", pct(r)))
+            .unwrap_or_else(|| "no field compared".into());
+        result(
+            name,
+            true,
+            format!("{worst} of cases against the baseline (at most {})", pct(max)),
+        )
+    } else {
+        result(
+            name,
+            false,
+            format!(
+                "against the baseline {} (at most {})",
+                over.join(", "),
+                pct(max)
+            ),
+        )
+    }
 }
 
 /// A `max_drop` gate: the metric may not get worse by more than `max_drop`; with

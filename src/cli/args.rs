@@ -98,6 +98,98 @@ pub enum Command {
         after_help = "Example:\n  evalgate merge shard-1.json shard-2.json shard-3.json --out run.json\n  evalgate gate support-features --run run.json"
     )]
     Merge(MergeArgs),
+    /// Does an LLM-made feature improve the cheaper model downstream? Measures its lift.
+    ///
+    /// A logistic regression predicts the golden cases' `outcome` (the suite's
+    /// `lift.outcome`, or `--outcome`) by stratified k-fold cross-validation with a fixed seed,
+    /// from (a) the cases' `base_features` alone, (b) the base features and the run's
+    /// features, (c) the base features and the human labels of the same fields (`expected`),
+    /// a ceiling. Prints AUC, log loss and accuracy of each, the lift AUC(b) − AUC(a) with a
+    /// 95% bootstrap interval, and the share of the ceiling's lift the LLM reaches.
+    #[command(
+        after_help = "Examples:\n  evalgate lift 3f9a2c\n  evalgate lift golden/baselines/support-features.json --outcome escalated --folds 10"
+    )]
+    Lift(LiftArgs),
+    /// How stable are the features between two runs of the same cases (a rerun, another
+    /// prompt version, another model)? Per field: flip rate, Cohen's kappa between the runs,
+    /// mean absolute change of numbers; then the cases that flipped.
+    #[command(after_help = "Example:\n  evalgate stability golden/baselines/support-features.json 7b1e04")]
+    Stability(StabilityArgs),
+    /// What a feature costs per record, and what keeping a table enriched costs: a backfill,
+    /// a refresh every D days (normal and Batch API prices), against calling the model live on
+    /// every serving event.
+    #[command(
+        after_help = "Example:\n  evalgate cost 3f9a2c --records 2000000 --refresh-days 7 --serving-events-per-day 150000\n\nMonths are 30 days. Live calls are priced at the normal rate (they cannot wait for a batch)."
+    )]
+    Cost(CostArgs),
+    /// Write a run's features for a downstream system: one row per case whose answer met the
+    /// contract, with the contracted fields, `feature_version` (prompt@version+model) and
+    /// `generated_at`. Answers that broke the contract or failed are listed apart.
+    #[command(
+        after_help = "Examples:\n  evalgate export 3f9a2c --format csv --out features.csv --rejected rejected.jsonl\n  evalgate export 3f9a2c --format jsonl | head"
+    )]
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LiftArgs {
+    /// The run: a run id (or unique prefix), or a run file such as a baseline.
+    pub run: String,
+    /// The key of the golden cases' `outcome` to predict (default: the suite's `lift.outcome`).
+    #[arg(long, value_name = "KEY")]
+    pub outcome: Option<String>,
+    /// Cross-validation folds (default: the suite's, else 5).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..=100))]
+    pub folds: Option<u32>,
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct StabilityArgs {
+    /// The first run: a run id (or unique prefix), or a run file.
+    pub run_a: String,
+    /// The second run.
+    pub run_b: String,
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// The run whose answers are priced: a run id (or unique prefix), or a run file.
+    pub run: String,
+    /// Records in the table to enrich (for the backfill and refresh projections).
+    #[arg(long, value_name = "N")]
+    pub records: Option<u64>,
+    /// Recompute every record's features every D days.
+    #[arg(long, value_name = "D", requires = "records")]
+    pub refresh_days: Option<f64>,
+    /// Serving events a day that would each call the model if it ran live.
+    #[arg(long, value_name = "E")]
+    pub serving_events_per_day: Option<f64>,
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The run: a run id (or unique prefix), or a run file.
+    pub run: String,
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Write here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write the rejected answers here (JSON lines: case_id, reason).
+    #[arg(long, value_name = "FILE")]
+    pub rejected: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

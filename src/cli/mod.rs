@@ -54,5 +54,11 @@ fn dispatch(cli: args::Cli, printer: &Printer) -> Result<ExitStatus, Error> {
         args::Command::Gate(a) => runtime()?.block_on(cmd::gate::run(&root, a, printer)),
         args::Command::Baseline(a) => runtime()?.block_on(cmd::baseline::run(&root, a, printer)),
         args::Command::Merge(a) => runtime()?.block_on(cmd::merge::run(&root, a, printer)),
+        args::Command::Lift(a) => runtime()?.block_on(cmd::features::lift(&root, a, printer)),
+        args::Command::Stability(a) => {
+            runtime()?.block_on(cmd::features::stability(&root, a, printer))
+        }
+        args::Command::Cost(a) => runtime()?.block_on(cmd::features::cost(&root, a, printer)),
+        args::Command::Export(a) => runtime()?.block_on(cmd::features::export(&root, a, printer)),
     }
 }

@@ -974,17 +974,6 @@ fn check_lift(
         let (line, col) = loc.key(&["suites", suite, "lift", key]).unwrap_or((0, 0));
         Diagnostic::new(display, line, col, message)
     };
-    let folds = l.folds.unwrap_or(lift::DEFAULT_FOLDS);
-    if folds < 2 {
-        diags.push(at("folds", format!("`folds` must be at least 2, got {folds}")));
-    }
-    let regularization = l.regularization.unwrap_or(lift::DEFAULT_REGULARIZATION);
-    if !(regularization > 0.0 && regularization.is_finite()) {
-        diags.push(at(
-            "regularization",
-            format!("`regularization` must be a positive number, got {regularization}"),
-        ));
-    }
     if let (Some(features), Some(contract)) = (&l.features, prompt.and_then(|p| p.contract.as_ref())) {
         let usable: Vec<&str> = contract
             .fields
@@ -1005,6 +994,17 @@ fn check_lift(
                 );
             }
         }
+    }
+    let folds = l.folds.unwrap_or(lift::DEFAULT_FOLDS);
+    if folds < 2 {
+        diags.push(at("folds", format!("`folds` must be at least 2, got {folds}")));
+    }
+    let regularization = l.regularization.unwrap_or(lift::DEFAULT_REGULARIZATION);
+    if !(regularization > 0.0 && regularization.is_finite()) {
+        diags.push(at(
+            "regularization",
+            format!("`regularization` must be a positive number, got {regularization}"),
+        ));
     }
     LiftSpec {
         outcome: l.outcome,

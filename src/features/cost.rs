@@ -161,16 +161,7 @@ pub fn estimate(run: &RunFile, workload: Workload) -> Result<CostReport, Error> 
 }
 
 fn round(x: f64) -> String {
-    let n = x.round() as u64;
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::text::thousands(x.round().max(0.0) as u64)
 }
 
 #[cfg(test)]

@@ -79,7 +79,12 @@ impl<'a> RunFeatures<'a> {
     /// `prompt@version+model`: what a downstream table records as the features' version.
     pub fn feature_version(&self) -> String {
         let r = &self.run.run;
-        format!("{}@{}+{}", r.prompt, r.prompt_version, r.model)
+        format!(
+            "{}@{}+{}",
+            r.prompt,
+            crate::hash::short(&r.prompt_version),
+            r.model
+        )
     }
 }
 

@@ -42,17 +42,7 @@ fn usd(x: f64) -> String {
     }
 }
 
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+use crate::text::thousands;
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
@@ -616,4 +606,187 @@ mod tests {
         assert_eq!(usd(0.000123), "$0.000123");
         assert_eq!(usd(1.5), "$1.5000");
     }
+}
+
+fn signed(x: f64) -> String {
+    format!("{}{:.3}", if x < 0.0 { '-' } else { '+' }, x.abs())
+}
+
+/// Renders a lift analysis: the three models, the lift with its interval, the ceiling share.
+pub fn render_lift(r: &crate::features::lift::LiftReport) -> String {
+    let mut out = String::new();
+    let classes: Vec<String> = r
+        .classes
+        .iter()
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "downstream lift of run {} ({}) on outcome `{}`",
+        r.run_id, r.feature_version, r.outcome
+    );
+    let _ = writeln!(
+        out,
+        "{} cases ({}); logistic regression, α = {}, stratified {}-fold cross-validation, seed {}",
+        r.cases,
+        classes.join(", "),
+        r.regularization,
+        r.folds,
+        r.seed
+    );
+    let base = if r.base_features.is_empty() {
+        "none".to_string()
+    } else {
+        r.base_features.join(", ")
+    };
+    let _ = writeln!(out, "base features: {base}");
+    let _ = writeln!(out, "LLM features:  {}", r.llm_features.join(", "));
+    for (why, n) in &r.excluded {
+        let _ = writeln!(out, "left out: {n} cases with {why}");
+    }
+    let auc_header = match &r.positive_class {
+        Some(c) => format!("AUC ({} = {c})", r.outcome),
+        None => "AUC (macro, one-vs-rest)".into(),
+    };
+    let mut t = table(&["features", &auc_header, "log loss", "accuracy"]);
+    for row in &r.rows {
+        t.add_row(vec![
+            row.features.clone(),
+            opt(row.scores.auc, 3),
+            format!("{:.3}", row.scores.log_loss),
+            pct(row.scores.accuracy),
+        ]);
+    }
+    right(&mut t, 1);
+    let _ = writeln!(out, "{t}");
+    match &r.lift {
+        Some(l) => {
+            let _ = writeln!(
+                out,
+                "lift (AUC, base + LLM − base): {} (95% CI {} to {}, p = {:.3})",
+                signed(l.delta),
+                signed(l.low),
+                signed(l.high),
+                l.p_value
+            );
+        }
+        None => {
+            let _ = writeln!(out, "lift: not computable (a class has no case left)");
+        }
+    }
+    if let Some(c) = r.ceiling_lift {
+        let reach = match r.ceiling_share {
+            Some(s) if s > 0.0 => format!("the LLM features reach {:.0}% of it", s * 100.0),
+            Some(_) => "the LLM features reach none of it (their lift is not above zero)".into(),
+            None => "there is no ceiling to reach".into(),
+        };
+        let _ = writeln!(
+            out,
+            "human-label ceiling: {} over base; {reach}",
+            signed(c)
+        );
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
+}
+
+/// Renders the stability of features between two runs.
+pub fn render_stability(r: &crate::features::stability::StabilityReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "stability of features: run {} ({}) against run {} ({}), {} cases in common",
+        r.run_a, r.version_a, r.run_b, r.version_b, r.paired
+    );
+    let mut t = table(&["field", "compared", "flipped", "flip rate", "kappa", "mean |Δ|"]);
+    for f in &r.fields {
+        t.add_row(vec![
+            f.field.clone(),
+            f.compared.to_string(),
+            f.flipped.to_string(),
+            f.flip_rate.map_or_else(|| "–".into(), pct),
+            opt(f.kappa, 3),
+            opt(f.mean_abs_change, 3),
+        ]);
+    }
+    right(&mut t, 1);
+    let _ = writeln!(out, "{t}");
+    if r.flips_total > 0 {
+        let _ = writeln!(out, "flipped values ({}):", r.flips_total);
+        for f in &r.flips {
+            let _ = writeln!(out, "  {} {}: {} → {}", f.case_id, f.field, f.a, f.b);
+        }
+        if r.flips_total > r.flips.len() as u64 {
+            let _ = writeln!(
+                out,
+                "  … and {} more (`--format json` lists the first {})",
+                r.flips_total - r.flips.len() as u64,
+                crate::features::stability::MAX_FLIPS_SHOWN
+            );
+        }
+    }
+    out
+}
+
+/// Renders the cost per record and the projections.
+pub fn render_cost(r: &crate::features::cost::CostReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "cost of features of run {} ({}), measured on {} answers: {:.0} input and {:.0} output tokens on average",
+        r.run_id, r.feature_version, r.metered, r.mean_input_tokens, r.mean_output_tokens
+    );
+    let mut t = table(&["", "normal price", "Batch API"]);
+    t.add_row(vec![
+        "per record".to_string(),
+        usd(r.per_record),
+        usd(r.per_record_batch),
+    ]);
+    t.add_row(vec![
+        "per 1,000 records".to_string(),
+        usd(r.per_record * 1000.0),
+        usd(r.per_record_batch * 1000.0),
+    ]);
+    let w = &r.workload;
+    if let (Some(b), Some(n)) = (&r.backfill, w.records) {
+        t.add_row(vec![
+            format!("backfill of {} records", thousands(n)),
+            usd(b.normal),
+            usd(b.batch),
+        ]);
+    }
+    if let (Some(m), Some(d)) = (&r.refresh_per_month, w.refresh_days) {
+        t.add_row(vec![
+            format!("refresh every {d} days, per month"),
+            usd(m.normal),
+            usd(m.batch),
+        ]);
+    }
+    if let (Some(l), Some(e)) = (r.live_per_month, w.serving_events_per_day) {
+        t.add_row(vec![
+            format!(
+                "live on {} serving events a day, per month",
+                thousands(e.round() as u64)
+            ),
+            usd(l),
+            "–".into(),
+        ]);
+    }
+    right(&mut t, 1);
+    let _ = writeln!(out, "{t}");
+    if r.usable < r.answered {
+        let _ = writeln!(
+            out,
+            "{} of {} answers met the contract: {} per usable record",
+            r.usable,
+            r.answered,
+            r.per_usable_record.map_or_else(|| "–".into(), usd)
+        );
+    }
+    if let Some(v) = &r.verdict {
+        let _ = writeln!(out, "{v}");
+    }
+    out
 }

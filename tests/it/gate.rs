@@ -643,29 +643,9 @@ fn the_model_matrix_recommends_the_cheapest_model_not_significantly_worse() {
     assert_eq!(m["rows"].as_array().unwrap().len(), 2);
 }
 
-/// The README's offline demo: the example project, its committed baselines and cassettes.
-fn example() -> Project {
-    let p = Project::empty();
-    for item in [
-        "prompts",
-        "golden",
-        "judges",
-        "cassettes",
-        "examples/prompt-changes",
-    ] {
-        crate::common::copy_dir(&crate::common::repo().join(item), &p.path().join(item));
-    }
-    std::fs::copy(
-        crate::common::repo().join("evalgate.yaml"),
-        p.path().join("evalgate.yaml"),
-    )
-    .unwrap();
-    p
-}
-
 #[test]
 fn the_readme_gate_demo_replays_offline() {
-    let p = example();
+    let p = crate::common::example();
     let r = p.evalgate(&["gate"]);
     r.assert_code(0);
     assert_eq!(r.stdout.matches("UNCHANGED").count(), 2, "{}", r.stdout);
@@ -684,6 +664,12 @@ fn the_readme_gate_demo_replays_offline() {
         r.stdout
     );
     assert!(r.stdout.contains("+52.1% (at most +25.0%)"), "{}", r.stdout);
+    // The worked examples also make the features useful downstream: the lift goes up.
+    assert!(
+        r.stdout.contains("downstream AUC lift -0.010 → +0.049 (+0.059); allowed drop 0.050"),
+        "{}",
+        r.stdout
+    );
 
     // The brief prompt: noise, and cheaper.
     p.write(

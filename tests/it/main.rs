@@ -2,6 +2,7 @@
 //! OpenAI-compatible stub server on 127.0.0.1.
 
 mod common;
+mod features;
 mod gate;
 mod init;
 mod judge;

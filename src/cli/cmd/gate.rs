@@ -61,6 +61,35 @@ fn changes(project: &Project, plan: &Plan<'_>, baseline: &RunFile) -> Vec<String
     out
 }
 
+/// The lift and stability analyses the suite's gates need (and only those). A candidate
+/// whose lift cannot be computed is an error of the project (too few cases, a missing
+/// outcome); the baseline's problems only skip the relative gate.
+fn feature_analyses(
+    project: &Project,
+    suite: &crate::config::Suite,
+    baseline: Option<&RunFile>,
+    candidate: &RunFile,
+    printer: &Printer,
+) -> Result<crate::gate::Analyses, Error> {
+    let g = &suite.gates;
+    let mut out = crate::gate::Analyses::default();
+    if g.min_lift.is_some() || g.max_lift_drop.is_some() {
+        if let Some(l) = super::features::suite_lift(project, candidate, printer) {
+            out.lift = Some(l?);
+        }
+        if let Some(b) = baseline {
+            out.baseline_lift = super::features::suite_lift(project, b, printer)
+                .map(|r| r.map_err(|e| e.to_string()));
+        }
+    }
+    if g.max_flip_rate.is_some() {
+        out.stability = baseline.map(|b| {
+            crate::features::stability::compare(b, candidate).map_err(|e| e.to_string())
+        });
+    }
+    Ok(out)
+}
+
 pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     let project = super::load(root, printer)?;
     let names: Vec<String> = if args.suites.is_empty() {
@@ -85,6 +114,7 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
     };
     let mut verdicts: Vec<SuiteVerdict> = Vec::new();
     let mut runs: Vec<Option<RunFile>> = Vec::new();
+    let mut lifts: Vec<String> = Vec::new();
     for name in &names {
         let suite = &project.suites[name];
         let path = crate::runfile::baseline_path(root, name);
@@ -175,7 +205,11 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
         let comparison = baseline
             .as_ref()
             .map(|b| crate::compare::compare(b, &candidate));
-        let gates = crate::gate::evaluate(suite, &candidate, comparison.as_ref());
+        let analyses = feature_analyses(&project, suite, baseline.as_ref(), &candidate, printer)?;
+        if let Some(l) = &analyses.lift {
+            lifts.push(crate::report::terminal::render_lift(l));
+        }
+        let gates = crate::gate::evaluate(suite, &candidate, comparison.as_ref(), &analyses);
         let status = if status != ExitStatus::Ok {
             "error"
         } else if gates.iter().any(|g| g.status == "fail") {
@@ -204,6 +238,10 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
             text.push_str(&crate::report::terminal::render_comparison(c, color));
             text.push('\n');
         }
+    }
+    for l in &lifts {
+        text.push_str(l);
+        text.push('\n');
     }
     for v in &verdicts {
         text.push_str(&crate::report::terminal::render_verdict(v));

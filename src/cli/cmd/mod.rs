@@ -3,6 +3,7 @@
 pub mod baseline;
 pub mod compare;
 pub mod estimate;
+pub mod features;
 pub mod gate;
 pub mod init;
 pub mod merge;

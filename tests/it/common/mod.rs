@@ -67,6 +67,23 @@ impl Project {
     }
 }
 
+/// The repository's example project (the README's offline demo): its files, committed
+/// baselines and cassettes.
+pub fn example() -> Project {
+    let p = Project::empty();
+    for item in [
+        "prompts",
+        "golden",
+        "judges",
+        "cassettes",
+        "examples/prompt-changes",
+    ] {
+        copy_dir(&repo().join(item), &p.path().join(item));
+    }
+    std::fs::copy(repo().join("evalgate.yaml"), p.path().join("evalgate.yaml")).unwrap();
+    p
+}
+
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
