@@ -263,6 +263,90 @@ mod tests {
         assert!((a - b).abs() < tol, "{a} vs {b}");
     }
 
+    /// Reference values from scikit-learn 1.9.1 (Python 3.11, numpy), computed on this
+    /// machine from the same data:
+    ///
+    /// ```python
+    /// LogisticRegression(C=1.0, tol=1e-12, max_iter=10000).fit(X, y).predict_proba(X)[:, 1]
+    /// m3 = LogisticRegression(C=0.5, tol=1e-12, max_iter=10000).fit(X, y3)   # multinomial
+    /// roc_auc_score(t, s); roc_auc_score(y3, P, multi_class="ovr", average="macro")
+    /// log_loss(y3, P); (P.argmax(1) == y3).mean()
+    /// ```
+    ///
+    /// `C = 1/α`: both minimize Σ log loss + ‖w‖² / (2C) with an unpenalized intercept.
+    const X: [[f64; 2]; 10] = [
+        [0.5, 1.0],
+        [1.5, -0.5],
+        [-1.0, 0.3],
+        [2.0, 1.2],
+        [-0.7, -1.1],
+        [0.1, 0.4],
+        [1.1, 2.0],
+        [-1.5, 0.8],
+        [0.9, -0.2],
+        [-0.2, -0.6],
+    ];
+
+    fn x() -> Array2<f64> {
+        Array2::from_shape_fn((10, 2), |(i, j)| X[i][j])
+    }
+
+    #[test]
+    fn binary_logistic_regression_matches_scikit_learn() {
+        let y = [1, 1, 0, 1, 0, 1, 1, 0, 0, 0];
+        let sklearn = [
+            0.694636, 0.667991, 0.212167, 0.928429, 0.109564, 0.482032, 0.903884, 0.19047,
+            0.574767, 0.23606,
+        ];
+        let p = fit_predict(&x(), &y, 2, &x(), 1.0).unwrap();
+        for (row, want) in p.iter().zip(sklearn) {
+            close(row[1], want, 1e-4);
+            close(row[0] + row[1], 1.0, 1e-12);
+        }
+        // The class order does not matter: flipping the labels flips the probabilities.
+        let flipped: Vec<usize> = y.iter().map(|c| 1 - c).collect();
+        let q = fit_predict(&x(), &flipped, 2, &x(), 1.0).unwrap();
+        for (row, want) in q.iter().zip(sklearn) {
+            close(row[0], want, 1e-4);
+        }
+    }
+
+    #[test]
+    fn multinomial_logistic_regression_and_its_scores_match_scikit_learn() {
+        let y = [0, 1, 2, 1, 0, 2, 1, 0, 2, 1];
+        let sklearn = [
+            [0.259762, 0.442655, 0.297583],
+            [0.133162, 0.619947, 0.24689],
+            [0.483108, 0.167614, 0.349278],
+            [0.089694, 0.7401, 0.170206],
+            [0.422772, 0.193003, 0.384226],
+            [0.317178, 0.349424, 0.333398],
+            [0.179225, 0.589231, 0.231544],
+            [0.558823, 0.116468, 0.324709],
+            [0.201247, 0.503952, 0.294801],
+            [0.355029, 0.277606, 0.367365],
+        ];
+        let p = fit_predict(&x(), &y, 3, &x(), 2.0).unwrap();
+        for (row, want) in p.iter().zip(sklearn) {
+            for (a, b) in row.iter().zip(want) {
+                close(*a, b, 1e-4);
+            }
+        }
+        let all: Vec<usize> = (0..10).collect();
+        let s = scores(&p, &y, &all);
+        close(s.auc.unwrap(), 0.7678571428571429, 1e-9);
+        close(s.log_loss, 0.8752174481149788, 1e-4);
+        close(s.accuracy, 0.5, 1e-12);
+    }
+
+    #[test]
+    fn binary_auc_matches_scikit_learn() {
+        let s = [0.9, 0.8, 0.8, 0.6, 0.55, 0.4, 0.4, 0.3, 0.2, 0.1];
+        let t = [1, 1, 0, 1, 0, 1, 0, 0, 1, 0];
+        let scored: Vec<(f64, bool)> = s.iter().zip(t).map(|(s, t)| (*s, t == 1)).collect();
+        close(binary_auc(&scored).unwrap(), 0.68, 1e-12);
+    }
+
     #[test]
     fn auc_counts_ties_as_half() {
         // Positives 0.9, 0.4; negatives 0.4, 0.1: pairs (0.9>0.4, 0.9>0.1, 0.4=0.4, 0.4>0.1)
