@@ -230,7 +230,10 @@ fn flip_gate(max: f64, stability: Option<&Result<StabilityReport, String>>) -> G
         result(
             name,
             true,
-            format!("{worst} of cases against the baseline (at most {})", pct(max)),
+            format!(
+                "{worst} of cases against the baseline (at most {})",
+                pct(max)
+            ),
         )
     } else {
         result(

@@ -98,7 +98,7 @@ pub enum Command {
         after_help = "Example:\n  evalgate merge shard-1.json shard-2.json shard-3.json --out run.json\n  evalgate gate support-features --run run.json"
     )]
     Merge(MergeArgs),
-    /// Does an LLM-made feature improve the cheaper model downstream? Measures its lift.
+    /// Measure whether a run's features improve the cheaper model downstream (lift).
     ///
     /// A logistic regression predicts the golden cases' `outcome` (the suite's
     /// `lift.outcome`, or `--outcome`) by stratified k-fold cross-validation with a fixed seed,
@@ -110,21 +110,29 @@ pub enum Command {
         after_help = "Examples:\n  evalgate lift 3f9a2c\n  evalgate lift golden/baselines/support-features.json --outcome escalated --folds 10"
     )]
     Lift(LiftArgs),
-    /// How stable are the features between two runs of the same cases (a rerun, another
-    /// prompt version, another model)? Per field: flip rate, Cohen's kappa between the runs,
-    /// mean absolute change of numbers; then the cases that flipped.
-    #[command(after_help = "Example:\n  evalgate stability golden/baselines/support-features.json 7b1e04")]
+    /// Compare the features of two runs of the same cases, field by field.
+    ///
+    /// For a rerun, another prompt version or another model: per field, the share of cases
+    /// whose value flipped, Cohen's kappa between the runs and the mean absolute change of
+    /// numbers; then the cases that flipped. Free text is not compared.
+    #[command(
+        after_help = "Example:\n  evalgate stability golden/baselines/support-features.json 7b1e04"
+    )]
     Stability(StabilityArgs),
-    /// What a feature costs per record, and what keeping a table enriched costs: a backfill,
-    /// a refresh every D days (normal and Batch API prices), against calling the model live on
-    /// every serving event.
+    /// Cost per record of a run's features, and of keeping a table enriched.
+    ///
+    /// Prices a record from the run's measured tokens at the normal and Batch API rates, then
+    /// projects a backfill of N records, a refresh every D days, and calling the model live on
+    /// every serving event instead, and says which pays.
     #[command(
         after_help = "Example:\n  evalgate cost 3f9a2c --records 2000000 --refresh-days 7 --serving-events-per-day 150000\n\nMonths are 30 days. Live calls are priced at the normal rate (they cannot wait for a batch)."
     )]
     Cost(CostArgs),
-    /// Write a run's features for a downstream system: one row per case whose answer met the
-    /// contract, with the contracted fields, `feature_version` (prompt@version+model) and
-    /// `generated_at`. Answers that broke the contract or failed are listed apart.
+    /// Write a run's features for a downstream system, as CSV or JSON lines.
+    ///
+    /// One row per case whose answer met the contract, with the contracted fields,
+    /// `feature_version` (prompt@version+model) and `generated_at`. Answers that broke the
+    /// contract or failed are listed apart (on stderr, or in `--rejected FILE`).
     #[command(
         after_help = "Examples:\n  evalgate export 3f9a2c --format csv --out features.csv --rejected rejected.jsonl\n  evalgate export 3f9a2c --format jsonl | head"
     )]
@@ -174,7 +182,9 @@ pub struct CostArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
+    /// RFC 4180 CSV with a header row; label sets as JSON arrays.
     Csv,
+    /// One JSON object a line.
     Jsonl,
 }
 
@@ -182,6 +192,7 @@ pub enum ExportFormat {
 pub struct ExportArgs {
     /// The run: a run id (or unique prefix), or a run file.
     pub run: String,
+    /// The file format.
     #[arg(long, value_enum)]
     pub format: ExportFormat,
     /// Write here instead of standard output.

@@ -307,7 +307,9 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                     loc.key(&["suites", &name, "gates"]),
                     format!("suite `{name}` has lift gates but no `lift:` section"),
                 )
-                .with_hint("add `lift: {outcome: KEY}`, KEY being a key of the golden cases' `outcome`"),
+                .with_hint(
+                    "add `lift: {outcome: KEY}`, KEY being a key of the golden cases' `outcome`",
+                ),
             );
         }
         let concurrency = s.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
@@ -974,7 +976,9 @@ fn check_lift(
         let (line, col) = loc.key(&["suites", suite, "lift", key]).unwrap_or((0, 0));
         Diagnostic::new(display, line, col, message)
     };
-    if let (Some(features), Some(contract)) = (&l.features, prompt.and_then(|p| p.contract.as_ref())) {
+    if let (Some(features), Some(contract)) =
+        (&l.features, prompt.and_then(|p| p.contract.as_ref()))
+    {
         let usable: Vec<&str> = contract
             .fields
             .iter()
@@ -989,15 +993,21 @@ fn check_lift(
                     "is not a field of the prompt's output contract"
                 };
                 diags.push(
-                    at("features", format!("lift feature `{f}` {why}"))
-                        .with_hint(suggestion(f, &usable, "usable fields")),
+                    at("features", format!("lift feature `{f}` {why}")).with_hint(suggestion(
+                        f,
+                        &usable,
+                        "usable fields",
+                    )),
                 );
             }
         }
     }
     let folds = l.folds.unwrap_or(lift::DEFAULT_FOLDS);
     if folds < 2 {
-        diags.push(at("folds", format!("`folds` must be at least 2, got {folds}")));
+        diags.push(at(
+            "folds",
+            format!("`folds` must be at least 2, got {folds}"),
+        ));
     }
     let regularization = l.regularization.unwrap_or(lift::DEFAULT_REGULARIZATION);
     if !(regularization > 0.0 && regularization.is_finite()) {

@@ -121,11 +121,22 @@ mod tests {
         let e = export(&run).unwrap();
         assert_eq!(
             e.columns,
-            ["case_id", "intent", "tags", "note", "feature_version", "generated_at"]
+            [
+                "case_id",
+                "intent",
+                "tags",
+                "note",
+                "feature_version",
+                "generated_at"
+            ]
         );
         assert_eq!(e.rows.len(), 2);
         assert_eq!(e.rejected.len(), 2);
-        assert!(e.rejected[0].reason.contains("`intent`"), "{:?}", e.rejected);
+        assert!(
+            e.rejected[0].reason.contains("`intent`"),
+            "{:?}",
+            e.rejected
+        );
         assert!(e.rejected[1].reason.contains("timeout"), "{:?}", e.rejected);
         let mut csv = Vec::new();
         e.write_csv(&mut csv).unwrap();

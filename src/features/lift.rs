@@ -128,7 +128,7 @@ pub fn analyze(run: &RunFile, golden: &[Case], spec: &LiftSpec) -> Result<LiftRe
     // The cases: the run's, with a golden outcome.
     let by_id: BTreeMap<&str, &Case> = golden.iter().map(|c| (c.id.as_str(), c)).collect();
     let mut excluded: BTreeMap<String, u64> = BTreeMap::new();
-    let mut rows: Vec<(&Case, Option<&Map<String, Value>>, String)> = Vec::new();
+    let mut rows: Vec<Row<'_>> = Vec::new();
     for (id, (_, feats)) in &features.cases {
         let Some(case) = by_id.get(id) else {
             *excluded
@@ -193,7 +193,10 @@ pub fn analyze(run: &RunFile, golden: &[Case], spec: &LiftSpec) -> Result<LiftRe
         .map(|(i, n)| (classes[i].clone(), *n as usize))
         .unwrap_or_default();
     if spec.folds < 2 {
-        return Err(usage("cross-validation needs at least 2 folds".into(), None));
+        return Err(usage(
+            "cross-validation needs at least 2 folds".into(),
+            None,
+        ));
     }
     if smallest_n < spec.folds {
         return Err(usage(
@@ -237,10 +240,14 @@ pub fn analyze(run: &RunFile, golden: &[Case], spec: &LiftSpec) -> Result<LiftRe
     let empty = Map::new();
 
     let base_part = |i: usize| vec![(&base_cols[i], &base_names, &base_kinds)];
-    let design_a = design(rows.len(), |i| base_part(i));
+    let design_a = design(rows.len(), base_part);
     let design_b = design(rows.len(), |i| {
         let mut p = base_part(i);
-        p.push((llm_cols[i].as_ref().unwrap_or(&empty), &llm_fields, &llm_kinds));
+        p.push((
+            llm_cols[i].as_ref().unwrap_or(&empty),
+            &llm_fields,
+            &llm_kinds,
+        ));
         p
     });
     let human_known = rows
@@ -256,8 +263,15 @@ pub fn analyze(run: &RunFile, golden: &[Case], spec: &LiftSpec) -> Result<LiftRe
 
     let folds = model::stratified_folds(&y, spec.folds, spec.seed);
     let fit = |d: &Design| {
-        model::cross_validate(d, &y, classes.len(), &folds, spec.folds, spec.regularization)
-            .map_err(|e| Error::usage(e, None))
+        model::cross_validate(
+            d,
+            &y,
+            classes.len(),
+            &folds,
+            spec.folds,
+            spec.regularization,
+        )
+        .map_err(|e| Error::usage(e, None))
     };
     let all: Vec<usize> = (0..y.len()).collect();
     let p_a = fit(&design_a)?;
@@ -343,7 +357,15 @@ pub fn analyze(run: &RunFile, golden: &[Case], spec: &LiftSpec) -> Result<LiftRe
     })
 }
 
-type Part<'a> = (&'a Map<String, Value>, &'a Vec<String>, &'a Vec<FeatureKind>);
+/// A case of the analysis: its golden case, the LLM's features (None when its answer gave
+/// none) and its outcome class.
+type Row<'a> = (&'a Case, Option<&'a Map<String, Value>>, String);
+
+type Part<'a> = (
+    &'a Map<String, Value>,
+    &'a Vec<String>,
+    &'a Vec<FeatureKind>,
+);
 
 /// The design matrix of `n` cases whose features come in parts (values, names, kinds). A
 /// feature missing in some case gets an extra 0/1 column saying so.
@@ -354,8 +376,7 @@ fn design<'a>(n: usize, parts: impl Fn(usize) -> Vec<Part<'a>>) -> Design {
         return Design::default();
     };
     for (p, (_, names, kinds)) in first.iter().enumerate() {
-        for (f, (name, kind)) in names.iter().zip(kinds.iter()).enumerate() {
-            let _ = f;
+        for (name, kind) in names.iter().zip(kinds.iter()) {
             let mut missing = vec![false; n];
             for (i, row) in rows.iter_mut().enumerate() {
                 let part = &parts(i)[p];
@@ -448,7 +469,11 @@ mod tests {
         assert!(lift.low < 0.0 && lift.high > 0.0, "{lift:?}");
         // The human labels decide the outcome; the LLM reaches almost none of that ceiling.
         assert!(r.ceiling_lift.unwrap() > 0.3);
-        assert!(r.ceiling_share.unwrap().abs() < 0.25, "{:?}", r.ceiling_share);
+        assert!(
+            r.ceiling_share.unwrap().abs() < 0.25,
+            "{:?}",
+            r.ceiling_share
+        );
     }
 
     #[test]
@@ -472,8 +497,54 @@ mod tests {
     }
 
     #[test]
+    fn a_multi_class_outcome_uses_the_macro_auc() {
+        // The outcome is what support did: it follows the intent, which the LLM gets right
+        // but for every fourth case.
+        let intents = ["billing", "bug", "other"];
+        let resolution = |i: usize| ["refund", "fix", "none"][i % 3];
+        let golden: Vec<Case> = (0..90)
+            .map(|i| {
+                serde_json::from_value(json!({
+                    "id": format!("m{i:02}"),
+                    "expected": {"intent": intents[i % 3]},
+                    "outcome": {"resolution": resolution(i)},
+                    "base_features": {"seats": (i * 13) % 7},
+                }))
+                .unwrap()
+            })
+            .collect();
+        let cases = (0..90)
+            .map(|i| {
+                let said = if i % 4 == 0 { "other" } else { intents[i % 3] };
+                json!({"id": format!("m{i:02}"), "status": "pass",
+                       "output": format!("{{\"intent\": \"{said}\"}}")})
+            })
+            .collect();
+        let run = crate::runfile::testing::run_file(
+            "r",
+            r#"{"fields":{"intent":{"type":"enum","values":["billing","bug","other"]}}}"#,
+            cases,
+        );
+        let r = analyze(&run, &golden, &LiftSpec::new("resolution")).unwrap();
+        assert_eq!(r.positive_class, None);
+        assert_eq!(r.classes.len(), 3);
+        let [base, llm, human] = [0, 1, 2].map(|i| r.rows[i].scores);
+        assert!(base.auc.unwrap() < 0.7, "{base:?}");
+        assert!(llm.auc.unwrap() > 0.85, "{llm:?}");
+        assert!(human.auc.unwrap() > llm.auc.unwrap(), "{human:?} {llm:?}");
+        assert!(human.accuracy > 0.99 && llm.accuracy < human.accuracy);
+        let share = r.ceiling_share.unwrap();
+        assert!(share > 0.6 && share < 1.0, "{share}");
+    }
+
+    #[test]
     fn the_same_seed_gives_the_same_report() {
-        let (run, golden) = fixture(60, |i| (i % 5) as i64 + 1, |i| (i % 5) as i64 + 1, |i| i % 5 > 2);
+        let (run, golden) = fixture(
+            60,
+            |i| (i % 5) as i64 + 1,
+            |i| (i % 5) as i64 + 1,
+            |i| i % 5 > 2,
+        );
         let a = analyze(&run, &golden, &LiftSpec::new("escalated")).unwrap();
         let b = analyze(&run, &golden, &LiftSpec::new("escalated")).unwrap();
         assert_eq!(a, b);

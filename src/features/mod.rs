@@ -198,7 +198,11 @@ impl FeatureKind {
             }
             FeatureKind::Categorical(levels) => {
                 let s = value.and_then(Value::as_str);
-                out.extend(levels.iter().map(|l| f64::from(u8::from(Some(l.as_str()) == s))));
+                out.extend(
+                    levels
+                        .iter()
+                        .map(|l| f64::from(u8::from(Some(l.as_str()) == s))),
+                );
                 s.is_none()
             }
             FeatureKind::Labels(levels) => {
@@ -206,7 +210,11 @@ impl FeatureKind {
                     .and_then(Value::as_array)
                     .map(|a| a.iter().filter_map(Value::as_str).collect())
                     .unwrap_or_default();
-                out.extend(levels.iter().map(|l| f64::from(u8::from(items.contains(&l.as_str())))));
+                out.extend(
+                    levels
+                        .iter()
+                        .map(|l| f64::from(u8::from(items.contains(&l.as_str())))),
+                );
                 value.is_none()
             }
         }

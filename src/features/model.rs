@@ -191,10 +191,7 @@ pub fn scores(probs: &[Vec<f64>], y: &[usize], idx: &[usize]) -> Scores {
         .map(|&i| -probs[i][y[i]].clamp(1e-15, 1.0).ln())
         .sum::<f64>()
         / n;
-    let correct = idx
-        .iter()
-        .filter(|&&i| argmax(&probs[i]) == y[i])
-        .count();
+    let correct = idx.iter().filter(|&&i| argmax(&probs[i]) == y[i]).count();
     Scores {
         auc: auc(probs, y, idx),
         log_loss,
@@ -366,7 +363,10 @@ mod tests {
             let in_fold: Vec<usize> = (0..23).filter(|&i| a[i] == f).collect();
             assert!((5..=6).contains(&in_fold.len()), "{in_fold:?}");
             let positives = in_fold.iter().filter(|&&i| y[i] == 1).count();
-            assert!((2..=3).contains(&positives), "fold {f}: {positives} of 8 positives");
+            assert!(
+                (2..=3).contains(&positives),
+                "fold {f}: {positives} of 8 positives"
+            );
         }
     }
 }

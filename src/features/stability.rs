@@ -78,7 +78,10 @@ pub fn compare(a: &RunFile, b: &RunFile) -> Result<StabilityReport, Error> {
         .collect();
     if pairs.is_empty() {
         return Err(Error::usage(
-            format!("runs {} and {} have no case id in common", a.run.id, b.run.id),
+            format!(
+                "runs {} and {} have no case id in common",
+                a.run.id, b.run.id
+            ),
             Some("compare runs of the same dataset".into()),
         ));
     }
@@ -240,7 +243,10 @@ mod tests {
         // Cases 1–6 are in both runs; 5 breaks B's contract and 6 failed in A: 4 compared.
         assert_eq!(r.paired, 6);
         let intent = &r.fields[0];
-        assert_eq!((intent.field.as_str(), intent.compared, intent.flipped), ("intent", 4, 1));
+        assert_eq!(
+            (intent.field.as_str(), intent.compared, intent.flipped),
+            ("intent", 4, 1)
+        );
         assert_eq!(intent.flip_rate, Some(0.25));
         // A: a a b b, B: a b b b. Observed agreement 3/4; expected (2·1 + 2·3)/16 = 1/2;
         // kappa = (0.75 − 0.5) / (1 − 0.5) = 0.5.
@@ -257,8 +263,19 @@ mod tests {
 
     #[test]
     fn runs_without_common_cases_are_refused() {
-        let a = run("A", &[("1", Some(r#"{"intent":"a","risk":1,"summary":""}"#))]);
-        let b = run("B", &[("2", Some(r#"{"intent":"a","risk":1,"summary":""}"#))]);
-        assert!(compare(&a, &b).unwrap_err().to_string().contains("no case id in common"));
+        let a = run(
+            "A",
+            &[("1", Some(r#"{"intent":"a","risk":1,"summary":""}"#))],
+        );
+        let b = run(
+            "B",
+            &[("2", Some(r#"{"intent":"a","risk":1,"summary":""}"#))],
+        );
+        assert!(
+            compare(&a, &b)
+                .unwrap_err()
+                .to_string()
+                .contains("no case id in common")
+        );
     }
 }

@@ -594,20 +594,6 @@ fn clip(s: &str, n: usize) -> String {
     crate::text::clip(&s.replace(['\n', '\r'], " "), n)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_numbers() {
-        assert_eq!(thousands(1234567), "1,234,567");
-        assert_eq!(thousands(12), "12");
-        assert_eq!(usd(0.0), "$0");
-        assert_eq!(usd(0.000123), "$0.000123");
-        assert_eq!(usd(1.5), "$1.5000");
-    }
-}
-
 fn signed(x: f64) -> String {
     format!("{}{:.3}", if x < 0.0 { '-' } else { '+' }, x.abs())
 }
@@ -615,11 +601,7 @@ fn signed(x: f64) -> String {
 /// Renders a lift analysis: the three models, the lift with its interval, the ceiling share.
 pub fn render_lift(r: &crate::features::lift::LiftReport) -> String {
     let mut out = String::new();
-    let classes: Vec<String> = r
-        .classes
-        .iter()
-        .map(|(c, n)| format!("{c} {n}"))
-        .collect();
+    let classes: Vec<String> = r.classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
     let _ = writeln!(
         out,
         "downstream lift of run {} ({}) on outcome `{}`",
@@ -680,11 +662,7 @@ pub fn render_lift(r: &crate::features::lift::LiftReport) -> String {
             Some(_) => "the LLM features reach none of it (their lift is not above zero)".into(),
             None => "there is no ceiling to reach".into(),
         };
-        let _ = writeln!(
-            out,
-            "human-label ceiling: {} over base; {reach}",
-            signed(c)
-        );
+        let _ = writeln!(out, "human-label ceiling: {} over base; {reach}", signed(c));
     }
     for n in &r.notes {
         let _ = writeln!(out, "note: {n}");
@@ -700,7 +678,14 @@ pub fn render_stability(r: &crate::features::stability::StabilityReport) -> Stri
         "stability of features: run {} ({}) against run {} ({}), {} cases in common",
         r.run_a, r.version_a, r.run_b, r.version_b, r.paired
     );
-    let mut t = table(&["field", "compared", "flipped", "flip rate", "kappa", "mean |Δ|"]);
+    let mut t = table(&[
+        "field",
+        "compared",
+        "flipped",
+        "flip rate",
+        "kappa",
+        "mean |Δ|",
+    ]);
     for f in &r.fields {
         t.add_row(vec![
             f.field.clone(),
@@ -789,4 +774,18 @@ pub fn render_cost(r: &crate::features::cost::CostReport) -> String {
         let _ = writeln!(out, "{v}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_numbers() {
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+        assert_eq!(usd(0.0), "$0");
+        assert_eq!(usd(0.000123), "$0.000123");
+        assert_eq!(usd(1.5), "$1.5000");
+    }
 }

@@ -102,7 +102,8 @@ fn json(text: &str) -> Value {
 fn lift_export_cost_and_a_gate_that_catches_a_prompt_destroying_the_signal() {
     let stub = Stub::start(labeller);
     let p = project(&stub);
-    p.evalgate(&["baseline", "update", "support"]).assert_code(0);
+    p.evalgate(&["baseline", "update", "support"])
+        .assert_code(0);
     let baseline = "golden/baselines/support.json";
 
     // Lift of the baseline: the LLM's features are the true labels (but for case BAD), so
@@ -112,10 +113,17 @@ fn lift_export_cost_and_a_gate_that_catches_a_prompt_destroying_the_signal() {
     for row in ["│ base ", "│ base + LLM ", "│ base + human labels "] {
         assert!(r.stdout.contains(row), "{}", r.stdout);
     }
-    assert!(r.stdout.contains("lift (AUC, base + LLM − base): +"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("lift (AUC, base + LLM − base): +"),
+        "{}",
+        r.stdout
+    );
     let l = json(&p.evalgate(&["lift", baseline, "--format", "json"]).stdout);
     assert_eq!(l["cases"], 120);
-    assert_eq!(l["classes"], serde_json::json!([["false", 69], ["true", 51]]));
+    assert_eq!(
+        l["classes"],
+        serde_json::json!([["false", 69], ["true", 51]])
+    );
     assert_eq!(l["llm_missing"], 1);
     let base_auc = l["rows"][0]["scores"]["auc"].as_f64().unwrap();
     let lift = &l["lift"];
@@ -139,14 +147,18 @@ fn lift_export_cost_and_a_gate_that_catches_a_prompt_destroying_the_signal() {
     r.assert_code(0);
     assert!(
         r.stderr.contains("exported 119 of 120 cases")
-            && r.stderr.contains("1 rejected (broke the contract or failed), listed in rejected.jsonl"),
+            && r.stderr
+                .contains("1 rejected (broke the contract or failed), listed in rejected.jsonl"),
         "{}",
         r.stderr
     );
     let rejected = json(p.read("rejected.jsonl").trim());
     assert_eq!(rejected["case_id"], "f007");
     assert!(
-        rejected["reason"].as_str().unwrap().contains("`escalation_risk`"),
+        rejected["reason"]
+            .as_str()
+            .unwrap()
+            .contains("`escalation_risk`"),
         "{rejected}"
     );
     let outcomes: std::collections::HashMap<String, bool> = p
@@ -195,7 +207,11 @@ fn lift_export_cost_and_a_gate_that_catches_a_prompt_destroying_the_signal() {
     let jsonl = p.evalgate(&["export", baseline, "--format", "jsonl"]);
     jsonl.assert_code(0);
     assert_eq!(jsonl.stdout.lines().count(), 119);
-    assert!(jsonl.stderr.contains("rejected f007: breaks the contract"), "{}", jsonl.stderr);
+    assert!(
+        jsonl.stderr.contains("rejected f007: breaks the contract"),
+        "{}",
+        jsonl.stderr
+    );
 
     // Cost per record: the answers' tokens at the model's price ($1 / $2 per million).
     let run = json(&p.read(baseline));
@@ -205,7 +221,10 @@ fn lift_export_cost_and_a_gate_that_catches_a_prompt_destroying_the_signal() {
         .iter()
         .filter(|c| c["status"] != "error")
         .collect();
-    let paid: f64 = answered.iter().map(|c| c["cost_usd"].as_f64().unwrap()).sum();
+    let paid: f64 = answered
+        .iter()
+        .map(|c| c["cost_usd"].as_f64().unwrap())
+        .sum();
     let c = json(
         &p.evalgate(&[
             "cost",
@@ -222,7 +241,10 @@ fn lift_export_cost_and_a_gate_that_catches_a_prompt_destroying_the_signal() {
         .stdout,
     );
     let per_record = paid / answered.len() as f64;
-    assert!((c["per_record"].as_f64().unwrap() - per_record).abs() < 1e-12, "{c}");
+    assert!(
+        (c["per_record"].as_f64().unwrap() - per_record).abs() < 1e-12,
+        "{c}"
+    );
     let batch = c["per_record_batch"].as_f64().unwrap();
     assert!((batch - per_record / 2.0).abs() < 1e-12, "{c}");
     assert!((c["backfill"]["batch"].as_f64().unwrap() - 2e6 * batch).abs() < 1e-6);
@@ -239,11 +261,30 @@ fn lift_export_cost_and_a_gate_that_catches_a_prompt_destroying_the_signal() {
             .contains("live would be cheaper below 142,857 serving events a day"),
         "{c}"
     );
-    let r = p.evalgate(&["cost", baseline, "--records", "2000000", "--refresh-days", "7"]);
+    let r = p.evalgate(&[
+        "cost",
+        baseline,
+        "--records",
+        "2000000",
+        "--refresh-days",
+        "7",
+    ]);
     r.assert_code(0);
-    assert!(r.stdout.contains("backfill of 2,000,000 records"), "{}", r.stdout);
-    assert!(r.stdout.contains("refresh every 7 days, per month"), "{}", r.stdout);
-    assert!(r.stdout.contains("119 of 120 answers met the contract"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("backfill of 2,000,000 records"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("refresh every 7 days, per month"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("119 of 120 answers met the contract"),
+        "{}",
+        r.stdout
+    );
 
     // A prompt that answers the same thing for every case destroys the signal: the lift
     // gates fail, and so does the flip-rate gate.
@@ -270,14 +311,21 @@ fn lift_export_cost_and_a_gate_that_catches_a_prompt_destroying_the_signal() {
         "{}",
         line("min_lift")
     );
-    assert!(line("max_lift_drop").contains("fail"), "{}", line("max_lift_drop"));
+    assert!(
+        line("max_lift_drop").contains("fail"),
+        "{}",
+        line("max_lift_drop")
+    );
     assert!(
         line("max_flip_rate").contains("`intent` changed on 119 of 119 cases (100.0%)"),
         "{}",
         line("max_flip_rate")
     );
     let md = p.read("summary.md");
-    assert!(md.contains("| max_lift_drop | ❌ fail | downstream AUC lift +0."), "{md}");
+    assert!(
+        md.contains("| max_lift_drop | ❌ fail | downstream AUC lift +0."),
+        "{md}"
+    );
 
     // Stability of the features between the baseline and the destroyed prompt's run.
     let s = json(
@@ -305,10 +353,17 @@ fn lift_export_cost_and_a_gate_that_catches_a_prompt_destroying_the_signal() {
     assert_eq!(field("intent")["kappa"], 0.0);
     // Risks 1..5 evenly against a constant 3: mean |Δ| = (2 + 1 + 0 + 1 + 2) / 5.
     let risk = field("escalation_risk");
-    assert!((risk["mean_abs_change"].as_f64().unwrap() - 1.2).abs() < 0.02, "{risk}");
+    assert!(
+        (risk["mean_abs_change"].as_f64().unwrap() - 1.2).abs() < 0.02,
+        "{risk}"
+    );
     let r = p.evalgate(&["stability", baseline, ".evalgate/gate/support.json"]);
     r.assert_code(0);
-    assert!(r.stdout.contains("f000 intent: \"billing\" → \"other\""), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("f000 intent: \"billing\" → \"other\""),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -335,10 +390,18 @@ fn lift_without_an_outcome_and_bad_lift_config_are_explained() {
     assert!(r.stderr.contains("no case of run"), "{}", r.stderr);
 
     // Too few cases of a class for the folds.
-    let r = p.evalgate(&["lift", "run.json", "--outcome", "escalated", "--folds", "60"]);
+    let r = p.evalgate(&[
+        "lift",
+        "run.json",
+        "--outcome",
+        "escalated",
+        "--folds",
+        "60",
+    ]);
     r.assert_code(2);
     assert!(
-        r.stderr.contains("too few cases per fold: the outcome `true` has 51 cases"),
+        r.stderr
+            .contains("too few cases per fold: the outcome `true` has 51 cases"),
         "{}",
         r.stderr
     );

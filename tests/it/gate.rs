@@ -666,7 +666,8 @@ fn the_readme_gate_demo_replays_offline() {
     assert!(r.stdout.contains("+52.1% (at most +25.0%)"), "{}", r.stdout);
     // The worked examples also make the features useful downstream: the lift goes up.
     assert!(
-        r.stdout.contains("downstream AUC lift -0.010 → +0.049 (+0.059); allowed drop 0.050"),
+        r.stdout
+            .contains("downstream AUC lift -0.010 → +0.049 (+0.059); allowed drop 0.050"),
         "{}",
         r.stdout
     );

@@ -33,4 +33,10 @@ fn help_teaches() {
     let p = Project::empty();
     snapshot!("help", p.evalgate(&["--help"]).transcript());
     snapshot!("run_help", p.evalgate(&["run", "--help"]).transcript());
+    snapshot!("lift_help", p.evalgate(&["lift", "--help"]).transcript());
+    snapshot!("cost_help", p.evalgate(&["cost", "--help"]).transcript());
+    snapshot!(
+        "export_help",
+        p.evalgate(&["export", "--help"]).transcript()
+    );
 }

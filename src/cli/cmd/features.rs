@@ -19,7 +19,12 @@ async fn load_run(root: &Path, arg: &str) -> Result<RunFile, Error> {
     run
 }
 
-fn print<T: serde::Serialize>(printer: &Printer, format: Format, value: &T, text: impl Fn() -> String) {
+fn print<T: serde::Serialize>(
+    printer: &Printer,
+    format: Format,
+    value: &T,
+    text: impl Fn() -> String,
+) {
     match format {
         Format::Terminal => printer.data(&text()),
         Format::Json => printer.data(&serde_json::to_string_pretty(value).unwrap_or_default()),
@@ -28,7 +33,11 @@ fn print<T: serde::Serialize>(printer: &Printer, format: Format, value: &T, text
 
 /// The golden cases of the run's dataset, as the project holds them now (with a warning when
 /// the dataset changed since the run).
-pub fn golden_cases(project: &Project, run: &RunFile, printer: &Printer) -> Result<Vec<Case>, Error> {
+pub fn golden_cases(
+    project: &Project,
+    run: &RunFile,
+    printer: &Printer,
+) -> Result<Vec<Case>, Error> {
     let Some(dataset) = project.datasets.get(&run.run.dataset) else {
         return Err(Error::usage(
             format!(
@@ -93,7 +102,9 @@ pub async fn lift(root: &Path, args: LiftArgs, printer: &Printer) -> Result<Exit
     }
     let golden = golden_cases(&project, &run, printer)?;
     let report = lift::analyze(&run, &golden, &spec)?;
-    print(printer, args.format, &report, || terminal::render_lift(&report));
+    print(printer, args.format, &report, || {
+        terminal::render_lift(&report)
+    });
     Ok(ExitStatus::Ok)
 }
 
@@ -123,7 +134,10 @@ pub async fn cost(root: &Path, args: CostArgs, printer: &Printer) -> Result<Exit
         ("--serving-events-per-day", args.serving_events_per_day),
     ] {
         if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
-            return Err(Error::usage(format!("{name} must be a positive number, got {v}"), None));
+            return Err(Error::usage(
+                format!("{name} must be a positive number, got {v}"),
+                None,
+            ));
         }
     }
     let run = load_run(root, &args.run).await?;
@@ -141,7 +155,9 @@ pub async fn cost(root: &Path, args: CostArgs, printer: &Printer) -> Result<Exit
             report.unmetered, report.metered
         ));
     }
-    print(printer, args.format, &report, || terminal::render_cost(&report));
+    print(printer, args.format, &report, || {
+        terminal::render_cost(&report)
+    });
     Ok(ExitStatus::Ok)
 }
 

@@ -83,9 +83,8 @@ fn feature_analyses(
         }
     }
     if g.max_flip_rate.is_some() {
-        out.stability = baseline.map(|b| {
-            crate::features::stability::compare(b, candidate).map_err(|e| e.to_string())
-        });
+        out.stability = baseline
+            .map(|b| crate::features::stability::compare(b, candidate).map_err(|e| e.to_string()));
     }
     Ok(out)
 }
