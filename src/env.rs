@@ -13,6 +13,10 @@ pub const NO_COLOR: &str = "NO_COLOR";
 /// GitHub Actions' job summary file: `evalgate gate` appends its markdown summary to it.
 pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
 
+/// The bearer token `evalgate serve` requires on its POST endpoints. Required when the
+/// server listens beyond loopback.
+pub const SERVER_TOKEN: &str = "EVALGATE_SERVER_TOKEN";
+
 /// Reads a secret from the environment variable a provider names.
 pub fn secret(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.is_empty())

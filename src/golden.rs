@@ -246,6 +246,64 @@ impl Iterator for Cases {
     }
 }
 
+/// How a golden dataset grew: cases by month added and by source kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Growth {
+    pub dataset: String,
+    pub cases: u64,
+    /// Source kinds in order of first appearance (`hand_written`, `feedback`, …;
+    /// `unknown` for cases without `source.kind`).
+    pub kinds: Vec<String>,
+    /// One row per month (`YYYY-MM` of `source.added_at`, `unknown` without it), oldest
+    /// first: the count of each kind, in `kinds` order.
+    pub months: Vec<(String, Vec<u64>)>,
+    /// Cases waiting for a human label (`source.needs_label`).
+    pub needs_label: u64,
+}
+
+pub fn growth(name: &str, cases: &[Case]) -> Growth {
+    let mut kinds: Vec<String> = Vec::new();
+    let mut months: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    let mut needs_label = 0;
+    for c in cases {
+        let source = c.source.as_ref();
+        let get = |k: &str| source.and_then(|s| s.get(k)).and_then(Value::as_str);
+        let kind = get("kind").unwrap_or("unknown").to_string();
+        let month = get("added_at")
+            .filter(|d| d.len() >= 7)
+            .map_or_else(|| "unknown".to_string(), |d| d[..7].to_string());
+        if source.and_then(|s| s.get("needs_label")) == Some(&Value::Bool(true)) {
+            needs_label += 1;
+        }
+        let k = match kinds.iter().position(|x| *x == kind) {
+            Some(k) => k,
+            None => {
+                kinds.push(kind);
+                kinds.len() - 1
+            }
+        };
+        let row = months.entry(month).or_default();
+        if row.len() <= k {
+            row.resize(k + 1, 0);
+        }
+        row[k] += 1;
+    }
+    let width = kinds.len();
+    Growth {
+        dataset: name.to_string(),
+        cases: cases.len() as u64,
+        kinds,
+        months: months
+            .into_iter()
+            .map(|(m, mut row)| {
+                row.resize(width, 0);
+                (m, row)
+            })
+            .collect(),
+        needs_label,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -137,6 +137,132 @@ pub enum Command {
         after_help = "Examples:\n  evalgate export 3f9a2c --format csv --out features.csv --rejected rejected.jsonl\n  evalgate export 3f9a2c --format jsonl | head"
     )]
     Export(ExportArgs),
+    /// Production feedback: ingest events, triage failures into clusters, promote them to
+    /// golden cases.
+    Feedback(FeedbackArgs),
+    /// Serve the HTTP API that production systems post interactions and feedback to.
+    ///
+    /// `POST /v1/interactions` and `POST /v1/feedback` take one event or an array (JSON);
+    /// `GET /healthz` answers `{"status": "ok"}`. A 200 means the events are committed.
+    /// Bad input gets a JSON error: 400 (not JSON), 401 (token), 413 (too large), 422
+    /// (invalid events, with each one's index and reason; nothing is stored). Beyond loopback
+    /// the server requires the bearer token in `EVALGATE_SERVER_TOKEN` and refuses to start
+    /// without it. Ctrl-C or SIGTERM stops it gracefully: the requests in flight finish and
+    /// their events are committed.
+    #[command(
+        after_help = "Examples:\n  evalgate serve\n  EVALGATE_SERVER_TOKEN=… evalgate serve --listen 0.0.0.0:8787\n  curl -X POST localhost:8787/v1/feedback -d '{\"event_id\": \"s1\", \"interaction_id\": \"i1\", \"timestamp\": \"2026-11-23T10:00:00Z\", \"kind\": \"explicit\", \"name\": \"thumbs_down\"}'"
+    )]
+    Serve(ServeArgs),
+    /// Golden datasets: how they grow.
+    Golden(GoldenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FeedbackArgs {
+    #[command(subcommand)]
+    pub command: FeedbackCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeedbackCommand {
+    /// Store the events of a JSONL file (or `-` for stdin): interactions and signals.
+    ///
+    /// Lines are streamed and committed in batches of 500. A bad line is reported with its
+    /// number and reason and written to the reject file; every good line is stored. An event
+    /// id already stored is skipped, so ingesting the same file twice adds nothing. Exit 2
+    /// when a line was rejected (the good ones are stored all the same).
+    #[command(
+        after_help = "Examples:\n  evalgate feedback ingest events.jsonl\n  tail -n 1000 app.log.jsonl | evalgate feedback ingest - --rejects bad.jsonl"
+    )]
+    Ingest {
+        /// A JSONL file of events, or `-` for stdin.
+        file: PathBuf,
+        /// Where rejected lines go (JSON lines: line, reason, text). Default: FILE.rejects.jsonl
+        /// (for stdin: .evalgate/feedback-rejects.jsonl).
+        #[arg(long, value_name = "FILE")]
+        rejects: Option<PathBuf>,
+    },
+    /// Where do failures cluster? Negative signals by prompt version, model and signal; the
+    /// conditions that come with bad answers; clusters by signal kind, by tag and by text
+    /// similarity of the inputs, each with its share of bad answers and example event ids.
+    #[command(
+        after_help = "Examples:\n  evalgate feedback triage --since 7d\n  evalgate feedback triage --prompt support_features --format json"
+    )]
+    Triage(TriageArgs),
+    /// Append production interactions to a golden file as cases, with their provenance.
+    ///
+    /// Give interaction or signal event ids, or `--cluster C` for the bad interactions of text
+    /// cluster C of `evalgate feedback triage` (same `--since` and `--prompt`). The expected
+    /// value is the user's edit when there is one; otherwise the case is tagged and marked
+    /// `needs_label`. An id or an input already in the file is skipped.
+    #[command(
+        after_help = "Examples:\n  evalgate feedback promote int-0042 sig-0107 --to golden/support.jsonl\n  evalgate feedback promote --cluster 1 --since 7d --to golden/support.jsonl"
+    )]
+    Promote {
+        /// Interaction or signal event ids.
+        #[arg(required_unless_present = "cluster")]
+        event_ids: Vec<String>,
+        /// The golden file to append to (created if missing).
+        #[arg(long, value_name = "golden/NAME.jsonl")]
+        to: PathBuf,
+        /// Promote the bad interactions of this text cluster of `feedback triage`.
+        #[arg(long, value_name = "C", conflicts_with = "event_ids")]
+        cluster: Option<usize>,
+        #[command(flatten)]
+        filter: FeedbackFilter,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct FeedbackFilter {
+    /// Only events from this date (2026-11-01), time (RFC 3339) or number of days back (7d).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only interactions of this prompt.
+    #[arg(long, value_name = "NAME")]
+    pub prompt: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TriageArgs {
+    #[command(flatten)]
+    pub filter: FeedbackFilter,
+    /// Clusters shown per section.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Cosine similarity (0 to 1) from which two inputs share a text cluster.
+    #[arg(long, default_value_t = 0.3)]
+    pub similarity: f64,
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    pub listen: std::net::SocketAddr,
+    /// The largest request body accepted (larger: 413).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::serve::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct GoldenArgs {
+    #[command(subcommand)]
+    pub command: GoldenCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GoldenCommand {
+    /// Cases by source and month: see the dataset grow from production.
+    #[command(after_help = "Example:\n  evalgate golden stats support")]
+    Stats {
+        /// The dataset: `golden/NAME.jsonl`.
+        name: String,
+        #[arg(long, value_enum, default_value_t = Format::Terminal)]
+        format: Format,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -60,5 +60,8 @@ fn dispatch(cli: args::Cli, printer: &Printer) -> Result<ExitStatus, Error> {
         }
         args::Command::Cost(a) => runtime()?.block_on(cmd::features::cost(&root, a, printer)),
         args::Command::Export(a) => runtime()?.block_on(cmd::features::export(&root, a, printer)),
+        args::Command::Feedback(a) => runtime()?.block_on(cmd::feedback::run(&root, a, printer)),
+        args::Command::Serve(a) => runtime()?.block_on(cmd::serve::run(&root, a, printer)),
+        args::Command::Golden(a) => cmd::feedback::golden(&root, a, printer),
     }
 }

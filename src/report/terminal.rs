@@ -776,6 +776,157 @@ pub fn render_cost(r: &crate::features::cost::CostReport) -> String {
     out
 }
 
+/// Renders a triage of production feedback.
+pub fn render_triage(r: &crate::feedback::triage::TriageReport) -> String {
+    let mut out = String::new();
+    let share = |n: u64, of: u64| if of == 0 { 0.0 } else { n as f64 / of as f64 };
+    let _ = writeln!(
+        out,
+        "{} interactions, {} with a negative signal ({}); {} negative signals{}",
+        thousands(r.interactions),
+        thousands(r.bad),
+        pct(share(r.bad, r.interactions)),
+        thousands(r.negative_signals),
+        if r.orphan_signals > 0 {
+            format!(
+                "; {} signals about interactions not stored",
+                thousands(r.orphan_signals)
+            )
+        } else {
+            String::new()
+        }
+    );
+    if r.bad_in_golden > 0 {
+        let _ = writeln!(
+            out,
+            "{} bad interactions have an input already in golden",
+            r.bad_in_golden
+        );
+    }
+    if !r.groups.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nnegative signals by prompt version, model and signal"
+        );
+        let mut t = table(&[
+            "prompt",
+            "version",
+            "model",
+            "signal",
+            "signals",
+            "interactions",
+        ]);
+        for g in r.groups.iter().take(15) {
+            t.add_row(vec![
+                g.prompt.clone(),
+                crate::text::clip(&g.prompt_version, 12),
+                g.model.clone(),
+                g.signal.clone(),
+                g.signals.to_string(),
+                g.interactions.to_string(),
+            ]);
+        }
+        right(&mut t, 4);
+        let _ = writeln!(out, "{t}");
+    }
+    if !r.conditions.is_empty() {
+        let _ = writeln!(out, "\nwhat comes with bad answers");
+        for c in &r.conditions {
+            let _ = writeln!(
+                out,
+                "  {} of bad answers follow a {} (against {} of the others)",
+                pct(c.bad_share),
+                c.name,
+                pct(c.other_share)
+            );
+        }
+    }
+    let section = |out: &mut String, title: &str, clusters: &[crate::feedback::triage::Cluster]| {
+        if clusters.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\n{title}");
+        let mut t = table(&[
+            "#",
+            "cluster",
+            "interactions",
+            "bad",
+            "bad share",
+            "with it",
+            "in golden",
+            "examples",
+        ]);
+        for c in clusters {
+            t.add_row(vec![
+                c.id.to_string(),
+                crate::text::clip(&c.label, 40),
+                c.interactions.to_string(),
+                c.bad.to_string(),
+                pct(c.bad_share),
+                c.top_condition
+                    .as_ref()
+                    .map_or_else(|| "–".into(), |(n, s)| format!("{} {n}", pct(*s))),
+                c.in_golden.to_string(),
+                c.examples.join(" "),
+            ]);
+        }
+        right(&mut t, 2);
+        let _ = writeln!(out, "{t}");
+    };
+    section(&mut out, "bad answers by signal kind", &r.by_kind);
+    section(&mut out, "by tag", &r.by_tag);
+    let shown: Vec<_> = r.by_text.iter().take(10).cloned().collect();
+    section(
+        &mut out,
+        "by similar inputs (TF-IDF cosine); promote one with `evalgate feedback promote --cluster N --to golden/NAME.jsonl`",
+        &shown,
+    );
+    if r.by_text.len() > shown.len() {
+        let _ = writeln!(
+            out,
+            "… and {} more text clusters with bad answers (`--format json` lists them)",
+            r.by_text.len() - shown.len()
+        );
+    }
+    out
+}
+
+/// Renders how a golden dataset grew.
+pub fn render_growth(g: &crate::golden::Growth) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "golden/{}.jsonl: {} cases",
+        g.dataset,
+        thousands(g.cases)
+    );
+    let mut header: Vec<&str> = vec!["month"];
+    header.extend(g.kinds.iter().map(String::as_str));
+    header.push("added");
+    header.push("total");
+    let mut t = table(&header);
+    let mut total = 0u64;
+    for (month, counts) in &g.months {
+        let added: u64 = counts.iter().sum();
+        total += added;
+        let mut row = vec![month.clone()];
+        row.extend(counts.iter().map(|n| n.to_string()));
+        row.push(added.to_string());
+        row.push(total.to_string());
+        t.add_row(row);
+    }
+    right(&mut t, 1);
+    let _ = writeln!(out, "{t}");
+    if g.needs_label > 0 {
+        let _ = writeln!(
+            out,
+            "{} cases wait for a human label (needs_label)",
+            g.needs_label
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

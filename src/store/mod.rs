@@ -4,6 +4,10 @@
 //! convert at the boundary. Every query is one SQL text that both backends accept (`$N`
 //! placeholders, `||` concatenation), run through sqlx's `Any` driver, and tested on both.
 
+mod feedback;
+
+pub use feedback::{Inserted, InteractionRow, SignalRow};
+
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, FromRow, Row};
 use std::path::Path;

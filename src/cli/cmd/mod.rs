@@ -4,6 +4,7 @@ pub mod baseline;
 pub mod compare;
 pub mod estimate;
 pub mod features;
+pub mod feedback;
 pub mod gate;
 pub mod init;
 pub mod merge;
@@ -11,6 +12,7 @@ pub mod pairwise;
 pub mod report;
 pub mod run;
 pub mod score;
+pub mod serve;
 pub mod validate;
 
 use std::path::Path;

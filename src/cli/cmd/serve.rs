@@ -1,0 +1,86 @@
+//! `evalgate serve`.
+
+use std::path::Path;
+
+use crate::cli::args::ServeArgs;
+use crate::error::{Error, ExitStatus};
+use crate::output::Printer;
+use crate::serve;
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+pub async fn run(root: &Path, args: ServeArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+    let token = crate::env::secret(crate::env::SERVER_TOKEN);
+    if serve::needs_token(&args.listen) && token.is_none() {
+        return Err(Error::usage(
+            format!(
+                "refusing to listen on {} without a token: beyond loopback anyone could post events",
+                args.listen
+            ),
+            Some(format!(
+                "export {} with a long random value (clients send `Authorization: Bearer …`), or listen on 127.0.0.1",
+                crate::env::SERVER_TOKEN
+            )),
+        ));
+    }
+    if args.max_body_bytes == 0 {
+        return Err(Error::usage("--max-body-bytes must be positive", None));
+    }
+    let store = super::open_store(root).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| {
+            Error::usage(
+                format!("cannot listen on {}: {e}", args.listen),
+                Some("pick another address with --listen".into()),
+            )
+        })?;
+    let addr = listener.local_addr().map_err(Error::Runtime)?;
+    printer.info(&format!(
+        "listening on http://{addr} ({}; storing to {}); Ctrl-C stops",
+        if token.is_some() {
+            "bearer token required"
+        } else {
+            "no token: loopback only"
+        },
+        store.display_url
+    ));
+    let totals = serve::serve(
+        store,
+        listener,
+        serve::Options {
+            token,
+            max_body_bytes: args.max_body_bytes,
+        },
+        stop_signal(),
+    )
+    .await
+    .map_err(Error::Runtime)?;
+    printer.info(&format!(
+        "stopped: {} requests, {} events stored",
+        totals.requests, totals.events
+    ));
+    Ok(ExitStatus::Ok)
+}

@@ -1,0 +1,267 @@
+//! `evalgate serve`: the HTTP API that production systems post feedback to.
+//!
+//! `POST /v1/interactions` and `POST /v1/feedback` take one event or an array of events;
+//! `GET /healthz` says the server is up. A request is acknowledged (200) only once its events
+//! are committed: handlers hand their events to one writer task, which commits whatever has
+//! queued up in one transaction (group commit) and then answers each request. A graceful
+//! shutdown stops accepting connections, lets the requests in flight finish and drains the
+//! writer, so no acknowledged event is lost.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::feedback::Event;
+use crate::store::{Inserted, Store};
+
+/// Default largest request body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+/// Most events in one request.
+pub const MAX_EVENTS: usize = 10_000;
+/// Most events committed in one transaction.
+const GROUP: usize = 2_000;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub token: Option<String>,
+    pub max_body_bytes: usize,
+}
+
+/// Whether a server on `addr` must require a token: anything but loopback.
+pub fn needs_token(addr: &SocketAddr) -> bool {
+    !addr.ip().is_loopback()
+}
+
+struct Job {
+    events: Vec<Event>,
+    ack: oneshot::Sender<Result<Inserted, String>>,
+}
+
+#[derive(Clone)]
+struct AppState {
+    tx: mpsc::Sender<Job>,
+    token: Option<Arc<str>>,
+    max_body_bytes: usize,
+}
+
+/// What the server did, for its last message.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    pub requests: u64,
+    pub events: u64,
+}
+
+/// Serves until `shutdown` completes, then finishes the requests in flight and commits what
+/// they queued.
+pub async fn serve(
+    store: Store,
+    listener: tokio::net::TcpListener,
+    opts: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<Totals> {
+    let (tx, rx) = mpsc::channel::<Job>(4096);
+    let writer = tokio::spawn(writer(store, rx));
+    let state = AppState {
+        tx,
+        token: opts.token.map(Arc::from),
+        max_body_bytes: opts.max_body_bytes,
+    };
+    let app = Router::new()
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
+        .route("/v1/interactions", post(interactions))
+        .route("/v1/feedback", post(feedback))
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "no such endpoint: POST /v1/interactions, POST /v1/feedback, GET /healthz",
+            )
+        })
+        .layer(DefaultBodyLimit::max(opts.max_body_bytes))
+        .with_state(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    // The router (and every sender) is gone: the writer drains the queue and stops.
+    Ok(writer.await.unwrap_or_default())
+}
+
+async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) -> Totals {
+    let mut totals = Totals::default();
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        let mut n = jobs[0].events.len();
+        while n < GROUP {
+            match rx.try_recv() {
+                Ok(job) => {
+                    n += job.events.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let events: Vec<Event> = jobs.iter().flat_map(|j| j.events.iter().cloned()).collect();
+        let (i, s) = crate::feedback::rows(&events, &crate::runner::now());
+        let result = store.insert_feedback(&i, &s).await.map_err(|e| {
+            format!(
+                "{e}: {}",
+                std::error::Error::source(&e)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default()
+            )
+        });
+        if result.is_ok() {
+            totals.requests += jobs.len() as u64;
+            totals.events += events.len() as u64;
+        }
+        for job in jobs {
+            let _ = job.ack.send(result.clone());
+        }
+    }
+    store.close().await;
+    totals
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({"error": message.into()}))).into_response()
+}
+
+async fn interactions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    accept(state, headers, body, "interaction").await
+}
+
+async fn feedback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    accept(state, headers, body, "signal").await
+}
+
+/// Constant-time comparison of the presented token with the expected one.
+fn same_token(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+async fn accept(
+    state: AppState,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    default_type: &str,
+) -> Response {
+    if let Some(token) = &state.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| same_token(g.as_bytes(), token.as_bytes())) {
+            let mut r = error(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token (`Authorization: Bearer …`)",
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                "Bearer".parse().expect("a header value"),
+            );
+            return r;
+        }
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the body is over the limit of {} bytes: send smaller batches",
+                    state.max_body_bytes
+                ),
+            );
+        }
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not valid JSON: {e}"),
+            );
+        }
+    };
+    let items = match value {
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    if items.is_empty() {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "the batch is empty");
+    }
+    if items.len() > MAX_EVENTS {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} events in one request, over the limit of {MAX_EVENTS}",
+                items.len()
+            ),
+        );
+    }
+    let mut events = Vec::with_capacity(items.len());
+    let mut problems = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        match Event::parse(item, Some(default_type)) {
+            Ok(e) if default_type == "interaction" && !matches!(e, Event::Interaction(_)) => {
+                problems.push(json!({"index": index, "reason": "this endpoint takes interactions; post signals to /v1/feedback"}));
+            }
+            Ok(e) => events.push(e),
+            Err(reason) => problems.push(json!({"index": index, "reason": reason})),
+        }
+    }
+    if !problems.is_empty() {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(json!({
+                "error": format!("{} of {} events are invalid; none was stored", problems.len(), problems.len() + events.len()),
+                "errors": problems,
+            })),
+        )
+            .into_response();
+    }
+    let n = events.len();
+    let (ack, done) = oneshot::channel();
+    if state.tx.send(Job { events, ack }).await.is_err() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        );
+    }
+    match done.await {
+        Ok(Ok(_)) => (StatusCode::OK, axum::Json(json!({"accepted": n}))).into_response(),
+        Ok(Err(e)) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the events could not be stored, nothing was kept: {e}"),
+        ),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        ),
+    }
+}

@@ -1,0 +1,191 @@
+//! The feedback tables: interactions and signals, inserted idempotently by event id.
+
+use sqlx::FromRow;
+
+use super::{Store, StoreError, placeholders};
+
+/// An interaction as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct InteractionRow {
+    pub event_id: String,
+    pub occurred_at: String,
+    pub prompt: String,
+    pub prompt_version: Option<String>,
+    pub model: Option<String>,
+    pub input_hash: String,
+    pub body_json: String,
+    pub received_at: String,
+}
+
+/// A signal as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SignalRow {
+    pub event_id: String,
+    pub interaction_id: String,
+    pub occurred_at: String,
+    pub kind: String,
+    pub name: String,
+    pub polarity: i64,
+    pub body_json: String,
+    pub received_at: String,
+}
+
+/// What one insert added: events already stored (same event id) are left as they were.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Inserted {
+    pub interactions: u64,
+    pub signals: u64,
+}
+
+/// Rows per multi-row INSERT (8 columns each).
+const ROWS: usize = 100;
+
+const INTERACTION_COLUMNS: &str =
+    "event_id, occurred_at, prompt, prompt_version, model, input_hash, body_json, received_at";
+const SIGNAL_COLUMNS: &str =
+    "event_id, interaction_id, occurred_at, kind, name, polarity, body_json, received_at";
+
+impl Store {
+    /// Stores events in one transaction; an event id already stored is skipped (so a
+    /// re-ingest adds nothing). Returns how many were new.
+    pub async fn insert_feedback(
+        &self,
+        interactions: &[InteractionRow],
+        signals: &[SignalRow],
+    ) -> Result<Inserted, StoreError> {
+        let mut out = Inserted::default();
+        if interactions.is_empty() && signals.is_empty() {
+            return Ok(out);
+        }
+        let mut tx = self.pool.begin().await?;
+        for chunk in interactions.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO feedback_interactions ({INTERACTION_COLUMNS}) VALUES {} ON CONFLICT (event_id) DO NOTHING",
+                placeholders(self.backend, chunk.len(), 8)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(&r.event_id)
+                    .bind(&r.occurred_at)
+                    .bind(&r.prompt)
+                    .bind(&r.prompt_version)
+                    .bind(&r.model)
+                    .bind(&r.input_hash)
+                    .bind(&r.body_json)
+                    .bind(&r.received_at);
+            }
+            out.interactions += q.execute(&mut *tx).await?.rows_affected();
+        }
+        for chunk in signals.chunks(ROWS) {
+            let sql = format!(
+                "INSERT INTO feedback_signals ({SIGNAL_COLUMNS}) VALUES {} ON CONFLICT (event_id) DO NOTHING",
+                placeholders(self.backend, chunk.len(), 8)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(&r.event_id)
+                    .bind(&r.interaction_id)
+                    .bind(&r.occurred_at)
+                    .bind(&r.kind)
+                    .bind(&r.name)
+                    .bind(r.polarity)
+                    .bind(&r.body_json)
+                    .bind(&r.received_at);
+            }
+            out.signals += q.execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Interactions that occurred at or after `since` (RFC 3339 text compares in time order
+    /// when written in UTC, as evalgate writes it), of `prompt` when given, oldest first.
+    pub async fn feedback_interactions(
+        &self,
+        since: Option<&str>,
+        prompt: Option<&str>,
+    ) -> Result<Vec<InteractionRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {INTERACTION_COLUMNS} FROM feedback_interactions \
+             WHERE occurred_at >= $1 AND ($2 = '' OR prompt = $2) ORDER BY occurred_at, event_id"
+        ))
+        .bind(since.unwrap_or(""))
+        .bind(prompt.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(InteractionRow::from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Signals that occurred at or after `since`, oldest first.
+    pub async fn feedback_signals(
+        &self,
+        since: Option<&str>,
+    ) -> Result<Vec<SignalRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SIGNAL_COLUMNS} FROM feedback_signals WHERE occurred_at >= $1 ORDER BY occurred_at, event_id"
+        ))
+        .bind(since.unwrap_or(""))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(SignalRow::from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn feedback_interaction(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<InteractionRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {INTERACTION_COLUMNS} FROM feedback_interactions WHERE event_id = $1"
+        ))
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(InteractionRow::from_row).transpose()?)
+    }
+
+    pub async fn feedback_signal(&self, event_id: &str) -> Result<Option<SignalRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SIGNAL_COLUMNS} FROM feedback_signals WHERE event_id = $1"
+        ))
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(SignalRow::from_row).transpose()?)
+    }
+
+    /// The signals about one interaction, oldest first.
+    pub async fn feedback_signals_of(
+        &self,
+        interaction_id: &str,
+    ) -> Result<Vec<SignalRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SIGNAL_COLUMNS} FROM feedback_signals WHERE interaction_id = $1 ORDER BY occurred_at, event_id"
+        ))
+        .bind(interaction_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(SignalRow::from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Stored interactions and signals.
+    pub async fn feedback_counts(&self) -> Result<(i64, i64), StoreError> {
+        let i: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM feedback_interactions")
+            .fetch_one(&self.pool)
+            .await?;
+        let s: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM feedback_signals")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((i, s))
+    }
+}
