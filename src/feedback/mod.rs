@@ -111,7 +111,8 @@ impl SignalKind {
     }
 }
 
-/// Signals that say the answer was bad.
+/// Signals that say the answer was bad. (`low_retrieval_score` says nothing of the answer
+/// itself: triage reads it as a condition that may explain bad answers.)
 pub const NEGATIVE: &[&str] = &[
     "thumbs_down",
     "report",
@@ -121,7 +122,6 @@ pub const NEGATIVE: &[&str] = &[
     "tool_error",
     "refusal",
     "truncation",
-    "low_retrieval_score",
 ];
 
 /// Signals that say the answer was good.

@@ -135,7 +135,9 @@ pub fn triage(
             orphan += 1;
             continue;
         };
-        if s.kind == "operational" {
+        // Operational signals that are not verdicts on the answer are conditions that may
+        // explain bad answers (a low retrieval score).
+        if s.kind == "operational" && s.polarity == 0 {
             items[i].conditions.insert(s.name.replace('_', " "));
         }
         if s.polarity < 0 {
