@@ -147,8 +147,9 @@ pub fn triage(
     }
 
     // Negative signals by prompt version, model and signal.
-    let mut groups: BTreeMap<(String, String, String, String), (u64, BTreeSet<usize>)> =
-        BTreeMap::new();
+    // (prompt, version, model, signal) → (signals, interactions)
+    type Key = (String, String, String, String);
+    let mut groups: BTreeMap<Key, (u64, BTreeSet<usize>)> = BTreeMap::new();
     for (n, it) in items.iter().enumerate() {
         for (_, name) in &it.negative {
             let key = (
@@ -175,7 +176,7 @@ pub fn triage(
             },
         )
         .collect();
-    groups.sort_by(|a, b| b.signals.cmp(&a.signals));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.signals));
 
     // Conditions: among bad answers against the others.
     let bad: Vec<&Item> = items.iter().filter(|i| i.bad()).collect();

@@ -3,6 +3,7 @@
 
 mod common;
 mod features;
+mod feedback;
 mod gate;
 mod init;
 mod judge;

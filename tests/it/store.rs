@@ -222,6 +222,102 @@ async fn exercise(store: Store) {
     store.close().await;
 }
 
+/// The feedback tables: idempotent inserts, filters, the signals of an interaction, counts.
+async fn exercise_feedback(store: &Store) {
+    use evalgate::feedback::{Event, rows};
+    let events: Vec<Event> = [
+        serde_json::json!({"type": "interaction", "event_id": "i1", "timestamp": "2026-11-20T10:00:00+01:00",
+            "prompt": "support", "prompt_version": "v1", "model": "m", "vars": {"t": "Hello  World"}, "output": "{}"}),
+        serde_json::json!({"type": "interaction", "event_id": "i2", "timestamp": "2026-11-22T10:00:00Z",
+            "prompt": "other", "vars": {"t": "x"}, "output": "ok", "tags": ["web"]}),
+        serde_json::json!({"type": "signal", "event_id": "s1", "interaction_id": "i1", "timestamp": "2026-11-21T00:00:00Z",
+            "kind": "explicit", "name": "thumbs_down"}),
+        serde_json::json!({"type": "signal", "event_id": "s2", "interaction_id": "i1", "timestamp": "2026-11-21T00:01:00Z",
+            "kind": "explicit", "name": "user_edit", "edited_output": "{\"intent\": \"bug\"}"}),
+        serde_json::json!({"type": "signal", "event_id": "s3", "interaction_id": "i9", "timestamp": "2026-11-23T00:00:00Z",
+            "kind": "implicit", "name": "copy"}),
+    ]
+    .into_iter()
+    .map(|v| Event::parse(v, None).unwrap())
+    .collect();
+    let (i, s) = rows(&events, "2026-11-23T12:00:00.000Z");
+    let n = store.insert_feedback(&i, &s).await.unwrap();
+    assert_eq!((n.interactions, n.signals), (2, 3));
+    // The same events again, and a duplicate within one batch: nothing new.
+    let mut twice = i.clone();
+    twice.extend(i.clone());
+    let n = store.insert_feedback(&twice, &s).await.unwrap();
+    assert_eq!((n.interactions, n.signals), (0, 0));
+    assert_eq!(store.feedback_counts().await.unwrap(), (2, 3));
+
+    // Times are stored in UTC, so that text order is time order.
+    let i1 = store.feedback_interaction("i1").await.unwrap().unwrap();
+    assert_eq!(i1.occurred_at, "2026-11-20T09:00:00.000Z");
+    assert_eq!(
+        i1.input_hash,
+        evalgate::feedback::input_hash(
+            serde_json::json!({"t": "hello world"}).as_object().unwrap()
+        )
+    );
+    assert!(store.feedback_interaction("nope").await.unwrap().is_none());
+    let all = store.feedback_interactions(None, None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.event_id.as_str()).collect::<Vec<_>>(),
+        ["i1", "i2"]
+    );
+    let since = store
+        .feedback_interactions(Some("2026-11-21T00:00:00.000Z"), None)
+        .await
+        .unwrap();
+    assert_eq!(since.len(), 1);
+    let support = store
+        .feedback_interactions(None, Some("support"))
+        .await
+        .unwrap();
+    assert_eq!(support.len(), 1);
+    assert_eq!(support[0].prompt_version.as_deref(), Some("v1"));
+    let sigs = store.feedback_signals_of("i1").await.unwrap();
+    assert_eq!(
+        sigs.iter()
+            .map(|r| (r.name.as_str(), r.polarity))
+            .collect::<Vec<_>>(),
+        [("thumbs_down", -1), ("user_edit", -1)]
+    );
+    assert_eq!(
+        store
+            .feedback_signals(Some("2026-11-22T00:00:00.000Z"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let s3 = store.feedback_signal("s3").await.unwrap().unwrap();
+    assert_eq!(
+        (s3.kind.as_str(), s3.polarity, s3.interaction_id.as_str()),
+        ("implicit", 1, "i9")
+    );
+}
+
+#[tokio::test]
+async fn feedback_queries_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(None, dir.path()).await.unwrap();
+    exercise_feedback(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn feedback_queries_on_postgres() {
+    let Some(base) = postgres_url() else { return };
+    let url = tokio::task::spawn_blocking(move || postgres_schema(&base))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(Some(&url), dir.path()).await.unwrap();
+    exercise_feedback(&store).await;
+    store.close().await;
+}
+
 #[tokio::test]
 async fn store_queries_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();

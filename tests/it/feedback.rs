@@ -1,0 +1,552 @@
+//! The feedback loop through the real binary: ingest with bad lines, idempotency, the HTTP
+//! server (auth, limits, concurrent clients, a graceful stop under load), triage of the
+//! example fixture, promotion into golden and the run that includes the promoted cases.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::common::stub::{Stub, support_labeller};
+use crate::common::{Project, evalgate, example, postgres_schema, postgres_url, repo};
+
+fn interaction(id: &str, transcript: &str) -> Value {
+    json!({"type": "interaction", "event_id": id, "timestamp": "2026-11-20T10:00:00Z",
+           "prompt": "support", "model": "stub-model", "vars": {"transcript": transcript},
+           "output": "{\"intent\": \"other\"}", "tags": ["web"]})
+}
+
+fn signal(id: &str, interaction: &str, name: &str) -> Value {
+    json!({"type": "signal", "event_id": id, "interaction_id": interaction,
+           "timestamp": "2026-11-20T10:05:00Z", "kind": "explicit", "name": name})
+}
+
+#[test]
+fn ingest_stores_every_good_line_and_rejects_bad_ones_with_their_line() {
+    let p = Project::empty();
+    let mut lines: Vec<String> = vec![
+        interaction("i1", "Customer: my card was charged twice").to_string(),
+        "{not json".to_string(),
+        signal("s1", "i1", "thumbs_down").to_string(),
+        String::new(),
+        json!({"type": "interaction", "event_id": "i2", "timestamp": "2026-11-20T10:00:00Z", "prompt": "support", "output": "x"}).to_string(),
+        json!({"type": "signal", "event_id": "s2", "interaction_id": "i1", "timestamp": "2026-11-20T10:00:00Z", "kind": "explicit", "name": "thumbs_down", "value": 1, "edited_output": 5}).to_string(),
+        format!(r#"{{"type": "interaction", "event_id": "big", "output": "{}"}}"#, "x".repeat(1 << 20)),
+        interaction("i3", "Customer: SSO is broken").to_string(),
+    ];
+    lines.push(signal("s3", "i3", "retry").to_string());
+    p.write("events.jsonl", &(lines.join("\n") + "\n"));
+    let r = p.evalgate(&["feedback", "ingest", "events.jsonl"]);
+    r.assert_code(2);
+    assert!(
+        r.stdout
+            .contains("8 lines: 2 interactions (2 new), 2 signals (2 new), 4 rejected"),
+        "{}",
+        r.stdout
+    );
+    let rejects: Vec<Value> = p
+        .read("events.jsonl.rejects.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: Vec<(u64, &str)> = rejects
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[0].0, 2);
+    assert!(
+        got[0].1.starts_with("not valid JSON: key must be a string"),
+        "{got:?}"
+    );
+    assert_eq!(got[1].0, 5);
+    assert!(got[1].1.contains("missing field `vars`"), "{got:?}");
+    assert_eq!(got[2].0, 6);
+    assert!(
+        got[2]
+            .1
+            .contains("invalid type: integer `5`, expected a string"),
+        "{got:?}"
+    );
+    assert_eq!(got[3].0, 7);
+    assert!(got[3].1.contains("over the limit of 1048576"), "{got:?}");
+    assert!(
+        r.stderr.contains("events.jsonl:2: not valid JSON"),
+        "{}",
+        r.stderr
+    );
+    crate::snapshot!("feedback_ingest_rejects", r.stderr);
+
+    // Ingesting the same file again adds nothing; stdin works the same.
+    let r = p.evalgate(&["feedback", "ingest", "events.jsonl"]);
+    assert!(
+        r.stdout
+            .contains("2 interactions (0 new), 2 signals (0 new), 4 rejected"),
+        "{}",
+        r.stdout
+    );
+    let mut cmd = evalgate();
+    cmd.current_dir(p.path())
+        .args(["feedback", "ingest", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{}", interaction("i4", "Customer: hello")).unwrap();
+        writeln!(stdin, "{}", signal("s1", "i1", "thumbs_down")).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("2 lines: 1 interactions (1 new), 1 signals (0 new), 0 rejected"),
+        "{stdout}"
+    );
+}
+
+/// `evalgate serve` on a free loopback port, with its URL.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = evalgate();
+        cmd.current_dir(p.path())
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_string();
+        // Keep draining stderr so that the server never blocks on it.
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            while stderr.read_line(&mut rest).unwrap_or(0) > 0 {}
+        });
+        Server { child, url }
+    }
+
+    /// SIGTERM, then wait for a graceful exit.
+    fn stop(mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn serve_refuses_to_listen_beyond_loopback_without_a_token() {
+    let p = Project::empty();
+    let r = p.evalgate(&["serve", "--listen", "0.0.0.0:0"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr
+            .contains("refusing to listen on 0.0.0.0:0 without a token"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("export EVALGATE_SERVER_TOKEN"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn serve_checks_tokens_bodies_and_events() {
+    let p = Project::empty();
+    let server = Server::start(
+        &p,
+        &["--max-body-bytes", "2000"],
+        &[("EVALGATE_SERVER_TOKEN", "s3cret-token")],
+    );
+    let url = server.url.clone();
+    runtime().block_on(async move {
+        let http = reqwest::Client::new();
+        let post = |path: &str, body: String, token: Option<&str>| {
+            let mut r = http.post(format!("{url}{path}")).body(body);
+            if let Some(t) = token {
+                r = r.header("authorization", format!("Bearer {t}"));
+            }
+            r.send()
+        };
+        let health = http.get(format!("{url}/healthz")).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+
+        let one = interaction("i1", "Customer: hi").to_string();
+        let r = post("/v1/interactions", one.clone(), None).await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        let r = post("/v1/interactions", one.clone(), Some("wrong")).await.unwrap();
+        assert_eq!(r.status(), 401);
+        let r = post("/v1/interactions", one.clone(), Some("s3cret-token")).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"accepted": 1}));
+
+        let big = interaction("i2", &"x".repeat(3000)).to_string();
+        let r = post("/v1/interactions", big, Some("s3cret-token")).await.unwrap();
+        assert_eq!(r.status(), 413);
+        let body: Value = r.json().await.unwrap();
+        assert!(body["error"].as_str().unwrap().contains("over the limit of 2000 bytes"), "{body}");
+
+        let r = post("/v1/feedback", "{oops".into(), Some("s3cret-token")).await.unwrap();
+        assert_eq!(r.status(), 400);
+        assert!(r.json::<Value>().await.unwrap()["error"].as_str().unwrap().starts_with("the body is not valid JSON"));
+
+        // A batch with one bad event stores nothing and says which.
+        let batch = json!([
+            {"event_id": "s1", "interaction_id": "i1", "timestamp": "2026-11-20T10:00:00Z", "kind": "explicit", "name": "thumbs_down"},
+            {"event_id": "s2", "interaction_id": "i1", "timestamp": "soon", "kind": "explicit", "name": "thumbs_up"},
+        ]);
+        let r = post("/v1/feedback", batch.to_string(), Some("s3cret-token")).await.unwrap();
+        assert_eq!(r.status(), 422);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["errors"][0]["index"], 1);
+        assert!(body["error"].as_str().unwrap().contains("none was stored"), "{body}");
+        let r = post("/v1/interactions", signal("s9", "i1", "copy").to_string(), Some("s3cret-token")).await.unwrap();
+        assert_eq!(r.status(), 422);
+        let ok = json!([signal("s1", "i1", "thumbs_down"), signal("s3", "i1", "copy")]);
+        let r = post("/v1/feedback", ok.to_string(), Some("s3cret-token")).await.unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"accepted": 2}));
+        let r = http.get(format!("{url}/v1/nothing")).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+    });
+    assert_eq!(server.stop(), 0);
+    let store = runtime()
+        .block_on(evalgate::store::Store::open(None, p.path()))
+        .unwrap();
+    let counts = runtime().block_on(store.feedback_counts()).unwrap();
+    assert_eq!(counts, (1, 2));
+}
+
+/// Many clients post while the server is stopped: every acknowledged event is stored.
+fn concurrent_posts_and_a_stop_under_load(database_url: Option<String>) {
+    let p = Project::empty();
+    let env: Vec<(&str, &str)> = database_url
+        .as_deref()
+        .map(|u| vec![("EVALGATE_DATABASE_URL", u)])
+        .unwrap_or_default();
+    let server = Server::start(&p, &[], &env);
+    let url = server.url.clone();
+    let rt = runtime();
+    let acked: Vec<String> = rt.block_on(async move {
+        let http = reqwest::Client::new();
+        let mut tasks = Vec::new();
+        for client in 0..16 {
+            let (http, url) = (http.clone(), url.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for n in 0..100_000 {
+                    let id = format!("c{client}-e{n}");
+                    let body =
+                        interaction(&id, &format!("Customer: message {n} of client {client}"));
+                    match http
+                        .post(format!("{url}/v1/interactions"))
+                        .json(&body)
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status() == 200 => acked.push(id),
+                        // Refused or cut off during the stop: not acknowledged.
+                        _ => break,
+                    }
+                }
+                acked
+            }));
+        }
+        // Let the clients run, then stop the server under load.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        tokio::task::spawn_blocking(move || server.stop())
+            .await
+            .unwrap();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    assert!(
+        acked.len() > 200,
+        "only {} events acknowledged",
+        acked.len()
+    );
+    let store = rt
+        .block_on(evalgate::store::Store::open(
+            database_url.as_deref(),
+            p.path(),
+        ))
+        .unwrap();
+    let stored = rt
+        .block_on(store.feedback_interactions(None, None))
+        .unwrap();
+    let stored: std::collections::HashSet<String> =
+        stored.into_iter().map(|r| r.event_id).collect();
+    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
+
+#[test]
+fn serve_under_load_and_stopped_loses_nothing_acknowledged_on_sqlite() {
+    concurrent_posts_and_a_stop_under_load(None);
+}
+
+#[test]
+fn serve_under_load_and_stopped_loses_nothing_acknowledged_on_postgres() {
+    let Some(base) = postgres_url() else { return };
+    concurrent_posts_and_a_stop_under_load(Some(postgres_schema(&base)));
+}
+
+#[test]
+fn triage_of_the_example_fixture() {
+    let p = example();
+    let fixture = repo().join("examples/feedback/events.jsonl");
+    p.evalgate(&["feedback", "ingest", fixture.to_str().unwrap()])
+        .assert_code(0);
+    let r = p.evalgate(&["feedback", "triage", "--format", "json"]);
+    r.assert_code(0);
+    let t: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(t["interactions"], 302);
+    assert_eq!(t["bad"], 72);
+    assert_eq!(t["bad_in_golden"], 2);
+    let low = &t["conditions"][0];
+    assert_eq!(low["name"], "low retrieval score");
+    assert!(
+        low["bad_share"].as_f64().unwrap() > 0.5 && low["other_share"].as_f64().unwrap() < 0.2,
+        "{low}"
+    );
+    // The SSO conversations form the worst text cluster.
+    let top = &t["by_text"][0];
+    assert!(top["label"].as_str().unwrap().contains("saml"), "{top}");
+    assert_eq!(top["interactions"], 80);
+    assert!(top["bad_share"].as_f64().unwrap() > 0.5, "{top}");
+    assert_eq!(t["by_tag"][0]["label"], "sso");
+    let r = p.evalgate(&["feedback", "triage"]);
+    crate::snapshot!("feedback_triage", r.stdout);
+
+    // The worst cluster's bad interactions become cases of a new golden file.
+    let r = p.evalgate(&[
+        "feedback",
+        "promote",
+        "--cluster",
+        "1",
+        "--to",
+        "golden/production.jsonl",
+    ]);
+    r.assert_code(0);
+    // Every bad interaction of the cluster is added, except repeats of an input already added
+    // (the fixture's SSO conversations come from a few templates).
+    let want = top["bad"].as_u64().unwrap() - top["in_golden"].as_u64().unwrap();
+    let added = p.read("golden/production.jsonl").lines().count() as u64;
+    let repeats = r
+        .stderr
+        .matches("its input is already in golden as `fb-int-")
+        .count() as u64;
+    assert!(added > 10, "{}", r.stdout);
+    assert_eq!(added + repeats, want, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains(&format!("added {added} cases to golden/production.jsonl")),
+        "{}",
+        r.stdout
+    );
+    let r = p.evalgate(&[
+        "feedback",
+        "promote",
+        "--cluster",
+        "99",
+        "--to",
+        "golden/production.jsonl",
+    ]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("no text cluster 99"), "{}", r.stderr);
+    // Only the last days: fewer interactions.
+    let r = p.evalgate(&[
+        "feedback",
+        "triage",
+        "--since",
+        "2026-11-16",
+        "--format",
+        "json",
+    ]);
+    let recent: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(
+        recent["interactions"].as_u64().unwrap() < 302,
+        "{}",
+        recent["interactions"]
+    );
+    let r = p.evalgate(&["feedback", "triage", "--since", "last week"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("is not a date"), "{}", r.stderr);
+}
+
+#[test]
+fn promoted_interactions_become_cases_that_the_next_run_includes() {
+    let stub = Stub::start(support_labeller);
+    let p = Project::base(&stub.base_url);
+    let edit = json!({"type": "signal", "event_id": "s2", "interaction_id": "i2", "timestamp": "2026-11-20T10:06:00Z",
+                      "kind": "explicit", "name": "user_edit",
+                      "edited_output": "{\"intent\": \"bug\", \"sentiment\": \"negative\", \"escalation_risk\": 4, \"summary\": \"SSO fails.\"}"});
+    let events = [
+        interaction("i1", "Customer: please refund the double charge on my card"),
+        signal("s1", "i1", "thumbs_down"),
+        interaction("i2", "Customer: SSO login is broken for the whole team"),
+        edit,
+        interaction("i3", "Customer: I wish the export had a PDF option"),
+        signal("s3", "i3", "retry"),
+        // Same input as i1 up to case and spacing: a duplicate.
+        interaction(
+            "i4",
+            "customer:  Please refund the double charge on my card",
+        ),
+    ];
+    let text: String = events.iter().map(|e| e.to_string() + "\n").collect();
+    p.write("events.jsonl", &text);
+    p.evalgate(&["feedback", "ingest", "events.jsonl"])
+        .assert_code(0);
+    let before = p.read("golden/support.jsonl");
+
+    let r = p.evalgate(&[
+        "feedback",
+        "promote",
+        "s1",
+        "i2",
+        "s3",
+        "i4",
+        "--to",
+        "golden/support.jsonl",
+    ]);
+    r.assert_code(0);
+    assert!(
+        r.stdout
+            .contains("added 3 cases to golden/support.jsonl: fb-i1, fb-i2, fb-i3"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr
+            .contains("skipped i4: its input is already in golden as `fb-i1`"),
+        "{}",
+        r.stderr
+    );
+    let after = p.read("golden/support.jsonl");
+    assert!(
+        after.starts_with(&before),
+        "the existing lines are untouched"
+    );
+    let added: Vec<Value> = after[before.len()..]
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(added.len(), 3);
+    assert_eq!(added[0]["source"]["event_id"], "i1");
+    assert_eq!(added[0]["source"]["kind"], "feedback");
+    assert_eq!(added[0]["source"]["needs_label"], true);
+    assert_eq!(added[0]["source"]["signals"], json!(["thumbs_down"]));
+    assert!(
+        added[0]["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("needs_label"))
+    );
+    // The user's edit is the expected value.
+    assert_eq!(
+        added[1]["expected"],
+        json!({"intent": "bug", "sentiment": "negative", "escalation_risk": 4, "summary": "SSO fails."})
+    );
+    assert!(added[1]["source"].get("needs_label").is_none());
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    crate::snapshot!(
+        "feedback_promoted_lines",
+        after[before.len()..].replace(&today, "[TODAY]")
+    );
+
+    // Promoting again adds nothing; the file is unchanged.
+    let r = p.evalgate(&[
+        "feedback",
+        "promote",
+        "i1",
+        "i2",
+        "--to",
+        "golden/support.jsonl",
+    ]);
+    r.assert_code(0);
+    assert!(r.stdout.contains("added 0 cases"), "{}", r.stdout);
+    assert_eq!(p.read("golden/support.jsonl"), after);
+    let r = p.evalgate(&[
+        "feedback",
+        "promote",
+        "nope",
+        "--to",
+        "golden/support.jsonl",
+    ]);
+    r.assert_code(2);
+    assert!(
+        r.stderr
+            .contains("no interaction or signal has the event id `nope`"),
+        "{}",
+        r.stderr
+    );
+
+    // The next run includes them.
+    p.evalgate(&["validate"]).assert_code(0);
+    let r = p.evalgate(&["run", "support", "--format", "json"]);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["counts"]["cases"], 6, "{}", r.stdout);
+    let stats = p.evalgate(&["golden", "stats", "support"]);
+    stats.assert_code(0);
+    assert!(
+        stats
+            .stdout
+            .contains("2 cases wait for a human label (needs_label)"),
+        "{}",
+        stats.stdout
+    );
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    crate::snapshot!("golden_stats", stats.stdout.replace(&month, "[MONTH]"));
+}
+
+#[test]
+fn promoting_cases_that_do_not_fit_the_prompt_leaves_the_file_unchanged() {
+    let stub = Stub::start(support_labeller);
+    let p = Project::base(&stub.base_url);
+    // An interaction without the `transcript` variable the prompt needs.
+    let e = json!({"type": "interaction", "event_id": "x1", "timestamp": "2026-11-20T10:00:00Z",
+                   "prompt": "support", "vars": {"question": "hi"}, "output": "{}"});
+    p.write("events.jsonl", &(e.to_string() + "\n"));
+    p.evalgate(&["feedback", "ingest", "events.jsonl"])
+        .assert_code(0);
+    let before = p.read("golden/support.jsonl");
+    let r = p.evalgate(&["feedback", "promote", "x1", "--to", "golden/support.jsonl"]);
+    r.assert_code(2);
+    assert!(r.stderr.contains("golden/support.jsonl:4"), "{}", r.stderr);
+    assert!(r.stderr.contains("the file is unchanged"), "{}", r.stderr);
+    assert_eq!(p.read("golden/support.jsonl"), before);
+}
