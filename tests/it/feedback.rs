@@ -550,3 +550,62 @@ fn promoting_cases_that_do_not_fit_the_prompt_leaves_the_file_unchanged() {
     assert!(r.stderr.contains("the file is unchanged"), "{}", r.stderr);
     assert_eq!(p.read("golden/support.jsonl"), before);
 }
+
+#[test]
+fn the_json_schema_and_the_parser_agree() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("schema/feedback-event.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let fixture = std::fs::read_to_string(repo().join("examples/feedback/events.jsonl")).unwrap();
+    let mut n = 0;
+    for line in fixture.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert!(validator.is_valid(&v), "the schema rejects {line}");
+        evalgate::feedback::Event::parse(v, None).unwrap();
+        n += 1;
+    }
+    assert_eq!(n, 503);
+    let good = signal("s1", "i1", "thumbs_down");
+    let bad = [
+        json!({"type": "signal"}),
+        {
+            let mut v = good.clone();
+            v["kind"] = json!("loud");
+            v
+        },
+        {
+            let mut v = good.clone();
+            v["name"] = json!("user_edit");
+            v
+        },
+        {
+            let mut v = good.clone();
+            v["extra"] = json!(1);
+            v
+        },
+        {
+            let mut v = interaction("i1", "x");
+            v["vars"] = json!("text");
+            v
+        },
+        {
+            let mut v = interaction("i1", "x");
+            v["timestamp"] = json!("2026-11-20");
+            v
+        },
+        {
+            let mut v = interaction("i1", "x");
+            v["event_id"] = json!("");
+            v
+        },
+    ];
+    for v in bad {
+        assert!(!validator.is_valid(&v), "the schema accepts {v}");
+        assert!(
+            evalgate::feedback::Event::parse(v.clone(), None).is_err(),
+            "the parser accepts {v}"
+        );
+    }
+}
