@@ -111,26 +111,41 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) -> Totals {
                 Err(_) => break,
             }
         }
-        let events: Vec<Event> = jobs.iter().flat_map(|j| j.events.iter().cloned()).collect();
-        let (i, s) = crate::feedback::rows(&events, &crate::runner::now());
-        let result = store.insert_feedback(&i, &s).await.map_err(|e| {
-            format!(
-                "{e}: {}",
-                std::error::Error::source(&e)
-                    .map(|s| s.to_string())
-                    .unwrap_or_default()
-            )
-        });
-        if result.is_ok() {
-            totals.requests += jobs.len() as u64;
-            totals.events += events.len() as u64;
+        let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
+        let result = insert(&store, &events).await;
+        if result.is_ok() || jobs.len() == 1 {
+            if result.is_ok() {
+                totals.requests += jobs.len() as u64;
+                totals.events += events.len() as u64;
+            }
+            for job in jobs {
+                let _ = job.ack.send(result.clone());
+            }
+            continue;
         }
+        // The group failed: each request in its own transaction, so that one request's
+        // problem is not every request's.
         for job in jobs {
-            let _ = job.ack.send(result.clone());
+            let result = insert(&store, &job.events.iter().collect::<Vec<_>>()).await;
+            if result.is_ok() {
+                totals.requests += 1;
+                totals.events += job.events.len() as u64;
+            }
+            let _ = job.ack.send(result);
         }
     }
     store.close().await;
     totals
+}
+
+async fn insert(store: &Store, events: &[&Event]) -> Result<Inserted, String> {
+    let (i, s) = crate::feedback::rows(events.iter().copied(), &crate::runner::now());
+    store.insert_feedback(&i, &s).await.map_err(|e| {
+        let cause = std::error::Error::source(&e)
+            .map(|s| format!(": {s}"))
+            .unwrap_or_default();
+        format!("{e}{cause}")
+    })
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -173,7 +188,9 @@ async fn accept(
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
         if !given.is_some_and(|g| same_token(g.as_bytes(), token.as_bytes())) {
             let mut r = error(
                 StatusCode::UNAUTHORIZED,

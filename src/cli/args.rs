@@ -208,6 +208,9 @@ pub enum FeedbackCommand {
         /// Promote the bad interactions of this text cluster of `feedback triage`.
         #[arg(long, value_name = "C", conflicts_with = "event_ids")]
         cluster: Option<usize>,
+        /// With `--cluster`: the similarity the triage used.
+        #[arg(long, default_value_t = 0.3)]
+        similarity: f64,
         #[command(flatten)]
         filter: FeedbackFilter,
     },

@@ -23,8 +23,22 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// The columns the export adds around the contract's fields.
+const RESERVED: &[&str] = &["case_id", "feature_version", "generated_at"];
+
 pub fn export(run: &RunFile) -> Result<Export, Error> {
     let features = RunFeatures::of(run)?;
+    if let Some(clash) = features
+        .contract
+        .fields
+        .keys()
+        .find(|k| RESERVED.contains(&k.as_str()))
+    {
+        return Err(Error::usage(
+            format!("the contract has a field `{clash}`, a column the export adds itself"),
+            Some("rename the field in the prompt's output contract".into()),
+        ));
+    }
     let version = features.feature_version();
     let mut columns = vec!["case_id".to_string()];
     columns.extend(features.contract.fields.keys().cloned());
@@ -69,8 +83,16 @@ impl Export {
     /// One JSON object per line, keys in column order.
     pub fn write_jsonl(&self, out: &mut impl Write) -> std::io::Result<()> {
         for row in &self.rows {
-            serde_json::to_writer(&mut *out, row)?;
-            out.write_all(b"\n")?;
+            out.write_all(b"{")?;
+            for (i, c) in self.columns.iter().enumerate() {
+                if i > 0 {
+                    out.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut *out, c)?;
+                out.write_all(b":")?;
+                serde_json::to_writer(&mut *out, row.get(c).unwrap_or(&Value::Null))?;
+            }
+            out.write_all(b"}\n")?;
         }
         Ok(())
     }
@@ -149,9 +171,13 @@ mod tests {
         );
         let mut jsonl = Vec::new();
         e.write_jsonl(&mut jsonl).unwrap();
-        let first: Value =
-            serde_json::from_str(String::from_utf8(jsonl).unwrap().lines().next().unwrap())
-                .unwrap();
+        let text = String::from_utf8(jsonl).unwrap();
+        let line = text.lines().next().unwrap();
+        assert!(
+            line.starts_with(r#"{"case_id":"1","intent":"a","tags":["x","y"],"note":"#),
+            "{line}"
+        );
+        let first: Value = serde_json::from_str(line).unwrap();
         assert_eq!(first["tags"], json!(["x", "y"]));
         assert_eq!(first["feature_version"], "p@v+m");
     }

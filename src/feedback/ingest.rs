@@ -136,7 +136,7 @@ fn add(total: &mut Inserted, n: Inserted) {
 }
 
 async fn flush(store: &Store, batch: &mut Vec<Event>) -> Result<Inserted, IngestError> {
-    let (i, s) = super::rows(batch, &crate::runner::now());
+    let (i, s) = super::rows(batch.iter(), &crate::runner::now());
     let n = store.insert_feedback(&i, &s).await?;
     batch.clear();
     Ok(n)

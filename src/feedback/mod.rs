@@ -189,6 +189,7 @@ impl Event {
     /// Checks what serde cannot: ids, timestamps, numbers, an edit's text.
     fn check(&self) -> Result<(), String> {
         let id = |name: &str, v: &str| -> Result<(), String> {
+            no_nul(name, v)?;
             if v.trim().is_empty() {
                 return Err(format!("`{name}` is empty"));
             }
@@ -209,6 +210,9 @@ impl Event {
                 if i.prompt.trim().is_empty() {
                     return Err("`prompt` is empty".into());
                 }
+                no_nul("prompt", &i.prompt)?;
+                no_nul("prompt_version", i.prompt_version.as_deref().unwrap_or(""))?;
+                no_nul("model", i.model.as_deref().unwrap_or(""))?;
                 if i.latency_ms.is_some_and(|l| !(l.is_finite() && l >= 0.0)) {
                     return Err("`latency_ms` must be a non-negative number".into());
                 }
@@ -230,6 +234,7 @@ impl Event {
                 if s.name.trim().is_empty() {
                     return Err("`name` is empty".into());
                 }
+                no_nul("name", &s.name)?;
                 if s.name == "user_edit" && s.edited_output.is_none() {
                     return Err("a `user_edit` signal needs `edited_output`".into());
                 }
@@ -251,8 +256,10 @@ pub fn utc(ts: &str) -> Option<String> {
 pub fn parse_since(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<String, String> {
     let t = text.trim();
     if let Some(days) = t.strip_suffix('d').and_then(|d| d.parse::<i64>().ok()) {
-        return Ok((now - chrono::Duration::days(days))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        return chrono::TimeDelta::try_days(days)
+            .and_then(|d| now.checked_sub_signed(d))
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .ok_or_else(|| format!("`{text}` goes back too far"));
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         return Ok(format!("{d}T00:00:00.000Z"));
@@ -263,8 +270,8 @@ pub fn parse_since(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<Str
 }
 
 /// The stored rows of checked events.
-pub fn rows(
-    events: &[Event],
+pub fn rows<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
     received_at: &str,
 ) -> (
     Vec<crate::store::InteractionRow>,
@@ -297,7 +304,18 @@ pub fn rows(
             }),
         }
     }
+    // One order for every writer, so that concurrent inserts cannot deadlock on PostgreSQL.
+    interactions.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    signals.sort_by(|a, b| a.event_id.cmp(&b.event_id));
     (interactions, signals)
+}
+
+/// Ids and names are stored as text columns, which PostgreSQL refuses to hold a NUL in.
+fn no_nul(name: &str, v: &str) -> Result<(), String> {
+    if v.contains('\0') {
+        return Err(format!("`{name}` contains a NUL character"));
+    }
+    Ok(())
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -382,9 +400,34 @@ mod tests {
         assert!(err(json!([1])).contains("a JSON object, got an array"));
         assert!(err(json!({"event_id": "x"})).contains("missing field `type`"));
         assert!(err(json!({"type": "click"})).contains("unknown event type `click`"));
+        let mut m = s.clone();
+        m["event_id"] = json!("a\u{0}b");
+        assert!(err(m).contains("NUL"));
         let mut m = s;
         m.as_object_mut().unwrap().remove("type");
         assert!(Event::parse(m, Some("signal")).is_ok());
+    }
+
+    #[test]
+    fn since_takes_dates_times_and_days() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(parse_since("7d", now).unwrap(), "2026-11-16T12:00:00.000Z");
+        assert_eq!(
+            parse_since("2026-11-01", now).unwrap(),
+            "2026-11-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            parse_since("2026-11-01T10:00:00+02:00", now).unwrap(),
+            "2026-11-01T08:00:00.000Z"
+        );
+        assert!(
+            parse_since("100000000000d", now)
+                .unwrap_err()
+                .contains("too far")
+        );
+        assert!(parse_since("last week", now).is_err());
     }
 
     #[test]

@@ -17,8 +17,17 @@ pub struct Promotion {
     pub added: Vec<String>,
     /// Of those, the cases without an expected value yet.
     pub needs_label: Vec<String>,
-    /// Event ids not promoted, with why.
+    /// Event ids not promoted because they are already golden cases, with why.
     pub skipped: Vec<(String, String)>,
+    /// Event ids not promoted because their inputs do not fit a prompt that uses the
+    /// dataset, with why.
+    pub unfit: Vec<(String, String)>,
+}
+
+/// A prompt that uses the dataset, and the variables its templates need.
+pub struct Needs {
+    pub prompt: String,
+    pub variables: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,12 +58,14 @@ pub fn case_id(interaction_id: &str) -> String {
 }
 
 /// Appends the interactions of `event_ids` (interaction or signal ids) to the golden file at
-/// `path` (created if missing). `today` is the `added_at` date.
+/// `path` (created if missing). `today` is the `added_at` date. An interaction whose inputs
+/// lack a variable one of `needs` uses is not promoted.
 pub async fn promote(
     store: &Store,
     event_ids: &[String],
     path: &Path,
     today: &str,
+    needs: &[Needs],
 ) -> Result<Promotion, PromoteError> {
     let shown = path.display().to_string();
     let io = |source| PromoteError::Io {
@@ -110,6 +121,18 @@ pub async fn promote(
             continue;
         };
         let id = case_id(&i.event_id);
+        if let Some((prompt, var)) = needs.iter().find_map(|n| {
+            n.variables
+                .iter()
+                .find(|v| !i.vars.contains_key(*v))
+                .map(|v| (&n.prompt, v))
+        }) {
+            out.unfit.push((
+                event_id.clone(),
+                format!("its inputs lack `{var}`, which prompt `{prompt}` uses"),
+            ));
+            continue;
+        }
         if ids.contains_key(&id) {
             out.skipped
                 .push((event_id.clone(), format!("already in golden as `{id}`")));
@@ -157,10 +180,18 @@ pub async fn promote(
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        std::fs::write(&tmp, text).map_err(io)?;
+        write_durably(&tmp, text.as_bytes()).map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)?;
     }
     Ok(out)
+}
+
+/// Writes and syncs a file, so that a rename after it never exposes a partial file.
+pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// The golden case of an interaction: its inputs, the user's edit as the expected value (the

@@ -345,7 +345,8 @@ fn tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
-type Sparse = HashMap<usize, f64>;
+/// A sparse vector, in index order (so that sums are computed in one order: deterministic).
+type Sparse = BTreeMap<usize, f64>;
 
 /// TF-IDF vectors (L2-normalized) of the texts, and the vocabulary.
 fn tfidf(texts: &[String]) -> (Vec<Sparse>, Vec<String>) {
@@ -376,7 +377,7 @@ fn tfidf(texts: &[String]) -> (Vec<Sparse>, Vec<String>) {
     let vectors = docs
         .iter()
         .map(|d| {
-            let mut v: Sparse = HashMap::new();
+            let mut v: Sparse = BTreeMap::new();
             for &w in d {
                 *v.entry(w).or_default() += 1.0;
             }
@@ -410,28 +411,36 @@ fn dot(a: &Sparse, b: &Sparse) -> f64 {
 /// Leader clustering on TF-IDF cosine: each text joins the cluster whose centroid it is most
 /// similar to, if at least `threshold`, else starts one. Deterministic in input order.
 fn cluster_vectors(vectors: &[Sparse], threshold: f64) -> Vec<Vec<usize>> {
+    // Each cluster keeps the sum of its vectors and the sum's squared norm; the cosine with
+    // the centroid is dot(v, sum) / |sum|.
     let mut sums: Vec<Sparse> = Vec::new();
-    let mut centroids: Vec<Sparse> = Vec::new();
+    let mut norms2: Vec<f64> = Vec::new();
     let mut members: Vec<Vec<usize>> = Vec::new();
     for (i, v) in vectors.iter().enumerate() {
-        let best = centroids
-            .iter()
-            .enumerate()
-            .map(|(c, centroid)| (c, dot(v, centroid)))
-            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let mut best: Option<(usize, f64, f64)> = None;
+        for (c, sum) in sums.iter().enumerate() {
+            let d = dot(v, sum);
+            let sim = if norms2[c] > 0.0 {
+                d / norms2[c].sqrt()
+            } else {
+                0.0
+            };
+            if best.is_none_or(|b| sim > b.1) {
+                best = Some((c, sim, d));
+            }
+        }
         match best {
-            Some((c, sim)) if sim >= threshold => {
+            Some((c, sim, d)) if sim >= threshold => {
+                let v2: f64 = v.values().map(|x| x * x).sum();
                 for (k, x) in v {
                     *sums[c].entry(*k).or_default() += x;
                 }
-                let mut centroid = sums[c].clone();
-                normalize(&mut centroid);
-                centroids[c] = centroid;
+                norms2[c] += 2.0 * d + v2;
                 members[c].push(i);
             }
             _ => {
+                norms2.push(v.values().map(|x| x * x).sum());
                 sums.push(v.clone());
-                centroids.push(v.clone());
                 members.push(vec![i]);
             }
         }
@@ -441,7 +450,7 @@ fn cluster_vectors(vectors: &[Sparse], threshold: f64) -> Vec<Vec<usize>> {
 
 /// The terms with the highest summed TF-IDF weight over a cluster's texts.
 fn top_terms(vectors: &[Sparse], words: &[String], members: &[usize], n: usize) -> Vec<String> {
-    let mut weight: HashMap<usize, f64> = HashMap::new();
+    let mut weight: BTreeMap<usize, f64> = BTreeMap::new();
     for &m in members {
         for (k, x) in &vectors[m] {
             *weight.entry(*k).or_default() += x;

@@ -546,8 +546,13 @@ fn promoting_cases_that_do_not_fit_the_prompt_leaves_the_file_unchanged() {
     let before = p.read("golden/support.jsonl");
     let r = p.evalgate(&["feedback", "promote", "x1", "--to", "golden/support.jsonl"]);
     r.assert_code(2);
-    assert!(r.stderr.contains("golden/support.jsonl:4"), "{}", r.stderr);
-    assert!(r.stderr.contains("the file is unchanged"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("not promoted x1: its inputs lack `transcript`, which prompt `support` uses"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("added 0 cases"), "{}", r.stdout);
     assert_eq!(p.read("golden/support.jsonl"), before);
 }
 

@@ -31,8 +31,9 @@ pub async fn run(root: &Path, args: FeedbackArgs, printer: &Printer) -> Result<E
             event_ids,
             to,
             cluster,
+            similarity,
             filter,
-        } => promote_events(root, event_ids, &to, cluster, &filter, printer).await,
+        } => promote_events(root, event_ids, &to, cluster, similarity, &filter, printer).await,
     }
 }
 
@@ -76,13 +77,7 @@ async fn ingest_file(
     })
     .await;
     store.close().await;
-    let summary = summary.map_err(|e| match e {
-        ingest::IngestError::Read(source) => Error::Read {
-            path: file.to_path_buf(),
-            source,
-        },
-        ingest::IngestError::Store(e) => Error::Store(e),
-    })?;
+    // The bad lines found so far are kept even when storing failed.
     if !rejected.is_empty() {
         let mut text = String::new();
         for r in &rejected {
@@ -97,6 +92,13 @@ async fn ingest_file(
             source,
         })?;
     }
+    let summary = summary.map_err(|e| match e {
+        ingest::IngestError::Read(source) => Error::Read {
+            path: file.to_path_buf(),
+            source,
+        },
+        ingest::IngestError::Store(e) => Error::Store(e),
+    })?;
     let n = &summary.new;
     printer.data(&format!(
         "{} lines: {} interactions ({} new), {} signals ({} new), {} rejected",
@@ -186,18 +188,12 @@ async fn promote_events(
     mut event_ids: Vec<String>,
     to: &Path,
     cluster: Option<usize>,
+    similarity: f64,
     filter: &FeedbackFilter,
     printer: &Printer,
 ) -> Result<ExitStatus, Error> {
     if let Some(c) = cluster {
-        let report = triage_report(
-            root,
-            filter,
-            triage::Options::default().similarity,
-            usize::MAX,
-            printer,
-        )
-        .await?;
+        let report = triage_report(root, filter, similarity, usize::MAX, printer).await?;
         let Some(found) = report.by_text.iter().find(|x| x.id == c) else {
             return Err(Error::usage(
                 format!("no text cluster {c}: triage found {}", report.by_text.len()),
@@ -220,9 +216,10 @@ async fn promote_events(
         root.join(to)
     };
     let before = std::fs::read_to_string(&path).ok();
+    let needs = needs_of(root, &path);
     let store = super::open_store(root).await?;
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    let result = promote::promote(&store, &event_ids, &path, &today).await;
+    let result = promote::promote(&store, &event_ids, &path, &today, &needs).await;
     store.close().await;
     let promotion = result.map_err(|e| match e {
         promote::PromoteError::Store(e) => Error::Store(e),
@@ -239,7 +236,11 @@ async fn promote_events(
             let ours: Vec<_> = diags.into_iter().filter(|d| d.file == shown).collect();
             if !ours.is_empty() {
                 match &before {
-                    Some(text) => std::fs::write(&path, text),
+                    Some(text) => {
+                        let tmp = path.with_extension("jsonl.tmp");
+                        promote::write_durably(&tmp, text.as_bytes())
+                            .and_then(|()| std::fs::rename(&tmp, &path))
+                    }
                     None => std::fs::remove_file(&path),
                 }
                 .map_err(|source| Error::Write {
@@ -253,6 +254,9 @@ async fn promote_events(
     }
     for (id, why) in &promotion.skipped {
         printer.info(&format!("skipped {id}: {why}"));
+    }
+    for (id, why) in &promotion.unfit {
+        printer.warn(&format!("not promoted {id}: {why}"));
     }
     printer.data(&format!(
         "added {} case{} to {}{}",
@@ -272,7 +276,33 @@ async fn promote_events(
             promotion.needs_label.join(", ")
         ));
     }
+    if !promotion.unfit.is_empty() {
+        return Ok(ExitStatus::InvalidInput);
+    }
     Ok(ExitStatus::Ok)
+}
+
+/// The prompts of the project's suites that use the dataset at `path`, with the variables
+/// they need (none when the project does not load).
+fn needs_of(root: &Path, path: &Path) -> Vec<promote::Needs> {
+    let Ok(project) = crate::config::load(root) else {
+        return Vec::new();
+    };
+    project
+        .suites
+        .values()
+        .filter(|s| {
+            project
+                .datasets
+                .get(&s.dataset)
+                .is_some_and(|d| d.path == path)
+        })
+        .filter_map(|s| project.prompts.get(&s.prompt))
+        .map(|p| promote::Needs {
+            prompt: p.name.clone(),
+            variables: p.variables.clone(),
+        })
+        .collect()
 }
 
 pub fn golden(root: &Path, args: GoldenArgs, printer: &Printer) -> Result<ExitStatus, Error> {
