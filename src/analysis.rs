@@ -389,6 +389,7 @@ mod tests {
             batch_id: None,
             prompt_source: None,
             selection_json: None,
+            git_commit: None,
         }
     }
 

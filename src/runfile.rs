@@ -240,6 +240,7 @@ pub(crate) mod testing {
             batch_id: None,
             prompt_source: None,
             selection_json: None,
+            git_commit: None,
         }
     }
 

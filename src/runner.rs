@@ -253,6 +253,8 @@ fn new_run(plan: &Plan<'_>, repeats: u32) -> RunRow {
         prompt_source: Some(plan.prompt.source_text()),
         selection_json: (!plan.selection.is_all())
             .then(|| serde_json::to_string(&plan.selection).unwrap_or_default()),
+        // The dataset lives in the project: its directory is in the project's repository.
+        git_commit: plan.dataset.path.parent().and_then(crate::vcs::commit),
     }
 }
 

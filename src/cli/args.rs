@@ -155,6 +155,52 @@ pub enum Command {
     Serve(ServeArgs),
     /// Golden datasets: how they grow.
     Golden(GoldenArgs),
+    /// A suite's runs in order: prompt version, git commit, model, pass rate with its
+    /// interval, cost per case, p95 latency; and the prompt changes that made the pass rate
+    /// significantly worse, with the last good version to roll back to.
+    #[command(after_help = "Example:\n  evalgate history support-features")]
+    History(HistoryArgs),
+    /// The versions of a prompt and their diffs.
+    Prompt(PromptArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The suite, as named in evalgate.yaml.
+    pub suite: String,
+    /// The last N runs.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct PromptArgs {
+    #[command(subcommand)]
+    pub command: PromptCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PromptCommand {
+    /// Every version of a prompt that ran, oldest first, with the runs that used it, its git
+    /// commit, and its diff from the version before.
+    #[command(after_help = "Example:\n  evalgate prompt log support_features")]
+    Log {
+        /// The prompt: `prompts/NAME.yaml`.
+        name: String,
+    },
+    /// The diff between two prompt versions. Each side is a version (a prefix of its hash, as
+    /// runs show it) or a prompt's name for its current file.
+    #[command(
+        after_help = "Examples:\n  evalgate prompt diff 8245395e b4108449\n  evalgate prompt diff 8245395e support_features"
+    )]
+    Diff {
+        /// The old side.
+        a: String,
+        /// The new side.
+        b: String,
+    },
 }
 
 #[derive(Debug, Args)]

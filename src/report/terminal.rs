@@ -927,6 +927,119 @@ pub fn render_growth(g: &crate::golden::Growth) -> String {
     out
 }
 
+/// Renders a suite's history.
+pub fn render_history(h: &crate::history::History) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "history of suite {} ({} runs, oldest first)",
+        h.suite,
+        h.rows.len()
+    );
+    let mut t = table(&[
+        "run",
+        "started",
+        "prompt",
+        "commit",
+        "model",
+        "status",
+        "pass rate (95% CI)",
+        "cost / case",
+        "p95",
+        "vs previous version",
+    ]);
+    for r in &h.rows {
+        t.add_row(vec![
+            r.run_id.clone(),
+            crate::text::clip(&r.started_at, 16)
+                .trim_end_matches('…')
+                .replace('T', " "),
+            format!("{}@{}", r.prompt, short(&r.prompt_version)),
+            r.git_commit.clone().unwrap_or_else(|| "–".into()),
+            r.model.clone(),
+            r.status.clone(),
+            proportion(&r.pass_rate),
+            usd(r.cost_per_case_usd),
+            ms(r.latency_p95_ms),
+            r.vs_previous.map_or_else(
+                || "–".into(),
+                |(d, p)| format!("{} (p = {p:.3})", format_change("pass_rate", d)),
+            ),
+        ]);
+    }
+    let _ = writeln!(out, "{t}");
+    for g in &h.regressions {
+        let _ = writeln!(
+            out,
+            "worse: {}@{} (run {}, model {}) lowered the pass rate by {} (p = {:.3}); the last good version is {}@{} (run {}{})",
+            g.prompt,
+            short(&g.version),
+            g.run_id,
+            g.model,
+            format_change("pass_rate", -g.pass_rate_change).trim_start_matches('+'),
+            g.p_value,
+            g.prompt,
+            short(&g.last_good_version),
+            g.last_good_run,
+            g.last_good_commit
+                .as_ref()
+                .map(|c| format!(
+                    ", commit {c}: `git checkout {} -- prompts/{}.yaml` restores it",
+                    c.trim_end_matches("-dirty"),
+                    g.prompt
+                ))
+                .unwrap_or_default()
+        );
+    }
+    if h.regressions.is_empty() && h.rows.len() > 1 {
+        let _ = writeln!(
+            out,
+            "no prompt change made the pass rate significantly worse"
+        );
+    }
+    out
+}
+
+/// Renders the versions of a prompt with their diffs.
+pub fn render_prompt_log(
+    name: &str,
+    versions: &[crate::history::PromptVersion],
+    color: bool,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "prompt {name}: {} versions, oldest first",
+        versions.len()
+    );
+    for v in versions {
+        let _ = writeln!(
+            out,
+            "\n{name}@{}{}{}",
+            short(&v.version),
+            v.first_run_at
+                .as_ref()
+                .map(|t| format!("  first run {}", t.replace('T', " ")))
+                .unwrap_or_else(|| "  never run".into()),
+            if v.current { "  (current)" } else { "" }
+        );
+        for (id, suite, model, commit) in &v.runs {
+            let _ = writeln!(
+                out,
+                "  run {id}  suite {suite}  model {model}{}",
+                commit
+                    .as_ref()
+                    .map(|c| format!("  commit {c}"))
+                    .unwrap_or_default()
+            );
+        }
+        if !v.diff.is_empty() {
+            out.push_str(&render_diff(&v.diff, "  ", color));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -91,6 +91,9 @@ pub struct RunRow {
     /// The run's case selection (`plan::Selection` as JSON) when not the whole dataset.
     #[serde(default)]
     pub selection_json: Option<String>,
+    /// The project's git commit when the run started (`-dirty` with local changes).
+    #[serde(default)]
+    pub git_commit: Option<String>,
 }
 
 /// One case result as stored.
@@ -142,7 +145,7 @@ pub struct ScoreRow {
     pub detail: Option<String>,
 }
 
-const RUN_COLUMNS: &str = "id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id, prompt_source, selection_json";
+const RUN_COLUMNS: &str = "id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id, prompt_source, selection_json, git_commit";
 
 const CASE_COLUMNS: &str = "c.run_id, c.case_id, c.repeat_index, c.seq, c.status, c.kind, c.message, c.request_hash, \
     COALESCE(g.vars_json, '{}') AS vars_json, COALESCE(g.expected_json, '{}') AS expected_json, COALESCE(g.tags_json, '[]') AS tags_json, \
@@ -346,8 +349,8 @@ impl Store {
 
     pub async fn create_run(&self, run: &RunRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO runs (id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id, prompt_source, selection_json) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)",
+            "INSERT INTO runs (id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id, prompt_source, selection_json, git_commit) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
         )
         .bind(&run.id)
         .bind(&run.suite)
@@ -372,6 +375,7 @@ impl Store {
         .bind(&run.batch_id)
         .bind(&run.prompt_source)
         .bind(&run.selection_json)
+        .bind(&run.git_commit)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -820,6 +824,32 @@ impl Store {
     }
 
     /// Runs, newest first, optionally of one suite.
+    /// The runs of a prompt (any suite), oldest first.
+    pub async fn runs_of_prompt(&self, prompt: &str) -> Result<Vec<RunRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE prompt = $1 ORDER BY started_at, id"
+        ))
+        .bind(prompt)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(run_from_row)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The newest run of a prompt version given by a prefix of its hash, with the prompt's
+    /// source as run (None when no stored run has it).
+    pub async fn run_of_prompt_version(&self, prefix: &str) -> Result<Option<RunRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE prompt_version LIKE $1 || '%' AND prompt_source IS NOT NULL ORDER BY started_at DESC, id LIMIT 1"
+        ))
+        .bind(prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.first().map(run_from_row).transpose()?)
+    }
+
     pub async fn list_runs(
         &self,
         suite: Option<&str>,

@@ -5,6 +5,7 @@ mod common;
 mod features;
 mod feedback;
 mod gate;
+mod history;
 mod init;
 mod judge;
 mod resilience;

@@ -30,6 +30,7 @@ fn run_row(id: &str, suite: &str, started_at: &str) -> RunRow {
         batch_id: None,
         prompt_source: Some("[system]\nLabel.\n".into()),
         selection_json: None,
+        git_commit: None,
     }
 }
 
@@ -70,10 +71,22 @@ async fn exercise(store: Store) {
         .create_run(&run_row("abc999000002", "s1", "2026-11-23T11:00:00.000Z"))
         .await
         .unwrap();
-    store
-        .create_run(&run_row("def456000003", "s2", "2026-11-23T12:00:00.000Z"))
-        .await
-        .unwrap();
+    let mut third = run_row("def456000003", "s2", "2026-11-23T12:00:00.000Z");
+    third.git_commit = Some("0123456789ab-dirty".into());
+    store.create_run(&third).await.unwrap();
+
+    // A prompt's runs, oldest first, and the newest run of a version prefix.
+    let of_prompt = store.runs_of_prompt("support").await.unwrap();
+    let ids: Vec<&str> = of_prompt.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["abc123000001", "abc999000002", "def456000003"]);
+    assert_eq!(
+        of_prompt[2].git_commit.as_deref(),
+        Some("0123456789ab-dirty")
+    );
+    assert_eq!(of_prompt[0].git_commit, None);
+    let newest = store.run_of_prompt_version("aaaa").await.unwrap().unwrap();
+    assert_eq!(newest.id, "def456000003");
+    assert!(store.run_of_prompt_version("ffff").await.unwrap().is_none());
 
     let c1 = case_row("abc123000001", "b", "pass", Some(12.5));
     let c2 = case_row("abc123000001", "a", "fail", None);

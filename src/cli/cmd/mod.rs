@@ -6,6 +6,7 @@ pub mod estimate;
 pub mod features;
 pub mod feedback;
 pub mod gate;
+pub mod history;
 pub mod init;
 pub mod merge;
 pub mod pairwise;
