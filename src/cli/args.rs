@@ -398,6 +398,10 @@ pub struct CompareArgs {
     pub candidate: String,
     #[arg(long, value_enum, default_value_t = Format::Terminal)]
     pub format: Format,
+    /// Also write a self-contained HTML report here: the flipped cases first, with both
+    /// outputs side by side and a word-level diff, then the metrics and every case.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -575,6 +579,11 @@ pub struct ReportArgs {
     /// Also write the portable run file here.
     #[arg(long, value_name = "RUN.json")]
     pub out: Option<PathBuf>,
+
+    /// Also write a self-contained HTML report here (metrics, confusion heat maps, latency
+    /// and cost charts, a filterable table of the cases).
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

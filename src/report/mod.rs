@@ -1,6 +1,7 @@
 //! The report model: plain serializable structs filled by the analyses and read by the
 //! renderers. Renderers are pure functions of this model; they compute nothing.
 
+pub mod html;
 pub mod junit;
 pub mod markdown;
 pub mod terminal;

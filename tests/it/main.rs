@@ -6,6 +6,7 @@ mod features;
 mod feedback;
 mod gate;
 mod history;
+mod html;
 mod init;
 mod judge;
 mod resilience;

@@ -25,6 +25,10 @@ pub async fn run(root: &Path, args: CompareArgs, printer: &Printer) -> Result<Ex
             Some("compare runs of the same dataset".into()),
         ));
     }
+    if let Some(path) = &args.html {
+        let html = crate::report::html::render_comparison(&base, &cand, &comparison);
+        super::write_html(path, &html, printer)?;
+    }
     match args.format {
         Format::Terminal => printer.data(&crate::report::terminal::render_comparison(
             &comparison,

@@ -57,6 +57,20 @@ pub async fn stored_run(store: &Store, id: &str) -> Result<crate::runfile::RunFi
     Ok(crate::runfile::build(run, report, cases, scores))
 }
 
+/// Writes an HTML report and says where.
+pub fn write_html(path: &Path, html: &str, printer: &crate::output::Printer) -> Result<(), Error> {
+    std::fs::write(path, html).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    printer.info(&format!(
+        "wrote HTML report {} ({} KB)",
+        path.display(),
+        html.len().div_ceil(1024)
+    ));
+    Ok(())
+}
+
 /// Whether stdout is a terminal that may be coloured.
 pub fn stdout_color() -> bool {
     use std::io::IsTerminal;

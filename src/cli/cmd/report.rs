@@ -53,6 +53,11 @@ pub async fn print(
 pub async fn run(root: &Path, args: ReportArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     let store = super::open_store(root).await?;
     print(&store, &args.run, args.format, args.out.as_deref(), printer).await?;
+    if let Some(path) = &args.html {
+        let run = store.find_run(&args.run).await?;
+        let file = super::stored_run(&store, &run.id).await?;
+        super::write_html(path, &crate::report::html::render_run(&file), printer)?;
+    }
     store.close().await;
     Ok(ExitStatus::Ok)
 }

@@ -1,0 +1,616 @@
+//! The HTML report: one self-contained page (inline CSS, inline SVG charts, a little plain
+//! JavaScript; no network, no external asset) for a run or a comparison of two runs.
+//!
+//! Everything shown is escaped: model outputs may contain HTML or script. The page is also
+//! well-formed XML (scripts in CDATA sections), so that a test can parse it. The per-case
+//! table is rendered by the script from an embedded JSON array, a page of 100 rows at a time,
+//! so that a run of 10,000 cases stays light.
+
+use serde_json::{Value, json};
+use std::fmt::Write;
+
+use super::{Comparison, DiffLine, RunReport, format_change, format_value};
+use crate::runfile::{CaseEntry, RunFile};
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Characters XML does not allow.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JSON safe inside a `<script>` element and a CDATA section: `<`, `>` and `&` escaped.
+fn script_json(v: &Value) -> String {
+    v.to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+const CSS: &str = r#"
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+main{max-width:1200px;margin:0 auto;padding:16px 20px 48px}
+h1{font-size:20px;margin:8px 0 4px}h2{font-size:16px;margin:28px 0 8px;border-bottom:1px solid #dde1e7;padding-bottom:4px}
+.meta{color:#556;font-size:13px}.meta code{background:#eef0f4;padding:1px 4px;border-radius:3px}
+table{border-collapse:collapse;background:#fff;font-size:13px}td,th{border:1px solid #dde1e7;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#eef0f4;cursor:default}th.sort{cursor:pointer}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.pass{color:#0a7a32;font-weight:600}.fail{color:#b42318;font-weight:600}.error{color:#a15c00;font-weight:600}.skipped{color:#667}
+.card{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:10px 12px;margin:10px 0}
+.sides{display:grid;grid-template-columns:1fr 1fr;gap:10px}@media(max-width:800px){.sides{grid-template-columns:1fr}}
+pre{white-space:pre-wrap;word-break:break-word;margin:4px 0;font:12px/1.4 ui-monospace,Menlo,Consolas,monospace;background:#f3f4f7;padding:6px;border-radius:4px}
+del{background:#fdd;text-decoration:line-through}ins{background:#d4f5dc;text-decoration:none}
+.controls{margin:8px 0;display:flex;gap:8px;flex-wrap:wrap;align-items:center}
+.controls input,.controls select,.controls button{font:inherit;padding:3px 6px}
+.charts{display:flex;gap:16px;flex-wrap:wrap}svg text{font-size:10px;fill:#556}
+"#;
+
+/// The page script: filtering, sorting and paging of the case table.
+const SCRIPT: &str = r#"
+(function(){
+  var data = JSON.parse(document.getElementById('cases-data').textContent);
+  var state = {status: 'all', tag: 'all', q: '', key: 'id', dir: 1, page: 0};
+  var size = 100;
+  function matches(c){
+    if (state.status !== 'all' && c.status !== state.status) return false;
+    if (state.tag !== 'all' && c.tags.indexOf(state.tag) === -1) return false;
+    if (state.q) {
+      var text = (c.id + ' ' + c.failed.join(' ') + ' ' + c.output).toLowerCase();
+      if (text.indexOf(state.q.toLowerCase()) === -1) return false;
+    }
+    return true;
+  }
+  function cell(tr, text, cls){
+    var td = document.createElement('td');
+    td.textContent = text;
+    if (cls) td.className = cls;
+    tr.appendChild(td);
+  }
+  function render(){
+    var rows = data.filter(matches);
+    rows.sort(function(a, b){
+      var x = a[state.key], y = b[state.key];
+      if (x === y) return 0;
+      if (x === null) return 1;
+      if (y === null) return -1;
+      return (x > y ? 1 : -1) * state.dir;
+    });
+    var pages = Math.max(1, Math.ceil(rows.length / size));
+    if (state.page >= pages) state.page = pages - 1;
+    var body = document.getElementById('cases-body');
+    while (body.firstChild) body.removeChild(body.firstChild);
+    rows.slice(state.page * size, (state.page + 1) * size).forEach(function(c){
+      var tr = document.createElement('tr');
+      cell(tr, c.id);
+      cell(tr, c.status, c.status);
+      if (c.base_status !== undefined) cell(tr, c.base_status || '-', c.base_status);
+      cell(tr, c.failed.join(', '));
+      cell(tr, c.tags.join(', '));
+      cell(tr, c.latency_ms === null ? '-' : Math.round(c.latency_ms) + ' ms', 'num');
+      cell(tr, '$' + c.cost_usd.toFixed(6), 'num');
+      var td = document.createElement('td');
+      var pre = document.createElement('pre');
+      pre.textContent = c.output;
+      td.appendChild(pre);
+      tr.appendChild(td);
+      body.appendChild(tr);
+    });
+    document.getElementById('cases-count').textContent = rows.length + ' of ' + data.length + ' cases';
+    document.getElementById('page').textContent = 'page ' + (state.page + 1) + ' of ' + pages;
+  }
+  document.getElementById('f-status').addEventListener('change', function(e){ state.status = e.target.value; state.page = 0; render(); });
+  document.getElementById('f-tag').addEventListener('change', function(e){ state.tag = e.target.value; state.page = 0; render(); });
+  document.getElementById('f-q').addEventListener('input', function(e){ state.q = e.target.value; state.page = 0; render(); });
+  document.getElementById('prev').addEventListener('click', function(){ if (state.page > 0) { state.page--; render(); } });
+  document.getElementById('next').addEventListener('click', function(){ state.page++; render(); });
+  Array.prototype.forEach.call(document.querySelectorAll('th.sort'), function(th){
+    th.addEventListener('click', function(){
+      var key = th.getAttribute('data-key');
+      state.dir = state.key === key ? -state.dir : 1;
+      state.key = key;
+      render();
+    });
+  });
+  render();
+})();
+"#;
+
+/// The case rows the script renders. Outputs are clipped to 4,000 characters.
+fn case_rows(run: &RunFile, base: Option<&RunFile>) -> Value {
+    let base_status = |id: &str| -> Option<String> {
+        base.and_then(|b| b.cases.iter().find(|c| c.id == id && c.repeat == 0))
+            .map(|c| c.status.clone())
+    };
+    let rows: Vec<Value> = run
+        .cases
+        .iter()
+        .map(|c| {
+            let failed: Vec<String> = c
+                .scores
+                .iter()
+                .filter(|s| s.outcome != "pass" && s.outcome != "skip")
+                .map(|s| s.scorer.clone())
+                .chain(c.kind.clone().filter(|_| c.status == "error"))
+                .collect();
+            let tags: Vec<String> = c
+                .tags
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|t| t.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let output = c
+                .output
+                .clone()
+                .or_else(|| c.message.clone())
+                .unwrap_or_default();
+            let mut row = json!({
+                "id": if c.repeat > 0 { format!("{} #{}", c.id, c.repeat) } else { c.id.clone() },
+                "status": c.status,
+                "failed": failed,
+                "tags": tags,
+                "latency_ms": c.latency_ms,
+                "cost_usd": c.cost_usd,
+                "output": crate::text::clip(&output, 4000),
+            });
+            if base.is_some() {
+                row["base_status"] = json!(base_status(&c.id));
+            }
+            row
+        })
+        .collect();
+    Value::Array(rows)
+}
+
+/// A histogram of `values` as an inline SVG.
+fn histogram(title: &str, values: &[f64], unit: &str) -> String {
+    let (w, h, bins) = (320.0, 120.0, 20usize);
+    let mut out = format!(
+        r#"<figure><figcaption>{}</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{}" role="img" aria-label="{}">"#,
+        escape(title),
+        h + 20.0,
+        escape(title)
+    );
+    if values.is_empty() {
+        out.push_str(r#"<text x="10" y="60">no values</text></svg></figure>"#);
+        return out;
+    }
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let span = (hi - lo).max(f64::MIN_POSITIVE);
+    let mut counts = vec![0usize; bins];
+    for v in values {
+        let b = (((v - lo) / span) * bins as f64) as usize;
+        counts[b.min(bins - 1)] += 1;
+    }
+    let max = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+    let bw = w / bins as f64;
+    for (i, n) in counts.iter().enumerate() {
+        let bh = *n as f64 / max * (h - 10.0);
+        let _ = write!(
+            out,
+            r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#5b7bd5"><title>{n}</title></rect>"##,
+            i as f64 * bw + 1.0,
+            h - bh,
+            bw - 2.0,
+            bh
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<text x="0" y="{}">{}</text><text x="{w}" y="{}" text-anchor="end">{}</text></svg></figure>"#,
+        h + 14.0,
+        escape(&format!("{lo:.4}{unit}")),
+        h + 14.0,
+        escape(&format!("{hi:.4}{unit}"))
+    );
+    out
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn header(out: &mut String, title: &str) {
+    let _ = write!(
+        out,
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE html>
+<html xmlns="http://www.w3.org/1999/xhtml" lang="en"><head><meta charset="utf-8"/><meta name="viewport" content="width=device-width, initial-scale=1"/><title>{}</title><style>/*<![CDATA[*/{CSS}/*]]>*/</style></head><body><main>"#,
+        escape(title)
+    );
+}
+
+fn footer(out: &mut String, rows: &Value) {
+    let _ = write!(
+        out,
+        r#"<script type="application/json" id="cases-data">{}</script><script>//<![CDATA[
+{SCRIPT}//]]></script></main></body></html>
+"#,
+        script_json(rows)
+    );
+}
+
+fn run_meta(out: &mut String, r: &RunReport) {
+    let h = &r.run;
+    let _ = write!(
+        out,
+        r#"<p class="meta">suite <code>{}</code> · model <code>{}</code> via {} · prompt <code>{}@{}</code> · dataset <code>{}@{}</code> · {} · started {} · {}</p>"#,
+        escape(&h.suite),
+        escape(&h.model),
+        escape(&h.provider),
+        escape(&h.prompt),
+        escape(crate::hash::short(&h.prompt_version)),
+        escape(&h.dataset),
+        escape(crate::hash::short(&h.dataset_version)),
+        escape(&h.status),
+        escape(&h.started_at),
+        escape(&format!(
+            "cost ${:.6} ({} per case)",
+            r.usage.cost_usd,
+            format_value("cost_per_case", r.usage.cost_per_case_usd)
+        )),
+    );
+    if !r.judges.is_empty() {
+        out.push_str(r#"<p class="meta">judges: "#);
+        for j in &r.judges {
+            let _ = write!(
+                out,
+                "<code>{}@{}</code> ({}) ",
+                escape(&j.judge),
+                escape(crate::hash::short(&j.judge_version)),
+                escape(&j.model)
+            );
+        }
+        out.push_str("</p>");
+    }
+}
+
+fn metrics(out: &mut String, r: &RunReport) {
+    let p = &r.pass_rate;
+    let _ = write!(
+        out,
+        r#"<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>95% CI</th><th>n</th></tr><tr><td>pass rate</td><td class="num">{}</td><td class="num">{} – {}</td><td class="num">{}</td></tr>"#,
+        pct(p.rate),
+        pct(p.low),
+        pct(p.high),
+        p.total
+    );
+    for s in &r.scorers {
+        let _ = write!(
+            out,
+            r#"<tr><td>scorer {}</td><td class="num">{}</td><td class="num">{} – {}</td><td class="num">{}</td></tr>"#,
+            escape(&s.name),
+            pct(s.rate.rate),
+            pct(s.rate.low),
+            pct(s.rate.high),
+            s.rate.total
+        );
+    }
+    for f in &r.enum_fields {
+        let _ = write!(
+            out,
+            r#"<tr><td>field {} accuracy (kappa {})</td><td class="num">{}</td><td class="num">{} – {}</td><td class="num">{}</td></tr>"#,
+            escape(&f.field),
+            f.kappa.map_or_else(|| "–".into(), |k| format!("{k:.3}")),
+            pct(f.accuracy.rate),
+            pct(f.accuracy.low),
+            pct(f.accuracy.high),
+            f.accuracy.total
+        );
+    }
+    for f in &r.integer_fields {
+        let _ = write!(
+            out,
+            r#"<tr><td>field {} mean absolute error</td><td class="num">{}</td><td class="num">exact {}</td><td class="num">{}</td></tr>"#,
+            escape(&f.field),
+            f.mae.map_or_else(|| "–".into(), |m| format!("{m:.3}")),
+            pct(f.exact.rate),
+            f.n
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<tr><td>latency p50 / p95</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr></table>"#,
+        r.latency
+            .p50_ms
+            .map_or_else(|| "–".into(), |v| format!("{v:.0} ms")),
+        r.latency
+            .p95_ms
+            .map_or_else(|| "–".into(), |v| format!("{v:.0} ms")),
+        r.latency.n
+    );
+}
+
+/// The confusion matrices as heat maps.
+fn confusion(out: &mut String, r: &RunReport) {
+    for f in &r.enum_fields {
+        let c = &f.confusion;
+        let max = c.counts.iter().flatten().copied().max().unwrap_or(0).max(1) as f64;
+        let _ = write!(
+            out,
+            r#"<h2>Confusion matrix: {}</h2><table><tr><th>expected ↓ / predicted →</th>"#,
+            escape(&f.field)
+        );
+        for l in &c.labels {
+            let _ = write!(out, "<th>{}</th>", escape(l));
+        }
+        out.push_str("</tr>");
+        for (i, row) in c.counts.iter().enumerate() {
+            let _ = write!(out, "<tr><th>{}</th>", escape(&c.labels[i]));
+            for (j, n) in row.iter().enumerate() {
+                let a = *n as f64 / max;
+                let (r_, g, b) = if i == j { (10, 122, 50) } else { (180, 35, 24) };
+                let _ = write!(
+                    out,
+                    r#"<td class="num" style="background:rgba({r_},{g},{b},{a:.2})">{n}</td>"#
+                );
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</table>");
+    }
+}
+
+fn charts(out: &mut String, run: &RunFile) {
+    let latencies: Vec<f64> = run.cases.iter().filter_map(|c| c.latency_ms).collect();
+    let costs: Vec<f64> = run
+        .cases
+        .iter()
+        .filter(|c| c.status != "error")
+        .map(|c| c.cost_usd)
+        .collect();
+    out.push_str(r#"<h2>Distributions</h2><div class="charts">"#);
+    out.push_str(&histogram("latency per case", &latencies, " ms"));
+    out.push_str(&histogram("cost per case", &costs, " USD"));
+    out.push_str("</div>");
+}
+
+fn case_table(out: &mut String, run: &RunFile, comparison: bool) {
+    let mut tags: Vec<String> = run
+        .cases
+        .iter()
+        .filter_map(|c| c.tags.as_array())
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect();
+    tags.sort();
+    tags.dedup();
+    out.push_str(r#"<h2>Cases</h2><div class="controls"><label>status <select id="f-status"><option value="all">all</option><option value="pass">pass</option><option value="fail">fail</option><option value="error">error</option></select></label><label>tag <select id="f-tag"><option value="all">all</option>"#);
+    for t in &tags {
+        let _ = write!(out, r#"<option value="{0}">{0}</option>"#, escape(t));
+    }
+    out.push_str(r#"</select></label><input id="f-q" type="search" placeholder="search id, scorer, output"/><span id="cases-count"></span><button id="prev" type="button">‹</button><span id="page"></span><button id="next" type="button">›</button></div><table><thead><tr><th class="sort" data-key="id">case</th><th class="sort" data-key="status">status</th>"#);
+    if comparison {
+        out.push_str(r#"<th class="sort" data-key="base_status">base</th>"#);
+    }
+    out.push_str(r#"<th>failed</th><th>tags</th><th class="sort" data-key="latency_ms">latency</th><th class="sort" data-key="cost_usd">cost</th><th>output</th></tr></thead><tbody id="cases-body"></tbody></table>"#);
+}
+
+/// The page of one run.
+pub fn render_run(run: &RunFile) -> String {
+    let r = &run.report;
+    let mut out = String::new();
+    header(
+        &mut out,
+        &format!("evalgate run {} · {}", r.run.id, r.run.suite),
+    );
+    let _ = write!(
+        out,
+        "<h1>Run {} of suite {}</h1>",
+        escape(&r.run.id),
+        escape(&r.run.suite)
+    );
+    run_meta(&mut out, r);
+    metrics(&mut out, r);
+    confusion(&mut out, r);
+    charts(&mut out, run);
+    case_table(&mut out, run, false);
+    footer(&mut out, &case_rows(run, None));
+    out
+}
+
+/// Word-level diff of two texts: removed words in `<del>`, added ones in `<ins>`.
+fn word_diff(a: &str, b: &str) -> String {
+    let diff = similar::TextDiff::from_words(a, b);
+    let mut out = String::new();
+    for change in diff.iter_all_changes() {
+        let text = escape(change.value());
+        match change.tag() {
+            similar::ChangeTag::Delete => {
+                let _ = write!(out, "<del>{text}</del>");
+            }
+            similar::ChangeTag::Insert => {
+                let _ = write!(out, "<ins>{text}</ins>");
+            }
+            similar::ChangeTag::Equal => out.push_str(&text),
+        }
+    }
+    out
+}
+
+fn first<'a>(run: &'a RunFile, id: &str) -> Option<&'a CaseEntry> {
+    run.cases.iter().find(|c| c.id == id && c.repeat == 0)
+}
+
+fn pretty(c: Option<&CaseEntry>) -> String {
+    let Some(c) = c else {
+        return "(not in this run)".into();
+    };
+    match (&c.parsed, &c.output) {
+        (Some(p), _) => serde_json::to_string_pretty(p).unwrap_or_default(),
+        (None, Some(o)) => o.clone(),
+        (None, None) => format!(
+            "({}: {})",
+            c.kind.as_deref().unwrap_or("error"),
+            c.message.as_deref().unwrap_or("no answer")
+        ),
+    }
+}
+
+fn reasons(c: Option<&CaseEntry>) -> String {
+    let mut out = String::new();
+    if let Some(c) = c {
+        for s in c.scores.iter().filter(|s| s.outcome != "pass") {
+            let _ = write!(
+                out,
+                "<li><b>{}</b> {}: {}</li>",
+                escape(&s.scorer),
+                escape(&s.outcome),
+                escape(s.detail.as_deref().unwrap_or(""))
+            );
+        }
+    }
+    if out.is_empty() {
+        out
+    } else {
+        format!("<ul>{out}</ul>")
+    }
+}
+
+fn diff_lines(lines: &[DiffLine]) -> String {
+    let mut out = String::from("<pre>");
+    for l in lines {
+        let text = escape(&l.text);
+        match l.op {
+            '-' => {
+                let _ = writeln!(out, "<del>- {text}</del>");
+            }
+            '+' => {
+                let _ = writeln!(out, "<ins>+ {text}</ins>");
+            }
+            _ => {
+                let _ = writeln!(out, "  {text}");
+            }
+        }
+    }
+    out.push_str("</pre>");
+    out
+}
+
+/// The page of a comparison: the flipped cases first, with both outputs side by side and a
+/// word-level diff, then the metrics, the prompt diff and the candidate's cases.
+pub fn render_comparison(base: &RunFile, cand: &RunFile, c: &Comparison) -> String {
+    let mut out = String::new();
+    header(
+        &mut out,
+        &format!("evalgate compare {} → {}", c.base.id, c.candidate.id),
+    );
+    let _ = write!(
+        out,
+        "<h1>Candidate {} against base {}</h1>",
+        escape(&c.candidate.id),
+        escape(&c.base.id)
+    );
+    run_meta(&mut out, &cand.report);
+    let _ = write!(
+        out,
+        r#"<p class="meta">{} cases paired · <span class="fail">{} pass → fail</span> · <span class="pass">{} fail → pass</span> · McNemar exact p = {:.3}</p>"#,
+        c.paired, c.pass_to_fail, c.fail_to_pass, c.flip_p_value
+    );
+    out.push_str("<h2>Flipped cases</h2>");
+    if c.flipped.is_empty() {
+        out.push_str("<p>No case changed between pass and fail.</p>");
+    }
+    for f in &c.flipped {
+        let b = first(base, &f.case_id);
+        let k = first(cand, &f.case_id);
+        let vars = k
+            .or(b)
+            .map(|x| serde_json::to_string_pretty(&x.vars).unwrap_or_default())
+            .unwrap_or_default();
+        let (bt, kt) = (pretty(b), pretty(k));
+        let cls = if f.direction == "pass_to_fail" {
+            "fail"
+        } else {
+            "pass"
+        };
+        let _ = write!(
+            out,
+            r#"<div class="card flipped" data-case="{id}"><b>{id}</b> <span class="{cls}">{arrow}</span> {failed}<details><summary>input</summary><pre>{vars}</pre></details><div class="sides"><div><b>base</b><pre>{bt}</pre>{br}</div><div><b>candidate</b><pre>{kt}</pre>{kr}</div></div><b>diff</b><pre>{diff}</pre></div>"#,
+            id = escape(&f.case_id),
+            arrow = escape(f.arrow()),
+            failed = escape(&f.failed.join(", ")),
+            vars = escape(&vars),
+            bt = escape(&bt),
+            kt = escape(&kt),
+            br = reasons(b),
+            kr = reasons(k),
+            diff = word_diff(&bt, &kt),
+        );
+    }
+    out.push_str(r#"<h2>Metrics</h2><table><tr><th>metric</th><th>base</th><th>candidate</th><th>Δ</th><th>95% CI</th><th>p</th><th>test</th></tr>"#);
+    for m in &c.metrics {
+        let v = |x: Option<f64>| x.map_or_else(|| "–".into(), |v| format_value(&m.name, v));
+        let _ = write!(
+            out,
+            r#"<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td></tr>"#,
+            escape(&m.name),
+            escape(&v(m.base)),
+            escape(&v(m.candidate)),
+            escape(
+                &m.delta
+                    .map_or_else(|| "–".into(), |d| format_change(&m.name, d.delta))
+            ),
+            escape(&m.delta.map_or_else(
+                || "–".into(),
+                |d| format!(
+                    "{} to {}",
+                    format_change(&m.name, d.low),
+                    format_change(&m.name, d.high)
+                )
+            )),
+            m.p_value.map_or_else(|| "–".into(), |p| format!("{p:.3}")),
+            escape(&m.test)
+        );
+    }
+    out.push_str("</table>");
+    if let Some(d) = &c.prompt_diff {
+        out.push_str("<h2>Prompt diff</h2>");
+        out.push_str(&diff_lines(d));
+    }
+    confusion(&mut out, &cand.report);
+    charts(&mut out, cand);
+    case_table(&mut out, cand, true);
+    footer(&mut out, &case_rows(cand, Some(base)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_control_characters() {
+        assert_eq!(
+            escape("<script>alert('x')</script> & \"q\"\u{1}"),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;\u{FFFD}"
+        );
+        let j = script_json(&json!({"o": "</script><b>&"}));
+        assert!(!j.contains('<') && !j.contains('&'), "{j}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&j).unwrap()["o"],
+            "</script><b>&"
+        );
+    }
+
+    #[test]
+    fn word_diff_marks_words() {
+        assert_eq!(
+            word_diff("the risk is 2", "the risk is 5"),
+            "the risk is <del>2</del><ins>5</ins>"
+        );
+    }
+}
