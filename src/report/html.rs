@@ -175,7 +175,7 @@ fn case_rows(run: &RunFile, base: Option<&RunFile>) -> Value {
 }
 
 /// A histogram of `values` as an inline SVG.
-fn histogram(title: &str, values: &[f64], unit: &str) -> String {
+fn histogram(title: &str, values: &[f64], label: impl Fn(f64) -> String) -> String {
     let (w, h, bins) = (320.0, 120.0, 20usize);
     let mut out = format!(
         r#"<figure><figcaption>{}</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{}" role="img" aria-label="{}">"#,
@@ -212,9 +212,9 @@ fn histogram(title: &str, values: &[f64], unit: &str) -> String {
         out,
         r#"<text x="0" y="{}">{}</text><text x="{w}" y="{}" text-anchor="end">{}</text></svg></figure>"#,
         h + 14.0,
-        escape(&format!("{lo:.4}{unit}")),
+        escape(&label(lo)),
         h + 14.0,
-        escape(&format!("{hi:.4}{unit}"))
+        escape(&label(hi))
     );
     out
 }
@@ -373,8 +373,10 @@ fn charts(out: &mut String, run: &RunFile) {
         .map(|c| c.cost_usd)
         .collect();
     out.push_str(r#"<h2>Distributions</h2><div class="charts">"#);
-    out.push_str(&histogram("latency per case", &latencies, " ms"));
-    out.push_str(&histogram("cost per case", &costs, " USD"));
+    out.push_str(&histogram("latency per case", &latencies, |v| {
+        format!("{v:.0} ms")
+    }));
+    out.push_str(&histogram("cost per case", &costs, |v| format!("${v:.6}")));
     out.push_str("</div>");
 }
 

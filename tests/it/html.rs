@@ -116,3 +116,111 @@ fn html_reports_are_well_formed_escaped_and_show_flips() {
     );
     assert!(!html.contains("<script>alert"));
 }
+
+/// chromedriver, or None (with the reason printed) when it is not installed. `.ci/run`
+/// installs Debian's `chromium` and `chromium-driver`.
+#[expect(
+    clippy::print_stderr,
+    reason = "a skipped test says why it was skipped"
+)]
+fn chromedriver() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("chromedriver"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        eprintln!(
+            "skipped: chromedriver is not installed, so the browser test did not run (apt-get install chromium chromium-driver)"
+        );
+    }
+    found
+}
+
+#[test]
+fn the_html_report_filters_in_a_real_browser() {
+    let Some(driver) = chromedriver() else { return };
+    let stub = Stub::start(labeller);
+    let p = Project::base(&stub.base_url);
+    let run = p.evalgate(&["run", "support"]);
+    p.evalgate(&["report", &run.run_id(), "--html", "run.html"])
+        .assert_code(0);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut chromedriver = std::process::Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let page = format!("file://{}", p.path().join("run.html").display());
+    let shot = p.path().join("report.png");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let outcome = rt.block_on(async {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({"args": ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,1400"]}),
+        );
+        let mut client = None;
+        for _ in 0..50 {
+            // chromedriver speaks plain HTTP on loopback: no TLS connector needed.
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match fantoccini::ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(c) => {
+                    client = Some(c);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+        let c = client.expect("chromedriver answers");
+        c.goto(&page).await.unwrap();
+        use fantoccini::Locator::Css;
+        let count = |c: fantoccini::Client| async move {
+            c.find(Css("#cases-count")).await.unwrap().text().await.unwrap()
+        };
+        assert_eq!(count(c.clone()).await, "3 of 3 cases");
+        c.find(Css("#f-status"))
+            .await
+            .unwrap()
+            .select_by_value("fail")
+            .await
+            .unwrap();
+        let failing = count(c.clone()).await;
+        let rows = c.find_all(Css("#cases-body tr")).await.unwrap().len();
+        // The markup in an output is shown as text, not run.
+        let export = c
+            .find(Css("#cases-body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(&shot, &png).unwrap();
+        c.close().await.unwrap();
+        (failing, rows, export, png)
+    });
+    let _ = chromedriver.kill();
+    let _ = chromedriver.wait();
+    let (failing, rows, text, png) = outcome;
+    // c1 and c2 fail (sentiment), c3 passes.
+    assert_eq!(failing, "2 of 3 cases");
+    assert_eq!(rows, 2);
+    assert!(
+        text.contains("<script>alert('x')</script></textarea><b>bold</b>"),
+        "{text}"
+    );
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+}
