@@ -193,6 +193,24 @@ pub fn read(path: &std::path::Path) -> Result<RunFile, crate::error::Error> {
     })
 }
 
+/// A stored run as a run file, its report computed from the stored rows.
+pub async fn from_store(
+    store: &crate::store::Store,
+    id: &str,
+) -> Result<RunFile, crate::store::StoreError> {
+    let run = store.find_run(id).await?;
+    let cases = store.cases(&run.id).await?;
+    let scores = store.scores(&run.id).await?;
+    let report = crate::analysis::summarize_with_judges(
+        &run,
+        &cases,
+        &scores,
+        &store.verdict_totals(&run.id).await?,
+        &store.vote_agreement(&run.id).await?,
+    );
+    Ok(build(run, report, cases, scores))
+}
+
 /// Writes a run file (pretty JSON, ending with a newline).
 pub fn write(path: &std::path::Path, file: &RunFile) -> Result<(), crate::error::Error> {
     let mut text = serde_json::to_string_pretty(file).unwrap_or_default();

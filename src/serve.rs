@@ -10,7 +10,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -48,6 +48,8 @@ struct Job {
 
 #[derive(Clone)]
 struct AppState {
+    /// For the pages (reads).
+    store: Store,
     tx: mpsc::Sender<Job>,
     token: Option<Arc<str>>,
     max_body_bytes: usize,
@@ -69,8 +71,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<Totals> {
     let (tx, rx) = mpsc::channel::<Job>(4096);
-    let writer = tokio::spawn(writer(store, rx));
+    let writer = tokio::spawn(writer(store.clone(), rx));
     let state = AppState {
+        store,
         tx,
         token: opts.token.map(Arc::from),
         max_body_bytes: opts.max_body_bytes,
@@ -82,6 +85,10 @@ pub async fn serve(
         )
         .route("/v1/interactions", post(interactions))
         .route("/v1/feedback", post(feedback))
+        .route("/runs", get(runs_page))
+        .route("/runs/{id}", get(run_page))
+        .route("/compare/{a}/{b}", get(compare_page))
+        .route("/suites/{name}/history", get(history_page))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -150,6 +157,156 @@ async fn insert(store: &Store, events: &[&Event]) -> Result<Inserted, String> {
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({"error": message.into()}))).into_response()
+}
+
+/// The token of a page request: the bearer header, or `?token=` (links carry it on).
+#[derive(Debug, serde::Deserialize)]
+struct PageQuery {
+    token: Option<String>,
+}
+
+/// Checks a page request; returns the query string its links should carry, or None when
+/// the token is missing or wrong.
+fn page_access(state: &AppState, headers: &HeaderMap, q: &PageQuery) -> Option<String> {
+    let Some(token) = &state.token else {
+        return Some(String::new());
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string());
+    let given = bearer.or_else(|| q.token.clone());
+    match given {
+        Some(g) if same_token(g.as_bytes(), token.as_bytes()) => Some(
+            q.token
+                .as_ref()
+                .map(|t| format!("?token={}", percent(t)))
+                .unwrap_or_default(),
+        ),
+        _ => None,
+    }
+}
+
+fn unauthorized() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong token: send `Authorization: Bearer …` or add `?token=…`",
+    )
+}
+
+/// Percent-encodes a query value.
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn html(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+fn store_error(e: crate::store::StoreError) -> Response {
+    match e {
+        crate::store::StoreError::RunNotFound(_)
+        | crate::store::StoreError::AmbiguousRun { .. } => {
+            error(StatusCode::NOT_FOUND, e.to_string())
+        }
+        other => error(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
+    }
+}
+
+async fn runs_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let Some(link) = page_access(&state, &headers, &q) else {
+        return unauthorized();
+    };
+    match state.store.list_runs(None, 500).await {
+        Ok(runs) => html(crate::report::html::render_runs(&runs, &link)),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn run_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    if page_access(&state, &headers, &q).is_none() {
+        return unauthorized();
+    }
+    match crate::runfile::from_store(&state.store, &id).await {
+        Ok(run) => html(crate::report::html::render_run(&run, &[])),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn compare_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((a, b)): Path<(String, String)>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    if page_access(&state, &headers, &q).is_none() {
+        return unauthorized();
+    }
+    let base = match crate::runfile::from_store(&state.store, &a).await {
+        Ok(r) => r,
+        Err(e) => return store_error(e),
+    };
+    let cand = match crate::runfile::from_store(&state.store, &b).await {
+        Ok(r) => r,
+        Err(e) => return store_error(e),
+    };
+    let c = crate::compare::compare(&base, &cand);
+    html(crate::report::html::render_comparison(
+        &base,
+        &cand,
+        &c,
+        &[],
+    ))
+}
+
+async fn history_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let Some(link) = page_access(&state, &headers, &q) else {
+        return unauthorized();
+    };
+    let rows = match state.store.list_runs(Some(&name), 200).await {
+        Ok(r) => r,
+        Err(e) => return store_error(e),
+    };
+    if rows.is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no stored run of suite `{name}`"),
+        );
+    }
+    let mut runs = Vec::new();
+    for r in &rows {
+        match crate::runfile::from_store(&state.store, &r.id).await {
+            Ok(run) => runs.push(run),
+            Err(e) => return store_error(e),
+        }
+    }
+    html(crate::report::html::render_history(
+        &crate::history::history(&name, &runs),
+        &link,
+    ))
 }
 
 async fn interactions(

@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 use std::fmt::Write;
 
-use super::{Comparison, DiffLine, RunReport, format_change, format_value};
+use super::{Comparison, DiffLine, GateResult, RunReport, format_change, format_value};
 use crate::runfile::{CaseEntry, RunFile};
 
 /// Escapes text for HTML element content and attribute values.
@@ -401,8 +401,26 @@ fn case_table(out: &mut String, run: &RunFile, comparison: bool) {
     out.push_str(r#"<th>failed</th><th>tags</th><th class="sort" data-key="latency_ms">latency</th><th class="sort" data-key="cost_usd">cost</th><th>output</th></tr></thead><tbody id="cases-body"></tbody></table>"#);
 }
 
-/// The page of one run.
-pub fn render_run(run: &RunFile) -> String {
+fn gates(out: &mut String, gates: &[GateResult]) {
+    if gates.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Gates</h2><table><tr><th>gate</th><th>result</th><th>numbers</th></tr>");
+    for g in gates {
+        let _ = write!(
+            out,
+            r#"<tr><td>{}</td><td class="{}">{}</td><td>{}</td></tr>"#,
+            escape(&g.gate),
+            escape(&g.status),
+            escape(&g.status),
+            escape(&g.detail)
+        );
+    }
+    out.push_str("</table>");
+}
+
+/// The page of one run (with the gates evaluated on it, if any).
+pub fn render_run(run: &RunFile, gate_results: &[GateResult]) -> String {
     let r = &run.report;
     let mut out = String::new();
     header(
@@ -416,6 +434,7 @@ pub fn render_run(run: &RunFile) -> String {
         escape(&r.run.suite)
     );
     run_meta(&mut out, r);
+    gates(&mut out, gate_results);
     metrics(&mut out, r);
     confusion(&mut out, r);
     charts(&mut out, run);
@@ -504,7 +523,12 @@ fn diff_lines(lines: &[DiffLine]) -> String {
 
 /// The page of a comparison: the flipped cases first, with both outputs side by side and a
 /// word-level diff, then the metrics, the prompt diff and the candidate's cases.
-pub fn render_comparison(base: &RunFile, cand: &RunFile, c: &Comparison) -> String {
+pub fn render_comparison(
+    base: &RunFile,
+    cand: &RunFile,
+    c: &Comparison,
+    gate_results: &[GateResult],
+) -> String {
     let mut out = String::new();
     header(
         &mut out,
@@ -522,6 +546,7 @@ pub fn render_comparison(base: &RunFile, cand: &RunFile, c: &Comparison) -> Stri
         r#"<p class="meta">{} cases paired · <span class="fail">{} pass → fail</span> · <span class="pass">{} fail → pass</span> · McNemar exact p = {:.3}</p>"#,
         c.paired, c.pass_to_fail, c.fail_to_pass, c.flip_p_value
     );
+    gates(&mut out, gate_results);
     out.push_str("<h2>Flipped cases</h2>");
     if c.flipped.is_empty() {
         out.push_str("<p>No case changed between pass and fail.</p>");
@@ -588,6 +613,150 @@ pub fn render_comparison(base: &RunFile, cand: &RunFile, c: &Comparison) -> Stri
     case_table(&mut out, cand, true);
     footer(&mut out, &case_rows(cand, Some(base)));
     out
+}
+
+/// A plain page around some body HTML (no script).
+fn page(title: &str, body: &str) -> String {
+    let mut out = String::new();
+    header(&mut out, title);
+    out.push_str(body);
+    out.push_str("</main></body></html>\n");
+    out
+}
+
+/// The list of stored runs, newest first, each linking to its page, its suite's history and
+/// the comparison with the suite's previous run. `q` is appended to every link (a token).
+pub fn render_runs(runs: &[crate::store::RunRow], q: &str) -> String {
+    let mut body = String::from(
+        "<h1>Runs</h1><table><tr><th>run</th><th>started</th><th>suite</th><th>model</th><th>prompt</th><th>status</th><th>against the previous run</th></tr>",
+    );
+    for (i, r) in runs.iter().enumerate() {
+        let previous = runs[i + 1..].iter().find(|p| p.suite == r.suite);
+        let _ = write!(
+            body,
+            r#"<tr><td><a href="/runs/{id}{q}">{id}</a></td><td>{}</td><td><a href="/suites/{suite}/history{q}">{suite}</a></td><td>{}</td><td>{}@{}</td><td class="{st}">{st}</td><td>{}</td></tr>"#,
+            escape(&r.started_at),
+            escape(&r.model),
+            escape(&r.prompt),
+            escape(crate::hash::short(&r.prompt_version)),
+            previous.map_or_else(String::new, |p| format!(
+                r#"<a href="/compare/{}/{}{q}">compare with {}</a>"#,
+                escape(&p.id),
+                escape(&r.id),
+                escape(&p.id)
+            )),
+            id = escape(&r.id),
+            suite = escape(&r.suite),
+            st = escape(&r.status),
+            q = escape(q),
+        );
+    }
+    body.push_str("</table>");
+    page("evalgate runs", &body)
+}
+
+/// A suite's history: the pass rate of each run with its interval as a trend chart, then the
+/// table, and the prompt versions that made things worse.
+pub fn render_history(h: &crate::history::History, q: &str) -> String {
+    let mut body = format!("<h1>History of suite {}</h1>", escape(&h.suite));
+    let (w, ht, pad) = (760.0, 200.0, 30.0);
+    let n = h.rows.len().max(1) as f64;
+    let x = |i: usize| pad + (w - 2.0 * pad) * if n > 1.0 { i as f64 / (n - 1.0) } else { 0.5 };
+    let y = |v: f64| ht - pad - v * (ht - 2.0 * pad);
+    let _ = write!(
+        body,
+        r##"<figure><figcaption>pass rate by run, with its 95% interval (red: a prompt version that made it significantly worse)</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{ht}" role="img" aria-label="pass rate trend"><line x1="{pad}" y1="{}" x2="{}" y2="{}" stroke="#ccd"/><text x="2" y="{}">100%</text><text x="2" y="{}">0%</text>"##,
+        y(0.0),
+        w - pad,
+        y(0.0),
+        y(1.0) + 4.0,
+        y(0.0)
+    );
+    let points: Vec<String> = h
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("{:.1},{:.1}", x(i), y(r.pass_rate.rate)))
+        .collect();
+    let _ = write!(
+        body,
+        r##"<polyline points="{}" fill="none" stroke="#5b7bd5" stroke-width="2"/>"##,
+        points.join(" ")
+    );
+    for (i, r) in h.rows.iter().enumerate() {
+        let worse = h.regressions.iter().any(|g| g.run_id == r.run_id);
+        let color = if worse { "#b42318" } else { "#5b7bd5" };
+        let _ = write!(
+            body,
+            r##"<line x1="{0:.1}" y1="{1:.1}" x2="{0:.1}" y2="{2:.1}" stroke="{color}"/><circle cx="{0:.1}" cy="{3:.1}" r="4" fill="{color}"><title>{4}</title></circle>"##,
+            x(i),
+            y(r.pass_rate.low),
+            y(r.pass_rate.high),
+            y(r.pass_rate.rate),
+            escape(&format!(
+                "{} {}@{}: {}",
+                r.run_id,
+                r.prompt,
+                crate::hash::short(&r.prompt_version),
+                pct(r.pass_rate.rate)
+            ))
+        );
+    }
+    body.push_str("</svg></figure>");
+    body.push_str("<table><tr><th>run</th><th>started</th><th>prompt</th><th>commit</th><th>model</th><th>pass rate (95% CI)</th><th>cost / case</th><th>p95</th><th>vs previous version</th></tr>");
+    for (i, r) in h.rows.iter().enumerate() {
+        let compare = (i > 0).then(|| {
+            format!(
+                r#" <a href="/compare/{}/{}{}">compare</a>"#,
+                escape(&h.rows[i - 1].run_id),
+                escape(&r.run_id),
+                escape(q)
+            )
+        });
+        let _ = write!(
+            body,
+            r#"<tr><td><a href="/runs/{id}{q}">{id}</a></td><td>{}</td><td>{}@{}</td><td>{}</td><td>{}</td><td class="num">{} ({} – {})</td><td class="num">{}</td><td class="num">{}</td><td>{}{}</td></tr>"#,
+            escape(&r.started_at),
+            escape(&r.prompt),
+            escape(crate::hash::short(&r.prompt_version)),
+            escape(r.git_commit.as_deref().unwrap_or("–")),
+            escape(&r.model),
+            pct(r.pass_rate.rate),
+            pct(r.pass_rate.low),
+            pct(r.pass_rate.high),
+            escape(&format_value("cost_per_case", r.cost_per_case_usd)),
+            r.latency_p95_ms
+                .map_or_else(|| "–".into(), |v| format!("{v:.0} ms")),
+            r.vs_previous
+                .map_or_else(String::new, |(d, p)| escape(&format!(
+                    "{} (p = {p:.3})",
+                    format_change("pass_rate", d)
+                ))),
+            compare.unwrap_or_default(),
+            id = escape(&r.run_id),
+            q = escape(q),
+        );
+    }
+    body.push_str("</table>");
+    for g in &h.regressions {
+        let _ = write!(
+            body,
+            r#"<p class="fail">worse: {}@{} (run {}) lowered the pass rate by {} (p = {:.3}); the last good version is {}@{} (run {}{})</p>"#,
+            escape(&g.prompt),
+            escape(crate::hash::short(&g.version)),
+            escape(&g.run_id),
+            escape(format_change("pass_rate", -g.pass_rate_change).trim_start_matches('+')),
+            g.p_value,
+            escape(&g.prompt),
+            escape(crate::hash::short(&g.last_good_version)),
+            escape(&g.last_good_run),
+            g.last_good_commit
+                .as_ref()
+                .map(|c| escape(&format!(", commit {c}")))
+                .unwrap_or_default()
+        );
+    }
+    page(&format!("evalgate history · {}", h.suite), &body)
 }
 
 #[cfg(test)]

@@ -89,6 +89,13 @@ pub fn render(verdicts: &[SuiteVerdict]) -> String {
                 r.counts.cases
             );
         }
+        if let Some(html) = &v.html {
+            let _ = writeln!(
+                out,
+                "HTML report (flipped cases side by side, diffs, charts): `{}` in the `evalgate` artifact of this run.\n",
+                cell(html)
+            );
+        }
         if !v.gates.is_empty() {
             let _ = writeln!(out, "| gate | result | numbers |\n| --- | --- | --- |");
             for g in &v.gates {

@@ -345,6 +345,9 @@ pub struct SuiteVerdict {
     pub gates: Vec<GateResult>,
     /// Why the suite ran, or why it did not (`prompt changed`, `no baseline`…).
     pub reason: String,
+    /// The file name of the suite's HTML report, beside its run file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
 }
 
 /// One suite run on several models: quality, cost and latency side by side, each model

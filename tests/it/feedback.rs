@@ -108,13 +108,13 @@ fn ingest_stores_every_good_line_and_rejects_bad_ones_with_their_line() {
 }
 
 /// `evalgate serve` on a free loopback port, with its URL.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Server {
-    fn start(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Server {
+    pub(crate) fn start(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = evalgate();
         cmd.current_dir(p.path())
             .arg("serve")
@@ -142,14 +142,14 @@ impl Server {
     }
 
     /// SIGTERM, then wait for a graceful exit.
-    fn stop(mut self) -> i32 {
+    pub(crate) fn stop(mut self) -> i32 {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         self.child.wait().unwrap().code().unwrap_or(-1)
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -190,6 +190,10 @@ fn a_prompt_that_breaks_five_cases_fails_the_gate_and_names_them() {
     );
     assert!(md.contains("p = 0.062, mcnemar"), "{md}");
     crate::snapshot!("gate_markdown_regression", md);
+    // The HTML report of the comparison, with its gates, beside the run file.
+    let html = p.read(".evalgate/gate/support.html");
+    assert!(html.contains("<h2>Gates</h2>") && html.contains("pass_rate max_drop"));
+    assert_eq!(html.matches(r#"class="card flipped""#).count(), 5);
 
     let (tests, failures, failed) = junit(&p);
     // 80 cases × 4 scorers, plus 4 gates.

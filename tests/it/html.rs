@@ -117,6 +117,61 @@ fn html_reports_are_well_formed_escaped_and_show_flips() {
     assert!(!html.contains("<script>alert"));
 }
 
+#[test]
+fn serve_shows_runs_comparisons_and_history() {
+    use crate::feedback::{Server, runtime};
+    let stub = Stub::start(labeller);
+    let p = Project::base(&stub.base_url);
+    let a = p.evalgate(&["run", "support"]).run_id();
+    let prompt = p.read("prompts/support.yaml");
+    p.write(
+        "prompts/support.yaml",
+        &prompt.replace("Label the conversation.", "Label the conversation (FLIP)."),
+    );
+    let b = p.evalgate(&["run", "support"]).run_id();
+    let server = Server::start(&p, &[], &[("EVALGATE_SERVER_TOKEN", "tok")]);
+    let url = server.url.clone();
+    runtime().block_on(async move {
+        let http = reqwest::Client::new();
+        let get = |path: String| http.get(format!("{url}{path}")).send();
+        assert_eq!(get("/runs".into()).await.unwrap().status(), 401);
+        for path in [
+            "/runs?token=tok".to_string(),
+            format!("/runs/{a}?token=tok"),
+            format!("/compare/{a}/{b}?token=tok"),
+            "/suites/support/history?token=tok".to_string(),
+        ] {
+            let r = get(path.clone()).await.unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            assert!(
+                r.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/html")
+            );
+            let body = r.text().await.unwrap();
+            parse(&body);
+            assert!(!body.contains("<script>alert"), "{path}");
+            if path.starts_with("/runs?") {
+                assert!(
+                    body.contains(&format!(r#"href="/runs/{b}?token=tok""#)),
+                    "{body}"
+                );
+                assert!(
+                    body.contains(&format!(r#"href="/compare/{a}/{b}?token=tok""#)),
+                    "{body}"
+                );
+            }
+            if path.starts_with("/suites") {
+                assert!(body.contains("<svg"), "a trend chart");
+            }
+        }
+        let r = get("/runs/nope?token=tok".into()).await.unwrap();
+        assert_eq!(r.status(), 404);
+    });
+    assert_eq!(server.stop(), 0);
+}
+
 /// chromedriver, or None (with the reason printed) when it is not installed. `.ci/run`
 /// installs Debian's `chromium` and `chromium-driver`.
 #[expect(

@@ -173,6 +173,7 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
                             gates: Vec::new(),
                             reason: "prompt, dataset, judges and model match the baseline: not run"
                                 .into(),
+                            html: None,
                         });
                         runs.push(None);
                         continue;
@@ -219,6 +220,12 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
         let file = out_dir.join(format!("{name}.json"));
         crate::runfile::write(&file, &candidate)?;
         printer.info(&format!("wrote run file {}", file.display()));
+        let html_name = format!("{name}.html");
+        let html = match (&baseline, &comparison) {
+            (Some(b), Some(c)) => crate::report::html::render_comparison(b, &candidate, c, &gates),
+            _ => crate::report::html::render_run(&candidate, &gates),
+        };
+        super::write_html(&out_dir.join(&html_name), &html, printer)?;
         verdicts.push(SuiteVerdict {
             suite: name.clone(),
             status: status.into(),
@@ -226,6 +233,7 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
             comparison,
             gates,
             reason,
+            html: Some(html_name),
         });
         runs.push(Some(candidate));
     }
