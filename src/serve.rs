@@ -305,7 +305,7 @@ async fn history_page(
     }
     html(crate::report::html::render_history(
         &crate::history::history(&name, &runs),
-        &link,
+        Some(&link),
     ))
 }
 

@@ -173,6 +173,9 @@ pub struct HistoryArgs {
     pub limit: i64,
     #[arg(long, value_enum, default_value_t = Format::Terminal)]
     pub format: Format,
+    /// Also write the history as a self-contained HTML page with the pass-rate trend chart.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -81,6 +81,12 @@ fn html_reports_are_well_formed_escaped_and_show_flips() {
             .contains("<script>alert('x')</script></textarea>")
     );
     assert!(doc.descendants().any(|n| n.has_tag_name("svg")), "charts");
+    // The page up to its charts (which hold measured latencies), one element a line.
+    let start = html.find("<h1>").unwrap();
+    let end = html.find("<h2>Distributions</h2>").unwrap();
+    let ms = regex::Regex::new(r"\d+ ms").unwrap();
+    let body = ms.replace_all(&html[start..end], "[MS]").replace("><", ">\n<");
+    crate::snapshot!("html_run_report", body);
     assert!(html.contains("Confusion matrix: intent"));
 
     // A comparison: the flipped cases first, side by side, with a word diff.

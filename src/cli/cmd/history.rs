@@ -39,6 +39,13 @@ pub async fn history(
         ));
     }
     let h = crate::history::history(&args.suite, &runs);
+    if let Some(path) = &args.html {
+        super::write_html(
+            path,
+            &crate::report::html::render_history(&h, None),
+            printer,
+        )?;
+    }
     match args.format {
         Format::Terminal => printer.data(&terminal::render_history(&h)),
         Format::Json => printer.data(&serde_json::to_string_pretty(&h).unwrap_or_default()),
