@@ -85,7 +85,9 @@ fn html_reports_are_well_formed_escaped_and_show_flips() {
     let start = html.find("<h1>").unwrap();
     let end = html.find("<h2>Distributions</h2>").unwrap();
     let ms = regex::Regex::new(r"\d+ ms").unwrap();
-    let body = ms.replace_all(&html[start..end], "[MS]").replace("><", ">\n<");
+    let body = ms
+        .replace_all(&html[start..end], "[MS]")
+        .replace("><", ">\n<");
     crate::snapshot!("html_run_report", body);
     assert!(html.contains("Confusion matrix: intent"));
 
