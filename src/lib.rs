@@ -38,6 +38,7 @@ pub mod plan;
 pub mod prompt;
 pub mod provider;
 pub mod report;
+pub mod review;
 pub mod runfile;
 pub mod runner;
 pub mod score;

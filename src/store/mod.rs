@@ -5,8 +5,10 @@
 //! placeholders, `||` concatenation), run through sqlx's `Any` driver, and tested on both.
 
 mod feedback;
+mod review;
 
 pub use feedback::{Inserted, InteractionRow, SignalRow};
+pub use review::{ReviewItemRow, ReviewLabelRow};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, FromRow, Row};
