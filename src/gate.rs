@@ -38,6 +38,9 @@ pub struct Analyses {
     pub baseline_lift: Option<Result<LiftReport, String>>,
     /// The features' stability from the baseline to the candidate, or why there is none.
     pub stability: Option<Result<StabilityReport, String>>,
+    /// For each judge of the suite at its current version: the humans' agreement with it
+    /// (None when nobody has reviewed that version yet).
+    pub judge_kappa: Vec<(String, String, Option<crate::review::JudgeCalibration>)>,
 }
 
 /// Evaluates a suite's gates. Without a comparison (no baseline yet) only the absolute gates
@@ -132,11 +135,27 @@ pub fn evaluate(
             ));
         }
     }
-    if g.min_judge_kappa.is_some() {
-        out.push(skipped(
-            "min_judge_kappa".into(),
-            "needs human labels of judged cases, which evalgate does not collect yet",
-        ));
+    if let Some(min) = g.min_judge_kappa {
+        for (judge, version, cal) in &analyses.judge_kappa {
+            let name = format!("min_judge_kappa {judge}");
+            let short = crate::hash::short(version);
+            match cal.as_ref().and_then(|c| Some((c, c.kappa?))) {
+                Some((c, k)) => out.push(result(
+                    name,
+                    k.delta >= min,
+                    format!(
+                        "judge {judge}@{short} agrees with people at kappa {:.3} (95% CI {:.3} to {:.3}, {} items reviewed) against a floor of {min:.2}",
+                        k.delta, k.low, k.high, c.reviewed
+                    ),
+                )),
+                None => out.push(skipped(
+                    name,
+                    format!(
+                        "nobody has reviewed judge {judge}@{short} yet: `evalgate review sample --run RUN`, then `evalgate review label`"
+                    ),
+                )),
+            }
+        }
     }
     lift_gates(g, analyses, &mut out);
     if let Some(max) = g.max_flip_rate {

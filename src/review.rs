@@ -164,7 +164,10 @@ pub fn calibrate(
             });
             let mut weeks: BTreeMap<String, Vec<(&str, &str)>> = BTreeMap::new();
             for (r, p) in labelled.iter().zip(&pairs) {
-                weeks.entry(iso_week(&r.1.labelled_at)).or_default().push(*p);
+                weeks
+                    .entry(iso_week(&r.1.labelled_at))
+                    .or_default()
+                    .push(*p);
             }
             let disagreements = labelled
                 .iter()
@@ -229,7 +232,13 @@ mod tests {
         // 90 passes, 10 fails, 5 errors.
         let verdicts: Vec<VerdictRow> = (0..105)
             .map(|i| {
-                let o = if i < 90 { "pass" } else if i < 100 { "fail" } else { "error" };
+                let o = if i < 90 {
+                    "pass"
+                } else if i < 100 {
+                    "fail"
+                } else {
+                    "error"
+                };
                 verdict(&format!("c{i:03}"), o)
             })
             .collect();
@@ -242,8 +251,14 @@ mod tests {
             .iter()
             .map(|v| v.case_id.as_str())
             .collect();
-        assert_eq!(again, s.iter().map(|v| v.case_id.as_str()).collect::<Vec<_>>());
-        assert_eq!(sample(&verdicts, &tags, 500, Stratify::Verdict, 1).len(), 100);
+        assert_eq!(
+            again,
+            s.iter().map(|v| v.case_id.as_str()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            sample(&verdicts, &tags, 500, Stratify::Verdict, 1).len(),
+            100
+        );
     }
 
     fn reviewed(human: &str, judge: &str, at: &str) -> (ReviewItemRow, ReviewLabelRow) {
@@ -280,7 +295,12 @@ mod tests {
         let mut rows = Vec::new();
         let week1 = "2026-11-16T10:00:00Z";
         let week2 = "2026-11-23T10:00:00Z";
-        for (h, j, n) in [("pass", "pass", 20), ("pass", "fail", 5), ("fail", "pass", 10), ("fail", "fail", 15)] {
+        for (h, j, n) in [
+            ("pass", "pass", 20),
+            ("pass", "fail", 5),
+            ("fail", "pass", 10),
+            ("fail", "fail", 15),
+        ] {
             for i in 0..n {
                 rows.push(reviewed(h, j, if i % 2 == 0 { week1 } else { week2 }));
             }
@@ -294,7 +314,10 @@ mod tests {
         assert!((k.delta - 0.4).abs() < 1e-12, "{k:?}");
         assert!(k.low < 0.4 && k.high > 0.4 && k.low > 0.1, "{k:?}");
         assert_eq!(j.disagreements.len(), 15);
-        assert_eq!(j.weeks.iter().map(|w| w.week.as_str()).collect::<Vec<_>>(), ["2026-W47", "2026-W48"]);
+        assert_eq!(
+            j.weeks.iter().map(|w| w.week.as_str()).collect::<Vec<_>>(),
+            ["2026-W47", "2026-W48"]
+        );
         assert_eq!(j.weeks.iter().map(|w| w.reviewed).sum::<u64>(), 50);
         assert!(calibrate(&rows, Some("other"), None).judges.is_empty());
     }

@@ -162,6 +162,76 @@ pub enum Command {
     History(HistoryArgs),
     /// The versions of a prompt and their diffs.
     Prompt(PromptArgs),
+    /// Human review of judge verdicts: sample a batch, label it.
+    Review(ReviewArgs),
+    /// How often do the judges agree with people? Per judge version: items reviewed, raw
+    /// agreement, Cohen's kappa with a 95% interval, the confusion matrix, the trend by ISO
+    /// week and the disagreements.
+    #[command(
+        after_help = "Examples:\n  evalgate calibrate\n  evalgate calibrate --judge summary_faithful --weeks 8 --export-examples disagreements.jsonl"
+    )]
+    Calibrate(CalibrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    #[command(subcommand)]
+    pub command: ReviewCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Sample judged results of a run into a review batch, stratified so that both judge
+    /// passes and fails are seen (judge errors are left out).
+    #[command(after_help = "Example:\n  evalgate review sample --run 3f9a2c --n 50")]
+    Sample {
+        /// The run (id or prefix).
+        #[arg(long)]
+        run: String,
+        /// Items in the batch.
+        #[arg(long, default_value_t = 50)]
+        n: usize,
+        /// `verdict`: as many passes as fails; `tag`: each case tag in turn.
+        #[arg(long, value_enum, default_value_t = StratifyBy::Verdict)]
+        stratify: StratifyBy,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Label a batch in the terminal, one item at a time: the input, the output and the
+    /// expected values are shown, the judge's verdict only after you answer (blind review).
+    /// Each label is saved at once; run it again to go on where you stopped.
+    #[command(
+        after_help = "Answers: p (pass), f (fail), s (skip), q (quit); text after the letter is a note.\n\nExample:\n  evalgate review label rv-3f9a2c01 --reviewer ann"
+    )]
+    Label {
+        /// The batch id `review sample` printed.
+        batch: String,
+        /// Your name, stored with each label.
+        #[arg(long, env = "EVALGATE_REVIEWER")]
+        reviewer: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StratifyBy {
+    Verdict,
+    Tag,
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Only this judge.
+    #[arg(long)]
+    pub judge: Option<String>,
+    /// Only labels of the last W weeks.
+    #[arg(long, value_name = "W")]
+    pub weeks: Option<i64>,
+    /// Write the disagreements with the humans' verdicts as JSON lines, for a rubric's worked
+    /// examples.
+    #[arg(long, value_name = "FILE")]
+    pub export_examples: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

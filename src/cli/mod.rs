@@ -65,5 +65,9 @@ fn dispatch(cli: args::Cli, printer: &Printer) -> Result<ExitStatus, Error> {
         args::Command::Golden(a) => cmd::feedback::golden(&root, a, printer),
         args::Command::History(a) => runtime()?.block_on(cmd::history::history(&root, a, printer)),
         args::Command::Prompt(a) => runtime()?.block_on(cmd::history::prompt(&root, a, printer)),
+        args::Command::Review(a) => runtime()?.block_on(cmd::review::review(&root, a, printer)),
+        args::Command::Calibrate(a) => {
+            runtime()?.block_on(cmd::review::calibrate(&root, a, printer))
+        }
     }
 }

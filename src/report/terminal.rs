@@ -1040,6 +1040,69 @@ pub fn render_prompt_log(
     out
 }
 
+/// Renders judge–human agreement.
+pub fn render_calibration(c: &crate::review::Calibration) -> String {
+    let mut out = String::new();
+    for j in &c.judges {
+        let _ = writeln!(
+            out,
+            "judge {}@{}: {} items reviewed ({} skipped), agreement {}, Cohen's kappa {}",
+            j.judge,
+            short(&j.judge_version),
+            j.reviewed,
+            j.skipped,
+            pct(j.agreement),
+            j.kappa.map_or_else(
+                || "n/a (one verdict only)".into(),
+                |k| format!("{:.3} (95% CI {:.3} to {:.3})", k.delta, k.low, k.high)
+            )
+        );
+        let mut t = table(&["human ↓ / judge →", "pass", "fail"]);
+        for (i, label) in j.confusion.labels.iter().enumerate() {
+            let mut row = vec![label.clone()];
+            row.extend(j.confusion.counts[i].iter().map(|n| n.to_string()));
+            t.add_row(row);
+        }
+        right(&mut t, 1);
+        let _ = writeln!(out, "{t}");
+        let mut t = table(&["week", "reviewed", "agreement", "kappa"]);
+        for w in &j.weeks {
+            t.add_row(vec![
+                w.week.clone(),
+                w.reviewed.to_string(),
+                pct(w.agreement),
+                opt(w.kappa, 3),
+            ]);
+        }
+        right(&mut t, 1);
+        let _ = writeln!(out, "trend by ISO week\n{t}");
+        if !j.disagreements.is_empty() {
+            let _ = writeln!(out, "disagreements ({}):", j.disagreements.len());
+            for d in &j.disagreements {
+                let _ = writeln!(
+                    out,
+                    "  {} (run {}): judge {}, {} says {}{}{}",
+                    d.case_id,
+                    d.run_id,
+                    d.judge_verdict,
+                    d.reviewer,
+                    d.human_verdict,
+                    d.note
+                        .as_ref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default(),
+                    d.judge_reason
+                        .as_ref()
+                        .map(|r| format!("; judge's reason: {}", crate::text::clip(r, 120)))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

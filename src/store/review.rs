@@ -114,8 +114,7 @@ impl Store {
     pub async fn reviewed(&self) -> Result<Vec<(ReviewItemRow, ReviewLabelRow)>, StoreError> {
         let labels = self.review_labels(None).await?;
         let mut out = Vec::with_capacity(labels.len());
-        let mut batches: std::collections::HashMap<String, Vec<ReviewItemRow>> =
-            Default::default();
+        let mut batches: std::collections::HashMap<String, Vec<ReviewItemRow>> = Default::default();
         for l in labels {
             if !batches.contains_key(&l.batch_id) {
                 let items = self.review_items(&l.batch_id).await?;

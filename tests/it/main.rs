@@ -10,6 +10,7 @@ mod html;
 mod init;
 mod judge;
 mod resilience;
+mod review;
 mod run;
 mod store;
 mod validate;

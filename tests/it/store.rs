@@ -311,6 +311,79 @@ async fn exercise_feedback(store: &Store) {
     );
 }
 
+/// The review tables: items, labels saved one at a time (a later label replaces an earlier
+/// one), the reviewed items joined with their labels.
+async fn exercise_review(store: &Store) {
+    use evalgate::store::{ReviewItemRow, ReviewLabelRow};
+    let item = |i: i64, outcome: &str| ReviewItemRow {
+        batch_id: "rv-1".into(),
+        item: i,
+        run_id: "r1".into(),
+        case_id: format!("c{i}"),
+        repeat_index: 0,
+        scorer: "faithful".into(),
+        judge: "j".into(),
+        judge_version: "v1".into(),
+        judge_model: "m".into(),
+        judge_outcome: outcome.into(),
+        judge_reason: Some("ok".into()),
+        created_at: "2026-11-23T10:00:00.000Z".into(),
+    };
+    store
+        .insert_review_items(&[item(0, "pass"), item(1, "fail"), item(2, "pass")])
+        .await
+        .unwrap();
+    assert!(store.insert_review_items(&[item(0, "pass")]).await.is_err());
+    assert_eq!(store.review_items("rv-1").await.unwrap().len(), 3);
+    let label = |i: i64, verdict: &str, at: &str| ReviewLabelRow {
+        batch_id: "rv-1".into(),
+        item: i,
+        reviewer: "ann".into(),
+        verdict: verdict.into(),
+        note: None,
+        labelled_at: at.into(),
+    };
+    store
+        .save_review_label(&label(0, "fail", "2026-11-23T10:01:00.000Z"))
+        .await
+        .unwrap();
+    store
+        .save_review_label(&label(1, "fail", "2026-11-23T10:02:00.000Z"))
+        .await
+        .unwrap();
+    store
+        .save_review_label(&label(0, "pass", "2026-11-23T10:03:00.000Z"))
+        .await
+        .unwrap();
+    let labels = store.review_labels(Some("rv-1")).await.unwrap();
+    assert_eq!(labels.len(), 2);
+    assert_eq!((labels[1].item, labels[1].verdict.as_str()), (0, "pass"));
+    let reviewed = store.reviewed().await.unwrap();
+    assert_eq!(reviewed.len(), 2);
+    assert!(reviewed.iter().all(|(i, l)| i.item == l.item));
+    assert!(store.review_labels(Some("nope")).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn review_queries_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(None, dir.path()).await.unwrap();
+    exercise_review(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn review_queries_on_postgres() {
+    let Some(base) = postgres_url() else { return };
+    let url = tokio::task::spawn_blocking(move || postgres_schema(&base))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(Some(&url), dir.path()).await.unwrap();
+    exercise_review(&store).await;
+    store.close().await;
+}
+
 #[tokio::test]
 async fn feedback_queries_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();

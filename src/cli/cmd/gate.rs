@@ -64,7 +64,8 @@ fn changes(project: &Project, plan: &Plan<'_>, baseline: &RunFile) -> Vec<String
 /// The lift and stability analyses the suite's gates need (and only those). A candidate
 /// whose lift cannot be computed is an error of the project (too few cases, a missing
 /// outcome); the baseline's problems only skip the relative gate.
-fn feature_analyses(
+async fn feature_analyses(
+    root: &Path,
     project: &Project,
     suite: &crate::config::Suite,
     baseline: Option<&RunFile>,
@@ -73,6 +74,24 @@ fn feature_analyses(
 ) -> Result<crate::gate::Analyses, Error> {
     let g = &suite.gates;
     let mut out = crate::gate::Analyses::default();
+    if g.min_judge_kappa.is_some() {
+        let store = super::open_store(root).await?;
+        let reviewed = store.reviewed().await;
+        store.close().await;
+        let reviewed = reviewed?;
+        for scorer in &suite.scorers {
+            if let crate::score::ScorerKind::Judge { judges, .. } = &scorer.kind {
+                for name in judges {
+                    let version = project.judges[name].version.clone();
+                    let cal = crate::review::calibrate(&reviewed, Some(name), None)
+                        .judges
+                        .into_iter()
+                        .find(|c| c.judge_version == version);
+                    out.judge_kappa.push((name.clone(), version, cal));
+                }
+            }
+        }
+    }
     if g.min_lift.is_some() || g.max_lift_drop.is_some() {
         if let Some(l) = super::features::suite_lift(project, candidate, printer) {
             out.lift = Some(l?);
@@ -205,7 +224,15 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
         let comparison = baseline
             .as_ref()
             .map(|b| crate::compare::compare(b, &candidate));
-        let analyses = feature_analyses(&project, suite, baseline.as_ref(), &candidate, printer)?;
+        let analyses = feature_analyses(
+            root,
+            &project,
+            suite,
+            baseline.as_ref(),
+            &candidate,
+            printer,
+        )
+        .await?;
         if let Some(l) = &analyses.lift {
             lifts.push(crate::report::terminal::render_lift(l));
         }

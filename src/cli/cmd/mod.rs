@@ -11,6 +11,7 @@ pub mod init;
 pub mod merge;
 pub mod pairwise;
 pub mod report;
+pub mod review;
 pub mod run;
 pub mod score;
 pub mod serve;
