@@ -34,6 +34,8 @@ const GROUP: usize = 2_000;
 pub struct Options {
     pub token: Option<String>,
     pub max_body_bytes: usize,
+    /// Each judge's file text, shown as the rubric on the review page.
+    pub rubrics: std::collections::BTreeMap<String, String>,
 }
 
 /// Whether a server on `addr` must require a token: anything but loopback.
@@ -53,6 +55,7 @@ struct AppState {
     tx: mpsc::Sender<Job>,
     token: Option<Arc<str>>,
     max_body_bytes: usize,
+    rubrics: Arc<std::collections::BTreeMap<String, String>>,
 }
 
 /// What the server did, for its last message.
@@ -77,6 +80,7 @@ pub async fn serve(
         tx,
         token: opts.token.map(Arc::from),
         max_body_bytes: opts.max_body_bytes,
+        rubrics: Arc::new(opts.rubrics),
     };
     let app = Router::new()
         .route(
@@ -89,6 +93,10 @@ pub async fn serve(
         .route("/runs/{id}", get(run_page))
         .route("/compare/{a}/{b}", get(compare_page))
         .route("/suites/{name}/history", get(history_page))
+        .route("/review", get(review_index))
+        .route("/review/{batch}", get(review_item))
+        .route("/review/{batch}/{item}", post(review_answer))
+        .route("/review/{batch}/{item}/answer", get(review_reveal))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -306,6 +314,205 @@ async fn history_page(
     html(crate::report::html::render_history(
         &crate::history::history(&name, &runs),
         Some(&link),
+    ))
+}
+
+async fn review_index(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let Some(link) = page_access(&state, &headers, &q) else {
+        return unauthorized();
+    };
+    let batches = match state.store.review_batches().await {
+        Ok(b) => b,
+        Err(e) => return store_error(e),
+    };
+    let reviewed = match state.store.reviewed().await {
+        Ok(r) => r,
+        Err(e) => return store_error(e),
+    };
+    html(crate::report::html::render_review_index(
+        &batches,
+        &crate::review::calibrate(&reviewed, None, None),
+        &link,
+    ))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct ItemQuery {
+    token: Option<String>,
+    item: Option<i64>,
+}
+
+async fn review_item(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(batch): Path<String>,
+    Query(q): Query<ItemQuery>,
+) -> Response {
+    let pq = PageQuery {
+        token: q.token.clone(),
+    };
+    if page_access(&state, &headers, &pq).is_none() {
+        return unauthorized();
+    }
+    let items = match state.store.review_items(&batch).await {
+        Ok(i) if !i.is_empty() => i,
+        Ok(_) => return error(StatusCode::NOT_FOUND, format!("no review batch `{batch}`")),
+        Err(e) => return store_error(e),
+    };
+    let labels = match state.store.review_labels(Some(&batch)).await {
+        Ok(l) => l,
+        Err(e) => return store_error(e),
+    };
+    // The item asked for, else the first one without a label.
+    let position = match q.item {
+        Some(n) => items.iter().position(|i| i.item == n),
+        None => items
+            .iter()
+            .position(|i| !labels.iter().any(|l| l.item == i.item)),
+    };
+    let Some(position) = position else {
+        return html(crate::report::html::render_review_reveal_done(
+            &batch,
+            items.len(),
+        ));
+    };
+    let item = &items[position];
+    let run = match crate::runfile::from_store(&state.store, &item.run_id).await {
+        Ok(r) => r,
+        Err(e) => return store_error(e),
+    };
+    let case = run
+        .cases
+        .iter()
+        .find(|c| c.id == item.case_id && c.repeat == item.repeat_index);
+    let null = Value::Null;
+    let view = crate::report::html::ReviewView {
+        batch: &batch,
+        item,
+        position,
+        total: items.len(),
+        labelled: labels.len(),
+        vars: case.map_or(&null, |c| &c.vars),
+        output: case
+            .and_then(|c| c.output.as_deref())
+            .unwrap_or("(no output)"),
+        expected: case.map_or(&null, |c| &c.expected),
+        rubric: state
+            .rubrics
+            .get(&item.judge)
+            .map_or("(the judge's file is not in this project)", String::as_str),
+        token: q.token.as_deref().unwrap_or(""),
+    };
+    html(crate::report::html::render_review_item(&view))
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct AnswerForm {
+    verdict: String,
+    reviewer: String,
+    #[serde(default)]
+    note: String,
+    token: Option<String>,
+}
+
+async fn review_answer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((batch, item)): Path<(String, i64)>,
+    form: Result<axum::Form<AnswerForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(axum::Form(form)) = form else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected a form with verdict and reviewer",
+        );
+    };
+    let pq = PageQuery {
+        token: form.token.clone(),
+    };
+    let Some(link) = page_access(&state, &headers, &pq) else {
+        return unauthorized();
+    };
+    if !matches!(form.verdict.as_str(), "pass" | "fail" | "skip") {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "verdict is pass, fail or skip",
+        );
+    }
+    if form.reviewer.trim().is_empty() {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "say who you are: the reviewer field is empty",
+        );
+    }
+    match state.store.review_items(&batch).await {
+        Ok(items) if items.iter().any(|i| i.item == item) => {}
+        Ok(_) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no item {item} in batch `{batch}`"),
+            );
+        }
+        Err(e) => return store_error(e),
+    }
+    let label = crate::store::ReviewLabelRow {
+        batch_id: batch.clone(),
+        item,
+        reviewer: form.reviewer.trim().to_string(),
+        verdict: form.verdict,
+        note: Some(form.note.trim().to_string()).filter(|n| !n.is_empty()),
+        labelled_at: crate::runner::now(),
+    };
+    if let Err(e) = state.store.save_review_label(&label).await {
+        return store_error(e);
+    }
+    axum::response::Redirect::to(&format!("/review/{batch}/{item}/answer{link}")).into_response()
+}
+
+async fn review_reveal(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((batch, item)): Path<(String, i64)>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let Some(link) = page_access(&state, &headers, &q) else {
+        return unauthorized();
+    };
+    let (items, labels) = match (
+        state.store.review_items(&batch).await,
+        state.store.review_labels(Some(&batch)).await,
+    ) {
+        (Ok(i), Ok(l)) => (i, l),
+        (Err(e), _) | (_, Err(e)) => return store_error(e),
+    };
+    let Some(found) = items.iter().find(|i| i.item == item) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no item {item} in batch `{batch}`"),
+        );
+    };
+    // The verdict is shown only once this item has a label.
+    let Some(label) = labels.iter().find(|l| l.item == item) else {
+        return axum::response::Redirect::to(&format!(
+            "/review/{batch}?item={item}{}",
+            link.replacen('?', "&", 1)
+        ))
+        .into_response();
+    };
+    let next = items
+        .iter()
+        .find(|i| !labels.iter().any(|l| l.item == i.item))
+        .map(|i| i.item);
+    html(crate::report::html::render_review_reveal(
+        &batch,
+        found,
+        &label.verdict,
+        next,
+        &link,
     ))
 }
 

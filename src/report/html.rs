@@ -799,6 +799,205 @@ pub fn render_history(h: &crate::history::History, links: Option<&str>) -> Strin
     page(&format!("evalgate history · {}", h.suite), &body)
 }
 
+/// One review item, blind: the input, the output, the expected values and the rubric, a form
+/// to answer pass / fail / skip with a note; no judge verdict. Keys: p, f, s.
+pub struct ReviewView<'a> {
+    pub batch: &'a str,
+    pub item: &'a crate::store::ReviewItemRow,
+    pub position: usize,
+    pub total: usize,
+    pub labelled: usize,
+    pub vars: &'a Value,
+    pub output: &'a str,
+    pub expected: &'a Value,
+    pub rubric: &'a str,
+    /// The token the form must carry (empty without one).
+    pub token: &'a str,
+}
+
+const REVIEW_SCRIPT: &str = r#"
+(function(){
+  var name = document.getElementById('reviewer');
+  if (name) {
+    name.value = localStorage.getItem('evalgate-reviewer') || '';
+    name.addEventListener('input', function(){ localStorage.setItem('evalgate-reviewer', name.value); });
+  }
+  document.addEventListener('keydown', function(e){
+    var t = e.target.tagName;
+    if (t === 'INPUT' || t === 'TEXTAREA') return;
+    var k = e.key.toLowerCase();
+    var b = document.querySelector('[data-key="' + k + '"]');
+    if (b) { e.preventDefault(); b.click(); }
+  });
+})();
+"#;
+
+fn review_page(title: &str, body: &str) -> String {
+    let mut out = String::new();
+    header(&mut out, title);
+    out.push_str(body);
+    let _ = write!(
+        out,
+        "<script>//<![CDATA[\n{REVIEW_SCRIPT}//]]></script></main></body></html>\n"
+    );
+    out
+}
+
+fn token_field(token: &str) -> String {
+    if token.is_empty() {
+        String::new()
+    } else {
+        format!(
+            r#"<input type="hidden" name="token" value="{}"/>"#,
+            escape(token)
+        )
+    }
+}
+
+pub fn render_review_item(v: &ReviewView<'_>) -> String {
+    let mut body = format!(
+        r#"<h1>Review {batch}</h1><p class="meta">item {} of {} · {} labelled · case <code>{}</code> · scorer <code>{}</code> · judge <code>{}</code> (its verdict is shown after you answer)</p>"#,
+        v.position + 1,
+        v.total,
+        v.labelled,
+        escape(&v.item.case_id),
+        escape(&v.item.scorer),
+        escape(&v.item.judge),
+        batch = escape(v.batch),
+    );
+    let _ = write!(
+        body,
+        r#"<div class="card"><b>input</b><pre>{}</pre></div><div class="card"><b>output</b><pre id="output">{}</pre></div><div class="card"><b>expected</b><pre>{}</pre></div><details class="card"><summary>rubric</summary><pre>{}</pre></details>"#,
+        escape(&serde_json::to_string_pretty(v.vars).unwrap_or_default()),
+        escape(v.output),
+        escape(&serde_json::to_string_pretty(v.expected).unwrap_or_default()),
+        escape(v.rubric),
+    );
+    let _ = write!(
+        body,
+        r#"<form method="post" action="/review/{batch}/{item}" class="card"><div class="controls"><label>reviewer <input id="reviewer" name="reviewer" required="required" autocomplete="name"/></label><label>note <input name="note" size="40"/></label></div><div class="controls"><button type="submit" name="verdict" value="pass" data-key="p">pass (p)</button><button type="submit" name="verdict" value="fail" data-key="f">fail (f)</button><button type="submit" name="verdict" value="skip" data-key="s">skip (s)</button></div>{token}</form>"#,
+        batch = escape(v.batch),
+        item = v.item.item,
+        token = token_field(v.token),
+    );
+    review_page(&format!("evalgate review {}", v.batch), &body)
+}
+
+/// After an answer: the judge's verdict and reason, and the way on (key n).
+pub fn render_review_reveal(
+    batch: &str,
+    item: &crate::store::ReviewItemRow,
+    human: &str,
+    next: Option<i64>,
+    query: &str,
+) -> String {
+    let agree = human == item.judge_outcome;
+    let mut body = format!(
+        r#"<h1>Review {}</h1><div class="card" id="reveal"><p>you said <b class="{h}">{h}</b>; the judge said <b class="{j}">{j}</b>{}</p>{}</div>"#,
+        escape(batch),
+        if human == "skip" {
+            String::new()
+        } else if agree {
+            " · you agree".into()
+        } else {
+            " · you disagree".into()
+        },
+        item.judge_reason
+            .as_ref()
+            .map(|r| format!("<pre>{}</pre>", escape(r)))
+            .unwrap_or_default(),
+        h = escape(human),
+        j = escape(&item.judge_outcome),
+    );
+    match next {
+        Some(n) => {
+            let _ = write!(
+                body,
+                r#"<p><a href="/review/{}?item={n}{}" data-key="n">next item (n)</a></p>"#,
+                escape(batch),
+                escape(&query.replacen('?', "&", 1))
+            );
+        }
+        None => body.push_str(
+            "<p>The batch is done. <code>evalgate calibrate</code> shows the agreement.</p>",
+        ),
+    }
+    review_page(&format!("evalgate review {batch}"), &body)
+}
+
+/// A batch with every item labelled.
+pub fn render_review_reveal_done(batch: &str, n: usize) -> String {
+    page(
+        &format!("evalgate review {batch}"),
+        &format!(
+            "<h1>Review {}</h1><p>All {n} items are labelled. <code>evalgate calibrate</code> shows the agreement.</p>",
+            escape(batch)
+        ),
+    )
+}
+
+/// The review home: the batches with their progress, and the weekly kappa of each judge.
+pub fn render_review_index(
+    batches: &[(String, usize, usize)],
+    calibration: &crate::review::Calibration,
+    query: &str,
+) -> String {
+    let mut body = String::from(
+        "<h1>Review</h1><table><tr><th>batch</th><th>items</th><th>labelled</th></tr>",
+    );
+    for (b, n, done) in batches {
+        let _ = write!(
+            body,
+            r#"<tr><td><a href="/review/{b}{q}">{b}</a></td><td class="num">{n}</td><td class="num">{done}</td></tr>"#,
+            b = escape(b),
+            q = escape(query),
+        );
+    }
+    body.push_str("</table>");
+    for j in &calibration.judges {
+        let _ = write!(
+            body,
+            "<h2>{}@{}: kappa by week</h2>",
+            escape(&j.judge),
+            escape(crate::hash::short(&j.judge_version))
+        );
+        let (w, h, pad) = (480.0, 140.0, 24.0);
+        let n = j.weeks.len().max(1) as f64;
+        let x = |i: usize| pad + (w - 2.0 * pad) * if n > 1.0 { i as f64 / (n - 1.0) } else { 0.5 };
+        // kappa from -1 to 1.
+        let y = |k: f64| h - pad - (k + 1.0) / 2.0 * (h - 2.0 * pad);
+        let _ = write!(
+            body,
+            r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="kappa by week"><line x1="{pad}" y1="{0:.1}" x2="{1}" y2="{0:.1}" stroke="#ccd"/><text x="0" y="{2:.1}">1</text><text x="0" y="{0:.1}">0</text>"##,
+            y(0.0),
+            w - pad,
+            y(1.0) + 4.0
+        );
+        let pts: Vec<String> = j
+            .weeks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, wk)| Some(format!("{:.1},{:.1}", x(i), y(wk.kappa?))))
+            .collect();
+        let _ = write!(
+            body,
+            r##"<polyline points="{}" fill="none" stroke="#5b7bd5" stroke-width="2"/>"##,
+            pts.join(" ")
+        );
+        for (i, wk) in j.weeks.iter().enumerate() {
+            let _ = write!(
+                body,
+                r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+                x(i),
+                h - 6.0,
+                escape(&wk.week)
+            );
+        }
+        body.push_str("</svg>");
+    }
+    page("evalgate review", &body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,6 +110,26 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
+    /// Every batch with its number of items and of labels, oldest first.
+    pub async fn review_batches(&self) -> Result<Vec<(String, usize, usize)>, StoreError> {
+        let items: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT batch_id, COUNT(*) FROM review_items GROUP BY batch_id ORDER BY MIN(created_at), batch_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let labels: Vec<(String, i64)> =
+            sqlx::query_as("SELECT batch_id, COUNT(*) FROM review_labels GROUP BY batch_id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(items
+            .into_iter()
+            .map(|(b, n)| {
+                let done = labels.iter().find(|l| l.0 == b).map_or(0, |l| l.1);
+                (b, n as usize, done as usize)
+            })
+            .collect())
+    }
+
     /// Every reviewed item with its label (skips included), oldest label first.
     pub async fn reviewed(&self) -> Result<Vec<(ReviewItemRow, ReviewLabelRow)>, StoreError> {
         let labels = self.review_labels(None).await?;

@@ -186,7 +186,7 @@ fn serve_shows_runs_comparisons_and_history() {
     clippy::print_stderr,
     reason = "a skipped test says why it was skipped"
 )]
-fn chromedriver() -> Option<std::path::PathBuf> {
+pub(crate) fn chromedriver() -> Option<std::path::PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join("chromedriver"))

@@ -115,3 +115,117 @@ fn review_calibrate_and_gate_on_judge_agreement() {
         "{line}"
     );
 }
+
+/// Presses one key in the page.
+async fn press(c: &fantoccini::Client, key: char) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    c.perform_actions(keys).await.unwrap();
+}
+
+#[test]
+fn a_reviewer_labels_a_batch_of_twenty_in_the_browser() {
+    let Some(driver) = crate::html::chromedriver() else {
+        return;
+    };
+    let p = example();
+    let run = p.evalgate(&["run", "support-features"]);
+    let r = p.evalgate(&["review", "sample", "--run", &run.run_id(), "--n", "20"]);
+    let batch = r
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("rv-"))
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    let server = crate::feedback::Server::start(&p, &[], &[]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut chromedriver = std::process::Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("{}/review/{batch}", server.url);
+    let shot = p.path().join("review.png");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (hidden_before, shown_after, done, png) = rt.block_on(async {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({"args": ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=420,900"]}),
+        );
+        let mut client = None;
+        for _ in 0..50 {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            if let Ok(c) = fantoccini::ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                client = Some(c);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let c = client.expect("chromedriver answers");
+        use fantoccini::Locator::Css;
+        c.goto(&url).await.unwrap();
+        c.find(Css("#reviewer")).await.unwrap().send_keys("ann").await.unwrap();
+        // Keys typed in a field are text, not shortcuts: leave the field.
+        c.execute("document.activeElement.blur()", vec![]).await.unwrap();
+        let (mut hidden_before, mut shown_after) = (0, 0);
+        for i in 0..20 {
+            let before = c.source().await.unwrap();
+            hidden_before += usize::from(!before.contains("the judge said"));
+            // The reviewer's name is remembered by the browser from the first item on.
+            let name = c.find(Css("#reviewer")).await.unwrap().prop("value").await.unwrap();
+            assert_eq!(name.as_deref(), Some("ann"), "item {i}");
+            press(&c, if i % 3 == 0 { 'f' } else { 'p' }).await;
+            c.wait()
+                .at_most(std::time::Duration::from_secs(10))
+                .for_element(Css("#reveal"))
+                .await
+                .unwrap_or_else(|e| panic!("item {i}: no answer page: {e}"));
+            let after = c.source().await.unwrap();
+            shown_after += usize::from(after.contains("the judge said"));
+            if i < 19 {
+                press(&c, 'n').await;
+                c.wait()
+                    .at_most(std::time::Duration::from_secs(10))
+                    .for_element(Css("#reviewer"))
+                    .await
+                    .unwrap_or_else(|e| panic!("item {i}: no next item: {e}"));
+            }
+        }
+        // A reload loses nothing: the batch is done.
+        c.goto(&url).await.unwrap();
+        let done = c.source().await.unwrap().contains("All 20 items are labelled");
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(&shot, &png).unwrap();
+        c.close().await.unwrap();
+        (hidden_before, shown_after, done, png)
+    });
+    let _ = chromedriver.kill();
+    let _ = chromedriver.wait();
+    assert_eq!(server.stop(), 0);
+    assert_eq!(
+        hidden_before, 20,
+        "the judge's verdict was never shown before an answer"
+    );
+    assert_eq!(shown_after, 20);
+    assert!(done);
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let r = p.evalgate(&["calibrate", "--format", "json"]);
+    let c: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(c["judges"][0]["reviewed"], 20);
+}

@@ -31,6 +31,18 @@ async fn stop_signal() {
     }
 }
 
+/// Each judge's file text, for the review page (none when the project does not load).
+fn rubrics(root: &Path) -> std::collections::BTreeMap<String, String> {
+    let Ok(project) = crate::config::load(root) else {
+        return Default::default();
+    };
+    project
+        .judges
+        .values()
+        .filter_map(|j| Some((j.name.clone(), std::fs::read_to_string(&j.path).ok()?)))
+        .collect()
+}
+
 pub async fn run(root: &Path, args: ServeArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     let token = crate::env::secret(crate::env::SERVER_TOKEN);
     if serve::needs_token(&args.listen) && token.is_none() {
@@ -73,6 +85,7 @@ pub async fn run(root: &Path, args: ServeArgs, printer: &Printer) -> Result<Exit
         serve::Options {
             token,
             max_body_bytes: args.max_body_bytes,
+            rubrics: rubrics(root),
         },
         stop_signal(),
     )
