@@ -985,6 +985,18 @@ pub fn render_review_index(
             pts.join(" ")
         );
         for (i, wk) in j.weeks.iter().enumerate() {
+            if let Some(k) = wk.kappa {
+                let _ = write!(
+                    body,
+                    r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="#5b7bd5"><title>{}</title></circle>"##,
+                    x(i),
+                    y(k),
+                    escape(&format!(
+                        "{}: kappa {k:.3} over {} items",
+                        wk.week, wk.reviewed
+                    ))
+                );
+            }
             let _ = write!(
                 body,
                 r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,

@@ -210,6 +210,10 @@ fn a_reviewer_labels_a_batch_of_twenty_in_the_browser() {
         // A reload loses nothing: the batch is done.
         c.goto(&url).await.unwrap();
         let done = c.source().await.unwrap().contains("All 20 items are labelled");
+        // The review home shows the batch done and the judge's kappa this week.
+        c.goto(&format!("{}/review", url.rsplit_once("/review/").unwrap().0)).await.unwrap();
+        let home = c.source().await.unwrap();
+        assert!(home.contains("kappa by week") && home.contains("<circle"), "{home}");
         let png = c.screenshot().await.unwrap();
         std::fs::write(&shot, &png).unwrap();
         c.close().await.unwrap();
