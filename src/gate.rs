@@ -7,7 +7,7 @@ use crate::features::stability::StabilityReport;
 use crate::report::{Comparison, GateResult, MetricDelta};
 use crate::runfile::RunFile;
 
-use crate::report::{format_change, format_value};
+use crate::report::{format_change, format_signed, format_value};
 
 fn pct(x: f64) -> String {
     format_value("pass_rate", x)
@@ -164,10 +164,6 @@ pub fn evaluate(
     out
 }
 
-fn signed(x: f64) -> String {
-    format!("{}{:.3}", if x < 0.0 { '-' } else { '+' }, x.abs())
-}
-
 fn lift_gates(g: &Gates, a: &Analyses, out: &mut Vec<GateResult>) {
     let lift = a.lift.as_ref().and_then(|l| l.lift);
     if let Some(min) = g.min_lift {
@@ -178,10 +174,10 @@ fn lift_gates(g: &Gates, a: &Analyses, out: &mut Vec<GateResult>) {
                 l.delta >= min,
                 format!(
                     "downstream AUC lift {} (95% CI {} to {}) against a floor of {}",
-                    signed(l.delta),
-                    signed(l.low),
-                    signed(l.high),
-                    signed(min)
+                    format_signed(l.delta),
+                    format_signed(l.low),
+                    format_signed(l.high),
+                    format_signed(min)
                 ),
             )),
             None => out.push(skipped(name, "the lift could not be computed")),
@@ -208,9 +204,9 @@ fn lift_gates(g: &Gates, a: &Analyses, out: &mut Vec<GateResult>) {
                     drop <= max_drop + 1e-12,
                     format!(
                         "downstream AUC lift {} → {} ({}); allowed drop {:.3}",
-                        signed(b.delta),
-                        signed(c.delta),
-                        signed(c.delta - b.delta),
+                        format_signed(b.delta),
+                        format_signed(c.delta),
+                        format_signed(c.delta - b.delta),
                         max_drop
                     ),
                 ));

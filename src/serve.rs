@@ -179,13 +179,9 @@ fn page_access(state: &AppState, headers: &HeaderMap, q: &PageQuery) -> Option<S
     let Some(token) = &state.token else {
         return Some(String::new());
     };
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_string());
-    let given = bearer.or_else(|| q.token.clone());
+    let given = bearer(headers)
+        .map(str::to_string)
+        .or_else(|| q.token.clone());
     match given {
         Some(g) if same_token(g.as_bytes(), token.as_bytes()) => Some(
             q.token
@@ -532,6 +528,16 @@ async fn feedback(
     accept(state, headers, body, "signal").await
 }
 
+/// The token of an `Authorization: Bearer …` header (the scheme in any case).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+}
+
 /// Constant-time comparison of the presented token with the expected one.
 fn same_token(given: &[u8], expected: &[u8]) -> bool {
     given.len() == expected.len()
@@ -549,12 +555,7 @@ async fn accept(
     default_type: &str,
 ) -> Response {
     if let Some(token) = &state.token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, t)| t.trim());
+        let given = bearer(&headers);
         if !given.is_some_and(|g| same_token(g.as_bytes(), token.as_bytes())) {
             let mut r = error(
                 StatusCode::UNAUTHORIZED,
@@ -562,7 +563,7 @@ async fn accept(
             );
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                "Bearer".parse().expect("a header value"),
+                axum::http::HeaderValue::from_static("Bearer"),
             );
             return r;
         }

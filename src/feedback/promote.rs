@@ -84,11 +84,12 @@ pub async fn promote(
         if line.trim().is_empty() {
             continue;
         }
-        let case: Case = serde_json::from_str(line).map_err(|e| PromoteError::BadGolden {
-            path: shown.clone(),
-            line: n + 1,
-            reason: e.to_string(),
-        })?;
+        let case =
+            crate::golden::parse_line(path, n + 1, line).map_err(|d| PromoteError::BadGolden {
+                path: shown.clone(),
+                line: n + 1,
+                reason: d.message,
+            })?;
         inputs.insert(input_hash(&case.vars), case.id.clone());
         ids.insert(case.id, ());
     }

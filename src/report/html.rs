@@ -237,7 +237,7 @@ fn histogram(title: &str, values: &[f64], label: impl Fn(f64) -> String) -> Stri
 }
 
 fn pct(x: f64) -> String {
-    format!("{:.1}%", x * 100.0)
+    format_value("pass_rate", x)
 }
 
 fn header(out: &mut String, title: &str) {

@@ -234,6 +234,11 @@ pub fn format_value(metric: &str, v: f64) -> String {
     }
 }
 
+/// A signed number with three decimals: `+0.049`, `-0.010` (lifts, kappas).
+pub fn format_signed(x: f64) -> String {
+    format!("{}{:.3}", if x < 0.0 { '-' } else { '+' }, x.abs())
+}
+
 /// A change of a metric, signed: `-6.2 pt` (percentage points), `+$0.000001`, `+40 ms`.
 pub fn format_change(metric: &str, v: f64) -> String {
     let sign = if v < 0.0 { '-' } else { '+' };

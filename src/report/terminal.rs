@@ -594,10 +594,6 @@ fn clip(s: &str, n: usize) -> String {
     crate::text::clip(&s.replace(['\n', '\r'], " "), n)
 }
 
-fn signed(x: f64) -> String {
-    format!("{}{:.3}", if x < 0.0 { '-' } else { '+' }, x.abs())
-}
-
 /// Renders a lift analysis: the three models, the lift with its interval, the ceiling share.
 pub fn render_lift(r: &crate::features::lift::LiftReport) -> String {
     let mut out = String::new();
@@ -646,9 +642,9 @@ pub fn render_lift(r: &crate::features::lift::LiftReport) -> String {
             let _ = writeln!(
                 out,
                 "lift (AUC, base + LLM − base): {} (95% CI {} to {}, p = {:.3})",
-                signed(l.delta),
-                signed(l.low),
-                signed(l.high),
+                format_signed(l.delta),
+                format_signed(l.low),
+                format_signed(l.high),
                 l.p_value
             );
         }
@@ -662,7 +658,11 @@ pub fn render_lift(r: &crate::features::lift::LiftReport) -> String {
             Some(_) => "the LLM features reach none of it (their lift is not above zero)".into(),
             None => "there is no ceiling to reach".into(),
         };
-        let _ = writeln!(out, "human-label ceiling: {} over base; {reach}", signed(c));
+        let _ = writeln!(
+            out,
+            "human-label ceiling: {} over base; {reach}",
+            format_signed(c)
+        );
     }
     for n in &r.notes {
         let _ = writeln!(out, "note: {n}");

@@ -180,45 +180,17 @@ fn serve_shows_runs_comparisons_and_history() {
     assert_eq!(server.stop(), 0);
 }
 
-/// chromedriver, or None (with the reason printed) when it is not installed. `.ci/run`
-/// installs Debian's `chromium` and `chromium-driver`.
-#[expect(
-    clippy::print_stderr,
-    reason = "a skipped test says why it was skipped"
-)]
-pub(crate) fn chromedriver() -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("chromedriver"))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        eprintln!(
-            "skipped: chromedriver is not installed, so the browser test did not run (apt-get install chromium chromium-driver)"
-        );
-    }
-    found
-}
-
 #[test]
 fn the_html_report_filters_in_a_real_browser() {
-    let Some(driver) = chromedriver() else { return };
+    let Some(driver) = crate::common::chromedriver() else {
+        return;
+    };
     let stub = Stub::start(labeller);
     let p = Project::base(&stub.base_url);
     let run = p.evalgate(&["run", "support"]);
     p.evalgate(&["report", &run.run_id(), "--html", "run.html"])
         .assert_code(0);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut chromedriver = std::process::Command::new(driver)
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut chromedriver, port) = crate::common::start_chromedriver(&driver);
     let page = format!("file://{}", p.path().join("run.html").display());
     let shot = p.path().join("report.png");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -226,32 +198,16 @@ fn the_html_report_filters_in_a_real_browser() {
         .build()
         .unwrap();
     let outcome = rt.block_on(async {
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({"args": ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,1400"]}),
-        );
-        let mut client = None;
-        for _ in 0..50 {
-            // chromedriver speaks plain HTTP on loopback: no TLS connector needed.
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match fantoccini::ClientBuilder::new(connector)
-                .capabilities(caps.clone())
-                .connect(&format!("http://127.0.0.1:{port}"))
-                .await
-            {
-                Ok(c) => {
-                    client = Some(c);
-                    break;
-                }
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-            }
-        }
-        let c = client.expect("chromedriver answers");
+        let c = crate::common::browser(port, "1280,1400").await;
         c.goto(&page).await.unwrap();
         use fantoccini::Locator::Css;
         let count = |c: fantoccini::Client| async move {
-            c.find(Css("#cases-count")).await.unwrap().text().await.unwrap()
+            c.find(Css("#cases-count"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
         };
         assert_eq!(count(c.clone()).await, "3 of 3 cases");
         c.find(Css("#f-status"))

@@ -127,7 +127,7 @@ async fn press(c: &fantoccini::Client, key: char) {
 
 #[test]
 fn a_reviewer_labels_a_batch_of_twenty_in_the_browser() {
-    let Some(driver) = crate::html::chromedriver() else {
+    let Some(driver) = crate::common::chromedriver() else {
         return;
     };
     let p = example();
@@ -141,17 +141,7 @@ fn a_reviewer_labels_a_batch_of_twenty_in_the_browser() {
         .trim_end_matches(':')
         .to_string();
     let server = crate::feedback::Server::start(&p, &[], &[]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut chromedriver = std::process::Command::new(driver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut chromedriver, port) = crate::common::start_chromedriver(&driver);
     let url = format!("{}/review/{batch}", server.url);
     let shot = p.path().join("review.png");
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -159,36 +149,31 @@ fn a_reviewer_labels_a_batch_of_twenty_in_the_browser() {
         .build()
         .unwrap();
     let (hidden_before, shown_after, done, png) = rt.block_on(async {
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({"args": ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=420,900"]}),
-        );
-        let mut client = None;
-        for _ in 0..50 {
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            if let Ok(c) = fantoccini::ClientBuilder::new(connector)
-                .capabilities(caps.clone())
-                .connect(&format!("http://127.0.0.1:{port}"))
-                .await
-            {
-                client = Some(c);
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        let c = client.expect("chromedriver answers");
+        let c = crate::common::browser(port, "420,900").await;
         use fantoccini::Locator::Css;
         c.goto(&url).await.unwrap();
-        c.find(Css("#reviewer")).await.unwrap().send_keys("ann").await.unwrap();
+        c.find(Css("#reviewer"))
+            .await
+            .unwrap()
+            .send_keys("ann")
+            .await
+            .unwrap();
         // Keys typed in a field are text, not shortcuts: leave the field.
-        c.execute("document.activeElement.blur()", vec![]).await.unwrap();
+        c.execute("document.activeElement.blur()", vec![])
+            .await
+            .unwrap();
         let (mut hidden_before, mut shown_after) = (0, 0);
         for i in 0..20 {
             let before = c.source().await.unwrap();
             hidden_before += usize::from(!before.contains("the judge said"));
             // The reviewer's name is remembered by the browser from the first item on.
-            let name = c.find(Css("#reviewer")).await.unwrap().prop("value").await.unwrap();
+            let name = c
+                .find(Css("#reviewer"))
+                .await
+                .unwrap()
+                .prop("value")
+                .await
+                .unwrap();
             assert_eq!(name.as_deref(), Some("ann"), "item {i}");
             press(&c, if i % 3 == 0 { 'f' } else { 'p' }).await;
             c.wait()
@@ -209,11 +194,23 @@ fn a_reviewer_labels_a_batch_of_twenty_in_the_browser() {
         }
         // A reload loses nothing: the batch is done.
         c.goto(&url).await.unwrap();
-        let done = c.source().await.unwrap().contains("All 20 items are labelled");
+        let done = c
+            .source()
+            .await
+            .unwrap()
+            .contains("All 20 items are labelled");
         // The review home shows the batch done and the judge's kappa this week.
-        c.goto(&format!("{}/review", url.rsplit_once("/review/").unwrap().0)).await.unwrap();
+        c.goto(&format!(
+            "{}/review",
+            url.rsplit_once("/review/").unwrap().0
+        ))
+        .await
+        .unwrap();
         let home = c.source().await.unwrap();
-        assert!(home.contains("kappa by week") && home.contains("<circle"), "{home}");
+        assert!(
+            home.contains("kappa by week") && home.contains("<circle"),
+            "{home}"
+        );
         let png = c.screenshot().await.unwrap();
         std::fs::write(&shot, &png).unwrap();
         c.close().await.unwrap();

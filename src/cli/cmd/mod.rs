@@ -51,11 +51,7 @@ pub async fn load_run(store: &Store, arg: &str) -> Result<crate::runfile::RunFil
 
 /// A stored run as a run file (its report computed from the store).
 pub async fn stored_run(store: &Store, id: &str) -> Result<crate::runfile::RunFile, Error> {
-    let run = store.find_run(id).await?;
-    let report = report::summarize(store, &run).await?;
-    let cases = store.cases(&run.id).await?;
-    let scores = store.scores(&run.id).await?;
-    Ok(crate::runfile::build(run, report, cases, scores))
+    Ok(crate::runfile::from_store(store, id).await?)
 }
 
 /// Writes an HTML report and says where.

@@ -225,3 +225,61 @@ pub fn postgres_schema(base: &str) -> String {
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
+
+/// chromedriver, or None (with the reason printed) when it is not installed. `.ci/run`
+/// installs Debian's `chromium` and `chromium-driver`.
+#[expect(
+    clippy::print_stderr,
+    reason = "a skipped test says why it was skipped"
+)]
+pub fn chromedriver() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("chromedriver"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        eprintln!(
+            "skipped: chromedriver is not installed, so the browser test did not run (apt-get install chromium chromium-driver)"
+        );
+    }
+    found
+}
+
+/// chromedriver started on a free loopback port.
+pub fn start_chromedriver(driver: &Path) -> (std::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, port)
+}
+
+/// A headless Chromium session through the chromedriver on `port`, with a window of `size`
+/// (`"W,H"`). chromedriver speaks plain HTTP on loopback: no TLS connector is needed.
+pub async fn browser(port: u16, size: &str) -> fantoccini::Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"args": ["--headless", "--no-sandbox", "--disable-gpu", format!("--window-size={size}")]}),
+    );
+    for _ in 0..50 {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        if let Ok(c) = fantoccini::ClientBuilder::new(connector)
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            return c;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver does not answer on port {port}");
+}
