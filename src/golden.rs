@@ -304,6 +304,123 @@ pub fn growth(name: &str, cases: &[Case]) -> Growth {
     }
 }
 
+/// Replaces a file whole: the bytes go to a synced temporary file beside it, which is then
+/// renamed over it, so a reader (or a crash) never sees a partial file.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("cannot read or write `{path}`")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Bad(Diagnostic),
+    #[error("case `{case}` is not in `{path}` any more")]
+    NoCase { path: String, case: String },
+}
+
+/// The expected keys the cases of a golden file use (the union), for reading a reviewer's
+/// answer.
+pub fn expected_keys(path: &Path) -> Result<std::collections::BTreeSet<String>, EditError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EditError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut keys = std::collections::BTreeSet::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let case = parse_line(path, n + 1, line).map_err(EditError::Bad)?;
+        keys.extend(case.expected.keys().cloned());
+    }
+    Ok(keys)
+}
+
+/// The ids of the cases of a golden file that wait for a human label (`needs_label`).
+pub fn pending_labels(path: &Path) -> Result<HashSet<String>, EditError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EditError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut ids = HashSet::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let case = parse_line(path, n + 1, line).map_err(EditError::Bad)?;
+        let marked = case
+            .source
+            .as_ref()
+            .and_then(|s| s.get("needs_label"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if marked || case.tags.iter().any(|t| t == "needs_label") {
+            ids.insert(case.id);
+        }
+    }
+    Ok(ids)
+}
+
+/// Gives the case `case_id` of a golden file its expected value: the `needs_label` tag and
+/// marker go, `source` gains the given fields. The other lines are kept byte for byte and the
+/// file is replaced whole ([`replace_file`]).
+pub fn set_expected(
+    path: &Path,
+    case_id: &str,
+    expected: Map<String, Value>,
+    source: Map<String, Value>,
+) -> Result<(), EditError> {
+    let shown = path.display().to_string();
+    let io = |source| EditError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut found = false;
+    for (n, line) in text.lines().enumerate() {
+        if !line.trim().is_empty() {
+            let mut case = parse_line(path, n + 1, line).map_err(EditError::Bad)?;
+            if case.id == case_id {
+                found = true;
+                case.expected = expected.clone();
+                case.tags.retain(|t| t != "needs_label");
+                let s = case.source.get_or_insert_with(Map::new);
+                s.remove("needs_label");
+                s.extend(source.clone());
+                out.push_str(&serde_json::to_string(&case).unwrap_or_default());
+                out.push('\n');
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !found {
+        return Err(EditError::NoCase {
+            path: shown,
+            case: case_id.to_string(),
+        });
+    }
+    replace_file(path, out.as_bytes()).map_err(io)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,15 @@
 //! Human calibration of LLM judges: sample judged results for review (both verdicts seen),
 //! then measure how often the judge agrees with people: raw agreement, Cohen's kappa with a
 //! 95% bootstrap interval, the confusion matrix, the trend by ISO week and the disagreements.
+//!
+//! A batch can also hold golden cases promoted from production feedback without an expected
+//! value (`needs_label`): the reviewer's answer becomes the case's expected value in the
+//! golden file ([`expected_from_answer`], [`apply_label`]).
 
 use serde::Serialize;
-use std::collections::BTreeMap;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use crate::score::stats::{self, Confusion, Delta};
 use crate::store::{ReviewItemRow, ReviewLabelRow, VerdictRow};
@@ -60,6 +66,148 @@ pub fn sample<'v>(
         }
     }
     out
+}
+
+/// What a reviewer's answer to a `label` item makes the case's expected value (None for a
+/// skip). A pass accepts the model's output: its fields (only those the dataset's cases
+/// expect, when they expect any), or `{"output": text}` for an output that is not an object.
+/// A fail needs the right answer: fields that replace the output's (`field=value, …` or a
+/// JSON object), or free text when the dataset expects a reference `output`.
+pub fn expected_from_answer(
+    verdict: &str,
+    output: Option<&str>,
+    parsed: Option<&Value>,
+    correction: Option<&str>,
+    keys: &BTreeSet<String>,
+) -> Result<Option<Map<String, Value>>, String> {
+    let keep = |fields: Map<String, Value>| -> Map<String, Value> {
+        if keys.is_empty() {
+            fields
+        } else {
+            fields
+                .into_iter()
+                .filter(|(k, _)| keys.contains(k))
+                .collect()
+        }
+    };
+    let fields_of_output = || -> Option<Map<String, Value>> {
+        match parsed {
+            Some(Value::Object(m)) => Some(m.clone()),
+            _ => match crate::contract::parse_json_output(output?) {
+                Ok(Value::Object(m)) => Some(m),
+                _ => None,
+            },
+        }
+    };
+    let expects = if keys.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (the dataset expects {})",
+            keys.iter().cloned().collect::<Vec<_>>().join(", ")
+        )
+    };
+    match verdict {
+        "skip" => Ok(None),
+        "pass" => {
+            if let Some(fields) = fields_of_output() {
+                let fields = keep(fields);
+                if fields.is_empty() {
+                    return Err(format!(
+                        "the output has none of the fields the dataset expects{expects}: answer fail with the right answer"
+                    ));
+                }
+                return Ok(Some(fields));
+            }
+            match output {
+                Some(text) if keys.is_empty() || keys.contains("output") => Ok(Some(
+                    Map::from_iter([("output".to_string(), Value::String(text.to_string()))]),
+                )),
+                Some(_) => Err(format!(
+                    "the output is not the fields the dataset expects{expects}: answer fail with the right answer"
+                )),
+                None => {
+                    Err("there is no output to accept: answer fail with the right answer".into())
+                }
+            }
+        }
+        "fail" => {
+            let text = correction.map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| {
+                format!("a fail needs the right answer, as `field=value, …` or a JSON object{expects}")
+            })?;
+            let given = match correction_fields(text) {
+                Some(f) => f,
+                None if keys.is_empty() || keys.contains("output") => {
+                    return Ok(Some(Map::from_iter([(
+                        "output".to_string(),
+                        Value::String(text.to_string()),
+                    )])));
+                }
+                None => {
+                    return Err(format!(
+                        "`{text}` is not fields: write `field=value, …` or a JSON object{expects}"
+                    ));
+                }
+            };
+            if let Some(unknown) = given
+                .keys()
+                .find(|k| !keys.is_empty() && !keys.contains(*k))
+            {
+                return Err(format!(
+                    "`{unknown}` is not a field the dataset expects{expects}"
+                ));
+            }
+            let mut fields = fields_of_output().map(keep).unwrap_or_default();
+            fields.extend(given);
+            Ok(Some(fields))
+        }
+        other => Err(format!("`{other}` is not pass, fail or skip")),
+    }
+}
+
+/// Reads `field=value, field=value` (values as JSON when they parse, else text) or a JSON
+/// object; None for anything else.
+fn correction_fields(text: &str) -> Option<Map<String, Value>> {
+    if text.starts_with('{') {
+        return match serde_json::from_str(text) {
+            Ok(Value::Object(m)) => Some(m),
+            _ => None,
+        };
+    }
+    let mut fields = Map::new();
+    for part in text.split(',') {
+        let (k, v) = part.split_once('=')?;
+        let k = k.trim();
+        if k.is_empty()
+            || !k
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        {
+            return None;
+        }
+        let v = v.trim();
+        let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
+        fields.insert(k.to_string(), value);
+    }
+    Some(fields)
+}
+
+/// Writes a label's expected value into the golden file, with who labelled it and when in the
+/// case's `source`.
+pub fn apply_label(
+    golden: &Path,
+    case_id: &str,
+    expected: Map<String, Value>,
+    reviewer: &str,
+    batch: &str,
+    date: &str,
+) -> Result<(), crate::golden::EditError> {
+    let source = Map::from_iter([
+        ("labelled_by".to_string(), Value::from(reviewer)),
+        ("labelled_at".to_string(), Value::from(date)),
+        ("review_batch".to_string(), Value::from(batch)),
+    ]);
+    crate::golden::set_expected(golden, case_id, expected, source)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -136,6 +284,9 @@ pub fn calibrate(
     let mut by_judge: BTreeMap<(String, String), Vec<&(ReviewItemRow, ReviewLabelRow)>> =
         BTreeMap::new();
     for r in reviewed {
+        if r.0.kind != "verdict" {
+            continue;
+        }
         if judge.is_some_and(|j| j != r.0.judge) {
             continue;
         }
@@ -276,6 +427,7 @@ mod tests {
                 judge_outcome: judge.into(),
                 judge_reason: None,
                 created_at: at.into(),
+                kind: "verdict".into(),
             },
             ReviewLabelRow {
                 batch_id: "b".into(),
@@ -320,5 +472,77 @@ mod tests {
         );
         assert_eq!(j.weeks.iter().map(|w| w.reviewed).sum::<u64>(), 50);
         assert!(calibrate(&rows, Some("other"), None).judges.is_empty());
+    }
+
+    #[test]
+    fn an_answer_becomes_the_expected_value() {
+        let keys: BTreeSet<String> = ["intent", "risk"].iter().map(|s| s.to_string()).collect();
+        let out = r#"{"intent": "billing", "risk": 2, "summary": "x"}"#;
+        let json = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+        // A pass keeps the expected fields of the output.
+        assert_eq!(
+            expected_from_answer("pass", Some(out), None, None, &keys).unwrap(),
+            Some(
+                json(r#"{"intent": "billing", "risk": 2}"#)
+                    .as_object()
+                    .unwrap()
+                    .clone()
+            )
+        );
+        // A fail's fields replace the output's; values parse as JSON when they can.
+        assert_eq!(
+            expected_from_answer("fail", Some(out), None, Some("intent=bug, risk=4"), &keys)
+                .unwrap(),
+            Some(
+                json(r#"{"intent": "bug", "risk": 4}"#)
+                    .as_object()
+                    .unwrap()
+                    .clone()
+            )
+        );
+        assert_eq!(
+            expected_from_answer("fail", Some(out), None, Some(r#"{"risk": 5}"#), &keys).unwrap(),
+            Some(
+                json(r#"{"intent": "billing", "risk": 5}"#)
+                    .as_object()
+                    .unwrap()
+                    .clone()
+            )
+        );
+        assert_eq!(
+            expected_from_answer("skip", Some(out), None, None, &keys).unwrap(),
+            None
+        );
+        let e = expected_from_answer("fail", Some(out), None, None, &keys).unwrap_err();
+        assert!(
+            e.contains("a fail needs the right answer") && e.contains("intent, risk"),
+            "{e}"
+        );
+        let e =
+            expected_from_answer("fail", Some(out), None, Some("it is a bug"), &keys).unwrap_err();
+        assert!(e.contains("is not fields"), "{e}");
+        let e =
+            expected_from_answer("fail", Some(out), None, Some("colour=red"), &keys).unwrap_err();
+        assert!(e.contains("`colour` is not a field"), "{e}");
+        let e = expected_from_answer("pass", Some("plain text"), None, None, &keys).unwrap_err();
+        assert!(e.contains("answer fail"), "{e}");
+        // A dataset of reference answers takes text.
+        let text_keys: BTreeSet<String> = ["output".to_string()].into();
+        assert_eq!(
+            expected_from_answer(
+                "fail",
+                Some("no"),
+                None,
+                Some("The answer is 4."),
+                &text_keys
+            )
+            .unwrap(),
+            Some(
+                json(r#"{"output": "The answer is 4."}"#)
+                    .as_object()
+                    .unwrap()
+                    .clone()
+            )
+        );
     }
 }

@@ -36,6 +36,8 @@ pub struct Options {
     pub max_body_bytes: usize,
     /// Each judge's file text, shown as the rubric on the review page.
     pub rubrics: std::collections::BTreeMap<String, String>,
+    /// Each dataset's golden file: a label of a `needs_label` case is written there.
+    pub goldens: std::collections::BTreeMap<String, std::path::PathBuf>,
 }
 
 /// Whether a server on `addr` must require a token: anything but loopback.
@@ -56,6 +58,9 @@ struct AppState {
     token: Option<Arc<str>>,
     max_body_bytes: usize,
     rubrics: Arc<std::collections::BTreeMap<String, String>>,
+    goldens: Arc<std::collections::BTreeMap<String, std::path::PathBuf>>,
+    /// One golden-file edit at a time: two reviewers must not lose each other's labels.
+    golden_edit: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What the server did, for its last message.
@@ -81,6 +86,8 @@ pub async fn serve(
         token: opts.token.map(Arc::from),
         max_body_bytes: opts.max_body_bytes,
         rubrics: Arc::new(opts.rubrics),
+        goldens: Arc::new(opts.goldens),
+        golden_edit: Arc::default(),
     };
     let app = Router::new()
         .route(
@@ -354,17 +361,35 @@ async fn review_item(
     if page_access(&state, &headers, &pq).is_none() {
         return unauthorized();
     }
-    let items = match state.store.review_items(&batch).await {
+    item_page(
+        &state,
+        &batch,
+        q.item,
+        q.token.as_deref().unwrap_or(""),
+        None,
+    )
+    .await
+}
+
+/// The page of one item of a batch (`item`, else the first without a label), with a problem
+/// of the last answer when there is one.
+async fn item_page(
+    state: &AppState,
+    batch: &str,
+    item: Option<i64>,
+    token: &str,
+    problem: Option<&str>,
+) -> Response {
+    let items = match state.store.review_items(batch).await {
         Ok(i) if !i.is_empty() => i,
         Ok(_) => return error(StatusCode::NOT_FOUND, format!("no review batch `{batch}`")),
         Err(e) => return store_error(e),
     };
-    let labels = match state.store.review_labels(Some(&batch)).await {
+    let labels = match state.store.review_labels(Some(batch)).await {
         Ok(l) => l,
         Err(e) => return store_error(e),
     };
-    // The item asked for, else the first one without a label.
-    let position = match q.item {
+    let position = match item {
         Some(n) => items.iter().position(|i| i.item == n),
         None => items
             .iter()
@@ -372,7 +397,7 @@ async fn review_item(
     };
     let Some(position) = position else {
         return html(crate::report::html::render_review_reveal_done(
-            &batch,
+            batch,
             items.len(),
         ));
     };
@@ -387,7 +412,7 @@ async fn review_item(
         .find(|c| c.id == item.case_id && c.repeat == item.repeat_index);
     let null = Value::Null;
     let view = crate::report::html::ReviewView {
-        batch: &batch,
+        batch,
         item,
         position,
         total: items.len(),
@@ -401,9 +426,15 @@ async fn review_item(
             .rubrics
             .get(&item.judge)
             .map_or("(the judge's file is not in this project)", String::as_str),
-        token: q.token.as_deref().unwrap_or(""),
+        token,
+        problem,
     };
-    html(crate::report::html::render_review_item(&view))
+    let page = crate::report::html::render_review_item(&view);
+    if problem.is_some() {
+        (StatusCode::UNPROCESSABLE_ENTITY, html(page)).into_response()
+    } else {
+        html(page)
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -445,22 +476,71 @@ async fn review_answer(
             "say who you are: the reviewer field is empty",
         );
     }
-    match state.store.review_items(&batch).await {
-        Ok(items) if items.iter().any(|i| i.item == item) => {}
-        Ok(_) => {
-            return error(
-                StatusCode::NOT_FOUND,
-                format!("no item {item} in batch `{batch}`"),
-            );
-        }
+    let found = match state.store.review_items(&batch).await {
+        Ok(items) => items.into_iter().find(|i| i.item == item),
         Err(e) => return store_error(e),
+    };
+    let Some(found) = found else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no item {item} in batch `{batch}`"),
+        );
+    };
+    let note = Some(form.note.trim().to_string()).filter(|n| !n.is_empty());
+    let reviewer = form.reviewer.trim().to_string();
+    // A case that needs a label: the answer becomes its expected value in the golden file
+    // first; the label is stored after, so a failed write can be answered again.
+    let _edit = state.golden_edit.lock().await;
+    if found.kind == "label" {
+        let token = form.token.as_deref().unwrap_or("");
+        let run = match crate::runfile::from_store(&state.store, &found.run_id).await {
+            Ok(r) => r,
+            Err(e) => return store_error(e),
+        };
+        let Some(path) = state.goldens.get(&run.run.dataset) else {
+            let why = format!(
+                "this server does not know the golden file of dataset `{}`: start `evalgate serve` in the project",
+                run.run.dataset
+            );
+            return item_page(&state, &batch, Some(item), token, Some(&why)).await;
+        };
+        let case = run
+            .cases
+            .iter()
+            .find(|c| c.id == found.case_id && c.repeat == found.repeat_index);
+        let answer = crate::golden::expected_keys(path)
+            .map_err(|e| e.to_string())
+            .and_then(|keys| {
+                crate::review::expected_from_answer(
+                    &form.verdict,
+                    case.and_then(|c| c.output.as_deref()),
+                    case.and_then(|c| c.parsed.as_ref()),
+                    note.as_deref(),
+                    &keys,
+                )
+            })
+            .and_then(|expected| match expected {
+                Some(expected) => crate::review::apply_label(
+                    path,
+                    &found.case_id,
+                    expected,
+                    &reviewer,
+                    &batch,
+                    &crate::runner::now()[..10],
+                )
+                .map_err(|e| e.to_string()),
+                None => Ok(()),
+            });
+        if let Err(why) = answer {
+            return item_page(&state, &batch, Some(item), token, Some(&why)).await;
+        }
     }
     let label = crate::store::ReviewLabelRow {
         batch_id: batch.clone(),
         item,
-        reviewer: form.reviewer.trim().to_string(),
+        reviewer,
         verdict: form.verdict,
-        note: Some(form.note.trim().to_string()).filter(|n| !n.is_empty()),
+        note,
         labelled_at: crate::runner::now(),
     };
     if let Err(e) = state.store.save_review_label(&label).await {
@@ -504,11 +584,7 @@ async fn review_reveal(
         .find(|i| !labels.iter().any(|l| l.item == i.item))
         .map(|i| i.item);
     html(crate::report::html::render_review_reveal(
-        &batch,
-        found,
-        &label.verdict,
-        next,
-        &link,
+        &batch, found, label, next, &link,
     ))
 }
 

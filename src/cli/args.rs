@@ -182,13 +182,15 @@ pub struct ReviewArgs {
 #[derive(Debug, Subcommand)]
 pub enum ReviewCommand {
     /// Sample judged results of a run into a review batch, stratified so that both judge
-    /// passes and fails are seen (judge errors are left out).
+    /// passes and fails are seen (judge errors are left out). The batch also gets every case
+    /// of the run that waits for a human label (`needs_label`, from `feedback promote`): the
+    /// reviewer's answer becomes its expected value in the golden file.
     #[command(after_help = "Example:\n  evalgate review sample --run 3f9a2c --n 50")]
     Sample {
         /// The run (id or prefix).
         #[arg(long)]
         run: String,
-        /// Items in the batch.
+        /// Judge verdicts in the batch (cases that need a label come on top).
         #[arg(long, default_value_t = 50)]
         n: usize,
         /// `verdict`: as many passes as fails; `tag`: each case tag in turn.
@@ -201,7 +203,7 @@ pub enum ReviewCommand {
     /// expected values are shown, the judge's verdict only after you answer (blind review).
     /// Each label is saved at once; run it again to go on where you stopped.
     #[command(
-        after_help = "Answers: p (pass), f (fail), s (skip), q (quit); text after the letter is a note.\n\nExample:\n  evalgate review label rv-3f9a2c01 --reviewer ann"
+        after_help = "Answers: p (pass), f (fail), s (skip), q (quit); text after the letter is a note.\n\nA case that needs a label shows the model's output: p accepts it as the expected value;\nf takes the right answer after the letter, as fields that replace the output's\n(`f intent=bug, escalation_risk=4`) or a JSON object. The golden file is updated at once,\nwith the reviewer and the date in the case's `source`.\n\nExample:\n  evalgate review label rv-3f9a2c01 --reviewer ann"
     )]
     Label {
         /// The batch id `review sample` printed.

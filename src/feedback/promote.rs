@@ -177,22 +177,9 @@ pub async fn promote(
             text.push('\n');
         }
         text.push_str(&lines);
-        let tmp = path.with_extension("jsonl.tmp");
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        write_durably(&tmp, text.as_bytes()).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)?;
+        crate::golden::replace_file(path, text.as_bytes()).map_err(io)?;
     }
     Ok(out)
-}
-
-/// Writes and syncs a file, so that a rename after it never exposes a partial file.
-pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }
 
 /// The golden case of an interaction: its inputs, the user's edit as the expected value (the

@@ -813,6 +813,8 @@ pub struct ReviewView<'a> {
     pub rubric: &'a str,
     /// The token the form must carry (empty without one).
     pub token: &'a str,
+    /// Why the last answer was not taken.
+    pub problem: Option<&'a str>,
 }
 
 const REVIEW_SCRIPT: &str = r#"
@@ -822,10 +824,20 @@ const REVIEW_SCRIPT: &str = r#"
     name.value = localStorage.getItem('evalgate-reviewer') || '';
     name.addEventListener('input', function(){ localStorage.setItem('evalgate-reviewer', name.value); });
   }
+  var answer = document.getElementById('answer');
   document.addEventListener('keydown', function(e){
     var t = e.target.tagName;
-    if (t === 'INPUT' || t === 'TEXTAREA') return;
+    if (t === 'INPUT' || t === 'TEXTAREA') {
+      // Enter in the right-answer field answers fail with it.
+      if (e.key === 'Enter' && e.target === answer) {
+        e.preventDefault();
+        document.querySelector('[data-key="f"]').click();
+      }
+      return;
+    }
     var k = e.key.toLowerCase();
+    // A fail of a case that needs a label needs the right answer first.
+    if (k === 'f' && answer && !answer.value) { e.preventDefault(); answer.focus(); return; }
     var b = document.querySelector('[data-key="' + k + '"]');
     if (b) { e.preventDefault(); b.click(); }
   });
@@ -855,27 +867,49 @@ fn token_field(token: &str) -> String {
 }
 
 pub fn render_review_item(v: &ReviewView<'_>) -> String {
+    let labelling = v.item.kind == "label";
+    let what = if labelling {
+        "needs a label (from production feedback): is the output right? A pass makes it the expected value in the golden file; a fail takes the right answer".to_string()
+    } else {
+        format!(
+            "scorer <code>{}</code> · judge <code>{}</code> (its verdict is shown after you answer)",
+            escape(&v.item.scorer),
+            escape(&v.item.judge),
+        )
+    };
     let mut body = format!(
-        r#"<h1>Review {batch}</h1><p class="meta">item {} of {} · {} labelled · case <code>{}</code> · scorer <code>{}</code> · judge <code>{}</code> (its verdict is shown after you answer)</p>"#,
+        r#"<h1>Review {batch}</h1><p class="meta">item {} of {} · {} labelled · case <code>{}</code> · {what}</p>"#,
         v.position + 1,
         v.total,
         v.labelled,
         escape(&v.item.case_id),
-        escape(&v.item.scorer),
-        escape(&v.item.judge),
         batch = escape(v.batch),
     );
+    if let Some(p) = v.problem {
+        let _ = write!(body, r#"<p class="fail" id="problem">{}</p>"#, escape(p));
+    }
     let _ = write!(
         body,
-        r#"<div class="card"><b>input</b><pre>{}</pre></div><div class="card"><b>output</b><pre id="output">{}</pre></div><div class="card"><b>expected</b><pre>{}</pre></div><details class="card"><summary>rubric</summary><pre>{}</pre></details>"#,
+        r#"<div class="card"><b>input</b><pre>{}</pre></div><div class="card"><b>output</b><pre id="output">{}</pre></div>"#,
         escape(&serde_json::to_string_pretty(v.vars).unwrap_or_default()),
         escape(v.output),
-        escape(&serde_json::to_string_pretty(v.expected).unwrap_or_default()),
-        escape(v.rubric),
     );
+    if !labelling {
+        let _ = write!(
+            body,
+            r#"<div class="card"><b>expected</b><pre>{}</pre></div><details class="card"><summary>rubric</summary><pre>{}</pre></details>"#,
+            escape(&serde_json::to_string_pretty(v.expected).unwrap_or_default()),
+            escape(v.rubric),
+        );
+    }
+    let note = if labelling {
+        r#"<label>right answer (for fail) <input id="answer" name="note" size="40" placeholder="field=value, …"/></label>"#
+    } else {
+        r#"<label>note <input name="note" size="40"/></label>"#
+    };
     let _ = write!(
         body,
-        r#"<form method="post" action="/review/{batch}/{item}" class="card"><div class="controls"><label>reviewer <input id="reviewer" name="reviewer" required="required" autocomplete="name"/></label><label>note <input name="note" size="40"/></label></div><div class="controls"><button type="submit" name="verdict" value="pass" data-key="p">pass (p)</button><button type="submit" name="verdict" value="fail" data-key="f">fail (f)</button><button type="submit" name="verdict" value="skip" data-key="s">skip (s)</button></div>{token}</form>"#,
+        r#"<form method="post" action="/review/{batch}/{item}" class="card"><div class="controls"><label>reviewer <input id="reviewer" name="reviewer" required="required" autocomplete="name"/></label>{note}</div><div class="controls"><button type="submit" name="verdict" value="pass" data-key="p">pass (p)</button><button type="submit" name="verdict" value="fail" data-key="f">fail (f)</button><button type="submit" name="verdict" value="skip" data-key="s">skip (s)</button></div>{token}</form>"#,
         batch = escape(v.batch),
         item = v.item.item,
         token = token_field(v.token),
@@ -883,31 +917,50 @@ pub fn render_review_item(v: &ReviewView<'_>) -> String {
     review_page(&format!("evalgate review {}", v.batch), &body)
 }
 
-/// After an answer: the judge's verdict and reason, and the way on (key n).
+/// After an answer: the judge's verdict and reason (or, for a case that needed a label, what
+/// went to the golden file), and the way on (key n).
 pub fn render_review_reveal(
     batch: &str,
     item: &crate::store::ReviewItemRow,
-    human: &str,
+    label: &crate::store::ReviewLabelRow,
     next: Option<i64>,
     query: &str,
 ) -> String {
-    let agree = human == item.judge_outcome;
+    let human = label.verdict.as_str();
+    let said = if item.kind == "label" {
+        let case = escape(&item.case_id);
+        match (human, &label.note) {
+            ("skip", _) => format!("you skipped <code>{case}</code>: it still needs a label"),
+            ("fail", Some(answer)) => format!(
+                "you said <b class=\"fail\">fail</b>: <code>{}</code> is now the expected value of <code>{case}</code> in the golden file",
+                escape(answer)
+            ),
+            _ => format!(
+                "you said <b class=\"pass\">pass</b>: the output is now the expected value of <code>{case}</code> in the golden file"
+            ),
+        }
+    } else {
+        let agree = human == item.judge_outcome;
+        format!(
+            "you said <b class=\"{h}\">{h}</b>; the judge said <b class=\"{j}\">{j}</b>{}",
+            if human == "skip" {
+                ""
+            } else if agree {
+                " · you agree"
+            } else {
+                " · you disagree"
+            },
+            h = escape(human),
+            j = escape(&item.judge_outcome),
+        )
+    };
     let mut body = format!(
-        r#"<h1>Review {}</h1><div class="card" id="reveal"><p>you said <b class="{h}">{h}</b>; the judge said <b class="{j}">{j}</b>{}</p>{}</div>"#,
+        r#"<h1>Review {}</h1><div class="card" id="reveal"><p>{said}</p>{}</div>"#,
         escape(batch),
-        if human == "skip" {
-            String::new()
-        } else if agree {
-            " · you agree".into()
-        } else {
-            " · you disagree".into()
-        },
         item.judge_reason
             .as_ref()
             .map(|r| format!("<pre>{}</pre>", escape(r)))
             .unwrap_or_default(),
-        h = escape(human),
-        j = escape(&item.judge_outcome),
     );
     match next {
         Some(n) => {

@@ -19,6 +19,9 @@ pub struct ReviewItemRow {
     pub judge_outcome: String,
     pub judge_reason: Option<String>,
     pub created_at: String,
+    /// `verdict` (check a judge's verdict) or `label` (give a `needs_label` golden case its
+    /// expected value; the judge columns are empty).
+    pub kind: String,
 }
 
 /// A reviewer's label of an item.
@@ -32,7 +35,7 @@ pub struct ReviewLabelRow {
     pub labelled_at: String,
 }
 
-const ITEM_COLUMNS: &str = "batch_id, item, run_id, case_id, repeat_index, scorer, judge, judge_version, judge_model, judge_outcome, judge_reason, created_at";
+const ITEM_COLUMNS: &str = "batch_id, item, run_id, case_id, repeat_index, scorer, judge, judge_version, judge_model, judge_outcome, judge_reason, created_at, kind";
 
 impl Store {
     /// Stores a batch's items in one transaction.
@@ -40,7 +43,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for r in items {
             sqlx::query(&format!(
-                "INSERT INTO review_items ({ITEM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                "INSERT INTO review_items ({ITEM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
             ))
             .bind(&r.batch_id)
             .bind(r.item)
@@ -54,6 +57,7 @@ impl Store {
             .bind(&r.judge_outcome)
             .bind(&r.judge_reason)
             .bind(&r.created_at)
+            .bind(&r.kind)
             .execute(&mut *tx)
             .await?;
         }

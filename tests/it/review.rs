@@ -230,3 +230,208 @@ fn a_reviewer_labels_a_batch_of_twenty_in_the_browser() {
     let c: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(c["judges"][0]["reviewed"], 20);
 }
+
+/// Answers like the support labeller, but puts a transcript's HTML into the summary (a model
+/// output can carry anything).
+fn echoing_labeller(body: &Value) -> crate::common::stub::Reply {
+    let text = crate::common::stub::user_text(body);
+    if let Some(start) = text.find("<script>") {
+        let end = text.find("</script>").map_or(text.len(), |e| e + 9);
+        return crate::common::stub::Reply::Content(
+            serde_json::json!({"intent": "other", "sentiment": "neutral", "escalation_risk": 2,
+                               "summary": &text[start..end]})
+            .to_string(),
+        );
+    }
+    crate::common::stub::support_labeller(body)
+}
+
+#[test]
+fn cases_that_need_a_label_get_their_expected_value_from_the_review() {
+    use serde_json::json;
+    let stub = crate::common::stub::Stub::start(echoing_labeller);
+    let p = Project::base(&stub.base_url);
+    let event = |id: &str, transcript: &str| {
+        json!({"type": "interaction", "event_id": id, "timestamp": "2026-11-20T10:00:00Z",
+               "prompt": "support", "vars": {"transcript": transcript}, "output": "{}"})
+        .to_string()
+    };
+    p.write(
+        "events.jsonl",
+        &[
+            event("i1", "Customer: please refund the double charge on my card"),
+            event("i2", "Customer: the export is slow"),
+            event(
+                "i3",
+                "Customer: <script>window.pwned = 1</script> thanks for nothing",
+            ),
+        ]
+        .join("\n"),
+    );
+    p.evalgate(&["feedback", "ingest", "events.jsonl"])
+        .assert_code(0);
+    p.evalgate(&[
+        "feedback",
+        "promote",
+        "i1",
+        "i2",
+        "i3",
+        "--to",
+        "golden/support.jsonl",
+    ])
+    .assert_code(0);
+    let run = p.evalgate(&["run", "support"]);
+    let r = p.evalgate(&["review", "sample", "--run", &run.run_id()]);
+    r.assert_code(0);
+    assert!(
+        r.stdout.contains("3 items")
+            && r.stdout
+                .contains("3 cases that need a label (their answers go to the golden file)"),
+        "{}",
+        r.stdout
+    );
+    let batch = batch_of(&r.stdout);
+
+    // i1: the output is right. i2: a fail without the right answer is asked again, then
+    // the answer's fields replace the output's. i3: skipped.
+    let (code, stdout, stderr) = label(
+        &p,
+        &batch,
+        &["p", "f", "f intent=bug, escalation_risk=4", "s"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("3 of 3 items"), "{stdout}");
+    assert!(
+        stderr.contains("a fail needs the right answer, as `field=value, …` or a JSON object (the dataset expects escalation_risk, intent, sentiment)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("saved. fb-i1 now expects") && stderr.contains("in golden/support.jsonl"),
+        "{stderr}"
+    );
+    let cases: Vec<Value> = p
+        .read("golden/support.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let case = |id: &str| cases.iter().find(|c| c["id"] == id).unwrap().clone();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let i1 = case("fb-i1");
+    assert_eq!(
+        i1["expected"],
+        json!({"intent": "billing", "sentiment": "neutral", "escalation_risk": 2}),
+        "only the fields the dataset expects"
+    );
+    assert_eq!(i1["source"]["labelled_by"], "ann");
+    assert_eq!(i1["source"]["labelled_at"], today.as_str());
+    assert_eq!(i1["source"]["review_batch"], batch.as_str());
+    assert_eq!(i1["source"]["event_id"], "i1", "the provenance stays");
+    assert!(i1["source"].get("needs_label").is_none());
+    assert!(
+        !i1["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("needs_label"))
+    );
+    assert_eq!(case("fb-i2")["expected"]["intent"], "bug");
+    assert_eq!(case("fb-i2")["expected"]["escalation_risk"], 4);
+    assert_eq!(case("fb-i2")["expected"]["sentiment"], "neutral");
+    assert_eq!(case("fb-i3")["source"]["needs_label"], true);
+    p.evalgate(&["validate"]).assert_code(0);
+    let stats = p.evalgate(&["golden", "stats", "support"]);
+    assert!(
+        stats
+            .stdout
+            .contains("1 cases wait for a human label (needs_label)")
+            || stats.stdout.contains("1 case waits for a human label"),
+        "{}",
+        stats.stdout
+    );
+    // Label items are not judge verdicts: nothing to calibrate.
+    p.evalgate(&["calibrate"]).assert_code(2);
+
+    // In the browser page: the case left over, whose output holds a <script>.
+    let r = p.evalgate(&["review", "sample", "--run", &run.run_id()]);
+    assert!(r.stdout.contains("1 items"), "{}", r.stdout);
+    let batch = batch_of(&r.stdout);
+    let server = crate::feedback::Server::start(&p, &[], &[]);
+    let url = format!("{}/review/{batch}", server.url);
+    let rt = crate::feedback::runtime();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let page = http.get(&url).send().await.unwrap().text().await.unwrap();
+        assert!(
+            page.contains("&lt;script&gt;window.pwned = 1&lt;/script&gt;"),
+            "{page}"
+        );
+        assert!(!page.contains("<script>window.pwned"), "{page}");
+        // A fail without the right answer: the page again, with why.
+        let post = |form: Vec<(&'static str, &'static str)>| {
+            http.post(format!("{}/review/{batch}/0", server.url))
+                .form(&form)
+                .send()
+        };
+        let r = post(vec![("verdict", "fail"), ("reviewer", "bo")])
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 422);
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains(r#"id="problem""#) && page.contains("a fail needs the right answer"),
+            "{page}"
+        );
+        let r = post(vec![
+            ("verdict", "fail"),
+            ("reviewer", "bo"),
+            ("note", "intent=feature_request, sentiment=negative"),
+        ])
+        .await
+        .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("is now the expected value of <code>fb-i3</code>"),
+            "{page}"
+        );
+    });
+    if let Some(driver) = crate::common::chromedriver() {
+        // The real browser shows the script as text and never runs it.
+        let (mut chromedriver, port) = crate::common::start_chromedriver(&driver);
+        rt.block_on(async {
+            let c = crate::common::browser(port, "1280,900").await;
+            c.goto(&format!("{url}?item=0")).await.unwrap();
+            let text = c
+                .find(fantoccini::Locator::Css("#output"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(text.contains("<script>window.pwned = 1</script>"), "{text}");
+            let ran = c
+                .execute("return window.pwned !== undefined", vec![])
+                .await
+                .unwrap();
+            assert_eq!(ran, json!(false));
+            c.close().await.unwrap();
+        });
+        let _ = chromedriver.kill();
+        let _ = chromedriver.wait();
+    }
+    assert_eq!(server.stop(), 0);
+    let cases = p.read("golden/support.jsonl");
+    let i3: Value =
+        serde_json::from_str(cases.lines().find(|l| l.contains("\"fb-i3\"")).unwrap()).unwrap();
+    assert_eq!(i3["expected"]["intent"], "feature_request");
+    assert_eq!(i3["source"]["labelled_by"], "bo");
+    p.evalgate(&["validate"]).assert_code(0);
+}
+
+fn batch_of(stdout: &str) -> String {
+    stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("rv-"))
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string()
+}

@@ -328,13 +328,19 @@ async fn exercise_review(store: &Store) {
         judge_outcome: outcome.into(),
         judge_reason: Some("ok".into()),
         created_at: "2026-11-23T10:00:00.000Z".into(),
+        kind: if i == 2 { "label" } else { "verdict" }.into(),
     };
     store
         .insert_review_items(&[item(0, "pass"), item(1, "fail"), item(2, "pass")])
         .await
         .unwrap();
     assert!(store.insert_review_items(&[item(0, "pass")]).await.is_err());
-    assert_eq!(store.review_items("rv-1").await.unwrap().len(), 3);
+    let items = store.review_items("rv-1").await.unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(
+        (items[0].kind.as_str(), items[2].kind.as_str()),
+        ("verdict", "label")
+    );
     let label = |i: i64, verdict: &str, at: &str| ReviewLabelRow {
         batch_id: "rv-1".into(),
         item: i,

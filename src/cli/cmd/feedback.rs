@@ -236,11 +236,7 @@ async fn promote_events(
             let ours: Vec<_> = diags.into_iter().filter(|d| d.file == shown).collect();
             if !ours.is_empty() {
                 match &before {
-                    Some(text) => {
-                        let tmp = path.with_extension("jsonl.tmp");
-                        promote::write_durably(&tmp, text.as_bytes())
-                            .and_then(|()| std::fs::rename(&tmp, &path))
-                    }
+                    Some(text) => crate::golden::replace_file(&path, text.as_bytes()),
                     None => std::fs::remove_file(&path),
                 }
                 .map_err(|source| Error::Write {

@@ -18,14 +18,35 @@ pub async fn review(root: &Path, args: ReviewArgs, printer: &Printer) -> Result<
             n,
             stratify,
             seed,
-        } => sample(&store, &run, n, stratify, seed, printer).await,
-        ReviewCommand::Label { batch, reviewer } => label(&store, &batch, &reviewer, printer).await,
+        } => sample(root, &store, &run, n, stratify, seed, printer).await,
+        ReviewCommand::Label { batch, reviewer } => {
+            label(root, &store, &batch, &reviewer, printer).await
+        }
     };
     store.close().await;
     result
 }
 
+/// The golden file of a dataset of the project, when the project loads and has it.
+fn golden_path(root: &Path, dataset: &str) -> Result<std::path::PathBuf, Error> {
+    let project = crate::config::load(root).map_err(|diags| {
+        Error::usage(
+            format!(
+                "the project does not load, so the golden file of `{dataset}` is unknown: {}",
+                diags.first().map(|d| d.to_string()).unwrap_or_default()
+            ),
+            Some("`evalgate validate` shows every problem".into()),
+        )
+    })?;
+    project
+        .datasets
+        .get(dataset)
+        .map(|d| d.path.clone())
+        .ok_or_else(|| Error::usage(format!("the project has no dataset `{dataset}`"), None))
+}
+
 async fn sample(
+    root: &Path,
     store: &crate::store::Store,
     run: &str,
     n: usize,
@@ -35,19 +56,35 @@ async fn sample(
 ) -> Result<ExitStatus, Error> {
     let run = store.find_run(run).await?;
     let verdicts = store.verdicts(&run.id).await?;
-    if verdicts.is_empty() {
+    let cases = store.cases(&run.id).await?;
+    // Cases of the run that the golden file still marks `needs_label`.
+    let pending = if cases
+        .iter()
+        .any(|c| c.tags_json.contains("\"needs_label\""))
+    {
+        let path = golden_path(root, &run.dataset)?;
+        crate::golden::pending_labels(&path).map_err(|e| Error::usage(e.to_string(), None))?
+    } else {
+        Default::default()
+    };
+    let to_label: Vec<&crate::store::CaseRow> = cases
+        .iter()
+        .filter(|c| c.repeat_index == 0 && pending.contains(&c.case_id))
+        .collect();
+    if verdicts.is_empty() && to_label.is_empty() {
         return Err(Error::usage(
-            format!("run {} has no judge verdicts to review", run.id),
-            Some("review a run of a suite with a `judge` scorer".into()),
+            format!(
+                "run {} has no judge verdicts to review and no case that needs a label",
+                run.id
+            ),
+            Some("review a run of a suite with a `judge` scorer, or one with cases promoted from feedback".into()),
         ));
     }
-    let tags: BTreeMap<String, Vec<String>> = store
-        .cases(&run.id)
-        .await?
-        .into_iter()
+    let tags: BTreeMap<String, Vec<String>> = cases
+        .iter()
         .map(|c| {
             let tags: Vec<String> = serde_json::from_str(&c.tags_json).unwrap_or_default();
-            (c.case_id, tags)
+            (c.case_id.clone(), tags)
         })
         .collect();
     let how = match stratify {
@@ -57,12 +94,11 @@ async fn sample(
     let picked = review::sample(&verdicts, &tags, n, how, seed);
     let batch_id = format!("rv-{}", &crate::runner::new_run_id()[..8]);
     let now = crate::runner::now();
-    let items: Vec<ReviewItemRow> = picked
+    let mut items: Vec<ReviewItemRow> = picked
         .iter()
-        .enumerate()
-        .map(|(i, v)| ReviewItemRow {
+        .map(|v| ReviewItemRow {
             batch_id: batch_id.clone(),
-            item: i as i64,
+            item: 0,
             run_id: run.id.clone(),
             case_id: v.case_id.clone(),
             repeat_index: v.repeat_index,
@@ -73,20 +109,48 @@ async fn sample(
             judge_outcome: v.outcome.clone(),
             judge_reason: v.reason.clone(),
             created_at: now.clone(),
+            kind: "verdict".into(),
         })
         .collect();
+    items.extend(to_label.iter().map(|c| ReviewItemRow {
+        batch_id: batch_id.clone(),
+        item: 0,
+        run_id: run.id.clone(),
+        case_id: c.case_id.clone(),
+        repeat_index: 0,
+        scorer: String::new(),
+        judge: String::new(),
+        judge_version: String::new(),
+        judge_model: String::new(),
+        judge_outcome: String::new(),
+        judge_reason: None,
+        created_at: now.clone(),
+        kind: "label".into(),
+    }));
+    for (i, item) in items.iter_mut().enumerate() {
+        item.item = i as i64;
+    }
     store.insert_review_items(&items).await?;
     let passes = items.iter().filter(|i| i.judge_outcome == "pass").count();
+    let fails = items.iter().filter(|i| i.judge_outcome == "fail").count();
+    let labels = if to_label.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", and {} cases that need a label (their answers go to the golden file)",
+            to_label.len()
+        )
+    };
     printer.data(&format!(
-        "review batch {batch_id}: {} items of run {} ({passes} judged pass, {} judged fail)\nlabel it with `evalgate review label {batch_id} --reviewer NAME`",
+        "review batch {batch_id}: {} items of run {} ({passes} judged pass, {fails} judged fail{labels})\nlabel it with `evalgate review label {batch_id} --reviewer NAME`",
         items.len(),
         run.id,
-        items.len() - passes
     ));
     Ok(ExitStatus::Ok)
 }
 
 async fn label(
+    root: &Path,
     store: &crate::store::Store,
     batch: &str,
     reviewer: &str,
@@ -103,6 +167,7 @@ async fn label(
         .map(|l| l.item)
         .collect();
     let mut runs: BTreeMap<String, crate::runfile::RunFile> = BTreeMap::new();
+    let mut goldens: BTreeMap<String, std::path::PathBuf> = BTreeMap::new();
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let todo: Vec<&ReviewItemRow> = items.iter().filter(|i| !done.contains(&i.item)).collect();
@@ -111,70 +176,138 @@ async fn label(
         todo.len(),
         items.len()
     ));
-    for (k, item) in todo.iter().enumerate() {
+    'items: for (k, item) in todo.iter().enumerate() {
         if !runs.contains_key(&item.run_id) {
             runs.insert(
                 item.run_id.clone(),
                 crate::runfile::from_store(store, &item.run_id).await?,
             );
         }
-        let case = runs[&item.run_id]
+        let run = &runs[&item.run_id];
+        let case = run
             .cases
             .iter()
             .find(|c| c.id == item.case_id && c.repeat == item.repeat_index);
-        let mut text = format!(
-            "\n[{}/{}] case {} · {} (judge {})\n",
-            k + 1,
-            todo.len(),
-            item.case_id,
-            item.scorer,
-            item.judge
-        );
+        let labelling = item.kind == "label";
+        let mut text = if labelling {
+            format!(
+                "\n[{}/{}] case {} needs a label (from production feedback)\n",
+                k + 1,
+                todo.len(),
+                item.case_id
+            )
+        } else {
+            format!(
+                "\n[{}/{}] case {} · {} (judge {})\n",
+                k + 1,
+                todo.len(),
+                item.case_id,
+                item.scorer,
+                item.judge
+            )
+        };
         if let Some(c) = case {
             text.push_str(&format!(
-                "input:\n{}\noutput:\n{}\nexpected:\n{}\n",
+                "input:\n{}\noutput:\n{}\n",
                 serde_json::to_string_pretty(&c.vars).unwrap_or_default(),
                 c.output.as_deref().unwrap_or("(none)"),
-                serde_json::to_string_pretty(&c.expected).unwrap_or_default()
             ));
-        }
-        text.push_str("your verdict: p pass · f fail · s skip · q quit (a note may follow) > ");
-        printer.info(text.trim_end());
-        let Some(Ok(answer)) = lines.next() else {
-            break;
-        };
-        let answer = answer.trim();
-        let (key, note) = answer.split_at(answer.chars().next().map_or(0, char::len_utf8));
-        let verdict = match key.to_ascii_lowercase().as_str() {
-            "p" => "pass",
-            "f" => "fail",
-            "s" => "skip",
-            "q" | "" => break,
-            other => {
-                printer.warn(&format!(
-                    "`{other}` is not p, f, s or q: stopping; run again to go on"
+            if !labelling {
+                text.push_str(&format!(
+                    "expected:\n{}\n",
+                    serde_json::to_string_pretty(&c.expected).unwrap_or_default()
                 ));
-                break;
             }
-        };
-        store
-            .save_review_label(&ReviewLabelRow {
-                batch_id: batch.to_string(),
-                item: item.item,
-                reviewer: reviewer.to_string(),
-                verdict: verdict.into(),
-                note: Some(note.trim().to_string()).filter(|n| !n.is_empty()),
-                labelled_at: crate::runner::now(),
-            })
-            .await?;
-        printer.info(&format!(
-            "saved. the judge said {}{}",
-            item.judge_outcome,
-            item.judge_reason
-                .as_ref()
-                .map(|r| format!(": {r}"))
-                .unwrap_or_default()
-        ));
+        }
+        text.push_str(if labelling {
+            "is the output right? p yes, it becomes the expected value · f FIELD=VALUE, … the right answer · s skip · q quit > "
+        } else {
+            "your verdict: p pass · f fail · s skip · q quit (a note may follow) > "
+        });
+        printer.info(text.trim_end());
+        loop {
+            let Some(Ok(answer)) = lines.next() else {
+                break 'items;
+            };
+            let answer = answer.trim();
+            let (key, note) = answer.split_at(answer.chars().next().map_or(0, char::len_utf8));
+            let verdict = match key.to_ascii_lowercase().as_str() {
+                "p" => "pass",
+                "f" => "fail",
+                "s" => "skip",
+                "q" | "" => break 'items,
+                other => {
+                    printer.warn(&format!(
+                        "`{other}` is not p, f, s or q: stopping; run again to go on"
+                    ));
+                    break 'items;
+                }
+            };
+            let note = Some(note.trim().to_string()).filter(|n| !n.is_empty());
+            let mut saved = None;
+            if labelling {
+                if !goldens.contains_key(&run.run.dataset) {
+                    goldens.insert(
+                        run.run.dataset.clone(),
+                        golden_path(root, &run.run.dataset)?,
+                    );
+                }
+                let path = &goldens[&run.run.dataset];
+                let keys = crate::golden::expected_keys(path)
+                    .map_err(|e| Error::usage(e.to_string(), None))?;
+                match review::expected_from_answer(
+                    verdict,
+                    case.and_then(|c| c.output.as_deref()),
+                    case.and_then(|c| c.parsed.as_ref()),
+                    note.as_deref(),
+                    &keys,
+                ) {
+                    Ok(Some(expected)) => {
+                        let shown = serde_json::to_string(&expected).unwrap_or_default();
+                        review::apply_label(
+                            path,
+                            &item.case_id,
+                            expected,
+                            reviewer,
+                            batch,
+                            &crate::runner::now()[..10],
+                        )
+                        .map_err(|e| Error::usage(e.to_string(), None))?;
+                        saved = Some(format!(
+                            "saved. {} now expects {shown} in {}",
+                            item.case_id,
+                            crate::diag::display_path(root, path).display()
+                        ));
+                    }
+                    Ok(None) => saved = Some("skipped: the case still needs a label".into()),
+                    Err(why) => {
+                        printer.warn(&format!("{why}; answer again > "));
+                        continue;
+                    }
+                }
+            }
+            store
+                .save_review_label(&ReviewLabelRow {
+                    batch_id: batch.to_string(),
+                    item: item.item,
+                    reviewer: reviewer.to_string(),
+                    verdict: verdict.into(),
+                    note,
+                    labelled_at: crate::runner::now(),
+                })
+                .await?;
+            printer.info(&saved.unwrap_or_else(|| {
+                format!(
+                    "saved. the judge said {}{}",
+                    item.judge_outcome,
+                    item.judge_reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                )
+            }));
+            break;
+        }
     }
     let labelled = store.review_labels(Some(batch)).await?.len();
     printer.data(&format!(

@@ -31,16 +31,26 @@ async fn stop_signal() {
     }
 }
 
-/// Each judge's file text, for the review page (none when the project does not load).
-fn rubrics(root: &Path) -> std::collections::BTreeMap<String, String> {
+type Rubrics = std::collections::BTreeMap<String, String>;
+type Goldens = std::collections::BTreeMap<String, std::path::PathBuf>;
+
+/// Each judge's file text and each dataset's golden file, for the review page (none when the
+/// project does not load).
+fn review_files(root: &Path) -> (Rubrics, Goldens) {
     let Ok(project) = crate::config::load(root) else {
         return Default::default();
     };
-    project
+    let rubrics = project
         .judges
         .values()
         .filter_map(|j| Some((j.name.clone(), std::fs::read_to_string(&j.path).ok()?)))
-        .collect()
+        .collect();
+    let goldens = project
+        .datasets
+        .values()
+        .map(|d| (d.name.clone(), d.path.clone()))
+        .collect();
+    (rubrics, goldens)
 }
 
 pub async fn run(root: &Path, args: ServeArgs, printer: &Printer) -> Result<ExitStatus, Error> {
@@ -79,13 +89,15 @@ pub async fn run(root: &Path, args: ServeArgs, printer: &Printer) -> Result<Exit
         },
         store.display_url
     ));
+    let (rubrics, goldens) = review_files(root);
     let totals = serve::serve(
         store,
         listener,
         serve::Options {
             token,
             max_body_bytes: args.max_body_bytes,
-            rubrics: rubrics(root),
+            rubrics,
+            goldens,
         },
         stop_signal(),
     )
