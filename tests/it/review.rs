@@ -103,6 +103,15 @@ fn review_calibrate_and_gate_on_judge_agreement() {
             "      max_lift_drop: 0.05\n      min_judge_kappa: 0.5",
         ),
     );
+    let r = p.evalgate(&["calibrate"]);
+    r.assert_code(0);
+    assert!(
+        r.stderr.contains("drift: judge summary_faithful@")
+            && r.stderr
+                .contains("below min_judge_kappa 0.5 of suite support-features"),
+        "{}",
+        r.stderr
+    );
     let r = p.evalgate(&["gate", "support-features", "--all"]);
     r.assert_code(1);
     let line = r
