@@ -1016,7 +1016,10 @@ pub fn render_review_index(
         );
         let (w, h, pad) = (480.0, 140.0, 24.0);
         let n = j.weeks.len().max(1) as f64;
-        let x = |i: usize| pad + (w - 2.0 * pad) * if n > 1.0 { i as f64 / (n - 1.0) } else { 0.5 };
+        // Room on the sides for the week labels, centred under their points.
+        let padx = 48.0;
+        let x =
+            |i: usize| padx + (w - 2.0 * padx) * if n > 1.0 { i as f64 / (n - 1.0) } else { 0.5 };
         // kappa from -1 to 1.
         let y = |k: f64| h - pad - (k + 1.0) / 2.0 * (h - 2.0 * pad);
         let _ = write!(
@@ -1046,6 +1049,17 @@ pub fn render_review_index(
                     y(k),
                     escape(&format!(
                         "{}: kappa {k:.3} over {} items",
+                        wk.week, wk.reviewed
+                    ))
+                );
+            } else {
+                let _ = write!(
+                    body,
+                    r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#889"><title>{}</title>n/a</text>"##,
+                    x(i),
+                    y(0.0) - 8.0,
+                    escape(&format!(
+                        "{}: kappa undefined over {} items (one verdict only)",
                         wk.week, wk.reviewed
                     ))
                 );
