@@ -424,6 +424,7 @@ mod tests {
             cache_hit,
             attempts: 1,
             ttft_ms: None,
+            logprobs_json: None,
         }
     }
 

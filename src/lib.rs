@@ -18,6 +18,7 @@
 //! that prints; `store` is the only sqlx user; `provider` is the only reqwest user.
 
 pub mod analysis;
+pub mod cascade;
 pub mod cli;
 pub mod compare;
 pub mod config;

@@ -56,6 +56,10 @@ pub struct Params {
     /// provider supports it); the contract is checked in any case.
     #[serde(default)]
     pub response_format: ResponseFormat,
+    /// Ask for the answer tokens' log-probabilities with this many alternatives each
+    /// (OpenAI `logprobs` + `top_logprobs`; at most 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<u32>,
 }
 
 /// The keys of the `params` section, for suggestions.
@@ -66,6 +70,7 @@ pub const PARAM_KEYS: &[&str] = &[
     "top_p",
     "stop",
     "response_format",
+    "logprobs",
 ];
 
 /// A compiled prompt.

@@ -52,6 +52,9 @@ pub struct CaseEntry {
     pub attempts: i64,
     #[serde(default)]
     pub finished_at: String,
+    /// The answer tokens' log-probabilities, when the run asked for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Vec<crate::provider::TokenLogprob>>,
 }
 
 impl CaseEntry {
@@ -82,6 +85,10 @@ impl CaseEntry {
             cache_hit: i64::from(self.cache_hit),
             attempts: self.attempts,
             ttft_ms: self.ttft_ms,
+            logprobs_json: self
+                .logprobs
+                .as_ref()
+                .and_then(|l| serde_json::to_string(l).ok()),
         };
         let scores = self
             .scores
@@ -153,6 +160,10 @@ pub fn build(
             cache_hit: c.cache_hit != 0,
             attempts: c.attempts,
             finished_at: c.finished_at,
+            logprobs: c
+                .logprobs_json
+                .as_deref()
+                .and_then(|l| serde_json::from_str(l).ok()),
         })
         .collect();
     RunFile {

@@ -771,6 +771,7 @@ fn record(
         cache_hit: 0,
         attempts: 0,
         ttft_ms: None,
+        logprobs_json: None,
     };
     let reply = match f.result {
         Ok(r) => r,
@@ -826,6 +827,10 @@ fn record(
         row.latency_ms = Some((response.latency_ms * 10.0).round() / 10.0);
     }
     row.ttft_ms = response.ttft_ms.map(|t| (t * 10.0).round() / 10.0);
+    row.logprobs_json = response
+        .logprobs
+        .as_ref()
+        .and_then(|l| serde_json::to_string(l).ok());
 
     let contract = plan.prompt.contract.as_ref();
     let checked = contract.map(|c| c.check(&response.content));
@@ -1234,6 +1239,10 @@ pub async fn rescore(
             latency_ms: row.latency_ms.unwrap_or(0.0),
             ttft_ms: row.ttft_ms,
             finish_reason: None,
+            logprobs: row
+                .logprobs_json
+                .as_deref()
+                .and_then(|l| serde_json::from_str(l).ok()),
             body: Value::Null,
         };
         // A batch answer (no latency of its own) keeps its batch price.

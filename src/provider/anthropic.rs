@@ -165,6 +165,7 @@ pub fn parse_response(body: Value, latency_ms: f64) -> Result<ChatResponse, Prov
         latency_ms,
         ttft_ms: None,
         finish_reason,
+        logprobs: None,
         body,
     })
 }

@@ -80,9 +80,23 @@ pub struct ChatResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_ms: Option<f64>,
     pub finish_reason: Option<String>,
+    /// The answer tokens' log-probabilities, when the request asked for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Vec<TokenLogprob>>,
     /// The response body as received (saved in cassettes; not kept in the response cache).
     #[serde(skip)]
     pub body: Value,
+}
+
+/// One answer token with its log-probability and the most likely alternatives at its place.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprob {
+    #[serde(rename = "t")]
+    pub token: String,
+    #[serde(rename = "lp")]
+    pub logprob: f64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top: Vec<(String, f64)>,
 }
 
 /// Why a request failed; stored with the case as its error kind.

@@ -4,7 +4,7 @@ use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{ChatRequest, ChatResponse, ErrorKind, ProviderError, Usage};
+use super::{ChatRequest, ChatResponse, ErrorKind, ProviderError, TokenLogprob, Usage};
 use crate::config::StructuredOutput;
 use crate::prompt::ResponseFormat;
 
@@ -70,7 +70,9 @@ impl OpenAi {
 
     pub async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         let mut body = request_body(request, self.structured_output);
-        if self.stream {
+        // Log-probabilities come with a whole answer, not with a stream.
+        let stream = self.stream && request.params.logprobs.is_none();
+        if stream {
             body["stream"] = json!(true);
             body["stream_options"] = json!({"include_usage": true});
         }
@@ -90,7 +92,7 @@ impl OpenAi {
             let text = response.text().await.unwrap_or_default();
             return Err(status_error(status.as_u16(), &text, retry_after));
         }
-        if self.stream {
+        if stream {
             return read_stream(&url, response, started).await;
         }
         let (body, latency_ms) = read_json(&url, response, started).await?;
@@ -234,6 +236,10 @@ pub fn request_body(request: &ChatRequest, mode: StructuredOutput) -> Value {
     if !p.stop.is_empty() {
         body.insert("stop".into(), json!(p.stop));
     }
+    if let Some(n) = p.logprobs {
+        body.insert("logprobs".into(), json!(true));
+        body.insert("top_logprobs".into(), json!(n.min(20)));
+    }
     if p.response_format == ResponseFormat::Json {
         let format = match (mode, &request.schema) {
             (StructuredOutput::None, _) => None,
@@ -300,13 +306,41 @@ pub fn parse_response(body: Value, latency_ms: f64) -> Result<ChatResponse, Prov
         .get("finish_reason")
         .and_then(Value::as_str)
         .map(str::to_string);
+    let logprobs = choice
+        .pointer("/logprobs/content")
+        .and_then(Value::as_array)
+        .map(|tokens| tokens.iter().filter_map(token_logprob).collect());
     Ok(ChatResponse {
         ttft_ms: None,
         content,
         usage,
         latency_ms,
         finish_reason,
+        logprobs,
         body,
+    })
+}
+
+/// One entry of `choices[0].logprobs.content`.
+fn token_logprob(v: &Value) -> Option<TokenLogprob> {
+    let top = v
+        .get("top_logprobs")
+        .and_then(Value::as_array)
+        .map(|alts| {
+            alts.iter()
+                .filter_map(|a| {
+                    Some((
+                        a.get("token")?.as_str()?.to_string(),
+                        a.get("logprob")?.as_f64()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(TokenLogprob {
+        token: v.get("token")?.as_str()?.to_string(),
+        logprob: v.get("logprob")?.as_f64()?,
+        top,
     })
 }
 

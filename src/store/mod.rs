@@ -127,6 +127,9 @@ pub struct CaseRow {
     /// HTTP attempts made for this case.
     pub attempts: i64,
     pub ttft_ms: Option<f64>,
+    /// The answer tokens' log-probabilities (`provider::TokenLogprob` as JSON), when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs_json: Option<String>,
 }
 
 /// One entry of the response cache: an answer as opaque JSON.
@@ -151,7 +154,7 @@ const RUN_COLUMNS: &str = "id, suite, model, model_api_name, provider, provider_
 
 const CASE_COLUMNS: &str = "c.run_id, c.case_id, c.repeat_index, c.seq, c.status, c.kind, c.message, c.request_hash, \
     COALESCE(g.vars_json, '{}') AS vars_json, COALESCE(g.expected_json, '{}') AS expected_json, COALESCE(g.tags_json, '[]') AS tags_json, \
-    c.output, c.parsed_json, c.input_tokens, c.cached_input_tokens, c.output_tokens, c.cost_usd, c.latency_ms, c.finished_at, c.cache_hit, c.attempts, c.ttft_ms";
+    c.output, c.parsed_json, c.input_tokens, c.cached_input_tokens, c.output_tokens, c.cost_usd, c.latency_ms, c.finished_at, c.cache_hit, c.attempts, c.ttft_ms, c.logprobs_json";
 
 /// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's limits on bind parameters.
 const ROWS_PER_INSERT: usize = 100;
@@ -462,8 +465,8 @@ impl Store {
             q.execute(&mut *tx).await?;
 
             let sql = format!(
-                "INSERT INTO case_results (run_id, case_id, repeat_index, seq, status, kind, message, request_hash, output, parsed_json, input_tokens, cached_input_tokens, output_tokens, cost_usd, latency_ms, ttft_ms, cache_hit, attempts, finished_at) VALUES {}",
-                placeholders(self.backend, chunk.len(), 19)
+                "INSERT INTO case_results (run_id, case_id, repeat_index, seq, status, kind, message, request_hash, output, parsed_json, input_tokens, cached_input_tokens, output_tokens, cost_usd, latency_ms, ttft_ms, cache_hit, attempts, finished_at, logprobs_json) VALUES {}",
+                placeholders(self.backend, chunk.len(), 20)
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {
@@ -487,7 +490,8 @@ impl Store {
                     .bind(c.ttft_ms)
                     .bind(c.cache_hit)
                     .bind(c.attempts)
-                    .bind(&c.finished_at);
+                    .bind(&c.finished_at)
+                    .bind(&c.logprobs_json);
             }
             q.execute(&mut *tx).await?;
 

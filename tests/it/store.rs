@@ -58,6 +58,8 @@ fn case_row(run: &str, id: &str, status: &str, latency: Option<f64>) -> CaseRow 
         cache_hit: 0,
         attempts: 2,
         ttft_ms: latency.map(|l| l / 2.0),
+        logprobs_json: latency
+            .map(|_| r#"[{"t":"b","lp":-0.1,"top":[["b",-0.1],["f",-2.3]]}]"#.into()),
     }
 }
 
