@@ -909,7 +909,7 @@ impl Store {
             "SELECT c.run_id, c.case_id, c.repeat_index, c.seq, c.status, c.kind, c.message, c.request_hash, \
              '{}' AS vars_json, COALESCE(g.expected_json, '{}') AS expected_json, '[]' AS tags_json, \
              CASE WHEN c.output IS NULL THEN NULL ELSE '' END AS output, c.parsed_json, c.input_tokens, c.cached_input_tokens, \
-             c.output_tokens, c.cost_usd, c.latency_ms, c.finished_at, c.cache_hit, c.attempts, c.ttft_ms \
+             c.output_tokens, c.cost_usd, c.latency_ms, c.finished_at, c.cache_hit, c.attempts, c.ttft_ms, CAST(NULL AS TEXT) AS logprobs_json \
              FROM case_results c JOIN runs r ON r.id = c.run_id \
              LEFT JOIN golden_cases g ON g.dataset_version = r.dataset_version AND g.case_id = c.case_id \
              WHERE c.run_id = $1 ORDER BY c.case_id, c.repeat_index",
