@@ -41,6 +41,8 @@ pub struct Analyses {
     /// For each judge of the suite at its current version: the humans' agreement with it
     /// (None when nobody has reviewed that version yet).
     pub judge_kappa: Vec<(String, String, Option<crate::review::JudgeCalibration>)>,
+    /// The suite's cascade replayed on the current prompt and models, or why it could not be.
+    pub cascade: Option<Result<crate::cascade::CascadeReport, String>>,
 }
 
 /// Evaluates a suite's gates. Without a comparison (no baseline yet) only the absolute gates
@@ -161,7 +163,73 @@ pub fn evaluate(
     if let Some(max) = g.max_flip_rate {
         out.push(flip_gate(max, analyses.stability.as_ref()));
     }
+    cascade_gates(g, analyses.cascade.as_ref(), &mut out);
     out
+}
+
+/// The cascade at its pinned thresholds (else at the recommended point) must keep its
+/// quality and stay within its budget.
+fn cascade_gates(
+    g: &Gates,
+    cascade: Option<&Result<crate::cascade::CascadeReport, String>>,
+    out: &mut Vec<GateResult>,
+) {
+    let wanted = [
+        ("cascade_min_quality_retained", g.cascade_min_quality_retained),
+        ("cascade_max_cost_per_1k", g.cascade_max_cost_per_1k),
+    ];
+    for (name, limit) in wanted {
+        let Some(limit) = limit else {
+            continue;
+        };
+        let report = match cascade {
+            None => {
+                out.push(skipped(name.into(), "the cascade was not replayed"));
+                continue;
+            }
+            Some(Err(why)) => {
+                out.push(skipped(name.into(), why.clone()));
+                continue;
+            }
+            Some(Ok(r)) => r,
+        };
+        let Some(p) = report.operating_point() else {
+            out.push(result(
+                name.into(),
+                false,
+                "no operating point of the cascade reaches its target".into(),
+            ));
+            continue;
+        };
+        let which = if report.pinned.is_some() {
+            "at the suite's thresholds"
+        } else {
+            "at the recommended point"
+        };
+        let at = crate::report::cascade_thresholds(report, p);
+        if name == "cascade_min_quality_retained" {
+            out.push(result(
+                name.into(),
+                p.quality_retained >= limit - 1e-12,
+                format!(
+                    "{which} ({at}) the cascade keeps {} of the top tier's accuracy ({} against {}), against a floor of {}",
+                    pct(p.quality_retained),
+                    pct(p.accuracy),
+                    pct(report.frontier.top.accuracy),
+                    pct(limit)
+                ),
+            ));
+        } else {
+            out.push(result(
+                name.into(),
+                p.cost_per_1k <= limit + 1e-12,
+                format!(
+                    "{which} ({at}) the cascade costs ${:.6} per 1,000 cases, against a budget of ${limit}",
+                    p.cost_per_1k
+                ),
+            ));
+        }
+    }
 }
 
 fn lift_gates(g: &Gates, a: &Analyses, out: &mut Vec<GateResult>) {

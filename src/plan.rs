@@ -21,6 +21,30 @@ pub struct RunSettings {
     /// Run only the first N cases.
     pub limit: Option<usize>,
     pub selection: Selection,
+    /// Changes to the prompt's params for this run (a cascade tier asks for
+    /// log-probabilities, or samples at a temperature).
+    pub params: ParamsPatch,
+}
+
+/// Changes to a prompt's params. They are part of every request (so of the cache key) and of
+/// the prompt source stored with the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ParamsPatch {
+    pub logprobs: Option<u32>,
+    pub temperature: Option<f64>,
+}
+
+impl ParamsPatch {
+    pub fn apply(&self, params: &crate::prompt::Params) -> crate::prompt::Params {
+        let mut p = params.clone();
+        if let Some(n) = self.logprobs {
+            p.logprobs = Some(n);
+        }
+        if let Some(t) = self.temperature {
+            p.temperature = t;
+        }
+        p
+    }
 }
 
 /// Which cases of the dataset a run covers (before `--limit`, which takes the first N of
@@ -96,6 +120,8 @@ pub struct Plan<'p> {
     pub model: &'p Model,
     pub provider: &'p Provider,
     pub prompt: Arc<Prompt>,
+    /// The params every request of the run carries: the prompt's, patched.
+    pub params: crate::prompt::Params,
     pub dataset: &'p Dataset,
     pub concurrency: usize,
     /// The number of cases the run will attempt.
@@ -141,6 +167,7 @@ pub fn build<'p>(
                 suite,
                 model,
                 provider,
+                params: settings.params.apply(&prompt.params),
                 prompt: prompt.clone(),
                 dataset,
                 concurrency,
@@ -156,6 +183,7 @@ pub fn build<'p>(
 #[derive(Debug, Clone)]
 pub struct Requests {
     prompt: Arc<Prompt>,
+    params: crate::prompt::Params,
     model: String,
     schema: Option<Value>,
 }
@@ -167,7 +195,7 @@ impl Requests {
         Ok(ChatRequest {
             model: self.model.clone(),
             messages,
-            params: self.prompt.params.clone(),
+            params: self.params.clone(),
             schema: self.schema.clone(),
         })
     }
@@ -178,6 +206,7 @@ impl Plan<'_> {
     pub fn requests(&self) -> Requests {
         Requests {
             prompt: self.prompt.clone(),
+            params: self.params.clone(),
             model: self.model.api_name.clone(),
             schema: self.prompt.contract.as_ref().and_then(|c| c.json_schema()),
         }

@@ -65,3 +65,226 @@ impl Confidence {
         }
     }
 }
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::store::CaseRow;
+use simulate::{CaseAnswers, Frontier, Point, TierAnswer};
+
+/// One tier as measured on its own.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TierSummary {
+    pub model: String,
+    pub confidence: String,
+    /// The stored run of this tier (None for the proxy).
+    pub run_id: Option<String>,
+    /// Share of the cases with a usable answer.
+    pub usable: f64,
+    /// Accuracy of its answers over every case (no answer counts as wrong).
+    pub accuracy: f64,
+    pub accuracy_low: f64,
+    pub accuracy_high: f64,
+    pub cost_per_1k: f64,
+    pub latency_p50_ms: f64,
+    /// Mean confidence of its usable answers.
+    pub mean_confidence: Option<f64>,
+    /// Mean confidence of its right and of its wrong answers: a confidence worth using is
+    /// higher on the right ones.
+    pub confidence_right: Option<f64>,
+    pub confidence_wrong: Option<f64>,
+}
+
+/// `evalgate cascade`'s result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CascadeReport {
+    pub suite: String,
+    pub field: String,
+    pub cases: usize,
+    pub tiers: Vec<TierSummary>,
+    pub frontier: Frontier,
+    /// The operating point the suite pins (every tier's `threshold`), when it does.
+    pub pinned: Option<Point>,
+    pub notes: Vec<String>,
+}
+
+impl CascadeReport {
+    /// The point the gates hold the cascade to: the pinned one, else the recommended one.
+    pub fn operating_point(&self) -> Option<&Point> {
+        self.pinned.as_ref().or(self.frontier.recommended.as_ref())
+    }
+}
+
+/// A field's value as a label (strings as they are, other values as JSON).
+pub fn label_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// One tier's answers to the cases, from its stored case rows (several rows a case when it
+/// sampled): the answer, the confidence from the tier's source, the cost and the latency
+/// (the samples of a case are sent together, so its latency is the slowest sample's).
+pub fn tier_answers(
+    tier: &Tier,
+    field: &str,
+    labels: &[String],
+    rows: &[CaseRow],
+    notes: &mut Vec<String>,
+) -> std::collections::HashMap<String, TierAnswer> {
+    use std::collections::HashMap;
+    let answer_of = |r: &CaseRow| -> Option<(String, Value)> {
+        if r.status == "error" || r.kind.as_deref() == Some("contract") {
+            return None;
+        }
+        let parsed: Value = serde_json::from_str(r.parsed_json.as_deref()?).ok()?;
+        Some((label_of(parsed.get(field)?)?, parsed))
+    };
+    let mut by_case: HashMap<&str, Vec<&CaseRow>> = HashMap::new();
+    for r in rows {
+        by_case.entry(r.case_id.as_str()).or_default().push(r);
+    }
+    let mut without_logprobs = 0;
+    let mut out = HashMap::new();
+    for (case, rows) in by_case {
+        let cost: f64 = rows.iter().map(|r| r.cost_usd).sum();
+        let latency = rows
+            .iter()
+            .filter_map(|r| r.latency_ms)
+            .fold(0.0, f64::max);
+        let first = rows.iter().min_by_key(|r| r.repeat_index).copied();
+        let (answer, confidence) = match &tier.confidence {
+            Confidence::SelfConsistency { .. } => {
+                let samples: Vec<Option<String>> =
+                    rows.iter().map(|r| answer_of(r).map(|a| a.0)).collect();
+                match confidence::vote(&samples) {
+                    Some((a, share)) => (Some(a), share),
+                    None => (None, 0.0),
+                }
+            }
+            Confidence::Logprobs => match first.and_then(|r| Some((r, answer_of(r)?))) {
+                Some((r, (a, _))) => {
+                    let tokens: Option<Vec<crate::provider::TokenLogprob>> = r
+                        .logprobs_json
+                        .as_deref()
+                        .and_then(|l| serde_json::from_str(l).ok());
+                    let p = tokens
+                        .as_deref()
+                        .and_then(|t| confidence::label_probability(t, field, &a, labels));
+                    if p.is_none() {
+                        without_logprobs += 1;
+                    }
+                    (Some(a), p.unwrap_or(0.0))
+                }
+                None => (None, 0.0),
+            },
+            Confidence::Field(f) => match first.and_then(answer_of) {
+                Some((a, parsed)) => {
+                    let c = confidence::field_confidence(&parsed, f).unwrap_or(0.0);
+                    (Some(a), c)
+                }
+                None => (None, 0.0),
+            },
+            Confidence::Final => (first.and_then(answer_of).map(|a| a.0), 1.0),
+        };
+        out.insert(
+            case.to_string(),
+            TierAnswer {
+                answer,
+                confidence,
+                cost_usd: cost,
+                latency_ms: latency,
+            },
+        );
+    }
+    if without_logprobs > 0 {
+        notes.push(format!(
+            "tier {}: {without_logprobs} answers came without usable log-probabilities (the provider did not send them, or the answer is not in its tokens); their confidence is 0, so they are handed on",
+            tier.model
+        ));
+    }
+    out
+}
+
+/// Joins the tiers' answers case by case against the expected labels. Cases without an
+/// expected value of the field are left out (with a note), and so are cases a tier did not
+/// answer at all (a run cut short).
+pub fn join(
+    expected: &[(String, Option<String>)],
+    tiers: &[std::collections::HashMap<String, TierAnswer>],
+    notes: &mut Vec<String>,
+) -> Vec<CaseAnswers> {
+    let mut out = Vec::new();
+    let (mut unlabelled, mut missing) = (0, 0);
+    for (id, label) in expected {
+        let Some(label) = label else {
+            unlabelled += 1;
+            continue;
+        };
+        let answers: Option<Vec<TierAnswer>> = tiers.iter().map(|t| t.get(id).cloned()).collect();
+        match answers {
+            Some(tiers) => out.push(CaseAnswers {
+                case_id: id.clone(),
+                expected: label.clone(),
+                tiers,
+            }),
+            None => missing += 1,
+        }
+    }
+    if unlabelled > 0 {
+        notes.push(format!(
+            "{unlabelled} cases have no expected value of the field and are left out"
+        ));
+    }
+    if missing > 0 {
+        notes.push(format!(
+            "{missing} cases lack an answer of some tier and are left out"
+        ));
+    }
+    out
+}
+
+/// A tier measured alone over the joined cases.
+pub fn summarize_tier(
+    k: usize,
+    tier_name: &str,
+    confidence: String,
+    run_id: Option<String>,
+    cases: &[CaseAnswers],
+) -> TierSummary {
+    let n = cases.len().max(1) as f64;
+    let answers: Vec<&TierAnswer> = cases.iter().map(|c| &c.tiers[k]).collect();
+    let right: Vec<bool> = cases
+        .iter()
+        .map(|c| c.tiers[k].answer.as_deref() == Some(c.expected.as_str()))
+        .collect();
+    let usable: Vec<&TierAnswer> = answers.iter().copied().filter(|a| a.answer.is_some()).collect();
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let conf_by = |want: bool| -> Vec<f64> {
+        answers
+            .iter()
+            .zip(&right)
+            .filter(|(a, r)| a.answer.is_some() && **r == want)
+            .map(|(a, _)| a.confidence)
+            .collect()
+    };
+    let hits = right.iter().filter(|r| **r).count();
+    let interval = crate::score::stats::wilson(hits as u64, cases.len() as u64);
+    let latencies: Vec<f64> = answers.iter().map(|a| a.latency_ms).collect();
+    TierSummary {
+        model: tier_name.to_string(),
+        confidence,
+        run_id,
+        usable: usable.len() as f64 / n,
+        accuracy: hits as f64 / n,
+        accuracy_low: interval.low,
+        accuracy_high: interval.high,
+        cost_per_1k: answers.iter().map(|a| a.cost_usd).sum::<f64>() / n * 1000.0,
+        latency_p50_ms: crate::score::stats::percentile(&latencies, 0.5).unwrap_or(0.0),
+        mean_confidence: mean(&usable.iter().map(|a| a.confidence).collect::<Vec<_>>()),
+        confidence_right: mean(&conf_by(true)),
+        confidence_wrong: mean(&conf_by(false)),
+    }
+}

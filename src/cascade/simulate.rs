@@ -132,6 +132,23 @@ pub struct Frontier {
     pub explored: usize,
 }
 
+impl Frontier {
+    /// A point's accuracy and cost against the top tier alone.
+    pub fn relative(&self, mut p: Point) -> Point {
+        p.quality_retained = if self.top.accuracy > 0.0 {
+            p.accuracy / self.top.accuracy
+        } else {
+            1.0
+        };
+        p.cost_share = if self.top.cost_per_1k > 0.0 {
+            p.cost_per_1k / self.top.cost_per_1k
+        } else {
+            0.0
+        };
+        p
+    }
+}
+
 /// Replays every combination of candidate thresholds (each tier but the last also left out),
 /// keeps the frontier and picks the recommendation.
 pub fn frontier(cases: &[CaseAnswers], tiers: usize, target: f64) -> Frontier {

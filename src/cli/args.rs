@@ -128,6 +128,18 @@ pub enum Command {
         after_help = "Example:\n  evalgate cost 3f9a2c --records 2000000 --refresh-days 7 --serving-events-per-day 150000\n\nMonths are 30 days. Live calls are priced at the normal rate (they cannot wait for a batch)."
     )]
     Cost(CostArgs),
+    /// Find the cheapest cascade of models that is good enough, on the suite's golden cases.
+    ///
+    /// Runs every tier of the suite's `cascade:` section once on every case (each tier is a
+    /// stored run; answers come from the response cache when they are there, so a second
+    /// call costs nothing and an interrupted one goes on where it stopped), then replays
+    /// thresholds offline: the frontier of cost against accuracy, the share of cases each
+    /// tier answers, the quality kept against always using the top tier, and the cheapest
+    /// operating point that keeps the target share of the top tier's accuracy.
+    #[command(
+        after_help = "Examples:\n  evalgate cascade support-intent\n  evalgate cascade support-intent --target 0.95 --svg frontier.svg --html cascade.html\n\nThe suite's section:\n  cascade:\n    field: intent            # the answer; right when it equals expected.intent\n    target: 0.98             # keep 98% of the top tier's accuracy\n    tiers:                   # cheapest first\n      - model: small\n        confidence: logprobs # or self_consistency (samples, temperature), or field\n      - model: large         # the last tier always answers"
+    )]
+    Cascade(CascadeArgs),
     /// Write a run's features for a downstream system, as CSV or JSON lines.
     ///
     /// One row per case whose answer met the contract, with the contracted fields,
@@ -404,6 +416,29 @@ pub struct LiftArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CascadeArgs {
+    /// The suite with a `cascade:` section.
+    pub suite: String,
+    /// The share of the top tier's accuracy to keep (default: the suite's `target`, else 0.98).
+    #[arg(long, value_name = "SHARE")]
+    pub target: Option<f64>,
+    /// Run only the first N cases of the dataset.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// Requests in flight at once for each tier's run.
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// Where to write the frontier chart (default: .evalgate/cascade/SUITE.svg).
+    #[arg(long, value_name = "FILE.svg")]
+    pub svg: Option<PathBuf>,
+    /// Also write a self-contained HTML page with the tables and the chart.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
 pub struct StabilityArgs {
     /// The first run: a run id (or unique prefix), or a run file.
     pub run_a: String,
@@ -641,6 +676,14 @@ pub struct RunArgs {
     /// Ask the model again even when the cache has the answer, and cache the new answer.
     #[arg(long)]
     pub refresh: bool,
+
+    /// Changes to the prompt's params (set by `evalgate cascade` for its tiers).
+    #[arg(skip)]
+    pub params: crate::plan::ParamsPatch,
+
+    /// Print no report after the run (set by commands that report on their own).
+    #[arg(skip)]
+    pub no_report: bool,
 }
 
 #[derive(Debug, Args)]

@@ -59,6 +59,7 @@ fn dispatch(cli: args::Cli, printer: &Printer) -> Result<ExitStatus, Error> {
             runtime()?.block_on(cmd::features::stability(&root, a, printer))
         }
         args::Command::Cost(a) => runtime()?.block_on(cmd::features::cost(&root, a, printer)),
+        args::Command::Cascade(a) => runtime()?.block_on(cmd::cascade::run(&root, a, printer)),
         args::Command::Export(a) => runtime()?.block_on(cmd::features::export(&root, a, printer)),
         args::Command::Feedback(a) => runtime()?.block_on(cmd::feedback::run(&root, a, printer)),
         args::Command::Serve(a) => runtime()?.block_on(cmd::serve::run(&root, a, printer)),

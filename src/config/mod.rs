@@ -312,6 +312,34 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 ),
             );
         }
+        let model_names: Vec<String> = models
+            .keys()
+            .chain(broken_models.iter())
+            .cloned()
+            .collect();
+        let cascade = s.cascade.map(|c| {
+            check_cascade(
+                &name,
+                c,
+                prompt.as_deref(),
+                &model_names,
+                &loc,
+                &display,
+                &mut diags,
+            )
+        });
+        if cascade.is_none()
+            && (gates.cascade_min_quality_retained.is_some()
+                || gates.cascade_max_cost_per_1k.is_some())
+        {
+            diags.push(
+                at(
+                    loc.key(&["suites", &name, "gates"]),
+                    format!("suite `{name}` has cascade gates but no `cascade:` section"),
+                )
+                .with_hint("add `cascade: {field: FIELD, tiers: [{model: CHEAP, confidence: logprobs}, {model: BIG}]}`"),
+            );
+        }
         let concurrency = s.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
         if concurrency == 0 {
             diags.push(at(
@@ -339,6 +367,7 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 max_cost: s.max_cost,
                 max_error_rate: s.max_error_rate,
                 lift,
+                cascade,
             },
         );
     }
@@ -957,6 +986,8 @@ fn check_gates(
         min_lift: g.min_lift,
         max_lift_drop: g.max_lift_drop,
         max_flip_rate: g.max_flip_rate,
+        cascade_min_quality_retained: g.cascade_min_quality_retained,
+        cascade_max_cost_per_1k: g.cascade_max_cost_per_1k,
     }
 }
 
@@ -1023,6 +1054,144 @@ fn check_lift(
         folds,
         seed: l.seed.unwrap_or(lift::DEFAULT_SEED),
         regularization,
+    }
+}
+
+/// A suite's `cascade:` section: at least two tiers of known models, the answer field in the
+/// prompt's contract (a closed set of labels when a tier reads log-probabilities), and a
+/// confidence source for every tier but the last.
+fn check_cascade(
+    suite: &str,
+    c: RawCascade,
+    prompt: Option<&Prompt>,
+    models: &[String],
+    loc: &Locator<'_>,
+    display: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> crate::cascade::CascadeSpec {
+    use crate::cascade::{self as cascade, CascadeSpec, Confidence, Tier};
+    let at = |path: &[&str], message: String| {
+        let mut full = vec!["suites", suite, "cascade"];
+        full.extend_from_slice(path);
+        let (line, col) = loc.key(&full).unwrap_or((0, 0));
+        Diagnostic::new(display, line, col, message)
+    };
+    let tier_at = |i: usize, key: &str, message: String| {
+        let (line, col) = loc
+            .item_key(&["suites", suite, "cascade", "tiers"], i, key)
+            .or_else(|| loc.item(&["suites", suite, "cascade", "tiers"], i))
+            .unwrap_or((0, 0));
+        Diagnostic::new(display, line, col, message)
+    };
+    let contract = prompt.and_then(|p| p.contract.as_ref());
+    let labels = contract.and_then(|k| k.fields.get(&c.field)).and_then(|f| match &f.kind {
+        crate::contract::FieldKind::Enum { values } => Some(values.clone()),
+        _ => None,
+    });
+    if let Some(k) = contract {
+        if !k.fields.contains_key(&c.field) {
+            let known: Vec<&str> = k.fields.keys().map(String::as_str).collect();
+            diags.push(
+                at(&["field"], format!("cascade field `{}` is not a field of the prompt's output contract", c.field))
+                    .with_hint(suggestion(&c.field, &known, "fields")),
+            );
+        }
+    }
+    let target = c.target.unwrap_or(cascade::DEFAULT_TARGET);
+    if !(target > 0.0 && target <= 1.0) {
+        diags.push(at(&["target"], format!("`target` is a share in (0, 1], got {target}")));
+    }
+    if c.tiers.len() < 2 {
+        diags.push(
+            at(&["tiers"], format!("a cascade needs at least two tiers, got {}", c.tiers.len()))
+                .with_hint("list the tiers cheapest first; the last one always answers"),
+        );
+    }
+    let last = c.tiers.len().saturating_sub(1);
+    let mut tiers = Vec::new();
+    for (i, t) in c.tiers.into_iter().enumerate() {
+        if !models.contains(&t.model) {
+            let known: Vec<&str> = models.iter().map(String::as_str).collect();
+            diags.push(
+                tier_at(i, "model", format!("cascade tier {} names an unknown model `{}`", i + 1, t.model))
+                    .with_hint(suggestion(&t.model, &known, "models")),
+            );
+        }
+        if let Some(th) = t.threshold {
+            if !(0.0..=1.0).contains(&th) || i == last {
+                diags.push(tier_at(
+                    i,
+                    "threshold",
+                    if i == last {
+                        "the last tier always answers: it takes no `threshold`".into()
+                    } else {
+                        format!("`threshold` is a confidence in 0..1, got {th}")
+                    },
+                ));
+            }
+        }
+        let confidence = if i == last {
+            if t.confidence.is_some() {
+                diags.push(tier_at(
+                    i,
+                    "confidence",
+                    "the last tier always answers: it takes no `confidence`".into(),
+                ));
+            }
+            Confidence::Final
+        } else {
+            match t.confidence.as_deref() {
+                Some("logprobs") => {
+                    if contract.is_some() && labels.is_none() {
+                        diags.push(
+                            tier_at(i, "confidence", format!("`confidence: logprobs` needs the cascade field `{}` to be an enum in the contract (its labels renormalise the probabilities)", c.field))
+                                .with_hint("use `confidence: self_consistency` for a field without a closed set of labels"),
+                        );
+                    }
+                    Confidence::Logprobs
+                }
+                Some("self_consistency") => {
+                    let samples = t.samples.unwrap_or(cascade::DEFAULT_SAMPLES);
+                    if samples < 2 {
+                        diags.push(tier_at(i, "samples", format!("self-consistency needs at least 2 `samples`, got {samples}")));
+                    }
+                    let temperature = t.temperature.unwrap_or(cascade::DEFAULT_SAMPLE_TEMPERATURE);
+                    if !(temperature > 0.0 && temperature <= 2.0) {
+                        diags.push(tier_at(i, "temperature", format!("samples need a `temperature` in (0, 2], got {temperature}")));
+                    }
+                    Confidence::SelfConsistency { samples, temperature }
+                }
+                Some("field") => {
+                    let f = t.confidence_field.clone().unwrap_or_else(|| "confidence".into());
+                    if let Some(k) = contract {
+                        if !k.fields.contains_key(&f) {
+                            diags.push(tier_at(i, "confidence_field", format!("confidence field `{f}` is not a field of the prompt's output contract")));
+                        }
+                    }
+                    Confidence::Field(f)
+                }
+                other => {
+                    diags.push(
+                        tier_at(i, "confidence", match other {
+                            Some(o) => format!("unknown confidence `{o}`"),
+                            None => format!("cascade tier {} needs a `confidence` (only the last tier always answers)", i + 1),
+                        })
+                        .with_hint("one of `logprobs`, `self_consistency`, `field`"),
+                    );
+                    Confidence::Logprobs
+                }
+            }
+        };
+        tiers.push(Tier {
+            model: t.model,
+            confidence,
+            threshold: t.threshold.filter(|_| i != last),
+        });
+    }
+    CascadeSpec {
+        field: c.field,
+        target,
+        tiers,
     }
 }
 

@@ -153,6 +153,7 @@ pub struct Suite {
     pub max_cost: Option<f64>,
     pub max_error_rate: Option<f64>,
     pub lift: Option<crate::features::lift::LiftSpec>,
+    pub cascade: Option<crate::cascade::CascadeSpec>,
 }
 
 /// Thresholds of a suite. `evalgate gate` evaluates them against a baseline.
@@ -169,6 +170,11 @@ pub struct Gates {
     /// No feature field may change its value on more than this share of cases against the
     /// baseline.
     pub max_flip_rate: Option<f64>,
+    /// The cascade (at its pinned thresholds, else at the recommended point) must keep at
+    /// least this share of the top tier's accuracy.
+    pub cascade_min_quality_retained: Option<f64>,
+    /// The cascade may cost at most this per 1,000 cases (USD).
+    pub cascade_max_cost_per_1k: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -88,6 +88,29 @@ pub struct RawSuite {
     pub max_error_rate: Option<f64>,
     /// The downstream lift analysis (`evalgate lift`, and the lift gates).
     pub lift: Option<RawLift>,
+    /// Tiers of models to simulate as a cascade (`evalgate cascade`).
+    pub cascade: Option<RawCascade>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCascade {
+    pub field: String,
+    pub target: Option<f64>,
+    pub tiers: Vec<RawTier>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTier {
+    pub model: String,
+    /// `logprobs`, `self_consistency` or `field` (not for the last tier).
+    pub confidence: Option<String>,
+    pub samples: Option<u32>,
+    pub temperature: Option<f64>,
+    /// For `confidence: field`: the output field holding a number in 0..1.
+    pub confidence_field: Option<String>,
+    pub threshold: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +170,8 @@ pub struct RawGates {
     pub min_lift: Option<f64>,
     pub max_lift_drop: Option<f64>,
     pub max_flip_rate: Option<f64>,
+    pub cascade_min_quality_retained: Option<f64>,
+    pub cascade_max_cost_per_1k: Option<f64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

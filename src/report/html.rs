@@ -1121,3 +1121,201 @@ mod tests {
         );
     }
 }
+
+/// The cascade's frontier as a standalone SVG: accuracy against cost per 1,000 cases, the
+/// frontier as a step line, the top tier alone as a square, the recommendation ringed.
+pub fn render_cascade_svg(r: &crate::cascade::CascadeReport) -> String {
+    let f = &r.frontier;
+    let (w, h) = (640.0, 380.0);
+    let (left, right, top, bottom) = (64.0, 24.0, 36.0, 52.0);
+    let mut points: Vec<&crate::cascade::simulate::Point> = f.frontier.iter().collect();
+    points.push(&f.top);
+    let max_cost = points
+        .iter()
+        .map(|p| p.cost_per_1k)
+        .fold(0.0, f64::max)
+        .max(1e-12);
+    let min_acc = points.iter().map(|p| p.accuracy).fold(1.0, f64::min);
+    let max_acc = points.iter().map(|p| p.accuracy).fold(0.0, f64::max);
+    // The accuracy axis covers the points with a margin, on tenths.
+    let lo = ((min_acc - 0.05).max(0.0) * 10.0).floor() / 10.0;
+    let hi = (((max_acc + 0.05).min(1.0) * 10.0).ceil() / 10.0).max(lo + 0.1);
+    let x = |c: f64| left + (w - left - right) * c / (max_cost * 1.05);
+    let y = |a: f64| h - bottom - (h - top - bottom) * (a - lo) / (hi - lo);
+    let mut s = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="system-ui, sans-serif" font-size="12" role="img" aria-label="cascade frontier: accuracy against cost"><rect width="{w}" height="{h}" fill="#fff"/><text x="{left}" y="20" font-size="14" font-weight="600">{}: accuracy against cost per 1,000 cases</text>"##,
+        escape(&r.suite)
+    );
+    // Axes and grid.
+    let mut a = lo;
+    while a <= hi + 1e-9 {
+        let _ = write!(
+            s,
+            r##"<line x1="{left}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#e3e6ee"/><text x="{:.1}" y="{:.1}" text-anchor="end">{:.0}%</text>"##,
+            w - right,
+            left - 6.0,
+            y(a) + 4.0,
+            a * 100.0,
+            y = y(a)
+        );
+        a += 0.1;
+    }
+    for i in 0..=4 {
+        let c = max_cost * 1.05 * f64::from(i) / 4.0;
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">${}</text>"##,
+            x(c),
+            h - bottom + 18.0,
+            escape(&money(c))
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<line x1="{left}" x2="{left}" y1="{top}" y2="{:.1}" stroke="#889"/><line x1="{left}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#889"/><text x="{:.1}" y="{:.1}" text-anchor="middle">cost per 1,000 cases (USD)</text>"##,
+        h - bottom,
+        w - right,
+        h - bottom,
+        h - bottom,
+        (left + w - right) / 2.0,
+        h - 12.0
+    );
+    // The frontier as steps: cheaper points hold their accuracy until the next.
+    let mut path = String::new();
+    for (i, p) in f.frontier.iter().enumerate() {
+        if i == 0 {
+            let _ = write!(path, "M{:.1},{:.1}", x(p.cost_per_1k), y(p.accuracy));
+        } else {
+            let _ = write!(
+                path,
+                " H{:.1} V{:.1}",
+                x(p.cost_per_1k),
+                y(p.accuracy)
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        r##"<path d="{path}" fill="none" stroke="#5b7bd5" stroke-width="2"/>"##
+    );
+    for p in &f.frontier {
+        let _ = write!(
+            s,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="#5b7bd5"><title>{}</title></circle>"##,
+            x(p.cost_per_1k),
+            y(p.accuracy),
+            escape(&format!(
+                "{}: accuracy {:.1}%, ${} per 1,000 cases, {:.0}% reach the top tier",
+                crate::report::cascade_thresholds(r, p),
+                p.accuracy * 100.0,
+                money(p.cost_per_1k),
+                p.reach_top * 100.0
+            ))
+        );
+    }
+    let top_name = r.tiers.last().map_or("top tier", |t| t.model.as_str());
+    let _ = write!(
+        s,
+        r##"<rect x="{:.1}" y="{:.1}" width="10" height="10" fill="#c0392b"><title>{} alone</title></rect><text x="{:.1}" y="{:.1}" text-anchor="end" fill="#c0392b">always {}</text>"##,
+        x(f.top.cost_per_1k) - 5.0,
+        y(f.top.accuracy) - 5.0,
+        escape(top_name),
+        x(f.top.cost_per_1k) - 8.0,
+        y(f.top.accuracy) - 10.0,
+        escape(top_name)
+    );
+    if let Some(p) = &f.recommended {
+        let (cx, cy) = (x(p.cost_per_1k), y(p.accuracy));
+        let anchor = if cx > w / 2.0 { "end" } else { "start" };
+        let dx = if cx > w / 2.0 { -12.0 } else { 12.0 };
+        let _ = write!(
+            s,
+            r##"<circle cx="{cx:.1}" cy="{cy:.1}" r="9" fill="none" stroke="#1e8449" stroke-width="2.5"/><text x="{:.1}" y="{:.1}" text-anchor="{anchor}" fill="#1e8449">recommended: {:.0}% of the accuracy at {:.0}% of the cost</text>"##,
+            cx + dx,
+            cy + 22.0,
+            p.quality_retained * 100.0,
+            p.cost_share * 100.0
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Dollars with as many decimals as a small amount needs.
+fn money(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if x < 0.01 {
+        format!("{x:.5}")
+    } else if x < 10.0 {
+        format!("{x:.3}")
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+/// The cascade as a page: the tiers, the frontier table, the recommendation and the chart.
+pub fn render_cascade(r: &crate::cascade::CascadeReport, svg: &str) -> String {
+    let f = &r.frontier;
+    let mut body = format!(
+        "<h1>Cascade {}</h1><p class=\"meta\">answer <code>{}</code> · {} cases · target {:.0}% of the top tier's accuracy</p>",
+        escape(&r.suite),
+        escape(&r.field),
+        r.cases,
+        f.target * 100.0
+    );
+    if let Some(p) = &f.recommended {
+        let _ = write!(
+            body,
+            r#"<p class="pass" id="recommendation">Recommended: {}, which {} (${} per 1,000 cases, accuracy {}).</p>"#,
+            escape(&crate::report::cascade_thresholds(r, p)),
+            escape(&crate::report::cascade_sentence(p)),
+            escape(&money(p.cost_per_1k)),
+            pct(p.accuracy)
+        );
+    }
+    // The chart is ours and carries no script; it is inlined as is.
+    body.push_str(svg.trim_end());
+    body.push_str("<h2>Tiers</h2><table><tr><th>tier</th><th>model</th><th>confidence</th><th>usable</th><th>accuracy</th><th>$ / 1,000</th><th>p50 ms</th></tr>");
+    for (k, t) in r.tiers.iter().enumerate() {
+        let _ = write!(
+            body,
+            r#"<tr><td class="num">{}</td><td>{}</td><td>{}</td><td class="num">{}</td><td class="num">{} ({}–{})</td><td class="num">{}</td><td class="num">{:.0}</td></tr>"#,
+            k + 1,
+            escape(&t.model),
+            escape(&t.confidence),
+            pct(t.usable),
+            pct(t.accuracy),
+            pct(t.accuracy_low),
+            pct(t.accuracy_high),
+            escape(&money(t.cost_per_1k)),
+            t.latency_p50_ms
+        );
+    }
+    body.push_str("</table><h2>Frontier</h2><table><tr><th>thresholds</th><th>answered by tier</th><th>accuracy</th><th>retained</th><th>$ / 1,000</th><th>cost share</th><th>p50 / p95 ms</th></tr>");
+    for p in &f.frontier {
+        let _ = write!(
+            body,
+            r#"<tr><td>{}</td><td>{}</td><td class="num">{} ({}–{})</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{:.0} / {:.0}</td></tr>"#,
+            escape(&crate::report::cascade_thresholds(r, p)),
+            p.answered
+                .iter()
+                .map(|a| format!("{:.0}%", a * 100.0))
+                .collect::<Vec<_>>()
+                .join(" · "),
+            pct(p.accuracy),
+            pct(p.accuracy_low),
+            pct(p.accuracy_high),
+            pct(p.quality_retained),
+            escape(&money(p.cost_per_1k)),
+            pct(p.cost_share),
+            p.latency_p50_ms,
+            p.latency_p95_ms
+        );
+    }
+    body.push_str("</table>");
+    for n in &r.notes {
+        let _ = write!(body, "<p class=\"meta\">note: {}</p>", escape(n));
+    }
+    page(&format!("evalgate cascade · {}", r.suite), &body)
+}

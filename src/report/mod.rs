@@ -234,6 +234,34 @@ pub fn format_value(metric: &str, v: f64) -> String {
     }
 }
 
+/// An operating point's thresholds, tier by tier: `smollm2 ≥ 0.91 · gemma off`.
+pub fn cascade_thresholds(r: &crate::cascade::CascadeReport, p: &crate::cascade::simulate::Point) -> String {
+    let parts: Vec<String> = p
+        .thresholds
+        .iter()
+        .zip(&r.tiers)
+        .map(|(t, tier)| match t {
+            Some(t) => format!("{} ≥ {t:.2}", tier.model),
+            None => format!("{} off", tier.model),
+        })
+        .collect();
+    if parts.is_empty() {
+        "the top tier alone".into()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+/// What an operating point keeps and costs against the top tier alone.
+pub fn cascade_sentence(p: &crate::cascade::simulate::Point) -> String {
+    format!(
+        "keeps {:.0}% of the top tier's accuracy with {:.0}% of calls reaching it, at {:.0}% of the cost",
+        p.quality_retained * 100.0,
+        p.reach_top * 100.0,
+        p.cost_share * 100.0
+    )
+}
+
 /// A signed number with three decimals: `+0.049`, `-0.010` (lifts, kappas).
 pub fn format_signed(x: f64) -> String {
     format!("{}{:.3}", if x < 0.0 { '-' } else { '+' }, x.abs())

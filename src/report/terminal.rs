@@ -1126,3 +1126,126 @@ mod tests {
         assert_eq!(usd(1.5), "$1.5000");
     }
 }
+
+pub fn render_cascade(r: &crate::cascade::CascadeReport) -> String {
+    let mut out = String::new();
+    let f = &r.frontier;
+    let _ = writeln!(
+        out,
+        "cascade {}: answer `{}`, {} cases, target {:.0}% of the top tier's accuracy",
+        r.suite,
+        r.field,
+        r.cases,
+        f.target * 100.0
+    );
+    let mut t = table(&[
+        "tier",
+        "model",
+        "confidence",
+        "usable",
+        "accuracy (95% CI)",
+        "$ / 1,000 cases",
+        "p50",
+        "confidence right / wrong",
+    ]);
+    for (k, tier) in r.tiers.iter().enumerate() {
+        t.add_row(vec![
+            (k + 1).to_string(),
+            tier.model.clone(),
+            tier.confidence.clone(),
+            pct(tier.usable),
+            format!(
+                "{} ({}–{})",
+                pct(tier.accuracy),
+                pct(tier.accuracy_low),
+                pct(tier.accuracy_high)
+            ),
+            usd(tier.cost_per_1k),
+            ms(Some(tier.latency_p50_ms)),
+            if k + 1 == r.tiers.len() {
+                "–".into()
+            } else {
+                format!("{} / {}", opt(tier.confidence_right, 2), opt(tier.confidence_wrong, 2))
+            },
+        ]);
+    }
+    right(&mut t, 3);
+    let _ = writeln!(out, "{t}");
+    let point_row = |p: &crate::cascade::simulate::Point| -> Vec<String> {
+        vec![
+            crate::report::cascade_thresholds(r, p),
+            p.answered
+                .iter()
+                .map(|a| format!("{:.0}%", a * 100.0))
+                .collect::<Vec<_>>()
+                .join(" · "),
+            format!(
+                "{} ({}–{})",
+                pct(p.accuracy),
+                pct(p.accuracy_low),
+                pct(p.accuracy_high)
+            ),
+            pct(p.quality_retained),
+            usd(p.cost_per_1k),
+            pct(p.cost_share),
+            format!("{:.0} / {:.0} ms", p.latency_p50_ms, p.latency_p95_ms),
+        ]
+    };
+    let mut t = table(&[
+        "thresholds",
+        "answered by tier",
+        "accuracy (95% CI)",
+        "retained",
+        "$ / 1,000 cases",
+        "cost share",
+        "latency p50 / p95",
+    ]);
+    for p in &f.frontier {
+        t.add_row(point_row(p));
+    }
+    right(&mut t, 1);
+    let _ = writeln!(
+        out,
+        "frontier: {} of {} operating points are not beaten on both cost and accuracy",
+        f.frontier.len(),
+        thousands(f.explored as u64)
+    );
+    let _ = writeln!(out, "{t}");
+    let top = r.tiers.last().map_or("the top tier", |t| t.model.as_str());
+    let _ = writeln!(
+        out,
+        "always {top}: accuracy {} at {} per 1,000 cases",
+        pct(f.top.accuracy),
+        usd(f.top.cost_per_1k)
+    );
+    match &f.recommended {
+        Some(p) => {
+            let _ = writeln!(
+                out,
+                "recommended for ≥ {:.0}% of {top}'s accuracy at the lowest cost: {}, which {} ({} per 1,000 cases, accuracy {})",
+                f.target * 100.0,
+                crate::report::cascade_thresholds(r, p),
+                crate::report::cascade_sentence(p),
+                usd(p.cost_per_1k),
+                pct(p.accuracy)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "no operating point reaches the target");
+        }
+    }
+    if let Some(p) = &r.pinned {
+        let _ = writeln!(
+            out,
+            "the suite's pinned thresholds ({}) {} ({} per 1,000 cases, accuracy {})",
+            crate::report::cascade_thresholds(r, p),
+            crate::report::cascade_sentence(p),
+            usd(p.cost_per_1k),
+            pct(p.accuracy)
+        );
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    out
+}

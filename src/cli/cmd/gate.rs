@@ -105,6 +105,15 @@ async fn feature_analyses(
         out.stability = baseline
             .map(|b| crate::features::stability::compare(b, candidate).map_err(|e| e.to_string()));
     }
+    if g.cascade_min_quality_retained.is_some() || g.cascade_max_cost_per_1k.is_some() {
+        out.cascade = Some(
+            match super::cascade::analyze(root, project, suite, None, None, None, printer).await {
+                Ok((Some(report), _)) => Ok(report),
+                Ok((None, _)) => Err("a tier of the cascade did not finish its run".into()),
+                Err(e) => Err(e.to_string()),
+            },
+        );
+    }
     Ok(out)
 }
 

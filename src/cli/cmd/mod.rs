@@ -1,6 +1,7 @@
 //! One file per subcommand, each a short function over the library.
 
 pub mod baseline;
+pub mod cascade;
 pub mod compare;
 pub mod estimate;
 pub mod features;

@@ -31,6 +31,7 @@ pub async fn run_suite(
             shard: args.shard,
             only: None,
         },
+        params: args.params,
     };
     let mut plans = plan::build(&project, &args.suite, &settings)?;
     if let Some(c) = args.max_cost {
@@ -196,14 +197,16 @@ pub async fn run_suite(
                 o.clone()
             }
         });
-        super::report::print(
-            &store,
-            &outcome.run_id,
-            args.format,
-            out.as_deref(),
-            printer,
-        )
-        .await?;
+        if !args.no_report {
+            super::report::print(
+                &store,
+                &outcome.run_id,
+                args.format,
+                out.as_deref(),
+                printer,
+            )
+            .await?;
+        }
         let p = &outcome.progress;
         printer.info(&format!(
             "stored run {} in {} ({:.1}s; {} requested, {} from the cache{})",

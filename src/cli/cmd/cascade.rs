@@ -1,0 +1,253 @@
+//! `evalgate cascade`: run every tier of a suite's cascade, then replay thresholds offline.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::cascade::{self, CascadeReport, CascadeSpec, Confidence, simulate};
+use crate::cli::args::{CascadeArgs, Format, RunArgs};
+use crate::config::{Project, Suite};
+use crate::error::{Error, ExitStatus};
+use crate::output::Printer;
+use crate::plan::ParamsPatch;
+
+pub async fn run(root: &Path, args: CascadeArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+    let project = super::load(root, printer)?;
+    let suite = suite_with_cascade(&project, &args.suite)?;
+    if let Some(t) = args.target {
+        if !(t > 0.0 && t <= 1.0) {
+            return Err(Error::usage(
+                format!("`--target` is a share in (0, 1], got {t}"),
+                Some("0.98 keeps 98% of the top tier's accuracy".into()),
+            ));
+        }
+    }
+    let (report, status) = analyze(
+        root,
+        &project,
+        suite,
+        args.target,
+        args.limit,
+        args.concurrency,
+        printer,
+    )
+    .await?;
+    let Some(report) = report else {
+        return Ok(status);
+    };
+    let svg = crate::report::html::render_cascade_svg(&report);
+    let svg_path = args.svg.clone().unwrap_or_else(|| {
+        root.join(".evalgate/cascade")
+            .join(format!("{}.svg", suite.name))
+    });
+    if let Some(dir) = svg_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    std::fs::write(&svg_path, &svg).map_err(|source| Error::Write {
+        path: svg_path.clone(),
+        source,
+    })?;
+    printer.info(&format!("wrote the frontier chart to {}", svg_path.display()));
+    if let Some(path) = &args.html {
+        super::write_html(
+            path,
+            &crate::report::html::render_cascade(&report, &svg),
+            printer,
+        )?;
+    }
+    match args.format {
+        Format::Terminal => printer.data(&crate::report::terminal::render_cascade(&report)),
+        Format::Json => printer.data(&serde_json::to_string_pretty(&report).unwrap_or_default()),
+    }
+    Ok(status)
+}
+
+/// The suite, which must have a `cascade:` section.
+pub fn suite_with_cascade<'p>(project: &'p Project, name: &str) -> Result<&'p Suite, Error> {
+    let suite = project.suites.get(name).ok_or_else(|| {
+        let known: Vec<&str> = project.suites.keys().map(String::as_str).collect();
+        Error::usage(
+            format!("no suite named `{name}`"),
+            Some(crate::diag::suggestion(name, &known, "suites")),
+        )
+    })?;
+    if suite.cascade.is_none() {
+        return Err(Error::usage(
+            format!("suite `{name}` has no `cascade:` section"),
+            Some("add one: `cascade: {field: FIELD, tiers: [{model: CHEAP, confidence: logprobs}, {model: BIG}]}` (see `evalgate cascade --help`)".into()),
+        ));
+    }
+    Ok(suite)
+}
+
+/// How a tier's run differs from a plain run: log-probabilities asked for, or K samples at
+/// a temperature.
+fn tier_run(confidence: &Confidence) -> (ParamsPatch, u32) {
+    match confidence {
+        Confidence::Logprobs => (
+            ParamsPatch {
+                logprobs: Some(cascade::TOP_LOGPROBS),
+                temperature: None,
+            },
+            1,
+        ),
+        Confidence::SelfConsistency {
+            samples,
+            temperature,
+        } => (
+            ParamsPatch {
+                logprobs: None,
+                temperature: Some(*temperature),
+            },
+            *samples,
+        ),
+        Confidence::Field(_) | Confidence::Final => (ParamsPatch::default(), 1),
+    }
+}
+
+/// Runs every tier of the suite's cascade (each a stored run, answered from the cache when it
+/// can be) and replays the thresholds. None (with the run's status) when a tier's run did not
+/// finish.
+pub async fn analyze(
+    root: &Path,
+    project: &Project,
+    suite: &Suite,
+    target: Option<f64>,
+    limit: Option<u64>,
+    concurrency: Option<u32>,
+    printer: &Printer,
+) -> Result<(Option<CascadeReport>, ExitStatus), Error> {
+    let spec: &CascadeSpec = suite.cascade.as_ref().ok_or_else(|| {
+        Error::usage(format!("suite `{}` has no `cascade:` section", suite.name), None)
+    })?;
+    let mut run_ids = Vec::new();
+    for (k, tier) in spec.tiers.iter().enumerate() {
+        printer.info(&format!(
+            "cascade tier {} of {}: {} ({})",
+            k + 1,
+            spec.tiers.len(),
+            tier.model,
+            tier.confidence.describe()
+        ));
+        let (params, repeat) = tier_run(&tier.confidence);
+        let (status, ids) = super::run::run_suite(
+            root,
+            RunArgs {
+                suite: suite.name.clone(),
+                models: vec![tier.model.clone()],
+                repeat,
+                limit,
+                concurrency,
+                params,
+                no_report: true,
+                ..RunArgs::default()
+            },
+            printer,
+        )
+        .await?;
+        if status == ExitStatus::Infrastructure {
+            printer.warn(&format!(
+                "tier {} ({}) did not finish: run `evalgate cascade {}` again to go on (finished answers come from the cache)",
+                k + 1,
+                tier.model,
+                suite.name
+            ));
+            return Ok((None, status));
+        }
+        run_ids.push(ids.into_iter().next().unwrap_or_default());
+    }
+    let store = super::open_store(root).await?;
+    let mut rows = Vec::new();
+    for id in &run_ids {
+        match store.cases(id).await {
+            Ok(r) => rows.push(r),
+            Err(e) => {
+                store.close().await;
+                return Err(e.into());
+            }
+        }
+    }
+    store.close().await;
+    let labels: Vec<String> = project.prompts[&suite.prompt]
+        .contract
+        .as_ref()
+        .and_then(|c| c.fields.get(&spec.field))
+        .and_then(|f| match &f.kind {
+            crate::contract::FieldKind::Enum { values } => Some(values.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let mut notes = Vec::new();
+    let answers: Vec<HashMap<String, simulate::TierAnswer>> = spec
+        .tiers
+        .iter()
+        .zip(&rows)
+        .map(|(t, r)| cascade::tier_answers(t, &spec.field, &labels, r, &mut notes))
+        .collect();
+    // The expected labels, in case order, from the top tier's run (every case is there once).
+    let mut expected: Vec<(String, Option<String>)> = rows
+        .last()
+        .map(|r| {
+            r.iter()
+                .filter(|c| c.repeat_index == 0)
+                .map(|c| {
+                    let e: serde_json::Value =
+                        serde_json::from_str(&c.expected_json).unwrap_or_default();
+                    (
+                        c.case_id.clone(),
+                        e.get(&spec.field).and_then(cascade::label_of),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    expected.sort();
+    let cases = cascade::join(&expected, &answers, &mut notes);
+    if cases.is_empty() {
+        return Err(Error::usage(
+            format!(
+                "no case of suite `{}` has an expected `{}` and an answer of every tier",
+                suite.name, spec.field
+            ),
+            Some(format!(
+                "the golden cases need `expected.{}` to measure accuracy",
+                spec.field
+            )),
+        ));
+    }
+    let tiers = spec
+        .tiers
+        .iter()
+        .enumerate()
+        .map(|(k, t)| {
+            cascade::summarize_tier(
+                k,
+                &t.model,
+                t.confidence.describe(),
+                Some(run_ids[k].clone()),
+                &cases,
+            )
+        })
+        .collect();
+    let target = target.unwrap_or(spec.target);
+    let frontier = simulate::frontier(&cases, spec.tiers.len(), target);
+    let pinned_thresholds: Option<Vec<Option<f64>>> = spec.tiers[..spec.tiers.len() - 1]
+        .iter()
+        .map(|t| t.threshold.map(Some))
+        .collect();
+    let pinned = pinned_thresholds.map(|t| frontier.relative(simulate::evaluate(&cases, &t)));
+    Ok((
+        Some(CascadeReport {
+            suite: suite.name.clone(),
+            field: spec.field.clone(),
+            cases: cases.len(),
+            tiers,
+            frontier,
+            pinned,
+            notes,
+        }),
+        ExitStatus::Ok,
+    ))
+}
