@@ -175,7 +175,10 @@ fn cascade_gates(
     out: &mut Vec<GateResult>,
 ) {
     let wanted = [
-        ("cascade_min_quality_retained", g.cascade_min_quality_retained),
+        (
+            "cascade_min_quality_retained",
+            g.cascade_min_quality_retained,
+        ),
         ("cascade_max_cost_per_1k", g.cascade_max_cost_per_1k),
     ];
     for (name, limit) in wanted {

@@ -150,10 +150,7 @@ pub fn tier_answers(
     let mut out = HashMap::new();
     for (case, rows) in by_case {
         let cost: f64 = rows.iter().map(|r| r.cost_usd).sum();
-        let latency = rows
-            .iter()
-            .filter_map(|r| r.latency_ms)
-            .fold(0.0, f64::max);
+        let latency = rows.iter().filter_map(|r| r.latency_ms).fold(0.0, f64::max);
         let first = rows.iter().min_by_key(|r| r.repeat_index).copied();
         let (answer, confidence) = match &tier.confidence {
             Confidence::SelfConsistency { .. } => {
@@ -260,7 +257,11 @@ pub fn summarize_tier(
         .iter()
         .map(|c| c.tiers[k].answer.as_deref() == Some(c.expected.as_str()))
         .collect();
-    let usable: Vec<&TierAnswer> = answers.iter().copied().filter(|a| a.answer.is_some()).collect();
+    let usable: Vec<&TierAnswer> = answers
+        .iter()
+        .copied()
+        .filter(|a| a.answer.is_some())
+        .collect();
     let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
     let conf_by = |want: bool| -> Vec<f64> {
         answers

@@ -109,7 +109,8 @@ fn candidates(cases: &[CaseAnswers], tier: usize, max: usize) -> Vec<f64> {
         .map(|c| c.tiers[tier].confidence)
         .collect();
     c.sort_by(f64::total_cmp);
-    c.dedup();
+    // Values a rounding error apart are one threshold.
+    c.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
     if c.len() > max {
         c = (0..max)
             .map(|i| c[i * (c.len() - 1) / (max - 1).max(1)])

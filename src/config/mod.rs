@@ -312,11 +312,7 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 ),
             );
         }
-        let model_names: Vec<String> = models
-            .keys()
-            .chain(broken_models.iter())
-            .cloned()
-            .collect();
+        let model_names: Vec<String> = models.keys().chain(broken_models.iter()).cloned().collect();
         let cascade = s.cascade.map(|c| {
             check_cascade(
                 &name,
@@ -1084,27 +1080,41 @@ fn check_cascade(
         Diagnostic::new(display, line, col, message)
     };
     let contract = prompt.and_then(|p| p.contract.as_ref());
-    let labels = contract.and_then(|k| k.fields.get(&c.field)).and_then(|f| match &f.kind {
-        crate::contract::FieldKind::Enum { values } => Some(values.clone()),
-        _ => None,
-    });
+    let labels = contract
+        .and_then(|k| k.fields.get(&c.field))
+        .and_then(|f| match &f.kind {
+            crate::contract::FieldKind::Enum { values } => Some(values.clone()),
+            _ => None,
+        });
     if let Some(k) = contract {
         if !k.fields.contains_key(&c.field) {
             let known: Vec<&str> = k.fields.keys().map(String::as_str).collect();
             diags.push(
-                at(&["field"], format!("cascade field `{}` is not a field of the prompt's output contract", c.field))
-                    .with_hint(suggestion(&c.field, &known, "fields")),
+                at(
+                    &["field"],
+                    format!(
+                        "cascade field `{}` is not a field of the prompt's output contract",
+                        c.field
+                    ),
+                )
+                .with_hint(suggestion(&c.field, &known, "fields")),
             );
         }
     }
     let target = c.target.unwrap_or(cascade::DEFAULT_TARGET);
     if !(target > 0.0 && target <= 1.0) {
-        diags.push(at(&["target"], format!("`target` is a share in (0, 1], got {target}")));
+        diags.push(at(
+            &["target"],
+            format!("`target` is a share in (0, 1], got {target}"),
+        ));
     }
     if c.tiers.len() < 2 {
         diags.push(
-            at(&["tiers"], format!("a cascade needs at least two tiers, got {}", c.tiers.len()))
-                .with_hint("list the tiers cheapest first; the last one always answers"),
+            at(
+                &["tiers"],
+                format!("a cascade needs at least two tiers, got {}", c.tiers.len()),
+            )
+            .with_hint("list the tiers cheapest first; the last one always answers"),
         );
     }
     let last = c.tiers.len().saturating_sub(1);
@@ -1113,8 +1123,16 @@ fn check_cascade(
         if !models.contains(&t.model) {
             let known: Vec<&str> = models.iter().map(String::as_str).collect();
             diags.push(
-                tier_at(i, "model", format!("cascade tier {} names an unknown model `{}`", i + 1, t.model))
-                    .with_hint(suggestion(&t.model, &known, "models")),
+                tier_at(
+                    i,
+                    "model",
+                    format!(
+                        "cascade tier {} names an unknown model `{}`",
+                        i + 1,
+                        t.model
+                    ),
+                )
+                .with_hint(suggestion(&t.model, &known, "models")),
             );
         }
         if let Some(th) = t.threshold {
@@ -1153,16 +1171,30 @@ fn check_cascade(
                 Some("self_consistency") => {
                     let samples = t.samples.unwrap_or(cascade::DEFAULT_SAMPLES);
                     if samples < 2 {
-                        diags.push(tier_at(i, "samples", format!("self-consistency needs at least 2 `samples`, got {samples}")));
+                        diags.push(tier_at(
+                            i,
+                            "samples",
+                            format!("self-consistency needs at least 2 `samples`, got {samples}"),
+                        ));
                     }
                     let temperature = t.temperature.unwrap_or(cascade::DEFAULT_SAMPLE_TEMPERATURE);
                     if !(temperature > 0.0 && temperature <= 2.0) {
-                        diags.push(tier_at(i, "temperature", format!("samples need a `temperature` in (0, 2], got {temperature}")));
+                        diags.push(tier_at(
+                            i,
+                            "temperature",
+                            format!("samples need a `temperature` in (0, 2], got {temperature}"),
+                        ));
                     }
-                    Confidence::SelfConsistency { samples, temperature }
+                    Confidence::SelfConsistency {
+                        samples,
+                        temperature,
+                    }
                 }
                 Some("field") => {
-                    let f = t.confidence_field.clone().unwrap_or_else(|| "confidence".into());
+                    let f = t
+                        .confidence_field
+                        .clone()
+                        .unwrap_or_else(|| "confidence".into());
                     if let Some(k) = contract {
                         if !k.fields.contains_key(&f) {
                             diags.push(tier_at(i, "confidence_field", format!("confidence field `{f}` is not a field of the prompt's output contract")));

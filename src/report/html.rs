@@ -1077,51 +1077,6 @@ pub fn render_review_index(
     page("evalgate review", &body)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_markup_and_control_characters() {
-        assert_eq!(
-            escape("<script>alert('x')</script> & \"q\"\u{1}"),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;\u{FFFD}"
-        );
-        let j = script_json(&json!({"o": "</script><b>&"}));
-        assert!(!j.contains('<') && !j.contains('&'), "{j}");
-        assert_eq!(
-            serde_json::from_str::<Value>(&j).unwrap()["o"],
-            "</script><b>&"
-        );
-    }
-
-    #[test]
-    fn ten_thousand_cases_stay_light() {
-        let output = r#"{"intent": "billing", "risk": 2}"#;
-        let cases = (0..10_000)
-            .map(|i| json!({"id": format!("case-{i:05}"), "status": if i % 7 == 0 { "fail" } else { "pass" }, "output": output, "tags": ["refund", "web"], "latency_ms": 800.0 + (i % 300) as f64}))
-            .collect();
-        let run = crate::runfile::testing::run_file(
-            "r",
-            r#"{"fields":{"intent":{"type":"enum","values":["billing","bug"]},"risk":{"type":"integer"}}}"#,
-            cases,
-        );
-        let html = render_run(&run, &[]);
-        // The rows are data for the script (a page of 100 is drawn at a time), not markup.
-        assert!(html.len() < 2_500_000, "{} bytes", html.len());
-        assert_eq!(html.matches("case-0").count(), 10_000);
-        assert!(!html.contains("<tr><td>case-"));
-    }
-
-    #[test]
-    fn word_diff_marks_words() {
-        assert_eq!(
-            word_diff("the risk is 2", "the risk is 5"),
-            "the risk is <del>2</del><ins>5</ins>"
-        );
-    }
-}
-
 /// The cascade's frontier as a standalone SVG: accuracy against cost per 1,000 cases, the
 /// frontier as a step line, the top tier alone as a square, the recommendation ringed.
 pub fn render_cascade_svg(r: &crate::cascade::CascadeReport) -> String {
@@ -1186,12 +1141,7 @@ pub fn render_cascade_svg(r: &crate::cascade::CascadeReport) -> String {
         if i == 0 {
             let _ = write!(path, "M{:.1},{:.1}", x(p.cost_per_1k), y(p.accuracy));
         } else {
-            let _ = write!(
-                path,
-                " H{:.1} V{:.1}",
-                x(p.cost_per_1k),
-                y(p.accuracy)
-            );
+            let _ = write!(path, " H{:.1} V{:.1}", x(p.cost_per_1k), y(p.accuracy));
         }
     }
     let _ = write!(
@@ -1318,4 +1268,49 @@ pub fn render_cascade(r: &crate::cascade::CascadeReport, svg: &str) -> String {
         let _ = write!(body, "<p class=\"meta\">note: {}</p>", escape(n));
     }
     page(&format!("evalgate cascade · {}", r.suite), &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_control_characters() {
+        assert_eq!(
+            escape("<script>alert('x')</script> & \"q\"\u{1}"),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;\u{FFFD}"
+        );
+        let j = script_json(&json!({"o": "</script><b>&"}));
+        assert!(!j.contains('<') && !j.contains('&'), "{j}");
+        assert_eq!(
+            serde_json::from_str::<Value>(&j).unwrap()["o"],
+            "</script><b>&"
+        );
+    }
+
+    #[test]
+    fn ten_thousand_cases_stay_light() {
+        let output = r#"{"intent": "billing", "risk": 2}"#;
+        let cases = (0..10_000)
+            .map(|i| json!({"id": format!("case-{i:05}"), "status": if i % 7 == 0 { "fail" } else { "pass" }, "output": output, "tags": ["refund", "web"], "latency_ms": 800.0 + (i % 300) as f64}))
+            .collect();
+        let run = crate::runfile::testing::run_file(
+            "r",
+            r#"{"fields":{"intent":{"type":"enum","values":["billing","bug"]},"risk":{"type":"integer"}}}"#,
+            cases,
+        );
+        let html = render_run(&run, &[]);
+        // The rows are data for the script (a page of 100 is drawn at a time), not markup.
+        assert!(html.len() < 2_500_000, "{} bytes", html.len());
+        assert_eq!(html.matches("case-0").count(), 10_000);
+        assert!(!html.contains("<tr><td>case-"));
+    }
+
+    #[test]
+    fn word_diff_marks_words() {
+        assert_eq!(
+            word_diff("the risk is 2", "the risk is 5"),
+            "the risk is <del>2</del><ins>5</ins>"
+        );
+    }
 }

@@ -235,7 +235,10 @@ pub fn format_value(metric: &str, v: f64) -> String {
 }
 
 /// An operating point's thresholds, tier by tier: `smollm2 ≥ 0.91 · gemma off`.
-pub fn cascade_thresholds(r: &crate::cascade::CascadeReport, p: &crate::cascade::simulate::Point) -> String {
+pub fn cascade_thresholds(
+    r: &crate::cascade::CascadeReport,
+    p: &crate::cascade::simulate::Point,
+) -> String {
     let parts: Vec<String> = p
         .thresholds
         .iter()

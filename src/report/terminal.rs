@@ -1113,20 +1113,6 @@ pub fn render_calibration(c: &crate::review::Calibration) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_numbers() {
-        assert_eq!(thousands(1234567), "1,234,567");
-        assert_eq!(thousands(12), "12");
-        assert_eq!(usd(0.0), "$0");
-        assert_eq!(usd(0.000123), "$0.000123");
-        assert_eq!(usd(1.5), "$1.5000");
-    }
-}
-
 pub fn render_cascade(r: &crate::cascade::CascadeReport) -> String {
     let mut out = String::new();
     let f = &r.frontier;
@@ -1165,7 +1151,11 @@ pub fn render_cascade(r: &crate::cascade::CascadeReport) -> String {
             if k + 1 == r.tiers.len() {
                 "–".into()
             } else {
-                format!("{} / {}", opt(tier.confidence_right, 2), opt(tier.confidence_wrong, 2))
+                format!(
+                    "{} / {}",
+                    opt(tier.confidence_right, 2),
+                    opt(tier.confidence_wrong, 2)
+                )
             },
         ]);
     }
@@ -1248,4 +1238,18 @@ pub fn render_cascade(r: &crate::cascade::CascadeReport) -> String {
         let _ = writeln!(out, "note: {n}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_numbers() {
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+        assert_eq!(usd(0.0), "$0");
+        assert_eq!(usd(0.000123), "$0.000123");
+        assert_eq!(usd(1.5), "$1.5000");
+    }
 }

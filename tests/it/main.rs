@@ -1,6 +1,7 @@
 //! The integration tests: one binary that drives the real `evalgate` executable against an
 //! OpenAI-compatible stub server on 127.0.0.1.
 
+mod cascade;
 mod common;
 mod features;
 mod feedback;

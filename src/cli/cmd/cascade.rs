@@ -49,7 +49,10 @@ pub async fn run(root: &Path, args: CascadeArgs, printer: &Printer) -> Result<Ex
         path: svg_path.clone(),
         source,
     })?;
-    printer.info(&format!("wrote the frontier chart to {}", svg_path.display()));
+    printer.info(&format!(
+        "wrote the frontier chart to {}",
+        svg_path.display()
+    ));
     if let Some(path) = &args.html {
         super::write_html(
             path,
@@ -120,7 +123,10 @@ pub async fn analyze(
     printer: &Printer,
 ) -> Result<(Option<CascadeReport>, ExitStatus), Error> {
     let spec: &CascadeSpec = suite.cascade.as_ref().ok_or_else(|| {
-        Error::usage(format!("suite `{}` has no `cascade:` section", suite.name), None)
+        Error::usage(
+            format!("suite `{}` has no `cascade:` section", suite.name),
+            None,
+        )
     })?;
     let mut run_ids = Vec::new();
     for (k, tier) in spec.tiers.iter().enumerate() {

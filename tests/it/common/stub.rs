@@ -31,6 +31,10 @@ pub enum Reply {
     Hang,
     /// HTTP 200 whose body breaks off after this prefix: the connection drops mid-response.
     Truncated(String),
+    /// HTTP 200 with this text and `choices[0].logprobs.content` set to this array.
+    WithLogprobs(String, Value),
+    /// HTTP 200 from `/v1/embeddings` with these vectors, one per input.
+    Embeddings(Vec<Vec<f64>>),
 }
 
 pub type Responder = dyn Fn(&Value) -> Reply + Send + Sync;
@@ -97,6 +101,7 @@ impl Stub {
                 let app = Router::new()
                     .route("/v1/chat/completions", post(chat))
                     .route("/v1/messages", post(messages))
+                    .route("/v1/embeddings", post(embeddings))
                     .route("/v1/files", post(upload))
                     .route("/v1/files/{id}/content", get(file_content))
                     .route("/v1/batches", post(create_batch))
@@ -236,14 +241,15 @@ async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
     if let Some(r) = fault(&reply) {
         return r;
     }
-    let (content, cached) = match reply {
-        Reply::Content(c) => (c, 0),
-        Reply::ContentCached(c, n) => (c, n),
+    let (content, cached, logprobs) = match reply {
+        Reply::Content(c) => (c, 0, Value::Null),
+        Reply::ContentCached(c, n) => (c, n, Value::Null),
+        Reply::WithLogprobs(c, l) => (c, 0, json!({"content": l})),
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             return StatusCode::GATEWAY_TIMEOUT.into_response();
         }
-        _ => unreachable!(),
+        _ => return (StatusCode::BAD_REQUEST, "not a chat answer").into_response(),
     };
     let prompt = prompt_tokens(&body);
     let completion = content.split_whitespace().count() as u64;
@@ -266,9 +272,40 @@ async fn chat(State(state): State<AppState>, headers: HeaderMap, body: Bytes) ->
         "id": "chatcmpl-stub",
         "object": "chat.completion",
         "model": body["model"],
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop", "logprobs": logprobs}],
         "usage": usage
     }))
+    .into_response()
+}
+
+async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (body, reply) = match receive(&state, "/v1/embeddings", &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Some(r) = fault(&reply) {
+        return r;
+    }
+    let Reply::Embeddings(vectors) = reply else {
+        return (StatusCode::BAD_REQUEST, "not an embeddings answer").into_response();
+    };
+    let tokens: u64 = body["input"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|t| t.as_str().unwrap_or("").split_whitespace().count() as u64)
+                .sum()
+        })
+        .unwrap_or(0);
+    let data: Vec<Value> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| json!({"object": "embedding", "index": i, "embedding": v}))
+        .collect();
+    axum::Json(
+        json!({"object": "list", "data": data, "model": body["model"],
+                      "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
+    )
     .into_response()
 }
 

@@ -1,0 +1,274 @@
+//! `evalgate cascade` against the stub: three tiers (log-probabilities, self-consistency,
+//! the top model), the recommendation checked against what the fixture was built to show,
+//! the cache making a second call free, and the cascade gates.
+
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::common::Project;
+use crate::common::stub::{Reply, Stub, user_text};
+
+const LABELS: [&str; 4] = ["billing", "bug", "feature_request", "other"];
+
+/// 40 cases, 10 per intent. Case k is hard for the small model when k % 4 == 0.
+fn golden() -> String {
+    (0..40)
+        .map(|k| {
+            let intent = LABELS[k % 4];
+            json!({"id": format!("q{k:02}"), "vars": {"transcript": format!("Customer #{k:02} writes about {intent}")},
+                   "expected": {"intent": intent}})
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+fn case_of(text: &str) -> (usize, &'static str) {
+    let k: usize = text
+        .split('#')
+        .nth(1)
+        .and_then(|r| r.get(..2))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    (k, LABELS[k % 4])
+}
+
+/// The small model's answer with log-probabilities: the label as one token among the other
+/// labels and a forbidden `Billing` ranked first (as a constrained decoder reports them).
+fn with_logprobs(answer: &str, chosen: f64, runner_up: f64) -> Reply {
+    let top: Vec<Value> = std::iter::once(json!({"token": "Billing", "logprob": -0.01}))
+        .chain(LABELS.iter().map(|l| {
+            let lp = if *l == answer { chosen } else { runner_up };
+            json!({"token": l, "logprob": lp})
+        }))
+        .collect();
+    let content = format!("{{\"intent\": \"{answer}\"}}");
+    Reply::WithLogprobs(
+        content,
+        json!([
+            {"token": "{\"intent\": \"", "logprob": -0.001, "top_logprobs": []},
+            {"token": answer, "logprob": chosen, "top_logprobs": top},
+            {"token": "\"}", "logprob": -0.001, "top_logprobs": [{"token": "\"}", "logprob": -0.001}]}
+        ]),
+    )
+}
+
+fn responder(calls: Arc<Mutex<HashMap<usize, usize>>>) -> impl Fn(&Value) -> Reply {
+    move |body: &Value| {
+        let (k, truth) = case_of(&user_text(body));
+        let wrong = LABELS[(k + 1) % 4];
+        let answer = |a: &str| Reply::Content(json!({"intent": a}).to_string());
+        match body["model"].as_str().unwrap_or("") {
+            // Easy cases right and sure; hard ones wrong and unsure, but q12 wrong and sure.
+            "small-1" => {
+                assert_eq!(body["logprobs"], json!(true));
+                if k % 4 != 0 {
+                    with_logprobs(truth, -0.05, -4.0)
+                } else if k == 12 {
+                    with_logprobs(wrong, -0.05, -4.0)
+                } else {
+                    with_logprobs(wrong, -1.0, -1.2)
+                }
+            }
+            // Five samples a case: right 4 times of 5, except on q00 and q04 (2 of 5).
+            "mid-1" => {
+                let mut c = calls.lock().unwrap();
+                let n = c.entry(k).or_default();
+                *n += 1;
+                let right_times = if k == 0 || k == 4 { 2 } else { 4 };
+                answer(if *n <= right_times { truth } else { wrong })
+            }
+            // Always right but on q36.
+            _ => answer(if k == 36 { wrong } else { truth }),
+        }
+    }
+}
+
+fn project(stub: &Stub, gates: &str) -> Project {
+    let p = Project::base(&stub.base_url);
+    p.write("golden/intents.jsonl", &golden());
+    p.write(
+        "prompts/intent.yaml",
+        "messages:\n  - role: user\n    content: \"{{ transcript }}\"\nparams:\n  temperature: 0\n  max_tokens: 20\n  response_format: json\noutput:\n  fields:\n    intent: {type: enum, values: [billing, bug, feature_request, other]}\n",
+    );
+    let config = p.read("evalgate.yaml");
+    let config = config.replace(
+        "models:\n",
+        "models:\n  small:\n    provider: stub\n    name: small-1\n    price: {input: 0.1, output: 0.4}\n  mid:\n    provider: stub\n    name: mid-1\n    price: {input: 1.0, output: 4.0}\n  big:\n    provider: stub\n    name: big-1\n    price: {input: 10.0, output: 40.0}\n",
+    );
+    p.write(
+        "evalgate.yaml",
+        &format!(
+            "{config}  intent:\n    prompt: intent\n    dataset: intents\n    models: [big]\n    concurrency: 4\n    scorers:\n      - kind: json_field\n        field: intent\n    cascade:\n      field: intent\n      target: 0.98\n      tiers:\n        - model: small\n          confidence: logprobs\n{gates}        - model: mid\n          confidence: self_consistency\n          samples: 5\n        - model: big\n"
+        ),
+    );
+    p
+}
+
+#[test]
+fn the_cascade_recommends_the_cheapest_point_that_keeps_the_target() {
+    let calls = Arc::new(Mutex::new(HashMap::new()));
+    let stub = Stub::start(responder(calls));
+    let p = project(&stub, "");
+    p.evalgate(&["validate"]).assert_code(0);
+    let r = p.evalgate(&[
+        "cascade",
+        "intent",
+        "--format",
+        "json",
+        "--html",
+        "cascade.html",
+    ]);
+    r.assert_code(0);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["cases"], 40);
+    // What each tier was asked: log-probabilities for the small one, five samples at the
+    // default temperature for the middle one, one plain answer from the top one.
+    let logged = stub.requests();
+    let by_model = |m: &str| -> Vec<&Value> {
+        logged
+            .iter()
+            .filter(|l| l.body["model"] == m)
+            .map(|l| &l.body)
+            .collect()
+    };
+    assert_eq!(by_model("small-1").len(), 40);
+    assert!(
+        by_model("small-1")
+            .iter()
+            .all(|b| b["top_logprobs"] == 20 && b.get("stream").is_none())
+    );
+    assert_eq!(by_model("mid-1").len(), 200);
+    assert!(by_model("mid-1").iter().all(|b| b["temperature"] == 0.7));
+    assert_eq!(by_model("big-1").len(), 40);
+
+    let tiers = report["tiers"].as_array().unwrap();
+    // The small tier: right on 30 of 40; renormalised over the labels its confidence is
+    // e^-0.05 / (e^-0.05 + 3 e^-4) ≈ 0.945 on the sure answers, although a forbidden token
+    // was ranked above each of them.
+    assert_eq!(tiers[0]["accuracy"], 0.75);
+    let sure = (-0.05f64).exp() / ((-0.05f64).exp() + 3.0 * (-4.0f64).exp());
+    let unsure = (-1.0f64).exp() / ((-1.0f64).exp() + 3.0 * (-1.2f64).exp());
+    let right = tiers[0]["confidence_right"].as_f64().unwrap();
+    assert!((right - sure).abs() < 1e-9, "{right} against {sure}");
+    // Wrong: 9 unsure and q12 sure.
+    let wrong = tiers[0]["confidence_wrong"].as_f64().unwrap();
+    assert!(
+        (wrong - (9.0 * unsure + sure) / 10.0).abs() < 1e-9,
+        "{wrong}"
+    );
+    // The middle tier votes: right on all but q00 and q04 (2 of 5 right loses the vote).
+    assert_eq!(tiers[1]["accuracy"], 0.95);
+    assert_eq!(tiers[2]["accuracy"], 0.975);
+
+    // The recommendation: keep ≥ 98% of the top tier's 97.5% (≥ 95.55%) at the lowest cost.
+    // The small tier above its unsure answers, the middle tier at 0.8 (its 4-of-5 votes),
+    // the rest to the top: only q12 (sure and wrong) and q36 (the top tier's mistake) are
+    // lost... checked as numbers:
+    let rec = &report["frontier"]["recommended"];
+    let accuracy = rec["accuracy"].as_f64().unwrap();
+    assert!(accuracy >= 0.98 * 0.975 - 1e-9, "{rec}");
+    assert!(rec["cost_share"].as_f64().unwrap() < 0.5, "{rec}");
+    assert!(rec["reach_top"].as_f64().unwrap() < 0.2, "{rec}");
+    let t0 = rec["thresholds"][0].as_f64().unwrap();
+    assert!(t0 > unsure && t0 <= sure, "{rec}");
+    // No point meeting the target is cheaper.
+    let cheapest_meeting = report["frontier"]["frontier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["accuracy"].as_f64().unwrap() >= 0.98 * 0.975 - 1e-9)
+        .map(|p| p["cost_per_1k"].as_f64().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    assert!((rec["cost_per_1k"].as_f64().unwrap() - cheapest_meeting).abs() < 1e-12);
+    assert!(p.read(".evalgate/cascade/intent.svg").starts_with("<svg"));
+    let html = p.read("cascade.html");
+    assert!(
+        html.contains("id=\"recommendation\"") && html.contains("<svg"),
+        "{html}"
+    );
+
+    // Everything is cached: a second call asks nothing and says the same.
+    let before = stub.requests().len();
+    let again = p.evalgate(&["cascade", "intent"]);
+    again.assert_code(0);
+    assert_eq!(
+        stub.requests().len(),
+        before,
+        "a second cascade makes no request"
+    );
+    assert!(
+        again
+            .stdout
+            .contains("recommended for ≥ 98% of big's accuracy at the lowest cost: small ≥"),
+        "{}",
+        again.stdout
+    );
+    crate::snapshot!("cascade_terminal", stable(&again.stdout));
+}
+
+/// The report with measured latencies masked and the table padding (which follows their
+/// width) squeezed.
+fn stable(text: &str) -> String {
+    let text = regex::Regex::new(r"\d+ / \d+ ms|\d+ ms")
+        .unwrap()
+        .replace_all(text, "[ms]");
+    let text = regex::Regex::new(r"─+").unwrap().replace_all(&text, "─");
+    let text = regex::Regex::new(r"═+").unwrap().replace_all(&text, "═");
+    regex::Regex::new(r" {2,}")
+        .unwrap()
+        .replace_all(&text, " ")
+        .into_owned()
+}
+
+#[test]
+fn the_cascade_gates_hold_the_pinned_thresholds() {
+    let calls = Arc::new(Mutex::new(HashMap::new()));
+    let stub = Stub::start(responder(calls));
+    // Pinned at 0: the small tier answers everything, right on 30 of 40.
+    let p = project(&stub, "          threshold: 0.0\n");
+    let config = p.read("evalgate.yaml");
+    p.write(
+        "evalgate.yaml",
+        &config
+            .replace("        - model: mid\n          confidence: self_consistency\n          samples: 5\n", "        - model: mid\n          confidence: self_consistency\n          samples: 5\n          threshold: 0.8\n")
+            .replace("    cascade:\n", "    gates:\n      cascade_min_quality_retained: 0.95\n      cascade_max_cost_per_1k: 1.0\n    cascade:\n"),
+    );
+    p.evalgate(&["validate"]).assert_code(0);
+    let r = p.evalgate(&["gate", "intent", "--all"]);
+    r.assert_code(1);
+    let line = |name: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no {name} in {}", r.stdout))
+            .to_string()
+    };
+    let quality = line("cascade_min_quality_retained");
+    assert!(
+        quality.contains("fail")
+            && quality.contains("at the suite's thresholds (small ≥ 0.00 · mid ≥ 0.80)"),
+        "{quality}"
+    );
+    assert!(
+        quality.contains("76.9%"),
+        "30 of 40 against 39 of 40: {quality}"
+    );
+    assert!(line("cascade_max_cost_per_1k").contains("pass"));
+
+    // A bad section is refused with its line.
+    p.write(
+        "evalgate.yaml",
+        &p.read("evalgate.yaml")
+            .replace("confidence: logprobs", "confidence: vibes"),
+    );
+    let r = p.evalgate(&["validate"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("unknown confidence `vibes`"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("evalgate.yaml:"), "{}", r.stderr);
+}
