@@ -24,6 +24,8 @@ pub struct RunSettings {
     /// Changes to the prompt's params for this run (a cascade tier asks for
     /// log-probabilities, or samples at a temperature).
     pub params: ParamsPatch,
+    /// Run this dataset instead of the suite's (a cascade's unlabelled pool).
+    pub dataset: Option<String>,
 }
 
 /// Changes to a prompt's params. They are part of every request (so of the cache key) and of
@@ -144,7 +146,11 @@ pub fn build<'p>(
         )
     })?;
     let prompt = project.prompts[&suite.prompt].clone();
-    let dataset = &project.datasets[&suite.dataset];
+    let dataset_name = settings.dataset.as_ref().unwrap_or(&suite.dataset);
+    let dataset = project
+        .datasets
+        .get(dataset_name)
+        .ok_or_else(|| Error::usage(format!("no dataset named `{dataset_name}`"), None))?;
     let model_names: Vec<&String> = if settings.models.is_empty() {
         suite.models.iter().collect()
     } else {

@@ -9,6 +9,7 @@
 //!   frontier and the recommendation.
 
 pub mod confidence;
+pub mod proxy;
 pub mod simulate;
 
 /// A suite's `cascade:` section.
@@ -31,11 +32,30 @@ pub const TOP_LOGPROBS: u32 = 20;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tier {
+    /// The model (for a proxy: `proxy(EMBEDDINGS)`, a name to show).
     pub model: String,
+    /// Set for a proxy tier.
+    pub proxy: Option<ProxySpec>,
     pub confidence: Confidence,
     /// The threshold this tier runs at in production, when pinned: the gate holds the cascade
     /// to this operating point (otherwise to the recommended one).
     pub threshold: Option<f64>,
+}
+
+/// A proxy tier: logistic regression over embeddings, trained on the labels an LLM gave an
+/// unlabelled pool (the LLM makes the training data for the cheaper stage).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxySpec {
+    /// The model that embeds.
+    pub embeddings: String,
+    /// The dataset of unlabelled inputs.
+    pub pool: String,
+    /// The model whose answers on the pool are the labels.
+    pub labeller: String,
+    /// The variable embedded (None: the case's only variable).
+    pub input: Option<String>,
+    /// α of the L2 penalty.
+    pub regularization: f64,
 }
 
 /// Where a tier's confidence in its answer comes from.
@@ -48,6 +68,8 @@ pub enum Confidence {
     SelfConsistency { samples: u32, temperature: f64 },
     /// A number in 0..1 that the output itself carries.
     Field(String),
+    /// The proxy's predicted probability of its answer.
+    Probability,
     /// The last tier: it always answers.
     Final,
 }
@@ -61,6 +83,7 @@ impl Confidence {
                 temperature,
             } => format!("agreement of {samples} samples at temperature {temperature}"),
             Confidence::Field(f) => format!("output field `{f}`"),
+            Confidence::Probability => "predicted probability".into(),
             Confidence::Final => "always answers".into(),
         }
     }
@@ -184,7 +207,9 @@ pub fn tier_answers(
                 }
                 None => (None, 0.0),
             },
-            Confidence::Final => (first.and_then(answer_of).map(|a| a.0), 1.0),
+            Confidence::Final | Confidence::Probability => {
+                (first.and_then(answer_of).map(|a| a.0), 1.0)
+            }
         };
         out.insert(
             case.to_string(),

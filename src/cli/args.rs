@@ -684,6 +684,14 @@ pub struct RunArgs {
     /// Print no report after the run (set by commands that report on their own).
     #[arg(skip)]
     pub no_report: bool,
+
+    /// Run this dataset instead of the suite's (set by `evalgate cascade` for its pool).
+    #[arg(skip)]
+    pub dataset: Option<String>,
+
+    /// Call no judge (set by `evalgate cascade` when labelling its pool).
+    #[arg(skip)]
+    pub no_judges: bool,
 }
 
 #[derive(Debug, Args)]

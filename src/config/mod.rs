@@ -319,6 +319,7 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 c,
                 prompt.as_deref(),
                 &model_names,
+                root,
                 &loc,
                 &display,
                 &mut diags,
@@ -348,6 +349,23 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 .entry(s.dataset.clone())
                 .or_default()
                 .push((name.clone(), p.clone()));
+            // A proxy's pool is run with the suite's prompt too.
+            let pools = cascade
+                .iter()
+                .flat_map(|c| &c.tiers)
+                .filter_map(|t| t.proxy.as_ref())
+                .map(|x| x.pool.clone())
+                .filter(|pool| {
+                    root.join(GOLDEN_DIR)
+                        .join(format!("{pool}.jsonl"))
+                        .is_file()
+                });
+            for pool in pools {
+                let users = dataset_users.entry(pool).or_default();
+                if !users.iter().any(|(n, _)| n == &name) {
+                    users.push((name.clone(), p.clone()));
+                }
+            }
         }
         suites.insert(
             name.clone(),
@@ -1056,11 +1074,16 @@ fn check_lift(
 /// A suite's `cascade:` section: at least two tiers of known models, the answer field in the
 /// prompt's contract (a closed set of labels when a tier reads log-probabilities), and a
 /// confidence source for every tier but the last.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the section, its context in the project and where to report, like the other checks"
+)]
 fn check_cascade(
     suite: &str,
     c: RawCascade,
     prompt: Option<&Prompt>,
     models: &[String],
+    root: &Path,
     loc: &Locator<'_>,
     display: &Path,
     diags: &mut Vec<Diagnostic>,
@@ -1120,35 +1143,91 @@ fn check_cascade(
     let last = c.tiers.len().saturating_sub(1);
     let mut tiers = Vec::new();
     for (i, t) in c.tiers.into_iter().enumerate() {
-        if !models.contains(&t.model) {
-            let known: Vec<&str> = models.iter().map(String::as_str).collect();
-            diags.push(
-                tier_at(
-                    i,
-                    "model",
-                    format!(
-                        "cascade tier {} names an unknown model `{}`",
-                        i + 1,
-                        t.model
-                    ),
-                )
-                .with_hint(suggestion(&t.model, &known, "models")),
-            );
-        }
-        if let Some(th) = t.threshold {
-            if !(0.0..=1.0).contains(&th) || i == last {
+        let known: Vec<&str> = models.iter().map(String::as_str).collect();
+        let unknown_model = |key: &str, m: &str, diags: &mut Vec<Diagnostic>| {
+            if !models.iter().any(|x| x == m) {
+                diags.push(
+                    tier_at(
+                        i,
+                        key,
+                        format!("cascade tier {} names an unknown model `{m}`", i + 1),
+                    )
+                    .with_hint(suggestion(m, &known, "models")),
+                );
+            }
+        };
+        let proxy = match (&t.model, t.proxy) {
+            (Some(m), None) => {
+                unknown_model("model", m, diags);
+                None
+            }
+            (None, Some(p)) => {
+                unknown_model("proxy", &p.embeddings, diags);
+                unknown_model("proxy", &p.labeller, diags);
+                if !root
+                    .join(GOLDEN_DIR)
+                    .join(format!("{}.jsonl", p.pool))
+                    .is_file()
+                {
+                    diags.push(tier_at(
+                        i,
+                        "proxy",
+                        format!(
+                            "the proxy's pool `{}` is not a dataset (`{GOLDEN_DIR}/{}.jsonl`)",
+                            p.pool, p.pool
+                        ),
+                    ));
+                }
+                if i == last {
+                    diags.push(tier_at(
+                        i,
+                        "proxy",
+                        "a proxy cannot be the last tier: the last tier always answers, and a proxy is the cheap first guess".into(),
+                    ));
+                }
+                let regularization = p.regularization.unwrap_or(1.0);
+                if !(regularization > 0.0 && regularization.is_finite()) {
+                    diags.push(tier_at(
+                        i,
+                        "proxy",
+                        format!("`regularization` must be a positive number, got {regularization}"),
+                    ));
+                }
+                Some(crate::cascade::ProxySpec {
+                    embeddings: p.embeddings,
+                    pool: p.pool,
+                    labeller: p.labeller,
+                    input: p.input,
+                    regularization,
+                })
+            }
+            (Some(_), Some(_)) | (None, None) => {
+                diags.push(
+                    tier_at(
+                        i,
+                        "model",
+                        format!("cascade tier {} needs either `model` or `proxy`", i + 1),
+                    )
+                    .with_hint("`model: NAME` for a model, `proxy: {embeddings: MODEL, pool: DATASET, labeller: MODEL}` for a classifier over embeddings"),
+                );
+                None
+            }
+        };
+        let name = match (&proxy, &t.model) {
+            (Some(p), _) => format!("proxy({})", p.embeddings),
+            (None, Some(m)) => m.clone(),
+            (None, None) => String::new(),
+        };
+        let confidence = if proxy.is_some() {
+            if t.confidence.as_deref().is_some_and(|c| c != "probability") {
                 diags.push(tier_at(
                     i,
-                    "threshold",
-                    if i == last {
-                        "the last tier always answers: it takes no `threshold`".into()
-                    } else {
-                        format!("`threshold` is a confidence in 0..1, got {th}")
-                    },
+                    "confidence",
+                    "a proxy's confidence is its predicted probability (`confidence: probability`, the default)".into(),
                 ));
             }
-        }
-        let confidence = if i == last {
+            Confidence::Probability
+        } else if i == last {
             if t.confidence.is_some() {
                 diags.push(tier_at(
                     i,
@@ -1215,7 +1294,8 @@ fn check_cascade(
             }
         };
         tiers.push(Tier {
-            model: t.model,
+            model: name,
+            proxy,
             confidence,
             threshold: t.threshold.filter(|_| i != last),
         });

@@ -103,7 +103,9 @@ pub struct RawCascade {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTier {
-    pub model: String,
+    pub model: Option<String>,
+    /// A proxy tier: a classifier over embeddings, trained on an LLM's labels of a pool.
+    pub proxy: Option<RawProxy>,
     /// `logprobs`, `self_consistency` or `field` (not for the last tier).
     pub confidence: Option<String>,
     pub samples: Option<u32>,
@@ -111,6 +113,20 @@ pub struct RawTier {
     /// For `confidence: field`: the output field holding a number in 0..1.
     pub confidence_field: Option<String>,
     pub threshold: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxy {
+    /// The model that embeds (its provider serves `/embeddings`).
+    pub embeddings: String,
+    /// The dataset of unlabelled inputs the labeller answers.
+    pub pool: String,
+    /// The model whose answers on the pool are the training labels.
+    pub labeller: String,
+    /// The variable embedded (default: the case's only variable).
+    pub input: Option<String>,
+    pub regularization: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

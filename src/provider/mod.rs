@@ -464,6 +464,63 @@ impl Client {
             .collect()
     }
 
+    /// Embeds inputs (one request) through the limits and retries. Only OpenAI-compatible
+    /// providers serve `/embeddings`.
+    pub async fn embed(&self, model: &str, inputs: &[String]) -> Result<openai::Embedded, Failure> {
+        let Backend::OpenAi(b) = &self.backend else {
+            return Err(Failure {
+                error: ProviderError::new(
+                    ErrorKind::BadRequest,
+                    format!(
+                        "provider `{}` is not OpenAI-compatible, so it serves no embeddings",
+                        self.provider
+                    ),
+                ),
+                attempts: 0,
+            });
+        };
+        let estimate: u64 = inputs
+            .iter()
+            .map(|t| t.chars().count() as u64 / 4 + 1)
+            .sum();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = {
+                let _permit = self
+                    .limits
+                    .acquire(estimate.min(u64::from(u32::MAX)) as u32)
+                    .await;
+                b.embed(model, inputs).await
+            };
+            match result {
+                Ok(r) => {
+                    self.limits.on_success();
+                    return Ok(r);
+                }
+                Err(e) => {
+                    if e.kind == ErrorKind::RateLimited {
+                        self.limits.on_rate_limited();
+                    }
+                    if attempt >= self.retry.max_attempts || !retry::is_retryable(e.kind) {
+                        return Err(Failure {
+                            error: e,
+                            attempts: attempt,
+                        });
+                    }
+                    if !self.no_delay {
+                        tokio::time::sleep(self.retry.delay(attempt, e.retry_after)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The scope of this client's cached answers: its kind and address.
+    pub fn scope(&self) -> String {
+        format!("{} {}", self.kind, self.base_url)
+    }
+
     /// Calls the model: cache, limits, retries, backend, recorder.
     pub async fn chat(&self, request: &ChatRequest, call: CallKey<'_>) -> Result<Reply, Failure> {
         if self.reads_cache() {

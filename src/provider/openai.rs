@@ -100,6 +100,97 @@ impl OpenAi {
     }
 }
 
+impl OpenAi {
+    /// `POST /embeddings` for several inputs at once: one vector per input, in input order.
+    pub async fn embed(&self, model: &str, inputs: &[String]) -> Result<Embedded, ProviderError> {
+        let url = format!("{}/embeddings", self.base_url);
+        let body = json!({"model": model, "input": inputs});
+        let builder = self.authorized(self.http.post(&url).json(&body));
+        let started = Instant::now();
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| transport_error(&url, &e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = retry_after(response.headers());
+            let text = response.text().await.unwrap_or_default();
+            return Err(status_error(status.as_u16(), &text, retry_after));
+        }
+        let (body, latency_ms) = read_json(&url, response, started).await?;
+        parse_embeddings(&body, inputs.len(), latency_ms)
+    }
+}
+
+/// Vectors from `/embeddings`, with the tokens and the time of the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedded {
+    pub vectors: Vec<Vec<f32>>,
+    pub tokens: u64,
+    pub latency_ms: f64,
+}
+
+/// Reads an embeddings response: `data[i].embedding` by `index`, one flat vector per input.
+pub fn parse_embeddings(
+    body: &Value,
+    inputs: usize,
+    latency_ms: f64,
+) -> Result<Embedded, ProviderError> {
+    let bad = |m: String| ProviderError::new(ErrorKind::BadResponse, m);
+    let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
+        bad(format!(
+            "embeddings response has no `data` array: {}",
+            clip(&body.to_string())
+        ))
+    })?;
+    if data.len() != inputs {
+        return Err(bad(format!(
+            "embeddings response has {} vectors for {inputs} inputs",
+            data.len()
+        )));
+    }
+    let mut vectors = vec![Vec::new(); inputs];
+    for (pos, item) in data.iter().enumerate() {
+        let index = item
+            .get("index")
+            .and_then(Value::as_u64)
+            .map_or(pos, |i| i as usize);
+        let values = item
+            .get("embedding")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad(format!("`data[{pos}].embedding` is not an array")))?;
+        if values.first().is_some_and(Value::is_array) {
+            return Err(bad(
+                "the server returned one vector per token, not one per input: it pools nothing (llama-cpp-python: start it with `--embedding true --kv_overrides llama.pooling_type=int:1`)".into(),
+            ));
+        }
+        let v: Option<Vec<f32>> = values
+            .iter()
+            .map(|x| x.as_f64().map(|f| f as f32))
+            .collect();
+        let v = v.ok_or_else(|| bad(format!("`data[{pos}].embedding` holds a non-number")))?;
+        if index >= inputs || !vectors[index].is_empty() {
+            return Err(bad(format!("`data[{pos}].index` {index} is out of place")));
+        }
+        vectors[index] = v;
+    }
+    let dims = vectors.first().map_or(0, Vec::len);
+    if dims == 0 || vectors.iter().any(|v| v.len() != dims) {
+        return Err(bad(
+            "embedding vectors are empty or of different lengths".into()
+        ));
+    }
+    let tokens = body
+        .pointer("/usage/prompt_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    Ok(Embedded {
+        vectors,
+        tokens,
+        latency_ms,
+    })
+}
+
 /// Reads a successful response's JSON body and the time since the request started.
 pub async fn read_json(
     url: &str,

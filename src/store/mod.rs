@@ -4,8 +4,11 @@
 //! convert at the boundary. Every query is one SQL text that both backends accept (`$N`
 //! placeholders, `||` concatenation), run through sqlx's `Any` driver, and tested on both.
 
+mod embeddings;
 mod feedback;
 mod review;
+
+pub use embeddings::EmbeddingRow;
 
 pub use feedback::{Inserted, InteractionRow, SignalRow};
 pub use review::{ReviewItemRow, ReviewLabelRow};

@@ -272,3 +272,102 @@ fn the_cascade_gates_hold_the_pinned_thresholds() {
     );
     assert!(r.stderr.contains("evalgate.yaml:"), "{}", r.stderr);
 }
+
+/// Embeddings that carry the intent named in the text (plus a little noise), so that a
+/// classifier over them can learn what the labeller said.
+fn embedding_of(text: &str) -> Vec<f64> {
+    let mut v: Vec<f64> = LABELS
+        .iter()
+        .map(|l| if text.ends_with(l) { 1.0 } else { 0.0 })
+        .collect();
+    let h = text
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    v.push((h % 100) as f64 / 100.0);
+    v.push((h / 100 % 100) as f64 / 100.0);
+    v
+}
+
+#[test]
+fn a_proxy_trained_on_the_labellers_answers_is_the_cheapest_tier() {
+    let calls = Arc::new(Mutex::new(HashMap::new()));
+    let chat = responder(calls);
+    let stub = Stub::start(move |body: &Value| {
+        if let Some(inputs) = body["input"].as_array() {
+            return Reply::Embeddings(
+                inputs
+                    .iter()
+                    .map(|t| embedding_of(t.as_str().unwrap_or("")))
+                    .collect(),
+            );
+        }
+        chat(body)
+    });
+    let p = project(&stub, "");
+    // 120 unlabelled inputs of the same kind as the golden ones (cases 40 to 159).
+    let pool: String = (40..160)
+        .map(|k| {
+            json!({"id": format!("p{k:03}"), "vars": {"transcript": format!("Pool customer #{:02} writes about {}", k % 100, LABELS[k % 4])}})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    p.write("golden/pool.jsonl", &pool);
+    let config = p.read("evalgate.yaml").replace(
+        "models:\n",
+        "models:\n  embed:\n    provider: stub\n    name: embed-1\n    price: {input: 0.02, output: 0}\n",
+    );
+    let config = config.replace(
+        "      tiers:\n        - model: small\n",
+        "      tiers:\n        - proxy: {embeddings: embed, pool: pool, labeller: big}\n        - model: small\n",
+    );
+    p.write("evalgate.yaml", &config);
+    p.evalgate(&["validate"]).assert_code(0);
+    let r = p.evalgate(&["cascade", "intent", "--format", "json"]);
+    r.assert_code(0);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    let proxy = &report["tiers"][0];
+    assert_eq!(proxy["model"], "proxy(embed)");
+    assert_eq!(proxy["confidence"], "predicted probability");
+    // The labeller (big) is right on the pool, so the proxy learns the intents: right on
+    // every golden case, sure of itself.
+    assert_eq!(proxy["accuracy"], 1.0, "{proxy}");
+    assert!(proxy["mean_confidence"].as_f64().unwrap() > 0.8, "{proxy}");
+    // It costs only its embedding: 5 tokens a case at $0.02 a million tokens.
+    let per_1k = proxy["cost_per_1k"].as_f64().unwrap();
+    assert!(
+        (per_1k - 5.0 * 0.02 / 1e6 * 1000.0).abs() < 1e-12,
+        "{per_1k}"
+    );
+    // The pool was labelled by big (120 requests) and embedded in batches of 32; the golden
+    // inputs one by one.
+    let logged = stub.requests();
+    let embeds: Vec<&Value> = logged
+        .iter()
+        .filter(|l| l.path == "/v1/embeddings")
+        .map(|l| &l.body)
+        .collect();
+    assert_eq!(embeds.len(), 4 + 40, "{}", embeds.len());
+    assert_eq!(
+        logged
+            .iter()
+            .filter(|l| l.body["model"] == "big-1" && user_text(&l.body).contains("#"))
+            .count(),
+        40 + 120
+    );
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("trained on 120 inputs of the pool `pool` labelled by big (4 classes"),
+        "{notes}"
+    );
+    // The proxy answers everything it is sure of: the recommendation starts with it.
+    let rec = &report["frontier"]["recommended"];
+    assert!(rec["thresholds"][0].is_number(), "{rec}");
+    assert!(rec["answered"][0].as_f64().unwrap() > 0.9, "{rec}");
+    assert!(rec["cost_share"].as_f64().unwrap() < 0.1, "{rec}");
+
+    // A second call embeds nothing and asks nothing.
+    let before = stub.requests().len();
+    p.evalgate(&["cascade", "intent"]).assert_code(0);
+    assert_eq!(stub.requests().len(), before);
+}

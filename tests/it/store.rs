@@ -438,3 +438,65 @@ async fn store_queries_on_postgres() {
         .close()
         .await;
 }
+
+/// The embeddings cache: vectors come back bit for bit, by scope, model and input; an input
+/// stored twice keeps its first vector.
+async fn exercise_embeddings(store: &Store) {
+    use evalgate::store::EmbeddingRow;
+    let row = |h: &str, x: f32| EmbeddingRow {
+        input_hash: h.into(),
+        vector: vec![x, -0.5, 1e-7, f32::MAX],
+        tokens: 2.5,
+        latency_ms: 12.0,
+    };
+    store
+        .embeddings_put("openai http://x", "m", &[row("a", 0.25), row("b", 3.0)])
+        .await
+        .unwrap();
+    store
+        .embeddings_put("openai http://x", "m", &[row("a", 9.0)])
+        .await
+        .unwrap();
+    let keys: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+    let mut got = store
+        .embeddings_get("openai http://x", "m", &keys)
+        .await
+        .unwrap();
+    got.sort_by(|x, y| x.input_hash.cmp(&y.input_hash));
+    assert_eq!(got, vec![row("a", 0.25), row("b", 3.0)]);
+    assert!(
+        store
+            .embeddings_get("openai http://x", "other", &keys)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // More inputs than one query takes.
+    let many: Vec<EmbeddingRow> = (0..900).map(|i| row(&format!("k{i}"), i as f32)).collect();
+    store.embeddings_put("s", "m", &many).await.unwrap();
+    let keys: Vec<String> = (0..900).map(|i| format!("k{i}")).collect();
+    assert_eq!(
+        store.embeddings_get("s", "m", &keys).await.unwrap().len(),
+        900
+    );
+}
+
+#[tokio::test]
+async fn embedding_queries_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(None, dir.path()).await.unwrap();
+    exercise_embeddings(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn embedding_queries_on_postgres() {
+    let Some(base) = postgres_url() else { return };
+    let url = tokio::task::spawn_blocking(move || postgres_schema(&base))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(Some(&url), dir.path()).await.unwrap();
+    exercise_embeddings(&store).await;
+    store.close().await;
+}

@@ -106,7 +106,9 @@ fn tier_run(confidence: &Confidence) -> (ParamsPatch, u32) {
             },
             *samples,
         ),
-        Confidence::Field(_) | Confidence::Final => (ParamsPatch::default(), 1),
+        Confidence::Field(_) | Confidence::Final | Confidence::Probability => {
+            (ParamsPatch::default(), 1)
+        }
     }
 }
 
@@ -128,8 +130,12 @@ pub async fn analyze(
             None,
         )
     })?;
-    let mut run_ids = Vec::new();
+    let mut run_ids: Vec<Option<String>> = Vec::new();
     for (k, tier) in spec.tiers.iter().enumerate() {
+        if tier.proxy.is_some() {
+            run_ids.push(None);
+            continue;
+        }
         printer.info(&format!(
             "cascade tier {} of {}: {} ({})",
             k + 1,
@@ -162,12 +168,16 @@ pub async fn analyze(
             ));
             return Ok((None, status));
         }
-        run_ids.push(ids.into_iter().next().unwrap_or_default());
+        run_ids.push(ids.into_iter().next());
     }
     let store = super::open_store(root).await?;
     let mut rows = Vec::new();
     for id in &run_ids {
-        match store.cases(id).await {
+        let r = match id {
+            Some(id) => store.cases(id).await,
+            None => Ok(Vec::new()),
+        };
+        match r {
             Ok(r) => rows.push(r),
             Err(e) => {
                 store.close().await;
@@ -186,12 +196,40 @@ pub async fn analyze(
         })
         .unwrap_or_default();
     let mut notes = Vec::new();
-    let answers: Vec<HashMap<String, simulate::TierAnswer>> = spec
-        .tiers
-        .iter()
-        .zip(&rows)
-        .map(|(t, r)| cascade::tier_answers(t, &spec.field, &labels, r, &mut notes))
-        .collect();
+    let golden_rows = rows.last().cloned().unwrap_or_default();
+    let mut answers: Vec<HashMap<String, simulate::TierAnswer>> = Vec::new();
+    for (k, t) in spec.tiers.iter().enumerate() {
+        let a = match &t.proxy {
+            Some(proxy) => {
+                printer.info(&format!(
+                    "cascade tier {} of {}: {} (labels of {} on the pool `{}`)",
+                    k + 1,
+                    spec.tiers.len(),
+                    t.model,
+                    proxy.labeller,
+                    proxy.pool
+                ));
+                match super::cascade_proxy::answers(
+                    root,
+                    project,
+                    suite,
+                    &spec.field,
+                    proxy,
+                    &golden_rows,
+                    concurrency,
+                    printer,
+                    &mut notes,
+                )
+                .await?
+                {
+                    Some(a) => a,
+                    None => return Ok((None, ExitStatus::Infrastructure)),
+                }
+            }
+            None => cascade::tier_answers(t, &spec.field, &labels, &rows[k], &mut notes),
+        };
+        answers.push(a);
+    }
     // The expected labels, in case order, from the top tier's run (every case is there once).
     let mut expected: Vec<(String, Option<String>)> = rows
         .last()
@@ -232,7 +270,7 @@ pub async fn analyze(
                 k,
                 &t.model,
                 t.confidence.describe(),
-                Some(run_ids[k].clone()),
+                run_ids[k].clone(),
                 &cases,
             )
         })

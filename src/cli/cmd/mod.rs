@@ -2,6 +2,7 @@
 
 pub mod baseline;
 pub mod cascade;
+mod cascade_proxy;
 pub mod compare;
 pub mod estimate;
 pub mod features;

@@ -32,6 +32,7 @@ pub async fn run_suite(
             only: None,
         },
         params: args.params,
+        dataset: args.dataset.clone(),
     };
     let mut plans = plan::build(&project, &args.suite, &settings)?;
     if let Some(c) = args.max_cost {
@@ -98,7 +99,11 @@ pub async fn run_suite(
             ));
         }
         let resume = resume_target(&store, p, args.resume.as_deref()).await?;
-        let judges = judge_runners(&project, p.suite, &clients, None)?;
+        let judges = if args.no_judges {
+            Vec::new()
+        } else {
+            judge_runners(&project, p.suite, &clients, None)?
+        };
         prepared.push((client, resume, judges));
     }
 

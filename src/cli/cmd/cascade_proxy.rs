@@ -1,0 +1,260 @@
+//! The proxy tier of `evalgate cascade`: the labeller answers the pool (a stored run, cached),
+//! the pool and the golden inputs are embedded (cached in the store), a logistic regression
+//! learns the labeller's labels and answers the golden cases.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::cascade::{self, ProxySpec, proxy, simulate::TierAnswer};
+use crate::cli::args::RunArgs;
+use crate::config::{Project, Suite};
+use crate::error::{Error, ExitStatus};
+use crate::output::Printer;
+use crate::provider::{ClientOptions, Clients};
+use crate::store::{CaseRow, EmbeddingRow, Store};
+
+/// Pool inputs per embeddings request. Golden inputs go one per request, so that their
+/// latency is what one case would wait.
+const POOL_BATCH: usize = 32;
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one step of a command, given what the command holds"
+)]
+pub async fn answers(
+    root: &Path,
+    project: &Project,
+    suite: &Suite,
+    field: &str,
+    spec: &ProxySpec,
+    golden: &[CaseRow],
+    concurrency: Option<u32>,
+    printer: &Printer,
+    notes: &mut Vec<String>,
+) -> Result<Option<HashMap<String, TierAnswer>>, Error> {
+    // The labeller answers the pool.
+    let (status, ids) = super::run::run_suite(
+        root,
+        RunArgs {
+            suite: suite.name.clone(),
+            models: vec![spec.labeller.clone()],
+            dataset: Some(spec.pool.clone()),
+            concurrency,
+            no_report: true,
+            no_judges: true,
+            ..RunArgs::default()
+        },
+        printer,
+    )
+    .await?;
+    if status == ExitStatus::Infrastructure {
+        printer.warn(&format!(
+            "the labeller {} did not finish the pool `{}`: run `evalgate cascade {}` again to go on",
+            spec.labeller, spec.pool, suite.name
+        ));
+        return Ok(None);
+    }
+    let store = super::open_store(root).await?;
+    let result = answer(
+        project, field, spec, golden, &ids[0], &store, printer, notes,
+    )
+    .await;
+    store.close().await;
+    result.map(Some)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one step of a command, given what the command holds"
+)]
+async fn answer(
+    project: &Project,
+    field: &str,
+    spec: &ProxySpec,
+    golden: &[CaseRow],
+    pool_run: &str,
+    store: &Store,
+    printer: &Printer,
+    notes: &mut Vec<String>,
+) -> Result<HashMap<String, TierAnswer>, Error> {
+    let bad = |m: String| Error::usage(m, None);
+    let pool_rows = store.cases(pool_run).await?;
+    let text_of = |r: &CaseRow| -> Result<String, Error> {
+        let vars: serde_json::Value = serde_json::from_str(&r.vars_json).unwrap_or_default();
+        proxy::input_text(&vars, spec.input.as_deref())
+            .map_err(|e| bad(format!("proxy input of case `{}`: {e}", r.case_id)))
+    };
+    let mut pool: Vec<(String, Option<String>)> = Vec::new();
+    for r in pool_rows.iter().filter(|r| r.repeat_index == 0) {
+        let label = if r.status == "error" || r.kind.as_deref() == Some("contract") {
+            None
+        } else {
+            r.parsed_json
+                .as_deref()
+                .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+                .and_then(|p| p.get(field).and_then(cascade::label_of))
+        };
+        pool.push((text_of(r)?, label));
+    }
+    let golden: Vec<(&str, String)> = golden
+        .iter()
+        .filter(|r| r.repeat_index == 0)
+        .map(|r| Ok((r.case_id.as_str(), text_of(r)?)))
+        .collect::<Result<_, Error>>()?;
+
+    let model = project
+        .models
+        .get(&spec.embeddings)
+        .ok_or_else(|| bad(format!("no model named `{}`", spec.embeddings)))?;
+    let clients = Clients::new(ClientOptions {
+        cache: None,
+        record_dir: None,
+        concurrency: 1,
+    });
+    let client = clients
+        .get(project, &model.provider)
+        .map_err(Error::ProviderSetup)?;
+    let scope = client.scope();
+    let labelled: Vec<&String> = pool
+        .iter()
+        .filter(|(_, l)| l.is_some())
+        .map(|(t, _)| t)
+        .collect();
+    let golden_texts: Vec<&String> = golden.iter().map(|(_, t)| t).collect();
+    let mut vectors = HashMap::new();
+    for (texts, batch) in [(&labelled, POOL_BATCH), (&golden_texts, 1)] {
+        embed(
+            &client,
+            store,
+            &scope,
+            &model.api_name,
+            texts,
+            batch,
+            printer,
+            &mut vectors,
+        )
+        .await?;
+    }
+    let hash = |t: &str| crate::hash::sha256_hex(t.as_bytes());
+    let train: Vec<(&[f32], &str)> = pool
+        .iter()
+        .filter_map(|(t, l)| Some((vectors.get(&hash(t))?.vector.as_slice(), l.as_deref()?)))
+        .collect();
+    let test: Vec<&EmbeddingRow> = golden.iter().map(|(_, t)| &vectors[&hash(t)]).collect();
+    let (predictions, mut training) = proxy::train_predict(
+        &train,
+        &test.iter().map(|e| e.vector.as_slice()).collect::<Vec<_>>(),
+        spec.regularization,
+    )
+    .map_err(|e| bad(format!("the proxy cannot be trained: {e}")))?;
+    training.unlabelled = pool.len() - train.len();
+    notes.push(format!(
+        "proxy({}): logistic regression over {}-dimensional embeddings, trained on {} inputs of the pool `{}` labelled by {} ({} classes; {} inputs without a usable label left out)",
+        spec.embeddings,
+        training.dimensions,
+        training.examples,
+        spec.pool,
+        spec.labeller,
+        training.classes,
+        training.unlabelled
+    ));
+    let overlap = {
+        let pool_texts: std::collections::HashSet<&str> =
+            pool.iter().map(|(t, _)| t.trim()).collect();
+        golden
+            .iter()
+            .filter(|(_, t)| pool_texts.contains(t.trim()))
+            .count()
+    };
+    if overlap > 0 {
+        notes.push(format!(
+            "proxy({}): {overlap} golden inputs are also in the pool, so the proxy has seen them (with the labeller's label)",
+            spec.embeddings
+        ));
+    }
+    Ok(golden
+        .iter()
+        .zip(predictions)
+        .zip(test)
+        .map(|(((id, _), (label, p)), e)| {
+            (
+                id.to_string(),
+                TierAnswer {
+                    answer: Some(label),
+                    confidence: p,
+                    cost_usd: e.tokens * model.price.input / 1_000_000.0,
+                    latency_ms: e.latency_ms,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Embeds the texts not cached yet, `batch` a request, and caches them; fills `out` by hash.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one step of a command, given what the command holds"
+)]
+async fn embed(
+    client: &crate::provider::Client,
+    store: &Store,
+    scope: &str,
+    model: &str,
+    texts: &[&String],
+    batch: usize,
+    printer: &Printer,
+    out: &mut HashMap<String, EmbeddingRow>,
+) -> Result<(), Error> {
+    let mut hashes: Vec<(String, &String)> = texts
+        .iter()
+        .map(|t| (crate::hash::sha256_hex(t.as_bytes()), *t))
+        .collect();
+    hashes.sort();
+    hashes.dedup_by(|a, b| a.0 == b.0);
+    hashes.retain(|(h, _)| !out.contains_key(h));
+    let keys: Vec<String> = hashes.iter().map(|(h, _)| h.clone()).collect();
+    for row in store.embeddings_get(scope, model, &keys).await? {
+        out.insert(row.input_hash.clone(), row);
+    }
+    let todo: Vec<&(String, &String)> = hashes
+        .iter()
+        .filter(|(h, _)| !out.contains_key(h))
+        .collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let total = todo.len() as u64;
+    let mut bar = printer.progress(total, 0);
+    let mut done = 0u64;
+    for chunk in todo.chunks(batch) {
+        let inputs: Vec<String> = chunk.iter().map(|(_, t)| (*t).clone()).collect();
+        let embedded = client.embed(model, &inputs).await.map_err(|f| {
+            Error::usage(
+                format!(
+                    "embedding with `{model}` failed after {} attempts: {}",
+                    f.attempts, f.error.message
+                ),
+                Some("the provider must serve `/embeddings` (llama-cpp-python: `--embedding true --kv_overrides llama.pooling_type=int:1`)".into()),
+            )
+        })?;
+        let n = inputs.len() as f64;
+        let rows: Vec<EmbeddingRow> = chunk
+            .iter()
+            .zip(embedded.vectors)
+            .map(|((h, _), vector)| EmbeddingRow {
+                input_hash: h.clone(),
+                vector,
+                tokens: embedded.tokens as f64 / n,
+                latency_ms: embedded.latency_ms / n,
+            })
+            .collect();
+        store.embeddings_put(scope, model, &rows).await?;
+        for r in rows {
+            out.insert(r.input_hash.clone(), r);
+        }
+        done += chunk.len() as u64;
+        bar.update(done, total, "embedded");
+    }
+    bar.finish();
+    Ok(())
+}
