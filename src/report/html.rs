@@ -1115,8 +1115,16 @@ pub fn render_cascade_svg(r: &crate::cascade::CascadeReport) -> String {
         );
         a += 0.1;
     }
-    for i in 0..=4 {
-        let c = max_cost * 1.05 * f64::from(i) / 4.0;
+    // Round ticks: 1, 2 or 5 times a power of ten, about four of them.
+    let raw = max_cost * 1.05 / 4.0;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw)
+        .unwrap_or(raw);
+    let mut c = 0.0;
+    while c <= max_cost * 1.05 + 1e-15 {
         let _ = write!(
             s,
             r##"<text x="{:.1}" y="{:.1}" text-anchor="middle">${}</text>"##,
@@ -1124,6 +1132,7 @@ pub fn render_cascade_svg(r: &crate::cascade::CascadeReport) -> String {
             h - bottom + 18.0,
             escape(&money(c))
         );
+        c += step;
     }
     let _ = write!(
         s,
@@ -1191,17 +1200,19 @@ pub fn render_cascade_svg(r: &crate::cascade::CascadeReport) -> String {
     s
 }
 
-/// Dollars with as many decimals as a small amount needs.
+/// Dollars with as many decimals as a small amount needs (trailing zeros dropped).
 fn money(x: f64) -> String {
     if x == 0.0 {
-        "0".into()
-    } else if x < 0.01 {
-        format!("{x:.5}")
-    } else if x < 10.0 {
-        format!("{x:.3}")
-    } else {
-        format!("{x:.0}")
+        return "0".into();
     }
+    let text = if x < 0.01 {
+        format!("{x:.6}")
+    } else if x < 10.0 {
+        format!("{x:.4}")
+    } else {
+        return format!("{x:.0}");
+    };
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// The cascade as a page: the tiers, the frontier table, the recommendation and the chart.

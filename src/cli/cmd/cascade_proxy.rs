@@ -39,6 +39,7 @@ pub async fn answers(
             suite: suite.name.clone(),
             models: vec![spec.labeller.clone()],
             dataset: Some(spec.pool.clone()),
+            repeat: 1,
             concurrency,
             no_report: true,
             no_judges: true,
