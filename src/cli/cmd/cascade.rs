@@ -261,7 +261,7 @@ pub async fn analyze(
             )),
         ));
     }
-    let tiers = spec
+    let tiers: Vec<cascade::TierSummary> = spec
         .tiers
         .iter()
         .enumerate()
@@ -275,6 +275,19 @@ pub async fn analyze(
             )
         })
         .collect();
+    if let Some(top) = tiers.last() {
+        for t in &tiers[..tiers.len() - 1] {
+            if t.accuracy_low > top.accuracy {
+                notes.push(format!(
+                    "{} alone is more accurate than the top tier {} ({:.1}% against {:.1}%, beyond its 95% interval): the top tier is a weak reference, and the quality kept is measured against it",
+                    t.model,
+                    top.model,
+                    t.accuracy * 100.0,
+                    top.accuracy * 100.0
+                ));
+            }
+        }
+    }
     let target = target.unwrap_or(spec.target);
     let frontier = simulate::frontier(&cases, spec.tiers.len(), target);
     let pinned_thresholds: Option<Vec<Option<f64>>> = spec.tiers[..spec.tiers.len() - 1]
