@@ -190,8 +190,13 @@ fn cascade_gates(
                 out.push(skipped(name.into(), "the cascade was not replayed"));
                 continue;
             }
+            // A cascade that cannot be measured does not keep its promise.
             Some(Err(why)) => {
-                out.push(skipped(name.into(), why.clone()));
+                out.push(result(
+                    name.into(),
+                    false,
+                    format!("the cascade could not be measured: {why}"),
+                ));
                 continue;
             }
             Some(Ok(r)) => r,

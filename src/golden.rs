@@ -311,8 +311,12 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
+    // A name of its own, so that two writers never share a temporary file.
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    name.push(format!(".{}.{nanos}.tmp", std::process::id()));
     let tmp = path.with_file_name(name);
     let mut f = File::create(&tmp)?;
     f.write_all(bytes)?;
@@ -394,7 +398,9 @@ pub fn set_expected(
     let text = std::fs::read_to_string(path).map_err(io)?;
     let mut out = String::with_capacity(text.len() + 256);
     let mut found = false;
-    for (n, line) in text.lines().enumerate() {
+    // Lines with their endings, so that every other line is written back as it was.
+    for (n, raw) in text.split_inclusive('\n').enumerate() {
+        let line = raw.trim_end_matches(['\n', '\r']);
         if !line.trim().is_empty() {
             let mut case = parse_line(path, n + 1, line).map_err(EditError::Bad)?;
             if case.id == case_id {
@@ -405,12 +411,11 @@ pub fn set_expected(
                 s.remove("needs_label");
                 s.extend(source.clone());
                 out.push_str(&serde_json::to_string(&case).unwrap_or_default());
-                out.push('\n');
+                out.push_str(&raw[line.len()..]);
                 continue;
             }
         }
-        out.push_str(line);
-        out.push('\n');
+        out.push_str(raw);
     }
     if !found {
         return Err(EditError::NoCase {
@@ -486,5 +491,43 @@ mod tests {
             .map(|c| c.unwrap().id)
             .collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_label_rewrites_its_case_and_keeps_every_other_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.jsonl");
+        let text = "{\"id\": \"a\", \"vars\": {\"t\": \"x\"}}\r\n{\"id\": \"b\", \"vars\": {\"t\": \"y\"}, \"tags\": [\"needs_label\", \"web\"], \"source\": {\"kind\": \"feedback\", \"needs_label\": true}}\r\n{\"id\":  \"c\"}";
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(
+            pending_labels(&path).unwrap(),
+            HashSet::from(["b".to_string()])
+        );
+        let expected = Map::from_iter([("intent".to_string(), Value::from("bug"))]);
+        let source = Map::from_iter([("labelled_by".to_string(), Value::from("ann"))]);
+        set_expected(&path, "b", expected, source).unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = after.split_inclusive('\n').collect();
+        assert_eq!(lines[0], "{\"id\": \"a\", \"vars\": {\"t\": \"x\"}}\r\n");
+        assert_eq!(
+            lines[2], "{\"id\":  \"c\"}",
+            "the last line keeps its spacing and lack of newline"
+        );
+        assert!(lines[1].ends_with("\r\n"), "{}", lines[1]);
+        let b: Case = serde_json::from_str(lines[1].trim_end()).unwrap();
+        assert_eq!(b.expected["intent"], "bug");
+        assert_eq!(b.tags, vec!["web".to_string()]);
+        let s = b.source.unwrap();
+        assert_eq!(
+            (s["labelled_by"].as_str(), s.get("needs_label")),
+            (Some("ann"), None)
+        );
+        assert!(pending_labels(&path).unwrap().is_empty());
+        assert!(matches!(
+            set_expected(&path, "zz", Map::new(), Map::new()),
+            Err(EditError::NoCase { .. })
+        ));
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

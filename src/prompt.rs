@@ -160,11 +160,6 @@ impl Prompt {
     /// The prompt as text for people and diffs: each message's role and template, then the
     /// params and the output contract (what its version hashes).
     pub fn source_text(&self) -> String {
-        self.source_text_with(&self.params)
-    }
-
-    /// The source as run with `params` (the prompt's, patched for the run).
-    pub fn source_text_with(&self, params: &Params) -> String {
         let mut out = String::new();
         for (role, source) in self.roles.iter().zip(&self.sources) {
             let role = serde_json::to_value(role)
@@ -175,7 +170,7 @@ impl Prompt {
         }
         out.push_str(&format!(
             "[params]\n{}\n",
-            serde_json::to_string_pretty(params).unwrap_or_default()
+            serde_json::to_string_pretty(&self.params).unwrap_or_default()
         ));
         if let Some(c) = &self.contract {
             out.push_str(&format!(

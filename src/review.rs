@@ -165,8 +165,8 @@ pub fn expected_from_answer(
     }
 }
 
-/// Reads `field=value, field=value` (values as JSON when they parse, else text) or a JSON
-/// object; None for anything else.
+/// Reads `field=value, field=value` (values as JSON when they parse, else text; a comma
+/// not followed by `field=` belongs to the value) or a JSON object; None for anything else.
 fn correction_fields(text: &str) -> Option<Map<String, Value>> {
     if text.starts_with('{') {
         return match serde_json::from_str(text) {
@@ -174,22 +174,39 @@ fn correction_fields(text: &str) -> Option<Map<String, Value>> {
             _ => None,
         };
     }
-    let mut fields = Map::new();
-    for part in text.split(',') {
-        let (k, v) = part.split_once('=')?;
+    let key_of = |part: &str| -> Option<String> {
+        let (k, _) = part.split_once('=')?;
         let k = k.trim();
-        if k.is_empty()
-            || !k
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-        {
-            return None;
+        (!k.is_empty()
+            && k.chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-'))
+        .then(|| k.to_string())
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for part in text.split(',') {
+        match (key_of(part), pairs.last_mut()) {
+            (Some(k), _) => {
+                let v = part.split_once('=').map_or("", |(_, v)| v);
+                pairs.push((k, v.to_string()));
+            }
+            (None, Some((_, v))) => {
+                v.push(',');
+                v.push_str(part);
+            }
+            (None, None) => return None,
         }
-        let v = v.trim();
-        let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
-        fields.insert(k.to_string(), value);
     }
-    Some(fields)
+    Some(
+        pairs
+            .into_iter()
+            .map(|(k, v)| {
+                let v = v.trim();
+                let value =
+                    serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.to_string()));
+                (k, value)
+            })
+            .collect(),
+    )
 }
 
 /// Writes a label's expected value into the golden file, with who labelled it and when in the
@@ -512,6 +529,24 @@ mod tests {
         assert_eq!(
             expected_from_answer("skip", Some(out), None, None, &keys).unwrap(),
             None
+        );
+        // A comma inside a value stays in it.
+        let tagged: BTreeSet<String> = ["tags", "summary"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            expected_from_answer(
+                "fail",
+                Some("{}"),
+                None,
+                Some(r#"tags=["a","b"], summary=late, and rude"#),
+                &tagged
+            )
+            .unwrap(),
+            Some(
+                json(r#"{"tags": ["a", "b"], "summary": "late, and rude"}"#)
+                    .as_object()
+                    .unwrap()
+                    .clone()
+            )
         );
         let e = expected_from_answer("fail", Some(out), None, None, &keys).unwrap_err();
         assert!(

@@ -250,7 +250,9 @@ fn new_run(plan: &Plan<'_>, repeats: u32) -> RunRow {
         repeats: i64::from(repeats),
         stop_reason: None,
         batch_id: None,
-        prompt_source: Some(plan.prompt.source_text_with(&plan.params)),
+        // The prompt as written: its version names it. (A cascade tier's patched params are part
+        // of its requests, so of their cache keys, not of the prompt.)
+        prompt_source: Some(plan.prompt.source_text()),
         selection_json: (!plan.selection.is_all())
             .then(|| serde_json::to_string(&plan.selection).unwrap_or_default()),
         // The dataset lives in the project: its directory is in the project's repository.

@@ -11,7 +11,8 @@ use serde_json::Value;
 use crate::provider::TokenLogprob;
 
 /// The probability of the label `value` of `field` in `output`, renormalised over `labels`.
-/// None when the tokens do not spell the output or the value cannot be found in it.
+/// None when the tokens do not spell the output, the value cannot be found in it, or the
+/// provider sent no alternatives to weigh it against.
 pub fn label_probability(
     tokens: &[TokenLogprob],
     field: &str,
@@ -22,7 +23,7 @@ pub fn label_probability(
     let (start, end) = value_span(&text, field, value)?;
     let mut offset = 0;
     let mut p = 1.0;
-    let mut seen = false;
+    let mut weighed = false;
     for t in tokens {
         let (from, to) = (offset, offset + t.token.len());
         offset = to;
@@ -30,11 +31,10 @@ pub fn label_probability(
         if to <= start || from > end {
             continue;
         }
-        let allowed = |alt: &str| on_the_way(&text[..from], alt, start, labels);
+        let allowed = |alt: &str| on_the_way(&text, from, alt, start, labels);
         if !allowed(&t.token) {
             continue;
         }
-        seen = true;
         let mut mass = 0.0;
         let mut counted: Vec<&str> = Vec::new();
         for (alt, lp) in &t.top {
@@ -43,6 +43,7 @@ pub fn label_probability(
                 mass += lp.exp();
             }
         }
+        weighed |= !t.top.is_empty();
         if !counted.contains(&t.token.as_str()) {
             mass += t.logprob.exp();
         }
@@ -50,34 +51,43 @@ pub fn label_probability(
             p *= t.logprob.exp() / mass;
         }
     }
-    seen.then_some(p.clamp(0.0, 1.0))
+    weighed.then_some(p.clamp(0.0, 1.0))
 }
 
-/// Where the string value of `field` lies in a JSON text: the bytes between its quotes.
+/// Where the string value of `field` lies in a JSON text: the bytes between its quotes. The
+/// key counts only where a colon and the quoted value follow it.
 fn value_span(text: &str, field: &str, value: &str) -> Option<(usize, usize)> {
     let key = serde_json::to_string(field).ok()?;
     let quoted = serde_json::to_string(value).ok()?;
-    let k = text.find(&key)? + key.len();
-    let rest = &text[k..];
-    let colon = rest.find(':')?;
-    let after = &rest[colon + 1..];
-    let v = after.find(|c: char| !c.is_whitespace())?;
-    if !after[v..].starts_with(&quoted) {
-        return None;
+    let mut search = 0;
+    while let Some(found) = text[search..].find(&key) {
+        let k = search + found + key.len();
+        search = k;
+        let rest = text[k..].trim_start();
+        let Some(after) = rest.strip_prefix(':') else {
+            continue;
+        };
+        let after_ws = after.trim_start();
+        if after_ws.starts_with(&quoted) {
+            let start = text.len() - after_ws.len() + 1;
+            return Some((start, start + quoted.len() - 2));
+        }
     }
-    let start = k + colon + 1 + v + 1;
-    Some((start, start + quoted.len() - 2))
+    None
 }
 
-/// Whether writing `alt` after `before` keeps the value (from byte `start`) a prefix of an
-/// allowed label, or closes one.
-fn on_the_way(before: &str, alt: &str, start: usize, labels: &[String]) -> bool {
-    let full = format!("{before}{alt}");
-    if full.len() <= start || !full.is_char_boundary(start) {
-        return false;
+/// Whether writing `alt` at byte `from` of `text` keeps the value (from byte `start`) a prefix
+/// of an allowed label, or closes one. Before the value, the alternative must write what was
+/// written (a different quote or spacing is another path).
+fn on_the_way(text: &str, from: usize, alt: &str, start: usize, labels: &[String]) -> bool {
+    if from < start {
+        let written = &text[from..start];
+        if !alt.starts_with(written) {
+            return false;
+        }
     }
-    // Before the value the alternative must write what was written.
-    if before.len() < start && !alt.starts_with(&full[before.len()..start]) {
+    let full = format!("{}{alt}", &text[..from]);
+    if full.len() <= start || !full.is_char_boundary(start) {
         return false;
     }
     let s = &full[start..];
@@ -203,5 +213,36 @@ mod tests {
             field_confidence(&serde_json::json!({"confidence": "high"}), "confidence"),
             None
         );
+    }
+
+    #[test]
+    fn a_token_that_opens_the_value_competes_only_with_the_same_opening() {
+        // ` "b` opens the value; ` 'b` and ` b` write something else before it.
+        let tokens = vec![
+            tok("{\"intent\":", 0.0, &[]),
+            tok(
+                " \"b",
+                -1.0,
+                &[(" \"b", -1.0), (" 'b", -0.1), (" b", -0.2), (" \"f", -1.0)],
+            ),
+            tok("ug\"}", 0.0, &[("ug\"}", 0.0)]),
+        ];
+        let l = labels(&["bug", "feature_request"]);
+        let p = label_probability(&tokens, "intent", "bug", &l).unwrap();
+        assert!((p - 0.5).abs() < 1e-12, "{p}");
+        // Without any alternative there is nothing to weigh: no confidence.
+        let bare: Vec<TokenLogprob> = tokens
+            .iter()
+            .map(|t| tok(&t.token, t.logprob, &[]))
+            .collect();
+        assert!(label_probability(&bare, "intent", "bug", &l).is_none());
+        // The key as a value elsewhere is not the field.
+        let tricky = vec![
+            tok("{\"note\": \"intent\", \"intent\": \"", 0.0, &[]),
+            tok("bug", -0.1, &[("bug", -0.1), ("feature_request", -0.1)]),
+            tok("\"}", 0.0, &[("\"}", 0.0)]),
+        ];
+        let p = label_probability(&tricky, "intent", "bug", &l).unwrap();
+        assert!((p - 0.5).abs() < 1e-12, "{p}");
     }
 }

@@ -1239,7 +1239,7 @@ fn check_cascade(
         } else {
             match t.confidence.as_deref() {
                 Some("logprobs") => {
-                    if contract.is_some() && labels.is_none() {
+                    if labels.is_none() {
                         diags.push(
                             tier_at(i, "confidence", format!("`confidence: logprobs` needs the cascade field `{}` to be an enum in the contract (its labels renormalise the probabilities)", c.field))
                                 .with_hint("use `confidence: self_consistency` for a field without a closed set of labels"),
@@ -1299,6 +1299,23 @@ fn check_cascade(
             confidence,
             threshold: t.threshold.filter(|_| i != last),
         });
+    }
+    // The pinned operating point needs a threshold on every tier but the last.
+    let pinned = tiers[..tiers.len().saturating_sub(1)]
+        .iter()
+        .filter(|t| t.threshold.is_some())
+        .count();
+    if pinned > 0 && pinned + 1 < tiers.len() {
+        diags.push(
+            at(
+                &["tiers"],
+                format!(
+                    "{pinned} of the {} tiers before the last pin a `threshold`: pin all of them or none",
+                    tiers.len() - 1
+                ),
+            )
+            .with_hint("the gates hold the cascade to its pinned point, which needs every threshold; without any, to the recommended point"),
+        );
     }
     CascadeSpec {
         field: c.field,

@@ -257,6 +257,22 @@ fn the_cascade_gates_hold_the_pinned_thresholds() {
     );
     assert!(line("cascade_max_cost_per_1k").contains("pass"));
 
+    // Half a pinned point is refused.
+    let pinned = p.read("evalgate.yaml");
+    p.write(
+        "evalgate.yaml",
+        &pinned.replace("          threshold: 0.8\n", ""),
+    );
+    let r = p.evalgate(&["validate"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains(
+            "1 of the 2 tiers before the last pin a `threshold`: pin all of them or none"
+        ),
+        "{}",
+        r.stderr
+    );
+    p.write("evalgate.yaml", &pinned);
     // A bad section is refused with its line.
     p.write(
         "evalgate.yaml",

@@ -154,6 +154,8 @@ pub async fn analyze(
                 concurrency,
                 params,
                 no_report: true,
+                // The cascade measures the tiers' answers; judges would be paid for nothing.
+                no_judges: true,
                 ..RunArgs::default()
             },
             printer,
