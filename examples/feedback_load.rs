@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 fn event(i: usize) -> serde_json::Value {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         serde_json::json!({
             "event_id": format!("load-int-{i}"),
             "timestamp": "2026-11-23T10:00:00Z",

@@ -126,10 +126,10 @@ impl TryFrom<RawField> for Field {
                 return Err(format!("`{key}` does not apply to a field of type `{ty}`"));
             }
         }
-        if let (Some(min), Some(max)) = (raw.min, raw.max) {
-            if min > max {
-                return Err(format!("`min` ({min}) is greater than `max` ({max})"));
-            }
+        if let (Some(min), Some(max)) = (raw.min, raw.max)
+            && min > max
+        {
+            return Err(format!("`min` ({min}) is greater than `max` ({max})"));
         }
         let closed_set = |values: Option<Vec<String>>| -> Result<Vec<String>, String> {
             let values = values.ok_or_else(|| format!("a field of type `{ty}` needs `values`"))?;
@@ -283,10 +283,10 @@ impl Contract {
                 Some(value) => field.check(name, value)?,
             }
         }
-        if !self.allow_extra_fields {
-            if let Some(extra) = object.keys().find(|k| !self.fields.contains_key(*k)) {
-                return Err(violation(Some(extra), "field is not in the contract"));
-            }
+        if !self.allow_extra_fields
+            && let Some(extra) = object.keys().find(|k| !self.fields.contains_key(*k))
+        {
+            return Err(violation(Some(extra), "field is not in the contract"));
         }
         Ok(object)
     }

@@ -324,6 +324,31 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// An exclusive lock on a golden file's edits, held until dropped. Every writer of golden
+/// files (`feedback promote`, `review label`, the review page of `evalgate serve`) takes it
+/// around its read-modify-write, so that two processes never lose each other's changes. The
+/// lock file lives in the system's temporary directory (named after the golden file's
+/// absolute path), not beside the dataset.
+pub struct EditLock {
+    _file: File,
+}
+
+pub fn lock(path: &Path) -> std::io::Result<EditLock> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path(path)?)?;
+    file.lock()?;
+    Ok(EditLock { _file: file })
+}
+
+fn lock_path(path: &Path) -> std::io::Result<PathBuf> {
+    let absolute = std::path::absolute(path)?;
+    let hash = crate::hash::sha256_hex(absolute.to_string_lossy().as_bytes());
+    Ok(std::env::temp_dir().join(format!("evalgate-golden-{}.lock", &hash[..16])))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EditError {
     #[error("cannot read or write `{path}`")]
@@ -395,6 +420,7 @@ pub fn set_expected(
         path: shown.clone(),
         source,
     };
+    let _lock = lock(path).map_err(io)?;
     let text = std::fs::read_to_string(path).map_err(io)?;
     let mut out = String::with_capacity(text.len() + 256);
     let mut found = false;
@@ -529,5 +555,24 @@ mod tests {
         ));
         // No temporary file is left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn an_edit_lock_excludes_other_writers_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.jsonl");
+        let other = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(lock_path(&path).unwrap())
+                .unwrap()
+        };
+        let held = lock(&path).unwrap();
+        assert!(matches!(
+            other().try_lock(),
+            Err(std::fs::TryLockError::WouldBlock)
+        ));
+        drop(held);
+        assert!(other().try_lock().is_ok());
     }
 }

@@ -81,20 +81,21 @@ pub fn history(suite: &str, runs: &[RunFile]) -> History {
             let d = c.metrics.iter().find(|m| m.name == "pass_rate")?;
             Some((d.delta.as_ref()?.delta, d.p_value?))
         });
-        if let (Some((delta, p)), Some(prev)) = (vs_previous, previous) {
-            if delta < 0.0 && p < ALPHA {
-                regressions.push(Regression {
-                    run_id: r.run.id.clone(),
-                    prompt: r.run.prompt.clone(),
-                    version: r.run.prompt_version.clone(),
-                    model: r.run.model.clone(),
-                    pass_rate_change: delta,
-                    p_value: p,
-                    last_good_version: prev.run.prompt_version.clone(),
-                    last_good_run: prev.run.id.clone(),
-                    last_good_commit: prev.run.git_commit.clone(),
-                });
-            }
+        if let (Some((delta, p)), Some(prev)) = (vs_previous, previous)
+            && delta < 0.0
+            && p < ALPHA
+        {
+            regressions.push(Regression {
+                run_id: r.run.id.clone(),
+                prompt: r.run.prompt.clone(),
+                version: r.run.prompt_version.clone(),
+                model: r.run.model.clone(),
+                pass_rate_change: delta,
+                p_value: p,
+                last_good_version: prev.run.prompt_version.clone(),
+                last_good_run: prev.run.id.clone(),
+                last_good_commit: prev.run.git_commit.clone(),
+            });
         }
         let rep = &r.report;
         rows.push(HistoryRow {

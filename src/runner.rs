@@ -379,15 +379,16 @@ pub async fn execute(
         if stopped == Some(StopReason::Interrupted) {
             break;
         }
-        if let Some(budget) = options.max_cost {
-            if scheduling && progress.cost_usd >= budget {
-                // Stop scheduling; the requests in flight finish and are recorded.
-                scheduling = false;
-                if !pending.is_empty() || items.next().is_some() {
-                    stopped = Some(StopReason::Budget);
-                }
-                pending.clear();
+        if let Some(budget) = options.max_cost
+            && scheduling
+            && progress.cost_usd >= budget
+        {
+            // Stop scheduling; the requests in flight finish and are recorded.
+            scheduling = false;
+            if !pending.is_empty() || items.next().is_some() {
+                stopped = Some(StopReason::Budget);
             }
+            pending.clear();
         }
         if !scheduling && tasks.is_empty() && ready.is_empty() {
             break;

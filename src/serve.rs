@@ -508,21 +508,31 @@ async fn review_answer(
             .cases
             .iter()
             .find(|c| c.id == found.case_id && c.repeat == found.repeat_index);
-        let answer = crate::golden::expected_keys(path)
-            .map_err(|e| e.to_string())
-            .and_then(|keys| {
-                crate::review::expected_from_answer(
-                    &form.verdict,
-                    case.and_then(|c| c.output.as_deref()),
-                    case.and_then(|c| c.parsed.as_ref()),
-                    note.as_deref(),
-                    &keys,
-                )
-            })
-            .and_then(|expected| match expected {
+        // The file work blocks (reads, fsync, the cross-process lock): off the async threads.
+        let job = (
+            path.clone(),
+            form.verdict.clone(),
+            case.and_then(|c| c.output.clone()),
+            case.and_then(|c| c.parsed.clone()),
+            note.clone(),
+            found.case_id.clone(),
+            reviewer.clone(),
+            batch.clone(),
+        );
+        let answer = tokio::task::spawn_blocking(move || {
+            let (path, verdict, output, parsed, note, case_id, reviewer, batch) = job;
+            let keys = crate::golden::expected_keys(&path).map_err(|e| e.to_string())?;
+            let expected = crate::review::expected_from_answer(
+                &verdict,
+                output.as_deref(),
+                parsed.as_ref(),
+                note.as_deref(),
+                &keys,
+            )?;
+            match expected {
                 Some(expected) => crate::review::apply_label(
-                    path,
-                    &found.case_id,
+                    &path,
+                    &case_id,
                     expected,
                     &reviewer,
                     &batch,
@@ -530,7 +540,10 @@ async fn review_answer(
                 )
                 .map_err(|e| e.to_string()),
                 None => Ok(()),
-            });
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the golden file edit failed: {e}")));
         if let Err(why) = answer {
             return item_page(&state, &batch, Some(item), token, Some(&why)).await;
         }

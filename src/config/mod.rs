@@ -282,21 +282,21 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
             ),
             None => Gates::default(),
         };
-        if let Some(r) = s.max_error_rate {
-            if !(0.0..=1.0).contains(&r) {
-                diags.push(at(
-                    loc.key(&["suites", &name, "max_error_rate"]),
-                    format!("`max_error_rate` is a share between 0 and 1, got {r}"),
-                ));
-            }
+        if let Some(r) = s.max_error_rate
+            && !(0.0..=1.0).contains(&r)
+        {
+            diags.push(at(
+                loc.key(&["suites", &name, "max_error_rate"]),
+                format!("`max_error_rate` is a share between 0 and 1, got {r}"),
+            ));
         }
-        if let Some(c) = s.max_cost {
-            if !(c > 0.0 && c.is_finite()) {
-                diags.push(at(
-                    loc.key(&["suites", &name, "max_cost"]),
-                    format!("`max_cost` is a positive amount in USD, got {c}"),
-                ));
-            }
+        if let Some(c) = s.max_cost
+            && !(c > 0.0 && c.is_finite())
+        {
+            diags.push(at(
+                loc.key(&["suites", &name, "max_cost"]),
+                format!("`max_cost` is a positive amount in USD, got {c}"),
+            ));
         }
         let lift = s
             .lift
@@ -502,14 +502,17 @@ fn check_provider(root: &Path, name: &str, p: RawProvider) -> Result<Provider, K
                 None,
             ));
         }
-        if let Some(var) = &p.api_key_env {
-            if var.is_empty() || var.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-                return Err((
-                    "api_key_env",
-                    format!("`api_key_env` must name an environment variable, got `{var}`"),
-                    Some("write the variable's name (such as `OPENAI_API_KEY`), never the key itself".into()),
-                ));
-            }
+        if let Some(var) = &p.api_key_env
+            && (var.is_empty() || var.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        {
+            return Err((
+                "api_key_env",
+                format!("`api_key_env` must name an environment variable, got `{var}`"),
+                Some(
+                    "write the variable's name (such as `OPENAI_API_KEY`), never the key itself"
+                        .into(),
+                ),
+            ));
         }
         let structured_output = match p.structured_output.as_deref() {
             None => default_mode,
@@ -721,18 +724,19 @@ fn check_scorer(
     }
     let contract = prompt.and_then(|p| p.contract.as_ref());
     let check_field = |field: &str| -> Result<(), ScorerError> {
-        if let Some(c) = contract {
-            if !c.fields.is_empty() && !c.fields.contains_key(field) {
-                let known: Vec<&str> = c.fields.keys().map(String::as_str).collect();
-                return Err((
-                    Some("field"),
-                    format!(
-                        "field `{field}` is not in the contract of prompt `{}`",
-                        prompt.map_or("", |p| p.name.as_str())
-                    ),
-                    Some(suggestion(field, &known, "fields")),
-                ));
-            }
+        if let Some(c) = contract
+            && !c.fields.is_empty()
+            && !c.fields.contains_key(field)
+        {
+            let known: Vec<&str> = c.fields.keys().map(String::as_str).collect();
+            return Err((
+                Some("field"),
+                format!(
+                    "field `{field}` is not in the contract of prompt `{}`",
+                    prompt.map_or("", |p| p.name.as_str())
+                ),
+                Some(suggestion(field, &known, "fields")),
+            ));
         }
         Ok(())
     };
@@ -1109,20 +1113,20 @@ fn check_cascade(
             crate::contract::FieldKind::Enum { values } => Some(values.clone()),
             _ => None,
         });
-    if let Some(k) = contract {
-        if !k.fields.contains_key(&c.field) {
-            let known: Vec<&str> = k.fields.keys().map(String::as_str).collect();
-            diags.push(
-                at(
-                    &["field"],
-                    format!(
-                        "cascade field `{}` is not a field of the prompt's output contract",
-                        c.field
-                    ),
-                )
-                .with_hint(suggestion(&c.field, &known, "fields")),
-            );
-        }
+    if let Some(k) = contract
+        && !k.fields.contains_key(&c.field)
+    {
+        let known: Vec<&str> = k.fields.keys().map(String::as_str).collect();
+        diags.push(
+            at(
+                &["field"],
+                format!(
+                    "cascade field `{}` is not a field of the prompt's output contract",
+                    c.field
+                ),
+            )
+            .with_hint(suggestion(&c.field, &known, "fields")),
+        );
     }
     let target = c.target.unwrap_or(cascade::DEFAULT_TARGET);
     if !(target > 0.0 && target <= 1.0) {
@@ -1274,10 +1278,10 @@ fn check_cascade(
                         .confidence_field
                         .clone()
                         .unwrap_or_else(|| "confidence".into());
-                    if let Some(k) = contract {
-                        if !k.fields.contains_key(&f) {
-                            diags.push(tier_at(i, "confidence_field", format!("confidence field `{f}` is not a field of the prompt's output contract")));
-                        }
+                    if let Some(k) = contract
+                        && !k.fields.contains_key(&f)
+                    {
+                        diags.push(tier_at(i, "confidence_field", format!("confidence field `{f}` is not a field of the prompt's output contract")));
                     }
                     Confidence::Field(f)
                 }
@@ -1399,13 +1403,13 @@ fn load_judge(
         )
         .with_hint(suggestion(&raw.model, &known, "models")));
     }
-    if let VerdictKind::Score { min, max, pass_at } = raw.verdict {
-        if !(min <= pass_at && pass_at <= max) {
-            return Err(at(
-                loc.key(&["verdict"]),
-                format!("`pass_at` ({pass_at}) must lie within `min`..=`max` ({min}..={max})"),
-            ));
-        }
+    if let VerdictKind::Score { min, max, pass_at } = raw.verdict
+        && !(min <= pass_at && pass_at <= max)
+    {
+        return Err(at(
+            loc.key(&["verdict"]),
+            format!("`pass_at` ({pass_at}) must lie within `min`..=`max` ({min}..={max})"),
+        ));
     }
     if raw.rubric.is_empty() {
         return Err(at(
@@ -1476,12 +1480,12 @@ fn yaml_error(display: &Path, text: &str, e: &serde_yaml::Error) -> Diagnostic {
     // Errors raised while converting a value (an unknown field type, say) carry the position
     // of the enclosing mapping; point at the offending value instead when it can be found.
     let precise = message.contains("missing field") || message.contains("unknown field `");
-    if !precise && line > 0 {
-        if let Some(token) = message.split('`').nth(1).filter(|t| !t.is_empty()) {
-            if let Some(pos) = Locator::new(text).word_after(line, token) {
-                (line, col) = pos;
-            }
-        }
+    if !precise
+        && line > 0
+        && let Some(token) = message.split('`').nth(1).filter(|t| !t.is_empty())
+        && let Some(pos) = Locator::new(text).word_after(line, token)
+    {
+        (line, col) = pos;
     }
     let hint = own_hint.or_else(|| unknown_name_hint(&message)).or_else(|| {
         if message.contains("missing field `price`") {

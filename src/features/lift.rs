@@ -437,8 +437,8 @@ mod tests {
 
     #[test]
     fn a_feature_that_decides_the_outcome_lifts_to_the_top() {
-        let outcome = |i: usize| i % 3 == 0;
-        let risk = |i: usize| if i % 3 == 0 { 5 } else { 1 };
+        let outcome = |i: usize| i.is_multiple_of(3);
+        let risk = |i: usize| if i.is_multiple_of(3) { 5 } else { 1 };
         let (run, golden) = fixture(120, risk, risk, outcome);
         let r = analyze(&run, &golden, &LiftSpec::new("escalated")).unwrap();
         assert_eq!(r.cases, 120);
@@ -457,7 +457,7 @@ mod tests {
     fn a_noise_feature_has_an_interval_around_zero() {
         let mut rng = fastrand::Rng::with_seed(3);
         let noise: Vec<i64> = (0..150).map(|_| rng.i64(1..=5)).collect();
-        let outcome = |i: usize| i % 3 == 0;
+        let outcome = |i: usize| i.is_multiple_of(3);
         let (run, golden) = fixture(
             150,
             |i| noise[i],

@@ -111,10 +111,10 @@ pub fn compare(a: &RunFile, b: &RunFile) -> Result<StabilityReport, Error> {
                     b: vy.clone(),
                 });
             }
-            if *kind == FeatureKind::Numeric {
-                if let (Some(p), Some(q)) = (number(vx), number(vy)) {
-                    abs_change.push((q - p).abs());
-                }
+            if *kind == FeatureKind::Numeric
+                && let (Some(p), Some(q)) = (number(vx), number(vy))
+            {
+                abs_change.push((q - p).abs());
             }
         }
         let compared = values.len() as u64;

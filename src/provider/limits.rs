@@ -80,11 +80,11 @@ pub struct Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        if let (Some(p), Ok(mut s)) = (self.permit.take(), self.state.lock()) {
-            if s.debt > 0 {
-                s.debt -= 1;
-                p.forget();
-            }
+        if let (Some(p), Ok(mut s)) = (self.permit.take(), self.state.lock())
+            && s.debt > 0
+        {
+            s.debt -= 1;
+            p.forget();
         }
     }
 }

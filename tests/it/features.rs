@@ -17,7 +17,7 @@ fn risk(i: usize) -> i64 {
 
 /// Escalated when the true risk is 4 or 5, except every eleventh case (noise).
 fn escalated(i: usize) -> bool {
-    (risk(i) >= 4) != (i % 11 == 0)
+    (risk(i) >= 4) != i.is_multiple_of(11)
 }
 
 fn labels(r: i64) -> Value {

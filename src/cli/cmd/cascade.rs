@@ -13,13 +13,13 @@ use crate::plan::ParamsPatch;
 pub async fn run(root: &Path, args: CascadeArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     let project = super::load(root, printer)?;
     let suite = suite_with_cascade(&project, &args.suite)?;
-    if let Some(t) = args.target {
-        if !(t > 0.0 && t <= 1.0) {
-            return Err(Error::usage(
-                format!("`--target` is a share in (0, 1], got {t}"),
-                Some("0.98 keeps 98% of the top tier's accuracy".into()),
-            ));
-        }
+    if let Some(t) = args.target
+        && !(t > 0.0 && t <= 1.0)
+    {
+        return Err(Error::usage(
+            format!("`--target` is a share in (0, 1], got {t}"),
+            Some("0.98 keeps 98% of the top tier's accuracy".into()),
+        ));
     }
     let (report, status) = analyze(
         root,

@@ -45,8 +45,8 @@ pub async fn print(
             };
             let hash = request.hash();
             for r in 0..repeats.max(1) {
-                if let (Some((kind, base_url)), CacheMode::Use) = (&identity, cache) {
-                    if store
+                if let (Some((kind, base_url)), CacheMode::Use) = (&identity, cache)
+                    && store
                         .cache_get(&cache_key(
                             kind,
                             base_url,
@@ -58,10 +58,9 @@ pub async fn print(
                         ))
                         .await?
                         .is_some()
-                    {
-                        cached += 1;
-                        continue;
-                    }
+                {
+                    cached += 1;
+                    continue;
                 }
                 calls += 1;
                 input += request.estimated_input_tokens();

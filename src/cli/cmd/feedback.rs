@@ -215,6 +215,11 @@ async fn promote_events(
     } else {
         root.join(to)
     };
+    // Held until the file is written (or put back): another writer waits.
+    let _lock = crate::golden::lock(&path).map_err(|source| Error::Write {
+        path: path.clone(),
+        source,
+    })?;
     let before = std::fs::read_to_string(&path).ok();
     let needs = needs_of(root, &path);
     let store = super::open_store(root).await?;

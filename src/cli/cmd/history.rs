@@ -59,13 +59,13 @@ async fn side(
     store: &crate::store::Store,
     arg: &str,
 ) -> Result<(String, String), Error> {
-    if let Ok(project) = crate::config::load(root) {
-        if let Some(p) = project.prompts.get(arg) {
-            return Ok((
-                format!("{}@{} (prompts/{arg}.yaml)", p.name, p.short_version()),
-                p.source_text(),
-            ));
-        }
+    if let Ok(project) = crate::config::load(root)
+        && let Some(p) = project.prompts.get(arg)
+    {
+        return Ok((
+            format!("{}@{} (prompts/{arg}.yaml)", p.name, p.short_version()),
+            p.source_text(),
+        ));
     }
     match store.run_of_prompt_version(arg).await? {
         Some(run) => Ok((

@@ -358,10 +358,10 @@ pub async fn calibrate(
         let mut runs: BTreeMap<String, crate::runfile::RunFile> = BTreeMap::new();
         for j in &c.judges {
             for d in &j.disagreements {
-                if !runs.contains_key(&d.run_id) {
-                    if let Ok(r) = crate::runfile::from_store(&store, &d.run_id).await {
-                        runs.insert(d.run_id.clone(), r);
-                    }
+                if !runs.contains_key(&d.run_id)
+                    && let Ok(r) = crate::runfile::from_store(&store, &d.run_id).await
+                {
+                    runs.insert(d.run_id.clone(), r);
                 }
                 let case = runs.get(&d.run_id).and_then(|r| {
                     r.cases

@@ -35,13 +35,13 @@ pub async fn run_suite(
         dataset: args.dataset.clone(),
     };
     let mut plans = plan::build(&project, &args.suite, &settings)?;
-    if let Some(c) = args.max_cost {
-        if !(c > 0.0 && c.is_finite()) {
-            return Err(Error::usage(
-                format!("`--max-cost` must be a positive amount in USD, got {c}"),
-                None,
-            ));
-        }
+    if let Some(c) = args.max_cost
+        && !(c > 0.0 && c.is_finite())
+    {
+        return Err(Error::usage(
+            format!("`--max-cost` must be a positive amount in USD, got {c}"),
+            None,
+        ));
     }
     let store = super::open_store(root).await?;
     let selection = resolve_selection(&store, settings.selection).await?;
@@ -111,8 +111,8 @@ pub async fn run_suite(
     let mut status = ExitStatus::Ok;
     let mut run_ids = Vec::new();
     for (plan, (client, resume, judges)) in plans.iter().zip(prepared) {
-        if resume.is_none() {
-            if let Some(old) = store
+        if resume.is_none()
+            && let Some(old) = store
                 .find_unfinished(
                     &plan.suite.name,
                     &plan.model.name,
@@ -120,13 +120,12 @@ pub async fn run_suite(
                     &plan.dataset.version,
                 )
                 .await?
-            {
-                let done = store.finished_keys(&old.id).await?.0.len();
-                printer.info(&format!(
+        {
+            let done = store.finished_keys(&old.id).await?.0.len();
+            printer.info(&format!(
                     "hint: run {} of this suite, model, prompt and dataset version stopped after {done} of {} cases; `evalgate run {} --model {} --resume {}` finishes it without paying again",
                     old.id, old.planned_cases, plan.suite.name, plan.model.name, old.id
                 ));
-            }
         }
         let repeats = match &resume {
             Some(r) => r.repeats.max(1) as u32,
