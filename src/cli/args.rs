@@ -434,6 +434,11 @@ pub struct CascadeArgs {
     /// Also write a self-contained HTML page with the tables and the chart.
     #[arg(long, value_name = "FILE.html")]
     pub html: Option<PathBuf>,
+    /// Ask every tier (and the proxy's labeller and embedder) live, without the cache, and
+    /// save each answer as a cassette in DIR, so that a replay provider can serve the cascade
+    /// offline.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Terminal)]
     pub format: Format,
 }

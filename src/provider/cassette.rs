@@ -26,9 +26,28 @@ pub struct Cassette {
 /// An answer in the shape of an OpenAI chat completion, whatever the provider's own shape
 /// (replay reads every cassette with the same parser).
 pub fn chat_completion_body(r: &ChatResponse) -> Value {
+    // Log-probabilities in OpenAI's shape, when the answer has them.
+    let logprobs = r.logprobs.as_ref().map(|tokens| {
+        let content: Vec<Value> = tokens
+            .iter()
+            .map(|t| {
+                let top: Vec<Value> = t
+                    .top
+                    .iter()
+                    .map(|(token, lp)| serde_json::json!({"token": token, "logprob": lp}))
+                    .collect();
+                serde_json::json!({"token": t.token, "logprob": t.logprob, "top_logprobs": top})
+            })
+            .collect();
+        serde_json::json!({ "content": content })
+    });
+    let mut choice = serde_json::json!({"index": 0, "message": {"role": "assistant", "content": r.content}, "finish_reason": r.finish_reason});
+    if let Some(l) = logprobs {
+        choice["logprobs"] = l;
+    }
     serde_json::json!({
         "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": r.content}, "finish_reason": r.finish_reason}],
+        "choices": [choice],
         "usage": {
             "prompt_tokens": r.usage.input_tokens,
             "completion_tokens": r.usage.output_tokens,
@@ -64,7 +83,13 @@ pub fn write(
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = target.with_extension(format!("json.tmp{}.{n}", std::process::id()));
-    let mut text = serde_json::to_string_pretty(&cassette).map_err(std::io::Error::other)?;
+    // Log-probabilities (alternatives for every token) are long: those cassettes are compact.
+    let mut text = if response.logprobs.is_some() {
+        serde_json::to_string(&cassette)
+    } else {
+        serde_json::to_string_pretty(&cassette)
+    }
+    .map_err(std::io::Error::other)?;
     text.push('\n');
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, &target)
@@ -81,5 +106,135 @@ pub fn read(dir: &Path, hash: &str) -> std::io::Result<Option<Cassette>> {
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// A recorded embeddings request: the model, the inputs and the vectors. Vectors are the
+/// little-endian bytes of their f32 values in base64: exact, and half the size of decimals.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EmbeddingCassette {
+    pub format_version: u32,
+    pub request_hash: String,
+    pub model: String,
+    pub input: Vec<String>,
+    pub vectors: Vec<String>,
+    pub tokens: u64,
+    pub latency_ms: f64,
+    pub recorded_at: String,
+}
+
+/// The hash of an embeddings request, as the cassette's name.
+pub fn embeddings_hash(model: &str, inputs: &[String]) -> String {
+    crate::hash::json_hash(&serde_json::json!({"embeddings": model, "input": inputs}))
+}
+
+fn encode(v: &[f32]) -> String {
+    use base64::Engine;
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn decode(text: &str) -> Option<Vec<f32>> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    (bytes.len() % 4 == 0).then(|| {
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    })
+}
+
+/// Writes an embeddings cassette.
+pub fn write_embeddings(
+    dir: &Path,
+    model: &str,
+    inputs: &[String],
+    embedded: &super::openai::Embedded,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let hash = embeddings_hash(model, inputs);
+    let cassette = EmbeddingCassette {
+        format_version: FORMAT_VERSION,
+        request_hash: hash.clone(),
+        model: model.to_string(),
+        input: inputs.to_vec(),
+        vectors: embedded.vectors.iter().map(|v| encode(v)).collect(),
+        tokens: embedded.tokens,
+        latency_ms: (embedded.latency_ms * 10.0).round() / 10.0,
+        recorded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    let target = path(dir, &hash);
+    let tmp = target.with_extension(format!("json.tmp{}", std::process::id()));
+    let mut text = serde_json::to_string_pretty(&cassette).map_err(std::io::Error::other)?;
+    text.push('\n');
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, &target)
+}
+
+/// The recorded vectors of an embeddings request: None without a cassette, an error for a
+/// cassette that cannot be read.
+pub fn read_embeddings(
+    dir: &Path,
+    model: &str,
+    inputs: &[String],
+) -> std::io::Result<Option<super::openai::Embedded>> {
+    let hash = embeddings_hash(model, inputs);
+    let p = path(dir, &hash);
+    let bad = |m: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("`{}`: {m}", p.display()),
+        )
+    };
+    let text = match std::fs::read_to_string(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let c: EmbeddingCassette = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    if c.request_hash != hash {
+        return Ok(None);
+    }
+    let vectors: Option<Vec<Vec<f32>>> = c.vectors.iter().map(|v| decode(v)).collect();
+    let vectors = vectors.ok_or_else(|| bad("a vector is not base64 of f32 values".into()))?;
+    if vectors.len() != inputs.len() {
+        return Err(bad(format!(
+            "{} vectors for {} inputs",
+            vectors.len(),
+            inputs.len()
+        )));
+    }
+    Ok(Some(super::openai::Embedded {
+        vectors,
+        tokens: c.tokens,
+        latency_ms: c.latency_ms,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedding_cassettes_keep_vectors_bit_for_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = vec!["a".to_string(), "b b".to_string()];
+        let e = super::super::openai::Embedded {
+            vectors: vec![vec![0.1, -2.5e-8, f32::MAX], vec![1.0, 0.0, -0.333_333_34]],
+            tokens: 3,
+            latency_ms: 12.34,
+        };
+        write_embeddings(dir.path(), "m", &inputs, &e).unwrap();
+        let back = read_embeddings(dir.path(), "m", &inputs).unwrap().unwrap();
+        assert_eq!(back.vectors, e.vectors);
+        assert_eq!((back.tokens, back.latency_ms), (3, 12.3));
+        assert!(
+            read_embeddings(dir.path(), "other", &inputs)
+                .unwrap()
+                .is_none()
+        );
     }
 }

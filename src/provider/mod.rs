@@ -467,17 +467,25 @@ impl Client {
     /// Embeds inputs (one request) through the limits and retries. Only OpenAI-compatible
     /// providers serve `/embeddings`.
     pub async fn embed(&self, model: &str, inputs: &[String]) -> Result<openai::Embedded, Failure> {
-        let Backend::OpenAi(b) = &self.backend else {
-            return Err(Failure {
-                error: ProviderError::new(
-                    ErrorKind::BadRequest,
-                    format!(
-                        "provider `{}` is not OpenAI-compatible, so it serves no embeddings",
-                        self.provider
+        let b = match &self.backend {
+            Backend::OpenAi(b) => b,
+            Backend::Replay(r) => {
+                return r
+                    .embed(model, inputs)
+                    .map_err(|error| Failure { error, attempts: 0 });
+            }
+            Backend::Anthropic(_) => {
+                return Err(Failure {
+                    error: ProviderError::new(
+                        ErrorKind::BadRequest,
+                        format!(
+                            "provider `{}` is not OpenAI-compatible, so it serves no embeddings",
+                            self.provider
+                        ),
                     ),
-                ),
-                attempts: 0,
-            });
+                    attempts: 0,
+                });
+            }
         };
         let estimate: u64 = inputs
             .iter()
@@ -496,6 +504,17 @@ impl Client {
             match result {
                 Ok(r) => {
                     self.limits.on_success();
+                    if let Some(dir) = &self.record_dir {
+                        cassette::write_embeddings(dir, model, inputs, &r).map_err(|e| {
+                            Failure {
+                                error: ProviderError::new(
+                                    ErrorKind::BadResponse,
+                                    format!("cannot write cassette in `{}`: {e}", dir.display()),
+                                ),
+                                attempts: attempt,
+                            }
+                        })?;
+                    }
                     return Ok(r);
                 }
                 Err(e) => {

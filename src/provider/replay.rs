@@ -37,4 +37,22 @@ impl Replay {
         response.ttft_ms = c.ttft_ms;
         Ok(response)
     }
+
+    /// Recorded vectors for an embeddings request.
+    pub fn embed(&self, model: &str, inputs: &[String]) -> Result<openai::Embedded, ProviderError> {
+        let found = cassette::read_embeddings(&self.dir, model, inputs).map_err(|e| {
+            ProviderError::new(ErrorKind::BadResponse, format!("unreadable cassette {e}"))
+        })?;
+        let Some(c) = found else {
+            return Err(ProviderError::new(
+                ErrorKind::NoCassette,
+                format!(
+                    "no cassette for these {} embedding inputs of `{model}` in `{}`; record them with `--record` against a live provider",
+                    inputs.len(),
+                    self.dir.display()
+                ),
+            ));
+        };
+        Ok(c)
+    }
 }

@@ -387,3 +387,40 @@ fn a_proxy_trained_on_the_labellers_answers_is_the_cheapest_tier() {
     p.evalgate(&["cascade", "intent"]).assert_code(0);
     assert_eq!(stub.requests().len(), before);
 }
+
+/// The README's cascade on real models replays offline from the example's cassettes, to the
+/// same figures.
+#[test]
+fn the_banking_example_replays_its_cascade_offline() {
+    use crate::common::{copy_dir, repo};
+    let p = Project::empty();
+    let example = repo().join("examples/banking-cascade");
+    for dir in ["prompts", "golden", "cassettes"] {
+        copy_dir(&example.join(dir), &p.path().join(dir));
+    }
+    std::fs::copy(
+        example.join("evalgate.yaml"),
+        p.path().join("evalgate.yaml"),
+    )
+    .unwrap();
+    let r = p.evalgate(&["cascade", "banking-intent", "--format", "json"]);
+    r.assert_code(0);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["cases"], 160);
+    let accuracy = |k: usize| report["tiers"][k]["accuracy"].as_f64().unwrap();
+    // 73, 86 and 42 of 160.
+    assert_eq!(
+        (accuracy(0), accuracy(1), accuracy(2)),
+        (73.0 / 160.0, 86.0 / 160.0, 42.0 / 160.0),
+        "{}",
+        report["tiers"]
+    );
+    let rec = &report["frontier"]["recommended"];
+    assert_eq!(rec["answered"][0], 1.0, "{rec}");
+    assert!(rec["cost_share"].as_f64().unwrap() < 0.02, "{rec}");
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("smollm2 alone is more accurate than the top tier gemma3-270m"),
+        "{notes}"
+    );
+}

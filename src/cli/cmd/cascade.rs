@@ -25,9 +25,12 @@ pub async fn run(root: &Path, args: CascadeArgs, printer: &Printer) -> Result<Ex
         root,
         &project,
         suite,
-        args.target,
-        args.limit,
-        args.concurrency,
+        &Options {
+            target: args.target,
+            limit: args.limit,
+            concurrency: args.concurrency,
+            record: args.record.as_deref(),
+        },
         printer,
     )
     .await?;
@@ -112,6 +115,18 @@ fn tier_run(confidence: &Confidence) -> (ParamsPatch, u32) {
     }
 }
 
+/// How `analyze` runs the tiers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// The share of the top tier's accuracy to keep (default: the suite's).
+    pub target: Option<f64>,
+    /// Only the first N cases.
+    pub limit: Option<u64>,
+    pub concurrency: Option<u32>,
+    /// Ask live and save cassettes here.
+    pub record: Option<&'a Path>,
+}
+
 /// Runs every tier of the suite's cascade (each a stored run, answered from the cache when it
 /// can be) and replays the thresholds. None (with the run's status) when a tier's run did not
 /// finish.
@@ -119,11 +134,15 @@ pub async fn analyze(
     root: &Path,
     project: &Project,
     suite: &Suite,
-    target: Option<f64>,
-    limit: Option<u64>,
-    concurrency: Option<u32>,
+    opts: &Options<'_>,
     printer: &Printer,
 ) -> Result<(Option<CascadeReport>, ExitStatus), Error> {
+    let Options {
+        target,
+        limit,
+        concurrency,
+        record,
+    } = *opts;
     let spec: &CascadeSpec = suite.cascade.as_ref().ok_or_else(|| {
         Error::usage(
             format!("suite `{}` has no `cascade:` section", suite.name),
@@ -156,6 +175,7 @@ pub async fn analyze(
                 no_report: true,
                 // The cascade measures the tiers' answers; judges would be paid for nothing.
                 no_judges: true,
+                record: record.map(Path::to_path_buf),
                 ..RunArgs::default()
             },
             printer,
@@ -219,6 +239,7 @@ pub async fn analyze(
                     proxy,
                     &golden_rows,
                     concurrency,
+                    record,
                     printer,
                     &mut notes,
                 )

@@ -29,6 +29,7 @@ pub async fn answers(
     spec: &ProxySpec,
     golden: &[CaseRow],
     concurrency: Option<u32>,
+    record: Option<&Path>,
     printer: &Printer,
     notes: &mut Vec<String>,
 ) -> Result<Option<HashMap<String, TierAnswer>>, Error> {
@@ -43,6 +44,7 @@ pub async fn answers(
             concurrency,
             no_report: true,
             no_judges: true,
+            record: record.map(Path::to_path_buf),
             ..RunArgs::default()
         },
         printer,
@@ -56,8 +58,15 @@ pub async fn answers(
         return Ok(None);
     }
     let store = super::open_store(root).await?;
+    let record = record.map(|d| {
+        if d.is_absolute() {
+            d.to_path_buf()
+        } else {
+            root.join(d)
+        }
+    });
     let result = answer(
-        project, field, spec, golden, &ids[0], &store, printer, notes,
+        project, field, spec, golden, &ids[0], &store, record, printer, notes,
     )
     .await;
     store.close().await;
@@ -75,6 +84,7 @@ async fn answer(
     golden: &[CaseRow],
     pool_run: &str,
     store: &Store,
+    record: Option<std::path::PathBuf>,
     printer: &Printer,
     notes: &mut Vec<String>,
 ) -> Result<HashMap<String, TierAnswer>, Error> {
@@ -107,9 +117,10 @@ async fn answer(
         .models
         .get(&spec.embeddings)
         .ok_or_else(|| bad(format!("no model named `{}`", spec.embeddings)))?;
+    let recording = record.is_some();
     let clients = Clients::new(ClientOptions {
         cache: None,
-        record_dir: None,
+        record_dir: record,
         concurrency: 1,
     });
     let client = clients
@@ -131,6 +142,7 @@ async fn answer(
             &model.api_name,
             texts,
             batch,
+            recording,
             printer,
             &mut vectors,
         )
@@ -203,6 +215,7 @@ async fn embed(
     model: &str,
     texts: &[&String],
     batch: usize,
+    recording: bool,
     printer: &Printer,
     out: &mut HashMap<String, EmbeddingRow>,
 ) -> Result<(), Error> {
@@ -213,9 +226,12 @@ async fn embed(
     hashes.sort();
     hashes.dedup_by(|a, b| a.0 == b.0);
     hashes.retain(|(h, _)| !out.contains_key(h));
-    let keys: Vec<String> = hashes.iter().map(|(h, _)| h.clone()).collect();
-    for row in store.embeddings_get(scope, model, &keys).await? {
-        out.insert(row.input_hash.clone(), row);
+    // Recording asks every input again, so that the cassettes hold them all.
+    if !recording {
+        let keys: Vec<String> = hashes.iter().map(|(h, _)| h.clone()).collect();
+        for row in store.embeddings_get(scope, model, &keys).await? {
+            out.insert(row.input_hash.clone(), row);
+        }
     }
     let todo: Vec<&(String, &String)> = hashes
         .iter()

@@ -107,7 +107,15 @@ async fn feature_analyses(
     }
     if g.cascade_min_quality_retained.is_some() || g.cascade_max_cost_per_1k.is_some() {
         out.cascade = Some(
-            match super::cascade::analyze(root, project, suite, None, None, None, printer).await {
+            match super::cascade::analyze(
+                root,
+                project,
+                suite,
+                &super::cascade::Options::default(),
+                printer,
+            )
+            .await
+            {
                 Ok((Some(report), _)) => Ok(report),
                 Ok((None, _)) => Err("a tier of the cascade did not finish its run".into()),
                 Err(e) => Err(e.to_string()),
