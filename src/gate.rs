@@ -386,3 +386,30 @@ fn drop_gate(
     };
     result(name, ok, detail)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cascade_that_cannot_be_measured_fails_its_gates() {
+        let g = Gates {
+            cascade_min_quality_retained: Some(0.95),
+            cascade_max_cost_per_1k: Some(1.0),
+            ..Gates::default()
+        };
+        let mut out = Vec::new();
+        cascade_gates(&g, Some(&Err("tier 2 did not finish".into())), &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|r| r.status == "fail"), "{out:?}");
+        assert!(
+            out[0]
+                .detail
+                .contains("could not be measured: tier 2 did not finish")
+        );
+        // Without cascade gates, nothing is said.
+        let mut out = Vec::new();
+        cascade_gates(&Gates::default(), None, &mut out);
+        assert!(out.is_empty());
+    }
+}

@@ -132,11 +132,11 @@ pub fn merge(parts: &[RunFile], id: &str) -> Result<RunFile, MergeError> {
 fn judge_totals(parts: &[RunFile]) -> Vec<VerdictTotals> {
     let mut out: Vec<VerdictTotals> = Vec::new();
     for j in parts.iter().flat_map(|p| &p.report.judges) {
-        let same = |t: &&mut VerdictTotals| {
+        let same = |t: &VerdictTotals| {
             t.scorer == j.scorer && t.judge == j.judge && t.judge_version == j.judge_version
         };
-        let t = match out.iter_mut().find(same) {
-            Some(t) => t,
+        let i = match out.iter().position(same) {
+            Some(i) => i,
             None => {
                 out.push(VerdictTotals {
                     scorer: j.scorer.clone(),
@@ -151,9 +151,10 @@ fn judge_totals(parts: &[RunFile]) -> Vec<VerdictTotals> {
                     cost_usd: 0.0,
                     cache_hits: 0,
                 });
-                out.last_mut().expect("just pushed")
+                out.len() - 1
             }
         };
+        let t = &mut out[i];
         t.pass += j.pass as i64;
         t.fail += j.fail as i64;
         t.error += j.errors as i64;

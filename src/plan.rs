@@ -133,18 +133,23 @@ pub struct Plan<'p> {
 }
 
 /// The plans of a suite: one per model.
+/// The suite of that name, or an error that suggests the nearest.
+pub fn suite<'p>(project: &'p Project, name: &str) -> Result<&'p Suite, Error> {
+    project.suites.get(name).ok_or_else(|| {
+        let known: Vec<&str> = project.suites.keys().map(String::as_str).collect();
+        Error::usage(
+            format!("no suite named `{name}`"),
+            Some(crate::diag::suggestion(name, &known, "suites")),
+        )
+    })
+}
+
 pub fn build<'p>(
     project: &'p Project,
     suite_name: &str,
     settings: &RunSettings,
 ) -> Result<Vec<Plan<'p>>, Error> {
-    let suite = project.suites.get(suite_name).ok_or_else(|| {
-        let known: Vec<&str> = project.suites.keys().map(String::as_str).collect();
-        Error::usage(
-            format!("no suite named `{suite_name}`"),
-            Some(crate::diag::suggestion(suite_name, &known, "suites")),
-        )
-    })?;
+    let suite = suite(project, suite_name)?;
     let prompt = project.prompts[&suite.prompt].clone();
     let dataset_name = settings.dataset.as_ref().unwrap_or(&suite.dataset);
     let dataset = project

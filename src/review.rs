@@ -379,6 +379,44 @@ pub fn calibrate(
     Calibration { judges }
 }
 
+/// A suite's floor on a judge's agreement with people (`min_judge_kappa`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Floor {
+    pub judge: String,
+    pub judge_version: String,
+    pub suite: String,
+    pub min: f64,
+}
+
+/// Drift warnings: a judge version whose kappa, overall or in its latest week, is below a
+/// floor of a suite that uses it.
+pub fn drift(c: &Calibration, floors: &[Floor]) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in floors {
+        let Some(j) = c
+            .judges
+            .iter()
+            .find(|j| j.judge == f.judge && j.judge_version == f.judge_version)
+        else {
+            continue;
+        };
+        let short = crate::hash::short(&f.judge_version);
+        let latest = j.weeks.last().and_then(|w| w.kappa.map(|k| (&w.week, k)));
+        if let Some(k) = j.kappa.map(|k| k.delta).filter(|k| *k < f.min) {
+            out.push(format!(
+                "drift: judge {}@{short} agrees with people at kappa {k:.3}, below min_judge_kappa {} of suite {}: `evalgate gate` fails it",
+                f.judge, f.min, f.suite
+            ));
+        } else if let Some((week, k)) = latest.filter(|(_, k)| *k < f.min) {
+            out.push(format!(
+                "drift: judge {}@{short} fell to kappa {k:.3} in {week}, below min_judge_kappa {} of suite {}",
+                f.judge, f.min, f.suite
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,5 +617,39 @@ mod tests {
                     .clone()
             )
         );
+    }
+
+    #[test]
+    fn drift_is_a_kappa_below_the_floor_overall_or_in_the_latest_week() {
+        // Week 47: perfect agreement; week 48: none (the judge flips every verdict).
+        let mut rows = Vec::new();
+        for (h, j, at) in [
+            ("pass", "pass", "2026-11-16T10:00:00Z"),
+            ("fail", "fail", "2026-11-16T10:00:00Z"),
+            ("pass", "pass", "2026-11-17T10:00:00Z"),
+            ("fail", "fail", "2026-11-17T10:00:00Z"),
+            ("pass", "pass", "2026-11-18T10:00:00Z"),
+            ("fail", "fail", "2026-11-18T10:00:00Z"),
+            ("pass", "fail", "2026-11-23T10:00:00Z"),
+            ("fail", "pass", "2026-11-23T10:00:00Z"),
+        ] {
+            rows.push(reviewed(h, j, at));
+        }
+        let c = calibrate(&rows, None, None);
+        let floor = |min: f64, version: &str| Floor {
+            judge: "j".into(),
+            judge_version: version.into(),
+            suite: "s".into(),
+            min,
+        };
+        // Overall kappa 0.5 passes a floor of 0.4; the latest week's -1 does not.
+        let w = drift(&c, &[floor(0.4, "v1")]);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("fell to kappa -1.000 in 2026-W48"), "{w:?}");
+        // A floor of 0.6 is above the overall kappa.
+        let w = drift(&c, &[floor(0.6, "v1")]);
+        assert!(w[0].contains("agrees with people at kappa 0.500"), "{w:?}");
+        // Another version of the judge has no labels: nothing to say.
+        assert!(drift(&c, &[floor(0.9, "v2")]).is_empty());
     }
 }

@@ -314,3 +314,24 @@ pub fn summarize_tier(
         confidence_wrong: mean(&conf_by(false)),
     }
 }
+
+/// Notes for the tiers that alone beat the top tier beyond their 95% interval: the top tier is
+/// then a weak reference for the quality a cascade keeps.
+pub fn weak_top(tiers: &[TierSummary]) -> Vec<String> {
+    let Some((top, lower)) = tiers.split_last() else {
+        return Vec::new();
+    };
+    lower
+        .iter()
+        .filter(|t| t.accuracy_low > top.accuracy)
+        .map(|t| {
+            format!(
+                "{} alone is more accurate than the top tier {} ({:.1}% against {:.1}%, beyond its 95% interval): the top tier is a weak reference, and the quality kept is measured against it",
+                t.model,
+                top.model,
+                t.accuracy * 100.0,
+                top.accuracy * 100.0
+            )
+        })
+        .collect()
+}

@@ -61,10 +61,21 @@ pub fn path(dir: &Path, hash: &str) -> PathBuf {
     dir.join(format!("{}.json", &hash[..hash.len().min(16)]))
 }
 
+/// The file of one repeat of a request: repeats beyond the first (samples at a temperature)
+/// are answers of their own, so each has its own cassette.
+pub fn repeat_path(dir: &Path, hash: &str, repeat: u32) -> PathBuf {
+    if repeat == 0 {
+        path(dir, hash)
+    } else {
+        dir.join(format!("{}-{repeat}.json", &hash[..hash.len().min(16)]))
+    }
+}
+
 /// Writes a cassette atomically (a temporary file renamed into place).
 pub fn write(
     dir: &Path,
     hash: &str,
+    repeat: u32,
     request: &ChatRequest,
     response: &ChatResponse,
 ) -> std::io::Result<()> {
@@ -78,7 +89,7 @@ pub fn write(
         ttft_ms: response.ttft_ms.map(|t| (t * 10.0).round() / 10.0),
         recorded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
-    let target = path(dir, hash);
+    let target = repeat_path(dir, hash, repeat);
     // Unique per write: concurrent repeats of one request share the target name.
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -95,9 +106,17 @@ pub fn write(
     std::fs::rename(&tmp, &target)
 }
 
-pub fn read(dir: &Path, hash: &str) -> std::io::Result<Option<Cassette>> {
-    let p = path(dir, hash);
-    match std::fs::read_to_string(&p) {
+/// The cassette of a repeat of a request; a repeat that was not recorded on its own gets the
+/// request's first answer (as when repeats were not recorded apart).
+pub fn read(dir: &Path, hash: &str, repeat: u32) -> std::io::Result<Option<Cassette>> {
+    if repeat > 0 && repeat_path(dir, hash, repeat).is_file() {
+        return read_file(&repeat_path(dir, hash, repeat));
+    }
+    read_file(&path(dir, hash))
+}
+
+fn read_file(p: &Path) -> std::io::Result<Option<Cassette>> {
+    match std::fs::read_to_string(p) {
         Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,

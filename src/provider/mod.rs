@@ -239,6 +239,17 @@ pub struct Failure {
     pub attempts: u32,
 }
 
+/// A cassette that could not be written: the answer was paid for, so the call fails loudly.
+fn cassette_failure(dir: &std::path::Path, e: &std::io::Error, attempts: u32) -> Failure {
+    Failure {
+        error: ProviderError::new(
+            ErrorKind::BadResponse,
+            format!("cannot write cassette in `{}`: {e}", dir.display()),
+        ),
+        attempts,
+    }
+}
+
 enum Backend {
     OpenAi(openai::OpenAi),
     Anthropic(anthropic::Anthropic),
@@ -491,6 +502,22 @@ impl Client {
             .iter()
             .map(|t| t.chars().count() as u64 / 4 + 1)
             .sum();
+        let (embedded, attempts) = self.attempts(estimate, || b.embed(model, inputs)).await?;
+        if let Some(dir) = &self.record_dir {
+            cassette::write_embeddings(dir, model, inputs, &embedded)
+                .map_err(|e| cassette_failure(dir, &e, attempts))?;
+        }
+        Ok(embedded)
+    }
+
+    /// Calls `call` through the limits until it succeeds, fails for good or has used the
+    /// attempts: 429s slow the provider's limit down, retryable failures wait (backoff, or
+    /// `Retry-After`) and try again. Returns the answer and the attempts made.
+    async fn attempts<T, F, Fut>(&self, estimate: u64, call: F) -> Result<(T, u32), Failure>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -499,23 +526,12 @@ impl Client {
                     .limits
                     .acquire(estimate.min(u64::from(u32::MAX)) as u32)
                     .await;
-                b.embed(model, inputs).await
+                call().await
             };
             match result {
                 Ok(r) => {
                     self.limits.on_success();
-                    if let Some(dir) = &self.record_dir {
-                        cassette::write_embeddings(dir, model, inputs, &r).map_err(|e| {
-                            Failure {
-                                error: ProviderError::new(
-                                    ErrorKind::BadResponse,
-                                    format!("cannot write cassette in `{}`: {e}", dir.display()),
-                                ),
-                                attempts: attempt,
-                            }
-                        })?;
-                    }
-                    return Ok(r);
+                    return Ok((r, attempt));
                 }
                 Err(e) => {
                     if e.kind == ErrorKind::RateLimited {
@@ -568,49 +584,18 @@ impl Client {
         let key = self.cache.as_ref().map(|_| self.cache_key(call));
         let estimate =
             request.estimated_input_tokens() + u64::from(request.params.max_tokens.unwrap_or(256));
-        let mut attempt = 0;
-        let response = loop {
-            attempt += 1;
-            let result = {
-                let _permit = self
-                    .limits
-                    .acquire(estimate.min(u64::from(u32::MAX)) as u32)
-                    .await;
+        let (response, attempt) = self
+            .attempts(estimate, || async {
                 match &self.backend {
                     Backend::OpenAi(b) => b.chat(request).await,
                     Backend::Anthropic(b) => b.chat(request).await,
-                    Backend::Replay(b) => b.chat(request, request_hash).await,
+                    Backend::Replay(b) => b.chat(request, request_hash, call.repeat).await,
                 }
-            };
-            match result {
-                Ok(r) => {
-                    self.limits.on_success();
-                    break r;
-                }
-                Err(e) => {
-                    if e.kind == ErrorKind::RateLimited {
-                        self.limits.on_rate_limited();
-                    }
-                    if attempt >= self.retry.max_attempts || !retry::is_retryable(e.kind) {
-                        return Err(Failure {
-                            error: e,
-                            attempts: attempt,
-                        });
-                    }
-                    if !self.no_delay {
-                        tokio::time::sleep(self.retry.delay(attempt, e.retry_after)).await;
-                    }
-                }
-            }
-        };
+            })
+            .await?;
         if let Some(dir) = &self.record_dir {
-            cassette::write(dir, request_hash, request, &response).map_err(|e| Failure {
-                error: ProviderError::new(
-                    ErrorKind::BadResponse,
-                    format!("cannot write cassette in `{}`: {e}", dir.display()),
-                ),
-                attempts: attempt,
-            })?;
+            cassette::write(dir, request_hash, call.repeat, request, &response)
+                .map_err(|e| cassette_failure(dir, &e, attempt))?;
         }
         let cache_entry = match (&self.cache, key) {
             (Some((_, CacheMode::Use | CacheMode::Refresh)), Some(key)) => Some(CacheEntry {

@@ -77,48 +77,40 @@ impl OpenAi {
             body["stream_options"] = json!({"include_usage": true});
         }
         let url = format!("{}/chat/completions", self.base_url);
-        let mut builder = self.http.post(&url).json(&body);
-        if let Some(key) = &self.api_key {
-            builder = builder.bearer_auth(key);
-        }
-        let started = Instant::now();
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| transport_error(&url, &e))?;
-        let status = response.status();
-        if !status.is_success() {
-            let retry_after = retry_after(response.headers());
-            let text = response.text().await.unwrap_or_default();
-            return Err(status_error(status.as_u16(), &text, retry_after));
-        }
+        let (response, started) = self.post(&url, &body).await?;
         if stream {
             return read_stream(&url, response, started).await;
         }
         let (body, latency_ms) = read_json(&url, response, started).await?;
         parse_response(body, latency_ms)
     }
-}
 
-impl OpenAi {
     /// `POST /embeddings` for several inputs at once: one vector per input, in input order.
     pub async fn embed(&self, model: &str, inputs: &[String]) -> Result<Embedded, ProviderError> {
         let url = format!("{}/embeddings", self.base_url);
         let body = json!({"model": model, "input": inputs});
-        let builder = self.authorized(self.http.post(&url).json(&body));
+        let (response, started) = self.post(&url, &body).await?;
+        let (body, latency_ms) = read_json(&url, response, started).await?;
+        parse_embeddings(&body, inputs.len(), latency_ms)
+    }
+
+    /// Posts a JSON body with the key; a status other than success is the provider's error
+    /// (with its `Retry-After`). Returns the response and when the request started.
+    async fn post(
+        &self,
+        url: &str,
+        body: &Value,
+    ) -> Result<(reqwest::Response, Instant), ProviderError> {
+        let builder = self.authorized(self.http.post(url).json(body));
         let started = Instant::now();
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| transport_error(&url, &e))?;
+        let response = builder.send().await.map_err(|e| transport_error(url, &e))?;
         let status = response.status();
         if !status.is_success() {
             let retry_after = retry_after(response.headers());
             let text = response.text().await.unwrap_or_default();
             return Err(status_error(status.as_u16(), &text, retry_after));
         }
-        let (body, latency_ms) = read_json(&url, response, started).await?;
-        parse_embeddings(&body, inputs.len(), latency_ms)
+        Ok((response, started))
     }
 }
 

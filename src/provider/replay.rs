@@ -18,8 +18,9 @@ impl Replay {
         &self,
         _request: &ChatRequest,
         hash: &str,
+        repeat: u32,
     ) -> Result<ChatResponse, ProviderError> {
-        let found = cassette::read(&self.dir, hash).map_err(|e| {
+        let found = cassette::read(&self.dir, hash, repeat).map_err(|e| {
             ProviderError::new(ErrorKind::BadResponse, format!("unreadable cassette {e}"))
         })?;
         let Some(c) = found.filter(|c| c.request_hash == hash) else {

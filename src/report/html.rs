@@ -295,37 +295,32 @@ fn run_meta(out: &mut String, r: &RunReport) {
     }
 }
 
-fn metrics(out: &mut String, r: &RunReport) {
-    let p = &r.pass_rate;
+/// A metrics row of a proportion: the value, its 95% interval and n. `label` is HTML.
+fn proportion_row(out: &mut String, label: &str, p: &crate::score::stats::Proportion) {
     let _ = write!(
         out,
-        r#"<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>95% CI</th><th>n</th></tr><tr><td>pass rate</td><td class="num">{}</td><td class="num">{} – {}</td><td class="num">{}</td></tr>"#,
+        r#"<tr><td>{label}</td><td class="num">{}</td><td class="num">{} – {}</td><td class="num">{}</td></tr>"#,
         pct(p.rate),
         pct(p.low),
         pct(p.high),
         p.total
     );
+}
+
+fn metrics(out: &mut String, r: &RunReport) {
+    out.push_str(
+        "<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>95% CI</th><th>n</th></tr>",
+    );
+    proportion_row(out, "pass rate", &r.pass_rate);
     for s in &r.scorers {
-        let _ = write!(
-            out,
-            r#"<tr><td>scorer {}</td><td class="num">{}</td><td class="num">{} – {}</td><td class="num">{}</td></tr>"#,
-            escape(&s.name),
-            pct(s.rate.rate),
-            pct(s.rate.low),
-            pct(s.rate.high),
-            s.rate.total
-        );
+        proportion_row(out, &format!("scorer {}", escape(&s.name)), &s.rate);
     }
     for f in &r.enum_fields {
-        let _ = write!(
+        let kappa = f.kappa.map_or_else(|| "–".into(), |k| format!("{k:.3}"));
+        proportion_row(
             out,
-            r#"<tr><td>field {} accuracy (kappa {})</td><td class="num">{}</td><td class="num">{} – {}</td><td class="num">{}</td></tr>"#,
-            escape(&f.field),
-            f.kappa.map_or_else(|| "–".into(), |k| format!("{k:.3}")),
-            pct(f.accuracy.rate),
-            pct(f.accuracy.low),
-            pct(f.accuracy.high),
-            f.accuracy.total
+            &format!("field {} accuracy (kappa {kappa})", escape(&f.field)),
+            &f.accuracy,
         );
     }
     for f in &r.integer_fields {

@@ -304,11 +304,11 @@ fn embedding_of(text: &str) -> Vec<f64> {
     v
 }
 
-#[test]
-fn a_proxy_trained_on_the_labellers_answers_is_the_cheapest_tier() {
+/// A stub that embeds (as `embedding_of`) and answers chats (as `responder`).
+fn proxy_stub() -> Stub {
     let calls = Arc::new(Mutex::new(HashMap::new()));
     let chat = responder(calls);
-    let stub = Stub::start(move |body: &Value| {
+    Stub::start(move |body: &Value| {
         if let Some(inputs) = body["input"].as_array() {
             return Reply::Embeddings(
                 inputs
@@ -318,9 +318,13 @@ fn a_proxy_trained_on_the_labellers_answers_is_the_cheapest_tier() {
             );
         }
         chat(body)
-    });
-    let p = project(&stub, "");
-    // 120 unlabelled inputs of the same kind as the golden ones (cases 40 to 159).
+    })
+}
+
+/// The three-tier project with a proxy tier in front, trained on big's labels of a pool of
+/// 120 unlabelled inputs of the same kind as the golden ones (cases 40 to 159).
+fn proxy_project(stub: &Stub) -> Project {
+    let p = project(stub, "");
     let pool: String = (40..160)
         .map(|k| {
             json!({"id": format!("p{k:03}"), "vars": {"transcript": format!("Pool customer #{:02} writes about {}", k % 100, LABELS[k % 4])}})
@@ -338,6 +342,13 @@ fn a_proxy_trained_on_the_labellers_answers_is_the_cheapest_tier() {
         "      tiers:\n        - proxy: {embeddings: embed, pool: pool, labeller: big}\n        - model: small\n",
     );
     p.write("evalgate.yaml", &config);
+    p
+}
+
+#[test]
+fn a_proxy_trained_on_the_labellers_answers_is_the_cheapest_tier() {
+    let stub = proxy_stub();
+    let p = proxy_project(&stub);
     p.evalgate(&["validate"]).assert_code(0);
     let r = p.evalgate(&["cascade", "intent", "--format", "json"]);
     r.assert_code(0);
@@ -423,4 +434,67 @@ fn the_banking_example_replays_its_cascade_offline() {
         notes.contains("smollm2 alone is more accurate than the top tier gemma3-270m"),
         "{notes}"
     );
+}
+
+/// `--record` saves every answer (each sample of a self-consistency tier on its own, the
+/// log-probabilities kept) and every embeddings request; on the replay provider the same
+/// cascade then comes back without the stub.
+#[test]
+fn a_recorded_cascade_replays_without_the_provider() {
+    let stub = proxy_stub();
+    let p = proxy_project(&stub);
+    let r = p.evalgate(&[
+        "cascade",
+        "intent",
+        "--record",
+        "cassettes",
+        "--format",
+        "json",
+    ]);
+    r.assert_code(0);
+    let live: Value = serde_json::from_str(&r.stdout).unwrap();
+    let files: Vec<String> = std::fs::read_dir(p.path().join("cassettes"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let count = |needle: &str| files.iter().filter(|f| f.contains(needle)).count();
+    // 4 pool batches and 40 golden inputs; 40 small answers with their log-probabilities;
+    // 200 samples of mid; big's 40 golden answers and 100 pool answers (the pool's 120 inputs
+    // hold 100 distinct texts: the same request is one cassette).
+    assert_eq!(count("\"vectors\""), 44);
+    assert_eq!(count("top_logprobs"), 40);
+    assert_eq!(files.len(), 44 + 40 + 200 + 140);
+    drop(stub);
+
+    // The same models on the replay provider, with a fresh store.
+    let config = p
+        .read("evalgate.yaml")
+        .replace("provider: stub\n", "provider: tape\n");
+    p.write("evalgate.yaml", &config);
+    std::fs::remove_dir_all(p.path().join(".evalgate")).unwrap();
+    let r = p.evalgate(&["cascade", "intent", "--format", "json"]);
+    r.assert_code(0);
+    let replayed: Value = serde_json::from_str(&r.stdout).unwrap();
+    for k in 0..4 {
+        for field in [
+            "accuracy",
+            "cost_per_1k",
+            "confidence_right",
+            "confidence_wrong",
+        ] {
+            assert_eq!(
+                replayed["tiers"][k][field], live["tiers"][k][field],
+                "tier {k} {field}"
+            );
+        }
+    }
+    let rec = |v: &Value| {
+        let r = &v["frontier"]["recommended"];
+        (
+            r["thresholds"].clone(),
+            r["accuracy"].clone(),
+            r["cost_per_1k"].clone(),
+        )
+    };
+    assert_eq!(rec(&replayed), rec(&live));
 }

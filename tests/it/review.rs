@@ -93,6 +93,13 @@ fn review_calibrate_and_gate_on_judge_agreement() {
         "{text}"
     );
     assert!(text.contains("too vague") || disagreements == 0, "{text}");
+    // The recorded judge passed all 20 sampled items: kappa says nothing, and the report says so.
+    assert!(
+        text.contains(
+            "the judge said pass on every reviewed item: kappa is 0 however people answer"
+        ),
+        "{text}"
+    );
 
     // The gate enforces the suite's min_judge_kappa.
     let config = p.read("evalgate.yaml");

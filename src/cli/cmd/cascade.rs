@@ -72,13 +72,7 @@ pub async fn run(root: &Path, args: CascadeArgs, printer: &Printer) -> Result<Ex
 
 /// The suite, which must have a `cascade:` section.
 pub fn suite_with_cascade<'p>(project: &'p Project, name: &str) -> Result<&'p Suite, Error> {
-    let suite = project.suites.get(name).ok_or_else(|| {
-        let known: Vec<&str> = project.suites.keys().map(String::as_str).collect();
-        Error::usage(
-            format!("no suite named `{name}`"),
-            Some(crate::diag::suggestion(name, &known, "suites")),
-        )
-    })?;
+    let suite = crate::plan::suite(project, name)?;
     if suite.cascade.is_none() {
         return Err(Error::usage(
             format!("suite `{name}` has no `cascade:` section"),
@@ -115,6 +109,33 @@ fn tier_run(confidence: &Confidence) -> (ParamsPatch, u32) {
     }
 }
 
+/// A run of the suite for the cascade (a tier, or the proxy's pool): no report, no judges
+/// (the cascade measures answers; judges would be paid for nothing), the cascade's
+/// concurrency, recorded when asked. None when the run did not finish.
+pub(super) async fn cascade_run(
+    root: &Path,
+    opts: &Options<'_>,
+    args: RunArgs,
+    printer: &Printer,
+) -> Result<Option<String>, Error> {
+    let (status, ids) = super::run::run_suite(
+        root,
+        RunArgs {
+            concurrency: opts.concurrency,
+            no_report: true,
+            no_judges: true,
+            record: opts.record.map(Path::to_path_buf),
+            ..args
+        },
+        printer,
+    )
+    .await?;
+    Ok(ids
+        .into_iter()
+        .next()
+        .filter(|_| status != ExitStatus::Infrastructure))
+}
+
 /// How `analyze` runs the tiers.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options<'a> {
@@ -137,12 +158,7 @@ pub async fn analyze(
     opts: &Options<'_>,
     printer: &Printer,
 ) -> Result<(Option<CascadeReport>, ExitStatus), Error> {
-    let Options {
-        target,
-        limit,
-        concurrency,
-        record,
-    } = *opts;
+    let (target, limit) = (opts.target, opts.limit);
     let spec: &CascadeSpec = suite.cascade.as_ref().ok_or_else(|| {
         Error::usage(
             format!("suite `{}` has no `cascade:` section", suite.name),
@@ -163,34 +179,30 @@ pub async fn analyze(
             tier.confidence.describe()
         ));
         let (params, repeat) = tier_run(&tier.confidence);
-        let (status, ids) = super::run::run_suite(
+        let run = cascade_run(
             root,
+            opts,
             RunArgs {
                 suite: suite.name.clone(),
                 models: vec![tier.model.clone()],
                 repeat,
                 limit,
-                concurrency,
                 params,
-                no_report: true,
-                // The cascade measures the tiers' answers; judges would be paid for nothing.
-                no_judges: true,
-                record: record.map(Path::to_path_buf),
                 ..RunArgs::default()
             },
             printer,
         )
         .await?;
-        if status == ExitStatus::Infrastructure {
+        let Some(id) = run else {
             printer.warn(&format!(
                 "tier {} ({}) did not finish: run `evalgate cascade {}` again to go on (finished answers come from the cache)",
                 k + 1,
                 tier.model,
                 suite.name
             ));
-            return Ok((None, status));
-        }
-        run_ids.push(ids.into_iter().next());
+            return Ok((None, ExitStatus::Infrastructure));
+        };
+        run_ids.push(Some(id));
     }
     let store = super::open_store(root).await?;
     let mut rows = Vec::new();
@@ -238,8 +250,7 @@ pub async fn analyze(
                     &spec.field,
                     proxy,
                     &golden_rows,
-                    concurrency,
-                    record,
+                    opts,
                     printer,
                     &mut notes,
                 )
@@ -298,19 +309,7 @@ pub async fn analyze(
             )
         })
         .collect();
-    if let Some(top) = tiers.last() {
-        for t in &tiers[..tiers.len() - 1] {
-            if t.accuracy_low > top.accuracy {
-                notes.push(format!(
-                    "{} alone is more accurate than the top tier {} ({:.1}% against {:.1}%, beyond its 95% interval): the top tier is a weak reference, and the quality kept is measured against it",
-                    t.model,
-                    top.model,
-                    t.accuracy * 100.0,
-                    top.accuracy * 100.0
-                ));
-            }
-        }
-    }
+    notes.extend(cascade::weak_top(&tiers));
     let target = target.unwrap_or(spec.target);
     let frontier = simulate::frontier(&cases, spec.tiers.len(), target);
     let pinned_thresholds: Option<Vec<Option<f64>>> = spec.tiers[..spec.tiers.len() - 1]

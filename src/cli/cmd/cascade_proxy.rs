@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::cascade::{self, ProxySpec, proxy, simulate::TierAnswer};
 use crate::cli::args::RunArgs;
 use crate::config::{Project, Suite};
-use crate::error::{Error, ExitStatus};
+use crate::error::Error;
 use crate::output::Printer;
 use crate::provider::{ClientOptions, Clients};
 use crate::store::{CaseRow, EmbeddingRow, Store};
@@ -28,37 +28,33 @@ pub async fn answers(
     field: &str,
     spec: &ProxySpec,
     golden: &[CaseRow],
-    concurrency: Option<u32>,
-    record: Option<&Path>,
+    opts: &super::cascade::Options<'_>,
     printer: &Printer,
     notes: &mut Vec<String>,
 ) -> Result<Option<HashMap<String, TierAnswer>>, Error> {
     // The labeller answers the pool.
-    let (status, ids) = super::run::run_suite(
+    let run = super::cascade::cascade_run(
         root,
+        opts,
         RunArgs {
             suite: suite.name.clone(),
             models: vec![spec.labeller.clone()],
             dataset: Some(spec.pool.clone()),
             repeat: 1,
-            concurrency,
-            no_report: true,
-            no_judges: true,
-            record: record.map(Path::to_path_buf),
             ..RunArgs::default()
         },
         printer,
     )
     .await?;
-    if status == ExitStatus::Infrastructure {
+    let Some(pool_run) = run else {
         printer.warn(&format!(
             "the labeller {} did not finish the pool `{}`: run `evalgate cascade {}` again to go on",
             spec.labeller, spec.pool, suite.name
         ));
         return Ok(None);
-    }
+    };
     let store = super::open_store(root).await?;
-    let record = record.map(|d| {
+    let record = opts.record.map(|d| {
         if d.is_absolute() {
             d.to_path_buf()
         } else {
@@ -66,7 +62,7 @@ pub async fn answers(
         }
     });
     let result = answer(
-        project, field, spec, golden, &ids[0], &store, record, printer, notes,
+        project, field, spec, golden, &pool_run, &store, record, printer, notes,
     )
     .await;
     store.close().await;

@@ -387,7 +387,7 @@ pub async fn calibrate(
         printer.info(&format!("wrote the disagreements to {}", path.display()));
     }
     store.close().await;
-    for w in drift(root, &c) {
+    for w in review::drift(&c, &floors(root)) {
         printer.warn(&w);
     }
     match args.format {
@@ -397,9 +397,9 @@ pub async fn calibrate(
     Ok(ExitStatus::Ok)
 }
 
-/// Drift warnings: a judge whose kappa (overall, or in its latest week) is below the
-/// `min_judge_kappa` of a suite that uses it. None when the project does not load.
-fn drift(root: &Path, c: &review::Calibration) -> Vec<String> {
+/// The `min_judge_kappa` floors of the project's suites, per judge at its current version
+/// (none when the project does not load).
+fn floors(root: &Path) -> Vec<review::Floor> {
     let Ok(project) = crate::config::load(root) else {
         return Vec::new();
     };
@@ -409,34 +409,16 @@ fn drift(root: &Path, c: &review::Calibration) -> Vec<String> {
             continue;
         };
         for scorer in &suite.scorers {
-            let crate::score::ScorerKind::Judge { judges, .. } = &scorer.kind else {
-                continue;
-            };
-            for name in judges {
-                let Some(version) = project.judges.get(name).map(|j| &j.version) else {
-                    continue;
-                };
-                let Some(j) = c
-                    .judges
-                    .iter()
-                    .find(|j| &j.judge == name && &j.judge_version == version)
-                else {
-                    continue;
-                };
-                let overall = j.kappa.map(|k| k.delta);
-                let latest = j.weeks.last().and_then(|w| w.kappa.map(|k| (&w.week, k)));
-                if let Some(k) = overall.filter(|k| *k < min) {
-                    out.push(format!(
-                        "drift: judge {name}@{} agrees with people at kappa {k:.3}, below min_judge_kappa {min} of suite {}: `evalgate gate` fails it",
-                        crate::hash::short(version),
-                        suite.name
-                    ));
-                } else if let Some((week, k)) = latest.filter(|(_, k)| *k < min) {
-                    out.push(format!(
-                        "drift: judge {name}@{} fell to kappa {k:.3} in {week}, below min_judge_kappa {min} of suite {}",
-                        crate::hash::short(version),
-                        suite.name
-                    ));
+            if let crate::score::ScorerKind::Judge { judges, .. } = &scorer.kind {
+                for name in judges {
+                    if let Some(j) = project.judges.get(name) {
+                        out.push(review::Floor {
+                            judge: name.clone(),
+                            judge_version: j.version.clone(),
+                            suite: suite.name.clone(),
+                            min,
+                        });
+                    }
                 }
             }
         }
