@@ -10,6 +10,8 @@
 # pages of SQLite's temporary statement journals that were deleted before write-back; and
 # what the database grew by), and the time of a fully
 # cached re-run with the stub's request count (which must not move).
+# BENCH_KEEP_DB=path keeps the first run's database there (for bench/sqlite-writes.py, which
+# replays it under other storage layouts and commit sizes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-10000}"
@@ -94,6 +96,9 @@ bench() {
   local before; before=$(db_bytes "$dir" || echo 0)
   local m; m=$(cd "$dir" && python3 "$OLDPWD/bench/measure.py" "$BIN" run bench --format json)
   local after; after=$(db_bytes "$dir")
+  if [ -n "${BENCH_KEEP_DB:-}" ] && [ "$label" = "run-$N" ]; then
+    cp "$dir/.evalgate/evalgate.db" "$BENCH_KEEP_DB"
+  fi
   local requests; requests=$(curl -fsS "http://127.0.0.1:$PORT/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')
   local cached; cached=$(cd "$dir" && python3 "$OLDPWD/bench/measure.py" "$BIN" run bench --format json)
   local requests_after; requests_after=$(curl -fsS "http://127.0.0.1:$PORT/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])')

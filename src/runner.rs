@@ -14,7 +14,7 @@ use crate::plan::Plan;
 use crate::provider::batch::BatchStatus;
 use crate::provider::{CallKey, Client, ErrorKind, Failure, Reply};
 use crate::score::{self, Outcome, Output};
-use crate::store::{CaseRow, Record, RunRow, ScoreRow, Store, VerdictRow};
+use crate::store::{CaseRow, GoldenRow, Record, RunRow, ScoreRow, Store, VerdictRow};
 
 /// Options of one execution.
 #[derive(Debug, Clone, Default)]
@@ -273,6 +273,7 @@ pub async fn execute(
     let started = Instant::now();
     let repeats = options.repeats.max(1);
     let (run_id, finished, mut seq, mut progress) = begin(plan, store, options).await?;
+    store_golden(plan, store).await?;
     let mut items = work_items(plan, repeats, &finished)?;
 
     // One task per case, at most `concurrency` at once. Tasks run on their own, so a request
@@ -740,6 +741,44 @@ fn work_items<'a>(
     Ok(items)
 }
 
+/// A case as stored with its dataset version.
+fn golden_row(case: &Case) -> GoldenRow {
+    let json = |v: &Map<String, Value>| Value::Object(v.clone()).to_string();
+    GoldenRow {
+        case_id: case.id.clone(),
+        vars_json: json(&case.vars),
+        expected_json: json(&case.expected),
+        tags_json: serde_json::to_string(&case.tags).unwrap_or_else(|_| "[]".into()),
+    }
+}
+
+/// Stores the cases a plan covers with its dataset version, before any result, reading the
+/// dataset in chunks (memory stays flat however large it is). Lines that no longer parse are
+/// left to the run, which records them against their line.
+async fn store_golden(plan: &Plan<'_>, store: &Store) -> Result<(), crate::error::Error> {
+    const CHUNK: usize = 5000;
+    let cases = plan
+        .dataset
+        .cases()
+        .map_err(|source| crate::error::Error::Read {
+            path: plan.dataset.path.clone(),
+            source,
+        })?
+        .filter(|c| c.as_ref().map_or(true, |c| plan.selection.contains(&c.id)))
+        .take(plan.limit.unwrap_or(usize::MAX))
+        .filter_map(Result::ok);
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for case in cases {
+        chunk.push(golden_row(&case));
+        if chunk.len() == CHUNK {
+            store.insert_golden(&plan.dataset.version, &chunk).await?;
+            chunk.clear();
+        }
+    }
+    store.insert_golden(&plan.dataset.version, &chunk).await?;
+    Ok(())
+}
+
 /// Scores a finished item and turns it into rows (and the answer to cache).
 fn record(
     plan: &Plan<'_>,
@@ -750,7 +789,7 @@ fn record(
     first_error_kind: &mut Option<ErrorKind>,
 ) -> Record {
     let case = f.case;
-    let json = |v: &Map<String, Value>| Value::Object(v.clone()).to_string();
+    let golden = golden_row(&case);
     let mut row = CaseRow {
         run_id: run_id.to_string(),
         case_id: case.id.clone(),
@@ -760,9 +799,9 @@ fn record(
         kind: None,
         message: None,
         request_hash: f.request_hash,
-        vars_json: json(&case.vars),
-        expected_json: json(&case.expected),
-        tags_json: serde_json::to_string(&case.tags).unwrap_or_else(|_| "[]".into()),
+        vars_json: golden.vars_json,
+        expected_json: golden.expected_json,
+        tags_json: golden.tags_json,
         output: None,
         parsed_json: None,
         input_tokens: 0,

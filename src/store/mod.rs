@@ -101,6 +101,15 @@ pub struct RunRow {
     pub git_commit: Option<String>,
 }
 
+/// A golden case as stored with a dataset version (its inputs and expected values, as JSON).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GoldenRow {
+    pub case_id: String,
+    pub vars_json: String,
+    pub expected_json: String,
+    pub tags_json: String,
+}
+
 /// One case result as stored.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct CaseRow {
@@ -428,6 +437,61 @@ impl Store {
         self.write_cases(dataset_version, records, true).await
     }
 
+    /// Stores the golden cases a run is about to use, before its first result: in
+    /// transactions of a few thousand rows, so that they are written once rather than in
+    /// every small commit of results (where each commit rewrites the table's last pages).
+    /// Cases already stored for this dataset version are left as they are.
+    pub async fn insert_golden(
+        &self,
+        dataset_version: &str,
+        cases: &[GoldenRow],
+    ) -> Result<(), StoreError> {
+        for part in cases.chunks(ROWS_PER_INSERT * 50) {
+            let mut tx = self.pool.begin().await?;
+            for chunk in part.chunks(ROWS_PER_INSERT) {
+                let rows = chunk.iter().map(|g| {
+                    (
+                        g.case_id.as_str(),
+                        g.vars_json.as_str(),
+                        g.expected_json.as_str(),
+                        g.tags_json.as_str(),
+                    )
+                });
+                self.golden_rows(&mut tx, dataset_version, rows).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts (case id, vars, expected, tags) rows of a dataset version, at most
+    /// `ROWS_PER_INSERT` of them, keeping rows already there.
+    async fn golden_rows<'a>(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        dataset_version: &str,
+        rows: impl ExactSizeIterator<Item = (&'a str, &'a str, &'a str, &'a str)>,
+    ) -> Result<(), StoreError> {
+        if rows.len() == 0 {
+            return Ok(());
+        }
+        let sql = format!(
+            "INSERT INTO golden_cases (dataset_version, case_id, vars_json, expected_json, tags_json) VALUES {} ON CONFLICT DO NOTHING",
+            placeholders(self.backend, rows.len(), 5)
+        );
+        let mut q = sqlx::query(&sql);
+        for (case_id, vars, expected, tags) in rows {
+            q = q
+                .bind(dataset_version)
+                .bind(case_id)
+                .bind(vars)
+                .bind(expected)
+                .bind(tags);
+        }
+        q.execute(&mut **tx).await?;
+        Ok(())
+    }
+
     async fn write_cases(
         &self,
         dataset_version: &str,
@@ -451,21 +515,17 @@ impl Store {
             }
         }
         for chunk in records.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO golden_cases (dataset_version, case_id, vars_json, expected_json, tags_json) VALUES {} ON CONFLICT DO NOTHING",
-                placeholders(self.backend, chunk.len(), 5)
-            );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
+            // A no-op for a run, which stored its cases when it began (`insert_golden`).
+            let golden = chunk.iter().map(|r| {
                 let c = &r.case;
-                q = q
-                    .bind(dataset_version)
-                    .bind(&c.case_id)
-                    .bind(&c.vars_json)
-                    .bind(&c.expected_json)
-                    .bind(&c.tags_json);
-            }
-            q.execute(&mut *tx).await?;
+                (
+                    c.case_id.as_str(),
+                    c.vars_json.as_str(),
+                    c.expected_json.as_str(),
+                    c.tags_json.as_str(),
+                )
+            });
+            self.golden_rows(&mut tx, dataset_version, golden).await?;
 
             let sql = format!(
                 "INSERT INTO case_results (run_id, case_id, repeat_index, seq, status, kind, message, request_hash, output, parsed_json, input_tokens, cached_input_tokens, output_tokens, cost_usd, latency_ms, ttft_ms, cache_hit, attempts, finished_at, logprobs_json) VALUES {}",

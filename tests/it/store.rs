@@ -1,7 +1,7 @@
 //! The store's queries, each run on SQLite and on PostgreSQL (when
 //! `EVALGATE_TEST_DATABASE_URL` is set).
 
-use evalgate::store::{CacheRow, CaseRow, RunRow, ScoreRow, Store, StoreError};
+use evalgate::store::{CacheRow, CaseRow, GoldenRow, RunRow, ScoreRow, Store, StoreError};
 
 use crate::common::{postgres_schema, postgres_url};
 
@@ -75,6 +75,7 @@ async fn exercise(store: Store) {
         .unwrap();
     let mut third = run_row("def456000003", "s2", "2026-11-23T12:00:00.000Z");
     third.git_commit = Some("0123456789ab-dirty".into());
+    third.dataset_version = "c".repeat(64);
     store.create_run(&third).await.unwrap();
 
     // A prompt's runs, oldest first, and the newest run of a version prefix.
@@ -140,6 +141,30 @@ async fn exercise(store: Store) {
         store.cache_get("k1").await.unwrap().as_deref(),
         Some(r#"{"content":"y"}"#)
     );
+
+    // A run stores its golden cases before its results, in one go; storing them again, or a
+    // result carrying other inputs, leaves the stored case as it was.
+    let dv2 = "c".repeat(64);
+    let golden = |id: &str, text: &str| GoldenRow {
+        case_id: id.into(),
+        vars_json: format!(r#"{{"text":"{text}"}}"#),
+        expected_json: r#"{"intent":"bug"}"#.into(),
+        tags_json: r#"["t"]"#.into(),
+    };
+    let many: Vec<GoldenRow> = (0..250).map(|i| golden(&format!("g{i:03}"), "x")).collect();
+    store.insert_golden(&dv2, &many).await.unwrap();
+    store
+        .insert_golden(&dv2, &[golden("g001", "changed"), golden("g250", "new")])
+        .await
+        .unwrap();
+    store.insert_golden(&dv2, &[]).await.unwrap();
+    let mut g = case_row("def456000003", "g001", "pass", None);
+    g.vars_json = r#"{"text":"from the result"}"#.into();
+    store.insert_case(&dv2, &g, &[], None).await.unwrap();
+    let stored = store.cases("def456000003").await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].vars_json, r#"{"text":"x"}"#);
+    assert_eq!(stored[0].tags_json, r#"["t"]"#);
 
     // What a resume needs: the finished keys and the newest unfinished run.
     let (keys, max_seq) = store.finished_keys("abc123000001").await.unwrap();
