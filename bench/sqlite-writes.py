@@ -58,7 +58,7 @@ CACHE_COLUMNS = """CREATE TABLE response_cache (cache_key TEXT NOT NULL UNIQUE, 
 CACHE_INDEX = "CREATE INDEX case_results_cache ON case_results (cache_key) WHERE cache_key IS NOT NULL;"
 
 
-def layout(parsed_once=False, scores_column=False, answers="json", dataset_id=False):
+def layout(scores_column=False, answers="json", dataset_id=False):
     """The schema of a layout and the function that writes one commit of it."""
     extra = (["scores_json"] if scores_column else []) + (["cache_key", "finish_reason"] if answers == "pointer" else [])
     schema = (GOLDEN_BY_ID if dataset_id else GOLDEN) + RESULTS.format(", ".join(cols + extra))
@@ -69,9 +69,6 @@ def layout(parsed_once=False, scores_column=False, answers="json", dataset_id=Fa
         rows = []
         for c in chunk:
             c = list(c)
-            if parsed_once and c[at["output"]] and c[at["parsed_json"]] and \
-                    json.loads(c[at["output"]]) == json.loads(c[at["parsed_json"]]):
-                c[at["parsed_json"]] = None
             if answers == "pointer":
                 c[at["request_hash"]] = None  # the cache key below takes its place
             s = scores.get((c[at["case_id"]], c[at["repeat_index"]]), [])
@@ -122,11 +119,10 @@ def measure(schema, write, dataset_id, per_commit):
 
 layouts = [
     ("as evalgate stores a run now", layout()),
-    ("+ the parsed output stored once", layout(parsed_once=True)),
-    ("+ scores in a column of the result", layout(parsed_once=True, scores_column=True)),
-    ("+ cached answers in columns, not JSON", layout(parsed_once=True, scores_column=True, answers="columns")),
-    ("+ the cache points at the result instead", layout(parsed_once=True, scores_column=True, answers="pointer")),
-    ("+ golden cases keyed by a dataset number", layout(parsed_once=True, scores_column=True, answers="pointer", dataset_id=True)),
+    ("+ scores in a column of the result", layout(scores_column=True)),
+    ("+ cached answers in columns, not JSON", layout(scores_column=True, answers="columns")),
+    ("+ the cache points at the result instead", layout(scores_column=True, answers="pointer")),
+    ("+ golden cases keyed by a dataset number", layout(scores_column=True, answers="pointer", dataset_id=True)),
 ]
 print(f"{len(cases)} cases of run {run_id}; bytes written per case (database size per case)")
 w = max(len(n) for n, _ in layouts)

@@ -268,7 +268,30 @@ fn run_from_row(r: &sqlx::any::AnyRow) -> Result<RunRow, sqlx::Error> {
 }
 
 fn case_from_row(r: &sqlx::any::AnyRow) -> Result<CaseRow, sqlx::Error> {
-    CaseRow::from_row(r)
+    let mut case = CaseRow::from_row(r)?;
+    if case.parsed_json.as_deref() == Some(PARSED_IS_OUTPUT) {
+        case.parsed_json = case
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+            .map(|v| v.to_string());
+    }
+    Ok(case)
+}
+
+/// What `case_results.parsed_json` holds when the parsed output is the output itself, read as
+/// JSON (most structured answers), so that the answer is not stored twice. Reading a case
+/// gives the parsed output back as it was written (serde_json's serialization of the value).
+const PARSED_IS_OUTPUT: &str = "=";
+
+/// The parsed output as stored: `PARSED_IS_OUTPUT` when the output parses to the same value.
+fn stored_parsed<'a>(output: Option<&str>, parsed: Option<&'a str>) -> Option<&'a str> {
+    let parsed = parsed?;
+    let same = output
+        .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+        .zip(serde_json::from_str::<serde_json::Value>(parsed).ok())
+        .is_some_and(|(a, b)| a == b);
+    Some(if same { PARSED_IS_OUTPUT } else { parsed })
 }
 
 fn redact(url: &str) -> String {
@@ -544,7 +567,7 @@ impl Store {
                     .bind(&c.message)
                     .bind(&c.request_hash)
                     .bind(&c.output)
-                    .bind(&c.parsed_json)
+                    .bind(stored_parsed(c.output.as_deref(), c.parsed_json.as_deref()))
                     .bind(c.input_tokens)
                     .bind(c.cached_input_tokens)
                     .bind(c.output_tokens)
@@ -971,7 +994,7 @@ impl Store {
         sqlx::query(
             "SELECT c.run_id, c.case_id, c.repeat_index, c.seq, c.status, c.kind, c.message, c.request_hash, \
              '{}' AS vars_json, COALESCE(g.expected_json, '{}') AS expected_json, '[]' AS tags_json, \
-             CASE WHEN c.output IS NULL THEN NULL ELSE '' END AS output, c.parsed_json, c.input_tokens, c.cached_input_tokens, \
+             CASE WHEN c.output IS NULL THEN NULL WHEN c.parsed_json = '=' THEN c.output ELSE '' END AS output, c.parsed_json, c.input_tokens, c.cached_input_tokens, \
              c.output_tokens, c.cost_usd, c.latency_ms, c.finished_at, c.cache_hit, c.attempts, c.ttft_ms, CAST(NULL AS TEXT) AS logprobs_json \
              FROM case_results c JOIN runs r ON r.id = c.run_id \
              LEFT JOIN golden_cases g ON g.dataset_version = r.dataset_version AND g.case_id = c.case_id \
@@ -979,7 +1002,12 @@ impl Store {
         )
         .bind(run_id)
         .fetch(&self.pool)
-        .map(|r| r.map_err(StoreError::from).and_then(|row| case_from_row(&row).map_err(StoreError::from)))
+        .map(|r| {
+            let mut case = case_from_row(&r?)?;
+            // The output was read only to give the parsed output back.
+            case.output = case.output.map(|_| String::new());
+            Ok(case)
+        })
     }
 
     /// How many times each scorer passed, failed and skipped in a run: (scorer, outcome, n).
@@ -1088,7 +1116,26 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::{Backend, placeholders, redact};
+    use super::{Backend, PARSED_IS_OUTPUT, placeholders, redact, stored_parsed};
+
+    #[test]
+    fn a_parsed_output_equal_to_the_output_is_not_stored_twice() {
+        let out = Some(r#"{"b": 2, "a": [1, {"c": null}]}"#);
+        let same = Some(r#"{"a":[1,{"c":null}],"b":2}"#);
+        assert_eq!(stored_parsed(out, same), Some(PARSED_IS_OUTPUT));
+        // A coerced or extracted value, a non-JSON output and no parsed output are kept.
+        assert_eq!(
+            stored_parsed(out, Some(r#"{"a":[1],"b":2}"#)),
+            Some(r#"{"a":[1],"b":2}"#)
+        );
+        assert_eq!(
+            stored_parsed(Some("Sure: {\"a\":1}"), Some(r#"{"a":1}"#)),
+            Some(r#"{"a":1}"#)
+        );
+        assert_eq!(stored_parsed(None, Some("{}")), Some("{}"));
+        assert_eq!(stored_parsed(out, None), None);
+        assert_eq!(stored_parsed(Some("2"), Some("2.0")), Some("2.0"));
+    }
 
     #[test]
     fn placeholders_number_every_column_of_every_row() {

@@ -1,7 +1,8 @@
 //! The store's queries, each run on SQLite and on PostgreSQL (when
 //! `EVALGATE_TEST_DATABASE_URL` is set).
 
-use evalgate::store::{CacheRow, CaseRow, GoldenRow, RunRow, ScoreRow, Store, StoreError};
+use evalgate::store::{CacheRow, CaseRow, GoldenRow, Record, RunRow, ScoreRow, Store, StoreError};
+use futures::StreamExt;
 
 use crate::common::{postgres_schema, postgres_url};
 
@@ -60,6 +61,15 @@ fn case_row(run: &str, id: &str, status: &str, latency: Option<f64>) -> CaseRow 
         ttft_ms: latency.map(|l| l / 2.0),
         logprobs_json: latency
             .map(|_| r#"[{"t":"b","lp":-0.1,"top":[["b",-0.1],["f",-2.3]]}]"#.into()),
+    }
+}
+
+fn record(case: &CaseRow) -> Record {
+    Record {
+        case: case.clone(),
+        scores: Vec::new(),
+        verdicts: Vec::new(),
+        cache: Vec::new(),
     }
 }
 
@@ -165,6 +175,38 @@ async fn exercise(store: Store) {
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].vars_json, r#"{"text":"x"}"#);
     assert_eq!(stored[0].tags_json, r#"["t"]"#);
+
+    // A parsed output that is the output itself is stored once and read back as written;
+    // one that differs (extracted from a fence, say) is kept as it is.
+    let mut same = case_row("def456000003", "p1", "pass", None);
+    same.output = Some(r#"{"b": [1, 2.5], "a": "ü"}"#.into());
+    same.parsed_json = Some(r#"{"a":"ü","b":[1,2.5]}"#.into());
+    let mut fenced = case_row("def456000003", "p2", "pass", None);
+    fenced.output = Some("```json\n{\"a\": 1}\n```".into());
+    fenced.parsed_json = Some(r#"{"a":1}"#.into());
+    store
+        .insert_cases(&dv2, &[record(&same), record(&fenced)])
+        .await
+        .unwrap();
+    let stored = store.cases("def456000003").await.unwrap();
+    assert_eq!(stored[1], same);
+    assert_eq!(stored[2].parsed_json, fenced.parsed_json);
+    let summaries: Vec<CaseRow> = store
+        .case_summaries("def456000003")
+        .map(Result::unwrap)
+        .collect()
+        .await;
+    let parsed: Vec<Option<&str>> = summaries.iter().map(|c| c.parsed_json.as_deref()).collect();
+    assert_eq!(
+        parsed,
+        [
+            None,
+            same.parsed_json.as_deref(),
+            fenced.parsed_json.as_deref()
+        ]
+    );
+    let outputs: Vec<Option<&str>> = summaries.iter().map(|c| c.output.as_deref()).collect();
+    assert_eq!(outputs, [Some(""), Some(""), Some("")]);
 
     // What a resume needs: the finished keys and the newest unfinished run.
     let (keys, max_seq) = store.finished_keys("abc123000001").await.unwrap();
