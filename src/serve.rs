@@ -207,16 +207,15 @@ fn unauthorized() -> Response {
     )
 }
 
-/// Percent-encodes a query value.
+/// Percent-encodes a query value: everything but RFC 3986's unreserved characters.
 fn percent(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 fn html(body: String) -> Response {
@@ -734,5 +733,16 @@ async fn accept(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent;
+
+    #[test]
+    fn query_values_keep_only_unreserved_characters() {
+        assert_eq!(percent("aZ09-_.~"), "aZ09-_.~");
+        assert_eq!(percent("a b/&=?ü+%"), "a%20b%2F%26%3D%3F%C3%BC%2B%25");
     }
 }
