@@ -56,6 +56,8 @@ pub enum Error {
     },
     #[error("the runtime failed")]
     Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    RunLog(#[from] crate::runlog::LogError),
 }
 
 impl Error {
@@ -78,7 +80,9 @@ impl Error {
                 crate::store::StoreError::RunNotFound(_)
                 | crate::store::StoreError::AmbiguousRun { .. },
             ) => ExitStatus::InvalidInput,
+            Error::RunLog(crate::runlog::LogError::Busy { .. }) => ExitStatus::InvalidInput,
             Error::Store(_)
+            | Error::RunLog(_)
             | Error::AllFailed { .. }
             | Error::Write { .. }
             | Error::Read { .. }
@@ -102,6 +106,12 @@ impl Error {
             Error::Store(crate::store::StoreError::Open { .. }) => {
                 Some(format!("check `{}`, or unset it to use SQLite under `.evalgate/`", crate::env::DATABASE_URL))
             }
+            Error::RunLog(crate::runlog::LogError::Busy { .. }) => {
+                Some("wait for that run to end, or stop it (Ctrl-C), then resume it".into())
+            }
+            Error::RunLog(crate::runlog::LogError::Corrupt { .. }) => Some(
+                "the log holds cases finished before the run stopped: repair or delete that line, then resume".into(),
+            ),
             _ => None,
         }
     }

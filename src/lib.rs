@@ -9,7 +9,7 @@
 //! Project ── plan::build ──► Plan (work items with request hashes)
 //!    ▼
 //! runner::execute ── render → provider::Client::chat → contract → score
-//!    │  one owner commits each finished case to the store at once
+//!    │  one owner logs each finished case at once (runlog) and commits them to the store
 //!    ▼
 //! analysis::summarize (stored data) ──► report::ReportModel ──► terminal | json
 //! ```
@@ -41,6 +41,7 @@ pub mod provider;
 pub mod report;
 pub mod review;
 pub mod runfile;
+pub mod runlog;
 pub mod runner;
 pub mod score;
 pub mod serve;

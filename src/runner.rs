@@ -13,6 +13,7 @@ use crate::golden::Case;
 use crate::plan::Plan;
 use crate::provider::batch::BatchStatus;
 use crate::provider::{CallKey, Client, ErrorKind, Failure, Reply};
+use crate::runlog::RunLog;
 use crate::score::{self, Outcome, Output};
 use crate::store::{CaseRow, GoldenRow, Record, RunRow, ScoreRow, Store, VerdictRow};
 
@@ -27,6 +28,9 @@ pub struct RunOptions {
     pub resume: Option<RunRow>,
     /// The suite's judges, ready to call.
     pub judges: Vec<JudgeRunner>,
+    /// Where runs keep the log of finished cases not in the store yet (`runlog`), normally
+    /// `.evalgate/pending`. Without it each group of finished cases is its own transaction.
+    pub log_dir: Option<std::path::PathBuf>,
 }
 
 /// A judge scorer of a suite with its client and price, resolved before the run.
@@ -272,8 +276,9 @@ pub async fn execute(
 ) -> Result<RunOutcome, crate::error::Error> {
     let started = Instant::now();
     let repeats = options.repeats.max(1);
-    let (run_id, finished, mut seq, mut progress) = begin(plan, store, options).await?;
+    let (run_id, finished, mut seq, mut progress, log) = begin(plan, store, options).await?;
     store_golden(plan, store).await?;
+    let mut sink = Sink::new(store, &plan.dataset.version, log);
     let mut items = work_items(plan, repeats, &finished)?;
 
     // One task per case, at most `concurrency` at once. Tasks run on their own, so a request
@@ -323,6 +328,10 @@ pub async fn execute(
                     Some(Err(e)) => return Err(crate::error::Error::Runtime(std::io::Error::other(format!("a case task failed: {e}")))),
                     None => {}
                 },
+                () = sink.due(), if sink.waiting() => {
+                    sink.flush().await?;
+                    continue;
+                }
                 _ = &mut ctrl_c => {
                     stopped = Some(StopReason::Interrupted);
                     // Answers already received are kept (they were paid for); the requests
@@ -375,7 +384,7 @@ pub async fn execute(
             tally(&mut progress, &record);
             records.push(record);
         }
-        store.insert_cases(&plan.dataset.version, &records).await?;
+        sink.push(records).await?;
         on_progress(&progress);
         if stopped == Some(StopReason::Interrupted) {
             break;
@@ -396,6 +405,7 @@ pub async fn execute(
         }
     }
     tasks.abort_all();
+    sink.close().await?;
     end(
         store,
         run_id,
@@ -406,6 +416,95 @@ pub async fn execute(
         started,
     )
     .await
+}
+
+/// A run's log is put into the store in transactions of at most this many cases...
+const STORE_BATCH: usize = 2000;
+
+/// ...or of what finished in this time, whichever comes first.
+const STORE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Where finished cases go: into the run's log at once and into the store in larger
+/// transactions (see `runlog`); or, without a log, into the store at once.
+struct Sink<'a> {
+    store: &'a Store,
+    dataset_version: &'a str,
+    log: Option<RunLog>,
+    /// Logged, not stored yet.
+    unstored: Vec<Record>,
+    /// When the oldest of them was logged.
+    since: tokio::time::Instant,
+}
+
+impl<'a> Sink<'a> {
+    fn new(store: &'a Store, dataset_version: &'a str, log: Option<RunLog>) -> Self {
+        Sink {
+            store,
+            dataset_version,
+            log,
+            unstored: Vec::new(),
+            since: tokio::time::Instant::now(),
+        }
+    }
+
+    async fn push(&mut self, records: Vec<Record>) -> Result<(), crate::error::Error> {
+        let Some(log) = &mut self.log else {
+            self.store
+                .insert_cases(self.dataset_version, &records)
+                .await?;
+            return Ok(());
+        };
+        // An answer from the cache costs nothing to take again: only what was paid for (or
+        // failed) needs the log to survive a kill.
+        let paid: Vec<&Record> = records
+            .iter()
+            .filter(|r| r.case.cache_hit == 0 || r.verdicts.iter().any(|v| v.cache_hit == 0))
+            .collect();
+        log.append(&paid)?;
+        if self.unstored.is_empty() {
+            self.since = tokio::time::Instant::now();
+        }
+        self.unstored.extend(records);
+        if self.unstored.len() >= STORE_BATCH || self.since.elapsed() >= STORE_INTERVAL {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Whether logged cases wait for the store.
+    fn waiting(&self) -> bool {
+        !self.unstored.is_empty()
+    }
+
+    /// When the logged cases are due in the store.
+    async fn due(&self) {
+        tokio::time::sleep_until(self.since + STORE_INTERVAL).await;
+    }
+
+    /// Stores what the log holds, then empties the log.
+    async fn flush(&mut self) -> Result<(), crate::error::Error> {
+        if !self.unstored.is_empty() {
+            self.store
+                .insert_cases(self.dataset_version, &self.unstored)
+                .await?;
+            self.unstored.clear();
+        }
+        if let Some(log) = &mut self.log
+            && !log.is_empty()
+        {
+            log.clear()?;
+        }
+        Ok(())
+    }
+
+    /// Stores the rest and deletes the log.
+    async fn close(mut self) -> Result<(), crate::error::Error> {
+        self.flush().await?;
+        if let Some(log) = self.log.take() {
+            log.remove()?;
+        }
+        Ok(())
+    }
 }
 
 /// Runs a plan through the provider's Batch API: cached answers are recorded at once, the
@@ -433,7 +532,11 @@ pub async fn execute_batch(
         ));
     };
     let repeats = options.repeats.max(1);
-    let (run_id, finished, mut seq, mut progress) = begin(plan, store, options).await?;
+    let (run_id, finished, mut seq, mut progress, log) = begin(plan, store, options).await?;
+    // A batch's results are stored as they come back, in large transactions: no log.
+    if let Some(log) = log {
+        log.remove()?;
+    }
     let mut items = work_items(plan, repeats, &finished)?;
     let requests = plan.requests();
     let mut jobs: VecDeque<Job> = VecDeque::new();
@@ -653,12 +756,22 @@ fn tally(progress: &mut Progress, r: &Record) {
 }
 
 /// Starts a new run or reopens the one to resume: its id, the (case, repeat) pairs already
-/// finished and the next sequence number.
+/// finished, the next sequence number, the progress so far and the run's log. A resumed
+/// run's log is put into the store first (the cases it holds that the store does not).
 async fn begin(
     plan: &Plan<'_>,
     store: &Store,
     options: &RunOptions,
-) -> Result<(String, HashSet<(String, i64)>, i64, Progress), crate::error::Error> {
+) -> Result<
+    (
+        String,
+        HashSet<(String, i64)>,
+        i64,
+        Progress,
+        Option<RunLog>,
+    ),
+    crate::error::Error,
+> {
     let repeats = options.repeats.max(1);
     let mut progress = Progress {
         planned: plan.planned * repeats as usize,
@@ -666,6 +779,10 @@ async fn begin(
     };
     Ok(match &options.resume {
         Some(run) => {
+            let log = match &options.log_dir {
+                Some(dir) => Some(replay(plan, store, dir, &run.id).await?),
+                None => None,
+            };
             store.reopen_run(&run.id).await?;
             let (keys, max_seq) = store.finished_keys(&run.id).await?;
             // A resumed run's totals include what it did before: the error budget and the
@@ -686,14 +803,45 @@ async fn begin(
                 keys.into_iter().collect(),
                 max_seq + 1,
                 progress,
+                log,
             )
         }
         None => {
             let run = new_run(plan, repeats);
             store.create_run(&run).await?;
-            (run.id, HashSet::new(), 0, progress)
+            let log = match &options.log_dir {
+                Some(dir) => Some(RunLog::open(dir, &run.id)?),
+                None => None,
+            };
+            (run.id, HashSet::new(), 0, progress, log)
         }
     })
+}
+
+/// Opens a resumed run's log and stores the cases in it that the store does not hold (the
+/// process may have been killed before or after its last transaction).
+async fn replay(
+    plan: &Plan<'_>,
+    store: &Store,
+    dir: &std::path::Path,
+    run_id: &str,
+) -> Result<RunLog, crate::error::Error> {
+    let mut log = RunLog::open(dir, run_id)?;
+    if log.is_empty() {
+        return Ok(log);
+    }
+    let logged = log.take()?;
+    let (keys, _) = store.finished_keys(run_id).await?;
+    let stored: HashSet<(String, i64)> = keys.into_iter().collect();
+    let missing: Vec<Record> = logged
+        .into_iter()
+        .filter(|r| !stored.contains(&(r.case.case_id.clone(), r.case.repeat_index)))
+        .collect();
+    for chunk in missing.chunks(STORE_BATCH) {
+        store.insert_cases(&plan.dataset.version, chunk).await?;
+    }
+    log.clear()?;
+    Ok(log)
 }
 
 type Item = (Arc<Case>, u32, Option<String>);

@@ -145,7 +145,7 @@ pub struct CaseRow {
 }
 
 /// One entry of the response cache: an answer as opaque JSON.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CacheRow {
     pub key: String,
     pub provider_kind: String,
@@ -199,8 +199,9 @@ fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
 }
 
 /// One finished case with what goes with it: its scores, its judges' verdicts and the fresh
-/// answers to cache (the target's and the judges').
-#[derive(Debug, Clone, Default)]
+/// answers to cache (the target's and the judges'). Serialized as a line of a run's log
+/// (`runlog`) until the store has it.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Record {
     pub case: CaseRow,
     pub scores: Vec<ScoreRow>,
@@ -347,13 +348,23 @@ impl Store {
         let mut options =
             AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 1 } else { 8 });
         if backend == Backend::Sqlite {
-            // WAL with synchronous=NORMAL: a commit survives a crash of the process (what a
-            // resume needs) without an fsync per case; a power loss may lose the last commits.
+            // A rollback journal rather than the write-ahead log: a run commits hundreds of
+            // cases at a time (each is in its log at once, see `runlog`), and for appended rows
+            // a rollback journal writes a page once where the log writes it twice (into the
+            // log, then at the checkpoint); measured by bench/sqlite-writes.py. Each commit is
+            // synced. Readers and writers wait for each other's commits (at most
+            // `busy_timeout`), which take milliseconds. Leaving WAL needs the only connection:
+            // while another process (an older evalgate) holds the file in WAL, it stays so.
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    sqlx::query("PRAGMA journal_mode = WAL")
+                    sqlx::query("PRAGMA busy_timeout = 30000")
                         .execute(&mut *conn)
                         .await?;
+                    // Not an error when it cannot switch (see above): the file works either way.
+                    sqlx::query("PRAGMA journal_mode = TRUNCATE")
+                        .execute(&mut *conn)
+                        .await
+                        .ok();
                     sqlx::query("PRAGMA synchronous = NORMAL")
                         .execute(&mut *conn)
                         .await?;

@@ -370,7 +370,27 @@ fn kill_and_resume(database_url: Option<String>) {
         assert_eq!(runs[0].status, "running", "a killed run is left as running");
         let cases = store.cases(&runs[0].id).await.unwrap();
         store.close().await;
-        cases.into_iter().map(|c| c.case_id).collect()
+        let mut finished: Vec<String> = cases.into_iter().map(|c| c.case_id).collect();
+        // On SQLite, what finished since the last transaction is in the run's log.
+        let pending = p.path().join(".evalgate/pending");
+        let log_path = evalgate::runlog::path(&pending, &runs[0].id);
+        if database_url.is_none() {
+            assert!(log_path.exists(), "the killed run left its log");
+            let logged = evalgate::runlog::RunLog::open(&pending, &runs[0].id)
+                .unwrap()
+                .take()
+                .unwrap();
+            for r in logged {
+                // A case can be in both when the kill came between a transaction and the
+                // clearing of the log.
+                if !finished.contains(&r.case.case_id) {
+                    finished.push(r.case.case_id);
+                }
+            }
+        } else {
+            assert!(!log_path.exists(), "PostgreSQL runs keep no log");
+        }
+        finished
     });
     assert!(
         finished.len() >= 6 && finished.len() < 30,
@@ -383,6 +403,10 @@ fn kill_and_resume(database_url: Option<String>) {
     args.extend(["-j", "2"]);
     let resumed = p.evalgate_env(&args, &env_refs);
     resumed.assert_code(0);
+    assert!(
+        !p.path().join(".evalgate/pending").exists(),
+        "the resumed run stored its log and deleted it"
+    );
 
     // No finished case was requested twice.
     let mut per_case: HashMap<String, usize> = HashMap::new();

@@ -567,3 +567,45 @@ async fn embedding_queries_on_postgres() {
     exercise_embeddings(&store).await;
     store.close().await;
 }
+
+/// SQLite files are kept with a rollback journal; one left in WAL mode (by an older evalgate)
+/// opens while another process holds it that way, and switches once evalgate is alone.
+#[tokio::test]
+async fn a_database_left_in_wal_mode_opens_and_switches_when_alone() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".evalgate")).unwrap();
+    let db = dir.path().join(".evalgate/evalgate.db");
+    let wal = dir.path().join(".evalgate/evalgate.db-wal");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let mut older = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&mut older)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE older_table (x INTEGER)")
+        .execute(&mut older)
+        .await
+        .unwrap();
+
+    let store = Store::open(None, dir.path()).await.unwrap();
+    store
+        .create_run(&run_row("abc123000001", "s1", "2026-11-23T10:00:00.000Z"))
+        .await
+        .unwrap();
+    assert!(
+        wal.exists(),
+        "still in WAL mode while the other connection is open"
+    );
+    store.close().await;
+    older.close().await.unwrap();
+
+    let store = Store::open(None, dir.path()).await.unwrap();
+    store
+        .create_run(&run_row("abc123000002", "s1", "2026-11-23T11:00:00.000Z"))
+        .await
+        .unwrap();
+    assert!(!wal.exists(), "a rollback journal once alone");
+    assert_eq!(store.list_runs(Some("s1"), 5).await.unwrap().len(), 2);
+    store.close().await;
+}

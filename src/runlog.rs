@@ -1,0 +1,237 @@
+//! A run's log of finished cases that are not in the store yet.
+//!
+//! Each finished case is appended here at once (one JSON line, one `write` per group of cases
+//! finishing together), and the store gets them in larger transactions, about once a second.
+//! A killed process loses nothing the log holds: the kernel has it as soon as `write`
+//! returns. `evalgate run --resume` puts the logged cases into the store before asking for
+//! the rest. A transaction of hundreds of cases writes each database page once where a
+//! commit per case rewrote the same last pages every time; and the log is cleared after each
+//! transaction, so in the usual case its pages are dropped before the kernel writes them out.
+//!
+//! The file (`.evalgate/pending/RUN_ID.jsonl`) is locked while a run appends to it, so that
+//! a second process cannot replay, or append to, a run that is still going.
+
+use crate::store::Record;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Why a run log cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot use the run log `{path}`")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("run {run_id} is being run by another evalgate process (its log `{path}` is locked)")]
+    Busy { run_id: String, path: PathBuf },
+    #[error("{path}:{line}: not a logged case result: {message}")]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// The log of one run, open for appending and locked.
+#[derive(Debug)]
+pub struct RunLog {
+    file: File,
+    path: PathBuf,
+    /// The bytes appended since the log was last cleared.
+    len: u64,
+}
+
+/// Where the log of a run lives.
+pub fn path(dir: &Path, run_id: &str) -> PathBuf {
+    dir.join(format!("{run_id}.jsonl"))
+}
+
+impl RunLog {
+    /// Opens (or creates) the log of a run and locks it; fails with `Busy` when another
+    /// process holds it. Cases already in it stay (see `take`).
+    pub fn open(dir: &Path, run_id: &str) -> Result<RunLog, LogError> {
+        let path = path(dir, run_id);
+        let io = |source| LogError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(LogError::Busy {
+                    run_id: run_id.to_string(),
+                    path,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let len = file.metadata().map_err(io)?.len();
+        Ok(RunLog { file, path, len })
+    }
+
+    /// Appends finished cases, one line each, in a single write.
+    pub fn append(&mut self, records: &[&Record]) -> Result<(), LogError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(records.len() * 1024);
+        for r in records {
+            serde_json::to_writer(&mut buf, r).map_err(|e| LogError::Io {
+                path: self.path.clone(),
+                source: e.into(),
+            })?;
+            buf.push(b'\n');
+        }
+        self.file.write_all(&buf).map_err(|source| LogError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.len += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Whether the log holds cases that the store may not have.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The cases in the log, in the order they were appended. A last line cut short (the
+    /// process was killed in the middle of a write) is left out: that case was never
+    /// reported finished. Any other line that does not read back is an error, not a loss.
+    pub fn take(&mut self) -> Result<Vec<Record>, LogError> {
+        let mut text = Vec::new();
+        let mut file = File::open(&self.path).map_err(|source| LogError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        file.read_to_end(&mut text).map_err(|source| LogError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        text[..complete]
+            .split(|&b| b == b'\n')
+            .enumerate()
+            .filter(|(_, line)| !line.is_empty())
+            .map(|(i, line)| {
+                serde_json::from_slice(line).map_err(|e| LogError::Corrupt {
+                    path: self.path.clone(),
+                    line: i + 1,
+                    message: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Empties the log once the store holds everything in it.
+    pub fn clear(&mut self) -> Result<(), LogError> {
+        self.file.set_len(0).map_err(|source| LogError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.len = 0;
+        Ok(())
+    }
+
+    /// Deletes the log (the run is over and the store holds all of it), and its directory
+    /// when no other run has a log there.
+    pub fn remove(self) -> Result<(), LogError> {
+        std::fs::remove_file(&self.path).map_err(|source| LogError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        if let Some(dir) = self.path.parent() {
+            // Fails, as it should, while another run's log is there.
+            let _ = std::fs::remove_dir(dir);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LogError, RunLog};
+    use crate::store::{CaseRow, Record, ScoreRow};
+    use std::io::Write;
+
+    fn record(id: &str) -> Record {
+        Record {
+            case: CaseRow {
+                run_id: "r1".into(),
+                case_id: id.into(),
+                status: "pass".into(),
+                output: Some("{\"a\": \"ü\\n\"}".into()),
+                ..CaseRow::default()
+            },
+            scores: vec![ScoreRow {
+                case_id: id.into(),
+                repeat_index: 0,
+                scorer: "contract".into(),
+                outcome: "pass".into(),
+                detail: None,
+            }],
+            ..Record::default()
+        }
+    }
+
+    #[test]
+    fn logged_cases_read_back_and_a_cut_last_line_is_left_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("pending");
+        let mut log = RunLog::open(&dir, "r1").unwrap();
+        log.append(&[&record("a"), &record("b")]).unwrap();
+        log.append(&[&record("c")]).unwrap();
+        // A process killed in the middle of a write leaves part of a line.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(super::path(&dir, "r1"))
+            .unwrap()
+            .write_all(br#"{"case":{"run_id":"r1","#)
+            .unwrap();
+        drop(log);
+        let mut log = RunLog::open(&dir, "r1").unwrap();
+        assert!(!log.is_empty());
+        let back = log.take().unwrap();
+        let ids: Vec<&str> = back.iter().map(|r| r.case.case_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(back[0].case, record("a").case);
+        assert_eq!(back[0].scores, record("a").scores);
+        log.clear().unwrap();
+        assert!(log.is_empty());
+        assert!(log.take().unwrap().is_empty());
+        log.remove().unwrap();
+        assert!(!dir.exists(), "the empty log directory goes too");
+    }
+
+    #[test]
+    fn a_log_in_use_is_refused_and_a_damaged_line_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = RunLog::open(dir.path(), "r1").unwrap();
+        let err = RunLog::open(dir.path(), "r1").unwrap_err();
+        assert!(matches!(err, LogError::Busy { .. }), "{err}");
+        log.append(&[&record("a")]).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(super::path(dir.path(), "r1"))
+            .unwrap()
+            .write_all(b"not json\n")
+            .unwrap();
+        let err = log.take().unwrap_err();
+        assert!(
+            err.to_string().ends_with(
+                "r1.jsonl:2: not a logged case result: expected ident at line 1 column 2"
+            ),
+            "{err}"
+        );
+    }
+}
