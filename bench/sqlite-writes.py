@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
-"""What a run writes to storage per case, under other storage layouts and commit sizes.
+"""What a run writes to storage per case, under other storage layouts, commit sizes and
+SQLite journal modes.
 
 Usage: bench/sqlite-writes.py DB [COMMIT_SIZES]
   DB: an evalgate SQLite database holding one finished run (BENCH_KEEP_DB=path bench/run.sh
-      keeps the 10,000-case run's database); COMMIT_SIZES: cases per commit, default 30,120,500
-      (the 20 ms group-commit window gives about 30 at 640 cases a second).
+      keeps the 10,000-case run's database); COMMIT_SIZES: cases per commit, default 30,640,2000
+      (at 640 cases a second, a commit per group of cases finishing within 20 ms holds about
+      30; evalgate's transaction a second about 640; 2,000 is its most).
 
 The run's own rows (golden cases, case results, scores, cached answers) are replayed into a
-fresh WAL-mode database (synchronous=NORMAL, as evalgate opens it) in commits of the given
-size, in the order the run recorded them, and the bytes that reached storage are read from
-/proc/self/io the way bench/run.sh reads them for the real binary (write_bytes less
-cancelled_write_bytes, the final checkpoint included). The first layout is the one evalgate
-uses; each next one changes one more thing, cumulatively. A model of the real run, not a
-measurement of it: the first row is checked against bench/run.sh's figure.
+fresh database (synchronous=NORMAL, as evalgate opens it) with a rollback journal (TRUNCATE,
+what evalgate uses) and with the write-ahead log (WAL, what it used before), in commits of the
+given size, in the order the run recorded them, and the bytes that reached storage are read
+from /proc/self/io the way bench/run.sh reads them for the real binary (write_bytes less
+cancelled_write_bytes). The first layout is the one evalgate uses; each next one changes one
+more thing, cumulatively. A model of the real run, not a measurement of it: the run log's
+bytes are not in it (they are dropped before write-back), and its TRUNCATE row at 640 is to be
+checked against bench/run.sh's figure.
 """
+
 import hashlib
 import json
 import os
@@ -28,7 +33,7 @@ def written():
 
 
 src = sqlite3.connect(sys.argv[1])
-sizes = [int(x) for x in (sys.argv[2] if len(sys.argv) > 2 else "30,120,500").split(",")]
+sizes = [int(x) for x in (sys.argv[2] if len(sys.argv) > 2 else "30,640,2000").split(",")]
 run_id = src.execute("SELECT id FROM runs ORDER BY started_at LIMIT 1").fetchone()[0]
 cols = [r[1] for r in src.execute("PRAGMA table_info(case_results)")]
 cases = src.execute("SELECT * FROM case_results WHERE run_id = ? ORDER BY seq", (run_id,)).fetchall()
@@ -97,10 +102,10 @@ def layout(scores_column=False, answers="json", dataset_id=False):
     return schema, write, dataset_id
 
 
-def measure(schema, write, dataset_id, per_commit):
+def measure(schema, write, dataset_id, per_commit, journal):
     with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(sys.argv[1]))) as d:
         db = sqlite3.connect(os.path.join(d, "x.db"), isolation_level=None)
-        db.execute("PRAGMA journal_mode = WAL")
+        db.execute(f"PRAGMA journal_mode = {journal}")
         db.execute("PRAGMA synchronous = NORMAL")
         db.executescript(schema)
         before = written()
@@ -126,7 +131,9 @@ layouts = [
 ]
 print(f"{len(cases)} cases of run {run_id}; bytes written per case (database size per case)")
 w = max(len(n) for n, _ in layouts)
-print(" " * w + "".join(f"  {f'{n} per commit':>20}" for n in sizes))
-for name, (schema, write, dataset_id) in layouts:
-    cells = [measure(schema, write, dataset_id, n) for n in sizes]
-    print(f"{name:<{w}}" + "".join(f"  {f'{a:,.0f} ({b:,.0f})':>20}" for a, b in cells), flush=True)
+for journal in ("TRUNCATE", "WAL"):
+    print(f"\njournal_mode = {journal}")
+    print(" " * w + "".join(f"  {f'{n} per commit':>20}" for n in sizes))
+    for name, (schema, write, dataset_id) in layouts:
+        cells = [measure(schema, write, dataset_id, n, journal) for n in sizes]
+        print(f"{name:<{w}}" + "".join(f"  {f'{a:,.0f} ({b:,.0f})':>20}" for a, b in cells), flush=True)

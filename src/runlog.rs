@@ -42,6 +42,9 @@ pub struct RunLog {
     path: PathBuf,
     /// The bytes appended since the log was last cleared.
     len: u64,
+    /// The lines of an append, kept between appends (a fresh buffer of this size each time
+    /// would be mapped and unmapped by the allocator every time).
+    buf: Vec<u8>,
 }
 
 /// Where the log of a run lives.
@@ -76,7 +79,12 @@ impl RunLog {
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
         let len = file.metadata().map_err(io)?.len();
-        Ok(RunLog { file, path, len })
+        Ok(RunLog {
+            file,
+            path,
+            len,
+            buf: Vec::new(),
+        })
     }
 
     /// Appends finished cases, one line each, in a single write.
@@ -84,19 +92,21 @@ impl RunLog {
         if records.is_empty() {
             return Ok(());
         }
-        let mut buf = Vec::with_capacity(records.len() * 1024);
+        self.buf.clear();
         for r in records {
-            serde_json::to_writer(&mut buf, r).map_err(|e| LogError::Io {
+            serde_json::to_writer(&mut self.buf, r).map_err(|e| LogError::Io {
                 path: self.path.clone(),
                 source: e.into(),
             })?;
-            buf.push(b'\n');
+            self.buf.push(b'\n');
         }
-        self.file.write_all(&buf).map_err(|source| LogError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        self.len += buf.len() as u64;
+        self.file
+            .write_all(&self.buf)
+            .map_err(|source| LogError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.len += self.buf.len() as u64;
         Ok(())
     }
 

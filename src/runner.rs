@@ -349,9 +349,10 @@ pub async fn execute(
                 }
             }
         }
-        // Group commit: what finishes within COMMIT_WINDOW of the first goes into the same
-        // transaction (each commit writes whole pages, so one per case would write ~25 KB a
-        // case). Freed slots are refilled meanwhile, so the window costs no throughput.
+        // Group commit: what finishes within COMMIT_WINDOW of the first goes into the run's
+        // log in one write (or, without a log, into one transaction: each commit writes whole
+        // pages, so one per case would write ~25 KB a case). Freed slots are refilled
+        // meanwhile, so the window costs no throughput.
         let deadline = tokio::time::Instant::now() + COMMIT_WINDOW;
         while stopped.is_none() && batch.len() < MAX_BATCH && !tasks.is_empty() {
             while scheduling && tasks.len() < plan.concurrency {
@@ -419,7 +420,7 @@ pub async fn execute(
 }
 
 /// A run's log is put into the store in transactions of at most this many cases...
-const STORE_BATCH: usize = 2000;
+const STORE_BATCH: usize = 1000;
 
 /// ...or of what finished in this time, whichever comes first.
 const STORE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -1171,10 +1172,10 @@ fn record(
 /// Upcoming cases, rendered in chunks ahead of the tasks.
 const PREFETCH: usize = 256;
 
-/// Cases that finish within this time of each other are committed together.
+/// Cases that finish within this time of each other are logged (or committed) together.
 const COMMIT_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// At most this many cases in one commit.
+/// At most this many cases in one group.
 const MAX_BATCH: usize = 512;
 
 /// Starts the task that asks the model for one job.

@@ -355,6 +355,8 @@ impl Store {
             // synced. Readers and writers wait for each other's commits (at most
             // `busy_timeout`), which take milliseconds. Leaving WAL needs the only connection:
             // while another process (an older evalgate) holds the file in WAL, it stays so.
+            // The page cache (8 MB) holds a whole transaction of a run: a rollback journal
+            // that spills dirty pages mid-transaction must sync the journal each time.
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
                     sqlx::query("PRAGMA busy_timeout = 30000")
@@ -366,6 +368,9 @@ impl Store {
                         .await
                         .ok();
                     sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA cache_size = -8000")
                         .execute(&mut *conn)
                         .await?;
                     Ok(())
