@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::common::stub::{Stub, support_labeller};
 use crate::common::{Project, evalgate, example, postgres_schema, postgres_url, repo};
 
-fn interaction(id: &str, transcript: &str) -> Value {
+pub(crate) fn interaction(id: &str, transcript: &str) -> Value {
     json!({"type": "interaction", "event_id": id, "timestamp": "2026-11-20T10:00:00Z",
            "prompt": "support", "model": "stub-model", "vars": {"transcript": transcript},
            "output": "{\"intent\": \"other\"}", "tags": ["web"]})

@@ -736,3 +736,59 @@ fn ctrl_c_cancels_the_requests_in_flight_and_the_run_can_be_resumed() {
     assert_eq!(file["cases"].as_array().unwrap().len(), 12);
     assert_eq!(file["run"]["status"], "finished");
 }
+
+/// A run and `evalgate serve` share one SQLite file (a rollback journal, so readers and
+/// writers wait for each other's commits): while the run commits, the server keeps answering
+/// pages and storing events, and nothing fails on either side.
+#[test]
+fn a_run_and_the_server_share_a_sqlite_file() {
+    use crate::feedback::{Server, interaction, runtime};
+    let stub = Stub::start(support_labeller);
+    stub.set_latency(Duration::from_millis(20));
+    let p = project(&stub, 300);
+    let server = Server::start(&p, &[], &[]);
+    let mut run = evalgate()
+        .current_dir(p.path())
+        .args(["run", "support", "-j", "4", "--out", "run.json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = server.url.clone();
+    let (pages, events) = runtime().block_on(async move {
+        let http = reqwest::Client::new();
+        let (mut pages, mut events) = (0, 0);
+        // Until the run has finished (its 300 cases take about two store transactions).
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            let r = http.get(format!("{url}/runs")).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let body = r.text().await.unwrap();
+            pages += 1;
+            let event = interaction(&format!("e{events}"), "Customer: hi");
+            let r = http
+                .post(format!("{url}/v1/interactions"))
+                .json(&event)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+            events += 1;
+            if body.contains("finished") && started.elapsed() > Duration::from_millis(1500) {
+                break;
+            }
+        }
+        (pages, events)
+    });
+    assert!(run.wait().unwrap().success());
+    assert_eq!(server.stop(), 0);
+    let file = run_file(&p, "run.json");
+    assert_eq!(file["cases"].as_array().unwrap().len(), 300);
+    assert_eq!(file["run"]["status"], "finished");
+    let store = runtime()
+        .block_on(evalgate::store::Store::open(None, p.path()))
+        .unwrap();
+    let (interactions, _) = runtime().block_on(store.feedback_counts()).unwrap();
+    assert_eq!(interactions, events);
+    assert!(pages > 10, "{pages} pages during the run");
+}
