@@ -110,7 +110,7 @@ impl Error {
                 Some("wait for that run to end, or stop it (Ctrl-C), then resume it".into())
             }
             Error::RunLog(crate::runlog::LogError::Corrupt { .. }) => Some(
-                "the log holds cases finished before the run stopped: repair or delete that line, then resume".into(),
+                "the log holds cases finished (and paid for) before the run stopped: repair that line and run again; deleting it means asking for that case again".into(),
             ),
             _ => None,
         }

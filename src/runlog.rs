@@ -1,15 +1,17 @@
 //! A run's log of finished cases that are not in the store yet.
 //!
-//! Each finished case is appended here at once (one JSON line, one `write` per group of cases
-//! finishing together), and the store gets them in larger transactions, about once a second.
-//! A killed process loses nothing the log holds: the kernel has it as soon as `write`
-//! returns. `evalgate run --resume` puts the logged cases into the store before asking for
-//! the rest. A transaction of hundreds of cases writes each database page once where a
-//! commit per case rewrote the same last pages every time; and the log is cleared after each
-//! transaction, so in the usual case its pages are dropped before the kernel writes them out.
+//! Each finished case that was paid for (an answer from the cache costs nothing to take
+//! again) is appended here at once (one JSON line, one `write` per group of cases finishing
+//! together), and the store gets the cases in larger transactions, about once a second. A
+//! killed process loses nothing the log holds: the kernel has it as soon as `write` returns.
+//! The next `evalgate run` puts the cases of a killed run's log into the store (answers
+//! included, so they are cache hits) before it asks for anything. A transaction of hundreds
+//! of cases writes each database page once where a commit per case rewrote the same last
+//! pages every time; and the log is cleared after each transaction, so in the usual case its
+//! pages are dropped before the kernel writes them out (the default dirty-page expiry is 30 s).
 //!
-//! The file (`.evalgate/pending/RUN_ID.jsonl`) is locked while a run appends to it, so that
-//! a second process cannot replay, or append to, a run that is still going.
+//! The file (`pending/RUN_ID.jsonl` beside the SQLite database) is locked while a run appends
+//! to it, so that a second process cannot replay, or append to, a run that is still going.
 
 use crate::store::Record;
 use std::fs::{File, OpenOptions};
@@ -24,6 +26,12 @@ pub enum LogError {
         path: PathBuf,
         #[source]
         source: io::Error,
+    },
+    #[error("cannot write a case to the run log `{path}`")]
+    Encode {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
     },
     #[error("run {run_id} is being run by another evalgate process (its log `{path}` is locked)")]
     Busy { run_id: String, path: PathBuf },
@@ -52,22 +60,36 @@ pub fn path(dir: &Path, run_id: &str) -> PathBuf {
     dir.join(format!("{run_id}.jsonl"))
 }
 
+/// The runs that have a log in `dir` (running, or killed and not stored yet).
+pub fn runs(dir: &Path) -> Result<Vec<String>, LogError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(dir)(e)),
+    };
+    let mut ids = Vec::new();
+    for entry in entries {
+        let name = entry.map_err(io_error(dir))?.file_name();
+        if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".jsonl")) {
+            ids.push(id.to_string());
+        }
+    }
+    ids.sort();
+    Ok(ids)
+}
+
 impl RunLog {
     /// Opens (or creates) the log of a run and locks it; fails with `Busy` when another
     /// process holds it. Cases already in it stay (see `take`).
     pub fn open(dir: &Path, run_id: &str) -> Result<RunLog, LogError> {
         let path = path(dir, run_id);
-        let io = |source| LogError::Io {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let file = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .open(&path)
-            .map_err(io)?;
+            .map_err(io_error(&path))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -76,9 +98,9 @@ impl RunLog {
                     path,
                 });
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_error(&path)(e)),
         }
-        let len = file.metadata().map_err(io)?.len();
+        let len = file.metadata().map_err(io_error(&path))?.len();
         Ok(RunLog {
             file,
             path,
@@ -94,18 +116,15 @@ impl RunLog {
         }
         self.buf.clear();
         for r in records {
-            serde_json::to_writer(&mut self.buf, r).map_err(|e| LogError::Io {
+            serde_json::to_writer(&mut self.buf, r).map_err(|source| LogError::Encode {
                 path: self.path.clone(),
-                source: e.into(),
+                source,
             })?;
             self.buf.push(b'\n');
         }
         self.file
             .write_all(&self.buf)
-            .map_err(|source| LogError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
+            .map_err(io_error(&self.path))?;
         self.len += self.buf.len() as u64;
         Ok(())
     }
@@ -120,14 +139,9 @@ impl RunLog {
     /// reported finished. Any other line that does not read back is an error, not a loss.
     pub fn take(&mut self) -> Result<Vec<Record>, LogError> {
         let mut text = Vec::new();
-        let mut file = File::open(&self.path).map_err(|source| LogError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        file.read_to_end(&mut text).map_err(|source| LogError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
+        File::open(&self.path)
+            .and_then(|mut f| f.read_to_end(&mut text))
+            .map_err(io_error(&self.path))?;
         let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         text[..complete]
             .split(|&b| b == b'\n')
@@ -145,26 +159,22 @@ impl RunLog {
 
     /// Empties the log once the store holds everything in it.
     pub fn clear(&mut self) -> Result<(), LogError> {
-        self.file.set_len(0).map_err(|source| LogError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
+        self.file.set_len(0).map_err(io_error(&self.path))?;
         self.len = 0;
         Ok(())
     }
 
-    /// Deletes the log (the run is over and the store holds all of it), and its directory
-    /// when no other run has a log there.
+    /// Deletes the log (the run is over and the store holds all of it). The directory stays:
+    /// another process may be about to open a log in it.
     pub fn remove(self) -> Result<(), LogError> {
-        std::fs::remove_file(&self.path).map_err(|source| LogError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
-        if let Some(dir) = self.path.parent() {
-            // Fails, as it should, while another run's log is there.
-            let _ = std::fs::remove_dir(dir);
-        }
-        Ok(())
+        std::fs::remove_file(&self.path).map_err(io_error(&self.path))
+    }
+}
+
+fn io_error(path: &Path) -> impl Fn(io::Error) -> LogError + '_ {
+    |source| LogError::Io {
+        path: path.to_path_buf(),
+        source,
     }
 }
 
@@ -219,8 +229,10 @@ mod tests {
         log.clear().unwrap();
         assert!(log.is_empty());
         assert!(log.take().unwrap().is_empty());
+        assert_eq!(super::runs(&dir).unwrap(), ["r1"]);
         log.remove().unwrap();
-        assert!(!dir.exists(), "the empty log directory goes too");
+        assert!(super::runs(&dir).unwrap().is_empty());
+        assert!(super::runs(&tmp.path().join("none")).unwrap().is_empty());
     }
 
     #[test]

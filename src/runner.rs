@@ -1,7 +1,7 @@
-//! The runner: executes a plan with bounded concurrency and commits each finished case at
-//! once, so that a killed run resumes without calling the model again for finished cases. It
-//! never prints: it reports progress through a callback, and the report is built afterwards
-//! from what was stored.
+//! The runner: executes a plan with bounded concurrency and keeps each finished case at once
+//! (in the run's log on SQLite, see `runlog`; in the store otherwise), so that a killed run
+//! resumes without calling the model again for finished cases. It never prints: it reports
+//! progress through a callback, and the report is built afterwards from what was stored.
 
 use serde_json::{Map, Value};
 use std::collections::{HashSet, VecDeque};
@@ -264,8 +264,8 @@ fn new_run(plan: &Plan<'_>, repeats: u32) -> RunRow {
     }
 }
 
-/// Runs every case of a plan through `client`, committing each result to `store` as soon as
-/// it is scored. Ctrl-C cancels the requests in flight and marks the run interrupted; a spend
+/// Runs every case of a plan through `client`, keeping each result as soon as it is scored
+/// (see `Sink`). Ctrl-C cancels the requests in flight and marks the run interrupted; a spend
 /// limit stops scheduling and lets the requests in flight finish.
 pub async fn execute(
     plan: &Plan<'_>,
@@ -276,7 +276,13 @@ pub async fn execute(
 ) -> Result<RunOutcome, crate::error::Error> {
     let started = Instant::now();
     let repeats = options.repeats.max(1);
-    let (run_id, finished, mut seq, mut progress, log) = begin(plan, store, options).await?;
+    let Begun {
+        run_id,
+        finished,
+        next_seq: mut seq,
+        mut progress,
+        log,
+    } = begin(plan, store, options, true).await?;
     store_golden(plan, store).await?;
     let mut sink = Sink::new(store, &plan.dataset.version, log);
     let mut items = work_items(plan, repeats, &finished)?;
@@ -354,6 +360,8 @@ pub async fn execute(
         // pages, so one per case would write ~25 KB a case). Freed slots are refilled
         // meanwhile, so the window costs no throughput.
         let deadline = tokio::time::Instant::now() + COMMIT_WINDOW;
+        // A task that failed (a bug) ends the run, once the cases finished with it are kept.
+        let mut failed_task = None;
         while stopped.is_none() && batch.len() < MAX_BATCH && !tasks.is_empty() {
             while scheduling && tasks.len() < plan.concurrency {
                 let Some(job) = pending.pop_front() else {
@@ -364,9 +372,8 @@ pub async fn execute(
             match tokio::time::timeout_at(deadline, tasks.join_next()).await {
                 Ok(Some(Ok(f))) => batch.push(f),
                 Ok(Some(Err(e))) => {
-                    return Err(crate::error::Error::Runtime(std::io::Error::other(
-                        format!("a case task failed: {e}"),
-                    )));
+                    failed_task = Some(e);
+                    break;
                 }
                 Ok(None) | Err(_) => break,
             }
@@ -386,6 +393,11 @@ pub async fn execute(
             records.push(record);
         }
         sink.push(records).await?;
+        if let Some(e) = failed_task {
+            return Err(crate::error::Error::Runtime(std::io::Error::other(
+                format!("a case task failed: {e}"),
+            )));
+        }
         on_progress(&progress);
         if stopped == Some(StopReason::Interrupted) {
             break;
@@ -406,8 +418,8 @@ pub async fn execute(
         }
     }
     tasks.abort_all();
-    sink.close().await?;
-    end(
+    sink.flush().await?;
+    let outcome = end(
         store,
         run_id,
         progress,
@@ -416,7 +428,9 @@ pub async fn execute(
         first_error_kind,
         started,
     )
-    .await
+    .await?;
+    sink.finish();
+    Ok(outcome)
 }
 
 /// A run's log is put into the store in transactions of at most this many cases...
@@ -461,7 +475,12 @@ impl<'a> Sink<'a> {
             .iter()
             .filter(|r| r.case.cache_hit == 0 || r.verdicts.iter().any(|v| v.cache_hit == 0))
             .collect();
-        log.append(&paid)?;
+        if let Err(e) = log.append(&paid) {
+            // Not logged (a full disk, say): into the store at once, then say why.
+            self.unstored.extend(records);
+            self.flush().await?;
+            return Err(e.into());
+        }
         if self.unstored.is_empty() {
             self.since = tokio::time::Instant::now();
         }
@@ -482,12 +501,22 @@ impl<'a> Sink<'a> {
         tokio::time::sleep_until(self.since + STORE_INTERVAL).await;
     }
 
-    /// Stores what the log holds, then empties the log.
+    /// Stores what the log holds, then empties the log. A transaction that fails (a reader
+    /// held the database past `busy_timeout`, say) is tried twice more: the cases are in the
+    /// log meanwhile, and stay there if the run ends with the error.
     async fn flush(&mut self) -> Result<(), crate::error::Error> {
         if !self.unstored.is_empty() {
-            self.store
+            let mut attempt = 1;
+            while let Err(e) = self
+                .store
                 .insert_cases(self.dataset_version, &self.unstored)
-                .await?;
+                .await
+            {
+                if attempt == 3 || self.log.is_none() {
+                    return Err(e.into());
+                }
+                attempt += 1;
+            }
             self.unstored.clear();
         }
         if let Some(log) = &mut self.log
@@ -498,13 +527,12 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
-    /// Stores the rest and deletes the log.
-    async fn close(mut self) -> Result<(), crate::error::Error> {
-        self.flush().await?;
+    /// Deletes the log, once the run is over and stored. Should that fail, the next run
+    /// finds an empty log and deletes it.
+    fn finish(mut self) {
         if let Some(log) = self.log.take() {
-            log.remove()?;
+            log.remove().ok();
         }
-        Ok(())
     }
 }
 
@@ -533,11 +561,14 @@ pub async fn execute_batch(
         ));
     };
     let repeats = options.repeats.max(1);
-    let (run_id, finished, mut seq, mut progress, log) = begin(plan, store, options).await?;
     // A batch's results are stored as they come back, in large transactions: no log.
-    if let Some(log) = log {
-        log.remove()?;
-    }
+    let Begun {
+        run_id,
+        finished,
+        next_seq: mut seq,
+        mut progress,
+        ..
+    } = begin(plan, store, options, false).await?;
     let mut items = work_items(plan, repeats, &finished)?;
     let requests = plan.requests();
     let mut jobs: VecDeque<Job> = VecDeque::new();
@@ -756,32 +787,51 @@ fn tally(progress: &mut Progress, r: &Record) {
     progress.done += 1;
 }
 
-/// Starts a new run or reopens the one to resume: its id, the (case, repeat) pairs already
-/// finished, the next sequence number, the progress so far and the run's log. A resumed
-/// run's log is put into the store first (the cases it holds that the store does not).
+/// Where runs on this store keep their logs: `pending/` beside a SQLite database file; none
+/// on PostgreSQL (or in memory).
+pub fn log_dir(store: &Store) -> Option<std::path::PathBuf> {
+    store
+        .sqlite_file()
+        .and_then(std::path::Path::parent)
+        .map(|d| d.join("pending"))
+}
+
+/// A run as it begins: new, or reopened to resume.
+struct Begun {
+    run_id: String,
+    /// The (case id, repeat) pairs already finished.
+    finished: HashSet<(String, i64)>,
+    next_seq: i64,
+    /// The progress so far (a resumed run's totals include what it did before).
+    progress: Progress,
+    /// The run's log, when it keeps one.
+    log: Option<RunLog>,
+}
+
+/// Starts a new run or reopens the one to resume. With `options.log_dir` (and `logged`),
+/// the logs that killed runs left there are put into the store first, and the run gets a log
+/// of its own.
 async fn begin(
     plan: &Plan<'_>,
     store: &Store,
     options: &RunOptions,
-) -> Result<
-    (
-        String,
-        HashSet<(String, i64)>,
-        i64,
-        Progress,
-        Option<RunLog>,
-    ),
-    crate::error::Error,
-> {
+    logged: bool,
+) -> Result<Begun, crate::error::Error> {
     let repeats = options.repeats.max(1);
     let mut progress = Progress {
         planned: plan.planned * repeats as usize,
         ..Progress::default()
     };
+    if let Some(dir) = &options.log_dir {
+        recover(store, dir).await?;
+    }
+    let log_dir = options.log_dir.as_deref().filter(|_| logged);
     Ok(match &options.resume {
         Some(run) => {
-            let log = match &options.log_dir {
-                Some(dir) => Some(replay(plan, store, dir, &run.id).await?),
+            // `recover` stored what its log held (unless another process is running it, and
+            // then this open is refused).
+            let log = match log_dir {
+                Some(dir) => Some(RunLog::open(dir, &run.id)?),
                 None => None,
             };
             store.reopen_run(&run.id).await?;
@@ -799,37 +849,67 @@ async fn begin(
             }
             progress.resumed = keys.len();
             progress.done = keys.len();
-            (
-                run.id.clone(),
-                keys.into_iter().collect(),
-                max_seq + 1,
+            Begun {
+                run_id: run.id.clone(),
+                finished: keys.into_iter().collect(),
+                next_seq: max_seq + 1,
                 progress,
                 log,
-            )
+            }
         }
         None => {
             let run = new_run(plan, repeats);
-            store.create_run(&run).await?;
-            let log = match &options.log_dir {
+            // The log first: a run the store knows of always has somewhere to log to.
+            let log = match log_dir {
                 Some(dir) => Some(RunLog::open(dir, &run.id)?),
                 None => None,
             };
-            (run.id, HashSet::new(), 0, progress, log)
+            store.create_run(&run).await?;
+            Begun {
+                run_id: run.id,
+                finished: HashSet::new(),
+                next_seq: 0,
+                progress,
+                log,
+            }
         }
     })
 }
 
-/// Opens a resumed run's log and stores the cases in it that the store does not hold (the
-/// process may have been killed before or after its last transaction).
-async fn replay(
-    plan: &Plan<'_>,
+/// Puts the logs that killed runs left in `dir` into the store (their cases and answers, so
+/// that nothing paid for is asked again, resumed or not) and deletes them. Logs of runs still
+/// going (locked) are left alone, and so are logs of runs this store does not know.
+async fn recover(store: &Store, dir: &std::path::Path) -> Result<(), crate::error::Error> {
+    for run_id in crate::runlog::runs(dir)? {
+        let mut log = match RunLog::open(dir, &run_id) {
+            Ok(log) => log,
+            Err(crate::runlog::LogError::Busy { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        if !log.is_empty() {
+            let run = match store.find_run(&run_id).await {
+                Ok(run) if run.id == run_id => run,
+                // Another database's run (the log directory is shared): not ours to store.
+                Ok(_) | Err(crate::store::StoreError::RunNotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            store_logged(store, &mut log, &run.id, &run.dataset_version).await?;
+        }
+        log.remove()?;
+    }
+    Ok(())
+}
+
+/// Stores the cases of a run's log that the store does not hold (the process may have been
+/// killed before or after its last transaction), then empties the log.
+async fn store_logged(
     store: &Store,
-    dir: &std::path::Path,
+    log: &mut RunLog,
     run_id: &str,
-) -> Result<RunLog, crate::error::Error> {
-    let mut log = RunLog::open(dir, run_id)?;
+    dataset_version: &str,
+) -> Result<(), crate::error::Error> {
     if log.is_empty() {
-        return Ok(log);
+        return Ok(());
     }
     let logged = log.take()?;
     let (keys, _) = store.finished_keys(run_id).await?;
@@ -839,13 +919,29 @@ async fn replay(
         .filter(|r| !stored.contains(&(r.case.case_id.clone(), r.case.repeat_index)))
         .collect();
     for chunk in missing.chunks(STORE_BATCH) {
-        store.insert_cases(&plan.dataset.version, chunk).await?;
+        store.insert_cases(dataset_version, chunk).await?;
     }
     log.clear()?;
-    Ok(log)
+    Ok(())
 }
 
 type Item = (Arc<Case>, u32, Option<String>);
+
+/// The cases a plan covers (its selection, up to its limit), read lazily from the dataset;
+/// a line that no longer parses is an error item.
+fn selected_cases<'a>(
+    plan: &'a Plan<'_>,
+) -> Result<impl Iterator<Item = Result<Case, crate::diag::Diagnostic>> + 'a, crate::error::Error> {
+    Ok(plan
+        .dataset
+        .cases()
+        .map_err(|source| crate::error::Error::Read {
+            path: plan.dataset.path.clone(),
+            source,
+        })?
+        .filter(|c| c.as_ref().map_or(true, |c| plan.selection.contains(&c.id)))
+        .take(plan.limit.unwrap_or(usize::MAX)))
+}
 
 /// The (case, repeat) items of a plan not finished yet, read lazily from the dataset.
 fn work_items<'a>(
@@ -853,16 +949,7 @@ fn work_items<'a>(
     repeats: u32,
     finished: &'a HashSet<(String, i64)>,
 ) -> Result<impl Iterator<Item = Item> + 'a, crate::error::Error> {
-    let cases = plan
-        .dataset
-        .cases()
-        .map_err(|source| crate::error::Error::Read {
-            path: plan.dataset.path.clone(),
-            source,
-        })?;
-    let items = cases
-        .filter(|c| c.as_ref().map_or(true, |c| plan.selection.contains(&c.id)))
-        .take(plan.limit.unwrap_or(usize::MAX))
+    let items = selected_cases(plan)?
         .flat_map(move |case| {
             // The dataset was validated by `config::load`; a bad line now means the file
             // changed during the run, which is recorded against the line.
@@ -906,16 +993,7 @@ fn golden_row(case: &Case) -> GoldenRow {
 /// left to the run, which records them against their line.
 async fn store_golden(plan: &Plan<'_>, store: &Store) -> Result<(), crate::error::Error> {
     const CHUNK: usize = 5000;
-    let cases = plan
-        .dataset
-        .cases()
-        .map_err(|source| crate::error::Error::Read {
-            path: plan.dataset.path.clone(),
-            source,
-        })?
-        .filter(|c| c.as_ref().map_or(true, |c| plan.selection.contains(&c.id)))
-        .take(plan.limit.unwrap_or(usize::MAX))
-        .filter_map(Result::ok);
+    let cases = selected_cases(plan)?.filter_map(Result::ok);
     let mut chunk = Vec::with_capacity(CHUNK);
     for case in cases {
         chunk.push(golden_row(&case));

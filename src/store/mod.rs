@@ -59,6 +59,8 @@ pub struct Store {
     backend: Backend,
     /// The URL without credentials, for messages.
     pub display_url: String,
+    /// The database file, on SQLite.
+    file: Option<std::path::PathBuf>,
 }
 
 /// A run as stored.
@@ -285,14 +287,24 @@ fn case_from_row(r: &sqlx::any::AnyRow) -> Result<CaseRow, sqlx::Error> {
 /// gives the parsed output back as it was written (serde_json's serialization of the value).
 const PARSED_IS_OUTPUT: &str = "=";
 
-/// The parsed output as stored: `PARSED_IS_OUTPUT` when the output parses to the same value.
+/// The parsed output as stored: `PARSED_IS_OUTPUT` when reading the output as JSON gives the
+/// parsed output back to the byte (what `case_from_row` does).
 fn stored_parsed<'a>(output: Option<&str>, parsed: Option<&'a str>) -> Option<&'a str> {
     let parsed = parsed?;
     let same = output
         .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
-        .zip(serde_json::from_str::<serde_json::Value>(parsed).ok())
-        .is_some_and(|(a, b)| a == b);
+        // Text against text (a `Value` compared with a `&str` would be a JSON string).
+        .is_some_and(|v| serde_json::to_string(&v).is_ok_and(|text| text == parsed));
     Some(if same { PARSED_IS_OUTPUT } else { parsed })
+}
+
+/// The file of a SQLite URL (`sqlite://path?mode=rwc`, `sqlite:path`), unless in memory.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
 }
 
 fn redact(url: &str) -> String {
@@ -352,9 +364,13 @@ impl Store {
             // cases at a time (each is in its log at once, see `runlog`), and for appended rows
             // a rollback journal writes a page once where the log writes it twice (into the
             // log, then at the checkpoint); measured by bench/sqlite-writes.py. Each commit is
-            // synced. Readers and writers wait for each other's commits (at most
-            // `busy_timeout`), which take milliseconds. Leaving WAL needs the only connection:
-            // while another process (an older evalgate) holds the file in WAL, it stays so.
+            // synced fully (synchronous=FULL: with a rollback journal NORMAL could let a power
+            // loss corrupt the file; at a commit a second it costs nothing measurable). A
+            // commit waits for the statements being read to end, and readers wait while it
+            // writes (milliseconds), each for at most `busy_timeout`; a run tries a failed
+            // transaction again (its cases are in its log meanwhile). Leaving WAL needs the
+            // only connection: while another process (an older evalgate) holds the file in
+            // WAL, it stays so.
             // The page cache (8 MB) holds a whole transaction of a run: a rollback journal
             // that spills dirty pages mid-transaction must sync the journal each time.
             options = options.after_connect(|conn, _meta| {
@@ -367,7 +383,7 @@ impl Store {
                         .execute(&mut *conn)
                         .await
                         .ok();
-                    sqlx::query("PRAGMA synchronous = NORMAL")
+                    sqlx::query("PRAGMA synchronous = FULL")
                         .execute(&mut *conn)
                         .await?;
                     sqlx::query("PRAGMA cache_size = -8000")
@@ -392,7 +408,15 @@ impl Store {
             pool,
             backend,
             display_url,
+            file: (backend == Backend::Sqlite)
+                .then(|| sqlite_file(&url))
+                .flatten(),
         })
+    }
+
+    /// The database file, on SQLite (not for an in-memory database).
+    pub fn sqlite_file(&self) -> Option<&Path> {
+        self.file.as_deref()
     }
 
     pub fn backend(&self) -> Backend {
@@ -1132,7 +1156,24 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::{Backend, PARSED_IS_OUTPUT, placeholders, redact, stored_parsed};
+    use super::{Backend, PARSED_IS_OUTPUT, placeholders, redact, sqlite_file, stored_parsed};
+
+    #[test]
+    fn the_file_of_a_sqlite_url() {
+        let f = |u| sqlite_file(u).map(|p| p.display().to_string());
+        assert_eq!(
+            f("sqlite:///tmp/x/e.db?mode=rwc").as_deref(),
+            Some("/tmp/x/e.db")
+        );
+        assert_eq!(
+            f("sqlite://./.evalgate/e.db").as_deref(),
+            Some("./.evalgate/e.db")
+        );
+        assert_eq!(f("sqlite:data.db").as_deref(), Some("data.db"));
+        assert_eq!(f("sqlite::memory:"), None);
+        assert_eq!(f("sqlite://:memory:?cache=shared"), None);
+        assert_eq!(f("postgres://u@h/db"), None);
+    }
 
     #[test]
     fn a_parsed_output_equal_to_the_output_is_not_stored_twice() {
@@ -1151,6 +1192,12 @@ mod tests {
         assert_eq!(stored_parsed(None, Some("{}")), Some("{}"));
         assert_eq!(stored_parsed(out, None), None);
         assert_eq!(stored_parsed(Some("2"), Some("2.0")), Some("2.0"));
+        // Equal values written differently are kept as written.
+        assert_eq!(stored_parsed(Some("-0.0"), Some("0.0")), Some("0.0"));
+        assert_eq!(
+            stored_parsed(Some("1e2"), Some("100.0")),
+            Some(PARSED_IS_OUTPUT)
+        );
     }
 
     #[test]

@@ -404,7 +404,9 @@ fn kill_and_resume(database_url: Option<String>) {
     let resumed = p.evalgate_env(&args, &env_refs);
     resumed.assert_code(0);
     assert!(
-        !p.path().join(".evalgate/pending").exists(),
+        evalgate::runlog::runs(&p.path().join(".evalgate/pending"))
+            .unwrap()
+            .is_empty(),
         "the resumed run stored its log and deleted it"
     );
 
@@ -791,4 +793,70 @@ fn a_run_and_the_server_share_a_sqlite_file() {
     let (interactions, _) = runtime().block_on(store.feedback_counts()).unwrap();
     assert_eq!(interactions, events);
     assert!(pages > 10, "{pages} pages during the run");
+}
+
+/// A killed run that is not resumed loses nothing either: the next run of the suite stores
+/// the killed run's log first, so its answers are cache hits, and deletes the log.
+#[test]
+fn a_killed_runs_log_is_stored_by_the_next_run() {
+    let stub = Stub::start(support_labeller);
+    stub.set_latency(Duration::from_millis(60));
+    let p = project(&stub, 30);
+    let mut child = evalgate()
+        .current_dir(p.path())
+        .args(["run", "support", "-j", "2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let waited = std::time::Instant::now();
+    while stub.requests().len() < 10 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the run did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let pending = p.path().join(".evalgate/pending");
+    let logs = evalgate::runlog::runs(&pending).unwrap();
+    assert_eq!(logs.len(), 1, "the killed run's log");
+    let logged = evalgate::runlog::RunLog::open(&pending, &logs[0])
+        .unwrap()
+        .take()
+        .unwrap();
+    assert!(logged.len() >= 6, "{} cases logged", logged.len());
+
+    // A new run (not --resume) asks only for what no one paid for yet.
+    p.evalgate(&["run", "support", "--out", "again.json"])
+        .assert_code(0);
+    let mut per_case: HashMap<String, usize> = HashMap::new();
+    for r in stub.requests() {
+        *per_case.entry(case_of(&r.body)).or_default() += 1;
+    }
+    for r in &logged {
+        assert_eq!(
+            per_case[&r.case.case_id], 1,
+            "{} asked again",
+            r.case.case_id
+        );
+    }
+    let again = run_file(&p, "again.json");
+    assert_eq!(again["cases"].as_array().unwrap().len(), 30);
+    assert!(evalgate::runlog::runs(&pending).unwrap().is_empty());
+    // The killed run now holds what it logged (still unfinished, to resume or leave).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = evalgate::store::Store::open(None, p.path()).await.unwrap();
+        let cases = store.cases(&logs[0]).await.unwrap();
+        for r in &logged {
+            assert!(cases.iter().any(|c| c.case_id == r.case.case_id));
+        }
+        assert_eq!(store.find_run(&logs[0]).await.unwrap().status, "running");
+        store.close().await;
+    });
 }

@@ -169,10 +169,10 @@ pub async fn run_suite(
             max_cost,
             resume,
             // SQLite writes whole pages at each commit, so finished cases go to a log at once
-            // and to the database in larger transactions. PostgreSQL takes each group of
-            // finished cases as it comes, and nothing is written under the project then.
-            log_dir: (store.backend() == crate::store::Backend::Sqlite)
-                .then(|| root.join(".evalgate").join("pending")),
+            // (beside the database, wherever it is) and to the database in larger
+            // transactions. PostgreSQL takes each group of finished cases as it comes, and
+            // nothing is written under the project then.
+            log_dir: crate::runner::log_dir(&store),
         };
         let total = (plan.planned * repeats as usize) as u64;
         let mut bar = printer.progress(total, 0);
