@@ -9,8 +9,8 @@ Usage: bench/sqlite-writes.py DB [COMMIT_SIZES]
       30; evalgate's transaction a second about 640; 2,000 is its most).
 
 The run's own rows (golden cases, case results, scores, cached answers) are replayed into a
-fresh database (synchronous=NORMAL, as evalgate opens it) with a rollback journal (TRUNCATE,
-what evalgate uses) and with the write-ahead log (WAL, what it used before), in commits of the
+fresh database with a rollback journal (TRUNCATE with synchronous=FULL, what evalgate uses)
+and with the write-ahead log (WAL with synchronous=NORMAL, what it used before), in commits of the
 given size, in the order the run recorded them, and the bytes that reached storage are read
 from /proc/self/io the way bench/run.sh reads them for the real binary (write_bytes less
 cancelled_write_bytes). The first layout is the one evalgate uses; each next one changes one
@@ -106,7 +106,7 @@ def measure(schema, write, dataset_id, per_commit, journal):
     with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(sys.argv[1]))) as d:
         db = sqlite3.connect(os.path.join(d, "x.db"), isolation_level=None)
         db.execute(f"PRAGMA journal_mode = {journal}")
-        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute(f"PRAGMA synchronous = {'FULL' if journal == 'TRUNCATE' else 'NORMAL'}")
         db.executescript(schema)
         before = written()
         db.execute("BEGIN")  # the run stores its golden cases first, in one go
