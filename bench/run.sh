@@ -7,9 +7,9 @@
 # Prints, for each run: wall time against the physical limit ceil(N / concurrency) × latency,
 # CPU milliseconds per case (user + sys of the evalgate process), peak memory, bytes written
 # per case (what reached storage: the kernel's write_bytes less cancelled_write_bytes, the
-# pages of SQLite's temporary statement journals that were deleted before write-back; and
-# what the database grew by), and the time of a fully
-# cached re-run with the stub's request count (which must not move).
+# pages dropped before write-back: the run log's, emptied after each transaction, and those
+# of SQLite's temporary statement journals; and what the database grew by), and the time of
+# a fully cached re-run with the stub's request count (which must not move).
 # BENCH_KEEP_DB=path keeps the first run's database there (for bench/sqlite-writes.py, which
 # replays it under other storage layouts and commit sizes).
 set -euo pipefail
@@ -118,7 +118,7 @@ rows = [
     ("CPU per case", f"{m['cpu_s'] * 1000 / n:.3f} ms (user + sys {m['cpu_s']:.2f} s)"),
     ("peak memory", f"{m['max_rss_kb'] / 1024:.1f} MB"),
     ("written per case", f"{((m['write_bytes'] or 0) - (m['cancelled_write_bytes'] or 0)) / n:.0f} B to storage"
-        f" ({(m['write_bytes'] or 0) / n:.0f} B dirtied, less {(m['cancelled_write_bytes'] or 0) / n:.0f} B in temporary files deleted before write-back);"
+        f" ({(m['write_bytes'] or 0) / n:.0f} B dirtied, less {(m['cancelled_write_bytes'] or 0) / n:.0f} B dropped before write-back: the run log, emptied after each transaction, and SQLite's temporary files);"
         f" the database grew {(after - before) / n:.0f} B per case"),
     ("cached re-run", f"{c['wall_s']:.3f} s, CPU {c['cpu_s'] * 1000 / n:.3f} ms per case, peak memory {c['max_rss_kb'] / 1024:.1f} MB"),
 ]
