@@ -45,6 +45,18 @@ fn run_file(p: &Project, name: &str) -> Value {
 
 const NO_DELAY: (&str, &str) = ("EVALGATE_NO_RETRY_DELAY", "1");
 
+/// Waits (on the stub's log, not on a clock) until the stub was asked `n` times.
+fn wait_for_requests(stub: &Stub, n: usize) {
+    let waited = std::time::Instant::now();
+    while stub.requests().len() < n {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the run did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn faults_are_retried_and_what_still_fails_carries_its_kind_on_sqlite() {
     faults_are_retried(None);
@@ -344,15 +356,8 @@ fn kill_and_resume(database_url: Option<String>) {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().unwrap();
-    // Wait (on the stub's log, not on a clock) until a third of the cases were asked.
-    let waited = std::time::Instant::now();
-    while stub.requests().len() < 10 {
-        assert!(
-            waited.elapsed() < Duration::from_secs(60),
-            "the run did not start"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    // Until a third of the cases were asked.
+    wait_for_requests(&stub, 10);
     child.kill().unwrap(); // SIGKILL: no chance to clean up.
     child.wait().unwrap();
 
@@ -707,14 +712,7 @@ fn ctrl_c_cancels_the_requests_in_flight_and_the_run_can_be_resumed() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let waited = std::time::Instant::now();
-    while stub.requests().len() < 4 {
-        assert!(
-            waited.elapsed() < Duration::from_secs(60),
-            "the run did not start"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_requests(&stub, 4);
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -809,14 +807,7 @@ fn a_killed_runs_log_is_stored_by_the_next_run() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let waited = std::time::Instant::now();
-    while stub.requests().len() < 10 {
-        assert!(
-            waited.elapsed() < Duration::from_secs(60),
-            "the run did not start"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_requests(&stub, 10);
     child.kill().unwrap();
     child.wait().unwrap();
     let pending = p.path().join(".evalgate/pending");
