@@ -17,6 +17,10 @@
 //! `cli` is the only module that knows about the command line; `output` is the only module
 //! that prints; `store` is the only sqlx user; `provider` is the only reqwest user.
 
+// Bad input, a failed call or a full disk is an error with a message, never a panic: no
+// unwrap or expect outside tests (they are fine in tests, where a panic is the failure).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod analysis;
 pub mod cascade;
 pub mod cli;
