@@ -439,50 +439,66 @@ async fn exercise_review(store: &Store) {
     assert!(store.review_labels(Some("nope")).await.unwrap().is_empty());
 }
 
+/// A fresh store in a temporary project directory: SQLite, or a fresh PostgreSQL schema (None
+/// when `EVALGATE_TEST_DATABASE_URL` is unset), with the URL it was opened with.
+async fn fresh_store(postgres: bool) -> Option<(tempfile::TempDir, Store, Option<String>)> {
+    let url = match postgres {
+        true => {
+            let base = postgres_url()?;
+            Some(
+                tokio::task::spawn_blocking(move || postgres_schema(&base))
+                    .await
+                    .unwrap(),
+            )
+        }
+        false => None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(url.as_deref(), dir.path()).await.unwrap();
+    Some((dir, store, url))
+}
+
 #[tokio::test]
 async fn review_queries_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(None, dir.path()).await.unwrap();
+    let Some((_dir, store, _)) = fresh_store(false).await else {
+        return;
+    };
     exercise_review(&store).await;
     store.close().await;
 }
 
 #[tokio::test]
 async fn review_queries_on_postgres() {
-    let Some(base) = postgres_url() else { return };
-    let url = tokio::task::spawn_blocking(move || postgres_schema(&base))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(Some(&url), dir.path()).await.unwrap();
+    let Some((_dir, store, _)) = fresh_store(true).await else {
+        return;
+    };
     exercise_review(&store).await;
     store.close().await;
 }
 
 #[tokio::test]
 async fn feedback_queries_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(None, dir.path()).await.unwrap();
+    let Some((_dir, store, _)) = fresh_store(false).await else {
+        return;
+    };
     exercise_feedback(&store).await;
     store.close().await;
 }
 
 #[tokio::test]
 async fn feedback_queries_on_postgres() {
-    let Some(base) = postgres_url() else { return };
-    let url = tokio::task::spawn_blocking(move || postgres_schema(&base))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(Some(&url), dir.path()).await.unwrap();
+    let Some((_dir, store, _)) = fresh_store(true).await else {
+        return;
+    };
     exercise_feedback(&store).await;
     store.close().await;
 }
 
 #[tokio::test]
 async fn store_queries_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(None, dir.path()).await.unwrap();
+    let Some((dir, store, _)) = fresh_store(false).await else {
+        return;
+    };
     exercise(store).await;
     assert!(dir.path().join(".evalgate/evalgate.db").is_file());
     // Opening again applies no migration twice.
@@ -491,15 +507,12 @@ async fn store_queries_on_sqlite() {
 
 #[tokio::test]
 async fn store_queries_on_postgres() {
-    let Some(base) = postgres_url() else { return };
-    let url = tokio::task::spawn_blocking(move || postgres_schema(&base))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(Some(&url), dir.path()).await.unwrap();
+    let Some((dir, store, url)) = fresh_store(true).await else {
+        return;
+    };
     exercise(store).await;
     assert!(!dir.path().join(".evalgate").exists());
-    Store::open(Some(&url), dir.path())
+    Store::open(url.as_deref(), dir.path())
         .await
         .unwrap()
         .close()
@@ -550,20 +563,18 @@ async fn exercise_embeddings(store: &Store) {
 
 #[tokio::test]
 async fn embedding_queries_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(None, dir.path()).await.unwrap();
+    let Some((_dir, store, _)) = fresh_store(false).await else {
+        return;
+    };
     exercise_embeddings(&store).await;
     store.close().await;
 }
 
 #[tokio::test]
 async fn embedding_queries_on_postgres() {
-    let Some(base) = postgres_url() else { return };
-    let url = tokio::task::spawn_blocking(move || postgres_schema(&base))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(Some(&url), dir.path()).await.unwrap();
+    let Some((_dir, store, _)) = fresh_store(true).await else {
+        return;
+    };
     exercise_embeddings(&store).await;
     store.close().await;
 }
