@@ -908,9 +908,6 @@ async fn store_logged(
     run_id: &str,
     dataset_version: &str,
 ) -> Result<(), crate::error::Error> {
-    if log.is_empty() {
-        return Ok(());
-    }
     let logged = log.take()?;
     let (keys, _) = store.finished_keys(run_id).await?;
     let stored: HashSet<(String, i64)> = keys.into_iter().collect();
