@@ -348,6 +348,31 @@ fn provider_errors_are_recorded_with_their_kind_and_the_run_goes_on() {
     assert_eq!(file["report"]["counts"]["error"], 5);
 }
 
+/// With `EVALGATE_DATABASE_URL` naming a SQLite file elsewhere, the run's log lives beside
+/// that file (a resume from another checkout of the project finds it), and nothing is written
+/// under the project.
+#[test]
+fn a_sqlite_database_elsewhere_keeps_the_run_log_beside_it() {
+    let stub = Stub::start(support_labeller);
+    let p = project(&stub);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        elsewhere.path().join("shared.db").display()
+    );
+    let run = p.evalgate_env(&["run", "support"], &[("EVALGATE_DATABASE_URL", &url)]);
+    run.assert_code(0);
+    assert!(elsewhere.path().join("shared.db").is_file());
+    assert!(
+        elsewhere.path().join("pending").is_dir(),
+        "the log directory beside the database"
+    );
+    assert!(
+        !p.path().join(".evalgate").exists(),
+        "nothing under the project"
+    );
+}
+
 #[test]
 fn runs_store_into_postgres() {
     let Some(base) = postgres_url() else { return };

@@ -501,6 +501,29 @@ async fn store_queries_on_sqlite() {
     };
     exercise(store).await;
     assert!(dir.path().join(".evalgate/evalgate.db").is_file());
+    // The answer is stored once: the parsed output that is the output read as JSON is `=`.
+    {
+        use sqlx::Connection;
+        let url = format!(
+            "sqlite://{}",
+            dir.path().join(".evalgate/evalgate.db").display()
+        );
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let stored: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT case_id, parsed_json FROM case_results WHERE case_id IN ('p1', 'p2') ORDER BY case_id",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(
+            stored,
+            [
+                ("p1".to_string(), Some("=".to_string())),
+                ("p2".to_string(), Some(r#"{"a":1}"#.to_string()))
+            ]
+        );
+        conn.close().await.unwrap();
+    }
     // Opening again applies no migration twice.
     Store::open(None, dir.path()).await.unwrap().close().await;
 }
