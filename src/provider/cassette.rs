@@ -106,13 +106,24 @@ pub fn write(
     std::fs::rename(&tmp, &target)
 }
 
-/// The cassette of a repeat of a request; a repeat that was not recorded on its own gets the
-/// request's first answer (as when repeats were not recorded apart).
-pub fn read(dir: &Path, hash: &str, repeat: u32) -> std::io::Result<Option<Cassette>> {
-    if repeat > 0 && repeat_path(dir, hash, repeat).is_file() {
-        return read_file(&repeat_path(dir, hash, repeat));
+/// The cassette of a repeat of a request. A repeat that was not recorded on its own gets the
+/// request's first answer (as when repeats were not recorded apart) only when `sampled` is
+/// false: the same answer again is what a temperature of 0 gives, but K copies of one sample
+/// would pass for K agreeing samples (a self-consistency tier fully confident).
+pub fn read(
+    dir: &Path,
+    hash: &str,
+    repeat: u32,
+    sampled: bool,
+) -> std::io::Result<Option<Cassette>> {
+    if repeat == 0 {
+        return read_file(&path(dir, hash));
     }
-    read_file(&path(dir, hash))
+    match read_file(&repeat_path(dir, hash, repeat))? {
+        Some(c) => Ok(Some(c)),
+        None if !sampled => read_file(&path(dir, hash)),
+        None => Ok(None),
+    }
 }
 
 fn read_file(p: &Path) -> std::io::Result<Option<Cassette>> {
@@ -236,6 +247,44 @@ pub fn read_embeddings(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeat_without_its_own_cassette_replays_the_first_answer_only_when_not_sampled() {
+        let dir = tempfile::tempdir().unwrap();
+        let request = ChatRequest {
+            model: "m".into(),
+            messages: Vec::new(),
+            params: crate::prompt::Params::default(),
+            schema: None,
+        };
+        let answer = |content: &str| ChatResponse {
+            content: content.into(),
+            usage: super::super::Usage::default(),
+            latency_ms: 1.0,
+            ttft_ms: None,
+            finish_reason: None,
+            logprobs: None,
+            body: serde_json::json!({"choices": [{"message": {"content": content}}]}),
+        };
+        write(dir.path(), "h1", 0, &request, &answer("first")).unwrap();
+        let body =
+            |c: Option<Cassette>| c.map(|c| c.response["choices"][0]["message"]["content"].clone());
+        assert_eq!(
+            body(read(dir.path(), "h1", 1, false).unwrap()),
+            Some("first".into())
+        );
+        assert_eq!(body(read(dir.path(), "h1", 1, true).unwrap()), None);
+        write(dir.path(), "h1", 1, &request, &answer("second")).unwrap();
+        assert_eq!(
+            body(read(dir.path(), "h1", 1, true).unwrap()),
+            Some("second".into())
+        );
+        assert_eq!(
+            body(read(dir.path(), "h1", 0, true).unwrap()),
+            Some("first".into())
+        );
+        assert_eq!(body(read(dir.path(), "h2", 0, false).unwrap()), None);
+    }
 
     #[test]
     fn embedding_cassettes_keep_vectors_bit_for_bit() {

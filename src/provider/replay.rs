@@ -16,21 +16,32 @@ impl Replay {
 
     pub async fn chat(
         &self,
-        _request: &ChatRequest,
+        request: &ChatRequest,
         hash: &str,
         repeat: u32,
     ) -> Result<ChatResponse, ProviderError> {
-        let found = cassette::read(&self.dir, hash, repeat).map_err(|e| {
+        let sampled = request.params.temperature > 0.0;
+        let found = cassette::read(&self.dir, hash, repeat, sampled).map_err(|e| {
             ProviderError::new(ErrorKind::BadResponse, format!("unreadable cassette {e}"))
         })?;
         let Some(c) = found.filter(|c| c.request_hash == hash) else {
             return Err(ProviderError::new(
                 ErrorKind::NoCassette,
-                format!(
-                    "no cassette for request {} in `{}` (the prompt, params or case changed since recording); record it with `--record` against a live provider",
-                    crate::hash::short(hash),
-                    self.dir.display()
-                ),
+                if repeat > 0 && sampled {
+                    format!(
+                        "no cassette for sample {} of request {} in `{}` (sampled at temperature {}, each repeat needs its own recording); record it with `--record` against a live provider",
+                        repeat + 1,
+                        crate::hash::short(hash),
+                        self.dir.display(),
+                        request.params.temperature
+                    )
+                } else {
+                    format!(
+                        "no cassette for request {} in `{}` (the prompt, params or case changed since recording); record it with `--record` against a live provider",
+                        crate::hash::short(hash),
+                        self.dir.display()
+                    )
+                },
             ));
         };
         // The recorded latency is reported, so a replayed run shows the real model's timing.
