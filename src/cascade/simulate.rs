@@ -135,20 +135,29 @@ pub struct Frontier {
 
 impl Frontier {
     /// A point's accuracy and cost against the top tier alone.
-    pub fn relative(&self, mut p: Point) -> Point {
-        p.quality_retained = if self.top.accuracy > 0.0 {
-            p.accuracy / self.top.accuracy
-        } else {
-            1.0
-        };
-        p.cost_share = if self.top.cost_per_1k > 0.0 {
-            p.cost_per_1k / self.top.cost_per_1k
-        } else {
-            0.0
-        };
-        p
+    pub fn relative(&self, p: Point) -> Point {
+        relative(&self.top, p)
     }
 }
+
+/// A point's accuracy and cost against `top` (the top tier alone).
+fn relative(top: &Point, mut p: Point) -> Point {
+    p.quality_retained = if top.accuracy > 0.0 {
+        p.accuracy / top.accuracy
+    } else {
+        1.0
+    };
+    p.cost_share = if top.cost_per_1k > 0.0 {
+        p.cost_per_1k / top.cost_per_1k
+    } else {
+        0.0
+    };
+    p
+}
+
+/// The most tiers a cascade may have: the replay tries every combination of candidate
+/// thresholds, 9^(tiers - 1) of them at 8 candidates a tier from four tiers up.
+pub const MAX_TIERS: usize = 5;
 
 /// Replays every combination of candidate thresholds (each tier but the last also left out),
 /// keeps the frontier and picks the recommendation.
@@ -169,19 +178,6 @@ pub fn frontier(cases: &[CaseAnswers], tiers: usize, target: f64) -> Frontier {
         })
         .collect();
     let top = evaluate(cases, &vec![None; lower]);
-    let relative = |mut p: Point| {
-        p.quality_retained = if top.accuracy > 0.0 {
-            p.accuracy / top.accuracy
-        } else {
-            1.0
-        };
-        p.cost_share = if top.cost_per_1k > 0.0 {
-            p.cost_per_1k / top.cost_per_1k
-        } else {
-            0.0
-        };
-        p
-    };
     let mut points = Vec::new();
     let mut idx = vec![0usize; lower];
     loop {
@@ -190,7 +186,7 @@ pub fn frontier(cases: &[CaseAnswers], tiers: usize, target: f64) -> Frontier {
             .enumerate()
             .map(|(k, &i)| options[k][i])
             .collect();
-        points.push(relative(replay(cases, &t, false)));
+        points.push(relative(&top, replay(cases, &t, false)));
         // The next combination, like an odometer.
         let mut k = 0;
         while k < lower {
@@ -207,7 +203,7 @@ pub fn frontier(cases: &[CaseAnswers], tiers: usize, target: f64) -> Frontier {
     }
     let explored = points.len();
     // Only the points shown get their latency percentiles.
-    let full = |p: &Point| relative(evaluate(cases, &p.thresholds));
+    let full = |p: &Point| relative(&top, evaluate(cases, &p.thresholds));
     let recommended = points
         .iter()
         .filter(|p| p.accuracy >= target * top.accuracy - 1e-12)
@@ -233,7 +229,7 @@ pub fn frontier(cases: &[CaseAnswers], tiers: usize, target: f64) -> Frontier {
         }
     }
     Frontier {
-        top: relative(top.clone()),
+        top: relative(&top, top.clone()),
         frontier: frontier.iter().map(full).collect(),
         recommended,
         target,

@@ -1144,6 +1144,21 @@ fn check_cascade(
             .with_hint("list the tiers cheapest first; the last one always answers"),
         );
     }
+    if c.tiers.len() > cascade::simulate::MAX_TIERS {
+        diags.push(
+            at(
+                &["tiers"],
+                format!(
+                    "a cascade has at most {} tiers, got {}",
+                    cascade::simulate::MAX_TIERS,
+                    c.tiers.len()
+                ),
+            )
+            .with_hint(
+                "every combination of thresholds is replayed: compare fewer tiers at a time",
+            ),
+        );
+    }
     let last = c.tiers.len().saturating_sub(1);
     let mut tiers = Vec::new();
     for (i, t) in c.tiers.into_iter().enumerate() {

@@ -287,6 +287,19 @@ fn the_cascade_gates_hold_the_pinned_thresholds() {
         r.stderr
     );
     assert!(r.stderr.contains("evalgate.yaml:"), "{}", r.stderr);
+    // More tiers than the replay can combine are refused.
+    let six = "        - model: small\n          confidence: logprobs\n".repeat(4);
+    p.write(
+        "evalgate.yaml",
+        &pinned.replace("      tiers:\n", &format!("      tiers:\n{six}")),
+    );
+    let r = p.evalgate(&["validate"]);
+    r.assert_code(2);
+    assert!(
+        r.stderr.contains("a cascade has at most 5 tiers, got 7"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// Embeddings that carry the intent named in the text (plus a little noise), so that a
