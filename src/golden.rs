@@ -38,6 +38,20 @@ pub struct Case {
     pub source: Option<Map<String, Value>>,
 }
 
+impl Case {
+    /// Whether the case waits for a human label (`feedback promote` marks it with the
+    /// `needs_label` tag and `source.needs_label: true`; either one counts).
+    pub fn needs_label(&self) -> bool {
+        self.tags.iter().any(|t| t == "needs_label")
+            || self
+                .source
+                .as_ref()
+                .and_then(|s| s.get("needs_label"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+    }
+}
+
 /// The keys a case line may have, for suggestions.
 pub const CASE_KEYS: &[&str] = &[
     "id",
@@ -272,7 +286,7 @@ pub fn growth(name: &str, cases: &[Case]) -> Growth {
         let month = get("added_at")
             .filter(|d| d.len() >= 7)
             .map_or_else(|| "unknown".to_string(), |d| d[..7].to_string());
-        if source.and_then(|s| s.get("needs_label")) == Some(&Value::Bool(true)) {
+        if c.needs_label() {
             needs_label += 1;
         }
         let k = match kinds.iter().position(|x| *x == kind) {
@@ -393,13 +407,7 @@ pub fn pending_labels(path: &Path) -> Result<HashSet<String>, EditError> {
             continue;
         }
         let case = parse_line(path, n + 1, line).map_err(EditError::Bad)?;
-        let marked = case
-            .source
-            .as_ref()
-            .and_then(|s| s.get("needs_label"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        if marked || case.tags.iter().any(|t| t == "needs_label") {
+        if case.needs_label() {
             ids.insert(case.id);
         }
     }
@@ -456,6 +464,17 @@ pub fn set_expected(
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn the_tag_or_the_source_marker_says_a_case_needs_a_label() {
+        let case = |line: &str| parse_line(Path::new("g.jsonl"), 1, line).unwrap();
+        assert!(case(r#"{"id": "a", "tags": ["needs_label"]}"#).needs_label());
+        assert!(case(r#"{"id": "b", "source": {"needs_label": true}}"#).needs_label());
+        assert!(
+            !case(r#"{"id": "c", "source": {"needs_label": false}, "tags": ["x"]}"#).needs_label()
+        );
+        assert!(!case(r#"{"id": "d"}"#).needs_label());
+    }
 
     fn write(content: &str) -> tempfile::NamedTempFile {
         let mut f = tempfile::NamedTempFile::new().unwrap();

@@ -57,25 +57,19 @@ async fn sample(
     let run = store.find_run(run).await?;
     let verdicts = store.verdicts(&run.id).await?;
     let cases = store.cases(&run.id).await?;
-    // Cases of the run that the golden file still marks `needs_label`.
-    let pending = if cases
-        .iter()
-        .any(|c| c.tags_json.contains("\"needs_label\""))
-    {
-        // Without the golden file, the batch still gets its verdicts.
-        match golden_path(root, &run.dataset).and_then(|path| {
-            crate::golden::pending_labels(&path).map_err(|e| Error::usage(e.to_string(), None))
-        }) {
-            Ok(p) => p,
-            Err(e) => {
-                printer.warn(&format!(
-                    "the cases that need a label are left out of the batch: {e}"
-                ));
-                Default::default()
-            }
+    // Cases of the run that the golden file still marks `needs_label` (as it is now: a case
+    // labelled since the run is not offered again). Without the golden file, the batch still
+    // gets its verdicts.
+    let pending = match golden_path(root, &run.dataset).and_then(|path| {
+        crate::golden::pending_labels(&path).map_err(|e| Error::usage(e.to_string(), None))
+    }) {
+        Ok(p) => p,
+        Err(e) => {
+            printer.warn(&format!(
+                "the cases that need a label are left out of the batch: {e}"
+            ));
+            Default::default()
         }
-    } else {
-        Default::default()
     };
     let to_label: Vec<&crate::store::CaseRow> = cases
         .iter()
