@@ -4,7 +4,7 @@
 //!
 //! A batch can also hold golden cases promoted from production feedback without an expected
 //! value (`needs_label`): the reviewer's answer becomes the case's expected value in the
-//! golden file ([`expected_from_answer`], [`apply_label`]).
+//! golden file ([`expected_from_answer`], [`label_case`]).
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -209,22 +209,59 @@ fn correction_fields(text: &str) -> Option<Map<String, Value>> {
     )
 }
 
-/// Writes a label's expected value into the golden file, with who labelled it and when in the
-/// case's `source`.
-pub fn apply_label(
+/// A reviewer's answer on a case that needs a label: the verdict (`pass`, `fail`, `skip`), the
+/// model's output as shown, and the note (a correction, for `fail`).
+#[derive(Debug, Clone, Copy)]
+pub struct LabelAnswer<'a> {
+    pub verdict: &'a str,
+    pub output: Option<&'a str>,
+    pub parsed: Option<&'a Value>,
+    pub note: Option<&'a str>,
+}
+
+/// Why an answer did not label its case.
+#[derive(Debug, thiserror::Error)]
+pub enum LabelError {
+    /// The answer cannot become an expected value (a fail without the right answer, say):
+    /// ask again.
+    #[error("{0}")]
+    Answer(String),
+    #[error(transparent)]
+    File(#[from] crate::golden::EditError),
+}
+
+/// Turns an answer into the case's expected value (the fields the dataset's cases expect)
+/// and writes it into the golden file, with who labelled it, today and the batch in the
+/// case's `source`. `Ok(None)`: a skip, the case still waits. Blocking file work.
+pub fn label_case(
     golden: &Path,
     case_id: &str,
-    expected: Map<String, Value>,
+    answer: &LabelAnswer<'_>,
     reviewer: &str,
     batch: &str,
-    date: &str,
-) -> Result<(), crate::golden::EditError> {
+) -> Result<Option<Map<String, Value>>, LabelError> {
+    let keys = crate::golden::expected_keys(golden)?;
+    let Some(expected) = expected_from_answer(
+        answer.verdict,
+        answer.output,
+        answer.parsed,
+        answer.note,
+        &keys,
+    )
+    .map_err(LabelError::Answer)?
+    else {
+        return Ok(None);
+    };
     let source = Map::from_iter([
         ("labelled_by".to_string(), Value::from(reviewer)),
-        ("labelled_at".to_string(), Value::from(date)),
+        (
+            "labelled_at".to_string(),
+            Value::from(&crate::runner::now()[..10]),
+        ),
         ("review_batch".to_string(), Value::from(batch)),
     ]);
-    crate::golden::set_expected(golden, case_id, expected, source)
+    crate::golden::set_expected(golden, case_id, expected.clone(), source)?;
+    Ok(Some(expected))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

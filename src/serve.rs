@@ -59,8 +59,6 @@ struct AppState {
     max_body_bytes: usize,
     rubrics: Arc<std::collections::BTreeMap<String, String>>,
     goldens: Arc<std::collections::BTreeMap<String, std::path::PathBuf>>,
-    /// One golden-file edit at a time: two reviewers must not lose each other's labels.
-    golden_edit: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What the server did, for its last message.
@@ -87,7 +85,6 @@ pub async fn serve(
         max_body_bytes: opts.max_body_bytes,
         rubrics: Arc::new(opts.rubrics),
         goldens: Arc::new(opts.goldens),
-        golden_edit: Arc::default(),
     };
     let app = Router::new()
         .route(
@@ -488,8 +485,9 @@ async fn review_answer(
     let note = Some(form.note.trim().to_string()).filter(|n| !n.is_empty());
     let reviewer = form.reviewer.trim().to_string();
     // A case that needs a label: the answer becomes its expected value in the golden file
-    // first; the label is stored after, so a failed write can be answered again.
-    let _edit = state.golden_edit.lock().await;
+    // first; the label is stored after, so a failed write can be answered again. Two
+    // reviewers' edits do not lose each other: `golden::set_expected` reads, changes and
+    // replaces the file under the file's lock (`golden::lock`, across threads and processes).
     if found.kind == "label" {
         let token = form.token.as_deref().unwrap_or("");
         let run = match crate::runfile::from_store(&state.store, &found.run_id).await {
@@ -508,38 +506,22 @@ async fn review_answer(
             .iter()
             .find(|c| c.id == found.case_id && c.repeat == found.repeat_index);
         // The file work blocks (reads, fsync, the cross-process lock): off the async threads.
-        let job = (
-            path.clone(),
-            form.verdict.clone(),
+        let (path, verdict, case_id) = (path.clone(), form.verdict.clone(), found.case_id.clone());
+        let (output, parsed) = (
             case.and_then(|c| c.output.clone()),
             case.and_then(|c| c.parsed.clone()),
-            note.clone(),
-            found.case_id.clone(),
-            reviewer.clone(),
-            batch.clone(),
         );
+        let (note_, reviewer_, batch_) = (note.clone(), reviewer.clone(), batch.clone());
         let answer = tokio::task::spawn_blocking(move || {
-            let (path, verdict, output, parsed, note, case_id, reviewer, batch) = job;
-            let keys = crate::golden::expected_keys(&path).map_err(|e| e.to_string())?;
-            let expected = crate::review::expected_from_answer(
-                &verdict,
-                output.as_deref(),
-                parsed.as_ref(),
-                note.as_deref(),
-                &keys,
-            )?;
-            match expected {
-                Some(expected) => crate::review::apply_label(
-                    &path,
-                    &case_id,
-                    expected,
-                    &reviewer,
-                    &batch,
-                    &crate::runner::now()[..10],
-                )
-                .map_err(|e| e.to_string()),
-                None => Ok(()),
-            }
+            let answer = crate::review::LabelAnswer {
+                verdict: &verdict,
+                output: output.as_deref(),
+                parsed: parsed.as_ref(),
+                note: note_.as_deref(),
+            };
+            crate::review::label_case(&path, &case_id, &answer, &reviewer_, &batch_)
+                .map(drop)
+                .map_err(|e| e.to_string())
         })
         .await
         .unwrap_or_else(|e| Err(format!("the golden file edit failed: {e}")));

@@ -257,26 +257,15 @@ async fn label(
                     );
                 }
                 let path = &goldens[&run.run.dataset];
-                let keys = crate::golden::expected_keys(path)
-                    .map_err(|e| Error::usage(e.to_string(), None))?;
-                match review::expected_from_answer(
+                let answer = review::LabelAnswer {
                     verdict,
-                    case.and_then(|c| c.output.as_deref()),
-                    case.and_then(|c| c.parsed.as_ref()),
-                    note.as_deref(),
-                    &keys,
-                ) {
+                    output: case.and_then(|c| c.output.as_deref()),
+                    parsed: case.and_then(|c| c.parsed.as_ref()),
+                    note: note.as_deref(),
+                };
+                match review::label_case(path, &item.case_id, &answer, reviewer, batch) {
                     Ok(Some(expected)) => {
                         let shown = serde_json::to_string(&expected).unwrap_or_default();
-                        review::apply_label(
-                            path,
-                            &item.case_id,
-                            expected,
-                            reviewer,
-                            batch,
-                            &crate::runner::now()[..10],
-                        )
-                        .map_err(|e| Error::usage(e.to_string(), None))?;
                         saved = Some(format!(
                             "saved. {} now expects {shown} in {}",
                             item.case_id,
@@ -284,10 +273,11 @@ async fn label(
                         ));
                     }
                     Ok(None) => saved = Some("skipped: the case still needs a label".into()),
-                    Err(why) => {
+                    Err(review::LabelError::Answer(why)) => {
                         printer.warn(&format!("{why}; answer again > "));
                         continue;
                     }
+                    Err(e) => return Err(Error::usage(e.to_string(), None)),
                 }
             }
             store
