@@ -318,26 +318,6 @@ pub fn growth(name: &str, cases: &[Case]) -> Growth {
     }
 }
 
-/// Replaces a file whole: the bytes go to a synced temporary file beside it, which is then
-/// renamed over it, so a reader (or a crash) never sees a partial file.
-pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    // A name of its own, so that two writers never share a temporary file.
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    name.push(format!(".{}.{nanos}.tmp", std::process::id()));
-    let tmp = path.with_file_name(name);
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
 /// An exclusive lock on a golden file's edits, held until dropped. Every writer of golden
 /// files (`feedback promote`, `review label`, the review page of `evalgate serve`) takes it
 /// around its read-modify-write, so that two processes never lose each other's changes. The
@@ -416,7 +396,7 @@ pub fn pending_labels(path: &Path) -> Result<HashSet<String>, EditError> {
 
 /// Gives the case `case_id` of a golden file its expected value: the `needs_label` tag and
 /// marker go, `source` gains the given fields. The other lines are kept byte for byte and the
-/// file is replaced whole ([`replace_file`]).
+/// file is replaced whole ([`crate::files::replace_file`]).
 pub fn set_expected(
     path: &Path,
     case_id: &str,
@@ -457,7 +437,7 @@ pub fn set_expected(
             case: case_id.to_string(),
         });
     }
-    replace_file(path, out.as_bytes()).map_err(io)
+    crate::files::replace_file(path, out.as_bytes()).map_err(io)
 }
 
 #[cfg(test)]

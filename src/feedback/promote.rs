@@ -177,7 +177,7 @@ pub async fn promote(
             text.push('\n');
         }
         text.push_str(&lines);
-        crate::golden::replace_file(path, text.as_bytes()).map_err(io)?;
+        crate::files::replace_file(path, text.as_bytes()).map_err(io)?;
     }
     Ok(out)
 }

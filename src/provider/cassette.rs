@@ -89,11 +89,6 @@ pub fn write(
         ttft_ms: response.ttft_ms.map(|t| (t * 10.0).round() / 10.0),
         recorded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
-    let target = repeat_path(dir, hash, repeat);
-    // Unique per write: concurrent repeats of one request share the target name.
-    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = target.with_extension(format!("json.tmp{}.{n}", std::process::id()));
     // Log-probabilities (alternatives for every token) are long: those cassettes are compact.
     let mut text = if response.logprobs.is_some() {
         serde_json::to_string(&cassette)
@@ -102,8 +97,7 @@ pub fn write(
     }
     .map_err(std::io::Error::other)?;
     text.push('\n');
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, &target)
+    crate::files::replace_file(&repeat_path(dir, hash, repeat), text.as_bytes())
 }
 
 /// The cassette of a repeat of a request. A repeat that was not recorded on its own gets the
@@ -160,8 +154,7 @@ pub fn embeddings_hash(model: &str, inputs: &[String]) -> String {
 
 fn encode(v: &[f32]) -> String {
     use base64::Engine;
-    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    base64::engine::general_purpose::STANDARD.encode(crate::vector::to_le_bytes(v))
 }
 
 fn decode(text: &str) -> Option<Vec<f32>> {
@@ -169,12 +162,7 @@ fn decode(text: &str) -> Option<Vec<f32>> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
         .ok()?;
-    (bytes.len() % 4 == 0).then(|| {
-        bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    })
+    crate::vector::from_le_bytes(&bytes)
 }
 
 /// Writes an embeddings cassette.
@@ -196,12 +184,9 @@ pub fn write_embeddings(
         latency_ms: (embedded.latency_ms * 10.0).round() / 10.0,
         recorded_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
-    let target = path(dir, &hash);
-    let tmp = target.with_extension(format!("json.tmp{}", std::process::id()));
     let mut text = serde_json::to_string_pretty(&cassette).map_err(std::io::Error::other)?;
     text.push('\n');
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, &target)
+    crate::files::replace_file(&path(dir, &hash), text.as_bytes())
 }
 
 /// The recorded vectors of an embeddings request: None without a cassette, an error for a

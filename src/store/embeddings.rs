@@ -16,16 +16,6 @@ pub struct EmbeddingRow {
     pub latency_ms: f64,
 }
 
-fn to_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn from_bytes(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
 impl Store {
     /// The cached embeddings of these inputs (by hash), as far as there are.
     pub async fn embeddings_get(
@@ -64,7 +54,12 @@ impl Store {
                 let bytes: Vec<u8> = r.try_get("vector")?;
                 out.push(EmbeddingRow {
                     input_hash: r.try_get("input_hash")?,
-                    vector: from_bytes(&bytes),
+                    vector: crate::vector::from_le_bytes(&bytes).ok_or_else(|| {
+                        sqlx::Error::Decode(
+                            format!("a stored embedding of {} bytes is not f32s", bytes.len())
+                                .into(),
+                        )
+                    })?,
                     tokens: r.try_get("tokens")?,
                     latency_ms: r.try_get("latency_ms")?,
                 });
@@ -88,7 +83,7 @@ impl Store {
             .bind(scope)
             .bind(model)
             .bind(&r.input_hash)
-            .bind(to_bytes(&r.vector))
+            .bind(crate::vector::to_le_bytes(&r.vector))
             .bind(r.tokens)
             .bind(r.latency_ms)
             .execute(&mut *tx)

@@ -241,7 +241,7 @@ async fn promote_events(
             let ours: Vec<_> = diags.into_iter().filter(|d| d.file == shown).collect();
             if !ours.is_empty() {
                 match &before {
-                    Some(text) => crate::golden::replace_file(&path, text.as_bytes()),
+                    Some(text) => crate::files::replace_file(&path, text.as_bytes()),
                     None => std::fs::remove_file(&path),
                 }
                 .map_err(|source| Error::Write {
