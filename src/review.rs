@@ -281,6 +281,9 @@ pub struct JudgeCalibration {
     pub kappa: Option<Delta>,
     /// Rows: the humans' verdicts; columns: the judge's.
     pub confusion: Confusion,
+    /// The verdict the judge gave on every reviewed item, if it gave only one: kappa is then 0
+    /// however people answer, and the agreement only counts how often they said it too.
+    pub constant_verdict: Option<String>,
     /// By ISO week of the labels, oldest first.
     pub weeks: Vec<WeekCalibration>,
     pub disagreements: Vec<Disagreement>,
@@ -391,6 +394,7 @@ pub fn calibrate(
                     note: r.1.note.clone(),
                 })
                 .collect();
+            let confusion = Confusion::from_pairs(&labels, pairs.iter().copied());
             JudgeCalibration {
                 judge,
                 judge_version,
@@ -398,7 +402,8 @@ pub fn calibrate(
                 skipped: (rows.len() - labelled.len()) as u64,
                 agreement: agree as f64 / pairs.len().max(1) as f64,
                 kappa,
-                confusion: Confusion::from_pairs(&labels, pairs.iter().copied()),
+                constant_verdict: constant_verdict(&confusion),
+                confusion,
                 weeks: weeks
                     .into_iter()
                     .map(|(week, p)| WeekCalibration {
@@ -414,6 +419,20 @@ pub fn calibrate(
         })
         .collect();
     Calibration { judges }
+}
+
+/// The judge's verdict when it gave the same one on every reviewed item.
+fn constant_verdict(c: &Confusion) -> Option<String> {
+    let reviewed: u64 = c.counts.iter().flatten().sum();
+    (reviewed > 0)
+        .then(|| {
+            c.labels
+                .iter()
+                .enumerate()
+                .find(|(col, _)| c.counts.iter().map(|row| row[*col]).sum::<u64>() == reviewed)
+                .map(|(_, label)| label.clone())
+        })
+        .flatten()
 }
 
 /// A suite's floor on a judge's agreement with people (`min_judge_kappa`).
@@ -457,6 +476,16 @@ pub fn drift(c: &Calibration, floors: &[Floor]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_judge_with_one_verdict_for_everything_is_named() {
+        let labels = vec!["pass".to_string(), "fail".to_string()];
+        let all_pass = Confusion::from_pairs(&labels, [("pass", "pass"), ("fail", "pass")]);
+        assert_eq!(constant_verdict(&all_pass).as_deref(), Some("pass"));
+        let mixed = Confusion::from_pairs(&labels, [("pass", "pass"), ("fail", "fail")]);
+        assert_eq!(constant_verdict(&mixed), None);
+        assert_eq!(constant_verdict(&Confusion::from_pairs(&labels, [])), None);
+    }
 
     fn verdict(case: &str, outcome: &str) -> VerdictRow {
         VerdictRow {

@@ -1009,6 +1009,13 @@ pub fn render_review_index(
             escape(&j.judge),
             escape(crate::hash::short(&j.judge_version))
         );
+        if let Some(verdict) = &j.constant_verdict {
+            let _ = write!(
+                body,
+                "<p>The judge said {v} on every reviewed item: kappa is 0 however people answer.</p>",
+                v = escape(verdict)
+            );
+        }
         let (w, h, pad) = (480.0, 140.0, 24.0);
         let n = j.weeks.len().max(1) as f64;
         // Room on the sides for the week labels, centred under their points.
@@ -1224,6 +1231,17 @@ pub fn render_cascade(r: &crate::cascade::CascadeReport, svg: &str) -> String {
         let _ = write!(
             body,
             r#"<p class="pass" id="recommendation">Recommended: {}, which {} (${} per 1,000 cases, accuracy {}).</p>"#,
+            escape(&crate::report::cascade_thresholds(r, p)),
+            escape(&crate::report::cascade_sentence(p)),
+            escape(&money(p.cost_per_1k)),
+            pct(p.accuracy)
+        );
+    }
+    // The point the gates hold the cascade to, when the suite pins one.
+    if let Some(p) = &r.pinned {
+        let _ = write!(
+            body,
+            r#"<p id="pinned">The suite's pinned thresholds ({}) {} (${} per 1,000 cases, accuracy {}).</p>"#,
             escape(&crate::report::cascade_thresholds(r, p)),
             escape(&crate::report::cascade_sentence(p)),
             escape(&money(p.cost_per_1k)),

@@ -1065,15 +1065,11 @@ pub fn render_calibration(c: &crate::review::Calibration) -> String {
         }
         right(&mut t, 1);
         let _ = writeln!(out, "{t}");
-        // A judge that always says the same thing has kappa 0 whatever people say.
-        for (col, verdict) in j.confusion.labels.iter().enumerate() {
-            let said: u64 = j.confusion.counts.iter().map(|row| row[col]).sum();
-            if j.reviewed > 0 && said == j.reviewed {
-                let _ = writeln!(
-                    out,
-                    "the judge said {verdict} on every reviewed item: kappa is 0 however people answer, and the agreement only counts how often they said {verdict} too"
-                );
-            }
+        if let Some(verdict) = &j.constant_verdict {
+            let _ = writeln!(
+                out,
+                "the judge said {verdict} on every reviewed item: kappa is 0 however people answer, and the agreement only counts how often they said {verdict} too"
+            );
         }
         let mut t = table(&["week", "reviewed", "agreement", "kappa"]);
         for w in &j.weeks {

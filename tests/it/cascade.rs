@@ -256,6 +256,16 @@ fn the_cascade_gates_hold_the_pinned_thresholds() {
         "30 of 40 against 39 of 40: {quality}"
     );
     assert!(line("cascade_max_cost_per_1k").contains("pass"));
+    // The HTML report shows the pinned point the gates hold, as the terminal does.
+    p.evalgate(&["cascade", "intent", "--html", "pinned.html"])
+        .assert_code(0);
+    let html = p.read("pinned.html");
+    assert!(
+        html.contains(
+            r#"<p id="pinned">The suite's pinned thresholds (small ≥ 0.00 · mid ≥ 0.80)"#
+        ),
+        "{html}"
+    );
 
     // Half a pinned point is refused.
     let pinned = p.read("evalgate.yaml");
