@@ -28,8 +28,8 @@ pub struct RunSettings {
     pub dataset: Option<String>,
 }
 
-/// Changes to a prompt's params. They are part of every request (so of the cache key) and of
-/// the prompt source stored with the run.
+/// Changes to a prompt's params. They are part of every request (so of the cache key), not
+/// of the prompt source stored with the run (the prompt as written, which its version names).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ParamsPatch {
     pub logprobs: Option<u32>,
@@ -132,7 +132,6 @@ pub struct Plan<'p> {
     pub selection: Selection,
 }
 
-/// The plans of a suite: one per model.
 /// The suite of that name, or an error that suggests the nearest.
 pub fn suite<'p>(project: &'p Project, name: &str) -> Result<&'p Suite, Error> {
     project.suites.get(name).ok_or_else(|| {
@@ -144,6 +143,7 @@ pub fn suite<'p>(project: &'p Project, name: &str) -> Result<&'p Suite, Error> {
     })
 }
 
+/// The plans of a suite: one per model.
 pub fn build<'p>(
     project: &'p Project,
     suite_name: &str,
