@@ -320,6 +320,14 @@ impl Contract {
         })
     }
 
+    /// The labels of an enum field; None for a field that is not an enum (or not there).
+    pub fn labels(&self, field: &str) -> Option<&[String]> {
+        match &self.fields.get(field)?.kind {
+            FieldKind::Enum { values } => Some(values),
+            _ => None,
+        }
+    }
+
     /// The integer fields, in declaration order.
     pub fn integer_fields(&self) -> impl Iterator<Item = &str> {
         self.fields.iter().filter_map(|(name, f)| {

@@ -1107,12 +1107,7 @@ fn check_cascade(
         Diagnostic::new(display, line, col, message)
     };
     let contract = prompt.and_then(|p| p.contract.as_ref());
-    let labels = contract
-        .and_then(|k| k.fields.get(&c.field))
-        .and_then(|f| match &f.kind {
-            crate::contract::FieldKind::Enum { values } => Some(values.clone()),
-            _ => None,
-        });
+    let labels = contract.and_then(|k| k.labels(&c.field));
     if let Some(k) = contract
         && !k.fields.contains_key(&c.field)
     {

@@ -223,14 +223,12 @@ pub async fn analyze(
     let labels: Vec<String> = project.prompts[&suite.prompt]
         .contract
         .as_ref()
-        .and_then(|c| c.fields.get(&spec.field))
-        .and_then(|f| match &f.kind {
-            crate::contract::FieldKind::Enum { values } => Some(values.clone()),
-            _ => None,
-        })
+        .and_then(|c| c.labels(&spec.field))
+        .map(<[String]>::to_vec)
         .unwrap_or_default();
     let mut notes = Vec::new();
-    let golden_rows = rows.last().cloned().unwrap_or_default();
+    // The golden cases as the top tier's run holds them (every case once).
+    let golden_rows: &[crate::store::CaseRow] = rows.last().map_or(&[], Vec::as_slice);
     let mut answers: Vec<HashMap<String, simulate::TierAnswer>> = Vec::new();
     for (k, t) in spec.tiers.iter().enumerate() {
         let a = match &t.proxy {
@@ -249,7 +247,7 @@ pub async fn analyze(
                     suite,
                     &spec.field,
                     proxy,
-                    &golden_rows,
+                    golden_rows,
                     opts,
                     printer,
                     &mut notes,
