@@ -634,10 +634,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub repeat: u32,
 
-    /// Stop scheduling new cases once the run has cost this much (USD).
+    /// Spend at most this much (USD, the model and its judges together).
     ///
-    /// Requests in flight finish; the run is stored as stopped and can be finished later with
-    /// `--resume`. Overrides the suite's `max_cost`. Cache hits cost nothing.
+    /// Before a case is sent, the most it can cost (input at 4 characters a token, output at
+    /// `max_tokens`, every judge vote with its repair round) is reserved; a case the rest of
+    /// the budget cannot cover is not started. The run then stops (exit 3), is stored as
+    /// stopped and can be finished later with `--resume`. Overrides the suite's `max_cost`.
+    /// Cache hits cost nothing.
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
 

@@ -82,7 +82,7 @@ pub struct RawSuite {
     #[serde(default)]
     pub gates: Option<RawGates>,
     pub concurrency: Option<usize>,
-    /// Stop scheduling new cases once a run has cost this much (USD).
+    /// The spend limit of a run (USD): see `runner::budget`.
     pub max_cost: Option<f64>,
     /// Above this share of cases with a provider error, the run fails with exit code 3.
     pub max_error_rate: Option<f64>,

@@ -255,21 +255,23 @@ fn the_spend_limit_stops_scheduling_and_resume_finishes_the_run() {
     let stub = Stub::start(support_labeller);
     let p = project(&stub, 10);
     // Each call costs 20 µUSD here (16 input words at $1/M + 2 output words at $2/M, as the
-    // stub counts tokens): a budget of 50 µUSD is reached by the third case, one at a time.
+    // stub counts tokens), and at most 234 µUSD as evalgate reserves it (34 input tokens at 4
+    // characters a token, 100 output tokens at max_tokens). With a budget of 280 µUSD, the
+    // fourth case is not started: 60 + 234 > 280.
     let run = p.evalgate(&[
         "run",
         "support",
         "-j",
         "1",
         "--max-cost",
-        "0.00005",
+        "0.00028",
         "--out",
         "part.json",
     ]);
     run.assert_code(3);
     assert!(
         run.stderr.contains(
-            "stopped at the spend limit of $0.00005 after 3 of 10 cases ($0.000060 paid)"
+            "stopped at the spend limit of $0.00028 after 3 of 10 cases ($0.000060 paid; the next case could cost up to $0.000234 and $0.000220 is left)"
         ),
         "{}",
         run.stderr
@@ -309,11 +311,96 @@ fn the_spend_limit_stops_scheduling_and_resume_finishes_the_run() {
     assert_eq!(full["report"]["counts"]["pass"], 10);
 }
 
+/// The spend limit at concurrency 32 with latency: `max_tokens` bounds every answer, so the
+/// run never spends more than its budget, and it stops only when what is left cannot cover
+/// the next case (234 µUSD here).
+#[test]
+fn the_spend_limit_holds_at_concurrency_32() {
+    let stub = Stub::start(support_labeller);
+    stub.set_latency(Duration::from_millis(20));
+    let p = project(&stub, 400);
+    let budget = 0.003;
+    let run = p.evalgate(&[
+        "run",
+        "support",
+        "-j",
+        "32",
+        "--max-cost",
+        &budget.to_string(),
+        "--out",
+        "part.json",
+    ]);
+    run.assert_code(3);
+    let part = run_file(&p, "part.json");
+    let spent = part["report"]["usage"]["cost_paid_usd"].as_f64().unwrap();
+    let cases = part["cases"].as_array().unwrap().len();
+    assert_eq!(stub.requests().len(), cases, "every request sent was kept");
+    assert!(spent <= budget, "spent ${spent} of ${budget}");
+    assert!(
+        spent > budget - 0.000234,
+        "stopped while the budget still covered a case: ${spent} of ${budget}"
+    );
+    assert!(
+        run.stderr.contains("stopped at the spend limit"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Without `max_tokens` an answer is estimated at the longest seen so far, so answers that
+/// grow can take the run past its budget, by at most what the requests in flight when the
+/// line was crossed wrote beyond their estimate.
+#[test]
+fn without_max_tokens_the_overshoot_is_bounded_by_the_requests_in_flight() {
+    // Answers grow by a word a case: each is longer than any seen before it.
+    let stub = Stub::start(|body| {
+        let i: usize = case_of(body)[1..].parse().unwrap_or(0);
+        Reply::Content(format!(
+            r#"{{"intent": "billing", "sentiment": "neutral", "escalation_risk": 2, "summary": "{}"}}"#,
+            "w ".repeat(i).trim_end()
+        ))
+    });
+    stub.set_latency(Duration::from_millis(20));
+    let p = project(&stub, 400);
+    let prompt = p
+        .read("prompts/support.yaml")
+        .replace("  max_tokens: 100\n", "");
+    p.write("prompts/support.yaml", &prompt);
+    let budget = 0.004;
+    let run = p.evalgate(&[
+        "run",
+        "support",
+        "-j",
+        "32",
+        "--max-cost",
+        "0.004",
+        "--out",
+        "part.json",
+    ]);
+    run.assert_code(3);
+    let part = run_file(&p, "part.json");
+    let spent = part["report"]["usage"]["cost_paid_usd"].as_f64().unwrap();
+    let costs: Vec<f64> = part["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["cost_usd"].as_f64().unwrap())
+        .collect();
+    // At most 32 requests were in flight when the line was crossed, none costing more than
+    // the dearest case kept.
+    let dearest = costs.iter().copied().fold(0.0, f64::max);
+    assert!(
+        spent <= budget + 32.0 * dearest,
+        "spent ${spent} of ${budget} (dearest case ${dearest})"
+    );
+    assert!(costs.len() < 400);
+}
+
 #[test]
 fn an_unfinished_run_is_pointed_out() {
     let stub = Stub::start(support_labeller);
     let p = project(&stub, 4);
-    p.evalgate(&["run", "support", "-j", "1", "--max-cost", "0.00001"])
+    p.evalgate(&["run", "support", "-j", "1", "--max-cost", "0.00025"])
         .assert_code(3);
     let run = p.evalgate(&["run", "support", "--no-cache"]);
     run.assert_code(0);

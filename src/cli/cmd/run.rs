@@ -241,8 +241,17 @@ pub async fn run_suite(
             }
             Some(StopReason::Budget) => {
                 // An incomplete run must not pass for a complete one in CI.
+                let next = outcome
+                    .held_back
+                    .map(|(cost, left)| {
+                        format!(
+                            "; the next case could cost up to ${cost:.6} and ${:.6} is left",
+                            left.max(0.0)
+                        )
+                    })
+                    .unwrap_or_default();
                 printer.warn(&format!(
-                    "stopped at the spend limit of ${} after {} of {} cases (${:.6} paid); raise `--max-cost` and add `--resume {}` to finish",
+                    "stopped at the spend limit of ${} after {} of {} cases (${:.6} paid{next}); raise `--max-cost` and add `--resume {}` to finish",
                     max_cost.unwrap_or(0.0),
                     p.done,
                     p.planned,

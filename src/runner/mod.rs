@@ -3,6 +3,8 @@
 //! resumes without calling the model again for finished cases. It never prints: it reports
 //! progress through a callback, and the report is built afterwards from what was stored.
 
+mod budget;
+
 use serde_json::{Map, Value};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -16,13 +18,15 @@ use crate::provider::{CallKey, Client, ErrorKind, Failure, Reply};
 use crate::runlog::RunLog;
 use crate::score::{self, Outcome, Output};
 use crate::store::{CaseRow, GoldenRow, Record, RunRow, ScoreRow, Store, VerdictRow};
+use budget::{Budget, Paid, Reservation};
 
 /// Options of one execution.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Each case is asked this many times (at least 1).
     pub repeats: u32,
-    /// Stop scheduling new cases once this much has been paid (USD).
+    /// The spend limit (USD): a case is started only when what is left of it covers the
+    /// most the case can cost (see `budget`).
     pub max_cost: Option<f64>,
     /// Continue this stored run instead of starting a new one.
     pub resume: Option<RunRow>,
@@ -201,6 +205,9 @@ pub struct RunOutcome {
     pub first_error: Option<String>,
     pub first_error_kind: Option<ErrorKind>,
     pub elapsed_secs: f64,
+    /// When the spend limit stopped the run: the most the next case could have cost, and
+    /// what was left of the budget.
+    pub held_back: Option<(f64, f64)>,
 }
 
 /// What one work item produced, before it is stored.
@@ -210,6 +217,8 @@ struct Finished {
     request_hash: Option<String>,
     result: Result<Reply, CaseError>,
     judged: Vec<Judged>,
+    /// What the spend limit reserved for it.
+    reserved: Reservation,
 }
 
 enum CaseError {
@@ -295,17 +304,25 @@ pub async fn execute(
     let mut tasks: JoinSet<Finished> = JoinSet::new();
     let mut pending: VecDeque<Job> = VecDeque::new();
     let mut ready: Vec<Finished> = Vec::new();
-    let mut scheduling = true;
     let mut exhausted = false;
     let mut first_error = None;
     let mut first_error_kind = None;
     let mut stopped = None;
     let lookahead = (plan.concurrency * 2).max(PREFETCH);
     let judges = Arc::new(options.judges.clone());
+    let mut starter = Starter {
+        plan,
+        client,
+        judges: &judges,
+        budget: options
+            .max_cost
+            .map(|limit| Budget::new(limit, progress.cost_usd)),
+        held_back: None,
+    };
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
-        if scheduling && !exhausted && pending.len() < plan.concurrency {
+        if !exhausted && pending.len() < plan.concurrency {
             exhausted = prefetch(
                 &mut items,
                 &requests,
@@ -317,15 +334,14 @@ pub async fn execute(
             )
             .await;
         }
-        while scheduling && tasks.len() < plan.concurrency {
-            let Some(job) = pending.pop_front() else {
-                break;
-            };
-            spawn(&mut tasks, client, &judges, job);
-        }
+        starter.fill(&mut tasks, &mut pending);
         let mut batch = std::mem::take(&mut ready);
         if batch.is_empty() {
             if tasks.is_empty() {
+                // Nothing in flight: a case the budget could not cover stays unstarted.
+                if starter.held_back.is_some() {
+                    stopped = Some(StopReason::Budget);
+                }
                 break;
             }
             tokio::select! {
@@ -363,12 +379,7 @@ pub async fn execute(
         // A task that failed (a bug) ends the run, once the cases finished with it are kept.
         let mut failed_task = None;
         while stopped.is_none() && batch.len() < MAX_BATCH && !tasks.is_empty() {
-            while scheduling && tasks.len() < plan.concurrency {
-                let Some(job) = pending.pop_front() else {
-                    break;
-                };
-                spawn(&mut tasks, client, &judges, job);
-            }
+            starter.fill(&mut tasks, &mut pending);
             match tokio::time::timeout_at(deadline, tasks.join_next()).await {
                 Ok(Some(Ok(f))) => batch.push(f),
                 Ok(Some(Err(e))) => {
@@ -380,6 +391,7 @@ pub async fn execute(
         }
         let mut records = Vec::with_capacity(batch.len());
         for finished in batch {
+            let reserved = finished.reserved;
             let record = record(
                 plan,
                 &run_id,
@@ -390,6 +402,7 @@ pub async fn execute(
             );
             seq += 1;
             tally(&mut progress, &record);
+            starter.settle(&reserved, &record);
             records.push(record);
         }
         sink.push(records).await?;
@@ -402,24 +415,10 @@ pub async fn execute(
         if stopped == Some(StopReason::Interrupted) {
             break;
         }
-        if let Some(budget) = options.max_cost
-            && scheduling
-            && progress.cost_usd >= budget
-        {
-            // Stop scheduling; the requests in flight finish and are recorded.
-            scheduling = false;
-            if !pending.is_empty() || items.next().is_some() {
-                stopped = Some(StopReason::Budget);
-            }
-            pending.clear();
-        }
-        if !scheduling && tasks.is_empty() && ready.is_empty() {
-            break;
-        }
     }
     tasks.abort_all();
     sink.flush().await?;
-    let outcome = end(
+    let mut outcome = end(
         store,
         run_id,
         progress,
@@ -429,8 +428,77 @@ pub async fn execute(
         started,
     )
     .await?;
+    if stopped == Some(StopReason::Budget) {
+        outcome.held_back = starter.held_back;
+    }
     sink.finish();
     Ok(outcome)
+}
+
+/// Starts pending jobs while the concurrency allows and the spend limit covers them.
+struct Starter<'a, 'p> {
+    plan: &'a Plan<'p>,
+    client: &'a Arc<Client>,
+    judges: &'a Arc<Vec<JudgeRunner>>,
+    budget: Option<Budget>,
+    /// The most the next job could cost and what was left, when the budget held it back.
+    held_back: Option<(f64, f64)>,
+}
+
+impl Starter<'_, '_> {
+    fn fill(&mut self, tasks: &mut JoinSet<Finished>, pending: &mut VecDeque<Job>) {
+        self.held_back = None;
+        while tasks.len() < self.plan.concurrency {
+            let Some(job) = pending.front() else { return };
+            let reserved = match &mut self.budget {
+                Some(budget) => {
+                    let r = budget.estimate(
+                        &self.plan.model.price,
+                        &job.case,
+                        job.cached.is_none().then_some(&job.request),
+                        self.judges,
+                    );
+                    if !budget.reserve(&r) {
+                        self.held_back = Some((r.cost, budget.available()));
+                        return;
+                    }
+                    r
+                }
+                None => Reservation::default(),
+            };
+            if let Some(job) = pending.pop_front() {
+                spawn(tasks, self.client, self.judges, job, reserved);
+            }
+        }
+    }
+
+    /// Replaces a finished case's reservation with what it paid.
+    fn settle(&mut self, reserved: &Reservation, record: &Record) {
+        let Some(budget) = &mut self.budget else {
+            return;
+        };
+        let fresh = record.case.cache_hit == 0;
+        let paid_verdicts = record.verdicts.iter().filter(|v| v.cache_hit == 0);
+        let paid = Paid {
+            cost: if fresh { record.case.cost_usd } else { 0.0 }
+                + paid_verdicts.clone().map(|v| v.cost_usd).sum::<f64>(),
+            model_input: if fresh {
+                record.case.input_tokens.max(0) as u64
+            } else {
+                0
+            },
+            model_output: record.case.output_tokens.max(0) as u64,
+            judge_input: paid_verdicts
+                .clone()
+                .map(|v| v.input_tokens.max(0) as u64)
+                .sum(),
+            judge_output_max: paid_verdicts
+                .map(|v| v.output_tokens.max(0) as u64)
+                .max()
+                .unwrap_or(0),
+        };
+        budget.settle(reserved, &paid);
+    }
 }
 
 /// A run's log is put into the store in transactions of at most this many cases...
@@ -671,7 +739,7 @@ pub async fn execute_batch(
                             attempts: 1,
                         })),
                     };
-                    Finished { case: job.case, repeat: job.repeat, request_hash: Some(job.hash), result, judged: Vec::new() }
+                    Finished { case: job.case, repeat: job.repeat, request_hash: Some(job.hash), result, judged: Vec::new(), reserved: Reservation::default() }
                 })
                 .collect();
             // Judges grade the batch's answers through ordinary calls.
@@ -757,6 +825,7 @@ async fn end(
         first_error: first_error.map(|(_, m)| m),
         first_error_kind,
         elapsed_secs: started.elapsed().as_secs_f64(),
+        held_back: None,
     })
 }
 
@@ -1259,6 +1328,7 @@ fn spawn(
     client: &Arc<Client>,
     judges: &Arc<Vec<JudgeRunner>>,
     job: Job,
+    reserved: Reservation,
 ) {
     let client = client.clone();
     let judges = judges.clone();
@@ -1290,6 +1360,7 @@ fn spawn(
             request_hash: Some(job.hash),
             result,
             judged,
+            reserved,
         }
     });
 }
@@ -1340,6 +1411,7 @@ async fn prefetch(
                 request_hash: None,
                 result: Err(CaseError::Render(m)),
                 judged: Vec::new(),
+                reserved: Reservation::default(),
             });
             continue;
         }
@@ -1360,6 +1432,7 @@ async fn prefetch(
                 request_hash: None,
                 result: Err(CaseError::Render(e.to_string())),
                 judged: Vec::new(),
+                reserved: Reservation::default(),
             }),
         }
     }
@@ -1388,6 +1461,7 @@ async fn prefetch(
                         batch: false,
                     }),
                     judged: Vec::new(),
+                    reserved: Reservation::default(),
                 }),
                 None => pending.push_back(job),
             }
@@ -1525,6 +1599,7 @@ pub async fn rescore(
             request_hash: row.request_hash.clone(),
             result: Ok(reply),
             judged,
+            reserved: Reservation::default(),
         };
         let mut record = record(
             plan,
@@ -1563,5 +1638,6 @@ pub async fn rescore(
         first_error: first_error.map(|(_, m)| m),
         first_error_kind,
         elapsed_secs: started.elapsed().as_secs_f64(),
+        held_back: None,
     })
 }
