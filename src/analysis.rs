@@ -390,6 +390,7 @@ mod tests {
             prompt_source: None,
             selection_json: None,
             git_commit: None,
+            fingerprint_json: None,
         }
     }
 

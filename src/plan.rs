@@ -130,6 +130,46 @@ pub struct Plan<'p> {
     pub planned: usize,
     pub limit: Option<usize>,
     pub selection: Selection,
+    /// What decides the run's verdict, part by part (stored with the run; see
+    /// `config::fingerprint`).
+    pub fingerprint: Fingerprint,
+}
+
+/// Part → hash or version: `prompt`, `dataset`, `model`, `judge NAME`, and the suite's own
+/// parts (`config::fingerprint::SUITE_PARTS`).
+pub type Fingerprint = std::collections::BTreeMap<String, String>;
+
+/// The fingerprint of a suite run with a prompt, dataset and model.
+fn fingerprint(
+    project: &Project,
+    suite: &Suite,
+    prompt: &Prompt,
+    dataset: &Dataset,
+    model: &Model,
+) -> Fingerprint {
+    let mut out = suite.fingerprint.clone();
+    out.insert(
+        "prompt".into(),
+        format!("{}@{}", prompt.name, prompt.version),
+    );
+    out.insert(
+        "dataset".into(),
+        format!("{}@{}", dataset.name, dataset.version),
+    );
+    out.insert(
+        "model".into(),
+        format!("{}@{}", model.name, model.fingerprint),
+    );
+    for scorer in &suite.scorers {
+        if let crate::score::ScorerKind::Judge { judges, .. } = &scorer.kind {
+            for name in judges {
+                if let Some(j) = project.judges.get(name) {
+                    out.insert(format!("judge {name}"), j.version.clone());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The suite of that name, or an error that suggests the nearest.
@@ -175,6 +215,7 @@ pub fn build<'p>(
             })?;
             let provider = &project.providers[&model.provider];
             Ok(Plan {
+                fingerprint: fingerprint(project, suite, &prompt, dataset, model),
                 suite,
                 model,
                 provider,

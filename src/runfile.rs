@@ -270,6 +270,7 @@ pub(crate) mod testing {
             prompt_source: None,
             selection_json: None,
             git_commit: None,
+            fingerprint_json: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! `file:line:col` and a hint. Nothing after `load` re-parses a project file (datasets are
 //! streamed again by the runner, but were fully checked here).
 
+pub mod fingerprint;
 mod locate;
 pub mod project;
 pub mod raw;
@@ -53,6 +54,15 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
     let raw: RawConfig = match serde_yaml::from_str(&text) {
         Ok(r) => r,
         Err(e) => return Err(vec![yaml_error(&display, &text, &e)]),
+    };
+    // The same text as a plain value, for the fingerprints of suites and models.
+    let plain: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_default();
+    let section = |kind: &str, name: &str| -> serde_yaml::Value {
+        plain
+            .get(kind)
+            .and_then(|s| s.get(name))
+            .cloned()
+            .unwrap_or_default()
     };
     let loc = Locator::new(&text);
     let at = |pos: Option<(usize, usize)>, message: String| {
@@ -126,6 +136,10 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
             continue;
         }
         let api_name = m.name.unwrap_or_else(|| name.clone());
+        let fingerprint = fingerprint::model(
+            &section("models", &name),
+            &section("providers", &m.provider),
+        );
         models.insert(
             name.clone(),
             Model {
@@ -133,6 +147,7 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 api_name,
                 provider: m.provider,
                 price,
+                fingerprint,
             },
         );
     }
@@ -367,9 +382,11 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 }
             }
         }
+        let fingerprint = fingerprint::suite_parts(&section("suites", &name));
         suites.insert(
             name.clone(),
             Suite {
+                fingerprint,
                 name,
                 description: s.description,
                 prompt: s.prompt,

@@ -138,6 +138,8 @@ pub struct Model {
     pub api_name: String,
     pub provider: String,
     pub price: Price,
+    /// The hash of what makes its answers (see `config::fingerprint`).
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +156,8 @@ pub struct Suite {
     pub max_error_rate: Option<f64>,
     pub lift: Option<crate::features::lift::LiftSpec>,
     pub cascade: Option<crate::cascade::CascadeSpec>,
+    /// The hashes of the parts that decide its verdict (see `config::fingerprint`).
+    pub fingerprint: std::collections::BTreeMap<String, String>,
 }
 
 /// Thresholds of a suite. `evalgate gate` evaluates them against a baseline.

@@ -270,6 +270,7 @@ fn new_run(plan: &Plan<'_>, repeats: u32) -> RunRow {
             .then(|| serde_json::to_string(&plan.selection).unwrap_or_default()),
         // The dataset lives in the project: its directory is in the project's repository.
         git_commit: plan.dataset.path.parent().and_then(crate::vcs::commit),
+        fingerprint_json: serde_json::to_string(&plan.fingerprint).ok(),
     }
 }
 

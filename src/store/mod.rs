@@ -101,6 +101,10 @@ pub struct RunRow {
     /// The project's git commit when the run started (`-dirty` with local changes).
     #[serde(default)]
     pub git_commit: Option<String>,
+    /// What decides the run's verdict, part by part (`plan::Fingerprint` as JSON): `gate`
+    /// runs a suite again when any part differs from its baseline's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_json: Option<String>,
 }
 
 /// A golden case as stored with a dataset version (its inputs and expected values, as JSON).
@@ -164,7 +168,7 @@ pub struct ScoreRow {
     pub detail: Option<String>,
 }
 
-const RUN_COLUMNS: &str = "id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id, prompt_source, selection_json, git_commit";
+const RUN_COLUMNS: &str = "id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id, prompt_source, selection_json, git_commit, fingerprint_json";
 
 const CASE_COLUMNS: &str = "c.run_id, c.case_id, c.repeat_index, c.seq, c.status, c.kind, c.message, c.request_hash, \
     COALESCE(g.vars_json, '{}') AS vars_json, COALESCE(g.expected_json, '{}') AS expected_json, COALESCE(g.tags_json, '[]') AS tags_json, \
@@ -429,8 +433,8 @@ impl Store {
 
     pub async fn create_run(&self, run: &RunRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO runs (id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id, prompt_source, selection_json, git_commit) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+            "INSERT INTO runs (id, suite, model, model_api_name, provider, provider_kind, prompt, prompt_version, dataset, dataset_version, status, planned_cases, started_at, finished_at, price_json, scorers_json, contract_json, case_limit, repeats, stop_reason, batch_id, prompt_source, selection_json, git_commit, fingerprint_json) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
         )
         .bind(&run.id)
         .bind(&run.suite)
@@ -456,6 +460,7 @@ impl Store {
         .bind(&run.prompt_source)
         .bind(&run.selection_json)
         .bind(&run.git_commit)
+        .bind(&run.fingerprint_json)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -713,3 +713,59 @@ fn junit_of_a_small_gate() {
     roxmltree::Document::parse(&xml).expect("JUnit XML parses");
     crate::snapshot!("gate_junit_small", xml);
 }
+
+/// The committed baselines of the example pass their own suites' gates: `gate --all` on a
+/// fresh copy of the repository is green.
+#[test]
+fn gate_all_is_green_on_the_example() {
+    let p = crate::common::example();
+    let r = p.evalgate(&["gate", "--all"]);
+    r.assert_code(0);
+    assert_eq!(r.stdout.matches(": PASS").count(), 2, "{}", r.stdout);
+}
+
+/// Whatever decides the verdict is part of a suite's fingerprint: a gates-only edit, a
+/// scorer's setting, the model's price each make `gate SUITE` run it again, and say why.
+#[test]
+fn a_gates_only_edit_makes_the_gate_run_the_suite() {
+    let p = crate::common::example();
+    let config = p.read("evalgate.yaml");
+    for (edit, why) in [
+        (
+            config.replace("      max_cost_increase: 25", "      max_cost_increase: 20"),
+            "gates changed",
+        ),
+        (
+            config.replace("        tolerance: 1\n", "        tolerance: 2\n"),
+            "the scorers' settings changed",
+        ),
+        (
+            config.replace(
+                "    price: {input: 0.02, output: 0.04}\n  smollm2-live",
+                "    price: {input: 0.03, output: 0.04}\n  smollm2-live",
+            ),
+            "model smollm2 changed (its API id, prices or provider endpoint)",
+        ),
+    ] {
+        assert_ne!(edit, config);
+        p.write("evalgate.yaml", &edit);
+        let r = p.evalgate(&["gate", "support-features"]);
+        assert!(!r.stdout.contains("UNCHANGED"), "{why}: {}", r.transcript());
+        assert!(
+            r.stderr.contains(&format!("gate support-features: {why}")),
+            "{}",
+            r.stderr
+        );
+    }
+    // Comments and layout are not changes.
+    p.write(
+        "evalgate.yaml",
+        &config.replace(
+            "      max_cost_increase: 25",
+            "      max_cost_increase: 25.0   # same",
+        ),
+    );
+    let r = p.evalgate(&["gate", "support-features"]);
+    r.assert_code(0);
+    assert!(r.stdout.contains("UNCHANGED"), "{}", r.stdout);
+}

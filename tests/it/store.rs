@@ -32,6 +32,7 @@ fn run_row(id: &str, suite: &str, started_at: &str) -> RunRow {
         prompt_source: Some("[system]\nLabel.\n".into()),
         selection_json: None,
         git_commit: None,
+        fingerprint_json: Some(r#"{"gates":"0f","prompt":"support@aa"}"#.into()),
     }
 }
 
@@ -97,6 +98,11 @@ async fn exercise(store: Store) {
         Some("0123456789ab-dirty")
     );
     assert_eq!(of_prompt[0].git_commit, None);
+    assert_eq!(
+        of_prompt[0].fingerprint_json.as_deref(),
+        Some(r#"{"gates":"0f","prompt":"support@aa"}"#),
+        "the fingerprint is stored with the run"
+    );
     let newest = store.run_of_prompt_version("aaaa").await.unwrap().unwrap();
     assert_eq!(newest.id, "def456000003");
     assert!(store.run_of_prompt_version("ffff").await.unwrap().is_none());

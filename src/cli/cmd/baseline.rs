@@ -75,6 +75,24 @@ async fn update(
     }
     let path = crate::runfile::baseline_path(root, suite);
     crate::runfile::write(&path, &file)?;
+    // A baseline that fails its own suite's absolute gates makes every `gate --all` red.
+    let own = crate::gate::evaluate(
+        &project.suites[suite],
+        &file,
+        None,
+        &crate::gate::Analyses::default(),
+    );
+    let failing: Vec<String> = own
+        .iter()
+        .filter(|g| g.status == "fail")
+        .map(|g| format!("{}: {}", g.gate, g.detail))
+        .collect();
+    if !failing.is_empty() {
+        printer.warn(&format!(
+            "this baseline fails its own suite's gates ({}): `evalgate gate --all` will fail until the gates or the run change",
+            failing.join("; ")
+        ));
+    }
     printer.info(&format!(
         "wrote {} (run {}, model {}, prompt {}@{}, pass rate {:.1}%): commit it on the main branch",
         path.strip_prefix(root).unwrap_or(&path).display(),

@@ -58,6 +58,38 @@ fn changes(project: &Project, plan: &Plan<'_>, baseline: &RunFile) -> Vec<String
     if scorers != Some(serde_json::Value::Array(plan.scorer_names())) {
         out.push("scorers changed".into());
     }
+    // Everything else that decides the verdict (the scorers' settings, the gates, the lift
+    // and cascade sections, the error budget, the model's prices and endpoint), part by part.
+    let Some(before) = b
+        .fingerprint_json
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<crate::plan::Fingerprint>(j).ok())
+    else {
+        out.push(
+            "the baseline does not record the suite's gates and settings (an older evalgate wrote it; `evalgate baseline update` records them)"
+                .into(),
+        );
+        return out;
+    };
+    for part in crate::config::fingerprint::SUITE_PARTS {
+        if before.get(*part) != plan.fingerprint.get(*part) {
+            let what = match *part {
+                "scorers" if out.iter().any(|c| c == "scorers changed") => continue,
+                "scorers" => "the scorers' settings changed",
+                "gates" => "gates changed",
+                "lift" => "the lift section changed",
+                "cascade" => "the cascade section changed",
+                _ => "max_error_rate changed",
+            };
+            out.push(what.into());
+        }
+    }
+    if b.model == plan.model.name && before.get("model") != plan.fingerprint.get("model") {
+        out.push(format!(
+            "model {} changed (its API id, prices or provider endpoint)",
+            plan.model.name
+        ));
+    }
     out
 }
 
@@ -207,7 +239,7 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
                             candidate: None,
                             comparison: None,
                             gates: Vec::new(),
-                            reason: "prompt, dataset, judges and model match the baseline: not run"
+                            reason: "prompt, dataset, model, judges, scorers and gates match the baseline: not run"
                                 .into(),
                             html: None,
                         });
