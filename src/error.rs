@@ -78,6 +78,7 @@ impl Error {
             },
             Error::Store(
                 crate::store::StoreError::RunNotFound(_)
+                | crate::store::StoreError::RunBusy(_)
                 | crate::store::StoreError::AmbiguousRun { .. },
             ) => ExitStatus::InvalidInput,
             Error::RunLog(crate::runlog::LogError::Busy { .. }) => ExitStatus::InvalidInput,
@@ -106,7 +107,8 @@ impl Error {
             Error::Store(crate::store::StoreError::Open { .. }) => {
                 Some(format!("check `{}`, or unset it to use SQLite under `.evalgate/`", crate::env::DATABASE_URL))
             }
-            Error::RunLog(crate::runlog::LogError::Busy { .. }) => {
+            Error::RunLog(crate::runlog::LogError::Busy { .. })
+            | Error::Store(crate::store::StoreError::RunBusy(_)) => {
                 Some("wait for that run to end, or stop it (Ctrl-C), then resume it".into())
             }
             Error::RunLog(crate::runlog::LogError::Corrupt { .. }) => Some(

@@ -209,7 +209,9 @@ pub async fn from_store(
     store: &crate::store::Store,
     id: &str,
 ) -> Result<RunFile, crate::store::StoreError> {
-    let run = store.find_run(id).await?;
+    let mut run = store.find_run(id).await?;
+    // A killed run shows as interrupted, not as running forever.
+    crate::runner::show_dead(store, std::slice::from_mut(&mut run)).await?;
     let cases = store.cases(&run.id).await?;
     let scores = store.scores(&run.id).await?;
     let report = crate::analysis::summarize_with_judges(

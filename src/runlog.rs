@@ -78,6 +78,15 @@ pub fn runs(dir: &Path) -> Result<Vec<String>, LogError> {
     Ok(ids)
 }
 
+/// Whether a process holds the log of a run (it is going on there). A log that does not
+/// exist is held by no one: a run opens its log before it starts, and deletes it last.
+pub fn is_held(dir: &Path, run_id: &str) -> bool {
+    let Ok(file) = File::open(path(dir, run_id)) else {
+        return false;
+    };
+    matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
 impl RunLog {
     /// Opens (or creates) the log of a run and locks it; fails with `Busy` when another
     /// process holds it. Cases already in it stay (see `take`).

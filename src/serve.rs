@@ -237,10 +237,14 @@ async fn runs_page(
     let Some(link) = page_access(&state, &headers, &q) else {
         return unauthorized();
     };
-    match state.store.list_runs(None, 500).await {
-        Ok(runs) => html(crate::report::html::render_runs(&runs, &link)),
-        Err(e) => store_error(e),
+    let mut runs = match state.store.list_runs(None, 500).await {
+        Ok(runs) => runs,
+        Err(e) => return store_error(e),
+    };
+    if let Err(e) = crate::runner::show_dead(&state.store, &mut runs).await {
+        return store_error(e);
     }
+    html(crate::report::html::render_runs(&runs, &link))
 }
 
 async fn run_page(

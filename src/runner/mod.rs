@@ -292,7 +292,8 @@ pub async fn execute(
         next_seq: mut seq,
         mut progress,
         log,
-    } = begin(plan, store, options, true).await?;
+        lease: _lease,
+    } = begin(plan, store, options).await?;
     store_golden(plan, store).await?;
     let mut sink = Sink::new(store, &plan.dataset.version, log);
     let mut items = work_items(plan, repeats, &finished)?;
@@ -630,14 +631,16 @@ pub async fn execute_batch(
         ));
     };
     let repeats = options.repeats.max(1);
-    // A batch's results are stored as they come back, in large transactions: no log.
+    // A batch's results are stored as they come back, in large transactions: its log only
+    // says that the run is going on (see `is_going`).
     let Begun {
         run_id,
         finished,
         next_seq: mut seq,
         mut progress,
-        ..
-    } = begin(plan, store, options, false).await?;
+        log,
+        lease: _lease,
+    } = begin(plan, store, options).await?;
     let mut items = work_items(plan, repeats, &finished)?;
     let requests = plan.requests();
     let mut jobs: VecDeque<Job> = VecDeque::new();
@@ -763,7 +766,7 @@ pub async fn execute_batch(
             on_progress(&progress);
         }
     }
-    end(
+    let outcome = end(
         store,
         run_id,
         progress,
@@ -772,7 +775,11 @@ pub async fn execute_batch(
         first_error_kind,
         started,
     )
-    .await
+    .await;
+    if let Some(log) = log {
+        log.remove().ok();
+    }
+    outcome
 }
 
 /// Polls a batch, riding out transient failures (a batch may take hours; one 502 on the way
@@ -866,6 +873,31 @@ pub fn log_dir(store: &Store) -> Option<std::path::PathBuf> {
         .map(|d| d.join("pending"))
 }
 
+/// Whether a run the store marks `running` is going on in some process: one holds its lease
+/// (PostgreSQL) or its log (SQLite). A run on an in-memory database is taken at its word.
+pub async fn is_going(store: &Store, run_id: &str) -> Result<bool, crate::store::StoreError> {
+    if let Some(held) = store.run_leased(run_id).await? {
+        return Ok(held);
+    }
+    Ok(match log_dir(store) {
+        Some(dir) => crate::runlog::is_held(&dir, run_id),
+        None => true,
+    })
+}
+
+/// Runs as they are: one marked `running` that no process holds was killed (kill -9, a
+/// crash, a lost machine), and is shown as stopped, interrupted, like a run stopped by
+/// Ctrl-C; `--resume` finishes it.
+pub async fn show_dead(store: &Store, runs: &mut [RunRow]) -> Result<(), crate::store::StoreError> {
+    for r in runs.iter_mut().filter(|r| r.status == "running") {
+        if !is_going(store, &r.id).await? {
+            r.status = "stopped".into();
+            r.stop_reason = Some(StopReason::Interrupted.as_str().into());
+        }
+    }
+    Ok(())
+}
+
 /// A run as it begins: new, or reopened to resume.
 struct Begun {
     run_id: String,
@@ -876,16 +908,17 @@ struct Begun {
     progress: Progress,
     /// The run's log, when it keeps one.
     log: Option<RunLog>,
+    /// Held while the run goes on (see `is_going`).
+    lease: crate::store::RunLease,
 }
 
-/// Starts a new run or reopens the one to resume. With `options.log_dir` (and `logged`),
-/// the logs that killed runs left there are put into the store first, and the run gets a log
-/// of its own.
+/// Starts a new run or reopens the one to resume, and takes its lease. With
+/// `options.log_dir`, the logs that killed runs left there are put into the store first, and
+/// the run gets a log of its own.
 async fn begin(
     plan: &Plan<'_>,
     store: &Store,
     options: &RunOptions,
-    logged: bool,
 ) -> Result<Begun, crate::error::Error> {
     let repeats = options.repeats.max(1);
     let mut progress = Progress {
@@ -895,7 +928,7 @@ async fn begin(
     if let Some(dir) = &options.log_dir {
         recover(store, dir).await?;
     }
-    let log_dir = options.log_dir.as_deref().filter(|_| logged);
+    let log_dir = options.log_dir.as_deref();
     Ok(match &options.resume {
         Some(run) => {
             // `recover` stored what its log held (unless another process is running it, and
@@ -904,6 +937,10 @@ async fn begin(
                 Some(dir) => Some(RunLog::open(dir, &run.id)?),
                 None => None,
             };
+            let lease = store
+                .lease_run(&run.id)
+                .await?
+                .ok_or_else(|| crate::store::StoreError::RunBusy(run.id.clone()))?;
             store.reopen_run(&run.id).await?;
             let (keys, max_seq) = store.finished_keys(&run.id).await?;
             // A resumed run's totals include what it did before: the error budget and the
@@ -925,6 +962,7 @@ async fn begin(
                 next_seq: max_seq + 1,
                 progress,
                 log,
+                lease,
             }
         }
         None => {
@@ -934,6 +972,10 @@ async fn begin(
                 Some(dir) => Some(RunLog::open(dir, &run.id)?),
                 None => None,
             };
+            let lease = store
+                .lease_run(&run.id)
+                .await?
+                .ok_or_else(|| crate::store::StoreError::RunBusy(run.id.clone()))?;
             store.create_run(&run).await?;
             Begun {
                 run_id: run.id,
@@ -941,6 +983,7 @@ async fn begin(
                 next_seq: 0,
                 progress,
                 log,
+                lease,
             }
         }
     })
@@ -964,6 +1007,21 @@ async fn recover(store: &Store, dir: &std::path::Path) -> Result<(), crate::erro
                 Err(e) => return Err(e.into()),
             };
             store_logged(store, &mut log, &run.id, &run.dataset_version).await?;
+        }
+        // Holding its log, this process knows the run is not going on anywhere.
+        match store.find_run(&run_id).await {
+            Ok(run) if run.id == run_id && run.status == "running" => {
+                store
+                    .finish_run(
+                        &run_id,
+                        "stopped",
+                        Some(StopReason::Interrupted.as_str()),
+                        &now(),
+                    )
+                    .await?;
+            }
+            Ok(_) | Err(crate::store::StoreError::RunNotFound(_)) => {}
+            Err(e) => return Err(e.into()),
         }
         log.remove()?;
     }

@@ -6,9 +6,11 @@
 
 mod embeddings;
 mod feedback;
+mod lease;
 mod review;
 
 pub use embeddings::EmbeddingRow;
+pub use lease::RunLease;
 
 pub use feedback::{Inserted, InteractionRow, SignalRow};
 pub use review::{ReviewItemRow, ReviewLabelRow};
@@ -40,6 +42,8 @@ pub enum StoreError {
     },
     #[error("no run matches `{0}`")]
     RunNotFound(String),
+    #[error("run {0} is being run by another evalgate process (it holds the run's lease)")]
+    RunBusy(String),
     #[error("`{prefix}` matches several runs: {}", .candidates.join(", "))]
     AmbiguousRun {
         prefix: String,

@@ -402,6 +402,16 @@ fn an_unfinished_run_is_pointed_out() {
     let p = project(&stub, 4);
     p.evalgate(&["run", "support", "-j", "1", "--max-cost", "0.00025"])
         .assert_code(3);
+    // A run of other cases would not resume it: no hint.
+    for other in [
+        vec!["run", "support", "--no-cache", "--limit", "2"],
+        vec!["run", "support", "--no-cache", "--shard", "1/2"],
+        vec!["run", "support", "--no-cache", "--repeat", "2"],
+    ] {
+        let run = p.evalgate(&other);
+        run.assert_code(0);
+        assert!(!run.stderr.contains("hint:"), "{other:?}: {}", run.stderr);
+    }
     let run = p.evalgate(&["run", "support", "--no-cache"]);
     run.assert_code(0);
     assert!(
@@ -445,8 +455,19 @@ fn kill_and_resume(database_url: Option<String>) {
     let mut child = cmd.spawn().unwrap();
     // Until a third of the cases were asked.
     wait_for_requests(&stub, 10);
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let listed = p.evalgate_env(&["runs"], &env_refs);
+    assert!(listed.stdout.contains("┆ running "), "{}", listed.stdout);
     child.kill().unwrap(); // SIGKILL: no chance to clean up.
     child.wait().unwrap();
+    // Nothing holds the run now: it is shown as interrupted, not as running forever.
+    let listed = p.evalgate_env(&["runs"], &env_refs);
+    assert!(
+        listed.stdout.contains("┆ stopped (interrupted) "),
+        "{}",
+        listed.stdout
+    );
+    assert!(!listed.stdout.contains("running"), "{}", listed.stdout);
 
     // What the store holds is what was finished before the kill.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -490,7 +511,6 @@ fn kill_and_resume(database_url: Option<String>) {
         finished.len()
     );
 
-    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut args = vec!["run", "support", "--resume", "--out", "resumed.json"];
     args.extend(["-j", "2"]);
     let resumed = p.evalgate_env(&args, &env_refs);
@@ -539,6 +559,57 @@ fn kill_and_resume(database_url: Option<String>) {
     let resumed_file = run_file(&p, "resumed.json");
     assert_eq!(outcome(&resumed_file), outcome(&run_file(&q, "clean.json")));
     assert_eq!(resumed_file["run"]["status"], "finished");
+}
+
+/// A run holds a lease while it goes on: a second process cannot resume it meanwhile.
+fn a_live_run_cannot_be_resumed(database_url: Option<String>) {
+    let stub = Stub::start(support_labeller);
+    stub.set_latency(Duration::from_millis(100));
+    let p = project(&stub, 20);
+    let env: Vec<(&str, &str)> = database_url
+        .as_deref()
+        .map(|u| vec![("EVALGATE_DATABASE_URL", u)])
+        .unwrap_or_default();
+    let mut cmd = evalgate();
+    cmd.current_dir(p.path())
+        .args(["run", "support", "-j", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in &env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    wait_for_requests(&stub, 2);
+    let listed = p.evalgate_env(&["runs"], &env);
+    let id = listed
+        .stdout
+        .lines()
+        .find(|l| l.contains("┆ running "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no running run\n{}", listed.stdout))
+        .to_string();
+    let resumed = p.evalgate_env(&["run", "support", "--resume", &id], &env);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    resumed.assert_code(2);
+    assert!(
+        resumed
+            .stderr
+            .contains("is being run by another evalgate process"),
+        "{}",
+        resumed.stderr
+    );
+}
+
+#[test]
+fn a_live_run_cannot_be_resumed_on_sqlite() {
+    a_live_run_cannot_be_resumed(None);
+}
+
+#[test]
+fn a_live_run_cannot_be_resumed_on_postgres() {
+    let Some(base) = postgres_url() else { return };
+    a_live_run_cannot_be_resumed(Some(postgres_schema(&base)));
 }
 
 #[test]
@@ -923,7 +994,7 @@ fn a_killed_runs_log_is_stored_by_the_next_run() {
     let again = run_file(&p, "again.json");
     assert_eq!(again["cases"].as_array().unwrap().len(), 30);
     assert!(evalgate::runlog::runs(&pending).unwrap().is_empty());
-    // The killed run now holds what it logged (still unfinished, to resume or leave).
+    // The killed run now holds what it logged (unfinished, to resume or leave).
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -934,7 +1005,12 @@ fn a_killed_runs_log_is_stored_by_the_next_run() {
         for r in &logged {
             assert!(cases.iter().any(|c| c.case_id == r.case.case_id));
         }
-        assert_eq!(store.find_run(&logs[0]).await.unwrap().status, "running");
+        // The next run held its log, so it knew the run was dead, and marked it so.
+        let killed = store.find_run(&logs[0]).await.unwrap();
+        assert_eq!(
+            (killed.status.as_str(), killed.stop_reason.as_deref()),
+            ("stopped", Some("interrupted"))
+        );
         store.close().await;
     });
 }

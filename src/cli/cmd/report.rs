@@ -34,7 +34,8 @@ pub async fn print(
     out: Option<&Path>,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let run = store.find_run(run_id).await?;
+    let mut run = store.find_run(run_id).await?;
+    crate::runner::show_dead(store, std::slice::from_mut(&mut run)).await?;
     let report = summarize(store, &run).await?;
     match format {
         Format::Terminal => printer.data(&crate::report::terminal::render(&report)),
@@ -64,7 +65,8 @@ pub async fn run(root: &Path, args: ReportArgs, printer: &Printer) -> Result<Exi
 
 pub async fn list(root: &Path, args: RunsArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     let store = super::open_store(root).await?;
-    let runs = store.list_runs(args.suite.as_deref(), args.limit).await?;
+    let mut runs = store.list_runs(args.suite.as_deref(), args.limit).await?;
+    crate::runner::show_dead(&store, &mut runs).await?;
     if runs.is_empty() {
         printer.info("no runs stored yet; `evalgate run SUITE` makes one");
         return Ok(ExitStatus::Ok);
@@ -82,7 +84,10 @@ pub async fn list(root: &Path, args: RunsArgs, printer: &Printer) -> Result<Exit
             format!("{}@{}", r.prompt, crate::hash::short(&r.prompt_version)),
             format!("{}@{}", r.dataset, crate::hash::short(&r.dataset_version)),
             r.planned_cases.to_string(),
-            r.status,
+            match r.stop_reason {
+                Some(reason) => format!("{} ({reason})", r.status),
+                None => r.status,
+            },
         ]);
     }
     printer.data(&t.to_string());

@@ -111,6 +111,12 @@ pub async fn run_suite(
     let mut status = ExitStatus::Ok;
     let mut run_ids = Vec::new();
     for (plan, (client, resume, judges)) in plans.iter().zip(prepared) {
+        let repeats = match &resume {
+            Some(r) => r.repeats.max(1) as u32,
+            None => args.repeat,
+        };
+        // An unfinished run that asked the same questions of the same cases: resuming it
+        // would pay for nothing twice. (A run still going in another process is not one.)
         if resume.is_none()
             && let Some(old) = store
                 .find_unfinished(
@@ -120,6 +126,8 @@ pub async fn run_suite(
                     &plan.dataset.version,
                 )
                 .await?
+            && same_cases(&old, plan, repeats)
+            && !crate::runner::is_going(&store, &old.id).await?
         {
             let done = store.finished_keys(&old.id).await?.0.len();
             printer.info(&format!(
@@ -127,10 +135,6 @@ pub async fn run_suite(
                     old.id, old.planned_cases, plan.suite.name, plan.model.name, old.id
                 ));
         }
-        let repeats = match &resume {
-            Some(r) => r.repeats.max(1) as u32,
-            None => args.repeat,
-        };
         let max_cost = args.max_cost.or(plan.suite.max_cost);
         // A run that went through the Batch API resumes by polling its batch, never live.
         let batch = args.batch || resume.as_ref().is_some_and(|r| r.batch_id.is_some());
@@ -305,6 +309,20 @@ pub async fn run_suite(
     }
     store.close().await;
     Ok((status, run_ids))
+}
+
+/// Whether a stored run covers the cases this plan would run: the same selection, limit and
+/// repeats.
+fn same_cases(run: &crate::store::RunRow, plan: &Plan<'_>, repeats: u32) -> bool {
+    let stored: Selection = run
+        .selection_json
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    stored.shard == plan.selection.shard
+        && stored.only_failing == plan.selection.only_failing
+        && run.case_limit == plan.limit.map(|l| l as i64)
+        && run.repeats.max(1) == i64::from(repeats)
 }
 
 /// The significance level of the model matrix's comparisons with the best model.
