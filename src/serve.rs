@@ -21,7 +21,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::feedback::Event;
-use crate::store::{Inserted, Store};
+use crate::store::{NewEvents, Store};
 
 /// Default largest request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
@@ -47,7 +47,37 @@ pub fn needs_token(addr: &SocketAddr) -> bool {
 
 struct Job {
     events: Vec<Event>,
-    ack: oneshot::Sender<Result<Inserted, String>>,
+    ack: oneshot::Sender<Result<Ack, String>>,
+}
+
+/// What a request's events became: newly stored, or already stored under their event id
+/// (left as they were). The two add up to the events of the request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Ack {
+    accepted: u64,
+    duplicates: u64,
+}
+
+/// Splits what one transaction stored among the requests it held, in order: an event id new
+/// to the database is counted for the first request that carried it.
+fn acks(jobs: &[Job], mut new: NewEvents) -> Vec<Ack> {
+    jobs.iter()
+        .map(|job| {
+            let mut ack = Ack::default();
+            for e in &job.events {
+                let fresh = match e {
+                    Event::Interaction(i) => new.interactions.remove(&i.event_id),
+                    Event::Signal(s) => new.signals.remove(&s.event_id),
+                };
+                if fresh {
+                    ack.accepted += 1;
+                } else {
+                    ack.duplicates += 1;
+                }
+            }
+            ack
+        })
+        .collect()
 }
 
 #[derive(Clone)]
@@ -65,7 +95,10 @@ struct AppState {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Totals {
     pub requests: u64,
+    /// Events stored (rows added to the database).
     pub events: u64,
+    /// Events whose id was stored already (sent again), left as they were.
+    pub duplicates: u64,
 }
 
 /// Serves until `shutdown` completes, then finishes the requests in flight and commits what
@@ -133,22 +166,30 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) -> Totals {
         let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
         let result = insert(&store, &events).await;
         if result.is_ok() || jobs.len() == 1 {
-            if result.is_ok() {
-                totals.requests += jobs.len() as u64;
-                totals.events += events.len() as u64;
-            }
-            for job in jobs {
-                let _ = job.ack.send(result.clone());
+            match result {
+                Ok(new) => {
+                    let split = acks(&jobs, new);
+                    for (job, ack) in jobs.into_iter().zip(split) {
+                        totals.add(ack);
+                        let _ = job.ack.send(Ok(ack));
+                    }
+                }
+                Err(e) => {
+                    for job in jobs {
+                        let _ = job.ack.send(Err(e.clone()));
+                    }
+                }
             }
             continue;
         }
         // The group failed: each request in its own transaction, so that one request's
         // problem is not every request's.
         for job in jobs {
-            let result = insert(&store, &job.events.iter().collect::<Vec<_>>()).await;
-            if result.is_ok() {
-                totals.requests += 1;
-                totals.events += job.events.len() as u64;
+            let result = insert(&store, &job.events.iter().collect::<Vec<_>>())
+                .await
+                .map(|new| acks(std::slice::from_ref(&job), new)[0]);
+            if let Ok(ack) = result {
+                totals.add(ack);
             }
             let _ = job.ack.send(result);
         }
@@ -157,9 +198,17 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) -> Totals {
     totals
 }
 
-async fn insert(store: &Store, events: &[&Event]) -> Result<Inserted, String> {
+impl Totals {
+    fn add(&mut self, ack: Ack) {
+        self.requests += 1;
+        self.events += ack.accepted;
+        self.duplicates += ack.duplicates;
+    }
+}
+
+async fn insert(store: &Store, events: &[&Event]) -> Result<NewEvents, String> {
     let (i, s) = crate::feedback::rows(events.iter().copied(), &crate::runner::now());
-    store.insert_feedback(&i, &s).await.map_err(|e| {
+    store.insert_feedback_returning(&i, &s).await.map_err(|e| {
         let cause = std::error::Error::source(&e)
             .map(|s| format!(": {s}"))
             .unwrap_or_default();
@@ -701,7 +750,6 @@ async fn accept(
         )
             .into_response();
     }
-    let n = events.len();
     let (ack, done) = oneshot::channel();
     if state.tx.send(Job { events, ack }).await.is_err() {
         return error(
@@ -710,7 +758,11 @@ async fn accept(
         );
     }
     match done.await {
-        Ok(Ok(_)) => (StatusCode::OK, axum::Json(json!({"accepted": n}))).into_response(),
+        Ok(Ok(ack)) => (
+            StatusCode::OK,
+            axum::Json(json!({"accepted": ack.accepted, "duplicates": ack.duplicates})),
+        )
+            .into_response(),
         Ok(Err(e)) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("the events could not be stored, nothing was kept: {e}"),
@@ -724,7 +776,47 @@ async fn accept(
 
 #[cfg(test)]
 mod tests {
-    use super::percent;
+    use super::{Ack, Event, Job, NewEvents, acks, percent};
+
+    fn job(ids: &[&str]) -> Job {
+        let events = ids
+            .iter()
+            .map(|id| {
+                Event::parse(
+                    serde_json::json!({"event_id": id, "interaction_id": "i1", "timestamp": "2026-11-20T10:00:00Z", "kind": "explicit", "name": "thumbs_up"}),
+                    Some("signal"),
+                )
+                .unwrap()
+            })
+            .collect();
+        Job {
+            events,
+            ack: tokio::sync::oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn a_new_event_counts_for_the_first_request_that_carried_it() {
+        // Two requests in one transaction both carry s2; s1 was stored before.
+        let jobs = [job(&["s1", "s2"]), job(&["s2", "s3"])];
+        let new = NewEvents {
+            signals: ["s2", "s3"].iter().map(|s| s.to_string()).collect(),
+            ..NewEvents::default()
+        };
+        assert_eq!(
+            acks(&jobs, new),
+            [
+                Ack {
+                    accepted: 1,
+                    duplicates: 1
+                },
+                Ack {
+                    accepted: 1,
+                    duplicates: 1
+                }
+            ]
+        );
+    }
 
     #[test]
     fn query_values_keep_only_unreserved_characters() {

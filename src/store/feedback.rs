@@ -1,6 +1,6 @@
 //! The feedback tables: interactions and signals, inserted idempotently by event id.
 
-use sqlx::FromRow;
+use sqlx::{FromRow, Row};
 
 use super::{Store, StoreError, placeholders};
 
@@ -45,6 +45,22 @@ const INTERACTION_COLUMNS: &str =
 const SIGNAL_COLUMNS: &str =
     "event_id, interaction_id, occurred_at, kind, name, polarity, body_json, received_at";
 
+/// The event ids one insert added, by table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewEvents {
+    pub interactions: std::collections::HashSet<String>,
+    pub signals: std::collections::HashSet<String>,
+}
+
+impl NewEvents {
+    pub fn counts(&self) -> Inserted {
+        Inserted {
+            interactions: self.interactions.len() as u64,
+            signals: self.signals.len() as u64,
+        }
+    }
+}
+
 impl Store {
     /// Stores events in one transaction; an event id already stored is skipped (so a
     /// re-ingest adds nothing). Returns how many were new.
@@ -53,14 +69,27 @@ impl Store {
         interactions: &[InteractionRow],
         signals: &[SignalRow],
     ) -> Result<Inserted, StoreError> {
-        let mut out = Inserted::default();
+        Ok(self
+            .insert_feedback_returning(interactions, signals)
+            .await?
+            .counts())
+    }
+
+    /// Stores events in one transaction, like `insert_feedback`, and says which event ids
+    /// were new (the rest were stored before, and were left as they were).
+    pub async fn insert_feedback_returning(
+        &self,
+        interactions: &[InteractionRow],
+        signals: &[SignalRow],
+    ) -> Result<NewEvents, StoreError> {
+        let mut out = NewEvents::default();
         if interactions.is_empty() && signals.is_empty() {
             return Ok(out);
         }
         let mut tx = self.pool.begin().await?;
         for chunk in interactions.chunks(ROWS) {
             let sql = format!(
-                "INSERT INTO feedback_interactions ({INTERACTION_COLUMNS}) VALUES {} ON CONFLICT (event_id) DO NOTHING",
+                "INSERT INTO feedback_interactions ({INTERACTION_COLUMNS}) VALUES {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
                 placeholders(self.backend, chunk.len(), 8)
             );
             let mut q = sqlx::query(&sql);
@@ -75,11 +104,13 @@ impl Store {
                     .bind(&r.body_json)
                     .bind(&r.received_at);
             }
-            out.interactions += q.execute(&mut *tx).await?.rows_affected();
+            for row in q.fetch_all(&mut *tx).await? {
+                out.interactions.insert(row.try_get(0)?);
+            }
         }
         for chunk in signals.chunks(ROWS) {
             let sql = format!(
-                "INSERT INTO feedback_signals ({SIGNAL_COLUMNS}) VALUES {} ON CONFLICT (event_id) DO NOTHING",
+                "INSERT INTO feedback_signals ({SIGNAL_COLUMNS}) VALUES {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
                 placeholders(self.backend, chunk.len(), 8)
             );
             let mut q = sqlx::query(&sql);
@@ -94,7 +125,9 @@ impl Store {
                     .bind(&r.body_json)
                     .bind(&r.received_at);
             }
-            out.signals += q.execute(&mut *tx).await?.rows_affected();
+            for row in q.fetch_all(&mut *tx).await? {
+                out.signals.insert(row.try_get(0)?);
+            }
         }
         tx.commit().await?;
         Ok(out)

@@ -12,7 +12,7 @@ mod review;
 pub use embeddings::EmbeddingRow;
 pub use lease::RunLease;
 
-pub use feedback::{Inserted, InteractionRow, SignalRow};
+pub use feedback::{Inserted, InteractionRow, NewEvents, SignalRow};
 pub use review::{ReviewItemRow, ReviewLabelRow};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

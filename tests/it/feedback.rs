@@ -111,6 +111,8 @@ fn ingest_stores_every_good_line_and_rejects_bad_ones_with_their_line() {
 pub(crate) struct Server {
     child: Child,
     pub(crate) url: String,
+    /// The rest of stderr, read until the server exits.
+    log: std::thread::JoinHandle<String>,
 }
 
 impl Server {
@@ -134,18 +136,26 @@ impl Server {
             .unwrap_or_else(|| panic!("no URL in {line:?}"))
             .to_string();
         // Keep draining stderr so that the server never blocks on it.
-        std::thread::spawn(move || {
+        let log = std::thread::spawn(move || {
             let mut rest = String::new();
             while stderr.read_line(&mut rest).unwrap_or(0) > 0 {}
+            rest
         });
-        Server { child, url }
+        Server { child, url, log }
     }
 
     /// SIGTERM, then wait for a graceful exit.
-    pub(crate) fn stop(mut self) -> i32 {
+    pub(crate) fn stop(self) -> i32 {
+        self.stop_with_log().0
+    }
+
+    /// SIGTERM, then wait for a graceful exit: the exit code and what the server printed
+    /// after its first line.
+    pub(crate) fn stop_with_log(mut self) -> (i32, String) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait().unwrap().code().unwrap_or(-1)
+        let code = self.child.wait().unwrap().code().unwrap_or(-1);
+        (code, self.log.join().unwrap_or_default())
     }
 }
 
@@ -204,7 +214,10 @@ fn serve_checks_tokens_bodies_and_events() {
         assert_eq!(r.status(), 401);
         let r = post("/v1/interactions", one.clone(), Some("s3cret-token")).await.unwrap();
         assert_eq!(r.status(), 200);
-        assert_eq!(r.json::<Value>().await.unwrap(), json!({"accepted": 1}));
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"accepted": 1, "duplicates": 0}));
+        // Sent again (a client's retry): nothing new, and the answer says so.
+        let r = post("/v1/interactions", one.clone(), Some("s3cret-token")).await.unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"accepted": 0, "duplicates": 1}));
 
         let big = interaction("i2", &"x".repeat(3000)).to_string();
         let r = post("/v1/interactions", big, Some("s3cret-token")).await.unwrap();
@@ -230,16 +243,27 @@ fn serve_checks_tokens_bodies_and_events() {
         assert_eq!(r.status(), 422);
         let ok = json!([signal("s1", "i1", "thumbs_down"), signal("s3", "i1", "copy")]);
         let r = post("/v1/feedback", ok.to_string(), Some("s3cret-token")).await.unwrap();
-        assert_eq!(r.json::<Value>().await.unwrap(), json!({"accepted": 2}));
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"accepted": 2, "duplicates": 0}));
+        let again = json!([signal("s3", "i1", "copy"), signal("s4", "i1", "copy")]);
+        let r = post("/v1/feedback", again.to_string(), Some("s3cret-token")).await.unwrap();
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"accepted": 1, "duplicates": 1}));
         let r = http.get(format!("{url}/v1/nothing")).send().await.unwrap();
         assert_eq!(r.status(), 404);
     });
-    assert_eq!(server.stop(), 0);
+    let (code, log) = server.stop_with_log();
+    assert_eq!(code, 0);
+    // The totals count rows stored, not events received.
+    assert!(
+        log.contains(
+            "stopped: 4 requests, 4 events stored, 2 sent again (already stored, left as they were)"
+        ),
+        "{log}"
+    );
     let store = runtime()
         .block_on(evalgate::store::Store::open(None, p.path()))
         .unwrap();
     let counts = runtime().block_on(store.feedback_counts()).unwrap();
-    assert_eq!(counts, (1, 2));
+    assert_eq!(counts, (1, 3));
 }
 
 /// Many clients post while the server is stopped: every acknowledged event is stored.

@@ -104,8 +104,17 @@ pub async fn run(root: &Path, args: ServeArgs, printer: &Printer) -> Result<Exit
     .await
     .map_err(Error::Runtime)?;
     printer.info(&format!(
-        "stopped: {} requests, {} events stored",
-        totals.requests, totals.events
+        "stopped: {} requests, {} events stored{}",
+        totals.requests,
+        totals.events,
+        if totals.duplicates > 0 {
+            format!(
+                ", {} sent again (already stored, left as they were)",
+                totals.duplicates
+            )
+        } else {
+            String::new()
+        }
     ));
     Ok(ExitStatus::Ok)
 }
