@@ -137,6 +137,26 @@ pub fn evaluate(
             ));
         }
     }
+    for j in &candidate.report.judges {
+        let asked = j.pass + j.fail + j.errors;
+        if asked == 0 {
+            continue;
+        }
+        let rate = j.errors as f64 / asked as f64;
+        let max = suite.max_judge_error_rate;
+        out.push(result(
+            format!("max_judge_error_rate {}", j.judge),
+            rate <= max,
+            format!(
+                "{} of {} verdicts of judge {} could not be read or asked ({}, at most {})",
+                j.errors,
+                asked,
+                j.judge,
+                pct(rate),
+                pct(max)
+            ),
+        ));
+    }
     if let Some(min) = g.min_judge_kappa {
         for (judge, version, cal) in &analyses.judge_kappa {
             let name = format!("min_judge_kappa {judge}");

@@ -11,7 +11,20 @@ use std::collections::BTreeMap;
 
 /// The keys of a suite whose values decide its verdict, besides its prompt, dataset, models
 /// and judges (hashed with their own versions).
-pub const SUITE_PARTS: &[&str] = &["scorers", "gates", "lift", "cascade", "max_error_rate"];
+pub const SUITE_PARTS: &[&str] = &[
+    "scorers",
+    "gates",
+    "lift",
+    "cascade",
+    "max_error_rate",
+    "max_judge_error_rate",
+];
+
+/// The hash of a part a suite does not set. A baseline that predates a part has none: the
+/// part counts as unchanged while the suite leaves it unset.
+pub fn unset() -> String {
+    hash(&serde_yaml::Value::Null)
+}
 
 /// The keys of a provider that change its answers (not its key variable, timeouts, retries
 /// or limits).

@@ -305,6 +305,14 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 format!("`max_error_rate` is a share between 0 and 1, got {r}"),
             ));
         }
+        if let Some(r) = s.max_judge_error_rate
+            && !(0.0..=1.0).contains(&r)
+        {
+            diags.push(at(
+                loc.key(&["suites", &name, "max_judge_error_rate"]),
+                format!("`max_judge_error_rate` is a share between 0 and 1, got {r}"),
+            ));
+        }
         if let Some(c) = s.max_cost
             && !(c > 0.0 && c.is_finite())
         {
@@ -397,6 +405,9 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 concurrency,
                 max_cost: s.max_cost,
                 max_error_rate: s.max_error_rate,
+                max_judge_error_rate: s
+                    .max_judge_error_rate
+                    .unwrap_or(DEFAULT_MAX_JUDGE_ERROR_RATE),
                 lift,
                 cascade,
             },
@@ -1430,13 +1441,21 @@ fn load_judge(
         )
         .with_hint(suggestion(&raw.model, &known, "models")));
     }
-    if let VerdictKind::Score { min, max, pass_at } = raw.verdict
-        && !(min <= pass_at && pass_at <= max)
-    {
-        return Err(at(
-            loc.key(&["verdict"]),
-            format!("`pass_at` ({pass_at}) must lie within `min`..=`max` ({min}..={max})"),
-        ));
+    if let VerdictKind::Score { min, max, pass_at } = raw.verdict {
+        if ![min, max, pass_at].iter().all(|v| v.is_finite()) || min >= max {
+            return Err(at(
+                loc.key(&["verdict"]),
+                format!(
+                    "a score scale needs finite numbers with `min` below `max`, got {min}..={max}"
+                ),
+            ));
+        }
+        if !(min <= pass_at && pass_at <= max) {
+            return Err(at(
+                loc.key(&["verdict"]),
+                format!("`pass_at` ({pass_at}) must lie within `min`..=`max` ({min}..={max})"),
+            ));
+        }
     }
     if raw.rubric.is_empty() {
         return Err(at(

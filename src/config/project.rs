@@ -142,6 +142,9 @@ pub struct Model {
     pub fingerprint: String,
 }
 
+/// A judge whose verdicts are unreadable more often than this makes its run untrustworthy.
+pub const DEFAULT_MAX_JUDGE_ERROR_RATE: f64 = 0.10;
+
 #[derive(Debug, Clone)]
 pub struct Suite {
     pub name: String,
@@ -154,6 +157,9 @@ pub struct Suite {
     pub concurrency: usize,
     pub max_cost: Option<f64>,
     pub max_error_rate: Option<f64>,
+    /// At most this share of any judge's verdicts may be judge errors (default
+    /// `DEFAULT_MAX_JUDGE_ERROR_RATE`).
+    pub max_judge_error_rate: f64,
     pub lift: Option<crate::features::lift::LiftSpec>,
     pub cascade: Option<crate::cascade::CascadeSpec>,
     /// The hashes of the parts that decide its verdict (see `config::fingerprint`).

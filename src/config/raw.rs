@@ -86,6 +86,9 @@ pub struct RawSuite {
     pub max_cost: Option<f64>,
     /// Above this share of cases with a provider error, the run fails with exit code 3.
     pub max_error_rate: Option<f64>,
+    /// Above this share of a judge's verdicts that could not be read (or whose call failed),
+    /// the run fails with exit code 3.
+    pub max_judge_error_rate: Option<f64>,
     /// The downstream lift analysis (`evalgate lift`, and the lift gates).
     pub lift: Option<RawLift>,
     /// Tiers of models to simulate as a cascade (`evalgate cascade`).

@@ -25,11 +25,36 @@ use crate::score::Outcome;
 pub enum VerdictKind {
     /// `{"verdict": "pass" | "fail", "reason": …}`.
     PassFail,
-    /// `{"score": min..=max, "reason": …}`; passes at `pass_at` or above.
-    Score { min: i64, max: i64, pass_at: i64 },
+    /// `{"score": min..=max, "reason": …}`; passes at `pass_at` or above. The scale may be
+    /// integers (1..5) or real numbers (0..1); a whole number is written as an integer, so
+    /// that a judge's version does not depend on `4` being read as `4.0`.
+    Score {
+        #[serde(serialize_with = "whole_as_integer")]
+        min: f64,
+        #[serde(serialize_with = "whole_as_integer")]
+        max: f64,
+        #[serde(serialize_with = "whole_as_integer")]
+        pass_at: f64,
+    },
     /// `{"winner": "A" | "B" | "tie", "reason": …}` about two outputs (`output_a`,
     /// `output_b`): used by `evalgate pairwise` to compare two runs.
     Pairwise,
+}
+
+/// Writes a whole number as an integer (`4`, not `4.0`).
+fn whole_as_integer<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
+}
+
+impl VerdictKind {
+    /// Whether a score scale takes only whole numbers (its bounds and threshold are whole).
+    fn whole_scale(min: f64, max: f64, pass_at: f64) -> bool {
+        [min, max, pass_at].iter().all(|v| v.fract() == 0.0)
+    }
 }
 
 /// Which of two outputs a pairwise judge prefers.
@@ -69,7 +94,7 @@ pub struct Judge {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     pub outcome: Outcome,
-    pub score: Option<i64>,
+    pub score: Option<f64>,
     pub reason: String,
 }
 
@@ -158,8 +183,12 @@ impl Judge {
                 "verdict": {"type": "enum", "values": ["pass", "fail"]},
                 "reason": {"type": "string", "max_length": MAX_REASON},
             }),
-            VerdictKind::Score { min, max, .. } => json!({
-                "score": {"type": "integer", "min": min, "max": max},
+            VerdictKind::Score { min, max, pass_at } => json!({
+                "score": {
+                    "type": if VerdictKind::whole_scale(*min, *max, *pass_at) { "integer" } else { "number" },
+                    "min": min,
+                    "max": max,
+                },
                 "reason": {"type": "string", "max_length": MAX_REASON},
             }),
             VerdictKind::Pairwise => json!({
@@ -240,51 +269,51 @@ impl Judge {
         }
     }
 
-    /// Parses a pairwise verdict strictly.
+    /// Parses a pairwise verdict: its schema, else a common shape (`{"choice": "a"}`).
     pub fn parse_pair(&self, text: &str) -> Result<(Winner, String), String> {
-        let fields = self.fields(text)?;
-        let reason = fields
-            .get("reason")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        match fields.get("winner").and_then(Value::as_str) {
-            Some("A") => Ok((Winner::A, reason)),
-            Some("B") => Ok((Winner::B, reason)),
-            Some("tie") => Ok((Winner::Tie, reason)),
-            _ => Err("`winner` is missing".into()),
+        let read = |fields: &Map<String, Value>| -> Result<(Winner, String), String> {
+            let winner = first_of(fields, WINNER_KEYS)
+                .and_then(|(_, v)| v.as_str().and_then(winner_word))
+                .ok_or("`winner` is missing")?;
+            Ok((winner, reason_of(fields)))
+        };
+        match self.fields(text) {
+            Ok(fields) => read(&fields),
+            Err(problem) => json_object(text)
+                .ok_or_else(|| problem.clone())
+                .and_then(|o| read(&o).map_err(|_| self.unreadable(&problem, &o))),
         }
     }
 
-    /// Parses a verdict strictly (a single code fence around the JSON is tolerated).
+    /// Parses a verdict: strictly against its schema, else in a common shape whose meaning
+    /// is unambiguous (`{"pass": true, "reason": …}`, `{"result": "PASS"}`, `{"rating": 4}`;
+    /// see `common_verdict`). Anything else is unreadable.
     pub fn parse(&self, text: &str) -> Result<Verdict, String> {
-        let fields = self.fields(text)?;
-        let reason = fields
-            .get("reason")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
+        if self.verdict == VerdictKind::Pairwise {
+            return Err("a pairwise judge compares two outputs; use `evalgate pairwise`".into());
+        }
+        match self.fields(text) {
+            Ok(fields) => self.common_verdict(&fields),
+            Err(problem) => match json_object(text) {
+                Some(o) => self
+                    .common_verdict(&o)
+                    .map_err(|why| format!("{}; {why}", self.unreadable(&problem, &o))),
+                None => Err(problem),
+            },
+        }
+    }
+
+    /// What a JSON object answer says, in the schema's shape or a common one.
+    fn common_verdict(&self, fields: &Map<String, Value>) -> Result<Verdict, String> {
+        let reason = reason_of(fields);
         match &self.verdict {
-            VerdictKind::PassFail => {
-                let outcome = if fields.get("verdict").and_then(Value::as_str) == Some("pass") {
-                    Outcome::Pass
-                } else {
-                    Outcome::Fail
-                };
-                Ok(Verdict {
-                    outcome,
-                    score: None,
-                    reason,
-                })
-            }
-            VerdictKind::Pairwise => {
-                Err("a pairwise judge compares two outputs; use `evalgate pairwise`".into())
-            }
-            VerdictKind::Score { pass_at, .. } => {
-                let score = fields
-                    .get("score")
-                    .and_then(Value::as_i64)
-                    .ok_or("`score` is missing")?;
+            VerdictKind::Score { min, max, pass_at } => {
+                let (key, score) = first_of(fields, SCORE_KEYS)
+                    .and_then(|(k, v)| number(v).map(|n| (k, n)))
+                    .ok_or("no `score`")?;
+                if !(*min..=*max).contains(&score) {
+                    return Err(format!("`{key}` {score} is outside {min}..={max}"));
+                }
                 let outcome = if score >= *pass_at {
                     Outcome::Pass
                 } else {
@@ -296,25 +325,205 @@ impl Judge {
                     reason,
                 })
             }
+            _ => {
+                // Every key that says pass or fail must say the same.
+                let mut said: Vec<(&str, bool)> = Vec::new();
+                for (k, v) in fields {
+                    let key = k.to_ascii_lowercase();
+                    let meaning = if VERDICT_KEYS.contains(&key.as_str()) {
+                        v.as_str().and_then(verdict_word)
+                    } else if BOOL_KEYS.contains(&key.as_str()) {
+                        v.as_bool().or_else(|| v.as_str().and_then(verdict_word))
+                    } else {
+                        None
+                    };
+                    if let Some(m) = meaning {
+                        said.push((k, m));
+                    }
+                }
+                let Some(&(_, pass)) = said.first() else {
+                    return Err("no `verdict`".into());
+                };
+                if let Some((k, _)) = said.iter().find(|(_, m)| *m != pass) {
+                    return Err(format!(
+                        "the answer is ambiguous: `{}` and `{k}` disagree",
+                        said[0].0
+                    ));
+                }
+                Ok(Verdict {
+                    outcome: if pass { Outcome::Pass } else { Outcome::Fail },
+                    score: None,
+                    reason,
+                })
+            }
+        }
+    }
+
+    /// Why an object answer could not be read: the schema's problem, the shape asked for, and
+    /// the keys the answer had.
+    fn unreadable(&self, problem: &str, answer: &Map<String, Value>) -> String {
+        let keys: Vec<&str> = answer.keys().map(String::as_str).collect();
+        format!(
+            "{problem} (asked for {}; the answer has {})",
+            self.shape(),
+            if keys.is_empty() {
+                "no keys".to_string()
+            } else {
+                keys.iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        )
+    }
+
+    /// The JSON shape this judge's verdict takes.
+    fn shape(&self) -> String {
+        match &self.verdict {
+            VerdictKind::PassFail => r#"{"verdict": "pass" or "fail", "reason": "…"}"#.to_string(),
+            VerdictKind::Score { min, max, pass_at } => {
+                let kind = if VerdictKind::whole_scale(*min, *max, *pass_at) {
+                    "an integer"
+                } else {
+                    "a number"
+                };
+                format!(r#"{{"score": {kind} from {min} to {max}, "reason": "…"}}"#)
+            }
+            VerdictKind::Pairwise => r#"{"winner": "A", "B" or "tie", "reason": "…"}"#.to_string(),
         }
     }
 
     /// The message that asks again after an unparseable verdict.
     pub fn repair(&self, problem: &str) -> Message {
-        let shape = match &self.verdict {
-            VerdictKind::PassFail => r#"{"verdict": "pass" or "fail", "reason": "…"}"#.to_string(),
-            VerdictKind::Score { min, max, .. } => {
-                format!(r#"{{"score": an integer from {min} to {max}, "reason": "…"}}"#)
-            }
-            VerdictKind::Pairwise => r#"{"winner": "A", "B" or "tie", "reason": "…"}"#.to_string(),
-        };
         Message {
             role: Role::User,
             content: format!(
-                "Your answer could not be used ({problem}). Answer again with only this JSON object: {shape}"
+                "Your answer could not be used ({problem}). Answer again with only this JSON object: {}",
+                self.shape()
             ),
         }
     }
+}
+
+/// Keys that name the verdict in common answer shapes (`{"result": "PASS"}`), and the words
+/// they may hold (`verdict_word`).
+const VERDICT_KEYS: &[&str] = &[
+    "verdict",
+    "result",
+    "decision",
+    "label",
+    "judgment",
+    "judgement",
+    "grade",
+    "outcome",
+    "assessment",
+    "answer",
+];
+
+/// Keys whose true or false is the verdict (`{"pass": true}`).
+const BOOL_KEYS: &[&str] = &[
+    "pass",
+    "passed",
+    "passes",
+    "is_pass",
+    "correct",
+    "is_correct",
+    "faithful",
+    "is_faithful",
+    "acceptable",
+    "valid",
+    "ok",
+    "success",
+];
+
+/// Keys of a score (`{"rating": 4}`).
+const SCORE_KEYS: &[&str] = &["score", "rating", "grade", "points", "value"];
+
+/// Keys of a pairwise choice (`{"choice": "a"}`).
+const WINNER_KEYS: &[&str] = &[
+    "winner",
+    "choice",
+    "preferred",
+    "preference",
+    "better",
+    "verdict",
+    "answer",
+];
+
+/// Keys of the reason.
+const REASON_KEYS: &[&str] = &[
+    "reason",
+    "reasoning",
+    "explanation",
+    "rationale",
+    "justification",
+    "comment",
+    "feedback",
+];
+
+/// The first of `keys` (in their order) the object has, compared without case.
+fn first_of<'a>(fields: &'a Map<String, Value>, keys: &[&str]) -> Option<(&'a str, &'a Value)> {
+    keys.iter().find_map(|want| {
+        fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(want))
+            .map(|(k, v)| (k.as_str(), v))
+    })
+}
+
+/// The reason of an answer (empty when it gives none), at most `MAX_REASON` characters.
+fn reason_of(fields: &Map<String, Value>) -> String {
+    first_of(fields, REASON_KEYS)
+        .and_then(|(_, v)| v.as_str())
+        .map(|r| r.chars().take(MAX_REASON).collect())
+        .unwrap_or_default()
+}
+
+/// A word that means pass (true) or fail (false).
+fn verdict_word(word: &str) -> Option<bool> {
+    let w = word
+        .trim()
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_ascii_lowercase();
+    match w.as_str() {
+        "pass" | "passed" | "passes" | "yes" | "true" | "correct" | "faithful" | "acceptable"
+        | "ok" | "good" => Some(true),
+        "fail" | "failed" | "fails" | "no" | "false" | "incorrect" | "unfaithful"
+        | "unacceptable" | "bad" => Some(false),
+        _ => None,
+    }
+}
+
+/// A word that names the preferred output of two.
+fn winner_word(word: &str) -> Option<Winner> {
+    let w = word.trim().to_ascii_lowercase().replace(['_', '-'], " ");
+    match w
+        .trim_start_matches("output ")
+        .trim_start_matches("response ")
+    {
+        "a" | "1" | "first" => Some(Winner::A),
+        "b" | "2" | "second" => Some(Winner::B),
+        "tie" | "equal" | "both" | "neither" | "draw" | "same" => Some(Winner::Tie),
+        _ => None,
+    }
+}
+
+/// A number, or a string that is one.
+fn number(v: &Value) -> Option<f64> {
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        .filter(|n: &f64| n.is_finite())
+}
+
+/// The JSON object an answer holds: the whole answer, or its one code-fenced block.
+fn json_object(text: &str) -> Option<Map<String, Value>> {
+    [Some(text.trim()), single_fenced_block(text)]
+        .into_iter()
+        .flatten()
+        .find_map(|t| match serde_json::from_str(t) {
+            Ok(Value::Object(m)) => Some(m),
+            _ => None,
+        })
 }
 
 #[cfg(test)]
@@ -391,20 +600,22 @@ mod tests {
             "prose is not a verdict"
         );
         assert!(
-            pf.parse(r#"{"verdict": "yes", "reason": "ok"}"#).is_err(),
-            "wrong label"
+            pf.parse(r#"{"verdict": "maybe", "reason": "ok"}"#).is_err(),
+            "a label that means neither"
         );
-        assert!(
-            pf.parse(r#"{"verdict": "pass"}"#).is_err(),
-            "a reason is required"
+        // A missing reason is no longer unreadable: the verdict is there.
+        assert_eq!(
+            pf.parse(r#"{"verdict": "pass"}"#).unwrap().reason,
+            "",
+            "a verdict without its reason"
         );
         let sc = judge(VerdictKind::Score {
-            min: 1,
-            max: 5,
-            pass_at: 4,
+            min: 1.0,
+            max: 5.0,
+            pass_at: 4.0,
         });
         let v = sc.parse(r#"{"score": 4, "reason": "mostly"}"#).unwrap();
-        assert_eq!((v.outcome, v.score), (Outcome::Pass, Some(4)));
+        assert_eq!((v.outcome, v.score), (Outcome::Pass, Some(4.0)));
         assert_eq!(
             sc.parse(r#"{"score": 3, "reason": "meh"}"#)
                 .unwrap()
@@ -418,12 +629,121 @@ mod tests {
     }
 
     #[test]
+    fn a_real_valued_scale_is_read_as_numbers() {
+        let j = judge(VerdictKind::Score {
+            min: 0.0,
+            max: 1.0,
+            pass_at: 0.5,
+        });
+        let v = j.parse(r#"{"score": 0.72, "reason": "close"}"#).unwrap();
+        assert_eq!((v.outcome, v.score), (Outcome::Pass, Some(0.72)));
+        assert_eq!(
+            j.parse(r#"{"score": 0.2, "reason": "no"}"#)
+                .unwrap()
+                .outcome,
+            Outcome::Fail
+        );
+        assert!(j.parse(r#"{"score": 1.5, "reason": "x"}"#).is_err());
+        assert_eq!(
+            j.contract().json_schema().unwrap()["properties"]["score"]["type"],
+            "number"
+        );
+        let whole = judge(VerdictKind::Score {
+            min: 1.0,
+            max: 5.0,
+            pass_at: 4.0,
+        });
+        assert_eq!(
+            whole.contract().json_schema().unwrap()["properties"]["score"]["type"],
+            "integer"
+        );
+    }
+
+    #[test]
+    fn common_verdict_shapes_are_read_when_unambiguous() {
+        let pf = judge(VerdictKind::PassFail);
+        for (answer, pass) in [
+            (
+                r#"{"pass": true, "score": 1.0, "reason": "supported"}"#,
+                true,
+            ),
+            (
+                r#"{"passed": false, "explanation": "invented a refund"}"#,
+                false,
+            ),
+            (r#"{"result": "PASS"}"#, true),
+            (r#"{"Verdict": "Fail.", "reasoning": "no"}"#, false),
+            (r#"{"correct": "yes"}"#, true),
+            ("```json\n{\"decision\": \"fail\"}\n```", false),
+        ] {
+            let v = pf.parse(answer).unwrap_or_else(|e| panic!("{answer}: {e}"));
+            assert_eq!(v.outcome == Outcome::Pass, pass, "{answer}");
+        }
+        let v = pf
+            .parse(r#"{"pass": true, "score": 1.0, "reason": "supported"}"#)
+            .unwrap();
+        assert_eq!(v.reason, "supported");
+        let e = pf
+            .parse(r#"{"pass": true, "verdict": "fail"}"#)
+            .unwrap_err();
+        assert!(e.contains("ambiguous"), "{e}");
+        let e = pf.parse(r#"{"quality": "high"}"#).unwrap_err();
+        assert!(
+            e.contains(r#"asked for {"verdict": "pass" or "fail", "reason": "…"}; the answer has `quality`"#),
+            "{e}"
+        );
+        let sc = judge(VerdictKind::Score {
+            min: 1.0,
+            max: 5.0,
+            pass_at: 4.0,
+        });
+        assert_eq!(sc.parse(r#"{"rating": "5"}"#).unwrap().score, Some(5.0));
+        let pw = judge(VerdictKind::Pairwise);
+        assert_eq!(
+            pw.parse_pair(r#"{"choice": "Output B"}"#).unwrap().0,
+            Winner::B
+        );
+        assert_eq!(
+            pw.parse_pair(r#"{"winner": "tie", "reason": "same"}"#)
+                .unwrap()
+                .0,
+            Winner::Tie
+        );
+    }
+
+    #[test]
+    fn an_integer_scale_keeps_its_version() {
+        // Written as integers, the scale hashes as before real-valued scales were allowed:
+        // a judge's calibration labels (kept per version) stay its own.
+        let v = serde_json::to_value(VerdictKind::Score {
+            min: 1.0,
+            max: 5.0,
+            pass_at: 4.0,
+        })
+        .unwrap();
+        assert_eq!(
+            v.to_string(),
+            r#"{"kind":"score","max":5,"min":1,"pass_at":4}"#
+        );
+        let real = serde_json::to_value(VerdictKind::Score {
+            min: 0.0,
+            max: 1.0,
+            pass_at: 0.5,
+        })
+        .unwrap();
+        assert_eq!(
+            real.to_string(),
+            r#"{"kind":"score","max":1,"min":0,"pass_at":0.5}"#
+        );
+    }
+
+    #[test]
     fn version_covers_rubric_model_params_and_verdict() {
         let a = judge(VerdictKind::PassFail);
         let b = judge(VerdictKind::Score {
-            min: 1,
-            max: 5,
-            pass_at: 4,
+            min: 1.0,
+            max: 5.0,
+            pass_at: 4.0,
         });
         assert_ne!(a.version, b.version);
         let c = Judge::compile(

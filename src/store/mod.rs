@@ -232,7 +232,8 @@ pub struct VerdictRow {
     pub judge_model: String,
     /// `pass`, `fail` or `error` (the verdict could not be read: never a pass).
     pub outcome: String,
-    pub score: Option<i64>,
+    /// The judge's score, on a score scale (integers or real numbers).
+    pub score: Option<f64>,
     /// The judge's reason, or what went wrong.
     pub reason: Option<String>,
     pub input_tokens: i64,
@@ -1135,10 +1136,29 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// The reason of a judge's first error in a run (in case order), if it had one.
+    pub async fn first_judge_error(
+        &self,
+        run_id: &str,
+        scorer: &str,
+        judge: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<(Option<String>,)> = sqlx::query_as(
+            "SELECT reason FROM verdicts WHERE run_id = $1 AND scorer = $2 AND judge = $3 AND outcome = 'error' \
+             ORDER BY case_id, repeat_index, vote LIMIT 1",
+        )
+        .bind(run_id)
+        .bind(scorer)
+        .bind(judge)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|(r,)| r))
+    }
+
     /// The verdicts of a run, in case id order.
     pub async fn verdicts(&self, run_id: &str) -> Result<Vec<VerdictRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT case_id, repeat_index, scorer, judge, vote, judge_version, judge_model, outcome, score, reason, input_tokens, output_tokens, cost_usd, cache_hit, attempts \
+            "SELECT case_id, repeat_index, scorer, judge, vote, judge_version, judge_model, outcome, CAST(score AS DOUBLE PRECISION) AS score, reason, input_tokens, output_tokens, cost_usd, cache_hit, attempts \
              FROM verdicts WHERE run_id = $1 ORDER BY case_id, repeat_index, scorer, judge, vote",
         )
         .bind(run_id)

@@ -159,14 +159,21 @@ fn an_unreadable_verdict_is_retried_once_then_a_judge_error_never_a_pass() {
         }
         // First answers: prose (c1, c2), out of schema (c3).
         if text.contains("dashboard") {
-            Reply::Content(r#"{"verdict": "yes", "reason": "ok"}"#.into())
+            Reply::Content(r#"{"verdict": "maybe", "reason": "ok"}"#.into())
         } else {
             Reply::Content("I think this summary is faithful. PASS".into())
         }
     });
     let p = project(&stub);
     let run = p.evalgate(&["run", "support", "--out", "run.json"]);
-    run.assert_code(0);
+    // Two of three verdicts unreadable: above the default `max_judge_error_rate` (10%).
+    run.assert_code(3);
+    assert!(
+        run.stderr
+            .contains("judge faithful (faithful): 2 of 3 verdicts could not be read"),
+        "{}",
+        run.stderr
+    );
     let file = run_file(&p, "run.json");
     let case = |id: &str| {
         file["cases"]
@@ -694,4 +701,122 @@ fn a_id(p: &Project, env: &[(&str, &str)], model: &str) -> String {
         .and_then(|l| l.trim_start_matches('│').split('┆').next())
         .map(|s| s.trim().to_string())
         .expect("run listed")
+}
+
+/// A judge that answers a common shape (`{"pass": true, "score": 1.0, "reason": …}`) is
+/// read; one whose answers cannot be read ends the run with exit 3 and a line that says so,
+/// above the suite's `max_judge_error_rate` (10% unless set).
+#[test]
+fn common_verdict_shapes_are_read_and_an_unreadable_judge_fails_the_run() {
+    let stub = Stub::start(|body| {
+        if !is_judge(body) {
+            return support_labeller(body);
+        }
+        Reply::Content(
+            json!({"pass": user_text(body).contains("billing"), "score": 1.0, "reason": "checked"})
+                .to_string(),
+        )
+    });
+    let p = project(&stub);
+    let run = p.evalgate(&["run", "support", "--out", "run.json"]);
+    run.assert_code(0);
+    let file = run_file(&p, "run.json");
+    assert_eq!(file["report"]["judges"][0]["errors"], 0, "{}", run.stderr);
+    assert_eq!(file["report"]["judges"][0]["pass"], 1);
+
+    let stub = Stub::start(|body| {
+        if !is_judge(body) {
+            return support_labeller(body);
+        }
+        Reply::Content(r#"{"quality": "high"}"#.into())
+    });
+    let p = project(&stub);
+    let run = p.evalgate(&["run", "support"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("judge faithful (faithful): 3 of 3 verdicts could not be read or asked (100.0%), above the suite's `max_judge_error_rate` of 10.0%; its grades cannot be trusted (first: no readable verdict after a retry: "),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("the answer has `quality`"),
+        "{}",
+        run.stderr
+    );
+    // The suite may allow more.
+    let config = p.read("evalgate.yaml").replace(
+        "    concurrency: 2\n",
+        "    concurrency: 2\n    max_judge_error_rate: 1.0\n",
+    );
+    p.write("evalgate.yaml", &config);
+    p.evalgate(&["run", "support"]).assert_code(0);
+}
+
+/// A real-valued scale (`min: 0, max: 1, pass_at: 0.5`): validated, asked for as a number,
+/// stored and read back exactly on SQLite and PostgreSQL.
+fn real_valued_scores(database_url: Option<String>) {
+    let stub = Stub::start(|body| {
+        if !is_judge(body) {
+            return support_labeller(body);
+        }
+        let score = if user_text(body).contains("billing") {
+            0.72
+        } else {
+            0.25
+        };
+        Reply::Content(json!({"score": score, "reason": "checked"}).to_string())
+    });
+    let p = project(&stub);
+    p.write(
+        "judges/faithful.yaml",
+        &JUDGE.replace(
+            "  kind: pass_fail\n",
+            "  kind: score\n  min: 0\n  max: 1\n  pass_at: 0.5\n",
+        ),
+    );
+    let env: Vec<(&str, &str)> = database_url
+        .as_deref()
+        .map(|u| vec![("EVALGATE_DATABASE_URL", u)])
+        .unwrap_or_default();
+    p.evalgate_env(&["validate"], &env).assert_code(0);
+    let run = p.evalgate_env(&["run", "support"], &env);
+    run.assert_code(0);
+    let judge_request = stub
+        .requests()
+        .into_iter()
+        .find(|r| is_judge(&r.body))
+        .unwrap();
+    assert_eq!(
+        judge_request.body["response_format"]["schema"]["properties"]["score"]["type"],
+        "number"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let scores: Vec<Option<f64>> = rt.block_on(async {
+        let store = evalgate::store::Store::open(database_url.as_deref(), p.path())
+            .await
+            .unwrap();
+        let id = store.list_runs(None, 1).await.unwrap()[0].id.clone();
+        let v = store.verdicts(&id).await.unwrap();
+        store.close().await;
+        v.into_iter().map(|v| v.score).collect()
+    });
+    let mut scores = scores;
+    scores.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(scores, [Some(0.25), Some(0.25), Some(0.72)]);
+}
+
+#[test]
+fn a_real_valued_score_scale_on_sqlite() {
+    real_valued_scores(None);
+}
+
+#[test]
+fn a_real_valued_score_scale_on_postgres() {
+    let Some(base) = crate::common::postgres_url() else {
+        return;
+    };
+    real_valued_scores(Some(crate::common::postgres_schema(&base)));
 }

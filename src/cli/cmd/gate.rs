@@ -71,17 +71,18 @@ fn changes(project: &Project, plan: &Plan<'_>, baseline: &RunFile) -> Vec<String
         );
         return out;
     };
+    let unset = crate::config::fingerprint::unset();
     for part in crate::config::fingerprint::SUITE_PARTS {
-        if before.get(*part) != plan.fingerprint.get(*part) {
+        if before.get(*part).unwrap_or(&unset) != plan.fingerprint.get(*part).unwrap_or(&unset) {
             let what = match *part {
                 "scorers" if out.iter().any(|c| c == "scorers changed") => continue,
-                "scorers" => "the scorers' settings changed",
-                "gates" => "gates changed",
-                "lift" => "the lift section changed",
-                "cascade" => "the cascade section changed",
-                _ => "max_error_rate changed",
+                "scorers" => "the scorers' settings changed".to_string(),
+                "gates" => "gates changed".to_string(),
+                "lift" => "the lift section changed".to_string(),
+                "cascade" => "the cascade section changed".to_string(),
+                other => format!("{other} changed"),
             };
-            out.push(what.into());
+            out.push(what);
         }
     }
     if b.model == plan.model.name && before.get("model") != plan.fingerprint.get("model") {

@@ -275,6 +275,13 @@ pub async fn run_suite(
                 kind: outcome.first_error_kind,
             });
         }
+        // A judge that cannot be read grades nothing: its run cannot be trusted.
+        for line in
+            unreadable_judges(&store, &outcome.run_id, plan.suite.max_judge_error_rate).await?
+        {
+            printer.warn(&line);
+            status = ExitStatus::Infrastructure;
+        }
         if let Some(limit) = plan.suite.max_error_rate {
             let rate = if ran > 0 {
                 p.errors as f64 / ran as f64
@@ -309,6 +316,38 @@ pub async fn run_suite(
     }
     store.close().await;
     Ok((status, run_ids))
+}
+
+/// A line for each judge of a run whose share of judge errors is above `limit`.
+pub async fn unreadable_judges(
+    store: &Store,
+    run_id: &str,
+    limit: f64,
+) -> Result<Vec<String>, Error> {
+    let mut out = Vec::new();
+    for t in store.verdict_totals(run_id).await? {
+        let asked = t.pass + t.fail + t.error;
+        if asked == 0 {
+            continue;
+        }
+        let rate = t.error as f64 / asked as f64;
+        if rate > limit {
+            let first = store
+                .first_judge_error(run_id, &t.scorer, &t.judge)
+                .await?
+                .unwrap_or_default();
+            out.push(format!(
+                "judge {} ({}): {} of {} verdicts could not be read or asked ({:.1}%), above the suite's `max_judge_error_rate` of {:.1}%; its grades cannot be trusted (first: {first})",
+                t.judge,
+                t.scorer,
+                t.error,
+                asked,
+                rate * 100.0,
+                limit * 100.0,
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Whether a stored run covers the cases this plan would run: the same selection, limit and

@@ -86,6 +86,15 @@ pub async fn run(root: &Path, args: ScoreArgs, printer: &Printer) -> Result<Exit
         "re-scored {} cases of run {} ({:.1}s); the model was not asked again",
         outcome.progress.done, run.id, outcome.elapsed_secs
     ));
+    let unreadable =
+        super::run::unreadable_judges(&store, &run.id, suite.max_judge_error_rate).await?;
     store.close().await;
-    Ok(ExitStatus::Ok)
+    for line in &unreadable {
+        printer.warn(line);
+    }
+    Ok(if unreadable.is_empty() {
+        ExitStatus::Ok
+    } else {
+        ExitStatus::Infrastructure
+    })
 }
