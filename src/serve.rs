@@ -38,6 +38,8 @@ pub struct Options {
     pub rubrics: std::collections::BTreeMap<String, String>,
     /// Each dataset's golden file: a label of a `needs_label` case is written there.
     pub goldens: std::collections::BTreeMap<String, std::path::PathBuf>,
+    /// The project's root: labels of judge verdicts are written into its `golden/reviews/`.
+    pub project: Option<std::path::PathBuf>,
 }
 
 /// Whether a server on `addr` must require a token: anything but loopback.
@@ -89,6 +91,7 @@ struct AppState {
     max_body_bytes: usize,
     rubrics: Arc<std::collections::BTreeMap<String, String>>,
     goldens: Arc<std::collections::BTreeMap<String, std::path::PathBuf>>,
+    project: Option<Arc<std::path::Path>>,
 }
 
 /// What the server did, for its last message.
@@ -118,6 +121,7 @@ pub async fn serve(
         max_body_bytes: opts.max_body_bytes,
         rubrics: Arc::new(opts.rubrics),
         goldens: Arc::new(opts.goldens),
+        project: opts.project.map(Arc::from),
     };
     let app = Router::new()
         .route(
@@ -590,6 +594,29 @@ async fn review_answer(
         note,
         labelled_at: crate::runner::now(),
     };
+    // A label of a judge verdict goes into the project's labels file first (the record, in
+    // git), under the same lock as golden edits; the database indexes it after.
+    if found.kind == "verdict" {
+        let token = form.token.as_deref().unwrap_or("");
+        let Some(root) = state.project.clone() else {
+            let why = "this server does not know the project, so the label has no file to go to: start `evalgate serve` in the project";
+            return item_page(&state, &batch, Some(item), token, Some(why)).await;
+        };
+        let line = crate::review::file::LabelLine::new(&found, &label);
+        let saved = tokio::task::spawn_blocking(move || {
+            crate::review::file::save(&root, &line).map_err(|e| {
+                let cause = std::error::Error::source(&e)
+                    .map(|s| format!(": {s}"))
+                    .unwrap_or_default();
+                format!("{e}{cause}")
+            })
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the labels file edit failed: {e}")));
+        if let Err(why) = saved {
+            return item_page(&state, &batch, Some(item), token, Some(&why)).await;
+        }
+    }
     if let Err(e) = state.store.save_review_label(&label).await {
         return store_error(e);
     }

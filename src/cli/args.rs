@@ -224,6 +224,9 @@ pub enum ReviewCommand {
         #[arg(long, env = "EVALGATE_REVIEWER")]
         reviewer: String,
     },
+    /// Write the labels of judge verdicts that only the database holds (made before labels
+    /// were kept in `golden/reviews/`) into `golden/reviews/JUDGE.jsonl`, to commit.
+    Export,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -722,6 +722,19 @@ fn gate_all_is_green_on_the_example() {
     let r = p.evalgate(&["gate", "--all"]);
     r.assert_code(0);
     assert_eq!(r.stdout.matches(": PASS").count(), 2, "{}", r.stdout);
+    // With no database (a fresh clone in CI), min_judge_kappa is evaluated from the labels
+    // committed in golden/reviews/, not skipped.
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("min_judge_kappa summary_faithful"))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(
+        line.contains("┆ pass ")
+            && line.contains("kappa 0.000")
+            && line.contains("20 items reviewed"),
+        "{line}"
+    );
 }
 
 /// Whatever decides the verdict is part of a suite's fingerprint: a gates-only edit, a

@@ -35,6 +35,8 @@ fn label(p: &Project, batch: &str, answers: &[&str]) -> (i32, String, String) {
 #[test]
 fn review_calibrate_and_gate_on_judge_agreement() {
     let p = example();
+    // Start with no labels (the example commits some: see the test of them below).
+    std::fs::remove_dir_all(p.path().join("golden/reviews")).ok();
     let run = p.evalgate(&["run", "support-features"]);
     run.assert_code(0);
     let run_id = run.run_id();
@@ -64,6 +66,17 @@ fn review_calibrate_and_gate_on_judge_agreement() {
     let (code, stdout, _) = label(&p, &batch, &rest);
     assert_eq!(code, 0);
     assert!(stdout.contains("20 of 20 items"), "{stdout}");
+    // Every label is a line of the judge's labels file, in git.
+    let file = p.read("golden/reviews/summary_faithful.jsonl");
+    assert_eq!(file.lines().count(), 20, "{file}");
+    let first: Value = serde_json::from_str(file.lines().next().unwrap()).unwrap();
+    assert_eq!(first["batch"], batch.as_str());
+    assert_eq!(first["human"], "pass");
+    assert_eq!(first["reviewer"], "ann");
+    assert!(
+        first["judge_version"].as_str().unwrap().len() == 64,
+        "{first}"
+    );
 
     let r = p.evalgate(&[
         "calibrate",
@@ -105,10 +118,7 @@ fn review_calibrate_and_gate_on_judge_agreement() {
     let config = p.read("evalgate.yaml");
     p.write(
         "evalgate.yaml",
-        &config.replace(
-            "      max_lift_drop: 0.05",
-            "      max_lift_drop: 0.05\n      min_judge_kappa: 0.5",
-        ),
+        &config.replace("      min_judge_kappa: 0.0", "      min_judge_kappa: 0.5"),
     );
     let r = p.evalgate(&["calibrate"]);
     r.assert_code(0);
@@ -119,6 +129,20 @@ fn review_calibrate_and_gate_on_judge_agreement() {
         "{}",
         r.stderr
     );
+    let r = p.evalgate(&["gate", "support-features", "--all"]);
+    r.assert_code(1);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("min_judge_kappa summary_faithful"))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(
+        line.contains("fail") && line.contains("19 items reviewed"),
+        "{line}"
+    );
+
+    // A fresh clone in CI: no database, the labels file only. The gate still evaluates them.
+    std::fs::remove_dir_all(p.path().join(".evalgate")).unwrap();
     let r = p.evalgate(&["gate", "support-features", "--all"]);
     r.assert_code(1);
     let line = r
@@ -147,6 +171,7 @@ fn a_reviewer_labels_a_batch_of_twenty_in_the_browser() {
         return;
     };
     let p = example();
+    std::fs::remove_dir_all(p.path().join("golden/reviews")).ok();
     let run = p.evalgate(&["run", "support-features"]);
     let r = p.evalgate(&["review", "sample", "--run", &run.run_id(), "--n", "20"]);
     let batch = r
@@ -245,6 +270,10 @@ fn a_reviewer_labels_a_batch_of_twenty_in_the_browser() {
     let r = p.evalgate(&["calibrate", "--format", "json"]);
     let c: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(c["judges"][0]["reviewed"], 20);
+    // The page wrote each label into the judge's labels file too.
+    let file = p.read("golden/reviews/summary_faithful.jsonl");
+    assert_eq!(file.lines().count(), 20, "{file}");
+    assert!(file.contains("\"reviewer\":\"ann\""), "{file}");
 }
 
 /// Answers like the support labeller, but puts a transcript's HTML into the summary (a model

@@ -108,8 +108,9 @@ async fn feature_analyses(
     let g = &suite.gates;
     let mut out = crate::gate::Analyses::default();
     if g.min_judge_kappa.is_some() {
+        // The labels in git (golden/reviews/), so that a fresh clone in CI gates on them.
         let store = super::open_store(root).await?;
-        let reviewed = store.reviewed().await;
+        let reviewed = super::review::reviewed_labels(root, &store, printer).await;
         store.close().await;
         let reviewed = reviewed?;
         for scorer in &suite.scorers {

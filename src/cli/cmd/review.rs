@@ -22,6 +22,7 @@ pub async fn review(root: &Path, args: ReviewArgs, printer: &Printer) -> Result<
         ReviewCommand::Label { batch, reviewer } => {
             label(root, &store, &batch, &reviewer, printer).await
         }
+        ReviewCommand::Export => export(root, &store, printer).await,
     };
     store.close().await;
     result
@@ -280,16 +281,20 @@ async fn label(
                     Err(e) => return Err(Error::usage(e.to_string(), None)),
                 }
             }
-            store
-                .save_review_label(&ReviewLabelRow {
-                    batch_id: batch.to_string(),
-                    item: item.item,
-                    reviewer: reviewer.to_string(),
-                    verdict: verdict.into(),
-                    note,
-                    labelled_at: crate::runner::now(),
-                })
-                .await?;
+            let row = ReviewLabelRow {
+                batch_id: batch.to_string(),
+                item: item.item,
+                reviewer: reviewer.to_string(),
+                verdict: verdict.into(),
+                note,
+                labelled_at: crate::runner::now(),
+            };
+            // The labels file is the record (in git); the database indexes it.
+            if !labelling {
+                review::file::save(root, &review::file::LabelLine::new(item, &row))
+                    .map_err(|e| Error::usage(e.to_string(), None))?;
+            }
+            store.save_review_label(&row).await?;
             printer.info(&saved.unwrap_or_else(|| {
                 format!(
                     "saved. the judge said {}{}",
@@ -317,12 +322,11 @@ pub async fn calibrate(
     printer: &Printer,
 ) -> Result<ExitStatus, Error> {
     let store = super::open_store(root).await?;
-    let reviewed = store.reviewed().await;
-    let reviewed = match reviewed {
+    let reviewed = match reviewed_labels(root, &store, printer).await {
         Ok(r) => r,
         Err(e) => {
             store.close().await;
-            return Err(e.into());
+            return Err(e);
         }
     };
     let since = args.weeks.map(|w| {
@@ -377,6 +381,75 @@ pub async fn calibrate(
     match args.format {
         Format::Terminal => printer.data(&crate::report::terminal::render_calibration(&c)),
         Format::Json => printer.data(&serde_json::to_string_pretty(&c).unwrap_or_default()),
+    }
+    Ok(ExitStatus::Ok)
+}
+
+/// Every human label of the project: the labels files in `golden/reviews/` (the record),
+/// then what only the database holds (said, with how to keep it).
+pub async fn reviewed_labels(
+    root: &Path,
+    store: &crate::store::Store,
+    printer: &Printer,
+) -> Result<Vec<(ReviewItemRow, ReviewLabelRow)>, Error> {
+    let stored = store.reviewed().await?;
+    let r = review::file::reviewed(root, stored).map_err(labels_file_error)?;
+    if r.only_in_database > 0 {
+        printer.warn(&format!(
+            "{} label{} of judge verdicts {} only in the database, not in `{}`: `evalgate review export` writes them there, to commit",
+            r.only_in_database,
+            if r.only_in_database == 1 { "" } else { "s" },
+            if r.only_in_database == 1 { "is" } else { "are" },
+            review::file::DIR
+        ));
+    }
+    Ok(r.pairs)
+}
+
+/// Bad lines of labels files, each with its line.
+pub fn labels_file_error(problems: Vec<review::file::FileError>) -> Error {
+    Error::Invalid(
+        problems
+            .into_iter()
+            .map(|p| match p {
+                review::file::FileError::Bad {
+                    path,
+                    line,
+                    message,
+                } => crate::diag::Diagnostic::new(
+                    std::path::Path::new(&path),
+                    line,
+                    1,
+                    format!("not a review label: {message}"),
+                ),
+                review::file::FileError::Io { path, source } => crate::diag::Diagnostic::file(
+                    std::path::Path::new(&path),
+                    format!("cannot read or write the labels file: {source}"),
+                ),
+            })
+            .collect(),
+    )
+}
+
+async fn export(
+    root: &Path,
+    store: &crate::store::Store,
+    printer: &Printer,
+) -> Result<ExitStatus, Error> {
+    let stored = store.reviewed().await?;
+    let written = review::file::export(root, &stored).map_err(labels_file_error)?;
+    if written.is_empty() {
+        printer.info(&format!(
+            "every label of a judge verdict is in `{}` already",
+            review::file::DIR
+        ));
+    }
+    for (path, n) in written {
+        printer.info(&format!(
+            "wrote {n} label{} into {}: commit it",
+            if n == 1 { "" } else { "s" },
+            crate::diag::display_path(root, &path).display()
+        ));
     }
     Ok(ExitStatus::Ok)
 }

@@ -98,6 +98,11 @@ pub async fn run(root: &Path, args: ServeArgs, printer: &Printer) -> Result<Exit
             max_body_bytes: args.max_body_bytes,
             rubrics,
             goldens,
+            // Labels of judge verdicts go into the project's golden/reviews/ (when there is
+            // a project here).
+            project: crate::config::load(root)
+                .is_ok()
+                .then(|| root.to_path_buf()),
         },
         stop_signal(),
     )

@@ -4,7 +4,25 @@ use crate::error::{Error, ExitStatus};
 use crate::output::Printer;
 
 pub fn run(root: &Path, printer: &Printer) -> Result<ExitStatus, Error> {
-    let project = super::load(root, printer)?;
+    // The project and the review labels files (golden/reviews/) are checked together, so
+    // that one pass shows every problem.
+    let loaded = crate::config::load(root);
+    let labels = crate::review::file::reviewed(root, Vec::new());
+    let project = match (loaded, labels) {
+        (Ok(project), Ok(_)) => project,
+        (loaded, labels) => {
+            let mut diags = loaded.err().unwrap_or_default();
+            if let Err(problems) = labels
+                && let Error::Invalid(more) = super::review::labels_file_error(problems)
+            {
+                diags.extend(more);
+            }
+            return Err(Error::Invalid(diags));
+        }
+    };
+    for w in &project.warnings {
+        printer.warn(&w.to_string());
+    }
     for suite in project.suites.values() {
         let prompt = &project.prompts[&suite.prompt];
         let dataset = &project.datasets[&suite.dataset];

@@ -6,6 +6,8 @@
 //! value (`needs_label`): the reviewer's answer becomes the case's expected value in the
 //! golden file ([`expected_from_answer`], [`label_case`]).
 
+pub mod file;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
