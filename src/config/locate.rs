@@ -6,6 +6,35 @@
 /// A position: 1-based line and column.
 pub type Pos = (usize, usize);
 
+/// A step of a path into a YAML document: a mapping key or a list index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The steps of a serde error path (`scorers[1].tolerance`, `gates.metrics.pass_rate`).
+pub fn parse_path(path: &str) -> Vec<Seg<'_>> {
+    let mut out = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            out.push(Seg::Key(key));
+        }
+        while let Some(inner) = rest.strip_prefix('[') {
+            let Some(close) = inner.find(']') else { break };
+            if let Ok(n) = inner[..close].parse() {
+                out.push(Seg::Index(n));
+            }
+            rest = &inner[close + 1..];
+        }
+    }
+    out
+}
+
 /// A block of lines: `[start, end)` with the indentation of the key that owns it.
 #[derive(Clone, Copy)]
 struct Block {
@@ -180,6 +209,63 @@ impl<'a> Locator<'a> {
         }
     }
 
+    /// The position of the key or list item at the end of `path` (keys and list indexes, as
+    /// in serde's error paths: `suites.a.scorers[1].field`), or of the deepest part of it
+    /// that exists.
+    pub fn path(&self, path: &[Seg<'_>]) -> Option<Pos> {
+        let mut block = self.root();
+        let mut found = None;
+        for seg in path {
+            match seg {
+                Seg::Key(key) => match self.find_key(block, key) {
+                    Some((i, col)) => {
+                        found = Some((i + 1, col + 1));
+                        block = self.block_after(i, col);
+                        block.start = i;
+                        block.indent = col as isize;
+                    }
+                    None => break,
+                },
+                Seg::Index(n) => match self.nth_item(block, *n) {
+                    Some(item) => {
+                        found = Some((item.start + 1, item.indent as usize + 2));
+                        block = item;
+                    }
+                    None => break,
+                },
+            }
+        }
+        found
+    }
+
+    /// List item `n` of a block: its lines, from its dash to the next item at the same
+    /// indentation (or the end of the list), with an indentation that lets `find_key` see
+    /// the keys written after the dash.
+    fn nth_item(&self, block: Block, n: usize) -> Option<Block> {
+        let is_dash = |l: &str| l.trim_start().starts_with("- ") || l.trim() == "-";
+        let dash_indent = (block.start..block.end)
+            .map(|j| self.lines[j])
+            .find(|l| is_dash(l) && indent_of(l) as isize >= block.indent)
+            .map(indent_of)?;
+        let starts: Vec<usize> = (block.start..block.end)
+            .filter(|&j| is_dash(self.lines[j]) && indent_of(self.lines[j]) == dash_indent)
+            .collect();
+        let start = *starts.get(n)?;
+        let mut end = start + 1;
+        while end < block.end {
+            let l = self.lines[end];
+            if is_content(l) && indent_of(l) <= dash_indent {
+                break;
+            }
+            end += 1;
+        }
+        Some(Block {
+            start,
+            end,
+            indent: dash_indent as isize - 1,
+        })
+    }
+
     /// The first occurrence of `word` (as a whole word) at or after `line`, within 200 lines.
     pub fn word_after(&self, line: usize, word: &str) -> Option<Pos> {
         let start = line.saturating_sub(1);
@@ -267,6 +353,34 @@ suites:
         );
         // A missing key falls back to the deepest key found.
         assert_eq!(l.key(&["suites", "a", "nope"]), Some((6, 3)));
+    }
+
+    #[test]
+    fn follows_paths_of_keys_and_list_items() {
+        let l = Locator::new(TEXT);
+        let at = |p: &str| {
+            let mut segs = vec![Seg::Key("suites")];
+            segs.extend(parse_path(p));
+            l.path(&segs)
+        };
+        assert_eq!(at("a.scorers[1]"), Some((11, 7)));
+        assert_eq!(at("a.scorers[1].field"), Some((12, 9)));
+        assert_eq!(at("a.scorers[0].kind"), Some((10, 9)));
+        assert_eq!(at("a.scorers[1].kind"), Some((11, 9)));
+        assert_eq!(at("b.models[1]"), Some((17, 7)));
+        // Missing parts fall back to the deepest part found.
+        assert_eq!(at("a.scorers[5].field"), Some((9, 5)));
+        assert_eq!(at("a.nope"), Some((6, 3)));
+        assert_eq!(
+            parse_path("x.tiers[2].proxy.pool"),
+            [
+                Seg::Key("x"),
+                Seg::Key("tiers"),
+                Seg::Index(2),
+                Seg::Key("proxy"),
+                Seg::Key("pool")
+            ]
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod fingerprint;
 mod locate;
 pub mod project;
 pub mod raw;
+mod tolerant;
 
 pub use project::*;
 
@@ -51,12 +52,15 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
             ),
         ]);
     }
-    let raw: RawConfig = match serde_yaml::from_str(&text) {
-        Ok(r) => r,
+    // The text as a plain value (a syntax error stops here: nothing after it can be read),
+    // then each entry on its own, so that one pass finds every problem (see `tolerant`).
+    let plain: serde_yaml::Value = match serde_yaml::from_str(&text) {
+        Ok(v) => v,
         Err(e) => return Err(vec![yaml_error(&display, &text, &e)]),
     };
-    // The same text as a plain value, for the fingerprints of suites and models.
-    let plain: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_default();
+    let loc = Locator::new(&text);
+    let raw = read_sections(&plain, &loc, &display, &mut diags);
+    // The fingerprints of suites and models hash their entries as written.
     let section = |kind: &str, name: &str| -> serde_yaml::Value {
         plain
             .get(kind)
@@ -64,7 +68,6 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
             .cloned()
             .unwrap_or_default()
     };
-    let loc = Locator::new(&text);
     let at = |pos: Option<(usize, usize)>, message: String| {
         let (line, col) = pos.unwrap_or((0, 0));
         Diagnostic::new(&display, line, col, message)
@@ -75,6 +78,10 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
     // Providers with a problem of their own: models naming them are not reported again.
     let mut broken: Vec<String> = Vec::new();
     for (name, p) in raw.providers {
+        let Some(p) = p else {
+            broken.push(name);
+            continue;
+        };
         match check_provider(root, &name, p) {
             Ok(provider) => {
                 providers.insert(name.clone(), provider);
@@ -90,7 +97,14 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
     let mut models = IndexMap::new();
     let mut broken_models: Vec<String> = Vec::new();
     for (name, m) in raw.models {
+        // A model that could not be read, or whose provider could not be, is known but
+        // broken: what names it is not reported again.
+        let Some(m) = m else {
+            broken_models.push(name);
+            continue;
+        };
         if broken.contains(&m.provider) {
+            broken_models.push(name);
             continue;
         }
         if !providers.contains_key(&m.provider) {
@@ -167,12 +181,14 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
             Ok(p) => {
                 prompts.insert(name, Arc::new(p));
             }
-            Err(d) => diags.push(d),
+            Err(d) => diags.extend(d),
         }
     }
 
     // Judges: every file in judges/, checked like prompts, each naming a known model.
     let mut judges = IndexMap::new();
+    // Judges whose file has a problem (or names a broken model): known, but broken.
+    let mut broken_judges: Vec<String> = Vec::new();
     for path in list_files(&root.join(JUDGES_DIR), &["yaml", "yml"]) {
         let Some(name) = path
             .file_stem()
@@ -185,16 +201,22 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
             Ok(Some(j)) => {
                 judges.insert(name, Arc::new(j));
             }
-            Ok(None) => {}
-            Err(d) => diags.push(d),
+            Ok(None) => broken_judges.push(name),
+            Err(d) => {
+                diags.extend(d);
+                broken_judges.push(name);
+            }
         }
     }
 
     // Suites.
     let mut suites = IndexMap::new();
     let mut dataset_users: BTreeMap<String, Vec<(String, Arc<Prompt>)>> = BTreeMap::new();
+    let unclean_suites = raw.unclean_suites;
     for (name, s) in raw.suites {
+        let Some(s) = s else { continue };
         let before = diags.len();
+        let read_cleanly = !unclean_suites.contains(&name);
         let prompt = prompts.get(&s.prompt).cloned();
         if prompt.is_none() {
             let known: Vec<&str> = prompts.keys().map(String::as_str).collect();
@@ -252,9 +274,10 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
             }
         }
         let mut scorers: Vec<Scorer> = Vec::new();
+        let mut broken_scorers = 0;
         for (i, rs) in s.scorers.into_iter().enumerate() {
             let path = ["suites", name.as_str(), "scorers"];
-            match check_scorer(rs, prompt.as_deref(), &judges) {
+            match check_scorer(rs, prompt.as_deref(), &judges, &broken_judges) {
                 Ok(scorer) => {
                     if scorers.iter().any(|x| x.name == scorer.name) {
                         diags.push(
@@ -268,6 +291,11 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                     scorers.push(scorer);
                 }
                 Err((key, message, hint)) => {
+                    broken_scorers += 1;
+                    // No message: the scorer names a judge whose own file has the problem.
+                    if message.is_empty() {
+                        continue;
+                    }
                     let pos = match key {
                         Some(k) => loc.item_key(&path, i, k),
                         None => loc.item(&path, i),
@@ -276,7 +304,7 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 }
             }
         }
-        if scorers.is_empty() && diags.len() == before {
+        if scorers.is_empty() && diags.len() == before && broken_scorers == 0 && read_cleanly {
             diags.push(
                 at(
                     loc.key(&["suites", &name]),
@@ -289,8 +317,11 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
             Some(g) => check_gates(
                 &name,
                 g,
-                prompt.as_deref(),
-                &scorers,
+                Known {
+                    prompt: prompt.as_deref(),
+                    scorers: &scorers,
+                    every_scorer: broken_scorers == 0,
+                },
                 &loc,
                 &display,
                 &mut diags,
@@ -709,6 +740,7 @@ fn check_scorer(
     rs: RawScorer,
     prompt: Option<&Prompt>,
     judges: &IndexMap<String, Arc<Judge>>,
+    broken_judges: &[String],
 ) -> Result<Scorer, ScorerError> {
     let kind = rs.kind.as_str();
     let allowed: &[&str] = match kind {
@@ -847,6 +879,10 @@ fn check_scorer(
                         )),
                     ));
                 }
+                if !judges.contains_key(name) && broken_judges.contains(name) {
+                    // Known, but its file has a problem of its own (reported there).
+                    return Err((None, String::new(), None));
+                }
                 if !judges.contains_key(name) {
                     let known: Vec<&str> = judges.keys().map(String::as_str).collect();
                     return Err((
@@ -976,23 +1012,35 @@ fn known_metrics(prompt: Option<&Prompt>, scorers: &[Scorer]) -> Vec<String> {
     out
 }
 
+/// What a suite's gates may name: the metrics of its prompt's contract (unknown while the
+/// prompt cannot be read: its own problem is reported) and of its scorers (unknown while
+/// one of them is broken).
+struct Known<'a> {
+    prompt: Option<&'a Prompt>,
+    scorers: &'a [Scorer],
+    every_scorer: bool,
+}
+
 fn check_gates(
     suite: &str,
     g: RawGates,
-    prompt: Option<&Prompt>,
-    scorers: &[Scorer],
+    known: Known<'_>,
     loc: &Locator<'_>,
     display: &Path,
     diags: &mut Vec<Diagnostic>,
 ) -> Gates {
-    let known = known_metrics(prompt, scorers);
-    let known_refs: Vec<&str> = known.iter().map(String::as_str).collect();
+    let names = known_metrics(known.prompt, known.scorers);
+    let known_refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut metrics = IndexMap::new();
     for (metric, m) in g.metrics {
         let pos = loc
             .key(&["suites", suite, "gates", "metrics", &metric])
             .unwrap_or((0, 0));
-        if !known.contains(&metric) {
+        // A name that cannot be checked now (its prompt or a scorer is broken) is not an
+        // error of its own.
+        let unknowable = (metric.starts_with("field.") && known.prompt.is_none())
+            || (metric.starts_with("scorer.") && !known.every_scorer);
+        if !names.contains(&metric) && !unknowable {
             diags.push(
                 Diagnostic::new(
                     display,
@@ -1366,20 +1414,43 @@ fn check_cascade(
     }
 }
 
-fn load_prompt(root: &Path, name: &str, path: &Path) -> Result<Prompt, Diagnostic> {
+/// Reads a whole YAML file as `T`, with every unknown key and the first other problem (see
+/// `tolerant`).
+fn read_yaml<T: serde::de::DeserializeOwned>(
+    display: &Path,
+    text: &str,
+) -> Result<T, Vec<Diagnostic>> {
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| vec![yaml_error(display, text, &e)])?;
+    let loc = Locator::new(text);
+    let at = tolerant::At {
+        display,
+        loc: &loc,
+        path: Vec::new(),
+    };
+    match tolerant::entry(value, &at) {
+        (Some(t), d) if d.is_empty() => Ok(t),
+        (_, d) => Err(d),
+    }
+}
+
+fn load_prompt(root: &Path, name: &str, path: &Path) -> Result<Prompt, Vec<Diagnostic>> {
     let display = display_path(root, path);
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::file(&display, format!("cannot read prompt: {e}")))?;
-    let raw: RawPrompt =
-        serde_yaml::from_str(&text).map_err(|e| yaml_error(&display, &text, &e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Diagnostic::file(
+            &display,
+            format!("cannot read prompt: {e}"),
+        )]
+    })?;
+    let raw: RawPrompt = read_yaml(&display, &text)?;
     if raw.messages.is_empty() {
         let (line, col) = Locator::new(&text).key(&["messages"]).unwrap_or((1, 1));
-        return Err(Diagnostic::new(
+        return Err(vec![Diagnostic::new(
             &display,
             line,
             col,
             format!("prompt `{name}` has no messages"),
-        ));
+        )]);
     }
     let messages = raw
         .messages
@@ -1388,7 +1459,15 @@ fn load_prompt(root: &Path, name: &str, path: &Path) -> Result<Prompt, Diagnosti
         .collect();
     let _ = raw.description;
     Prompt::compile(name, display.clone(), messages, raw.params, raw.output).map_err(
-        |(index, err)| template_error(&display, &Locator::new(&text), "messages", index, &err),
+        |(index, err)| {
+            vec![template_error(
+                &display,
+                &Locator::new(&text),
+                "messages",
+                index,
+                &err,
+            )]
+        },
     )
 }
 
@@ -1420,11 +1499,29 @@ fn load_judge(
     path: &Path,
     models: &IndexMap<String, Model>,
     broken_models: &[String],
-) -> Result<Option<Judge>, Diagnostic> {
+) -> Result<Option<Judge>, Vec<Diagnostic>> {
     let display = display_path(root, path);
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::file(&display, format!("cannot read judge: {e}")))?;
-    let raw: RawJudge = serde_yaml::from_str(&text).map_err(|e| yaml_error(&display, &text, &e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Diagnostic::file(
+            &display,
+            format!("cannot read judge: {e}"),
+        )]
+    })?;
+    let raw: RawJudge = read_yaml(&display, &text)?;
+    load_judge_checked(name, &display, &text, raw, models, broken_models).map_err(|d| vec![d])
+}
+
+/// The checks of a judge file that parsed.
+fn load_judge_checked(
+    name: &str,
+    display: &Path,
+    text: &str,
+    raw: RawJudge,
+    models: &IndexMap<String, Model>,
+    broken_models: &[String],
+) -> Result<Option<Judge>, Diagnostic> {
+    let display = display.to_path_buf();
+    let text = text.to_string();
     let loc = Locator::new(&text);
     let at = |pos: Option<(usize, usize)>, message: String| {
         let (line, col) = pos.unwrap_or((1, 1));
@@ -1533,7 +1630,14 @@ fn yaml_error(display: &Path, text: &str, e: &serde_yaml::Error) -> Diagnostic {
     {
         (line, col) = pos;
     }
-    let hint = own_hint.or_else(|| unknown_name_hint(&message)).or_else(|| {
+    let hint = own_hint.or_else(|| hint_for(&message));
+    Diagnostic::new(display, line, col, message).with_hint_opt(hint)
+}
+
+/// The hint for a serde_yaml message: the nearest known name, a missing key to add, the
+/// syntax to check.
+fn hint_for(message: &str) -> Option<String> {
+    unknown_name_hint(message).or_else(|| {
         if message.contains("missing field `price`") {
             Some("add `price: {input: …, output: …}` in USD per million tokens; use 0 for a free local model".to_string())
         } else if message.contains("missing field") {
@@ -1543,8 +1647,125 @@ fn yaml_error(display: &Path, text: &str, e: &serde_yaml::Error) -> Diagnostic {
         } else {
             None
         }
-    });
-    Diagnostic::new(display, line, col, message).with_hint_opt(hint)
+    })
+}
+
+/// The entries of evalgate.yaml, each read on its own: None for an entry that could not be
+/// read (its problems are in `diags`).
+#[derive(Default)]
+struct Sections {
+    providers: IndexMap<String, Option<RawProvider>>,
+    models: IndexMap<String, Option<RawModel>>,
+    suites: IndexMap<String, Option<RawSuite>>,
+    /// Suites read with a problem (an unknown key taken out): what follows from it is not
+    /// reported again.
+    unclean_suites: std::collections::HashSet<String>,
+}
+
+fn read_sections(
+    doc: &serde_yaml::Value,
+    loc: &Locator<'_>,
+    display: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Sections {
+    let mut out = Sections::default();
+    let name_of = |k: &serde_yaml::Value| match k {
+        serde_yaml::Value::String(s) => s.clone(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    };
+    let Some(top) = doc.as_mapping() else {
+        diags.push(
+            Diagnostic::new(
+                display,
+                1,
+                1,
+                "the project file is not a mapping".to_string(),
+            )
+            .with_hint(
+                "declare `providers`, `models` and `suites`; `evalgate init` writes an example",
+            ),
+        );
+        return out;
+    };
+    for (key, value) in top {
+        let key = name_of(key);
+        if !CONFIG_KEYS.contains(&key.as_str()) {
+            let (line, col) = loc.key(&[&key]).unwrap_or((0, 0));
+            diags.push(
+                Diagnostic::new(
+                    display,
+                    line,
+                    col,
+                    format!(
+                        "unknown field `{key}`, expected one of {}",
+                        CONFIG_KEYS
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .with_hint_opt(suggestion_opt(&key, CONFIG_KEYS)),
+            );
+            continue;
+        }
+        let entries = match value {
+            serde_yaml::Value::Null => continue,
+            serde_yaml::Value::Mapping(m) => m,
+            _ => {
+                let (line, col) = loc.key(&[&key]).unwrap_or((0, 0));
+                diags.push(
+                    Diagnostic::new(
+                        display,
+                        line,
+                        col,
+                        format!("`{key}` is a mapping of names to their settings"),
+                    )
+                    .with_hint(format!(
+                        "write `{key}:` then one `NAME:` per entry, indented"
+                    )),
+                );
+                continue;
+            }
+        };
+        for (name, entry) in entries {
+            let name = name_of(name);
+            let at = tolerant::At {
+                display,
+                loc,
+                path: vec![key.clone(), name.clone()],
+            };
+            match key.as_str() {
+                "providers" => {
+                    let (e, d) = tolerant::entry(entry.clone(), &at);
+                    diags.extend(d);
+                    out.providers.insert(name, e);
+                }
+                "models" => {
+                    let (e, d) = tolerant::entry(entry.clone(), &at);
+                    diags.extend(d);
+                    out.models.insert(name, e);
+                }
+                _ => {
+                    let (e, d) = tolerant::entry(entry.clone(), &at);
+                    if !d.is_empty() {
+                        out.unclean_suites.insert(name.clone());
+                    }
+                    diags.extend(d);
+                    out.suites.insert(name, e);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// "did you mean `x`?" for the nearest of `known`, when one is near.
+fn suggestion_opt(name: &str, known: &[&str]) -> Option<String> {
+    did_you_mean(name, known.iter().copied()).map(|near| format!("did you mean `{near}`?"))
 }
 
 /// For serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown variant"), the

@@ -10,17 +10,7 @@ use serde::Deserialize;
 use crate::contract::Contract;
 use crate::prompt::{Params, Role};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawConfig {
-    #[serde(default)]
-    pub providers: IndexMap<String, RawProvider>,
-    #[serde(default)]
-    pub models: IndexMap<String, RawModel>,
-    #[serde(default)]
-    pub suites: IndexMap<String, RawSuite>,
-}
-
+/// The sections of evalgate.yaml (each entry is read on its own: see `config::tolerant`).
 pub const CONFIG_KEYS: &[&str] = &["providers", "models", "suites"];
 
 #[derive(Debug, Deserialize)]
