@@ -250,12 +250,16 @@ impl Summarizer {
                     .filter(|((e, p), _)| e == p)
                     .map(|(_, n)| n)
                     .sum();
+                let metrics: Vec<stats::LabelMetrics> = (0..labels.len())
+                    .map(|i| confusion.label_metrics(i))
+                    .collect();
+                let f1 = stats::f1_averages(&metrics);
                 EnumFieldReport {
                     accuracy: stats::wilson(correct, total),
                     kappa: confusion.kappa(),
-                    labels: (0..labels.len())
-                        .map(|i| confusion.label_metrics(i))
-                        .collect(),
+                    macro_f1: f1.map(|f| f.0),
+                    weighted_f1: f1.map(|f| f.1),
+                    labels: metrics,
                     confusion,
                     field,
                 }

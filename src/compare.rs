@@ -167,7 +167,7 @@ fn kappa_of(labels: &[String], cases: &[Vec<(usize, usize)>], idx: &[usize]) -> 
 /// One metric over the paired cases: its values in both runs, the paired-bootstrap delta,
 /// and the p-value with the test that gave it. Each case's value is computed once; the
 /// bootstrap then resamples plain numbers.
-fn measure(m: &Metric, pairs: &[(&Repeats<'_>, &Repeats<'_>)]) -> MetricDelta {
+fn measure(m: &Metric, pairs: &[(&Repeats<'_>, &Repeats<'_>)], resamples: usize) -> MetricDelta {
     let (base, candidate, delta, n) = match m {
         Metric::LatencyP95 => {
             let b: Vec<Option<f64>> = pairs.iter().map(|p| m.case_value(p.0)).collect();
@@ -177,8 +177,9 @@ fn measure(m: &Metric, pairs: &[(&Repeats<'_>, &Repeats<'_>)]) -> MetricDelta {
                 stats::percentile(&x, 0.95)
             };
             let all: Vec<usize> = (0..pairs.len()).collect();
-            let delta =
-                stats::paired_bootstrap(pairs.len(), |idx| Some(p95(&c, idx)? - p95(&b, idx)?));
+            let delta = stats::paired_bootstrap_with(pairs.len(), resamples, |idx| {
+                Some(p95(&c, idx)? - p95(&b, idx)?)
+            });
             (p95(&b, &all), p95(&c, &all), delta, pairs.len())
         }
         Metric::FieldKappa(field, known) => {
@@ -192,7 +193,7 @@ fn measure(m: &Metric, pairs: &[(&Repeats<'_>, &Repeats<'_>)]) -> MetricDelta {
                 .map(|p| label_pairs(field, &mut labels, p.1))
                 .collect();
             let all: Vec<usize> = (0..pairs.len()).collect();
-            let delta = stats::paired_bootstrap(pairs.len(), |idx| {
+            let delta = stats::paired_bootstrap_with(pairs.len(), resamples, |idx| {
                 Some(kappa_of(&labels, &c, idx)? - kappa_of(&labels, &b, idx)?)
             });
             (
@@ -210,7 +211,7 @@ fn measure(m: &Metric, pairs: &[(&Repeats<'_>, &Repeats<'_>)]) -> MetricDelta {
                 .collect();
             let base = mean(values.iter().map(|v| v.0));
             let cand = mean(values.iter().map(|v| v.1));
-            let delta = stats::mean_difference(&values);
+            let delta = stats::mean_difference_with(&values, resamples);
             let n = values.len();
             if m.is_binary() {
                 // McNemar on the cases that flipped (with repeats: the majority outcome).
@@ -225,6 +226,7 @@ fn measure(m: &Metric, pairs: &[(&Repeats<'_>, &Repeats<'_>)]) -> MetricDelta {
                     p_value: (n > 0).then(|| stats::mcnemar_exact(down, up)),
                     test: "mcnemar".into(),
                     n: n as u64,
+                    resamples: None,
                 };
             }
             (base, cand, delta, n)
@@ -239,6 +241,7 @@ fn measure(m: &Metric, pairs: &[(&Repeats<'_>, &Repeats<'_>)]) -> MetricDelta {
         p_value: delta.map(|d| d.p_value),
         test: "bootstrap".into(),
         n: n as u64,
+        resamples: Some(resamples as u64),
     }
 }
 
@@ -273,13 +276,18 @@ fn metrics(base: &RunFile, cand: &RunFile) -> Vec<Metric> {
 
 /// Compares `cand` with `base`, pairing cases by id.
 pub fn compare(base: &RunFile, cand: &RunFile) -> Comparison {
+    compare_with(base, cand, stats::BOOTSTRAP_RESAMPLES)
+}
+
+/// `compare` with `resamples` resamples in each bootstrap.
+pub fn compare_with(base: &RunFile, cand: &RunFile, resamples: usize) -> Comparison {
     let b = by_case(base);
     let c = by_case(cand);
     let (ids, pairs) = paired(&b, &c);
 
     let deltas: Vec<MetricDelta> = metrics(base, cand)
         .iter()
-        .map(|m| measure(m, &pairs))
+        .map(|m| measure(m, &pairs, resamples))
         // A metric neither run has a value for (no latency in two cached runs) is left out.
         .filter(|d| d.base.is_some() || d.candidate.is_some())
         .collect();
@@ -362,12 +370,15 @@ pub fn run_value(run: &RunFile, name: &str) -> Option<f64> {
 /// The model matrix of runs of one suite on several models (the first is the reference).
 /// The recommendation is the cheapest model whose pass rate is not significantly below the
 /// best model's (McNemar's exact test at `alpha` on the paired cases).
-pub fn matrix(runs: &[RunFile], alpha: f64) -> ModelMatrix {
+/// The model matrix of runs of one suite on several models, with the cheapest model shown as
+/// good as the best: its pass rate's 95% interval against the best's stays above `-margin`
+/// (non-inferiority). A model merely not significantly worse at `alpha` is noted, not picked.
+pub fn matrix(runs: &[RunFile], alpha: f64, margin: f64) -> ModelMatrix {
     // Only the pass rate is compared here: the other metrics' bootstraps are not needed.
     let pass_delta = |base: &RunFile, cand: &RunFile| {
         let (b, c) = (by_case(base), by_case(cand));
         let (_, pairs) = paired(&b, &c);
-        (!pairs.is_empty()).then(|| measure(&Metric::PassRate, &pairs))
+        (!pairs.is_empty()).then(|| measure(&Metric::PassRate, &pairs, stats::BOOTSTRAP_RESAMPLES))
     };
     let rows: Vec<MatrixRow> = runs
         .iter()
@@ -407,16 +418,36 @@ pub fn matrix(runs: &[RunFile], alpha: f64) -> ModelMatrix {
             rows,
             recommended: None,
             reason: "no runs".into(),
+            margin,
+            notes: Vec::new(),
         };
     };
-    // Models not significantly worse than the best.
-    let good: Vec<usize> = (0..runs.len())
-        .filter(|&i| {
-            i == best
-                || pass_delta(&runs[best], &runs[i])
-                    .is_none_or(|d| d.p_value.is_none_or(|p| p >= alpha))
-        })
-        .collect();
+    // A cheaper model is as good as the best only when its 95% interval against the best
+    // stays above the margin: "not significantly worse" alone may just mean too few cases.
+    let mut notes = Vec::new();
+    let mut good = vec![best];
+    for i in (0..runs.len()).filter(|&i| i != best) {
+        let Some(d) = pass_delta(&runs[best], &runs[i]) else {
+            continue;
+        };
+        let (Some(x), Some(p)) = (d.delta, d.p_value) else {
+            continue;
+        };
+        if x.low >= -margin {
+            good.push(i);
+        } else if p >= alpha && rows[i].cost_per_case_usd < rows[best].cost_per_case_usd {
+            notes.push(format!(
+                "{} is not shown worse than {} ({}, McNemar {}), but not shown within the {} margin either: its 95% interval reaches {} at n = {}, so more cases are needed to call it as good",
+                rows[i].model,
+                rows[best].model,
+                crate::report::format_change("pass_rate", x.delta),
+                stats::p_is(p, Some(alpha)),
+                crate::report::format_change("pass_rate", margin).trim_start_matches('+'),
+                crate::report::format_change("pass_rate", x.low),
+                d.n
+            ));
+        }
+    }
     let pick = good
         .iter()
         .copied()
@@ -426,21 +457,36 @@ pub fn matrix(runs: &[RunFile], alpha: f64) -> ModelMatrix {
                 .total_cmp(&rows[b].cost_per_case_usd)
         })
         .unwrap_or(best);
+    let margin_text = crate::report::format_change("pass_rate", margin);
+    let margin_text = margin_text.trim_start_matches('+');
     let reason = if pick == best {
         format!(
-            "{} has the best pass rate ({:.1}%) and no model that is not significantly worse costs less",
+            "{} has the best pass rate ({:.1}%) and no cheaper model is shown within {margin_text} of it (the 95% interval of the difference above −{margin_text})",
             rows[best].model,
             rows[best].pass_rate.rate * 100.0
         )
     } else {
+        let x = pass_delta(&runs[best], &runs[pick]).and_then(|d| d.delta);
         format!(
-            "{} costs ${:.6} a case against ${:.6} for {}, the best ({:.1}% against {:.1}% passing), and is not significantly worse (McNemar, α = {alpha})",
+            "{} costs ${:.6} a case against ${:.6} for {}, the best ({:.1}% against {:.1}% passing), and is within the {margin_text} margin of it (difference {}, 95% CI {} to {})",
             rows[pick].model,
             rows[pick].cost_per_case_usd,
             rows[best].cost_per_case_usd,
             rows[best].model,
             rows[pick].pass_rate.rate * 100.0,
-            rows[best].pass_rate.rate * 100.0
+            rows[best].pass_rate.rate * 100.0,
+            x.map_or_else(
+                || "–".into(),
+                |x| crate::report::format_change("pass_rate", x.delta)
+            ),
+            x.map_or_else(
+                || "–".into(),
+                |x| crate::report::format_change("pass_rate", x.low)
+            ),
+            x.map_or_else(
+                || "–".into(),
+                |x| crate::report::format_change("pass_rate", x.high)
+            ),
         )
     };
     ModelMatrix {
@@ -448,6 +494,8 @@ pub fn matrix(runs: &[RunFile], alpha: f64) -> ModelMatrix {
         recommended: Some(rows[pick].model.clone()),
         rows,
         reason,
+        margin,
+        notes,
     }
 }
 

@@ -385,12 +385,24 @@ fn drop_gate(
         })
         .unwrap_or_default();
     let p = d.p_value.unwrap_or(1.0);
+    // The test, and for the bootstrap the smallest p-value its resamples can give.
+    let test = match d.resamples {
+        Some(r) if significant => format!(
+            "bootstrap of {} resamples, smallest possible p {}",
+            crate::text::thousands(r),
+            {
+                let min = crate::score::stats::smallest_p(r as usize);
+                crate::score::stats::format_p(min, Some(min))
+            }
+        ),
+        _ => d.test.clone(),
+    };
     let mut detail = format!(
-        "{} → {} ({}{interval}; p = {p:.3}, {}); allowed drop {}",
+        "{} → {} ({}{interval}; {}, {test}); allowed drop {}",
         format_value(metric, b),
         format_value(metric, c),
         format_change(metric, c - b),
-        d.test,
+        crate::score::stats::p_is(p, significant.then_some(alpha)),
         format_change(metric, max_drop).trim_start_matches('+'),
     );
     let too_far = worse > max_drop + 1e-12;
@@ -431,5 +443,41 @@ mod tests {
         let mut out = Vec::new();
         cascade_gates(&Gates::default(), None, &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_bootstrap_gate_states_its_smallest_p_and_shows_p_with_alpha_digits() {
+        let d = MetricDelta {
+            name: "field.risk.mae".into(),
+            higher_is_better: false,
+            base: Some(1.0),
+            candidate: Some(1.5),
+            delta: Some(crate::score::stats::Delta {
+                delta: 0.5,
+                low: 0.2,
+                high: 0.8,
+                p_value: 0.0005,
+            }),
+            p_value: Some(0.0005),
+            test: "bootstrap".into(),
+            n: 80,
+            resamples: Some(2000),
+        };
+        let g = drop_gate("m".into(), "field.risk.mae", 0.1, true, 0.001, &d);
+        assert_eq!(g.status, "fail");
+        assert!(
+            g.detail
+                .contains("p = 0.0005, bootstrap of 2,000 resamples, smallest possible p 0.0005"),
+            "{}",
+            g.detail
+        );
+        // At α = 0.0005 it would read the same as α, so it is shown with one more digit.
+        let d = MetricDelta {
+            p_value: Some(0.00052),
+            ..d
+        };
+        let g = drop_gate("m".into(), "field.risk.mae", 0.1, true, 0.0005, &d);
+        assert!(g.detail.contains("p = 0.00052,"), "{}", g.detail);
+        assert!(g.detail.contains("(p ≥ α = 0.0005)"), "{}", g.detail);
     }
 }

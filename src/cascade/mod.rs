@@ -128,6 +128,12 @@ pub struct CascadeReport {
     pub frontier: Frontier,
     /// The operating point the suite pins (every tier's `threshold`), when it does.
     pub pinned: Option<Point>,
+    /// The recommended point against the top tier alone, case by case.
+    #[serde(default)]
+    pub recommended_vs_top: Option<simulate::VersusTop>,
+    /// The pinned point against the top tier alone.
+    #[serde(default)]
+    pub pinned_vs_top: Option<simulate::VersusTop>,
     pub notes: Vec<String>,
 }
 

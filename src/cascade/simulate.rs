@@ -100,6 +100,65 @@ fn replay(cases: &[CaseAnswers], thresholds: &[Option<f64>], latency: bool) -> P
     }
 }
 
+/// The answer an operating point gives to one case (None: no tier gave a usable one).
+fn answer_of<'c>(c: &'c CaseAnswers, thresholds: &[Option<f64>]) -> Option<&'c str> {
+    let tiers = thresholds.len() + 1;
+    for (k, t) in c.tiers.iter().enumerate().take(tiers) {
+        let last = k + 1 == tiers;
+        let threshold = if last {
+            Some(f64::NEG_INFINITY)
+        } else {
+            thresholds[k]
+        };
+        let Some(threshold) = threshold else {
+            continue;
+        };
+        if t.answer.is_some() && t.confidence >= threshold || last {
+            return t.answer.as_deref();
+        }
+    }
+    None
+}
+
+/// An operating point against the top tier alone, case by case: is the loss of accuracy
+/// shown to be within what the target allows?
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct VersusTop {
+    /// Accuracy of the point − accuracy of the top tier alone, with its 95% paired-bootstrap
+    /// interval.
+    pub delta: stats::Delta,
+    /// The loss the target allows, in accuracy (1 − target) × the top tier's accuracy.
+    pub margin: f64,
+    /// The whole interval is above −margin: the point is shown to keep the target.
+    pub shown: bool,
+    pub n: usize,
+}
+
+/// The paired comparison of an operating point with the top tier alone.
+pub fn versus_top(
+    cases: &[CaseAnswers],
+    thresholds: &[Option<f64>],
+    target: f64,
+) -> Option<VersusTop> {
+    let top = vec![None; thresholds.len()];
+    let right = |c: &CaseAnswers, t: &[Option<f64>]| {
+        f64::from(u8::from(answer_of(c, t) == Some(c.expected.as_str())))
+    };
+    let pairs: Vec<(f64, f64)> = cases
+        .iter()
+        .map(|c| (right(c, &top), right(c, thresholds)))
+        .collect();
+    let delta = stats::mean_difference(&pairs)?;
+    let top_accuracy = pairs.iter().map(|p| p.0).sum::<f64>() / pairs.len().max(1) as f64;
+    let margin = (1.0 - target).max(0.0) * top_accuracy;
+    Some(VersusTop {
+        shown: delta.low >= -margin - 1e-12,
+        delta,
+        margin,
+        n: pairs.len(),
+    })
+}
+
 /// Candidate thresholds of a tier: its distinct confidences (at most `max` quantiles of them),
 /// each meaning "answer when at least this sure".
 fn candidates(cases: &[CaseAnswers], tier: usize, max: usize) -> Vec<f64> {

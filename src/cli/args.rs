@@ -520,6 +520,10 @@ pub struct CompareArgs {
     /// outputs side by side and a word-level diff, then the metrics and every case.
     #[arg(long, value_name = "FILE.html")]
     pub html: Option<PathBuf>,
+    /// Resamples of each paired bootstrap (intervals, and the p-values of metrics that are
+    /// not pass/fail). The smallest p-value a bootstrap can give is 1 / resamples.
+    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(200..=1_000_000))]
+    pub resamples: u32,
 }
 
 #[derive(Debug, Args)]
@@ -605,6 +609,12 @@ pub struct RunArgs {
         value_name = "MODEL"
     )]
     pub models: Vec<String>,
+
+    /// With several models: how many pass-rate points a cheaper model may lose against the
+    /// best and still be recommended (non-inferiority: its whole 95% interval must stay
+    /// within the margin). Default 5.
+    #[arg(long, value_name = "POINTS", value_parser = margin_points)]
+    pub margin: Option<f64>,
 
     /// Requests in flight at once (default: the suite's `concurrency`, else 4).
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -761,4 +771,19 @@ pub struct RunsArgs {
     /// At most this many runs.
     #[arg(long, default_value_t = 20)]
     pub limit: i64,
+}
+
+/// A non-inferiority margin in pass-rate points: more than 0, at most 50.
+fn margin_points(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number of points such as 5, got `{s}`"))?;
+    if v > 0.0 && v <= 50.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "a margin is more than 0 and at most 50 points, got {v}"
+        ))
+    }
 }

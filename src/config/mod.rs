@@ -1031,6 +1031,22 @@ fn check_gates(
 ) -> Gates {
     let names = known_metrics(known.prompt, known.scorers);
     let known_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let resamples = g
+        .bootstrap_resamples
+        .unwrap_or(crate::score::stats::BOOTSTRAP_RESAMPLES);
+    if !(MIN_RESAMPLES..=MAX_RESAMPLES).contains(&resamples) {
+        let (line, col) = loc
+            .key(&["suites", suite, "gates", "bootstrap_resamples"])
+            .unwrap_or((0, 0));
+        diags.push(Diagnostic::new(
+            display,
+            line,
+            col,
+            format!(
+                "`bootstrap_resamples` is between {MIN_RESAMPLES} and {MAX_RESAMPLES}, got {resamples}"
+            ),
+        ));
+    }
     let mut metrics = IndexMap::new();
     for (metric, m) in g.metrics {
         let pos = loc
@@ -1060,6 +1076,27 @@ fn check_gates(
                 pos.1,
                 format!("`alpha` must be between 0 and 1, got {alpha}"),
             ));
+        } else if m.significant
+            && bootstrap_tested(&metric)
+            && alpha <= crate::score::stats::smallest_p(resamples)
+        {
+            // The bootstrap's p-value is never below 1 / resamples: such a gate could never
+            // call a drop significant.
+            let needed = ((10.0 / alpha).ceil() as usize).clamp(MIN_RESAMPLES, MAX_RESAMPLES);
+            diags.push(
+                Diagnostic::new(
+                    display,
+                    pos.0,
+                    pos.1,
+                    format!(
+                        "`alpha` {alpha} cannot be reached: `{metric}` is tested by a bootstrap of {resamples} resamples, whose smallest p-value is {}",
+                        crate::score::stats::smallest_p(resamples)
+                    ),
+                )
+                .with_hint(format!(
+                    "set `bootstrap_resamples: {needed}` under the suite's `gates` (or raise `alpha`)"
+                )),
+            );
         }
         metrics.insert(
             metric,
@@ -1082,7 +1119,21 @@ fn check_gates(
         max_flip_rate: g.max_flip_rate,
         cascade_min_quality_retained: g.cascade_min_quality_retained,
         cascade_max_cost_per_1k: g.cascade_max_cost_per_1k,
+        bootstrap_resamples: resamples,
     }
+}
+
+/// Bounds of `gates.bootstrap_resamples`.
+const MIN_RESAMPLES: usize = 200;
+const MAX_RESAMPLES: usize = 1_000_000;
+
+/// Whether a gate metric's p-value comes from the paired bootstrap (the others are pass/fail
+/// metrics, tested by McNemar's exact test).
+fn bootstrap_tested(metric: &str) -> bool {
+    metric.ends_with(".kappa")
+        || metric.ends_with(".mae")
+        || metric == "cost_per_case"
+        || metric == "latency_p95_ms"
 }
 
 /// A suite's `lift:` section: the fields it names must be model-usable fields of the prompt's

@@ -167,7 +167,7 @@ pub struct Suite {
 }
 
 /// Thresholds of a suite. `evalgate gate` evaluates them against a baseline.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Gates {
     pub metrics: IndexMap<String, MetricGate>,
     pub max_cost_increase: Option<f64>,
@@ -185,6 +185,26 @@ pub struct Gates {
     pub cascade_min_quality_retained: Option<f64>,
     /// The cascade may cost at most this per 1,000 cases (USD).
     pub cascade_max_cost_per_1k: Option<f64>,
+    /// Resamples of each paired bootstrap (default `stats::BOOTSTRAP_RESAMPLES`): the
+    /// smallest p-value it can give is 1 / resamples.
+    pub bootstrap_resamples: usize,
+}
+
+impl Default for Gates {
+    fn default() -> Gates {
+        Gates {
+            metrics: IndexMap::new(),
+            max_cost_increase: None,
+            max_latency_p95_ms: None,
+            min_judge_kappa: None,
+            min_lift: None,
+            max_lift_drop: None,
+            max_flip_rate: None,
+            cascade_min_quality_retained: None,
+            cascade_max_cost_per_1k: None,
+            bootstrap_resamples: crate::score::stats::BOOTSTRAP_RESAMPLES,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]

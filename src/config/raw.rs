@@ -181,6 +181,8 @@ pub struct RawGates {
     pub max_flip_rate: Option<f64>,
     pub cascade_min_quality_retained: Option<f64>,
     pub cascade_max_cost_per_1k: Option<f64>,
+    /// Resamples of each paired bootstrap behind the gates' intervals and p-values.
+    pub bootstrap_resamples: Option<usize>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -316,10 +316,16 @@ fn metrics(out: &mut String, r: &RunReport) {
         proportion_row(out, &format!("scorer {}", escape(&s.name)), &s.rate);
     }
     for f in &r.enum_fields {
-        let kappa = f.kappa.map_or_else(|| "–".into(), |k| format!("{k:.3}"));
+        let num = |v: Option<f64>| v.map_or_else(|| "–".into(), |k| format!("{k:.3}"));
         proportion_row(
             out,
-            &format!("field {} accuracy (kappa {kappa})", escape(&f.field)),
+            &format!(
+                "field {} accuracy (kappa {}, macro-F1 {}, weighted F1 {})",
+                escape(&f.field),
+                num(f.kappa),
+                num(f.macro_f1),
+                num(f.weighted_f1)
+            ),
             &f.accuracy,
         );
     }
@@ -1227,6 +1233,10 @@ pub fn render_cascade(r: &crate::cascade::CascadeReport, svg: &str) -> String {
         r.cases,
         f.target * 100.0
     );
+    // The notes first: a weak top tier changes how every "keeps N%" below reads.
+    for n in &r.notes {
+        let _ = write!(body, "<p class=\"meta\">note: {}</p>", escape(n));
+    }
     if let Some(p) = &f.recommended {
         let _ = write!(
             body,
@@ -1236,6 +1246,13 @@ pub fn render_cascade(r: &crate::cascade::CascadeReport, svg: &str) -> String {
             escape(&money(p.cost_per_1k)),
             pct(p.accuracy)
         );
+        if let Some(v) = &r.recommended_vs_top {
+            let _ = write!(
+                body,
+                r#"<p class="meta">{}</p>"#,
+                escape(&crate::report::cascade_claim(v, f.target))
+            );
+        }
     }
     // The point the gates hold the cascade to, when the suite pins one.
     if let Some(p) = &r.pinned {
@@ -1247,6 +1264,13 @@ pub fn render_cascade(r: &crate::cascade::CascadeReport, svg: &str) -> String {
             escape(&money(p.cost_per_1k)),
             pct(p.accuracy)
         );
+        if let Some(v) = &r.pinned_vs_top {
+            let _ = write!(
+                body,
+                r#"<p class="meta">{}</p>"#,
+                escape(&crate::report::cascade_claim(v, f.target))
+            );
+        }
     }
     // The chart is ours and carries no script; it is inlined as is.
     body.push_str(svg.trim_end());
@@ -1288,9 +1312,6 @@ pub fn render_cascade(r: &crate::cascade::CascadeReport, svg: &str) -> String {
         );
     }
     body.push_str("</table>");
-    for n in &r.notes {
-        let _ = write!(body, "<p class=\"meta\">note: {}</p>", escape(n));
-    }
     page(&format!("evalgate cascade · {}", r.suite), &body)
 }
 

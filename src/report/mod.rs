@@ -137,6 +137,12 @@ pub struct EnumFieldReport {
     pub accuracy: Proportion,
     /// Cohen's kappa between the expected and the predicted labels.
     pub kappa: Option<f64>,
+    /// The mean of the labels' F1 (each label counts the same; see `stats::f1_averages`).
+    #[serde(default)]
+    pub macro_f1: Option<f64>,
+    /// The labels' F1 weighted by their support.
+    #[serde(default)]
+    pub weighted_f1: Option<f64>,
     pub labels: Vec<LabelMetrics>,
     pub confusion: Confusion,
 }
@@ -258,11 +264,42 @@ pub fn cascade_thresholds(
 /// What an operating point keeps and costs against the top tier alone.
 pub fn cascade_sentence(p: &crate::cascade::simulate::Point) -> String {
     format!(
-        "keeps {:.0}% of the top tier's accuracy with {:.0}% of calls reaching it, at {:.0}% of the cost",
+        "keeps {:.0}% of the top tier's accuracy{} with {:.0}% of calls reaching it, at {:.0}% of the cost",
         p.quality_retained * 100.0,
+        if p.quality_retained > 1.0 + 1e-9 {
+            " (more than the top tier itself, a weak reference: see the note above)"
+        } else {
+            ""
+        },
         p.reach_top * 100.0,
         p.cost_share * 100.0
     )
+}
+
+/// Whether an operating point is shown to keep the target against the top tier, with the
+/// margin the target allows: a point estimate above the target on few cases is not proof.
+pub fn cascade_claim(v: &crate::cascade::simulate::VersusTop, target: f64) -> String {
+    let d = &v.delta;
+    let interval = format!(
+        "{} against the top tier alone (95% CI {} to {})",
+        format_change("pass_rate", d.delta),
+        format_change("pass_rate", d.low),
+        format_change("pass_rate", d.high)
+    );
+    let margin = format_change("pass_rate", v.margin);
+    let margin = margin.trim_start_matches('+');
+    if v.shown {
+        format!(
+            "{interval}: shown within the {margin} loss that {:.0}% of its accuracy allows",
+            target * 100.0
+        )
+    } else {
+        format!(
+            "{interval}: not shown within the {margin} loss that {:.0}% of its accuracy allows; n = {} is too small to show it keeps the target (more cases, or a lower target)",
+            target * 100.0,
+            v.n
+        )
+    }
 }
 
 /// A signed number with three decimals: `+0.049`, `-0.010` (lifts, kappas).
@@ -321,6 +358,10 @@ pub struct MetricDelta {
     pub test: String,
     /// Paired cases the metric is defined on.
     pub n: u64,
+    /// The bootstrap's resamples, when the p-value is the bootstrap's: its smallest p-value
+    /// is 1 / resamples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resamples: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -392,10 +433,16 @@ pub struct SuiteVerdict {
 pub struct ModelMatrix {
     pub suite: String,
     pub rows: Vec<MatrixRow>,
-    /// The cheapest model not significantly worse than the best (by pass rate).
+    /// The cheapest model shown as good as the best (by pass rate, within `margin`).
     pub recommended: Option<String>,
     /// Why, in words.
     pub reason: String,
+    /// The non-inferiority margin, in pass-rate units (0.05 is 5 points).
+    #[serde(default)]
+    pub margin: f64,
+    /// Cheaper models not shown worse, but not shown within the margin either.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -177,13 +177,14 @@ pub fn render(r: &RunReport) -> String {
     }
 
     for f in &r.enum_fields {
-        let kappa = opt(f.kappa, 3);
         let _ = writeln!(
             out,
-            "\nfield {}: accuracy {}, Cohen's kappa {}",
+            "\nfield {}: accuracy {}, Cohen's kappa {}, macro-F1 {}, weighted F1 {}",
             f.field,
             proportion(&f.accuracy),
-            kappa
+            opt(f.kappa, 3),
+            opt(f.macro_f1, 3),
+            opt(f.weighted_f1, 3)
         );
         let mut t = table(&["label", "precision", "recall", "f1", "support", "predicted"]);
         for m in &f.labels {
@@ -198,6 +199,12 @@ pub fn render(r: &RunReport) -> String {
         }
         right(&mut t, 1);
         let _ = writeln!(out, "{t}");
+        // A matrix of many labels is thousands of characters wide: its largest cells off
+        // the diagonal instead (the JSON and HTML reports keep the whole matrix).
+        if f.confusion.labels.len() > MAX_MATRIX_LABELS {
+            let _ = writeln!(out, "{}", top_confusions(&f.confusion, TOP_CONFUSIONS));
+            continue;
+        }
         let mut header: Vec<String> = vec!["expected \\ predicted".into()];
         header.extend(f.confusion.labels.iter().cloned());
         let mut t = Table::new();
@@ -447,16 +454,22 @@ pub fn render_comparison(c: &Comparison, color: bool) -> String {
                     )
                 },
             ),
-            opt(m.p_value, 3),
-            m.test.clone(),
+            m.p_value
+                .map_or_else(|| "–".into(), |p| crate::score::stats::format_p(p, None)),
+            match m.resamples {
+                Some(r) => format!("{} ({} resamples)", m.test, crate::text::thousands(r)),
+                None => m.test.clone(),
+            },
         ]);
     }
     right(&mut t, 1);
     let _ = writeln!(out, "{t}");
     let _ = writeln!(
         out,
-        "flips: {} pass → fail, {} fail → pass (McNemar exact p = {:.3})",
-        c.pass_to_fail, c.fail_to_pass, c.flip_p_value
+        "flips: {} pass → fail, {} fail → pass (McNemar exact {})",
+        c.pass_to_fail,
+        c.fail_to_pass,
+        crate::score::stats::p_is(c.flip_p_value, None)
     );
     for f in &c.flipped {
         let arrow = f.arrow();
@@ -548,10 +561,11 @@ pub fn render_matrix(m: &ModelMatrix) -> String {
                 || "–".into(),
                 |d| {
                     format!(
-                        "{} (p = {})",
+                        "{} ({})",
                         d.delta
                             .map_or_else(|| "–".into(), |x| format_change(&d.name, x.delta)),
-                        opt(d.p_value, 3)
+                        d.p_value
+                            .map_or_else(|| "p –".into(), |p| crate::score::stats::p_is(p, None))
                     )
                 },
             ),
@@ -559,6 +573,9 @@ pub fn render_matrix(m: &ModelMatrix) -> String {
     }
     right(&mut t, 2);
     let _ = writeln!(out, "{t}");
+    for n in &m.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
     match &m.recommended {
         Some(model) => {
             let _ = writeln!(out, "recommended: {model}: {}", m.reason);
@@ -1204,6 +1221,10 @@ pub fn render_cascade(r: &crate::cascade::CascadeReport) -> String {
         pct(f.top.accuracy),
         usd(f.top.cost_per_1k)
     );
+    // The notes first: a weak top tier changes how every "keeps N%" below reads.
+    for n in &r.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
     match &f.recommended {
         Some(p) => {
             let _ = writeln!(
@@ -1215,6 +1236,9 @@ pub fn render_cascade(r: &crate::cascade::CascadeReport) -> String {
                 usd(p.cost_per_1k),
                 pct(p.accuracy)
             );
+            if let Some(v) = &r.recommended_vs_top {
+                let _ = writeln!(out, "  {}", crate::report::cascade_claim(v, f.target));
+            }
         }
         None => {
             let _ = writeln!(out, "no operating point reaches the target");
@@ -1229,9 +1253,50 @@ pub fn render_cascade(r: &crate::cascade::CascadeReport) -> String {
             usd(p.cost_per_1k),
             pct(p.accuracy)
         );
+        if let Some(v) = &r.pinned_vs_top {
+            let _ = writeln!(out, "  {}", crate::report::cascade_claim(v, f.target));
+        }
     }
-    for n in &r.notes {
-        let _ = writeln!(out, "note: {n}");
+    out
+}
+
+/// Past this many labels the terminal shows the top confusions instead of the matrix.
+const MAX_MATRIX_LABELS: usize = 12;
+
+/// How many confusions that list shows.
+const TOP_CONFUSIONS: usize = 15;
+
+/// The most frequent (expected, predicted) pairs that differ, as a list.
+fn top_confusions(c: &crate::score::stats::Confusion, n: usize) -> String {
+    let mut pairs: Vec<(u64, usize, usize)> = Vec::new();
+    for (i, row) in c.counts.iter().enumerate() {
+        for (j, k) in row.iter().enumerate() {
+            if i != j && *k > 0 {
+                pairs.push((*k, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let wrong: u64 = pairs.iter().map(|p| p.0).sum();
+    let mut out = format!(
+        "{} labels: the confusion matrix is in the JSON and HTML reports; the {} most frequent confusions of {wrong} wrong answers:",
+        c.labels.len(),
+        n.min(pairs.len())
+    );
+    for (k, i, j) in pairs.iter().take(n) {
+        let _ = write!(
+            out,
+            "\n  {k:>5}  expected {} → predicted {}",
+            c.labels[*i], c.labels[*j]
+        );
+    }
+    if pairs.len() > n {
+        let rest: u64 = pairs[n..].iter().map(|p| p.0).sum();
+        let _ = write!(
+            out,
+            "\n  and {rest} more in {} other pairs",
+            pairs.len() - n
+        );
     }
     out
 }
@@ -1239,6 +1304,34 @@ pub fn render_cascade(r: &crate::cascade::CascadeReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_labels_give_a_list_of_confusions_not_a_wide_matrix() {
+        let labels: Vec<String> = (0..150).map(|i| format!("intent_{i:03}")).collect();
+        let pairs: Vec<(String, String)> = (0..600)
+            .map(|k| {
+                let e = k % 150;
+                let p = if k % 4 == 0 { (e + 1) % 150 } else { e };
+                (labels[e].clone(), labels[p].clone())
+            })
+            .collect();
+        let c = crate::score::stats::Confusion::from_pairs(
+            &labels,
+            pairs.iter().map(|(e, p)| (e.as_str(), p.as_str())),
+        );
+        let text = top_confusions(&c, 15);
+        assert!(text.lines().all(|l| l.chars().count() < 200), "{text}");
+        assert_eq!(text.lines().count(), 17, "{text}");
+        assert!(
+            text.contains("the 15 most frequent confusions of 150 wrong answers"),
+            "{text}"
+        );
+        assert!(
+            text.contains("expected intent_000 → predicted intent_001"),
+            "{text}"
+        );
+        assert!(text.ends_with("and 120 more in 60 other pairs"), "{text}");
+    }
 
     #[test]
     fn formats_numbers() {

@@ -151,6 +151,33 @@ impl Confusion {
     }
 }
 
+/// Macro-F1 and support-weighted F1 over labels' metrics, as scikit-learn's `f1_score` with
+/// `average='macro'` and `'weighted'`, `labels` = the labels that occur (expected or
+/// predicted) and `zero_division=0`: a label whose F1 is undefined (never predicted, or never
+/// expected) counts 0. `None` when no label occurs.
+pub fn f1_averages(labels: &[LabelMetrics]) -> Option<(f64, f64)> {
+    let occurring: Vec<&LabelMetrics> = labels
+        .iter()
+        .filter(|m| m.support > 0 || m.predicted > 0)
+        .collect();
+    if occurring.is_empty() {
+        return None;
+    }
+    let f1 = |m: &LabelMetrics| m.f1.unwrap_or(0.0);
+    let macro_f1 = occurring.iter().map(|m| f1(m)).sum::<f64>() / occurring.len() as f64;
+    let support: u64 = occurring.iter().map(|m| m.support).sum();
+    let weighted = if support == 0 {
+        0.0
+    } else {
+        occurring
+            .iter()
+            .map(|m| f1(m) * m.support as f64)
+            .sum::<f64>()
+            / support as f64
+    };
+    Some((macro_f1, weighted))
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LabelMetrics {
     pub label: String,
@@ -196,8 +223,45 @@ pub fn mcnemar_exact(b: u64, c: u64) -> f64 {
 
 /// The seed of every bootstrap: the same runs always give the same intervals.
 pub const BOOTSTRAP_SEED: u64 = 0x5eed_e7a1_9a7e;
-/// Resamples per bootstrap.
+/// Resamples per bootstrap, unless a suite sets `gates.bootstrap_resamples` (or `compare
+/// --resamples`). Its smallest p-value is 1 / resamples (`smallest_p`).
 pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+
+/// The smallest p-value a bootstrap of `resamples` can give: a test at an α at or below it
+/// can never be significant.
+pub fn smallest_p(resamples: usize) -> f64 {
+    1.0 / resamples.max(1) as f64
+}
+
+/// A p-value with the digits needed to compare it with α: three decimals, more when α has
+/// more (α = 0.0005 gives four) or when p and α would otherwise read the same; `< 0.001`
+/// below what the digits show.
+/// `p = 0.062` or `p < 0.001` (see `format_p`).
+pub fn p_is(p: f64, alpha: Option<f64>) -> String {
+    let shown = format_p(p, alpha);
+    if shown.starts_with('<') {
+        format!("p {shown}")
+    } else {
+        format!("p = {shown}")
+    }
+}
+
+pub fn format_p(p: f64, alpha: Option<f64>) -> String {
+    let shown = |x: f64, d: usize| format!("{x:.d$}");
+    let mut digits: usize = 3;
+    if let Some(a) = alpha.filter(|a| *a > 0.0 && *a < 1.0) {
+        // The decimals that show α's first significant digit (0.0005: four).
+        digits = digits.max((-a.log10() - 1e-9).ceil() as usize);
+        while digits < 10 && p != a && shown(p, digits) == shown(a, digits) {
+            digits += 1;
+        }
+    }
+    let floor = 10f64.powi(-(digits as i32));
+    if p > 0.0 && p < floor / 2.0 {
+        return format!("< {}", shown(floor, digits));
+    }
+    shown(p, digits)
+}
 
 /// A difference (candidate − base) with its 95% paired-bootstrap interval and the
 /// bootstrap's two-sided p-value for "no difference".
@@ -214,7 +278,17 @@ pub struct Delta {
 /// replacement (seeded, so reproducible). The interval is the 2.5th–97.5th percentile of the
 /// resampled statistic; the p-value is twice the share of resamples on the far side of 0
 /// (at least 1 / resamples when the observed difference is not 0). `None` without cases.
-pub fn paired_bootstrap(n: usize, mut stat: impl FnMut(&[usize]) -> Option<f64>) -> Option<Delta> {
+pub fn paired_bootstrap(n: usize, stat: impl FnMut(&[usize]) -> Option<f64>) -> Option<Delta> {
+    paired_bootstrap_with(n, BOOTSTRAP_RESAMPLES, stat)
+}
+
+/// `paired_bootstrap` with `resamples` resamples.
+pub fn paired_bootstrap_with(
+    n: usize,
+    resamples: usize,
+    mut stat: impl FnMut(&[usize]) -> Option<f64>,
+) -> Option<Delta> {
+    let resamples = resamples.max(1);
     if n == 0 {
         return None;
     }
@@ -222,8 +296,8 @@ pub fn paired_bootstrap(n: usize, mut stat: impl FnMut(&[usize]) -> Option<f64>)
     let delta = stat(&all)?;
     let mut rng = fastrand::Rng::with_seed(BOOTSTRAP_SEED);
     let mut sample = vec![0usize; n];
-    let mut values = Vec::with_capacity(BOOTSTRAP_RESAMPLES);
-    for _ in 0..BOOTSTRAP_RESAMPLES {
+    let mut values = Vec::with_capacity(resamples);
+    for _ in 0..resamples {
         for slot in sample.iter_mut() {
             *slot = rng.usize(0..n);
         }
@@ -254,7 +328,12 @@ pub fn paired_bootstrap(n: usize, mut stat: impl FnMut(&[usize]) -> Option<f64>)
 
 /// Paired bootstrap of the mean difference of (base, candidate) values.
 pub fn mean_difference(pairs: &[(f64, f64)]) -> Option<Delta> {
-    paired_bootstrap(pairs.len(), |idx| {
+    mean_difference_with(pairs, BOOTSTRAP_RESAMPLES)
+}
+
+/// `mean_difference` with `resamples` resamples.
+pub fn mean_difference_with(pairs: &[(f64, f64)], resamples: usize) -> Option<Delta> {
+    paired_bootstrap_with(pairs.len(), resamples, |idx| {
         Some(idx.iter().map(|&i| pairs[i].1 - pairs[i].0).sum::<f64>() / idx.len() as f64)
     })
 }
@@ -262,6 +341,36 @@ pub fn mean_difference(pairs: &[(f64, f64)]) -> Option<Delta> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn p_values_show_the_digits_alpha_needs() {
+        assert_eq!(format_p(0.0005, Some(0.0005)), "0.0005");
+        assert_eq!(format_p(0.000499, Some(0.0005)), "0.000499");
+        assert_eq!(format_p(0.00061, Some(0.0005)), "0.0006");
+        assert_eq!(format_p(0.001, Some(0.05)), "0.001");
+        assert_eq!(format_p(0.0002, Some(0.05)), "< 0.001");
+        assert_eq!(format_p(0.0498, Some(0.05)), "0.0498");
+        assert_eq!(format_p(1.0, None), "1.000");
+        assert_eq!(smallest_p(2000), 0.0005);
+    }
+
+    #[test]
+    fn macro_and_weighted_f1_match_scikit_learn() {
+        // sklearn.metrics.f1_score(y_true, y_pred, labels=["a", "b", "c", "d"],
+        //   average="macro" / "weighted", zero_division=0) on these pairs: 0.434524, 0.538095.
+        // "e" occurs nowhere (left out, as sklearn's labels); "(none)" is no label.
+        let labels: Vec<String> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let truth = ["a", "a", "a", "b", "b", "c", "c", "c", "c", "d"];
+        let pred = ["a", "b", "a", "b", "(none)", "c", "a", "c", "(none)", "a"];
+        let c = Confusion::from_pairs(&labels, truth.iter().copied().zip(pred.iter().copied()));
+        let metrics: Vec<LabelMetrics> = (0..labels.len()).map(|i| c.label_metrics(i)).collect();
+        let (macro_f1, weighted) = f1_averages(&metrics).unwrap();
+        assert!((macro_f1 - 0.43452380952380953).abs() < 1e-12, "{macro_f1}");
+        assert!((weighted - 0.5380952380952382).abs() < 1e-12, "{weighted}");
+    }
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-4

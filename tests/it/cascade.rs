@@ -437,7 +437,14 @@ fn the_banking_example_replays_its_cascade_offline() {
         p.path().join("evalgate.yaml"),
     )
     .unwrap();
-    let r = p.evalgate(&["cascade", "banking-intent", "--format", "json"]);
+    let r = p.evalgate(&[
+        "cascade",
+        "banking-intent",
+        "--format",
+        "json",
+        "--html",
+        "cascade.html",
+    ]);
     r.assert_code(0);
     let report: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(report["cases"], 160);
@@ -457,6 +464,25 @@ fn the_banking_example_replays_its_cascade_offline() {
         notes.contains("smollm2 alone is more accurate than the top tier gemma3-270m"),
         "{notes}"
     );
+    // The note comes before any "keeps N%" of the weak top tier (the terminal report is
+    // built the same way; one replay of this cascade is enough for a test), and a share
+    // above 100% says what it is.
+    let html = p.read("cascade.html");
+    let note = html
+        .find("note: smollm2 alone is more accurate")
+        .unwrap_or_else(|| panic!("{html}"));
+    let keeps = html.find("id=\"recommendation\"").unwrap();
+    assert!(note < keeps, "{html}");
+    assert!(
+        html.contains("(more than the top tier itself, a weak reference: see the note above)"),
+        "{html}"
+    );
+    // The claim against the top tier states the loss the target allows.
+    assert!(
+        html.contains("+19.4 pt against the top tier alone (95% CI +11.2 pt to +27.5 pt): shown within the 0.5 pt loss that 98% of its accuracy allows"),
+        "{html}"
+    );
+    assert_eq!(report["recommended_vs_top"]["shown"], true);
 }
 
 /// `--record` saves every answer (each sample of a self-consistency tier on its own, the

@@ -569,14 +569,17 @@ fn only_failing_reruns_just_the_failed_cases() {
 }
 
 #[test]
-fn the_model_matrix_recommends_the_cheapest_model_not_significantly_worse() {
-    // `stub-cheap` gets the five BROKEN cases wrong (p = 0.0625: not significant);
-    // `stub-bad` gets every fourth case wrong (20 of 80: significant).
+fn the_model_matrix_recommends_the_cheapest_model_shown_within_the_margin() {
+    // `stub-cheap` gets the five BROKEN cases wrong (p = 0.0625: not significant, but its
+    // interval reaches past the 5-point margin: not shown as good either); `stub-bad` gets
+    // every fourth case wrong (20 of 80: significant); `stub-twin` gets one of them wrong: its
+    // interval stays within the margin.
     let stub = Stub::start(|body| {
         let i = case_index(body);
         let wrong = match body["model"].as_str().unwrap_or("") {
             "stub-cheap" => BROKEN.contains(&i),
             "stub-bad" => i.is_multiple_of(4),
+            "stub-twin" => i == BROKEN[0],
             _ => false,
         };
         if wrong {
@@ -593,14 +596,14 @@ fn the_model_matrix_recommends_the_cheapest_model_not_significantly_worse() {
         "evalgate.yaml",
         &config.replace(
             "models:\n",
-            "models:\n  cheap-model:\n    provider: stub\n    name: stub-cheap\n    price: {input: 0.1, output: 0.2}\n  bad-model:\n    provider: stub\n    name: stub-bad\n    price: {input: 0.01, output: 0.02}\n",
+            "models:\n  cheap-model:\n    provider: stub\n    name: stub-cheap\n    price: {input: 0.1, output: 0.2}\n  bad-model:\n    provider: stub\n    name: stub-bad\n    price: {input: 0.01, output: 0.02}\n  twin-model:\n    provider: stub\n    name: stub-twin\n    price: {input: 0.5, output: 1.0}\n",
         ),
     );
     let r = p.evalgate(&[
         "run",
         "support",
         "--models",
-        "stub-model,cheap-model,bad-model",
+        "stub-model,cheap-model,bad-model,twin-model",
     ]);
     r.assert_code(0);
     assert!(
@@ -622,9 +625,29 @@ fn the_model_matrix_recommends_the_cheapest_model_not_significantly_worse() {
         "{}",
         r.stdout
     );
-    assert!(row("bad-model").contains("(p = 0.000)"), "{}", r.stdout);
+    assert!(row("bad-model").contains("(p < 0.001)"), "{}", r.stdout);
+    // Not significantly worse is not as good: -6.2 pt on 80 cases may hide -12.5 pt.
     assert!(
-        r.stdout.contains("recommended: cheap-model: cheap-model costs $0.000002 a case against $0.000020 for stub-model"),
+        r.stdout.contains("note: cheap-model is not shown worse than stub-model (-6.2 pt, McNemar p = 0.062), but not shown within the 5.0 pt margin either: its 95% interval reaches -12.5 pt at n = 80"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("recommended: twin-model: twin-model costs $0.000010 a case against $0.000020 for stub-model, the best (97.5% against 98.8% passing), and is within the 5.0 pt margin of it (difference -1.2 pt, 95% CI -3.8 pt to +0.0 pt)"),
+        "{}",
+        r.stdout
+    );
+    // A wider margin takes the cheaper model.
+    let r = p.evalgate(&[
+        "run",
+        "support",
+        "--models",
+        "stub-model,cheap-model",
+        "--margin",
+        "15",
+    ]);
+    assert!(
+        r.stdout.contains("recommended: cheap-model: cheap-model costs $0.000002 a case against $0.000020 for stub-model, the best (92.5% against 98.8% passing), and is within the 15.0 pt margin of it (difference -6.2 pt, 95% CI -12.5 pt to -1.2 pt)"),
         "{}",
         r.stdout
     );
@@ -643,7 +666,14 @@ fn the_model_matrix_recommends_the_cheapest_model_not_significantly_worse() {
         .rfind("{\n  \"suite\"")
         .expect("the matrix as JSON");
     let m: Value = serde_json::from_str(&r.stdout[start..]).unwrap();
-    assert_eq!(m["recommended"], "cheap-model");
+    assert_eq!(m["recommended"], "stub-model");
+    assert_eq!(m["margin"], 0.05);
+    assert!(
+        m["notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("cheap-model is not shown worse")
+    );
     assert_eq!(m["rows"].as_array().unwrap().len(), 2);
 }
 

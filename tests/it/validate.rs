@@ -78,3 +78,37 @@ fn every_kind_of_bad_input_gets_a_located_error_and_exit_2() {
         );
     }
 }
+
+/// A significance gate on a bootstrap-tested metric at an α its resamples cannot reach is
+/// refused, with the resamples that would reach it; setting them makes it valid.
+#[test]
+fn an_alpha_the_bootstrap_cannot_reach_is_refused() {
+    let p = Project::base("http://127.0.0.1:9/v1");
+    let config = p.read("evalgate.yaml");
+    let gated = config.replace(
+        "        tolerance: 1\n",
+        "        tolerance: 1\n    gates:\n      metrics:\n        field.escalation_risk.mae: {max_drop: 0.1, significant: true, alpha: 0.0005}\n",
+    );
+    p.write("evalgate.yaml", &gated);
+    let run = p.evalgate(&["validate"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("`alpha` 0.0005 cannot be reached: `field.escalation_risk.mae` is tested by a bootstrap of 2000 resamples, whose smallest p-value is 0.0005"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hint: set `bootstrap_resamples: 20000` under the suite's `gates`"),
+        "{}",
+        run.stderr
+    );
+    p.write(
+        "evalgate.yaml",
+        &gated.replace(
+            "    gates:\n",
+            "    gates:\n      bootstrap_resamples: 20000\n",
+        ),
+    );
+    p.evalgate(&["validate"]).assert_code(0);
+}

@@ -315,6 +315,12 @@ pub async fn analyze(
         .map(|t| t.threshold.map(Some))
         .collect();
     let pinned = pinned_thresholds.map(|t| frontier.relative(simulate::evaluate(&cases, &t)));
+    let vs_top = |p: &Option<simulate::Point>| {
+        p.as_ref()
+            .and_then(|p| simulate::versus_top(&cases, &p.thresholds, target))
+    };
+    let recommended_vs_top = vs_top(&frontier.recommended);
+    let pinned_vs_top = vs_top(&pinned);
     Ok((
         Some(CascadeReport {
             suite: suite.name.clone(),
@@ -323,6 +329,8 @@ pub async fn analyze(
             tiers,
             frontier,
             pinned,
+            recommended_vs_top,
+            pinned_vs_top,
             notes,
         }),
         ExitStatus::Ok,

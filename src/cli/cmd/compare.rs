@@ -15,7 +15,7 @@ pub async fn run(root: &Path, args: CompareArgs, printer: &Printer) -> Result<Ex
             base.run.dataset, cand.run.dataset
         ));
     }
-    let comparison = crate::compare::compare(&base, &cand);
+    let comparison = crate::compare::compare_with(&base, &cand, args.resamples as usize);
     if comparison.paired == 0 {
         return Err(Error::usage(
             format!(

@@ -274,7 +274,7 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
         };
         let comparison = baseline
             .as_ref()
-            .map(|b| crate::compare::compare(b, &candidate));
+            .map(|b| crate::compare::compare_with(b, &candidate, suite.gates.bootstrap_resamples));
         let analyses = feature_analyses(
             root,
             &project,

@@ -306,7 +306,8 @@ pub async fn run_suite(
         for id in &run_ids {
             files.push(super::stored_run(&store, id).await?);
         }
-        let matrix = crate::compare::matrix(&files, MATRIX_ALPHA);
+        let margin = args.margin.unwrap_or(MATRIX_MARGIN_POINTS) / 100.0;
+        let matrix = crate::compare::matrix(&files, MATRIX_ALPHA, margin);
         match args.format {
             Format::Terminal => printer.data(&crate::report::terminal::render_matrix(&matrix)),
             Format::Json => {
@@ -366,6 +367,10 @@ fn same_cases(run: &crate::store::RunRow, plan: &Plan<'_>, repeats: u32) -> bool
 
 /// The significance level of the model matrix's comparisons with the best model.
 const MATRIX_ALPHA: f64 = 0.05;
+
+/// How many pass-rate points a cheaper model may lose and still be recommended, unless
+/// `--margin` says otherwise.
+const MATRIX_MARGIN_POINTS: f64 = 5.0;
 
 /// How a selection reads after the number of cases: ` of shard 2/3`, ` that failed in run X`.
 fn describe(selection: &Selection) -> String {
