@@ -73,7 +73,9 @@ impl Error {
         match self {
             Error::Invalid(_) | Error::Usage { .. } => ExitStatus::InvalidInput,
             Error::ProviderSetup(e) => match e.kind {
-                crate::provider::ErrorKind::MissingKey => ExitStatus::InvalidInput,
+                crate::provider::ErrorKind::MissingKey | crate::provider::ErrorKind::NoBatchApi => {
+                    ExitStatus::InvalidInput
+                }
                 _ => ExitStatus::Infrastructure,
             },
             Error::Store(
@@ -98,6 +100,9 @@ impl Error {
             Error::ProviderSetup(e) if e.kind == crate::provider::ErrorKind::MissingKey => {
                 Some("export the variable, or run against recorded cassettes with a `replay` provider".into())
             }
+            Error::ProviderSetup(e) if e.kind == crate::provider::ErrorKind::NoBatchApi => Some(
+                "run without `--batch` (OpenAI serves a Batch API; llama-cpp-python, vLLM and most local servers do not)".into(),
+            ),
             Error::AllFailed { kind: Some(crate::provider::ErrorKind::NoCassette), .. } => Some(
                 "record the cassettes again: `evalgate run SUITE --model LIVE_MODEL --record` with a model of a live provider".into(),
             ),

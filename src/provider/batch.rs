@@ -52,6 +52,17 @@ pub fn input_line(custom_id: &str, request: &ChatRequest, api: &OpenAi) -> Strin
 
 async fn json_response(url: &str, response: reqwest::Response) -> Result<Value, ProviderError> {
     let status = response.status();
+    // No such endpoint: the server has no Batch API at all.
+    if matches!(status.as_u16(), 404 | 405 | 501)
+        && (url.ends_with("/files") || url.ends_with("/batches"))
+    {
+        return Err(ProviderError::new(
+            ErrorKind::NoBatchApi,
+            format!(
+                "`--batch` needs a Batch API, and this provider has none: POST {url} answered {status}"
+            ),
+        ));
+    }
     if !status.is_success() {
         let after = retry_after(response.headers());
         let text = response.text().await.unwrap_or_default();

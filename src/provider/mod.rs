@@ -121,6 +121,8 @@ pub enum ErrorKind {
     NoCassette,
     /// The provider's API key variable is not set.
     MissingKey,
+    /// The provider has no Batch API (its `/files` or `/batches` endpoint is not there).
+    NoBatchApi,
 }
 
 impl ErrorKind {
@@ -135,6 +137,7 @@ impl ErrorKind {
             ErrorKind::BadResponse => "bad_response",
             ErrorKind::NoCassette => "no_cassette",
             ErrorKind::MissingKey => "missing_key",
+            ErrorKind::NoBatchApi => "no_batch_api",
         }
     }
 }

@@ -51,13 +51,13 @@ pub fn render(verdicts: &[SuiteVerdict]) -> String {
         out,
         "## {} evalgate: {}\n",
         icon(overall),
-        match overall {
-            "fail" => format!("{failed} of {} suites regressed", verdicts.len()),
-            "error" => format!(
-                "{errored} of {} suites could not be evaluated",
-                verdicts.len()
-            ),
-            _ => format!("{} suites pass", verdicts.len()),
+        match (overall, verdicts.len()) {
+            ("fail", 1) => "the suite regressed".to_string(),
+            ("fail", n) => format!("{failed} of {n} suites regressed"),
+            ("error", 1) => "the suite could not be evaluated".to_string(),
+            ("error", n) => format!("{errored} of {n} suites could not be evaluated"),
+            (_, 1) => "the suite passes".to_string(),
+            (_, n) => format!("all {n} suites pass"),
         }
     );
     let _ = writeln!(out, "| suite | verdict | why |\n| --- | --- | --- |");

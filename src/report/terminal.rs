@@ -256,12 +256,26 @@ pub fn render(r: &RunReport) -> String {
         pct(cached),
         thousands(u.output_tokens)
     );
-    let _ = writeln!(
-        out,
-        "cost       {} total · {} per case",
-        usd(u.cost_usd),
-        usd(u.cost_per_case_usd)
-    );
+    // The judges' cost is apart from the model's (see their table); the progress line
+    // showed both together, so the report says both and their sum.
+    let judges: f64 = r.judges.iter().map(|j| j.cost_usd).sum();
+    if judges > 0.0 {
+        let _ = writeln!(
+            out,
+            "cost       {} the model ({} per case) · {} its judges · {} in all",
+            usd(u.cost_usd),
+            usd(u.cost_per_case_usd),
+            usd(judges),
+            usd(u.cost_usd + judges)
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "cost       {} total · {} per case",
+            usd(u.cost_usd),
+            usd(u.cost_per_case_usd)
+        );
+    }
     if u.cache_hits > 0 {
         let share = u.cache_hits as f64 / u.answered.max(1) as f64;
         let _ = writeln!(

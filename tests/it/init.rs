@@ -40,3 +40,45 @@ fn help_teaches() {
         p.evalgate(&["export", "--help"]).transcript()
     );
 }
+
+/// The workflow `init` writes watches the same paths as this repository's own, and builds
+/// evalgate from its source instead of installing an unpublished crate.
+#[test]
+fn the_init_workflow_matches_the_repository_s_own() {
+    let p = Project::empty();
+    p.evalgate(&["init", "."]).assert_code(0);
+    let written = p.read(".github/workflows/evalgate.yml");
+    let own = std::fs::read_to_string(crate::common::repo().join(".github/workflows/evalgate.yml"))
+        .unwrap();
+    let paths = |w: &str| {
+        w.lines()
+            .find(|l| l.trim_start().starts_with("paths:"))
+            .map(|l| l.trim().to_string())
+    };
+    assert_eq!(paths(&written), paths(&own));
+    assert!(paths(&written).unwrap().contains("cassettes/**"));
+    assert!(!written.contains("cargo install"), "{written}");
+    assert!(
+        written.contains("cargo build --release --locked"),
+        "{written}"
+    );
+    assert!(own.contains("cargo build --release"), "{own}");
+}
+
+/// `init .` prints commands that run as they are, here.
+#[test]
+fn init_here_prints_a_usable_next_step() {
+    let p = Project::empty();
+    let r = p.evalgate(&["init", "."]);
+    r.assert_code(0);
+    assert!(
+        r.stderr
+            .contains("next: evalgate validate && evalgate run ticket-triage --dry-run"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("cd ."), "{}", r.stderr);
+    p.evalgate(&["validate"]).assert_code(0);
+    p.evalgate(&["run", "ticket-triage", "--dry-run"])
+        .assert_code(0);
+}

@@ -111,6 +111,23 @@ fn judge_verdicts_are_scored_stored_and_priced_apart() {
         .find(|s| s["scorer"] == "faithful")
         .unwrap();
     assert_eq!(score["outcome"], "pass");
+    // The report's cost line says what the model and its judges cost, and their sum (what
+    // the progress line counted as paid).
+    let line = run.stdout.lines().find(|l| l.starts_with("cost ")).unwrap();
+    let usd = |x: f64| format!("${x:.6}");
+    let (model, judges) = (
+        target["cost_usd"].as_f64().unwrap(),
+        j["cost_usd"].as_f64().unwrap(),
+    );
+    assert!(
+        line.contains(&format!("{} the model (", usd(model)))
+            && line.contains(&format!(
+                "{} its judges · {} in all",
+                usd(judges),
+                usd(model + judges)
+            )),
+        "{line}"
+    );
     crate::snapshot!(
         "judge_report",
         run.stdout

@@ -773,6 +773,46 @@ fn validate_warns_when_variables_come_before_static_instructions() {
     crate::snapshot!("prefix_cache_warning", run.stderr.clone());
 }
 
+/// `--batch` against a server without a Batch API (llama-cpp-python, say) names the
+/// endpoint that is not there and exits 2.
+#[test]
+fn batch_mode_on_a_provider_without_a_batch_api_says_so() {
+    let stub = Stub::start_without_batches(support_labeller);
+    let p = project(&stub, 3);
+    let run = p.evalgate(&["run", "support", "--batch"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "`--batch` needs a Batch API, and this provider has none: POST {}/files answered 404 Not Found",
+            stub.base_url
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: run without `--batch`"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Repeats at temperature 0 cost K times and measure nothing: the run says so.
+#[test]
+fn repeats_at_temperature_zero_are_warned_about() {
+    let stub = Stub::start(support_labeller);
+    let p = project(&stub, 2);
+    let run = p.evalgate(&["run", "support", "--repeat", "3"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("`--repeat 3` at temperature 0: a model answers the same every time"),
+        "{}",
+        run.stderr
+    );
+    let once = p.evalgate(&["run", "support"]);
+    assert!(!once.stderr.contains("--repeat"), "{}", once.stderr);
+}
+
 #[test]
 fn batch_mode_sends_one_batch_and_prices_it_at_the_batch_rate() {
     let stub = Stub::start(support_labeller);

@@ -48,11 +48,31 @@ pub fn run(args: &crate::cli::args::InitArgs, printer: &Printer) -> Result<ExitS
         write(&target, content)?;
     }
     printer.info(&format!("created an evalgate project in {}", dir.display()));
-    printer.info(&format!(
-        "next: cd {} && evalgate validate && OPENAI_API_KEY=… evalgate run ticket-triage",
-        dir.display()
-    ));
+    printer.info(&next_step(dir));
     Ok(ExitStatus::Ok)
+}
+
+/// What to type next: commands that run as they are (a dry run needs no API key), in the
+/// project's directory.
+fn next_step(dir: &Path) -> String {
+    let here = dir.as_os_str().is_empty() || dir == Path::new(".");
+    let cd = if here {
+        String::new()
+    } else {
+        let shown = dir.display().to_string();
+        let quoted = if shown
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_./".contains(c))
+        {
+            shown
+        } else {
+            format!("'{}'", shown.replace('\'', r"'\''"))
+        };
+        format!("cd {quoted} && ")
+    };
+    format!(
+        "next: {cd}evalgate validate && evalgate run ticket-triage --dry-run\n  then export OPENAI_API_KEY (the provider's key variable in evalgate.yaml) and run `evalgate run ticket-triage`\n  for CI, set the repository variable EVALGATE_REPO (see .github/workflows/evalgate.yml)"
+    )
 }
 
 fn write(path: &Path, content: &str) -> Result<(), Error> {

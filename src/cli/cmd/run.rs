@@ -135,6 +135,11 @@ pub async fn run_suite(
                     old.id, old.planned_cases, plan.suite.name, plan.model.name, old.id
                 ));
         }
+        if resume.is_none() && repeats > 1 && plan.params.temperature == 0.0 {
+            printer.warn(&format!(
+                "`--repeat {repeats}` at temperature 0: a model answers the same every time (a replayed repeat is the first answer again), so the repeats cost {repeats}× and measure nothing; set `temperature` above 0 in the prompt's `params` to measure how answers vary"
+            ));
+        }
         let max_cost = args.max_cost.or(plan.suite.max_cost);
         // A run that went through the Batch API resumes by polling its batch, never live.
         let batch = args.batch || resume.as_ref().is_some_and(|r| r.batch_id.is_some());
@@ -392,9 +397,11 @@ fn or_all(described: String) -> String {
     }
 }
 
+/// The progress line: its money is what this run paid, the model and its judges together
+/// (cache hits are free), which the report's `cost` line shows as "paid in this run".
 fn status_line(p: &Progress) -> String {
     format!(
-        "{} pass · {} fail · {} error · {} cached · ${:.6}",
+        "{} pass · {} fail · {} error · {} cached · ${:.6} paid (model + judges)",
         p.passed, p.failed, p.errors, p.cache_hits, p.cost_usd
     )
 }

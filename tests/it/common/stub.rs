@@ -77,6 +77,20 @@ pub struct Stub {
 
 impl Stub {
     pub fn start(responder: impl Fn(&Value) -> Reply + Send + Sync + 'static) -> Stub {
+        Self::start_with(responder, true)
+    }
+
+    /// A stub that serves chat completions but no Batch API (like llama-cpp-python).
+    pub fn start_without_batches(
+        responder: impl Fn(&Value) -> Reply + Send + Sync + 'static,
+    ) -> Stub {
+        Self::start_with(responder, false)
+    }
+
+    fn start_with(
+        responder: impl Fn(&Value) -> Reply + Send + Sync + 'static,
+        batches: bool,
+    ) -> Stub {
         let log = Arc::new(Mutex::new(Vec::new()));
         let latency_ms = Arc::new(AtomicU64::new(0));
         let batch_ready = Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -98,15 +112,18 @@ impl Stub {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                let app = Router::new()
+                let mut app = Router::new()
                     .route("/v1/chat/completions", post(chat))
                     .route("/v1/messages", post(messages))
-                    .route("/v1/embeddings", post(embeddings))
-                    .route("/v1/files", post(upload))
-                    .route("/v1/files/{id}/content", get(file_content))
-                    .route("/v1/batches", post(create_batch))
-                    .route("/v1/batches/{id}", get(batch_status))
-                    .with_state(state);
+                    .route("/v1/embeddings", post(embeddings));
+                if batches {
+                    app = app
+                        .route("/v1/files", post(upload))
+                        .route("/v1/files/{id}/content", get(file_content))
+                        .route("/v1/batches", post(create_batch))
+                        .route("/v1/batches/{id}", get(batch_status));
+                }
+                let app = app.with_state(state);
                 axum::serve(listener, app)
                     .with_graceful_shutdown(async {
                         let _ = shutdown_rx.await;
