@@ -649,7 +649,7 @@ pub struct RunArgs {
 
     /// Spend at most this much (USD, the model and its judges together).
     ///
-    /// Before a case is sent, the most it can cost (input at 4 characters a token, output at
+    /// Before a case is sent, the most it can cost (input at most its bytes, output at
     /// `max_tokens`, every judge vote with its repair round) is reserved; a case the rest of
     /// the budget cannot cover is not started. The run then stops (exit 3), is stored as
     /// stopped and can be finished later with `--resume`. Overrides the suite's `max_cost`.

@@ -5,12 +5,16 @@
 //!
 //! The most a case can cost is its model call plus every judge vote on its answer, each with
 //! the repair round a judge may need:
-//! - input tokens at 4 characters a token, scaled up by how many more the provider counted on
-//!   the answers so far (a tokenizer that splits finer than the estimate);
+//! - input tokens at most the request's bytes (its messages and its schema) plus a few tokens
+//!   a message for the chat template: a byte-level tokenizer (OpenAI's, Llama's) never makes
+//!   more tokens than bytes. Should a provider count more than that (a hidden system prompt),
+//!   the estimates grow by the ratio seen on the answers so far;
 //! - output tokens at the request's `max_tokens`, which the provider never bills beyond; a
 //!   request without one is estimated at the longest answer seen so far in the run (256 tokens
 //!   before the first). Only then can the run spend more than its budget, by at most what the
 //!   requests in flight when the line was crossed wrote beyond that estimate.
+//! - a judge reads the answer: an answer from the cache by its bytes, a fresh one at 4 bytes
+//!   for each token the model may write.
 
 use crate::config::Price;
 use crate::golden::Case;
@@ -21,8 +25,31 @@ use super::JudgeRunner;
 /// Output tokens assumed for a request without `max_tokens`, before any answer was seen.
 pub const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
 
-/// The characters of the message a judge gets when its first verdict cannot be read.
-const REPAIR_MESSAGE_CHARS: u64 = 400;
+/// The bytes of the message a judge gets when its first verdict cannot be read, besides the
+/// keys of its answer it names (at most the answer's length): the problem and the shape asked
+/// for.
+const REPAIR_MESSAGE_BYTES: u64 = 600;
+
+/// Tokens of the chat template around each message, and around a request, at most.
+const MESSAGE_OVERHEAD: u64 = 8;
+const REQUEST_OVERHEAD: u64 = 16;
+
+/// The bytes a token may stand for, when an answer's length is known only in tokens.
+const BYTES_PER_OUTPUT_TOKEN: u64 = 4;
+
+/// The most input tokens a request can be counted as (see the module's comment).
+fn input_bound(request: &ChatRequest) -> u64 {
+    let messages: u64 = request
+        .messages
+        .iter()
+        .map(|m| m.content.len() as u64 + MESSAGE_OVERHEAD)
+        .sum();
+    let schema = request
+        .schema
+        .as_ref()
+        .map_or(0, |s| s.to_string().len() as u64);
+    messages + schema + REQUEST_OVERHEAD
+}
 
 /// What was reserved for one case: the cost, and the token estimates the provider's counts
 /// are compared with when it settles.
@@ -95,35 +122,30 @@ impl Budget {
     }
 
     /// The most a case can cost: `request` is its model call (None when the answer comes from
-    /// the cache), then every judge vote.
+    /// the cache, then `cached_answer` is that answer), then every judge vote.
     pub fn estimate(
         &self,
         price: &Price,
         case: &Case,
         request: Option<&ChatRequest>,
+        cached_answer: Option<&str>,
         judges: &[JudgeRunner],
     ) -> Reservation {
         let output_of = |max_tokens: Option<u32>, seen: Option<u64>| {
             max_tokens.map_or(seen.unwrap_or(DEFAULT_OUTPUT_ESTIMATE), u64::from)
         };
-        let model_output = match request {
-            Some(r) => output_of(r.params.max_tokens, self.longest_output),
-            None => 0,
-        };
         let mut out = Reservation::default();
+        // The bytes of the answer a judge will read.
+        let mut answer_bytes = cached_answer.map_or(0, |a| a.len() as u64);
         if let Some(r) = request {
-            out.model_input = r.estimated_input_tokens();
+            let model_output = output_of(r.params.max_tokens, self.longest_output);
+            out.model_input = input_bound(r);
             let input = (out.model_input as f64
                 * Self::scale(self.model_counted, self.model_estimated))
             .ceil() as u64;
             out.cost += price.cost(input, 0, model_output);
+            answer_bytes = BYTES_PER_OUTPUT_TOKEN * model_output;
         }
-        // The answer a judge sees is at most as long as the model may write (a cached answer
-        // is not known here: assume the longest).
-        let answer_chars = 4 * request.map_or(
-            self.longest_output.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
-            |_| model_output,
-        );
         for j in judges {
             let rubric = j
                 .judge
@@ -131,15 +153,22 @@ impl Budget {
                 .map(|messages| {
                     messages
                         .iter()
-                        .map(|m| m.content.chars().count() as u64 / 4 + 4)
+                        .map(|m| m.content.len() as u64 + MESSAGE_OVERHEAD)
                         .sum::<u64>()
                 })
                 .unwrap_or(0);
-            let first = rubric + answer_chars / 4;
+            let schema = j
+                .judge
+                .contract()
+                .json_schema()
+                .map_or(0, |s| s.to_string().len() as u64);
+            let first = rubric + schema + answer_bytes + REQUEST_OVERHEAD;
             let verdict = output_of(j.judge.params.max_tokens, self.longest_verdict);
             let scale = Self::scale(self.judge_counted, self.judge_estimated);
-            // The repair round sends the first round again, its answer and the repair message.
-            let both_rounds = 2 * first + verdict + REPAIR_MESSAGE_CHARS / 4;
+            // The repair round sends the first round again, its answer and the repair message
+            // (which may name every key of that answer).
+            let both_rounds =
+                2 * first + 2 * BYTES_PER_OUTPUT_TOKEN * verdict + REPAIR_MESSAGE_BYTES;
             let input = (both_rounds as f64 * scale).ceil() as u64;
             let votes = u64::from(j.votes.max(1));
             out.judge_input += first * votes;
@@ -221,10 +250,11 @@ mod tests {
 
     #[test]
     fn a_case_the_budget_cannot_cover_is_not_started() {
-        let mut b = Budget::new(0.001, 0.0);
-        // 400 characters: 104 input tokens at $1/M, 100 output tokens at $2/M: $0.000304.
-        let r = b.estimate(&price(), &case(), Some(&request(400, Some(100))), &[]);
-        assert!((r.cost - 0.000304).abs() < 1e-12, "{}", r.cost);
+        let mut b = Budget::new(0.002, 0.0);
+        // 400 bytes: at most 424 input tokens (with the chat template's) at $1/M, 100 output
+        // tokens at $2/M: $0.000624.
+        let r = b.estimate(&price(), &case(), Some(&request(400, Some(100))), None, &[]);
+        assert!((r.cost - 0.000624).abs() < 1e-12, "{}", r.cost);
         assert!(b.reserve(&r));
         assert!(b.reserve(&r));
         assert!(b.reserve(&r));
@@ -241,46 +271,47 @@ mod tests {
         );
         assert!(b.reserve(&r));
         assert!(b.available() >= 0.0);
+        assert!(!b.reserve(&r), "and no more");
     }
 
     #[test]
     fn an_estimate_grows_when_the_provider_counts_more_tokens() {
         let mut b = Budget::new(1.0, 0.0);
-        let r = b.estimate(&price(), &case(), Some(&request(400, Some(0))), &[]);
-        assert_eq!(r.model_input, 104);
+        let r = b.estimate(&price(), &case(), Some(&request(400, Some(0))), None, &[]);
+        assert_eq!(r.model_input, 424);
         b.reserve(&r);
         b.settle(
             &r,
             &Paid {
                 cost: 0.0,
-                model_input: 208,
+                model_input: 848,
                 model_output: 0,
                 ..Paid::default()
             },
         );
-        let again = b.estimate(&price(), &case(), Some(&request(400, Some(0))), &[]);
-        assert!((again.cost - 208.0 / 1e6).abs() < 1e-12, "{}", again.cost);
+        let again = b.estimate(&price(), &case(), Some(&request(400, Some(0))), None, &[]);
+        assert!((again.cost - 848.0 / 1e6).abs() < 1e-12, "{}", again.cost);
     }
 
     #[test]
     fn without_max_tokens_the_longest_answer_seen_is_the_estimate() {
         let mut b = Budget::new(1.0, 0.0);
-        let r = b.estimate(&price(), &case(), Some(&request(0, None)), &[]);
-        assert!((r.cost - (4.0 + 2.0 * 256.0) / 1e6).abs() < 1e-12);
+        let r = b.estimate(&price(), &case(), Some(&request(0, None)), None, &[]);
+        assert!((r.cost - (24.0 + 2.0 * 256.0) / 1e6).abs() < 1e-12);
         b.reserve(&r);
         b.settle(
             &r,
             &Paid {
                 cost: 0.0,
-                model_input: 4,
+                model_input: 24,
                 model_output: 10,
                 ..Paid::default()
             },
         );
-        let r = b.estimate(&price(), &case(), Some(&request(0, None)), &[]);
-        assert!((r.cost - (4.0 + 20.0) / 1e6).abs() < 1e-12, "{}", r.cost);
+        let r = b.estimate(&price(), &case(), Some(&request(0, None)), None, &[]);
+        assert!((r.cost - (24.0 + 20.0) / 1e6).abs() < 1e-12, "{}", r.cost);
         assert!(
-            b.estimate(&price(), &case(), None, &[]).cost == 0.0,
+            b.estimate(&price(), &case(), None, Some("cached"), &[]).cost == 0.0,
             "a cached answer without judges costs nothing"
         );
     }

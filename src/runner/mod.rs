@@ -458,6 +458,7 @@ impl Starter<'_, '_> {
                         &self.plan.model.price,
                         &job.case,
                         job.cached.is_none().then_some(&job.request),
+                        job.cached.as_ref().map(|c| c.content.as_str()),
                         self.judges,
                     );
                     if !budget.reserve(&r) {
@@ -954,6 +955,8 @@ async fn begin(
                 }
                 progress.cost_usd += paid;
             }
+            // Its judges were paid too: the spend limit is about everything the run called.
+            progress.cost_usd += store.judges_paid(&run.id).await?;
             progress.resumed = keys.len();
             progress.done = keys.len();
             Begun {

@@ -869,6 +869,17 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// What a run's judges were paid (their answers from the cache cost nothing).
+    pub async fn judges_paid(&self, run_id: &str) -> Result<f64, StoreError> {
+        let (paid,): (Option<f64>,) = sqlx::query_as(
+            "SELECT SUM(CASE WHEN cache_hit = 0 THEN cost_usd ELSE 0 END) FROM verdicts WHERE run_id = $1",
+        )
+        .bind(run_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(paid.unwrap_or(0.0))
+    }
+
     /// The newest run of this suite, model, prompt version and dataset version that did not
     /// finish (interrupted, stopped by its budget, or killed while running).
     pub async fn find_unfinished(

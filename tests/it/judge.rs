@@ -837,3 +837,52 @@ fn a_real_valued_score_scale_on_postgres() {
     };
     real_valued_scores(Some(crate::common::postgres_schema(&base)));
 }
+
+/// The spend limit covers the judges too: at concurrency 8, a judged run stops before the
+/// model and its judges together pass the budget.
+#[test]
+fn the_spend_limit_covers_the_judges() {
+    let stub = Stub::start(grader);
+    stub.set_latency(std::time::Duration::from_millis(10));
+    let p = project(&stub);
+    let cases: String = (0..200)
+        .map(|i| {
+            json!({"id": format!("j{i:02}"), "vars": {"transcript": format!("Customer: case {i}: please refund the double charge on my billing")}, "expected": {"intent": "billing", "sentiment": "neutral", "escalation_risk": 2}}).to_string() + "\n"
+        })
+        .collect();
+    p.write("golden/support.jsonl", &cases);
+    // Each case costs about $0.00057 here, and may cost up to about $0.05 (the judge is
+    // priced 500 times the model, asked about an answer of up to 100 tokens, and may need its
+    // repair round).
+    let budget = 0.08;
+    let run = p.evalgate(&[
+        "run",
+        "support",
+        "-j",
+        "8",
+        "--max-cost",
+        &budget.to_string(),
+        "--out",
+        "part.json",
+    ]);
+    run.assert_code(3);
+    let file = run_file(&p, "part.json");
+    let model = file["report"]["usage"]["cost_paid_usd"].as_f64().unwrap();
+    let judges: f64 = file["report"]["judges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["cost_usd"].as_f64().unwrap())
+        .sum();
+    let cases = file["cases"].as_array().unwrap().len();
+    assert!(
+        judges > 0.0 && cases > 0 && cases < 200,
+        "{cases} cases\n{}",
+        run.stderr
+    );
+    assert!(
+        model + judges <= budget,
+        "spent ${} (model ${model}, judges ${judges}) of ${budget}",
+        model + judges
+    );
+}

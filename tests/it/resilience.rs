@@ -255,23 +255,23 @@ fn the_spend_limit_stops_scheduling_and_resume_finishes_the_run() {
     let stub = Stub::start(support_labeller);
     let p = project(&stub, 10);
     // Each call costs 20 µUSD here (16 input words at $1/M + 2 output words at $2/M, as the
-    // stub counts tokens), and at most 234 µUSD as evalgate reserves it (34 input tokens at 4
-    // characters a token, 100 output tokens at max_tokens). With a budget of 280 µUSD, the
-    // fourth case is not started: 60 + 234 > 280.
+    // stub counts tokens), and at most 718 µUSD as evalgate reserves it (518 input tokens: the
+    // request's bytes with its schema and the chat template's; 100 output tokens at
+    // max_tokens). With a budget of 770 µUSD, the fourth case is not started: 60 + 718 > 770.
     let run = p.evalgate(&[
         "run",
         "support",
         "-j",
         "1",
         "--max-cost",
-        "0.00028",
+        "0.00077",
         "--out",
         "part.json",
     ]);
     run.assert_code(3);
     assert!(
         run.stderr.contains(
-            "stopped at the spend limit of $0.00028 after 3 of 10 cases ($0.000060 paid; the next case could cost up to $0.000234 and $0.000220 is left)"
+            "stopped at the spend limit of $0.00077 after 3 of 10 cases ($0.000060 paid; the next case could cost up to $0.000718 and $0.000710 is left)"
         ),
         "{}",
         run.stderr
@@ -313,13 +313,13 @@ fn the_spend_limit_stops_scheduling_and_resume_finishes_the_run() {
 
 /// The spend limit at concurrency 32 with latency: `max_tokens` bounds every answer, so the
 /// run never spends more than its budget, and it stops only when what is left cannot cover
-/// the next case (234 µUSD here).
+/// the next case (718 µUSD here).
 #[test]
 fn the_spend_limit_holds_at_concurrency_32() {
     let stub = Stub::start(support_labeller);
     stub.set_latency(Duration::from_millis(20));
     let p = project(&stub, 400);
-    let budget = 0.003;
+    let budget = 0.006;
     let run = p.evalgate(&[
         "run",
         "support",
@@ -337,7 +337,7 @@ fn the_spend_limit_holds_at_concurrency_32() {
     assert_eq!(stub.requests().len(), cases, "every request sent was kept");
     assert!(spent <= budget, "spent ${spent} of ${budget}");
     assert!(
-        spent > budget - 0.000234,
+        spent > budget - 0.000718,
         "stopped while the budget still covered a case: ${spent} of ${budget}"
     );
     assert!(
@@ -400,7 +400,7 @@ fn without_max_tokens_the_overshoot_is_bounded_by_the_requests_in_flight() {
 fn an_unfinished_run_is_pointed_out() {
     let stub = Stub::start(support_labeller);
     let p = project(&stub, 4);
-    p.evalgate(&["run", "support", "-j", "1", "--max-cost", "0.00025"])
+    p.evalgate(&["run", "support", "-j", "1", "--max-cost", "0.00073"])
         .assert_code(3);
     // A run of other cases would not resume it: no hint.
     for other in [
