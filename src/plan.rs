@@ -160,13 +160,31 @@ fn fingerprint(
         "model".into(),
         format!("{}@{}", model.name, model.fingerprint),
     );
+    let model_part = |name: &str| {
+        project
+            .models
+            .get(name)
+            .map_or_else(|| "(unknown)".to_string(), |m| m.fingerprint.clone())
+    };
     for scorer in &suite.scorers {
         if let crate::score::ScorerKind::Judge { judges, .. } = &scorer.kind {
             for name in judges {
                 if let Some(j) = project.judges.get(name) {
                     out.insert(format!("judge {name}"), j.version.clone());
+                    // The version names the judge's model, not its API id, prices or endpoint.
+                    out.insert(format!("judge model {name}"), model_part(&j.model));
                 }
             }
+        }
+    }
+    // The cascade gates' cost and quality come from its tiers' models.
+    for tier in suite.cascade.iter().flat_map(|c| &c.tiers) {
+        let mut names = vec![tier.model.as_str()];
+        if let Some(p) = &tier.proxy {
+            names.extend([p.embeddings.as_str(), p.labeller.as_str()]);
+        }
+        for m in names {
+            out.insert(format!("cascade model {m}"), model_part(m));
         }
     }
     out

@@ -71,6 +71,15 @@ pub fn suite_parts(suite: &serde_yaml::Value) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The hash of a file's lines as written (line endings and trailing spaces aside), or of
+/// its absence.
+pub fn file(path: &std::path::Path) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => crate::hash::sha256_hex(crate::hash::normalize_text(&text).as_bytes()),
+        Err(_) => "absent".to_string(),
+    }
+}
+
 /// The hash of a model as it answers: its mapping (API id, prices) and the parts of its
 /// provider that change answers.
 pub fn model(model: &serde_yaml::Value, provider: &serde_yaml::Value) -> String {

@@ -30,6 +30,8 @@ pub const CONFIG_FILE: &str = "evalgate.yaml";
 pub const PROMPTS_DIR: &str = "prompts";
 pub const GOLDEN_DIR: &str = "golden";
 pub const JUDGES_DIR: &str = "judges";
+/// Where the human labels of judge verdicts live (see `review::file`).
+pub const REVIEWS_DIR: &str = "golden/reviews";
 
 /// Loads and validates the project at `root`.
 pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
@@ -421,7 +423,20 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 }
             }
         }
-        let fingerprint = fingerprint::suite_parts(&section("suites", &name));
+        let mut fingerprint = fingerprint::suite_parts(&section("suites", &name));
+        // The human labels the `min_judge_kappa` gate reads decide its verdict too.
+        if gates.min_judge_kappa.is_some() {
+            for scorer in &scorers {
+                if let crate::score::ScorerKind::Judge { judges, .. } = &scorer.kind {
+                    for j in judges {
+                        fingerprint.insert(
+                            format!("reviews {j}"),
+                            fingerprint::file(&root.join(REVIEWS_DIR).join(format!("{j}.jsonl"))),
+                        );
+                    }
+                }
+            }
+        }
         suites.insert(
             name.clone(),
             Suite {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::store::{ReviewItemRow, ReviewLabelRow};
 
 /// Where the labels files live, under the project.
-pub const DIR: &str = "golden/reviews";
+pub const DIR: &str = crate::config::REVIEWS_DIR;
 
 /// One label, as a line of the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

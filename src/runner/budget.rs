@@ -311,7 +311,9 @@ mod tests {
         let r = b.estimate(&price(), &case(), Some(&request(0, None)), None, &[]);
         assert!((r.cost - (24.0 + 20.0) / 1e6).abs() < 1e-12, "{}", r.cost);
         assert!(
-            b.estimate(&price(), &case(), None, Some("cached"), &[]).cost == 0.0,
+            b.estimate(&price(), &case(), None, Some("cached"), &[])
+                .cost
+                == 0.0,
             "a cached answer without judges costs nothing"
         );
     }

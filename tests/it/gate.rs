@@ -787,7 +787,8 @@ fn a_gates_only_edit_makes_the_gate_run_the_suite() {
                 "    price: {input: 0.02, output: 0.04}\n  smollm2-live",
                 "    price: {input: 0.03, output: 0.04}\n  smollm2-live",
             ),
-            "model smollm2 changed (its API id, prices or provider endpoint)",
+            // smollm2 is also the judge's model.
+            "the model of judge summary_faithful changed (its API id, prices or provider endpoint), model smollm2 changed",
         ),
     ] {
         assert_ne!(edit, config);
@@ -800,6 +801,20 @@ fn a_gates_only_edit_makes_the_gate_run_the_suite() {
             r.stderr
         );
     }
+    // The human labels the min_judge_kappa gate reads are part of it too.
+    p.write("evalgate.yaml", &config);
+    let labels = p.read("golden/reviews/summary_faithful.jsonl");
+    p.write(
+        "golden/reviews/summary_faithful.jsonl",
+        &labels.replacen("\"human\":\"pass\"", "\"human\":\"fail\"", 1),
+    );
+    let r = p.evalgate(&["gate", "support-features"]);
+    assert!(
+        r.stderr.contains("gate support-features: the human labels of judge summary_faithful changed (golden/reviews/summary_faithful.jsonl)"),
+        "{}",
+        r.stderr
+    );
+    p.write("golden/reviews/summary_faithful.jsonl", &labels);
     // Comments and layout are not changes.
     p.write(
         "evalgate.yaml",

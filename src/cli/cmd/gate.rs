@@ -85,6 +85,28 @@ fn changes(project: &Project, plan: &Plan<'_>, baseline: &RunFile) -> Vec<String
             out.push(what);
         }
     }
+    // The parts of the models behind judges and cascade tiers, and of the labels files.
+    let keys: std::collections::BTreeSet<&String> =
+        before.keys().chain(plan.fingerprint.keys()).collect();
+    for key in keys {
+        if before.get(key) == plan.fingerprint.get(key) {
+            continue;
+        }
+        if let Some(j) = key.strip_prefix("judge model ") {
+            out.push(format!(
+                "the model of judge {j} changed (its API id, prices or provider endpoint)"
+            ));
+        } else if let Some(m) = key.strip_prefix("cascade model ") {
+            out.push(format!(
+                "cascade model {m} changed (its API id, prices or provider endpoint)"
+            ));
+        } else if let Some(j) = key.strip_prefix("reviews ") {
+            out.push(format!(
+                "the human labels of judge {j} changed ({}/{j}.jsonl)",
+                crate::config::REVIEWS_DIR
+            ));
+        }
+    }
     if b.model == plan.model.name && before.get("model") != plan.fingerprint.get("model") {
         out.push(format!(
             "model {} changed (its API id, prices or provider endpoint)",
