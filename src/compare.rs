@@ -426,25 +426,40 @@ pub fn matrix(runs: &[RunFile], alpha: f64, margin: f64) -> ModelMatrix {
     // stays above the margin: "not significantly worse" alone may just mean too few cases.
     let mut notes = Vec::new();
     let mut good = vec![best];
+    // Each model against the best: the difference of pass rates with Newcombe's interval for
+    // paired proportions (a bootstrap of two runs that never disagree would say [0, 0]).
+    let versus_best = |i: usize| -> Option<(f64, f64, f64, u64)> {
+        let (b, c) = (by_case(&runs[best]), by_case(&runs[i]));
+        let (_, pairs) = paired(&b, &c);
+        let passes = |r: &Repeats<'_>| Metric::PassRate.case_value(r).unwrap_or(0.0) >= 0.5;
+        // [both pass, the best only, this one only, neither]
+        let mut table = [0u64; 4];
+        for (x, y) in &pairs {
+            table[usize::from(!passes(x)) * 2 + usize::from(!passes(y))] += 1;
+        }
+        let (d, low, high) = stats::paired_difference(table[0], table[1], table[2], table[3])?;
+        Some((d, low, high, pairs.len() as u64))
+    };
+    let mut intervals: Vec<Option<(f64, f64, f64, u64)>> = vec![None; runs.len()];
     for i in (0..runs.len()).filter(|&i| i != best) {
-        let Some(d) = pass_delta(&runs[best], &runs[i]) else {
+        let Some((x, low, high, n)) = versus_best(i) else {
             continue;
         };
-        let (Some(x), Some(p)) = (d.delta, d.p_value) else {
-            continue;
-        };
-        if x.low >= -margin {
+        intervals[i] = Some((x, low, high, n));
+        let p = pass_delta(&runs[best], &runs[i])
+            .and_then(|d| d.p_value)
+            .unwrap_or(1.0);
+        if low >= -margin {
             good.push(i);
         } else if p >= alpha && rows[i].cost_per_case_usd < rows[best].cost_per_case_usd {
             notes.push(format!(
-                "{} is not shown worse than {} ({}, McNemar {}), but not shown within the {} margin either: its 95% interval reaches {} at n = {}, so more cases are needed to call it as good",
+                "{} is not shown worse than {} ({}, McNemar {}), but not shown within the {} margin either: its 95% interval reaches {} at n = {n}, so more cases are needed to call it as good",
                 rows[i].model,
                 rows[best].model,
-                crate::report::format_change("pass_rate", x.delta),
+                crate::report::format_change("pass_rate", x),
                 stats::p_is(p, Some(alpha)),
                 crate::report::format_change("pass_rate", margin).trim_start_matches('+'),
-                crate::report::format_change("pass_rate", x.low),
-                d.n
+                crate::report::format_change("pass_rate", low),
             ));
         }
     }
@@ -466,27 +481,23 @@ pub fn matrix(runs: &[RunFile], alpha: f64, margin: f64) -> ModelMatrix {
             rows[best].pass_rate.rate * 100.0
         )
     } else {
-        let x = pass_delta(&runs[best], &runs[pick]).and_then(|d| d.delta);
+        let change = |f: fn(&(f64, f64, f64, u64)) -> f64| {
+            intervals[pick].as_ref().map_or_else(
+                || "–".into(),
+                |x| crate::report::format_change("pass_rate", f(x)),
+            )
+        };
         format!(
-            "{} costs ${:.6} a case against ${:.6} for {}, the best ({:.1}% against {:.1}% passing), and is within the {margin_text} margin of it (difference {}, 95% CI {} to {})",
+            "{} costs ${:.6} a case against ${:.6} for {}, the best ({:.1}% against {:.1}% passing), and is within the {margin_text} margin of it (difference {}, 95% CI {} to {}, Newcombe)",
             rows[pick].model,
             rows[pick].cost_per_case_usd,
             rows[best].cost_per_case_usd,
             rows[best].model,
             rows[pick].pass_rate.rate * 100.0,
             rows[best].pass_rate.rate * 100.0,
-            x.map_or_else(
-                || "–".into(),
-                |x| crate::report::format_change("pass_rate", x.delta)
-            ),
-            x.map_or_else(
-                || "–".into(),
-                |x| crate::report::format_change("pass_rate", x.low)
-            ),
-            x.map_or_else(
-                || "–".into(),
-                |x| crate::report::format_change("pass_rate", x.high)
-            ),
+            change(|x| x.0),
+            change(|x| x.1),
+            change(|x| x.2),
         )
     };
     ModelMatrix {

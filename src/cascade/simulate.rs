@@ -124,10 +124,12 @@ fn answer_of<'c>(c: &'c CaseAnswers, thresholds: &[Option<f64>]) -> Option<&'c s
 /// shown to be within what the target allows?
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct VersusTop {
-    /// Accuracy of the point − accuracy of the top tier alone, with its 95% paired-bootstrap
-    /// interval.
-    pub delta: stats::Delta,
-    /// The loss the target allows, in accuracy (1 − target) × the top tier's accuracy.
+    /// Accuracy of the point − accuracy of the top tier alone, with its 95% interval for
+    /// paired proportions (Newcombe's, `stats::paired_difference`).
+    pub delta: f64,
+    pub low: f64,
+    pub high: f64,
+    /// The loss the target allows, in accuracy: (1 − target) × the top tier's accuracy.
     pub margin: f64,
     /// The whole interval is above −margin: the point is shown to keep the target.
     pub shown: bool,
@@ -141,21 +143,22 @@ pub fn versus_top(
     target: f64,
 ) -> Option<VersusTop> {
     let top = vec![None; thresholds.len()];
-    let right = |c: &CaseAnswers, t: &[Option<f64>]| {
-        f64::from(u8::from(answer_of(c, t) == Some(c.expected.as_str())))
-    };
-    let pairs: Vec<(f64, f64)> = cases
-        .iter()
-        .map(|c| (right(c, &top), right(c, thresholds)))
-        .collect();
-    let delta = stats::mean_difference(&pairs)?;
-    let top_accuracy = pairs.iter().map(|p| p.0).sum::<f64>() / pairs.len().max(1) as f64;
+    let right = |c: &CaseAnswers, t: &[Option<f64>]| answer_of(c, t) == Some(c.expected.as_str());
+    // [both right, the top tier only, the point only, neither]
+    let mut table = [0u64; 4];
+    for c in cases {
+        table[usize::from(!right(c, &top)) * 2 + usize::from(!right(c, thresholds))] += 1;
+    }
+    let (delta, low, high) = stats::paired_difference(table[0], table[1], table[2], table[3])?;
+    let top_accuracy = (table[0] + table[1]) as f64 / cases.len().max(1) as f64;
     let margin = (1.0 - target).max(0.0) * top_accuracy;
     Some(VersusTop {
-        shown: delta.low >= -margin - 1e-12,
+        shown: low >= -margin - 1e-12,
         delta,
+        low,
+        high,
         margin,
-        n: pairs.len(),
+        n: cases.len(),
     })
 }
 

@@ -279,12 +279,11 @@ pub fn cascade_sentence(p: &crate::cascade::simulate::Point) -> String {
 /// Whether an operating point is shown to keep the target against the top tier, with the
 /// margin the target allows: a point estimate above the target on few cases is not proof.
 pub fn cascade_claim(v: &crate::cascade::simulate::VersusTop, target: f64) -> String {
-    let d = &v.delta;
     let interval = format!(
         "{} against the top tier alone (95% CI {} to {})",
-        format_change("pass_rate", d.delta),
-        format_change("pass_rate", d.low),
-        format_change("pass_rate", d.high)
+        format_change("pass_rate", v.delta),
+        format_change("pass_rate", v.low),
+        format_change("pass_rate", v.high)
     );
     let margin = format_change("pass_rate", v.margin);
     let margin = margin.trim_start_matches('+');
