@@ -13,6 +13,19 @@ pub enum Seg<'a> {
     Index(usize),
 }
 
+/// Consecutive key steps joined back with dots (None when one of them is an index).
+pub fn joined_keys(segs: &[Seg<'_>]) -> Option<String> {
+    let mut out = String::new();
+    for (k, seg) in segs.iter().enumerate() {
+        let Seg::Key(key) = seg else { return None };
+        if k > 0 {
+            out.push('.');
+        }
+        out.push_str(key);
+    }
+    Some(out)
+}
+
 /// The steps of a serde error path (`scorers[1].tolerance`, `gates.metrics.pass_rate`).
 pub fn parse_path(path: &str) -> Vec<Seg<'_>> {
     let mut out = Vec::new();
@@ -215,21 +228,29 @@ impl<'a> Locator<'a> {
     pub fn path(&self, path: &[Seg<'_>]) -> Option<Pos> {
         let mut block = self.root();
         let mut found = None;
-        for seg in path {
-            match seg {
-                Seg::Key(key) => match self.find_key(block, key) {
-                    Some((i, col)) => {
-                        found = Some((i + 1, col + 1));
-                        block = self.block_after(i, col);
-                        block.start = i;
-                        block.indent = col as isize;
-                    }
-                    None => break,
-                },
-                Seg::Index(n) => match self.nth_item(block, *n) {
+        let mut i = 0;
+        while i < path.len() {
+            match path[i] {
+                Seg::Key(_) => {
+                    // A key may hold dots (`scorer.faithful`), which the path split: the
+                    // shortest run of parts that names a key wins.
+                    let Some((used, (line, col))) = (i..path.len())
+                        .map_while(|j| joined_keys(&path[i..=j]).map(|k| (j, k)))
+                        .find_map(|(j, k)| self.find_key(block, &k).map(|at| (j - i + 1, at)))
+                    else {
+                        break;
+                    };
+                    found = Some((line + 1, col + 1));
+                    block = self.block_after(line, col);
+                    block.start = line;
+                    block.indent = col as isize;
+                    i += used;
+                }
+                Seg::Index(n) => match self.nth_item(block, n) {
                     Some(item) => {
-                        found = Some((item.start + 1, item.indent as usize + 2));
+                        found = Some((item.start + 1, (item.indent + 2).max(1) as usize));
                         block = item;
+                        i += 1;
                     }
                     None => break,
                 },

@@ -110,6 +110,7 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
             continue;
         }
         if !providers.contains_key(&m.provider) {
+            broken_models.push(name.clone());
             let known: Vec<&str> = providers.keys().map(String::as_str).collect();
             diags.push(
                 at(
@@ -149,6 +150,7 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 loc.key(&["models", &name, "price"]),
                 format!("model `{name}` has a negative price"),
             ));
+            broken_models.push(name.clone());
             continue;
         }
         let api_name = m.name.unwrap_or_else(|| name.clone());
@@ -322,7 +324,8 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
                 Known {
                     prompt: prompt.as_deref(),
                     scorers: &scorers,
-                    every_scorer: broken_scorers == 0,
+                    // A misspelled `scorers` key leaves the suite without its scorers too.
+                    every_scorer: broken_scorers == 0 && read_cleanly,
                 },
                 &loc,
                 &display,
@@ -505,6 +508,8 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
     }
 
     if !diags.is_empty() {
+        // In the order of the files and their lines, as a reader goes through them.
+        diags.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
         return Err(diags);
     }
     let mut warnings = Vec::new();

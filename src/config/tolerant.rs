@@ -162,19 +162,35 @@ fn unknown_field(message: &str) -> Option<&str> {
         .map(|(field, _)| field)
 }
 
-/// Takes `field` out of the mapping at `path` in `value`.
+/// Takes `field` out of the mapping at `path` in `value`. A key holding dots (a gate metric
+/// such as `scorer.faithful`) came split in the path: the shortest run of parts naming a key
+/// of the mapping is that key.
 fn remove(value: &mut serde_yaml::Value, path: &[Seg<'_>], field: &str) -> bool {
     let mut node = value;
-    for seg in path {
-        node = match (seg, node) {
-            (Seg::Key(k), serde_yaml::Value::Mapping(m)) => match m.get_mut(*k) {
-                Some(v) => v,
-                None => return false,
-            },
-            (Seg::Index(i), serde_yaml::Value::Sequence(s)) => match s.get_mut(*i) {
-                Some(v) => v,
-                None => return false,
-            },
+    let mut i = 0;
+    while i < path.len() {
+        node = match (path[i], node) {
+            (Seg::Key(_), serde_yaml::Value::Mapping(m)) => {
+                let Some((used, key)) = (i..path.len())
+                    .map_while(|j| super::locate::joined_keys(&path[i..=j]).map(|k| (j, k)))
+                    .find(|(_, k)| m.contains_key(k.as_str()))
+                    .map(|(j, k)| (j - i + 1, k))
+                else {
+                    return false;
+                };
+                i += used;
+                match m.get_mut(key.as_str()) {
+                    Some(v) => v,
+                    None => return false,
+                }
+            }
+            (Seg::Index(n), serde_yaml::Value::Sequence(s)) => {
+                i += 1;
+                match s.get_mut(n) {
+                    Some(v) => v,
+                    None => return false,
+                }
+            }
             _ => return false,
         };
     }
@@ -204,6 +220,56 @@ mod tests {
         prompt: String,
         #[serde(default)]
         scorers: Vec<Scorer>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Gate {
+        min: Option<f64>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Gated {
+        metrics: indexmap::IndexMap<String, Gate>,
+    }
+
+    #[test]
+    fn a_key_holding_dots_is_found_and_its_unknown_fields_taken_out() {
+        let text = "suites:\n  s:\n    metrics:\n      pass_rate: {min: 0.5}\n      scorer.faithful:\n        min: 0.5\n        mn: 1\n";
+        let doc: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
+        let loc = Locator::new(text);
+        let at = At {
+            display: Path::new("evalgate.yaml"),
+            loc: &loc,
+            path: vec!["suites".into(), "s".into()],
+        };
+        let (gated, diags) = entry::<Gated>(doc["suites"]["s"].clone(), &at);
+        let diags: Vec<String> = diags.iter().map(ToString::to_string).collect();
+        assert!(gated.is_some(), "{diags:?}");
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(
+            diags[0].starts_with(
+                "evalgate.yaml:7:9: suites.s.metrics.scorer.faithful: unknown field `mn`"
+            ),
+            "{diags:?}"
+        );
+    }
+
+    #[test]
+    fn a_list_at_the_first_column_is_found() {
+        let text = "messages:\n- role: user\n  content: hi\n- role: system\n  contnt: x\n";
+        let loc = Locator::new(text);
+        assert_eq!(
+            loc.path(&[Seg::Key("messages"), Seg::Index(1), Seg::Key("contnt")]),
+            Some((5, 3))
+        );
+        assert_eq!(
+            loc.path(&[Seg::Key("messages"), Seg::Index(1)]),
+            Some((4, 1))
+        );
     }
 
     fn read(text: &str) -> (Option<Suite>, Vec<String>) {

@@ -272,16 +272,29 @@ impl Judge {
     /// Parses a pairwise verdict: its schema, else a common shape (`{"choice": "a"}`).
     pub fn parse_pair(&self, text: &str) -> Result<(Winner, String), String> {
         let read = |fields: &Map<String, Value>| -> Result<(Winner, String), String> {
-            let winner = first_of(fields, WINNER_KEYS)
-                .and_then(|(_, v)| v.as_str().and_then(winner_word))
-                .ok_or("`winner` is missing")?;
+            // Every key that names a winner must name the same one.
+            let named: Vec<(&str, Winner)> = fields
+                .iter()
+                .filter(|(k, _)| WINNER_KEYS.iter().any(|w| k.eq_ignore_ascii_case(w)))
+                .filter_map(|(k, v)| Some((k.as_str(), v.as_str().and_then(winner_word)?)))
+                .collect();
+            let Some(&(first, winner)) = named.first() else {
+                return Err("`winner` is missing".into());
+            };
+            if let Some((k, _)) = named.iter().find(|(_, w)| *w != winner) {
+                return Err(format!(
+                    "the answer is ambiguous: `{first}` and `{k}` disagree"
+                ));
+            }
             Ok((winner, reason_of(fields)))
         };
         match self.fields(text) {
             Ok(fields) => read(&fields),
             Err(problem) => json_object(text)
                 .ok_or_else(|| problem.clone())
-                .and_then(|o| read(&o).map_err(|_| self.unreadable(&problem, &o))),
+                .and_then(|o| {
+                    read(&o).map_err(|why| format!("{}; {why}", self.unreadable(&problem, &o)))
+                }),
         }
     }
 
@@ -319,6 +332,16 @@ impl Judge {
                 } else {
                     Outcome::Fail
                 };
+                // A pass or fail said beside the score must agree with it.
+                if let Some(k) = pass_words(fields)
+                    .into_iter()
+                    .find(|(_, pass)| *pass != (outcome == Outcome::Pass))
+                    .map(|(k, _)| k)
+                {
+                    return Err(format!(
+                        "the answer is ambiguous: `{key}` {score} and `{k}` disagree"
+                    ));
+                }
                 Ok(Verdict {
                     outcome,
                     score: Some(score),
@@ -327,20 +350,7 @@ impl Judge {
             }
             _ => {
                 // Every key that says pass or fail must say the same.
-                let mut said: Vec<(&str, bool)> = Vec::new();
-                for (k, v) in fields {
-                    let key = k.to_ascii_lowercase();
-                    let meaning = if VERDICT_KEYS.contains(&key.as_str()) {
-                        v.as_str().and_then(verdict_word)
-                    } else if BOOL_KEYS.contains(&key.as_str()) {
-                        v.as_bool().or_else(|| v.as_str().and_then(verdict_word))
-                    } else {
-                        None
-                    };
-                    if let Some(m) = meaning {
-                        said.push((k, m));
-                    }
-                }
+                let said = pass_words(fields);
                 let Some(&(_, pass)) = said.first() else {
                     return Err("no `verdict`".into());
                 };
@@ -460,6 +470,25 @@ const REASON_KEYS: &[&str] = &[
     "comment",
     "feedback",
 ];
+
+/// The keys of an answer that say pass (true) or fail (false), with what they say.
+fn pass_words(fields: &Map<String, Value>) -> Vec<(&str, bool)> {
+    let mut said = Vec::new();
+    for (k, v) in fields {
+        let key = k.to_ascii_lowercase();
+        let meaning = if VERDICT_KEYS.contains(&key.as_str()) {
+            v.as_str().and_then(verdict_word)
+        } else if BOOL_KEYS.contains(&key.as_str()) {
+            v.as_bool().or_else(|| v.as_str().and_then(verdict_word))
+        } else {
+            None
+        };
+        if let Some(m) = meaning {
+            said.push((k.as_str(), m));
+        }
+    }
+    said
+}
 
 /// The first of `keys` (in their order) the object has, compared without case.
 fn first_of<'a>(fields: &'a Map<String, Value>, keys: &[&str]) -> Option<(&'a str, &'a Value)> {
@@ -698,7 +727,17 @@ mod tests {
             pass_at: 4.0,
         });
         assert_eq!(sc.parse(r#"{"rating": "5"}"#).unwrap().score, Some(5.0));
+        let e = sc.parse(r#"{"score": 5, "verdict": "fail"}"#).unwrap_err();
+        assert!(e.contains("ambiguous"), "{e}");
+        assert_eq!(
+            sc.parse(r#"{"score": 5, "pass": true}"#).unwrap().outcome,
+            Outcome::Pass
+        );
         let pw = judge(VerdictKind::Pairwise);
+        let e = pw
+            .parse_pair(r#"{"winner": "A", "choice": "B"}"#)
+            .unwrap_err();
+        assert!(e.contains("ambiguous"), "{e}");
         assert_eq!(
             pw.parse_pair(r#"{"choice": "Output B"}"#).unwrap().0,
             Winner::B

@@ -85,11 +85,7 @@ pub fn paired_difference(
     let epsilon = ((u1 - p1).powi(2) - 2.0 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2).powi(2))
         .max(0.0)
         .sqrt();
-    Some((
-        theta,
-        (theta - delta).max(-1.0),
-        (theta + epsilon).min(1.0),
-    ))
+    Some((theta, (theta - delta).max(-1.0), (theta + epsilon).min(1.0)))
 }
 
 /// Percentile by linear interpolation between closest ranks (the common "type 7").
@@ -399,13 +395,22 @@ mod tests {
         // Three cases both pass: no disagreement, but nothing shown either.
         let (d, low, high) = paired_difference(3, 0, 0, 0).unwrap();
         assert_eq!(d, 0.0);
-        assert!((low + 0.5615).abs() < 1e-3 && (high - 0.5615).abs() < 1e-3, "{low} {high}");
+        assert!(
+            (low + 0.5615).abs() < 1e-3 && (high - 0.5615).abs() < 1e-3,
+            "{low} {high}"
+        );
         // Symmetric when the disagreements are; inside [-1, 1]; around the estimate.
         let (d, low, high) = paired_difference(70, 5, 5, 0).unwrap();
-        assert!(d == 0.0 && (low + high).abs() < 1e-9 && low > -0.2, "{low} {high}");
+        assert!(
+            d == 0.0 && (low + high).abs() < 1e-9 && low > -0.2,
+            "{low} {high}"
+        );
         let (d, low, high) = paired_difference(74, 5, 0, 1).unwrap();
         assert!((d + 5.0 / 80.0).abs() < 1e-12);
-        assert!(low < d && d < high && high <= 0.0 + 1e-9 && low > -0.2, "{low} {high}");
+        assert!(
+            low < d && d < high && high <= 0.0 + 1e-9 && low > -0.2,
+            "{low} {high}"
+        );
         // Many cases: close to the large-sample interval of the difference.
         let (d, low, high) = paired_difference(8000, 300, 100, 1600).unwrap();
         let (b, c, n): (f64, f64, f64) = (300.0, 100.0, 10000.0);

@@ -100,8 +100,9 @@ pub async fn run(root: &Path, args: ServeArgs, printer: &Printer) -> Result<Exit
             goldens,
             // Labels of judge verdicts go into the project's golden/reviews/ (when there is
             // a project here).
-            project: crate::config::load(root)
-                .is_ok()
+            project: root
+                .join(crate::config::CONFIG_FILE)
+                .is_file()
                 .then(|| root.to_path_buf()),
         },
         stop_signal(),
