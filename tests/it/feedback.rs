@@ -638,3 +638,54 @@ fn the_json_schema_and_the_parser_agree() {
         );
     }
 }
+
+/// An event sent again is a duplicate, said in the answer and in the shutdown line, on both
+/// backends (the insert returns the ids it added).
+fn duplicates_are_answered_and_counted(database_url: Option<String>) {
+    let p = Project::empty();
+    let env: Vec<(&str, &str)> = database_url
+        .as_deref()
+        .map(|u| vec![("EVALGATE_DATABASE_URL", u)])
+        .unwrap_or_default();
+    let server = Server::start(&p, &[], &env);
+    let url = server.url.clone();
+    runtime().block_on(async move {
+        let http = reqwest::Client::new();
+        let batch = json!([
+            interaction("d1", "Customer: hi"),
+            interaction("d2", "Customer: yo")
+        ]);
+        for expected in [
+            json!({"accepted": 2, "duplicates": 0}),
+            json!({"accepted": 0, "duplicates": 2}),
+        ] {
+            let r = http
+                .post(format!("{url}/v1/interactions"))
+                .header("content-type", "application/json")
+                .body(batch.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.json::<Value>().await.unwrap(), expected);
+        }
+    });
+    let (code, log) = server.stop_with_log();
+    assert_eq!(code, 0);
+    assert!(
+        log.contains("stopped: 2 requests, 2 events stored, 2 sent again"),
+        "{log}"
+    );
+}
+
+#[test]
+fn duplicates_are_answered_and_counted_on_sqlite() {
+    duplicates_are_answered_and_counted(None);
+}
+
+#[test]
+fn duplicates_are_answered_and_counted_on_postgres() {
+    let Some(base) = crate::common::postgres_url() else {
+        return;
+    };
+    duplicates_are_answered_and_counted(Some(crate::common::postgres_schema(&base)));
+}
