@@ -58,29 +58,12 @@ fn replay(cases: &[CaseAnswers], thresholds: &[Option<f64>], latency: bool) -> P
     let mut cost = 0.0;
     let mut latencies = Vec::with_capacity(cases.len());
     for c in cases {
-        let mut spent_ms = 0.0;
-        let mut answer = None;
-        for (k, t) in c.tiers.iter().enumerate().take(tiers) {
-            let last = k + 1 == tiers;
-            let threshold = if last {
-                Some(f64::NEG_INFINITY)
-            } else {
-                thresholds[k]
-            };
-            let Some(threshold) = threshold else {
-                continue;
-            };
-            cost += t.cost_usd;
-            spent_ms += t.latency_ms;
-            if t.answer.is_some() && t.confidence >= threshold || last {
-                answered[k] += 1;
-                answer = t.answer.as_deref();
-                break;
-            }
-        }
-        right += usize::from(answer == Some(c.expected.as_str()));
+        let r = route(c, thresholds);
+        cost += r.cost_usd;
+        answered[r.tier] += 1;
+        right += usize::from(r.answer == Some(c.expected.as_str()));
         if latency {
-            latencies.push(spent_ms);
+            latencies.push(r.latency_ms);
         }
     }
     let n = cases.len().max(1) as f64;
@@ -100,9 +83,23 @@ fn replay(cases: &[CaseAnswers], thresholds: &[Option<f64>], latency: bool) -> P
     }
 }
 
-/// The answer an operating point gives to one case (None: no tier gave a usable one).
-fn answer_of<'c>(c: &'c CaseAnswers, thresholds: &[Option<f64>]) -> Option<&'c str> {
+/// Where an operating point takes one case: the tier that answers (the last one always does),
+/// its answer (None: not usable), and what the tiers it passed through cost and took.
+struct Route<'c> {
+    tier: usize,
+    answer: Option<&'c str>,
+    cost_usd: f64,
+    latency_ms: f64,
+}
+
+fn route<'c>(c: &'c CaseAnswers, thresholds: &[Option<f64>]) -> Route<'c> {
     let tiers = thresholds.len() + 1;
+    let mut out = Route {
+        tier: tiers - 1,
+        answer: None,
+        cost_usd: 0.0,
+        latency_ms: 0.0,
+    };
     for (k, t) in c.tiers.iter().enumerate().take(tiers) {
         let last = k + 1 == tiers;
         let threshold = if last {
@@ -113,11 +110,15 @@ fn answer_of<'c>(c: &'c CaseAnswers, thresholds: &[Option<f64>]) -> Option<&'c s
         let Some(threshold) = threshold else {
             continue;
         };
+        out.cost_usd += t.cost_usd;
+        out.latency_ms += t.latency_ms;
         if t.answer.is_some() && t.confidence >= threshold || last {
-            return t.answer.as_deref();
+            out.tier = k;
+            out.answer = t.answer.as_deref();
+            break;
         }
     }
-    None
+    out
 }
 
 /// An operating point against the top tier alone, case by case: is the loss of accuracy
@@ -143,7 +144,8 @@ pub fn versus_top(
     target: f64,
 ) -> Option<VersusTop> {
     let top = vec![None; thresholds.len()];
-    let right = |c: &CaseAnswers, t: &[Option<f64>]| answer_of(c, t) == Some(c.expected.as_str());
+    let right =
+        |c: &CaseAnswers, t: &[Option<f64>]| route(c, t).answer == Some(c.expected.as_str());
     // [both right, the top tier only, the point only, neither]
     let mut table = [0u64; 4];
     for c in cases {

@@ -1505,14 +1505,20 @@ fn read_yaml<T: serde::de::DeserializeOwned>(
     }
 }
 
-fn load_prompt(root: &Path, name: &str, path: &Path) -> Result<Prompt, Vec<Diagnostic>> {
+/// A project file's text and the path to show for it.
+fn read_text(root: &Path, path: &Path, what: &str) -> Result<(PathBuf, String), Vec<Diagnostic>> {
     let display = display_path(root, path);
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![Diagnostic::file(
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((display, text)),
+        Err(e) => Err(vec![Diagnostic::file(
             &display,
-            format!("cannot read prompt: {e}"),
-        )]
-    })?;
+            format!("cannot read {what}: {e}"),
+        )]),
+    }
+}
+
+fn load_prompt(root: &Path, name: &str, path: &Path) -> Result<Prompt, Vec<Diagnostic>> {
+    let (display, text) = read_text(root, path, "prompt")?;
     let raw: RawPrompt = read_yaml(&display, &text)?;
     if raw.messages.is_empty() {
         let (line, col) = Locator::new(&text).key(&["messages"]).unwrap_or((1, 1));
@@ -1571,13 +1577,7 @@ fn load_judge(
     models: &IndexMap<String, Model>,
     broken_models: &[String],
 ) -> Result<Option<Judge>, Vec<Diagnostic>> {
-    let display = display_path(root, path);
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        vec![Diagnostic::file(
-            &display,
-            format!("cannot read judge: {e}"),
-        )]
-    })?;
+    let (display, text) = read_text(root, path, "judge")?;
     let raw: RawJudge = read_yaml(&display, &text)?;
     load_judge_checked(name, &display, &text, raw, models, broken_models).map_err(|d| vec![d])
 }
