@@ -17,9 +17,12 @@ pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
 /// server listens beyond loopback.
 pub const SERVER_TOKEN: &str = "EVALGATE_SERVER_TOKEN";
 
-/// Reads a secret from the environment variable a provider names.
+/// Reads a secret from the environment variable a provider names, and remembers its value so
+/// that no text evalgate writes carries it (`secrets::redact`).
 pub fn secret(var: &str) -> Option<String> {
-    std::env::var(var).ok().filter(|v| !v.is_empty())
+    let value = std::env::var(var).ok().filter(|v| !v.is_empty())?;
+    crate::secrets::remember(&value);
+    Some(value)
 }
 
 /// Reads a non-secret setting.

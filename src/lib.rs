@@ -49,6 +49,7 @@ pub mod runfile;
 pub mod runlog;
 pub mod runner;
 pub mod score;
+pub mod secrets;
 pub mod serve;
 pub mod store;
 pub mod text;

@@ -153,10 +153,12 @@ pub struct ProviderError {
 }
 
 impl ProviderError {
+    /// An error whose message (often a provider's own words, which may echo the key it was
+    /// sent) carries no secret: see `secrets::redact`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         ProviderError {
             kind,
-            message: message.into(),
+            message: crate::secrets::redact(&message.into()),
             status: None,
             retry_after: None,
         }

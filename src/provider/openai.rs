@@ -443,10 +443,9 @@ pub fn status_error(status: u16, text: &str, retry_after: Option<Duration>) -> P
         _ => ErrorKind::BadRequest,
     };
     ProviderError {
-        kind,
-        message: format!("HTTP {status}: {detail}"),
         status: Some(status),
         retry_after,
+        ..ProviderError::new(kind, format!("HTTP {status}: {detail}"))
     }
 }
 

@@ -13,5 +13,6 @@ mod judge;
 mod resilience;
 mod review;
 mod run;
+mod security;
 mod store;
 mod validate;
