@@ -29,6 +29,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 pub const MAX_EVENTS: usize = 10_000;
 /// Most events committed in one transaction.
 const GROUP: usize = 2_000;
+/// The deepest nesting of a request body.
+pub const MAX_JSON_DEPTH: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -731,6 +733,14 @@ async fn accept(
         }
         Err(rejection) => return error(rejection.status(), rejection.body_text()),
     };
+    if let Some(at) = crate::config::guard::json_too_deep(&body, MAX_JSON_DEPTH) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the body nests more than {MAX_JSON_DEPTH} levels deep (at byte {at}): an event is a few levels of objects"
+            ),
+        );
+    }
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {

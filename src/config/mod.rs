@@ -5,6 +5,7 @@
 //! streamed again by the runner, but were fully checked here).
 
 pub mod fingerprint;
+pub mod guard;
 mod locate;
 pub mod project;
 pub mod raw;
@@ -38,8 +39,8 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     let config_path = root.join(CONFIG_FILE);
     let display = PathBuf::from(CONFIG_FILE);
-    let text = match std::fs::read_to_string(&config_path) {
-        Ok(t) => t,
+    let text = match std::fs::read(&config_path) {
+        Ok(bytes) => guard::text(&display, bytes).map_err(|d| vec![d])?,
         Err(e) => {
             return Err(vec![
                 Diagnostic::file(&display, format!("cannot read the project file: {e}"))
@@ -1508,8 +1509,11 @@ fn read_yaml<T: serde::de::DeserializeOwned>(
 /// A project file's text and the path to show for it.
 fn read_text(root: &Path, path: &Path, what: &str) -> Result<(PathBuf, String), Vec<Diagnostic>> {
     let display = display_path(root, path);
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok((display, text)),
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = guard::text(&display, bytes).map_err(|d| vec![d])?;
+            Ok((display, text))
+        }
         Err(e) => Err(vec![Diagnostic::file(
             &display,
             format!("cannot read {what}: {e}"),
