@@ -384,6 +384,14 @@ pub struct ServeArgs {
     /// The largest request body accepted (larger: 413).
     #[arg(long, value_name = "BYTES", default_value_t = crate::serve::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// A name the server answers to besides its address (`evals.example.com`, or with a
+    /// port), as a reverse proxy forwards it in `Host`. Requests naming any other host are
+    /// refused (DNS rebinding). Repeat for several names.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    pub allowed_hosts: Vec<String>,
+    /// Mark cookies `Secure` (sent over HTTPS only): set it behind a proxy that terminates TLS.
+    #[arg(long)]
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Args)]

@@ -812,8 +812,8 @@ pub struct ReviewView<'a> {
     pub output: &'a str,
     pub expected: &'a Value,
     pub rubric: &'a str,
-    /// The token the form must carry (empty without one).
-    pub token: &'a str,
+    /// The CSRF token the form carries (the browser's `evalgate_csrf` cookie).
+    pub csrf: &'a str,
     /// Why the last answer was not taken.
     pub problem: Option<&'a str>,
 }
@@ -856,15 +856,34 @@ fn review_page(title: &str, body: &str) -> String {
     out
 }
 
-fn token_field(token: &str) -> String {
-    if token.is_empty() {
-        String::new()
-    } else {
-        format!(
-            r#"<input type="hidden" name="token" value="{}"/>"#,
-            escape(token)
-        )
+/// The hidden CSRF field of a form (see `serve::guard`).
+fn csrf_field(csrf: &str) -> String {
+    format!(
+        r#"<input type="hidden" name="csrf" value="{}"/>"#,
+        escape(csrf)
+    )
+}
+
+/// The login page of a server with a token: the token, once, for a session cookie, then the
+/// page asked for (`next`).
+pub fn render_login(next: &str, csrf: &str, problem: Option<&str>) -> String {
+    let mut body = String::from(
+        "<h1>evalgate</h1><p class=\"meta\">This server needs its token once; your browser then keeps a session (a cookie) for 12 hours.</p>",
+    );
+    if let Some(p) = problem {
+        let _ = write!(body, r#"<p class="fail" id="problem">{}</p>"#, escape(p));
     }
+    let _ = write!(
+        body,
+        r#"<form method="post" action="/login" class="card"><div class="controls"><label>token <input id="token" name="token" type="password" required="required" autocomplete="current-password"/></label><button type="submit">log in</button></div><input type="hidden" name="next" value="{}"/>{}</form>"#,
+        escape(next),
+        csrf_field(csrf)
+    );
+    let mut out = String::new();
+    header(&mut out, "evalgate · log in");
+    out.push_str(&body);
+    out.push_str("</main></body></html>\n");
+    out
 }
 
 pub fn render_review_item(v: &ReviewView<'_>) -> String {
@@ -913,7 +932,7 @@ pub fn render_review_item(v: &ReviewView<'_>) -> String {
         r#"<form method="post" action="/review/{batch}/{item}" class="card"><div class="controls"><label>reviewer <input id="reviewer" name="reviewer" required="required" autocomplete="name"/></label>{note}</div><div class="controls"><button type="submit" name="verdict" value="pass" data-key="p">pass (p)</button><button type="submit" name="verdict" value="fail" data-key="f">fail (f)</button><button type="submit" name="verdict" value="skip" data-key="s">skip (s)</button></div>{token}</form>"#,
         batch = escape(v.batch),
         item = v.item.item,
-        token = token_field(v.token),
+        token = csrf_field(v.csrf),
     );
     review_page(&format!("evalgate review {}", v.batch), &body)
 }

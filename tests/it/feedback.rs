@@ -191,13 +191,16 @@ fn serve_checks_tokens_bodies_and_events() {
     let server = Server::start(
         &p,
         &["--max-body-bytes", "2000"],
-        &[("EVALGATE_SERVER_TOKEN", "s3cret-token")],
+        &[("EVALGATE_SERVER_TOKEN", "s3cret-token-0123456789")],
     );
     let url = server.url.clone();
     runtime().block_on(async move {
         let http = reqwest::Client::new();
         let post = |path: &str, body: String, token: Option<&str>| {
-            let mut r = http.post(format!("{url}{path}")).body(body);
+            let mut r = http
+                .post(format!("{url}{path}"))
+                .header("content-type", "application/json")
+                .body(body);
             if let Some(t) = token {
                 r = r.header("authorization", format!("Bearer {t}"));
             }
@@ -212,20 +215,20 @@ fn serve_checks_tokens_bodies_and_events() {
         assert_eq!(r.headers()["www-authenticate"], "Bearer");
         let r = post("/v1/interactions", one.clone(), Some("wrong")).await.unwrap();
         assert_eq!(r.status(), 401);
-        let r = post("/v1/interactions", one.clone(), Some("s3cret-token")).await.unwrap();
+        let r = post("/v1/interactions", one.clone(), Some("s3cret-token-0123456789")).await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(r.json::<Value>().await.unwrap(), json!({"accepted": 1, "duplicates": 0}));
         // Sent again (a client's retry): nothing new, and the answer says so.
-        let r = post("/v1/interactions", one.clone(), Some("s3cret-token")).await.unwrap();
+        let r = post("/v1/interactions", one.clone(), Some("s3cret-token-0123456789")).await.unwrap();
         assert_eq!(r.json::<Value>().await.unwrap(), json!({"accepted": 0, "duplicates": 1}));
 
         let big = interaction("i2", &"x".repeat(3000)).to_string();
-        let r = post("/v1/interactions", big, Some("s3cret-token")).await.unwrap();
+        let r = post("/v1/interactions", big, Some("s3cret-token-0123456789")).await.unwrap();
         assert_eq!(r.status(), 413);
         let body: Value = r.json().await.unwrap();
         assert!(body["error"].as_str().unwrap().contains("over the limit of 2000 bytes"), "{body}");
 
-        let r = post("/v1/feedback", "{oops".into(), Some("s3cret-token")).await.unwrap();
+        let r = post("/v1/feedback", "{oops".into(), Some("s3cret-token-0123456789")).await.unwrap();
         assert_eq!(r.status(), 400);
         assert!(r.json::<Value>().await.unwrap()["error"].as_str().unwrap().starts_with("the body is not valid JSON"));
 
@@ -234,18 +237,18 @@ fn serve_checks_tokens_bodies_and_events() {
             {"event_id": "s1", "interaction_id": "i1", "timestamp": "2026-11-20T10:00:00Z", "kind": "explicit", "name": "thumbs_down"},
             {"event_id": "s2", "interaction_id": "i1", "timestamp": "soon", "kind": "explicit", "name": "thumbs_up"},
         ]);
-        let r = post("/v1/feedback", batch.to_string(), Some("s3cret-token")).await.unwrap();
+        let r = post("/v1/feedback", batch.to_string(), Some("s3cret-token-0123456789")).await.unwrap();
         assert_eq!(r.status(), 422);
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["errors"][0]["index"], 1);
         assert!(body["error"].as_str().unwrap().contains("none was stored"), "{body}");
-        let r = post("/v1/interactions", signal("s9", "i1", "copy").to_string(), Some("s3cret-token")).await.unwrap();
+        let r = post("/v1/interactions", signal("s9", "i1", "copy").to_string(), Some("s3cret-token-0123456789")).await.unwrap();
         assert_eq!(r.status(), 422);
         let ok = json!([signal("s1", "i1", "thumbs_down"), signal("s3", "i1", "copy")]);
-        let r = post("/v1/feedback", ok.to_string(), Some("s3cret-token")).await.unwrap();
+        let r = post("/v1/feedback", ok.to_string(), Some("s3cret-token-0123456789")).await.unwrap();
         assert_eq!(r.json::<Value>().await.unwrap(), json!({"accepted": 2, "duplicates": 0}));
         let again = json!([signal("s3", "i1", "copy"), signal("s4", "i1", "copy")]);
-        let r = post("/v1/feedback", again.to_string(), Some("s3cret-token")).await.unwrap();
+        let r = post("/v1/feedback", again.to_string(), Some("s3cret-token-0123456789")).await.unwrap();
         assert_eq!(r.json::<Value>().await.unwrap(), json!({"accepted": 1, "duplicates": 1}));
         let r = http.get(format!("{url}/v1/nothing")).send().await.unwrap();
         assert_eq!(r.status(), 404);

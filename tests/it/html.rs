@@ -137,17 +137,46 @@ fn serve_shows_runs_comparisons_and_history() {
         &prompt.replace("Label the conversation.", "Label the conversation (FLIP)."),
     );
     let b = p.evalgate(&["run", "support"]).run_id();
-    let server = Server::start(&p, &[], &[("EVALGATE_SERVER_TOKEN", "tok")]);
+    let token = "tok-0123456789abcdef";
+    let server = Server::start(&p, &[], &[("EVALGATE_SERVER_TOKEN", token)]);
     let url = server.url.clone();
     runtime().block_on(async move {
-        let http = reqwest::Client::new();
-        let get = |path: String| http.get(format!("{url}{path}")).send();
-        assert_eq!(get("/runs".into()).await.unwrap().status(), 401);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        // Without the token: the login page.
+        let r = http.get(format!("{url}/runs")).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(r.text().await.unwrap().contains(r#"action="/login""#));
+        // `?token=` once: a session cookie and the same page without the token.
+        let r = http
+            .get(format!("{url}/runs?token={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/runs");
+        let mut browser = crate::common::Browser {
+            cookies: Vec::new(),
+            csrf: String::new(),
+        };
+        browser.take_cookies(r.headers());
+        assert!(
+            browser.cookie().contains("evalgate_session="),
+            "{:?}",
+            r.headers()
+        );
+        let get = |path: String| {
+            http.get(format!("{url}{path}"))
+                .header("cookie", browser.cookie())
+                .send()
+        };
         for path in [
-            "/runs?token=tok".to_string(),
-            format!("/runs/{a}?token=tok"),
-            format!("/compare/{a}/{b}?token=tok"),
-            "/suites/support/history?token=tok".to_string(),
+            "/runs".to_string(),
+            format!("/runs/{a}"),
+            format!("/compare/{a}/{b}"),
+            "/suites/support/history".to_string(),
         ] {
             let r = get(path.clone()).await.unwrap();
             assert_eq!(r.status(), 200, "{path}");
@@ -160,13 +189,12 @@ fn serve_shows_runs_comparisons_and_history() {
             let body = r.text().await.unwrap();
             parse(&body);
             assert!(!body.contains("<script>alert"), "{path}");
-            if path.starts_with("/runs?") {
+            // Links carry no token (a shared link must not carry it).
+            assert!(!body.contains(token), "{path}");
+            if path == "/runs" {
+                assert!(body.contains(&format!(r#"href="/runs/{b}""#)), "{body}");
                 assert!(
-                    body.contains(&format!(r#"href="/runs/{b}?token=tok""#)),
-                    "{body}"
-                );
-                assert!(
-                    body.contains(&format!(r#"href="/compare/{a}/{b}?token=tok""#)),
+                    body.contains(&format!(r#"href="/compare/{a}/{b}""#)),
                     "{body}"
                 );
             }
@@ -174,7 +202,7 @@ fn serve_shows_runs_comparisons_and_history() {
                 assert!(body.contains("<svg"), "a trend chart");
             }
         }
-        let r = get("/runs/nope?token=tok".into()).await.unwrap();
+        let r = get("/runs/nope".into()).await.unwrap();
         assert_eq!(r.status(), 404);
     });
     assert_eq!(server.stop(), 0);

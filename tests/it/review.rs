@@ -165,6 +165,7 @@ async fn press(c: &fantoccini::Client, key: char) {
     c.perform_actions(keys).await.unwrap();
 }
 
+/// In Chromium, on a server with a token: log in once, then label twenty items by keyboard.
 #[test]
 fn a_reviewer_labels_a_batch_of_twenty_in_the_browser() {
     let Some(driver) = crate::common::chromedriver() else {
@@ -181,7 +182,9 @@ fn a_reviewer_labels_a_batch_of_twenty_in_the_browser() {
         .unwrap()
         .trim_end_matches(':')
         .to_string();
-    let server = crate::feedback::Server::start(&p, &[], &[]);
+    // A server with a token: the reviewer gives it once, on the login page.
+    let token = "browser-token-0123456789abcdef";
+    let server = crate::feedback::Server::start(&p, &[], &[("EVALGATE_SERVER_TOKEN", token)]);
     let (mut chromedriver, port) = crate::common::start_chromedriver(&driver);
     let url = format!("{}/review/{batch}", server.url);
     let shot = p.path().join("review.png");
@@ -193,6 +196,24 @@ fn a_reviewer_labels_a_batch_of_twenty_in_the_browser() {
         let c = crate::common::browser(port, "420,900").await;
         use fantoccini::Locator::Css;
         c.goto(&url).await.unwrap();
+        c.find(Css("#token"))
+            .await
+            .unwrap_or_else(|e| panic!("no login page: {e}"))
+            .send_keys(token)
+            .await
+            .unwrap();
+        c.find(Css("form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .at_most(std::time::Duration::from_secs(10))
+            .for_element(Css("#reviewer"))
+            .await
+            .unwrap_or_else(|e| panic!("the login did not lead to the batch: {e}"));
+        assert_eq!(c.current_url().await.unwrap().as_str(), url.as_str());
         c.find(Css("#reviewer"))
             .await
             .unwrap()
@@ -252,6 +273,8 @@ fn a_reviewer_labels_a_batch_of_twenty_in_the_browser() {
             home.contains("kappa by week") && home.contains("<circle"),
             "{home}"
         );
+        // No page the reviewer saw carried the token.
+        assert!(!home.contains(token));
         let png = c.screenshot().await.unwrap();
         std::fs::write(&shot, &png).unwrap();
         c.close().await.unwrap();
@@ -404,15 +427,23 @@ fn cases_that_need_a_label_get_their_expected_value_from_the_review() {
     let rt = crate::feedback::runtime();
     rt.block_on(async {
         let http = reqwest::Client::new();
-        let page = http.get(&url).send().await.unwrap().text().await.unwrap();
+        let first = http.get(&url).send().await.unwrap();
+        let headers = first.headers().clone();
+        let page = first.text().await.unwrap();
         assert!(
             page.contains("&lt;script&gt;window.pwned = 1&lt;/script&gt;"),
             "{page}"
         );
         assert!(!page.contains("<script>window.pwned"), "{page}");
+        // The form carries the CSRF token its cookie holds.
+        let browser = crate::common::Browser::from_page(&headers, &page);
+        assert_eq!(browser.csrf.len(), 64, "{page}");
         // A fail without the right answer: the page again, with why.
         let post = |form: Vec<(&'static str, &'static str)>| {
+            let mut form: Vec<(&str, &str)> = form;
+            form.push(("csrf", browser.csrf.as_str()));
             http.post(format!("{}/review/{batch}/0", server.url))
+                .header("cookie", browser.cookie())
                 .form(&form)
                 .send()
         };

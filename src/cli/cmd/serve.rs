@@ -67,6 +67,15 @@ pub async fn run(root: &Path, args: ServeArgs, printer: &Printer) -> Result<Exit
             )),
         ));
     }
+    if let Some(why) = token.as_deref().and_then(crate::serve::guard::weak_token) {
+        return Err(Error::usage(
+            format!(
+                "{} is too weak to guard a server: {why}",
+                crate::env::SERVER_TOKEN
+            ),
+            Some("make one with `openssl rand -hex 16`".into()),
+        ));
+    }
     if args.max_body_bytes == 0 {
         return Err(Error::usage("--max-body-bytes must be positive", None));
     }
@@ -104,6 +113,8 @@ pub async fn run(root: &Path, args: ServeArgs, printer: &Printer) -> Result<Exit
                 .join(crate::config::CONFIG_FILE)
                 .is_file()
                 .then(|| root.to_path_buf()),
+            allowed_hosts: args.allowed_hosts.clone(),
+            secure_cookies: args.secure_cookies,
         },
         stop_signal(),
     )

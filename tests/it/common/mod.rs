@@ -283,3 +283,45 @@ pub async fn browser(port: u16, size: &str) -> fantoccini::Client {
     }
     panic!("chromedriver does not answer on port {port}");
 }
+
+/// The browser state a form post needs from a page of `evalgate serve`: the `Cookie` header
+/// to send back (the CSRF cookie, and any session) and the form's CSRF value.
+pub struct Browser {
+    pub cookies: Vec<String>,
+    pub csrf: String,
+}
+
+impl Browser {
+    /// Reads the cookies a response sets and the CSRF field of its page.
+    pub fn from_page(headers: &reqwest::header::HeaderMap, page: &str) -> Browser {
+        let mut b = Browser {
+            cookies: Vec::new(),
+            csrf: String::new(),
+        };
+        b.take_cookies(headers);
+        b.csrf = page
+            .split(r#"name="csrf" value=""#)
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default()
+            .to_string();
+        b
+    }
+
+    /// Keeps the cookies a response sets (name=value), replacing ones of the same name.
+    pub fn take_cookies(&mut self, headers: &reqwest::header::HeaderMap) {
+        for v in headers.get_all("set-cookie") {
+            let Some(pair) = v.to_str().ok().and_then(|v| v.split(';').next()) else {
+                continue;
+            };
+            let name = pair.split('=').next().unwrap_or("").to_string();
+            self.cookies.retain(|c| !c.starts_with(&format!("{name}=")));
+            self.cookies.push(pair.to_string());
+        }
+    }
+
+    /// The `Cookie` header value.
+    pub fn cookie(&self) -> String {
+        self.cookies.join("; ")
+    }
+}
