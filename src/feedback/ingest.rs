@@ -22,6 +22,9 @@ pub struct Summary {
     /// Of those, how many were new (the rest were already stored).
     pub new: Inserted,
     pub rejected: u64,
+    /// Of the rejected, how many were events under an id stored before with other content.
+    #[serde(default)]
+    pub conflicts: u64,
 }
 
 /// A line that was not stored, and why.
@@ -74,7 +77,7 @@ pub async fn ingest(
     mut reject: impl FnMut(Reject),
 ) -> Result<Summary, IngestError> {
     let mut summary = Summary::default();
-    let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
     let mut buf = Vec::new();
     let mut line_no = 0u64;
     loop {
@@ -118,16 +121,27 @@ pub async fn ingest(
                     Event::Interaction(_) => summary.interactions += 1,
                     Event::Signal(_) => summary.signals += 1,
                 }
-                batch.push(event);
+                batch.push(Pending {
+                    line: line_no,
+                    text: crate::text::clip(text, 2000),
+                    event,
+                });
                 if batch.len() >= BATCH {
-                    add(&mut summary.new, flush(store, &mut batch).await?);
+                    flush(store, &mut batch, &mut summary, &mut reject).await?;
                 }
             }
             Err(reason) => bad(reason, text.as_bytes()),
         }
     }
-    add(&mut summary.new, flush(store, &mut batch).await?);
+    flush(store, &mut batch, &mut summary, &mut reject).await?;
     Ok(summary)
+}
+
+/// A good line waiting for its transaction.
+struct Pending {
+    line: u64,
+    text: String,
+    event: Event,
 }
 
 fn add(total: &mut Inserted, n: Inserted) {
@@ -135,11 +149,36 @@ fn add(total: &mut Inserted, n: Inserted) {
     total.signals += n.signals;
 }
 
-async fn flush(store: &Store, batch: &mut Vec<Event>) -> Result<Inserted, IngestError> {
-    let (i, s) = super::rows(batch.iter(), &crate::runner::now());
-    let n = store.insert_feedback(&i, &s).await?;
-    batch.clear();
-    Ok(n)
+/// Stores a batch of good lines in one transaction; an event under an id stored before (or
+/// earlier in the file) with other content is a rejected line, a conflict.
+async fn flush(
+    store: &Store,
+    batch: &mut Vec<Pending>,
+    summary: &mut Summary,
+    reject: &mut impl FnMut(Reject),
+) -> Result<(), IngestError> {
+    let mut known = super::stored_bodies(store, batch.iter().map(|p| &p.event)).await?;
+    let mut clear = Vec::with_capacity(batch.len());
+    for p in batch.drain(..) {
+        match super::take_conflicts(&[&p.event], &mut known).first() {
+            None => clear.push(p.event),
+            Some(c) => {
+                summary.rejected += 1;
+                summary.conflicts += 1;
+                reject(Reject {
+                    line: p.line,
+                    reason: format!(
+                        "event `{}` was stored before with other content (stored sha256 {}): an event is idempotent by its id, so a new event needs a new id",
+                        c.event_id, c.stored_sha256
+                    ),
+                    text: p.text,
+                });
+            }
+        }
+    }
+    let (i, s) = super::rows(clear.iter(), &crate::runner::now());
+    add(&mut summary.new, store.insert_feedback(&i, &s).await?);
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]

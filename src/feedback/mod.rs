@@ -269,6 +269,69 @@ pub fn parse_since(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<Str
     })
 }
 
+/// An event sent under an id that was stored before with other content: idempotence by event
+/// id must not drop a different event silently.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Conflict {
+    pub event_id: String,
+    /// SHA-256 of the stored event (its JSON as stored), to compare with what was sent.
+    pub stored_sha256: String,
+}
+
+/// The bodies of events, by kind and id, as stored or as accepted so far.
+pub type Bodies = std::collections::HashMap<(bool, String), String>;
+
+/// The stored bodies of the events among `events` that the store already holds.
+pub async fn stored_bodies<'a>(
+    store: &crate::store::Store,
+    events: impl IntoIterator<Item = &'a Event>,
+) -> Result<Bodies, crate::store::StoreError> {
+    let (mut interactions, mut signals) = (Vec::new(), Vec::new());
+    for e in events {
+        match e {
+            Event::Interaction(i) => interactions.push(i.event_id.as_str()),
+            Event::Signal(s) => signals.push(s.event_id.as_str()),
+        }
+    }
+    let mut out = Bodies::new();
+    for (is_interaction, ids) in [(true, interactions), (false, signals)] {
+        if ids.is_empty() {
+            continue;
+        }
+        for (id, body) in store.feedback_bodies(is_interaction, &ids).await? {
+            out.insert((is_interaction, id), body);
+        }
+    }
+    Ok(out)
+}
+
+/// The conflicts of a request's events with what is stored or accepted before it (`known`);
+/// when there are none, its events join `known`, so that a later request of the same group
+/// is compared with them too.
+pub fn take_conflicts(events: &[&Event], known: &mut Bodies) -> Vec<Conflict> {
+    let mut out = Vec::new();
+    let mut mine: Vec<((bool, String), String)> = Vec::new();
+    for e in events {
+        let key = (matches!(e, Event::Interaction(_)), e.event_id().to_string());
+        let body = serde_json::to_string(e).unwrap_or_default();
+        let earlier = known
+            .get(&key)
+            .or_else(|| mine.iter().find(|(k, _)| *k == key).map(|(_, b)| b));
+        match earlier {
+            Some(stored) if *stored != body => out.push(Conflict {
+                event_id: key.1.clone(),
+                stored_sha256: crate::hash::sha256_hex(stored.as_bytes()),
+            }),
+            Some(_) => {}
+            None => mine.push((key, body)),
+        }
+    }
+    if out.is_empty() {
+        known.extend(mine);
+    }
+    out
+}
+
 /// The stored rows of checked events.
 pub fn rows<'a>(
     events: impl IntoIterator<Item = &'a Event>,

@@ -57,7 +57,16 @@ pub fn needs_token(addr: &SocketAddr) -> bool {
 
 struct Job {
     events: Vec<Event>,
-    ack: oneshot::Sender<Result<Ack, String>>,
+    ack: oneshot::Sender<Result<Ack, Refused>>,
+}
+
+/// Why a request's events were not stored.
+#[derive(Debug, Clone)]
+enum Refused {
+    /// The database said no (the message says why).
+    Store(String),
+    /// An event id was stored before with other content: nothing of the request is stored.
+    Conflict(Vec<crate::feedback::Conflict>),
 }
 
 /// What a request's events became: newly stored, or already stored under their event id
@@ -110,6 +119,8 @@ pub struct Totals {
     pub events: u64,
     /// Events whose id was stored already (sent again), left as they were.
     pub duplicates: u64,
+    /// Events refused because their id was stored with other content.
+    pub conflicts: u64,
 }
 
 /// Serves until `shutdown` completes, then finishes the requests in flight and commits what
@@ -183,8 +194,37 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) -> Totals {
                 Err(_) => break,
             }
         }
+        // A request that sends an event under a stored id with other content is refused
+        // whole, before anything is written (this writer is the server's only one, so no
+        // other request can slip in between the check and the insert).
+        let all: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
+        let mut known = match crate::feedback::stored_bodies(&store, all).await {
+            Ok(k) => k,
+            Err(e) => {
+                let why = Refused::Store(e.to_string());
+                for job in jobs {
+                    let _ = job.ack.send(Err(why.clone()));
+                }
+                continue;
+            }
+        };
+        let mut clear = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let events: Vec<&Event> = job.events.iter().collect();
+            let conflicts = crate::feedback::take_conflicts(&events, &mut known);
+            if conflicts.is_empty() {
+                clear.push(job);
+            } else {
+                totals.conflicts += conflicts.len() as u64;
+                let _ = job.ack.send(Err(Refused::Conflict(conflicts)));
+            }
+        }
+        let jobs = clear;
+        if jobs.is_empty() {
+            continue;
+        }
         let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
-        let result = insert(&store, &events).await;
+        let result = insert(&store, &events).await.map_err(Refused::Store);
         if result.is_ok() || jobs.len() == 1 {
             match result {
                 Ok(new) => {
@@ -207,7 +247,8 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) -> Totals {
         for job in jobs {
             let result = insert(&store, &job.events.iter().collect::<Vec<_>>())
                 .await
-                .map(|new| acks(std::slice::from_ref(&job), new)[0]);
+                .map(|new| acks(std::slice::from_ref(&job), new)[0])
+                .map_err(Refused::Store);
             if let Ok(ack) = result {
                 totals.add(ack);
             }
@@ -772,10 +813,23 @@ async fn accept(
             axum::Json(json!({"accepted": ack.accepted, "duplicates": ack.duplicates})),
         )
             .into_response(),
-        Ok(Err(e)) => error(
+        Ok(Err(Refused::Store(e))) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("the events could not be stored, nothing was kept: {e}"),
         ),
+        Ok(Err(Refused::Conflict(conflicts))) => (
+            StatusCode::CONFLICT,
+            axum::Json(json!({
+                "error": format!(
+                    "{} event{} of this request {} stored before under the same id with other content; nothing of the request was stored (an event is idempotent by its id: send a new id for a new event)",
+                    conflicts.len(),
+                    if conflicts.len() == 1 { "" } else { "s" },
+                    if conflicts.len() == 1 { "was" } else { "were" },
+                ),
+                "conflicts": conflicts,
+            })),
+        )
+            .into_response(),
         Err(_) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down",

@@ -133,6 +133,37 @@ impl Store {
         Ok(out)
     }
 
+    /// The stored bodies (`body_json`) of the events among `ids` that are stored: interactions
+    /// when `interactions`, else signals. For telling an event sent again from another event
+    /// sent under a stored id.
+    pub async fn feedback_bodies(
+        &self,
+        interactions: bool,
+        ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let table = if interactions {
+            "feedback_interactions"
+        } else {
+            "feedback_signals"
+        };
+        let mut out = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT event_id, body_json FROM {table} WHERE event_id IN ({})",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                out.insert(row.try_get(0)?, row.try_get(1)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Interactions that occurred at or after `since` (RFC 3339 text compares in time order
     /// when written in UTC, as evalgate writes it), of `prompt` when given, oldest first.
     pub async fn feedback_interactions(

@@ -692,3 +692,110 @@ fn duplicates_are_answered_and_counted_on_postgres() {
     };
     duplicates_are_answered_and_counted(Some(crate::common::postgres_schema(&base)));
 }
+
+/// An event sent again under its id with other content is not dropped silently: the server
+/// answers 409 with the stored event's hash and stores nothing of that request; a file's line
+/// that does the same is rejected as a conflict.
+fn conflicts_are_refused(database_url: Option<String>) {
+    let p = Project::empty();
+    let env: Vec<(&str, &str)> = database_url
+        .as_deref()
+        .map(|u| vec![("EVALGATE_DATABASE_URL", u)])
+        .unwrap_or_default();
+    let server = Server::start(&p, &[], &env);
+    let url = server.url.clone();
+    runtime().block_on(async move {
+        let http = reqwest::Client::new();
+        let post = |body: Value| {
+            http.post(format!("{url}/v1/interactions"))
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+        };
+        let first = interaction("k1", "Customer: hi");
+        let r = post(first.clone()).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let changed = interaction("k1", "Customer: something else");
+        let r = post(json!([interaction("k2", "Customer: new"), changed]))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 409);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["conflicts"][0]["event_id"], "k1");
+        assert_eq!(
+            body["conflicts"][0]["stored_sha256"]
+                .as_str()
+                .unwrap()
+                .len(),
+            64
+        );
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("nothing of the request was stored")
+        );
+        // The same content again is a duplicate, not a conflict.
+        let r = post(first).await.unwrap();
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            json!({"accepted": 0, "duplicates": 1})
+        );
+    });
+    let (code, log) = server.stop_with_log();
+    assert_eq!(code, 0);
+    assert!(
+        log.contains("1 refused (an id stored before with other content)"),
+        "{log}"
+    );
+    let rt = runtime();
+    let store = rt
+        .block_on(evalgate::store::Store::open(
+            database_url.as_deref(),
+            p.path(),
+        ))
+        .unwrap();
+    assert_eq!(
+        rt.block_on(store.feedback_counts()).unwrap(),
+        (1, 0),
+        "k2 was not stored"
+    );
+
+    // A file: the line that changes k1 is rejected as a conflict; the others are stored.
+    let lines = [
+        interaction("k1", "Customer: another text"),
+        interaction("k3", "Customer: three"),
+    ]
+    .iter()
+    .map(|v| v.to_string() + "\n")
+    .collect::<String>();
+    p.write("more.jsonl", &lines);
+    let r = p.evalgate_env(&["feedback", "ingest", "more.jsonl"], &env);
+    r.assert_code(2);
+    assert!(
+        r.stdout.contains(
+            "2 lines: 2 interactions (1 new), 0 signals (0 new), 1 rejected (1 of them conflicts"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr
+            .contains("more.jsonl:1: event `k1` was stored before with other content"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn conflicts_are_refused_on_sqlite() {
+    conflicts_are_refused(None);
+}
+
+#[test]
+fn conflicts_are_refused_on_postgres() {
+    let Some(base) = crate::common::postgres_url() else {
+        return;
+    };
+    conflicts_are_refused(Some(crate::common::postgres_schema(&base)));
+}

@@ -101,13 +101,21 @@ async fn ingest_file(
     })?;
     let n = &summary.new;
     printer.data(&format!(
-        "{} lines: {} interactions ({} new), {} signals ({} new), {} rejected",
+        "{} lines: {} interactions ({} new), {} signals ({} new), {} rejected{}",
         summary.lines,
         summary.interactions,
         n.interactions,
         summary.signals,
         n.signals,
-        summary.rejected
+        summary.rejected,
+        if summary.conflicts > 0 {
+            format!(
+                " ({} of them conflicts: an id stored before with other content)",
+                summary.conflicts
+            )
+        } else {
+            String::new()
+        }
     ));
     if summary.rejected > 0 {
         if rejected.len() > 20 {

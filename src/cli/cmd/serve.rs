@@ -131,6 +131,13 @@ pub async fn run(root: &Path, args: ServeArgs, printer: &Printer) -> Result<Exit
             )
         } else {
             String::new()
+        } + &if totals.conflicts > 0 {
+            format!(
+                ", {} refused (an id stored before with other content)",
+                totals.conflicts
+            )
+        } else {
+            String::new()
         }
     ));
     Ok(ExitStatus::Ok)
