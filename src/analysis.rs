@@ -163,6 +163,7 @@ impl Summarizer {
         if c.attempts > 1 {
             u.retried += 1;
         }
+        u.requests += c.attempts.max(0) as u64;
         // Latency describes calls made in this run: a cached answer's timing is an old one.
         if c.cache_hit == 0 {
             self.latencies.extend(c.latency_ms);

@@ -177,6 +177,10 @@ pub struct UsageReport {
     pub unmetered: u64,
     /// Cases that needed more than one attempt.
     pub retried: u64,
+    /// HTTP requests made to the model, retries included (a case may take several; an
+    /// answer from the cache takes none).
+    #[serde(default)]
+    pub requests: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]

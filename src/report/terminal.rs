@@ -303,13 +303,23 @@ pub fn render(r: &RunReport) -> String {
         );
     }
     let l = &r.latency;
+    // Answers timed and HTTP requests are counted apart: a retried case is one answer from
+    // several requests.
     let _ = writeln!(
         out,
-        "latency    p50 {} · p95 {} · max {} ({} calls)",
+        "latency    p50 {} · p95 {} · max {} ({} answers timed{})",
         ms(l.p50_ms),
         ms(l.p95_ms),
         ms(l.max_ms),
-        l.n
+        l.n,
+        if u.requests > l.n {
+            format!(
+                "; {} HTTP requests, retries included",
+                thousands(u.requests)
+            )
+        } else {
+            String::new()
+        }
     );
     if l.ttft_n > 0 {
         let _ = writeln!(

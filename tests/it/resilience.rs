@@ -168,6 +168,21 @@ fn faults_are_retried(database_url: Option<String>) {
     }
     assert_eq!(file["report"]["usage"]["retried"], 14);
     assert_eq!(file["report"]["counts"]["error"], 2);
+    // Answers and HTTP requests are counted apart: 18 answers timed from 37 requests (the
+    // two errors' requests included).
+    let total: usize = (0..20).map(expected).sum();
+    assert_eq!(file["report"]["usage"]["requests"], total as u64);
+    let latency = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("latency"))
+        .unwrap();
+    assert!(
+        latency.ends_with(&format!(
+            "(18 answers timed; {total} HTTP requests, retries included)"
+        )),
+        "{latency}"
+    );
 }
 
 #[test]
