@@ -102,8 +102,13 @@ pub struct RenderError {
 /// The environment every prompt template is compiled in: strict undefined variables (a
 /// missing variable is an error, not an empty string) and no auto-escaping (minijinja would
 /// otherwise pick JSON escaping from a template name ending in `.yaml`).
+/// The most instructions one rendering may take: a prompt or a rubric renders in hundreds, so
+/// a template that loops for minutes (from a pull request, say) fails instead of stalling.
+pub const TEMPLATE_FUEL: u64 = 5_000_000;
+
 pub fn template_env() -> Environment<'static> {
     let mut env = Environment::new();
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_keep_trailing_newline(false);
@@ -279,6 +284,26 @@ fn version_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_runaway_template_runs_out_of_fuel() {
+        let p = Prompt::compile(
+            "p",
+            "prompts/p.yaml".into(),
+            vec![(
+                Role::User,
+                "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+                    .into(),
+            )],
+            Params::default(),
+            None,
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let e = p.render(&Map::new()).unwrap_err();
+        assert!(e.message.contains("fuel"), "{}", e.message);
+        assert!(started.elapsed().as_secs() < 10);
+    }
 
     fn prompt(system: &str, user: &str, temperature: f64) -> Prompt {
         let params = Params {

@@ -6,6 +6,7 @@ mod common;
 mod features;
 mod feedback;
 mod gate;
+mod generative;
 mod history;
 mod html;
 mod init;
