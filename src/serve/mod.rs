@@ -194,69 +194,88 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) -> Totals {
                 Err(_) => break,
             }
         }
-        // A request that sends an event under a stored id with other content is refused
-        // whole, before anything is written (this writer is the server's only one, so no
-        // other request can slip in between the check and the insert).
-        let all: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
-        let mut known = match crate::feedback::stored_bodies(&store, all).await {
-            Ok(k) => k,
-            Err(e) => {
-                let why = Refused::Store(e.to_string());
-                for job in jobs {
-                    let _ = job.ack.send(Err(why.clone()));
-                }
-                continue;
-            }
-        };
-        let mut clear = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let events: Vec<&Event> = job.events.iter().collect();
-            let conflicts = crate::feedback::take_conflicts(&events, &mut known);
-            if conflicts.is_empty() {
-                clear.push(job);
-            } else {
-                totals.conflicts += conflicts.len() as u64;
-                let _ = job.ack.send(Err(Refused::Conflict(conflicts)));
-            }
-        }
-        let jobs = clear;
-        if jobs.is_empty() {
-            continue;
-        }
+        // The group in one transaction; an event re-sent under a stored id with other content
+        // rolls it back, and the group is settled request by request.
         let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
-        let result = insert(&store, &events).await.map_err(Refused::Store);
-        if result.is_ok() || jobs.len() == 1 {
-            match result {
-                Ok(new) => {
-                    let split = acks(&jobs, new);
-                    for (job, ack) in jobs.into_iter().zip(split) {
-                        totals.add(ack);
-                        let _ = job.ack.send(Ok(ack));
-                    }
-                }
-                Err(e) => {
-                    for job in jobs {
-                        let _ = job.ack.send(Err(e.clone()));
-                    }
+        match insert_unless_changed(&store, &events).await {
+            Ok(Some(new)) => {
+                let split = acks(&jobs, new);
+                for (job, ack) in jobs.into_iter().zip(split) {
+                    totals.add(ack);
+                    let _ = job.ack.send(Ok(ack));
                 }
             }
-            continue;
-        }
-        // The group failed: each request in its own transaction, so that one request's
-        // problem is not every request's.
-        for job in jobs {
-            let result = insert(&store, &job.events.iter().collect::<Vec<_>>())
-                .await
-                .map(|new| acks(std::slice::from_ref(&job), new)[0])
-                .map_err(Refused::Store);
-            if let Ok(ack) = result {
-                totals.add(ack);
+            Err(e) if jobs.len() == 1 => {
+                let _ = jobs.remove(0).ack.send(Err(Refused::Store(e)));
             }
-            let _ = job.ack.send(result);
+            Ok(None) | Err(_) => settle(&store, jobs, &mut totals).await,
         }
     }
     store.close().await;
     totals
+}
+
+/// Stores a group of requests whose one transaction failed, or that sends an event under a
+/// stored id with other content: a request with such an event is refused whole, before
+/// anything is written (this writer is the server's only one, so no other request can slip
+/// in between the check and the insert); the others are stored together, or each in its own
+/// transaction if that fails, so that one request's problem is not every request's.
+async fn settle(store: &Store, jobs: Vec<Job>, totals: &mut Totals) {
+    let all: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
+    let mut known = match crate::feedback::stored_bodies(store, all).await {
+        Ok(k) => k,
+        Err(e) => {
+            let why = Refused::Store(e.to_string());
+            for job in jobs {
+                let _ = job.ack.send(Err(why.clone()));
+            }
+            return;
+        }
+    };
+    let mut clear = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let events: Vec<&Event> = job.events.iter().collect();
+        let conflicts = crate::feedback::take_conflicts(&events, &mut known);
+        if conflicts.is_empty() {
+            clear.push(job);
+        } else {
+            totals.conflicts += conflicts.len() as u64;
+            let _ = job.ack.send(Err(Refused::Conflict(conflicts)));
+        }
+    }
+    let jobs = clear;
+    if jobs.is_empty() {
+        return;
+    }
+    let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
+    let result = insert(store, &events).await.map_err(Refused::Store);
+    if result.is_ok() || jobs.len() == 1 {
+        match result {
+            Ok(new) => {
+                let split = acks(&jobs, new);
+                for (job, ack) in jobs.into_iter().zip(split) {
+                    totals.add(ack);
+                    let _ = job.ack.send(Ok(ack));
+                }
+            }
+            Err(e) => {
+                for job in jobs {
+                    let _ = job.ack.send(Err(e.clone()));
+                }
+            }
+        }
+        return;
+    }
+    for job in jobs {
+        let result = insert(store, &job.events.iter().collect::<Vec<_>>())
+            .await
+            .map(|new| acks(std::slice::from_ref(&job), new)[0])
+            .map_err(Refused::Store);
+        if let Ok(ack) = result {
+            totals.add(ack);
+        }
+        let _ = job.ack.send(result);
+    }
 }
 
 impl Totals {
@@ -269,12 +288,31 @@ impl Totals {
 
 async fn insert(store: &Store, events: &[&Event]) -> Result<NewEvents, String> {
     let (i, s) = crate::feedback::rows(events.iter().copied(), &crate::runner::now());
-    store.insert_feedback_returning(&i, &s).await.map_err(|e| {
-        let cause = std::error::Error::source(&e)
-            .map(|s| format!(": {s}"))
-            .unwrap_or_default();
-        format!("{e}{cause}")
-    })
+    store
+        .insert_feedback_returning(&i, &s)
+        .await
+        .map_err(|e| store_message(&e))
+}
+
+/// Stores events in one transaction unless one is sent under a stored id with other content
+/// (then nothing, and `None`).
+async fn insert_unless_changed(
+    store: &Store,
+    events: &[&Event],
+) -> Result<Option<NewEvents>, String> {
+    let (i, s) = crate::feedback::rows(events.iter().copied(), &crate::runner::now());
+    match store.insert_feedback_unless_changed(&i, &s).await {
+        Ok(Ok(new)) => Ok(Some(new)),
+        Ok(Err(_)) => Ok(None),
+        Err(e) => Err(store_message(&e)),
+    }
+}
+
+fn store_message(e: &crate::store::StoreError) -> String {
+    let cause = std::error::Error::source(e)
+        .map(|s| format!(": {s}"))
+        .unwrap_or_default();
+    format!("{e}{cause}")
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

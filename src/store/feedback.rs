@@ -82,55 +82,80 @@ impl Store {
         interactions: &[InteractionRow],
         signals: &[SignalRow],
     ) -> Result<NewEvents, StoreError> {
-        let mut out = NewEvents::default();
         if interactions.is_empty() && signals.is_empty() {
-            return Ok(out);
+            return Ok(NewEvents::default());
         }
         let mut tx = self.pool.begin().await?;
-        for chunk in interactions.chunks(ROWS) {
-            let sql = format!(
-                "INSERT INTO feedback_interactions ({INTERACTION_COLUMNS}) VALUES {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-                placeholders(self.backend, chunk.len(), 8)
-            );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(&r.event_id)
-                    .bind(&r.occurred_at)
-                    .bind(&r.prompt)
-                    .bind(&r.prompt_version)
-                    .bind(&r.model)
-                    .bind(&r.input_hash)
-                    .bind(&r.body_json)
-                    .bind(&r.received_at);
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                out.interactions.insert(row.try_get(0)?);
-            }
-        }
-        for chunk in signals.chunks(ROWS) {
-            let sql = format!(
-                "INSERT INTO feedback_signals ({SIGNAL_COLUMNS}) VALUES {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
-                placeholders(self.backend, chunk.len(), 8)
-            );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(&r.event_id)
-                    .bind(&r.interaction_id)
-                    .bind(&r.occurred_at)
-                    .bind(&r.kind)
-                    .bind(&r.name)
-                    .bind(r.polarity)
-                    .bind(&r.body_json)
-                    .bind(&r.received_at);
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                out.signals.insert(row.try_get(0)?);
-            }
-        }
+        let out = insert_rows(self.backend, &mut tx, interactions, signals).await?;
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Stores events in one transaction unless one of them is an event stored before (or
+    /// earlier in the same call) under its id with another body: then nothing is stored and
+    /// the answer is those events' ids with the bodies stored first. Costs no more than
+    /// `insert_feedback_returning` when no event id is seen twice: the stored bodies are read
+    /// only for the ids the insert skipped.
+    pub async fn insert_feedback_unless_changed(
+        &self,
+        interactions: &[InteractionRow],
+        signals: &[SignalRow],
+    ) -> Result<Result<NewEvents, Vec<Changed>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let new = insert_rows(self.backend, &mut tx, interactions, signals).await?;
+        let mut changed = Vec::new();
+        let sent_i = interactions
+            .iter()
+            .map(|r| (r.event_id.as_str(), r.body_json.as_str()));
+        let sent_s = signals
+            .iter()
+            .map(|r| (r.event_id.as_str(), r.body_json.as_str()));
+        for (is_interaction, sent, fresh) in [
+            (true, sent_i.collect::<Vec<_>>(), &new.interactions),
+            (false, sent_s.collect::<Vec<_>>(), &new.signals),
+        ] {
+            // An id the insert skipped, or one sent twice, may carry another body.
+            let mut seen = std::collections::HashSet::new();
+            let twice: std::collections::HashSet<&str> = sent
+                .iter()
+                .filter(|(id, _)| !seen.insert(*id))
+                .map(|(id, _)| *id)
+                .collect();
+            let check: Vec<&str> = {
+                let mut ids: Vec<&str> = sent
+                    .iter()
+                    .map(|(id, _)| *id)
+                    .filter(|id| !fresh.contains(*id) || twice.contains(id))
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            };
+            if check.is_empty() {
+                continue;
+            }
+            let stored = bodies(&mut tx, is_interaction, &check).await?;
+            let mut reported = std::collections::HashSet::new();
+            for (id, body) in &sent {
+                if let Some(first) = stored.get(*id)
+                    && first != body
+                    && reported.insert(*id)
+                {
+                    changed.push(Changed {
+                        interaction: is_interaction,
+                        event_id: id.to_string(),
+                        stored_body: first.clone(),
+                    });
+                }
+            }
+        }
+        if changed.is_empty() {
+            tx.commit().await?;
+            Ok(Ok(new))
+        } else {
+            tx.rollback().await?;
+            Ok(Err(changed))
+        }
     }
 
     /// The stored bodies (`body_json`) of the events among `ids` that are stored: interactions
@@ -141,27 +166,8 @@ impl Store {
         interactions: bool,
         ids: &[&str],
     ) -> Result<std::collections::HashMap<String, String>, StoreError> {
-        let table = if interactions {
-            "feedback_interactions"
-        } else {
-            "feedback_signals"
-        };
-        let mut out = std::collections::HashMap::new();
-        for chunk in ids.chunks(500) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT event_id, body_json FROM {table} WHERE event_id IN ({})",
-                marks.join(", ")
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for row in q.fetch_all(&self.pool).await? {
-                out.insert(row.try_get(0)?, row.try_get(1)?);
-            }
-        }
-        Ok(out)
+        let mut conn = self.pool.acquire().await?;
+        bodies(&mut conn, interactions, ids).await
     }
 
     /// Interactions that occurred at or after `since` (RFC 3339 text compares in time order
@@ -252,4 +258,97 @@ impl Store {
             .await?;
         Ok((i, s))
     }
+}
+
+/// An event sent under a stored id with another body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    /// An interaction (else a signal).
+    pub interaction: bool,
+    pub event_id: String,
+    /// The body stored under the id first.
+    pub stored_body: String,
+}
+
+/// Inserts rows, skipping stored event ids, and says which ids were new.
+async fn insert_rows(
+    backend: super::Backend,
+    conn: &mut sqlx::AnyConnection,
+    interactions: &[InteractionRow],
+    signals: &[SignalRow],
+) -> Result<NewEvents, StoreError> {
+    let mut out = NewEvents::default();
+    for chunk in interactions.chunks(ROWS) {
+        let sql = format!(
+            "INSERT INTO feedback_interactions ({INTERACTION_COLUMNS}) VALUES {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            placeholders(backend, chunk.len(), 8)
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(&r.event_id)
+                .bind(&r.occurred_at)
+                .bind(&r.prompt)
+                .bind(&r.prompt_version)
+                .bind(&r.model)
+                .bind(&r.input_hash)
+                .bind(&r.body_json)
+                .bind(&r.received_at);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            out.interactions.insert(row.try_get(0)?);
+        }
+    }
+    for chunk in signals.chunks(ROWS) {
+        let sql = format!(
+            "INSERT INTO feedback_signals ({SIGNAL_COLUMNS}) VALUES {} ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+            placeholders(backend, chunk.len(), 8)
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            q = q
+                .bind(&r.event_id)
+                .bind(&r.interaction_id)
+                .bind(&r.occurred_at)
+                .bind(&r.kind)
+                .bind(&r.name)
+                .bind(r.polarity)
+                .bind(&r.body_json)
+                .bind(&r.received_at);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            out.signals.insert(row.try_get(0)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The stored bodies of the events among `ids`: interactions when `interactions`, else
+/// signals.
+async fn bodies(
+    conn: &mut sqlx::AnyConnection,
+    interactions: bool,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<String, String>, StoreError> {
+    let table = if interactions {
+        "feedback_interactions"
+    } else {
+        "feedback_signals"
+    };
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT event_id, body_json FROM {table} WHERE event_id IN ({})",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            out.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+    }
+    Ok(out)
 }

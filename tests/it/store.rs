@@ -338,6 +338,44 @@ async fn exercise_feedback(store: &Store) {
     assert_eq!((n.interactions, n.signals), (0, 0));
     assert_eq!(store.feedback_counts().await.unwrap(), (2, 3));
 
+    // Unless changed: the same bodies again are duplicates; a stored id with another body,
+    // or one id sent twice with two bodies, stores nothing of the call.
+    let n = store
+        .insert_feedback_unless_changed(&twice, &s)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(n.counts().interactions + n.counts().signals, 0);
+    let mut fresh = i[0].clone();
+    fresh.event_id = "i3".into();
+    let mut changed = i[1].clone();
+    changed.body_json = changed.body_json.replace("\"ok\"", "\"changed\"");
+    let refused = store
+        .insert_feedback_unless_changed(&[fresh.clone(), changed], &[])
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(
+        (refused[0].interaction, refused[0].event_id.as_str()),
+        (true, "i2")
+    );
+    assert_eq!(refused[0].stored_body, i[1].body_json);
+    let mut other = fresh.clone();
+    other.body_json.push(' ');
+    let refused = store
+        .insert_feedback_unless_changed(&[fresh.clone(), other], &[])
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused[0].event_id, "i3");
+    assert_eq!(refused[0].stored_body, fresh.body_json);
+    assert_eq!(
+        store.feedback_counts().await.unwrap(),
+        (2, 3),
+        "nothing stored"
+    );
+
     // Times are stored in UTC, so that text order is time order.
     let i1 = store.feedback_interaction("i1").await.unwrap().unwrap();
     assert_eq!(i1.occurred_at, "2026-11-20T09:00:00.000Z");
