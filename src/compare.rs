@@ -5,11 +5,12 @@
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::report::{
-    Comparison, DiffLine, FlakyCase, FlippedCase, MatrixRow, MetricDelta, ModelMatrix,
-};
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::RunHeader;
 use crate::runfile::{CaseEntry, RunFile};
-use crate::score::stats::{self, Confusion};
+use crate::stats::Proportion;
+use crate::stats::{self, Confusion};
 
 /// At most this many flipped cases carry their diff (the counts cover all of them).
 pub const MAX_FLIPPED_SHOWN: usize = 50;
@@ -456,10 +457,10 @@ pub fn matrix(runs: &[RunFile], alpha: f64, margin: f64) -> ModelMatrix {
                 "{} is not shown worse than {} ({}, McNemar {}), but not shown within the {} margin either: its 95% interval reaches {} at n = {n}, so more cases are needed to call it as good",
                 rows[i].model,
                 rows[best].model,
-                crate::report::format_change("pass_rate", x),
+                crate::metric::format_change("pass_rate", x),
                 stats::p_is(p, Some(alpha)),
-                crate::report::format_change("pass_rate", margin).trim_start_matches('+'),
-                crate::report::format_change("pass_rate", low),
+                crate::metric::format_change("pass_rate", margin).trim_start_matches('+'),
+                crate::metric::format_change("pass_rate", low),
             ));
         }
     }
@@ -472,7 +473,7 @@ pub fn matrix(runs: &[RunFile], alpha: f64, margin: f64) -> ModelMatrix {
                 .total_cmp(&rows[b].cost_per_case_usd)
         })
         .unwrap_or(best);
-    let margin_text = crate::report::format_change("pass_rate", margin);
+    let margin_text = crate::metric::format_change("pass_rate", margin);
     let margin_text = margin_text.trim_start_matches('+');
     let reason = if pick == best {
         format!(
@@ -484,7 +485,7 @@ pub fn matrix(runs: &[RunFile], alpha: f64, margin: f64) -> ModelMatrix {
         let change = |f: fn(&(f64, f64, f64, u64)) -> f64| {
             intervals[pick].as_ref().map_or_else(
                 || "–".into(),
-                |x| crate::report::format_change("pass_rate", f(x)),
+                |x| crate::metric::format_change("pass_rate", f(x)),
             )
         };
         format!(
@@ -586,6 +587,116 @@ pub fn line_diff(a: &str, b: &str, context: usize) -> Vec<DiffLine> {
         }
     }
     out
+}
+
+/// A candidate run against a base run, case by case (paired by case id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub base: RunHeader,
+    pub candidate: RunHeader,
+    /// Cases both runs answered (or failed); only these are compared.
+    pub paired: u64,
+    pub only_base: u64,
+    pub only_candidate: u64,
+    pub metrics: Vec<MetricDelta>,
+    /// Cases whose overall pass/fail changed, and McNemar's exact test on them.
+    pub pass_to_fail: u64,
+    pub fail_to_pass: u64,
+    pub flip_p_value: f64,
+    /// The flipped cases, pass → fail first, then fail → pass, each in case id order.
+    pub flipped: Vec<FlippedCase>,
+    /// The prompt's unified diff when its version changed (and both texts are known).
+    pub prompt_diff: Option<Vec<DiffLine>>,
+    /// With repeats: candidate cases that passed some repeats and failed others.
+    pub flaky: Vec<FlakyCase>,
+}
+
+/// One metric in both runs, over the paired cases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricDelta {
+    /// `pass_rate`, `scorer.NAME`, `field.NAME.accuracy`, `cost_per_case`…
+    pub name: String,
+    pub higher_is_better: bool,
+    pub base: Option<f64>,
+    pub candidate: Option<f64>,
+    /// Candidate − base with its 95% paired-bootstrap interval.
+    pub delta: Option<crate::stats::Delta>,
+    /// The p-value of "no change": McNemar's exact test for pass/fail metrics, else the
+    /// bootstrap's.
+    pub p_value: Option<f64>,
+    /// `mcnemar` or `bootstrap`.
+    pub test: String,
+    /// Paired cases the metric is defined on.
+    pub n: u64,
+    /// The bootstrap's resamples, when the p-value is the bootstrap's: its smallest p-value
+    /// is 1 / resamples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resamples: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlippedCase {
+    pub case_id: String,
+    /// `pass_to_fail` or `fail_to_pass`.
+    pub direction: String,
+    /// Scorers that failed (or the error kind) in the run where the case fails.
+    pub failed: Vec<String>,
+    pub diff: Vec<DiffLine>,
+}
+
+impl FlippedCase {
+    /// The flip in words: `pass → fail` or `fail → pass`.
+    pub fn arrow(&self) -> &'static str {
+        if self.direction == "pass_to_fail" {
+            "pass → fail"
+        } else {
+            "fail → pass"
+        }
+    }
+}
+
+/// One line of a diff: `-` only in the base, `+` only in the candidate, ` ` in both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffLine {
+    pub op: char,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlakyCase {
+    pub case_id: String,
+    pub passes: u64,
+    pub repeats: u64,
+}
+
+/// One suite run on several models: quality, cost and latency side by side, each model
+/// against the first, and the recommendation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMatrix {
+    pub suite: String,
+    pub rows: Vec<MatrixRow>,
+    /// The cheapest model shown as good as the best (by pass rate, within `margin`).
+    pub recommended: Option<String>,
+    /// Why, in words.
+    pub reason: String,
+    /// The non-inferiority margin, in pass-rate units (0.05 is 5 points).
+    #[serde(default)]
+    pub margin: f64,
+    /// Cheaper models not shown worse, but not shown within the margin either.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatrixRow {
+    pub model: String,
+    pub run_id: String,
+    pub pass_rate: Proportion,
+    pub cost_per_case_usd: f64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    /// Pass rate against the first model, on the cases both answered (none for the first).
+    pub vs_first: Option<MetricDelta>,
 }
 
 #[cfg(test)]

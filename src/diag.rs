@@ -74,6 +74,25 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// A name given on the command line (or asked for by a command) that the project does not
+/// have: bad input, never an infrastructure failure. Modules below `error` return it; the
+/// crate's `Error` takes it with `From`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct Usage {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Usage {
+    pub fn new(message: impl Into<String>, hint: Option<String>) -> Self {
+        Usage {
+            message: message.into(),
+            hint,
+        }
+    }
+}
+
 /// The nearest known name to `unknown`, when it is close enough to be a typo.
 pub fn did_you_mean<'a>(
     unknown: &str,

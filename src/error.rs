@@ -60,6 +60,15 @@ pub enum Error {
     RunLog(#[from] crate::runlog::LogError),
 }
 
+impl From<crate::diag::Usage> for Error {
+    fn from(u: crate::diag::Usage) -> Self {
+        Error::Usage {
+            message: u.message,
+            hint: u.hint,
+        }
+    }
+}
+
 impl Error {
     pub fn usage(message: impl Into<String>, hint: Option<String>) -> Self {
         Error::Usage {

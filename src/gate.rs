@@ -4,10 +4,13 @@
 use crate::config::{Gates, Suite};
 use crate::features::lift::LiftReport;
 use crate::features::stability::StabilityReport;
-use crate::report::{Comparison, GateResult, MetricDelta};
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::RunReport;
+use crate::compare::{Comparison, MetricDelta};
 use crate::runfile::RunFile;
 
-use crate::report::{format_change, format_signed, format_value};
+use crate::metric::{format_change, format_signed, format_value};
 
 fn pct(x: f64) -> String {
     format_value("pass_rate", x)
@@ -234,7 +237,7 @@ fn cascade_gates(
         } else {
             "at the recommended point"
         };
-        let at = crate::report::cascade_thresholds(report, p);
+        let at = crate::cascade::cascade_thresholds(report, p);
         if name == "cascade_min_quality_retained" {
             out.push(result(
                 name.into(),
@@ -391,8 +394,8 @@ fn drop_gate(
             "bootstrap of {} resamples, smallest possible p {}",
             crate::text::thousands(r),
             {
-                let min = crate::score::stats::smallest_p(r as usize);
-                crate::score::stats::format_p(min, Some(min))
+                let min = crate::stats::smallest_p(r as usize);
+                crate::stats::format_p(min, Some(min))
             }
         ),
         _ => d.test.clone(),
@@ -402,7 +405,7 @@ fn drop_gate(
         format_value(metric, b),
         format_value(metric, c),
         format_change(metric, c - b),
-        crate::score::stats::p_is(p, significant.then_some(alpha)),
+        crate::stats::p_is(p, significant.then_some(alpha)),
         format_change(metric, max_drop).trim_start_matches('+'),
     );
     let too_far = worse > max_drop + 1e-12;
@@ -417,6 +420,34 @@ fn drop_gate(
         false
     };
     result(name, ok, detail)
+}
+
+/// One gate's verdict with the numbers behind it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    /// What is gated: `pass_rate min`, `scorer.contract max_drop`, `max_cost_increase`…
+    pub gate: String,
+    /// `pass`, `fail` or `skipped`.
+    pub status: String,
+    /// The numbers: observed value, threshold, interval and p-value, in words.
+    pub detail: String,
+}
+
+/// The verdict of `evalgate gate` on one suite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteVerdict {
+    pub suite: String,
+    /// `pass`, `fail` (a regression), `error` (the run could not be trusted) or `unchanged`
+    /// (nothing the suite depends on changed since the baseline, so nothing was run).
+    pub status: String,
+    pub candidate: Option<RunReport>,
+    pub comparison: Option<Comparison>,
+    pub gates: Vec<GateResult>,
+    /// Why the suite ran, or why it did not (`prompt changed`, `no baseline`…).
+    pub reason: String,
+    /// The file name of the suite's HTML report, beside its run file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
 }
 
 #[cfg(test)]
@@ -452,7 +483,7 @@ mod tests {
             higher_is_better: false,
             base: Some(1.0),
             candidate: Some(1.5),
-            delta: Some(crate::score::stats::Delta {
+            delta: Some(crate::stats::Delta {
                 delta: 0.5,
                 low: 0.2,
                 high: 0.8,

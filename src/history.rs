@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::runfile::RunFile;
-use crate::score::stats::Proportion;
+use crate::stats::Proportion;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct History {
@@ -131,7 +131,7 @@ pub struct PromptVersion {
     /// Whether it is the version in `prompts/NAME.yaml` now.
     pub current: bool,
     /// The diff from the version before (none for the first, or when a source is missing).
-    pub diff: Vec<crate::report::DiffLine>,
+    pub diff: Vec<crate::compare::DiffLine>,
 }
 
 /// The versions of a prompt in the order they first ran (the current file's last when it

@@ -7,9 +7,11 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 use crate::provider::{CallKey, ChatRequest, Client};
-use crate::report::PairwiseReport;
-use crate::score::judge::{Judge, Winner};
-use crate::score::stats;
+use serde::{Deserialize, Serialize};
+
+use crate::judge::{Judge, Winner};
+use crate::stats;
+use crate::stats::Proportion;
 use crate::store::{CaseRow, RunRow};
 
 /// The outcome of one case, from the candidate's side.
@@ -265,4 +267,29 @@ pub fn verdict_rows(
         }
     }
     rows
+}
+
+/// A pairwise comparison of two runs by a judge, from the candidate's side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairwiseReport {
+    pub base_run: String,
+    pub base_model: String,
+    pub candidate_run: String,
+    pub candidate_model: String,
+    pub judge: String,
+    pub judge_version: String,
+    /// Cases both runs answered.
+    pub pairs: u64,
+    /// Out of the pairs with a readable verdict in both orders.
+    pub wins: Proportion,
+    pub ties: Proportion,
+    pub losses: Proportion,
+    /// Pairs whose verdict flipped with the order because the judge chose the same position.
+    pub position_bias: Proportion,
+    pub judge_errors: u64,
+    pub judge_calls: u64,
+    pub judge_cache_hits: u64,
+    pub judge_input_tokens: u64,
+    pub judge_output_tokens: u64,
+    pub judge_cost_usd: f64,
 }

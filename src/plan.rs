@@ -7,10 +7,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::config::{Model, Project, Provider, Suite};
-use crate::error::Error;
+use crate::diag::Usage;
 use crate::golden::{Case, Dataset};
+use crate::prompt::ChatRequest;
 use crate::prompt::{Prompt, RenderError};
-use crate::provider::ChatRequest;
 
 /// Options that shape a run, from the command line.
 #[derive(Debug, Clone, Default)]
@@ -167,7 +167,7 @@ fn fingerprint(
             .map_or_else(|| "(unknown)".to_string(), |m| m.fingerprint.clone())
     };
     for scorer in &suite.scorers {
-        if let crate::score::ScorerKind::Judge { judges, .. } = &scorer.kind {
+        if let crate::config::spec::ScorerKind::Judge { judges, .. } = &scorer.kind {
             for name in judges {
                 if let Some(j) = project.judges.get(name) {
                     out.insert(format!("judge {name}"), j.version.clone());
@@ -191,10 +191,10 @@ fn fingerprint(
 }
 
 /// The suite of that name, or an error that suggests the nearest.
-pub fn suite<'p>(project: &'p Project, name: &str) -> Result<&'p Suite, Error> {
+pub fn suite<'p>(project: &'p Project, name: &str) -> Result<&'p Suite, Usage> {
     project.suites.get(name).ok_or_else(|| {
         let known: Vec<&str> = project.suites.keys().map(String::as_str).collect();
-        Error::usage(
+        Usage::new(
             format!("no suite named `{name}`"),
             Some(crate::diag::suggestion(name, &known, "suites")),
         )
@@ -206,14 +206,14 @@ pub fn build<'p>(
     project: &'p Project,
     suite_name: &str,
     settings: &RunSettings,
-) -> Result<Vec<Plan<'p>>, Error> {
+) -> Result<Vec<Plan<'p>>, Usage> {
     let suite = suite(project, suite_name)?;
     let prompt = project.prompts[&suite.prompt].clone();
     let dataset_name = settings.dataset.as_ref().unwrap_or(&suite.dataset);
     let dataset = project
         .datasets
         .get(dataset_name)
-        .ok_or_else(|| Error::usage(format!("no dataset named `{dataset_name}`"), None))?;
+        .ok_or_else(|| Usage::new(format!("no dataset named `{dataset_name}`"), None))?;
     let model_names: Vec<&String> = if settings.models.is_empty() {
         suite.models.iter().collect()
     } else {
@@ -226,7 +226,7 @@ pub fn build<'p>(
         .map(|name| {
             let model = project.models.get(name).ok_or_else(|| {
                 let known: Vec<&str> = project.models.keys().map(String::as_str).collect();
-                Error::usage(
+                Usage::new(
                     format!("no model named `{name}`"),
                     Some(crate::diag::suggestion(name, &known, "models")),
                 )

@@ -281,6 +281,40 @@ fn version_of(
     hash::json_hash(&normalized)
 }
 
+/// One chat request, independent of the backend that serves it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The model id sent to the API.
+    pub model: String,
+    pub messages: Vec<Message>,
+    pub params: Params,
+    /// JSON Schema of the expected output, derived from the prompt's contract.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+}
+
+impl ChatRequest {
+    /// The request hash: the same logical request has the same hash whichever provider
+    /// serves it, so a cassette recorded against a live server replays offline.
+    pub fn hash(&self) -> String {
+        crate::hash::json_hash(&serde_json::json!({
+            "model": self.model,
+            "messages": self.messages,
+            "params": self.params,
+            "schema": self.schema,
+        }))
+    }
+
+    /// A rough token count of the input (4 characters a token), for rate limits and
+    /// estimates before a run. Never used for cost: that comes from the provider's usage.
+    pub fn estimated_input_tokens(&self) -> u64 {
+        self.messages
+            .iter()
+            .map(|m| m.content.chars().count() as u64 / 4 + 4)
+            .sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::report::RunReport;
+use crate::analysis::RunReport;
 use crate::store::{CaseRow, RunRow, ScoreRow};
 
 pub const FORMAT_VERSION: u32 = 1;

@@ -12,67 +12,10 @@ pub mod confidence;
 pub mod proxy;
 pub mod simulate;
 
-/// A suite's `cascade:` section.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CascadeSpec {
-    /// The output field the tiers answer; a case is right when it equals `expected[field]`.
-    pub field: String,
-    /// The share of the top tier's accuracy to keep (the recommendation's target).
-    pub target: f64,
-    /// In order of cost; the last one always answers.
-    pub tiers: Vec<Tier>,
-}
-
-pub const DEFAULT_TARGET: f64 = 0.98;
-pub const DEFAULT_SAMPLES: u32 = 5;
-pub const DEFAULT_SAMPLE_TEMPERATURE: f64 = 0.7;
-/// Alternatives asked per token when the confidence comes from log-probabilities (OpenAI's
-/// largest `top_logprobs`).
-pub const TOP_LOGPROBS: u32 = 20;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tier {
-    /// The model (for a proxy: `proxy(EMBEDDINGS)`, a name to show).
-    pub model: String,
-    /// Set for a proxy tier.
-    pub proxy: Option<ProxySpec>,
-    pub confidence: Confidence,
-    /// The threshold this tier runs at in production, when pinned: the gate holds the cascade
-    /// to this operating point (otherwise to the recommended one).
-    pub threshold: Option<f64>,
-}
-
-/// A proxy tier: logistic regression over embeddings, trained on the labels an LLM gave an
-/// unlabelled pool (the LLM makes the training data for the cheaper stage).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProxySpec {
-    /// The model that embeds.
-    pub embeddings: String,
-    /// The dataset of unlabelled inputs.
-    pub pool: String,
-    /// The model whose answers on the pool are the labels.
-    pub labeller: String,
-    /// The variable embedded (None: the case's only variable).
-    pub input: Option<String>,
-    /// α of the L2 penalty.
-    pub regularization: f64,
-}
-
-/// Where a tier's confidence in its answer comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Confidence {
-    /// The answer tokens' log-probabilities (OpenAI `logprobs`), renormalised over the labels
-    /// the contract allows.
-    Logprobs,
-    /// K samples at a temperature: the answer is the majority, the confidence its share.
-    SelfConsistency { samples: u32, temperature: f64 },
-    /// A number in 0..1 that the output itself carries.
-    Field(String),
-    /// The proxy's predicted probability of its answer.
-    Probability,
-    /// The last tier: it always answers.
-    Final,
-}
+pub use crate::config::spec::{
+    CascadeSpec, Confidence, DEFAULT_SAMPLE_TEMPERATURE, DEFAULT_SAMPLES, DEFAULT_TARGET,
+    ProxySpec, TOP_LOGPROBS, Tier,
+};
 
 impl Confidence {
     pub fn describe(&self) -> String {
@@ -92,6 +35,7 @@ impl Confidence {
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::metric::format_change;
 use crate::store::CaseRow;
 use simulate::{CaseAnswers, Frontier, Point, TierAnswer};
 
@@ -303,7 +247,7 @@ pub fn summarize_tier(
             .collect()
     };
     let hits = right.iter().filter(|r| **r).count();
-    let interval = crate::score::stats::wilson(hits as u64, cases.len() as u64);
+    let interval = crate::stats::wilson(hits as u64, cases.len() as u64);
     let latencies: Vec<f64> = answers.iter().map(|a| a.latency_ms).collect();
     TierSummary {
         model: tier_name.to_string(),
@@ -314,7 +258,7 @@ pub fn summarize_tier(
         accuracy_low: interval.low,
         accuracy_high: interval.high,
         cost_per_1k: answers.iter().map(|a| a.cost_usd).sum::<f64>() / n * 1000.0,
-        latency_p50_ms: crate::score::stats::percentile(&latencies, 0.5).unwrap_or(0.0),
+        latency_p50_ms: crate::stats::percentile(&latencies, 0.5).unwrap_or(0.0),
         mean_confidence: mean(&usable.iter().map(|a| a.confidence).collect::<Vec<_>>()),
         confidence_right: mean(&conf_by(true)),
         confidence_wrong: mean(&conf_by(false)),
@@ -340,4 +284,62 @@ pub fn weak_top(tiers: &[TierSummary]) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// An operating point's thresholds, tier by tier: `smollm2 ≥ 0.91 · gemma off`.
+pub fn cascade_thresholds(r: &CascadeReport, p: &simulate::Point) -> String {
+    let parts: Vec<String> = p
+        .thresholds
+        .iter()
+        .zip(&r.tiers)
+        .map(|(t, tier)| match t {
+            Some(t) => format!("{} ≥ {t:.2}", tier.model),
+            None => format!("{} off", tier.model),
+        })
+        .collect();
+    if parts.is_empty() {
+        "the top tier alone".into()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+/// What an operating point keeps and costs against the top tier alone.
+pub fn cascade_sentence(p: &simulate::Point) -> String {
+    format!(
+        "keeps {:.0}% of the top tier's accuracy{} with {:.0}% of calls reaching it, at {:.0}% of the cost",
+        p.quality_retained * 100.0,
+        if p.quality_retained > 1.0 + 1e-9 {
+            " (more than the top tier itself, a weak reference: see the note above)"
+        } else {
+            ""
+        },
+        p.reach_top * 100.0,
+        p.cost_share * 100.0
+    )
+}
+
+/// Whether an operating point is shown to keep the target against the top tier, with the
+/// margin the target allows: a point estimate above the target on few cases is not proof.
+pub fn cascade_claim(v: &simulate::VersusTop, target: f64) -> String {
+    let interval = format!(
+        "{} against the top tier alone (95% CI {} to {})",
+        format_change("pass_rate", v.delta),
+        format_change("pass_rate", v.low),
+        format_change("pass_rate", v.high)
+    );
+    let margin = format_change("pass_rate", v.margin);
+    let margin = margin.trim_start_matches('+');
+    if v.shown {
+        format!(
+            "{interval}: shown within the {margin} loss that {:.0}% of its accuracy allows",
+            target * 100.0
+        )
+    } else {
+        format!(
+            "{interval}: not shown within the {margin} loss that {:.0}% of its accuracy allows; n = {} is too small to show it keeps the target (more cases, or a lower target)",
+            target * 100.0,
+            v.n
+        )
+    }
 }

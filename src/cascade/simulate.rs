@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::score::stats;
+use crate::stats;
 
 /// What one tier said about one case.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -219,9 +219,7 @@ fn relative(top: &Point, mut p: Point) -> Point {
     p
 }
 
-/// The most tiers a cascade may have: the replay tries every combination of candidate
-/// thresholds, 9^(tiers - 1) of them at 8 candidates a tier from four tiers up.
-pub const MAX_TIERS: usize = 5;
+pub use crate::config::spec::MAX_TIERS;
 
 /// Replays every combination of candidate thresholds (each tier but the last also left out),
 /// keeps the frontier and picks the recommendation.

@@ -9,6 +9,7 @@ pub mod guard;
 mod locate;
 pub mod project;
 pub mod raw;
+pub mod spec;
 mod tolerant;
 
 pub use project::*;
@@ -21,11 +22,11 @@ use std::time::Duration;
 
 use crate::diag::{Diagnostic, did_you_mean, display_path, suggestion};
 use crate::golden;
+use crate::judge::{Judge, VerdictKind};
 use crate::prompt::Prompt;
-use crate::score::judge::{Judge, VerdictKind};
-use crate::score::{Expectation, SCORER_KINDS, Scorer, ScorerKind};
 use locate::Locator;
 use raw::*;
+use spec::{Expectation, SCORER_KINDS, Scorer, ScorerKind};
 
 pub const CONFIG_FILE: &str = "evalgate.yaml";
 pub const PROMPTS_DIR: &str = "prompts";
@@ -431,7 +432,7 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
         // The human labels the `min_judge_kappa` gate reads decide its verdict too.
         if gates.min_judge_kappa.is_some() {
             for scorer in &scorers {
-                if let crate::score::ScorerKind::Judge { judges, .. } = &scorer.kind {
+                if let spec::ScorerKind::Judge { judges, .. } = &scorer.kind {
                     for j in judges {
                         fingerprint.insert(
                             format!("reviews {j}"),
@@ -708,7 +709,7 @@ fn check_provider(root: &Path, name: &str, p: RawProvider) -> Result<Provider, K
             ));
         }
     };
-    let mut retry = crate::provider::retry::RetryPolicy::default();
+    let mut retry = spec::RetryPolicy::default();
     if let Some(n) = p.max_attempts {
         if n == 0 {
             return Err((
@@ -1054,7 +1055,7 @@ fn check_gates(
     let known_refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let resamples = g
         .bootstrap_resamples
-        .unwrap_or(crate::score::stats::BOOTSTRAP_RESAMPLES);
+        .unwrap_or(crate::stats::BOOTSTRAP_RESAMPLES);
     if !(MIN_RESAMPLES..=MAX_RESAMPLES).contains(&resamples) {
         let (line, col) = loc
             .key(&["suites", suite, "gates", "bootstrap_resamples"])
@@ -1099,7 +1100,7 @@ fn check_gates(
             ));
         } else if m.significant
             && bootstrap_tested(&metric)
-            && alpha <= crate::score::stats::smallest_p(resamples)
+            && alpha <= crate::stats::smallest_p(resamples)
         {
             // The bootstrap's p-value is never below 1 / resamples: such a gate could never
             // call a drop significant.
@@ -1111,7 +1112,7 @@ fn check_gates(
                     pos.1,
                     format!(
                         "`alpha` {alpha} cannot be reached: `{metric}` is tested by a bootstrap of {resamples} resamples, whose smallest p-value is {}",
-                        crate::score::stats::smallest_p(resamples)
+                        crate::stats::smallest_p(resamples)
                     ),
                 )
                 .with_hint(format!(
@@ -1167,8 +1168,8 @@ fn check_lift(
     loc: &Locator<'_>,
     display: &Path,
     diags: &mut Vec<Diagnostic>,
-) -> crate::features::lift::LiftSpec {
-    use crate::features::lift::{self, LiftSpec};
+) -> spec::LiftSpec {
+    use spec::LiftSpec;
     let at = |key: &str, message: String| {
         let (line, col) = loc.key(&["suites", suite, "lift", key]).unwrap_or((0, 0));
         Diagnostic::new(display, line, col, message)
@@ -1179,7 +1180,7 @@ fn check_lift(
         let usable: Vec<&str> = contract
             .fields
             .iter()
-            .filter(|(_, f)| crate::features::FeatureKind::of_field(&f.kind).is_some())
+            .filter(|(_, f)| spec::FeatureKind::of_field(&f.kind).is_some())
             .map(|(n, _)| n.as_str())
             .collect();
         for f in features {
@@ -1199,14 +1200,14 @@ fn check_lift(
             }
         }
     }
-    let folds = l.folds.unwrap_or(lift::DEFAULT_FOLDS);
+    let folds = l.folds.unwrap_or(spec::DEFAULT_FOLDS);
     if folds < 2 {
         diags.push(at(
             "folds",
             format!("`folds` must be at least 2, got {folds}"),
         ));
     }
-    let regularization = l.regularization.unwrap_or(lift::DEFAULT_REGULARIZATION);
+    let regularization = l.regularization.unwrap_or(spec::DEFAULT_REGULARIZATION);
     if !(regularization > 0.0 && regularization.is_finite()) {
         diags.push(at(
             "regularization",
@@ -1218,7 +1219,7 @@ fn check_lift(
         features: l.features,
         base_features: l.base_features,
         folds,
-        seed: l.seed.unwrap_or(lift::DEFAULT_SEED),
+        seed: l.seed.unwrap_or(spec::DEFAULT_SEED),
         regularization,
     }
 }
@@ -1239,8 +1240,8 @@ fn check_cascade(
     loc: &Locator<'_>,
     display: &Path,
     diags: &mut Vec<Diagnostic>,
-) -> crate::cascade::CascadeSpec {
-    use crate::cascade::{self as cascade, CascadeSpec, Confidence, Tier};
+) -> spec::CascadeSpec {
+    use spec::{CascadeSpec, Confidence, Tier};
     let at = |path: &[&str], message: String| {
         let mut full = vec!["suites", suite, "cascade"];
         full.extend_from_slice(path);
@@ -1271,7 +1272,7 @@ fn check_cascade(
             .with_hint(suggestion(&c.field, &known, "fields")),
         );
     }
-    let target = c.target.unwrap_or(cascade::DEFAULT_TARGET);
+    let target = c.target.unwrap_or(spec::DEFAULT_TARGET);
     if !(target > 0.0 && target <= 1.0) {
         diags.push(at(
             &["target"],
@@ -1287,13 +1288,13 @@ fn check_cascade(
             .with_hint("list the tiers cheapest first; the last one always answers"),
         );
     }
-    if c.tiers.len() > cascade::simulate::MAX_TIERS {
+    if c.tiers.len() > spec::MAX_TIERS {
         diags.push(
             at(
                 &["tiers"],
                 format!(
                     "a cascade has at most {} tiers, got {}",
-                    cascade::simulate::MAX_TIERS,
+                    spec::MAX_TIERS,
                     c.tiers.len()
                 ),
             )
@@ -1355,7 +1356,7 @@ fn check_cascade(
                         format!("`regularization` must be a positive number, got {regularization}"),
                     ));
                 }
-                Some(crate::cascade::ProxySpec {
+                Some(spec::ProxySpec {
                     embeddings: p.embeddings,
                     pool: p.pool,
                     labeller: p.labeller,
@@ -1410,7 +1411,7 @@ fn check_cascade(
                     Confidence::Logprobs
                 }
                 Some("self_consistency") => {
-                    let samples = t.samples.unwrap_or(cascade::DEFAULT_SAMPLES);
+                    let samples = t.samples.unwrap_or(spec::DEFAULT_SAMPLES);
                     if samples < 2 {
                         diags.push(tier_at(
                             i,
@@ -1418,7 +1419,7 @@ fn check_cascade(
                             format!("self-consistency needs at least 2 `samples`, got {samples}"),
                         ));
                     }
-                    let temperature = t.temperature.unwrap_or(cascade::DEFAULT_SAMPLE_TEMPERATURE);
+                    let temperature = t.temperature.unwrap_or(spec::DEFAULT_SAMPLE_TEMPERATURE);
                     if !(temperature > 0.0 && temperature <= 2.0) {
                         diags.push(tier_at(
                             i,

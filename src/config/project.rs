@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::spec::Scorer;
 use crate::golden::Dataset;
 use crate::prompt::Prompt;
-use crate::score::Scorer;
 
 /// A validated project. Immutable; passed around as `&Project`.
 #[derive(Debug)]
@@ -18,7 +18,7 @@ pub struct Project {
     pub prompts: IndexMap<String, Arc<Prompt>>,
     pub datasets: IndexMap<String, Dataset>,
     pub suites: IndexMap<String, Suite>,
-    pub judges: IndexMap<String, Arc<crate::score::judge::Judge>>,
+    pub judges: IndexMap<String, Arc<crate::judge::Judge>>,
     /// Problems that do not stop a run (shown by `validate` and `run`).
     pub warnings: Vec<crate::diag::Diagnostic>,
 }
@@ -33,7 +33,7 @@ pub struct Provider {
 /// How a provider is called, whatever its kind.
 #[derive(Debug, Clone, Default)]
 pub struct ProviderSettings {
-    pub retry: crate::provider::retry::RetryPolicy,
+    pub retry: super::spec::RetryPolicy,
     pub requests_per_minute: Option<u32>,
     pub tokens_per_minute: Option<u32>,
     /// Requests in flight at most, shared by every run and judge using the provider.
@@ -160,8 +160,8 @@ pub struct Suite {
     /// At most this share of any judge's verdicts may be judge errors (default
     /// `DEFAULT_MAX_JUDGE_ERROR_RATE`).
     pub max_judge_error_rate: f64,
-    pub lift: Option<crate::features::lift::LiftSpec>,
-    pub cascade: Option<crate::cascade::CascadeSpec>,
+    pub lift: Option<super::spec::LiftSpec>,
+    pub cascade: Option<super::spec::CascadeSpec>,
     /// The hashes of the parts that decide its verdict (see `config::fingerprint`).
     pub fingerprint: std::collections::BTreeMap<String, String>,
 }
@@ -202,7 +202,7 @@ impl Default for Gates {
             max_flip_rate: None,
             cascade_min_quality_retained: None,
             cascade_max_cost_per_1k: None,
-            bootstrap_resamples: crate::score::stats::BOOTSTRAP_RESAMPLES,
+            bootstrap_resamples: crate::stats::BOOTSTRAP_RESAMPLES,
         }
     }
 }

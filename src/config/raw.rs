@@ -162,7 +162,7 @@ pub struct RawJudge {
     pub description: Option<String>,
     /// A model of evalgate.yaml.
     pub model: String,
-    pub verdict: crate::score::judge::VerdictKind,
+    pub verdict: crate::judge::VerdictKind,
     #[serde(default)]
     pub params: Params,
     pub rubric: Vec<RawMessage>,

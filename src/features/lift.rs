@@ -14,39 +14,9 @@ use super::{FeatureKind, RunFeatures, label};
 use crate::error::Error;
 use crate::golden::Case;
 use crate::runfile::RunFile;
-use crate::score::stats::{self, Delta};
+use crate::stats::{self, Delta};
 
-/// A suite's `lift:` section.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LiftSpec {
-    /// The key of the golden cases' `outcome` to predict.
-    pub outcome: String,
-    /// The LLM fields to add (default: every contracted field that is not free text).
-    pub features: Option<Vec<String>>,
-    /// The base features to use (default: every key found in `base_features`).
-    pub base_features: Option<Vec<String>>,
-    pub folds: usize,
-    pub seed: u64,
-    /// α of the L2 penalty (scikit-learn's 1/C).
-    pub regularization: f64,
-}
-
-pub const DEFAULT_FOLDS: usize = 5;
-pub const DEFAULT_SEED: u64 = 7;
-pub const DEFAULT_REGULARIZATION: f64 = 1.0;
-
-impl LiftSpec {
-    pub fn new(outcome: impl Into<String>) -> Self {
-        LiftSpec {
-            outcome: outcome.into(),
-            features: None,
-            base_features: None,
-            folds: DEFAULT_FOLDS,
-            seed: DEFAULT_SEED,
-            regularization: DEFAULT_REGULARIZATION,
-        }
-    }
-}
+pub use crate::config::spec::{DEFAULT_FOLDS, DEFAULT_REGULARIZATION, DEFAULT_SEED, LiftSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiftReport {

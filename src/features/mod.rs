@@ -108,30 +108,9 @@ fn case_features(contract: &Contract, c: &CaseEntry) -> CaseFeatures {
         .map_err(|v| format!("breaks the contract: {v}"))
 }
 
-/// How a feature enters a model.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FeatureKind {
-    /// A number, an ordinal integer or a boolean (1/0): standardized.
-    Numeric,
-    /// One of a closed set of strings: one-hot.
-    Categorical(Vec<String>),
-    /// A set of labels from a closed set: one indicator per label.
-    Labels(Vec<String>),
-}
+pub use crate::config::spec::FeatureKind;
 
 impl FeatureKind {
-    /// The kind of a contracted field; None for free text.
-    pub fn of_field(kind: &FieldKind) -> Option<FeatureKind> {
-        match kind {
-            FieldKind::Enum { values } => Some(FeatureKind::Categorical(values.clone())),
-            FieldKind::Integer { .. } | FieldKind::Number { .. } | FieldKind::Boolean => {
-                Some(FeatureKind::Numeric)
-            }
-            FieldKind::Labels { values, .. } => Some(FeatureKind::Labels(values.clone())),
-            FieldKind::String { .. } => None,
-        }
-    }
-
     /// The kind of a feature from its values (for `base_features`, which have no contract):
     /// numbers and booleans are numeric, strings categorical, arrays of strings labels.
     pub fn infer<'v>(name: &str, values: impl Iterator<Item = &'v Value>) -> Result<Self, String> {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{FeatureKind, RunFeatures};
 use crate::error::Error;
 use crate::runfile::RunFile;
-use crate::score::stats::Confusion;
+use crate::stats::Confusion;
 
 /// At most this many flipped cases are listed (the rates cover all of them).
 pub const MAX_FLIPS_SHOWN: usize = 50;

@@ -23,44 +23,11 @@ use std::time::Duration;
 
 use crate::config::{Project, Provider, ProviderKind};
 use crate::hash;
-use crate::prompt::{Message, Params};
 use crate::store::Store;
 use limits::Limits;
 use retry::RetryPolicy;
 
-/// One chat request, independent of the backend that serves it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ChatRequest {
-    /// The model id sent to the API.
-    pub model: String,
-    pub messages: Vec<Message>,
-    pub params: Params,
-    /// JSON Schema of the expected output, derived from the prompt's contract.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schema: Option<Value>,
-}
-
-impl ChatRequest {
-    /// The request hash: the same logical request has the same hash whichever provider
-    /// serves it, so a cassette recorded against a live server replays offline.
-    pub fn hash(&self) -> String {
-        hash::json_hash(&json!({
-            "model": self.model,
-            "messages": self.messages,
-            "params": self.params,
-            "schema": self.schema,
-        }))
-    }
-
-    /// A rough token count of the input (4 characters a token), for rate limits and
-    /// estimates before a run. Never used for cost: that comes from the provider's usage.
-    pub fn estimated_input_tokens(&self) -> u64 {
-        self.messages
-            .iter()
-            .map(|m| m.content.chars().count() as u64 / 4 + 4)
-            .sum()
-    }
-}
+pub use crate::prompt::ChatRequest;
 
 /// Token counts reported by the provider.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,26 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use super::ErrorKind;
 
-/// How a provider retries a failed request.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub max_attempts: u32,
-    /// The first backoff; each later one doubles, with full jitter.
-    pub base_delay: Duration,
-    /// No single wait is longer than this (a longer `Retry-After` is capped too).
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(60),
-        }
-    }
-}
+pub use crate::config::spec::RetryPolicy;
 
 /// Failures that may succeed when tried again: rate limits, server errors, timeouts, dropped
 /// connections and garbled bodies. A rejected request (4xx), a missing key or a missing

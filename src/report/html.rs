@@ -296,7 +296,7 @@ fn run_meta(out: &mut String, r: &RunReport) {
 }
 
 /// A metrics row of a proportion: the value, its 95% interval and n. `label` is HTML.
-fn proportion_row(out: &mut String, label: &str, p: &crate::score::stats::Proportion) {
+fn proportion_row(out: &mut String, label: &str, p: &crate::stats::Proportion) {
     let _ = write!(
         out,
         r#"<tr><td>{label}</td><td class="num">{}</td><td class="num">{} – {}</td><td class="num">{}</td></tr>"#,

@@ -479,7 +479,7 @@ pub fn render_comparison(c: &Comparison, color: bool) -> String {
                 },
             ),
             m.p_value
-                .map_or_else(|| "–".into(), |p| crate::score::stats::format_p(p, None)),
+                .map_or_else(|| "–".into(), |p| crate::stats::format_p(p, None)),
             match m.resamples {
                 Some(r) => format!("{} ({} resamples)", m.test, crate::text::thousands(r)),
                 None => m.test.clone(),
@@ -493,7 +493,7 @@ pub fn render_comparison(c: &Comparison, color: bool) -> String {
         "flips: {} pass → fail, {} fail → pass (McNemar exact {})",
         c.pass_to_fail,
         c.fail_to_pass,
-        crate::score::stats::p_is(c.flip_p_value, None)
+        crate::stats::p_is(c.flip_p_value, None)
     );
     for f in &c.flipped {
         let arrow = f.arrow();
@@ -589,7 +589,7 @@ pub fn render_matrix(m: &ModelMatrix) -> String {
                         d.delta
                             .map_or_else(|| "–".into(), |x| format_change(&d.name, x.delta)),
                         d.p_value
-                            .map_or_else(|| "p –".into(), |p| crate::score::stats::p_is(p, None))
+                            .map_or_else(|| "p –".into(), |p| crate::stats::p_is(p, None))
                     )
                 },
             ),
@@ -1291,7 +1291,7 @@ const MAX_MATRIX_LABELS: usize = 12;
 const TOP_CONFUSIONS: usize = 15;
 
 /// The most frequent (expected, predicted) pairs that differ, as a list.
-fn top_confusions(c: &crate::score::stats::Confusion, n: usize) -> String {
+fn top_confusions(c: &crate::stats::Confusion, n: usize) -> String {
     let mut pairs: Vec<(u64, usize, usize)> = Vec::new();
     for (i, row) in c.counts.iter().enumerate() {
         for (j, k) in row.iter().enumerate() {
@@ -1339,7 +1339,7 @@ mod tests {
                 (labels[e].clone(), labels[p].clone())
             })
             .collect();
-        let c = crate::score::stats::Confusion::from_pairs(
+        let c = crate::stats::Confusion::from_pairs(
             &labels,
             pairs.iter().map(|(e, p)| (e.as_str(), p.as_str())),
         );

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use crate::score::stats::{self, Confusion, Delta};
+use crate::stats::{self, Confusion, Delta};
 use crate::store::{ReviewItemRow, ReviewLabelRow, VerdictRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -42,7 +42,7 @@ pub struct RunOptions {
 pub struct JudgeRunner {
     /// The scorer's name in the suite.
     pub scorer: String,
-    pub judge: Arc<crate::score::judge::Judge>,
+    pub judge: Arc<crate::judge::Judge>,
     pub client: Arc<Client>,
     /// The judge model's id sent to the API.
     pub model_api: String,
@@ -69,7 +69,7 @@ struct Judged {
     judge_version: String,
     judge_model: String,
     /// The verdict, or why there is none (a judge error: never a pass).
-    verdict: Option<Result<crate::score::judge::Verdict, String>>,
+    verdict: Option<Result<crate::judge::Verdict, String>>,
     input_tokens: u64,
     output_tokens: u64,
     cost_usd: f64,
@@ -1605,7 +1605,7 @@ pub async fn rescore(
             .collect();
         for v in &carried {
             let verdict = match v.outcome.as_str() {
-                "pass" | "fail" => Ok(crate::score::judge::Verdict {
+                "pass" | "fail" => Ok(crate::judge::Verdict {
                     outcome: if v.outcome == "pass" {
                         Outcome::Pass
                     } else {

@@ -4,9 +4,9 @@ use std::path::Path;
 
 use crate::cli::args::{Format, PairwiseArgs};
 use crate::error::{Error, ExitStatus};
+use crate::judge::VerdictKind;
 use crate::output::Printer;
 use crate::provider::{CacheMode, ClientOptions, Clients};
-use crate::score::judge::VerdictKind;
 
 pub async fn run(root: &Path, args: PairwiseArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     let project = super::load(root, printer)?;

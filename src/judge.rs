@@ -17,7 +17,7 @@ use crate::hash;
 use crate::prompt::{
     Message, Params, RenderError, ResponseFormat, Role, template_env, template_name,
 };
-use crate::score::Outcome;
+use crate::status::Outcome;
 
 /// What a judge answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,9 +7,10 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 use crate::contract::Contract;
-use crate::report::*;
-use crate::score::stats::{self, Confusion};
+mod model;
+use crate::stats::{self, Confusion};
 use crate::store::{CaseRow, RunRow, ScoreRow};
+pub use model::*;
 
 /// How many failing cases the report lists.
 pub const FAILURES_SHOWN: usize = 10;
