@@ -45,6 +45,7 @@ pub mod pairwise;
 pub mod plan;
 pub mod prompt;
 pub mod provider;
+pub mod render;
 pub mod report;
 pub mod review;
 pub mod runfile;

@@ -88,6 +88,13 @@ def main():
     for a, b in up:
         p, line = found[(a, b)][0]
         print(f"upward: {a} ({LAYERS[layer[a]][0]}) imports {b} ({LAYERS[layer[b]][0]}) at {p}:{line}")
+    # Renderers read the report model and base helpers only, never an analysis or the store.
+    base = set(LAYERS[0][1])
+    for b in sorted(edges.get("render", ())):
+        if b != "report" and b not in base:
+            p, line = found[("render", b)][0]
+            up.append(("render", b))
+            print(f"renderer reads more than the report model: render imports {b} at {p}:{line}")
     for m in unknown:
         print(f"unknown module (give it a layer in tools/modgraph.py): {m}")
     # Cycles (Tarjan).

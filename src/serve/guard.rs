@@ -409,7 +409,7 @@ pub async fn protect(State(guard): State<Arc<Guard>>, mut req: Request, next: Ne
             return finish(&guard, resp, set_csrf);
         }
         let resp = if *req.method() == Method::GET {
-            let page = crate::report::html::render_login(
+            let page = crate::render::html::render_login(
                 &without_token,
                 &csrf,
                 query_token

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::feedback::Event;
+use crate::report::{ReviewAnswer, ReviewItem, RunListing};
 use crate::store::{NewEvents, Store};
 
 /// Default largest request body.
@@ -353,12 +354,13 @@ async fn runs_page(State(state): State<AppState>) -> Response {
     if let Err(e) = crate::runner::show_dead(&state.store, &mut runs).await {
         return store_error(e);
     }
-    html(crate::report::html::render_runs(&runs, ""))
+    let listed: Vec<crate::report::RunListing> = runs.iter().map(Into::into).collect();
+    html(crate::render::html::render_runs(&listed, ""))
 }
 
 async fn run_page(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     match crate::runfile::from_store(&state.store, &id).await {
-        Ok(run) => html(crate::report::html::render_run(&run, &[])),
+        Ok(run) => html(crate::render::html::render_run(&run, &[])),
         Err(e) => store_error(e),
     }
 }
@@ -376,7 +378,7 @@ async fn compare_page(
         Err(e) => return store_error(e),
     };
     let c = crate::compare::compare(&base, &cand);
-    html(crate::report::html::render_comparison(
+    html(crate::render::html::render_comparison(
         &base,
         &cand,
         &c,
@@ -402,7 +404,7 @@ async fn history_page(State(state): State<AppState>, Path(name): Path<String>) -
             Err(e) => return store_error(e),
         }
     }
-    html(crate::report::html::render_history(
+    html(crate::render::html::render_history(
         &crate::history::history(&name, &runs),
         Some(""),
     ))
@@ -434,7 +436,7 @@ async fn review_index(State(state): State<AppState>) -> Response {
         },
         None => stored,
     };
-    html(crate::report::html::render_review_index(
+    html(crate::render::html::render_review_index(
         &batches,
         &crate::review::calibrate(&reviewed, None, None),
         "",
@@ -480,7 +482,7 @@ async fn item_page(
             .position(|i| !labels.iter().any(|l| l.item == i.item)),
     };
     let Some(position) = position else {
-        return html(crate::report::html::render_review_reveal_done(
+        return html(crate::render::html::render_review_reveal_done(
             batch,
             items.len(),
         ));
@@ -495,9 +497,10 @@ async fn item_page(
         .iter()
         .find(|c| c.id == item.case_id && c.repeat == item.repeat_index);
     let null = Value::Null;
-    let view = crate::report::html::ReviewView {
+    let shown = crate::report::ReviewItem::from(item);
+    let view = crate::render::html::ReviewView {
         batch,
-        item,
+        item: &shown,
         position,
         total: items.len(),
         labelled: labels.len(),
@@ -513,7 +516,7 @@ async fn item_page(
         csrf,
         problem,
     };
-    let page = crate::report::html::render_review_item(&view);
+    let page = crate::render::html::render_review_item(&view);
     if problem.is_some() {
         (StatusCode::UNPROCESSABLE_ENTITY, html(page)).into_response()
     } else {
@@ -681,8 +684,12 @@ async fn review_reveal(
         .iter()
         .find(|i| !labels.iter().any(|l| l.item == i.item))
         .map(|i| i.item);
-    html(crate::report::html::render_review_reveal(
-        &batch, found, label, next, "",
+    html(crate::render::html::render_review_reveal(
+        &batch,
+        &found.into(),
+        &label.into(),
+        next,
+        "",
     ))
 }
 
@@ -711,7 +718,7 @@ async fn login(
         "/runs".to_string()
     };
     if !guard::same_token(form.csrf.as_bytes(), csrf.0.as_bytes()) {
-        let page = crate::report::html::render_login(
+        let page = crate::render::html::render_login(
             &next,
             &csrf.0,
             Some("the form was not this browser's: try again"),
@@ -725,7 +732,7 @@ async fn login(
             resp
         }
         None => {
-            let page = crate::report::html::render_login(
+            let page = crate::render::html::render_login(
                 &next,
                 &csrf.0,
                 Some("that token is not this server's"),
@@ -872,6 +879,45 @@ async fn accept(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down",
         ),
+    }
+}
+
+// The views of stored rows the pages show.
+
+impl From<&crate::store::RunRow> for RunListing {
+    fn from(r: &crate::store::RunRow) -> Self {
+        RunListing {
+            id: r.id.clone(),
+            started_at: r.started_at.clone(),
+            suite: r.suite.clone(),
+            model: r.model.clone(),
+            prompt: r.prompt.clone(),
+            prompt_version: r.prompt_version.clone(),
+            status: r.status.clone(),
+        }
+    }
+}
+
+impl From<&crate::store::ReviewItemRow> for ReviewItem {
+    fn from(r: &crate::store::ReviewItemRow) -> Self {
+        ReviewItem {
+            item: r.item,
+            case_id: r.case_id.clone(),
+            kind: r.kind.clone(),
+            scorer: r.scorer.clone(),
+            judge: r.judge.clone(),
+            judge_outcome: r.judge_outcome.clone(),
+            judge_reason: r.judge_reason.clone(),
+        }
+    }
+}
+
+impl From<&crate::store::ReviewLabelRow> for ReviewAnswer {
+    fn from(r: &crate::store::ReviewLabelRow) -> Self {
+        ReviewAnswer {
+            verdict: r.verdict.clone(),
+            note: r.note.clone(),
+        }
     }
 }
 

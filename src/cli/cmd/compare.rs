@@ -26,11 +26,11 @@ pub async fn run(root: &Path, args: CompareArgs, printer: &Printer) -> Result<Ex
         ));
     }
     if let Some(path) = &args.html {
-        let html = crate::report::html::render_comparison(&base, &cand, &comparison, &[]);
+        let html = crate::render::html::render_comparison(&base, &cand, &comparison, &[]);
         super::write_html(path, &html, printer)?;
     }
     match args.format {
-        Format::Terminal => printer.data(&crate::report::terminal::render_comparison(
+        Format::Terminal => printer.data(&crate::render::terminal::render_comparison(
             &comparison,
             super::stdout_color(),
         )),

@@ -9,7 +9,7 @@ use crate::features::lift::{LiftReport, LiftSpec};
 use crate::features::{cost, export, lift, stability};
 use crate::golden::Case;
 use crate::output::Printer;
-use crate::report::terminal;
+use crate::render::terminal;
 use crate::runfile::RunFile;
 
 async fn load_run(root: &Path, arg: &str) -> Result<RunFile, Error> {

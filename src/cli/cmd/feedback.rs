@@ -10,7 +10,7 @@ use crate::cli::args::{
 use crate::error::{Error, ExitStatus};
 use crate::feedback::{ingest, promote, triage};
 use crate::output::Printer;
-use crate::report::terminal;
+use crate::render::terminal;
 
 pub async fn run(root: &Path, args: FeedbackArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     match args.command {

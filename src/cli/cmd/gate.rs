@@ -307,7 +307,7 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
         )
         .await?;
         if let Some(l) = &analyses.lift {
-            lifts.push(crate::report::terminal::render_lift(l));
+            lifts.push(crate::render::terminal::render_lift(l));
         }
         let gates = crate::gate::evaluate(suite, &candidate, comparison.as_ref(), &analyses);
         let status = if status != ExitStatus::Ok {
@@ -322,8 +322,8 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
         printer.info(&format!("wrote run file {}", file.display()));
         let html_name = format!("{name}.html");
         let html = match (&baseline, &comparison) {
-            (Some(b), Some(c)) => crate::report::html::render_comparison(b, &candidate, c, &gates),
-            _ => crate::report::html::render_run(&candidate, &gates),
+            (Some(b), Some(c)) => crate::render::html::render_comparison(b, &candidate, c, &gates),
+            _ => crate::render::html::render_run(&candidate, &gates),
         };
         super::write_html(&out_dir.join(&html_name), &html, printer)?;
         verdicts.push(SuiteVerdict {
@@ -342,7 +342,7 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
     let mut text = String::new();
     for v in &verdicts {
         if let Some(c) = &v.comparison {
-            text.push_str(&crate::report::terminal::render_comparison(c, color));
+            text.push_str(&crate::render::terminal::render_comparison(c, color));
             text.push('\n');
         }
     }
@@ -351,11 +351,11 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
         text.push('\n');
     }
     for v in &verdicts {
-        text.push_str(&crate::report::terminal::render_verdict(v));
+        text.push_str(&crate::render::terminal::render_verdict(v));
     }
     printer.data(&text);
 
-    let markdown = crate::report::markdown::render(&verdicts);
+    let markdown = crate::render::markdown::render(&verdicts);
     if let Some(summary) = crate::env::setting(crate::env::GITHUB_STEP_SUMMARY) {
         use std::io::Write;
         let path = PathBuf::from(summary);
@@ -378,7 +378,7 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
             .iter()
             .zip(runs.iter().map(Option::as_ref))
             .collect();
-        std::fs::write(path, crate::report::junit::render(&pairs)).map_err(|source| {
+        std::fs::write(path, crate::render::junit::render(&pairs)).map_err(|source| {
             Error::Write {
                 path: path.clone(),
                 source,

@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::cli::args::{Format, HistoryArgs, PromptArgs, PromptCommand};
 use crate::error::{Error, ExitStatus};
 use crate::output::Printer;
-use crate::report::terminal;
+use crate::render::terminal;
 
 pub async fn history(
     root: &Path,
@@ -42,7 +42,7 @@ pub async fn history(
     if let Some(path) = &args.html {
         super::write_html(
             path,
-            &crate::report::html::render_history(&h, None),
+            &crate::render::html::render_history(&h, None),
             printer,
         )?;
     }

@@ -15,7 +15,7 @@ pub async fn run(root: &Path, args: MergeArgs, printer: &Printer) -> Result<Exit
         .map_err(|e| Error::usage(e.to_string(), None))?;
     crate::runfile::write(&args.out, &merged)?;
     match args.format {
-        Format::Terminal => printer.data(&crate::report::terminal::render(&merged.report)),
+        Format::Terminal => printer.data(&crate::render::terminal::render(&merged.report)),
         Format::Json => {
             printer.data(&serde_json::to_string_pretty(&merged.report).unwrap_or_default())
         }

@@ -76,7 +76,7 @@ pub async fn run(root: &Path, args: PairwiseArgs, printer: &Printer) -> Result<E
         .await?;
     let report = crate::pairwise::summarize(&base, &cand, judge, &pairs, &spend);
     match args.format {
-        Format::Terminal => printer.data(&crate::report::terminal::render_pairwise(&report)),
+        Format::Terminal => printer.data(&crate::render::terminal::render_pairwise(&report)),
         Format::Json => printer.data(&serde_json::to_string_pretty(&report).unwrap_or_default()),
     }
     store.close().await;

@@ -38,7 +38,7 @@ pub async fn print(
     crate::runner::show_dead(store, std::slice::from_mut(&mut run)).await?;
     let report = summarize(store, &run).await?;
     match format {
-        Format::Terminal => printer.data(&crate::report::terminal::render(&report)),
+        Format::Terminal => printer.data(&crate::render::terminal::render(&report)),
         Format::Json => printer.data(&serde_json::to_string_pretty(&report).unwrap_or_default()),
     }
     if let Some(path) = out {
@@ -57,7 +57,7 @@ pub async fn run(root: &Path, args: ReportArgs, printer: &Printer) -> Result<Exi
     if let Some(path) = &args.html {
         let run = store.find_run(&args.run).await?;
         let file = super::stored_run(&store, &run.id).await?;
-        super::write_html(path, &crate::report::html::render_run(&file, &[]), printer)?;
+        super::write_html(path, &crate::render::html::render_run(&file, &[]), printer)?;
     }
     store.close().await;
     Ok(ExitStatus::Ok)

@@ -379,7 +379,7 @@ pub async fn calibrate(
         printer.warn(&w);
     }
     match args.format {
-        Format::Terminal => printer.data(&crate::report::terminal::render_calibration(&c)),
+        Format::Terminal => printer.data(&crate::render::terminal::render_calibration(&c)),
         Format::Json => printer.data(&serde_json::to_string_pretty(&c).unwrap_or_default()),
     }
     Ok(ExitStatus::Ok)

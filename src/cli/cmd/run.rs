@@ -314,7 +314,7 @@ pub async fn run_suite(
         let margin = args.margin.unwrap_or(MATRIX_MARGIN_POINTS) / 100.0;
         let matrix = crate::compare::matrix(&files, MATRIX_ALPHA, margin);
         match args.format {
-            Format::Terminal => printer.data(&crate::report::terminal::render_matrix(&matrix)),
+            Format::Terminal => printer.data(&crate::render::terminal::render_matrix(&matrix)),
             Format::Json => {
                 printer.data(&serde_json::to_string_pretty(&matrix).unwrap_or_default())
             }

@@ -9,8 +9,8 @@
 use serde_json::{Value, json};
 use std::fmt::Write;
 
-use super::{Comparison, DiffLine, GateResult, RunReport, format_change, format_value};
-use crate::runfile::{CaseEntry, RunFile};
+use crate::report::{CaseEntry, RunFile};
+use crate::report::{Comparison, DiffLine, GateResult, RunReport, format_change, format_value};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -658,7 +658,7 @@ fn page(title: &str, body: &str) -> String {
 
 /// The list of stored runs, newest first, each linking to its page, its suite's history and
 /// the comparison with the suite's previous run. `q` is appended to every link (a token).
-pub fn render_runs(runs: &[crate::store::RunRow], q: &str) -> String {
+pub fn render_runs(runs: &[crate::report::RunListing], q: &str) -> String {
     let mut body = String::from(
         "<h1>Runs</h1><table><tr><th>run</th><th>started</th><th>suite</th><th>model</th><th>prompt</th><th>status</th><th>against the previous run</th></tr>",
     );
@@ -690,7 +690,7 @@ pub fn render_runs(runs: &[crate::store::RunRow], q: &str) -> String {
 /// A suite's history: the pass rate of each run with its interval as a trend chart, then the
 /// table, and the prompt versions that made things worse. `links`: the query string of links
 /// to the server's pages (a token, or empty), or None for a standalone file without links.
-pub fn render_history(h: &crate::history::History, links: Option<&str>) -> String {
+pub fn render_history(h: &crate::report::History, links: Option<&str>) -> String {
     let q = links.unwrap_or("");
     let mut body = format!("<h1>History of suite {}</h1>", escape(&h.suite));
     let (w, ht, pad) = (760.0, 200.0, 30.0);
@@ -804,7 +804,7 @@ pub fn render_history(h: &crate::history::History, links: Option<&str>) -> Strin
 /// to answer pass / fail / skip with a note; no judge verdict. Keys: p, f, s.
 pub struct ReviewView<'a> {
     pub batch: &'a str,
-    pub item: &'a crate::store::ReviewItemRow,
+    pub item: &'a crate::report::ReviewItem,
     pub position: usize,
     pub total: usize,
     pub labelled: usize,
@@ -941,8 +941,8 @@ pub fn render_review_item(v: &ReviewView<'_>) -> String {
 /// went to the golden file), and the way on (key n).
 pub fn render_review_reveal(
     batch: &str,
-    item: &crate::store::ReviewItemRow,
-    label: &crate::store::ReviewLabelRow,
+    item: &crate::report::ReviewItem,
+    label: &crate::report::ReviewAnswer,
     next: Option<i64>,
     query: &str,
 ) -> String {
@@ -1012,7 +1012,7 @@ pub fn render_review_reveal_done(batch: &str, n: usize) -> String {
 /// The review home: the batches with their progress, and the weekly kappa of each judge.
 pub fn render_review_index(
     batches: &[(String, usize, usize)],
-    calibration: &crate::review::Calibration,
+    calibration: &crate::report::Calibration,
     query: &str,
 ) -> String {
     let mut body = String::from(
@@ -1106,11 +1106,11 @@ pub fn render_review_index(
 
 /// The cascade's frontier as a standalone SVG: accuracy against cost per 1,000 cases, the
 /// frontier as a step line, the top tier alone as a square, the recommendation ringed.
-pub fn render_cascade_svg(r: &crate::cascade::CascadeReport) -> String {
+pub fn render_cascade_svg(r: &crate::report::CascadeReport) -> String {
     let f = &r.frontier;
     let (w, h) = (640.0, 380.0);
     let (left, right, top, bottom) = (64.0, 24.0, 36.0, 52.0);
-    let mut points: Vec<&crate::cascade::simulate::Point> = f.frontier.iter().collect();
+    let mut points: Vec<&crate::report::Point> = f.frontier.iter().collect();
     points.push(&f.top);
     let max_cost = points
         .iter()
@@ -1243,7 +1243,7 @@ fn money(x: f64) -> String {
 }
 
 /// The cascade as a page: the tiers, the frontier table, the recommendation and the chart.
-pub fn render_cascade(r: &crate::cascade::CascadeReport, svg: &str) -> String {
+pub fn render_cascade(r: &crate::report::CascadeReport, svg: &str) -> String {
     let f = &r.frontier;
     let mut body = format!(
         "<h1>Cascade {}</h1><p class=\"meta\">answer <code>{}</code> · {} cases · target {:.0}% of the top tier's accuracy</p>",

@@ -4,7 +4,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use std::fmt::Write;
 
-use super::*;
+use crate::report::*;
 
 fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
@@ -636,7 +636,7 @@ fn clip(s: &str, n: usize) -> String {
 }
 
 /// Renders a lift analysis: the three models, the lift with its interval, the ceiling share.
-pub fn render_lift(r: &crate::features::lift::LiftReport) -> String {
+pub fn render_lift(r: &crate::report::LiftReport) -> String {
     let mut out = String::new();
     let classes: Vec<String> = r.classes.iter().map(|(c, n)| format!("{c} {n}")).collect();
     let _ = writeln!(
@@ -712,7 +712,7 @@ pub fn render_lift(r: &crate::features::lift::LiftReport) -> String {
 }
 
 /// Renders the stability of features between two runs.
-pub fn render_stability(r: &crate::features::stability::StabilityReport) -> String {
+pub fn render_stability(r: &crate::report::StabilityReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -749,7 +749,7 @@ pub fn render_stability(r: &crate::features::stability::StabilityReport) -> Stri
                 out,
                 "  … and {} more (`--format json` lists the first {})",
                 r.flips_total - r.flips.len() as u64,
-                crate::features::stability::MAX_FLIPS_SHOWN
+                crate::report::MAX_FLIPS_SHOWN
             );
         }
     }
@@ -757,7 +757,7 @@ pub fn render_stability(r: &crate::features::stability::StabilityReport) -> Stri
 }
 
 /// Renders the cost per record and the projections.
-pub fn render_cost(r: &crate::features::cost::CostReport) -> String {
+pub fn render_cost(r: &crate::report::CostReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -818,7 +818,7 @@ pub fn render_cost(r: &crate::features::cost::CostReport) -> String {
 }
 
 /// Renders a triage of production feedback.
-pub fn render_triage(r: &crate::feedback::triage::TriageReport) -> String {
+pub fn render_triage(r: &crate::report::TriageReport) -> String {
     let mut out = String::new();
     let share = |n: u64, of: u64| if of == 0 { 0.0 } else { n as f64 / of as f64 };
     let _ = writeln!(
@@ -882,7 +882,7 @@ pub fn render_triage(r: &crate::feedback::triage::TriageReport) -> String {
             );
         }
     }
-    let section = |out: &mut String, title: &str, clusters: &[crate::feedback::triage::Cluster]| {
+    let section = |out: &mut String, title: &str, clusters: &[crate::report::Cluster]| {
         if clusters.is_empty() {
             return;
         }
@@ -933,7 +933,7 @@ pub fn render_triage(r: &crate::feedback::triage::TriageReport) -> String {
 }
 
 /// Renders how a golden dataset grew.
-pub fn render_growth(g: &crate::golden::Growth) -> String {
+pub fn render_growth(g: &crate::report::Growth) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -969,7 +969,7 @@ pub fn render_growth(g: &crate::golden::Growth) -> String {
 }
 
 /// Renders a suite's history.
-pub fn render_history(h: &crate::history::History) -> String {
+pub fn render_history(h: &crate::report::History) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -1044,7 +1044,7 @@ pub fn render_history(h: &crate::history::History) -> String {
 /// Renders the versions of a prompt with their diffs.
 pub fn render_prompt_log(
     name: &str,
-    versions: &[crate::history::PromptVersion],
+    versions: &[crate::report::PromptVersion],
     color: bool,
 ) -> String {
     let mut out = String::new();
@@ -1082,7 +1082,7 @@ pub fn render_prompt_log(
 }
 
 /// Renders judge–human agreement.
-pub fn render_calibration(c: &crate::review::Calibration) -> String {
+pub fn render_calibration(c: &crate::report::Calibration) -> String {
     let mut out = String::new();
     for j in &c.judges {
         let _ = writeln!(
@@ -1150,7 +1150,7 @@ pub fn render_calibration(c: &crate::review::Calibration) -> String {
     out
 }
 
-pub fn render_cascade(r: &crate::cascade::CascadeReport) -> String {
+pub fn render_cascade(r: &crate::report::CascadeReport) -> String {
     let mut out = String::new();
     let f = &r.frontier;
     let _ = writeln!(
@@ -1198,7 +1198,7 @@ pub fn render_cascade(r: &crate::cascade::CascadeReport) -> String {
     }
     right(&mut t, 3);
     let _ = writeln!(out, "{t}");
-    let point_row = |p: &crate::cascade::simulate::Point| -> Vec<String> {
+    let point_row = |p: &crate::report::Point| -> Vec<String> {
         vec![
             crate::report::cascade_thresholds(r, p),
             p.answered

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::*;
+use crate::report::*;
 
 fn short(hash: &str) -> &str {
     crate::hash::short(hash)

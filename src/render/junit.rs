@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use super::SuiteVerdict;
-use crate::runfile::RunFile;
+use crate::report::RunFile;
+use crate::report::SuiteVerdict;
 
 /// Escapes text for an XML attribute or element.
 pub fn escape(s: &str) -> String {
