@@ -58,6 +58,9 @@ pub enum Error {
     Runtime(#[source] std::io::Error),
     #[error(transparent)]
     RunLog(#[from] crate::runlog::LogError),
+    /// A page of ours could not be drawn: one of evalgate's templates is wrong.
+    #[error("{0}")]
+    Render(String),
 }
 
 impl From<crate::diag::Usage> for Error {
@@ -98,7 +101,8 @@ impl Error {
             | Error::AllFailed { .. }
             | Error::Write { .. }
             | Error::Read { .. }
-            | Error::Runtime(_) => ExitStatus::Infrastructure,
+            | Error::Runtime(_)
+            | Error::Render(_) => ExitStatus::Infrastructure,
         }
     }
 

@@ -10,6 +10,14 @@ use std::process::ExitCode;
 use crate::error::{Error, ExitStatus};
 use crate::output::Printer;
 
+/// The crate's error keeps no renderer type (renderers sit above it): a page that cannot be
+/// drawn is carried as its message.
+impl From<crate::render::html::RenderError> for Error {
+    fn from(e: crate::render::html::RenderError) -> Self {
+        Error::Render(e.to_string())
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let printer = Printer::new();

@@ -9,7 +9,7 @@ pub use crate::analysis::{
     LatencyReport, RunHeader, RunReport, ScorerSummary, UsageReport,
 };
 pub use crate::cascade::CascadeReport;
-pub use crate::cascade::simulate::Point;
+pub use crate::cascade::simulate::{Point, VersusTop};
 pub use crate::cascade::{cascade_claim, cascade_sentence, cascade_thresholds};
 pub use crate::compare::{
     Comparison, DiffLine, FlakyCase, FlippedCase, MatrixRow, MetricDelta, ModelMatrix,

@@ -416,7 +416,7 @@ pub async fn protect(State(guard): State<Arc<Guard>>, mut req: Request, next: Ne
                     .is_some()
                     .then_some("that token is not this server's"),
             );
-            let mut r = (StatusCode::UNAUTHORIZED, super::html(page)).into_response();
+            let mut r = super::html_with(StatusCode::UNAUTHORIZED, page);
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             r

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::feedback::Event;
+use crate::render::html::RenderError;
 use crate::report::{ReviewAnswer, ReviewItem, RunListing};
 use crate::store::{NewEvents, Store};
 
@@ -321,9 +322,19 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// A page of ours, with its Content-Security-Policy (its own inline scripts, by hash).
-fn html(body: String) -> Response {
+fn html(page: Result<String, RenderError>) -> Response {
+    html_with(StatusCode::OK, page)
+}
+
+/// A page of ours answered with `status`; a page that cannot be drawn is a 500.
+fn html_with(status: StatusCode, page: Result<String, RenderError>) -> Response {
+    let body = match page {
+        Ok(body) => body,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
     let policy = guard::page_policy(&body);
     (
+        status,
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
             (header::CONTENT_SECURITY_POLICY, policy),
@@ -518,7 +529,7 @@ async fn item_page(
     };
     let page = crate::render::html::render_review_item(&view);
     if problem.is_some() {
-        (StatusCode::UNPROCESSABLE_ENTITY, html(page)).into_response()
+        html_with(StatusCode::UNPROCESSABLE_ENTITY, page)
     } else {
         html(page)
     }
@@ -723,7 +734,7 @@ async fn login(
             &csrf.0,
             Some("the form was not this browser's: try again"),
         );
-        return (StatusCode::FORBIDDEN, html(page)).into_response();
+        return html_with(StatusCode::FORBIDDEN, page);
     }
     match state.guard.login(form.token.trim()) {
         Some(cookie) => {
@@ -737,7 +748,7 @@ async fn login(
                 &csrf.0,
                 Some("that token is not this server's"),
             );
-            (StatusCode::UNAUTHORIZED, html(page)).into_response()
+            html_with(StatusCode::UNAUTHORIZED, page)
         }
     }
 }

@@ -431,7 +431,7 @@ fn cases_that_need_a_label_get_their_expected_value_from_the_review() {
         let headers = first.headers().clone();
         let page = first.text().await.unwrap();
         assert!(
-            page.contains("&lt;script&gt;window.pwned = 1&lt;/script&gt;"),
+            page.contains("&lt;script&gt;window.pwned = 1&lt;&#x2f;script&gt;"),
             "{page}"
         );
         assert!(!page.contains("<script>window.pwned"), "{page}");

@@ -37,7 +37,7 @@ pub async fn run(root: &Path, args: CascadeArgs, printer: &Printer) -> Result<Ex
     let Some(report) = report else {
         return Ok(status);
     };
-    let svg = crate::render::html::render_cascade_svg(&report);
+    let svg = crate::render::html::render_cascade_svg(&report)?;
     let svg_path = args.svg.clone().unwrap_or_else(|| {
         root.join(".evalgate/cascade")
             .join(format!("{}.svg", suite.name))
@@ -59,7 +59,7 @@ pub async fn run(root: &Path, args: CascadeArgs, printer: &Printer) -> Result<Ex
     if let Some(path) = &args.html {
         super::write_html(
             path,
-            &crate::render::html::render_cascade(&report, &svg),
+            &crate::render::html::render_cascade(&report, &svg)?,
             printer,
         )?;
     }

@@ -26,7 +26,7 @@ pub async fn run(root: &Path, args: CompareArgs, printer: &Printer) -> Result<Ex
         ));
     }
     if let Some(path) = &args.html {
-        let html = crate::render::html::render_comparison(&base, &cand, &comparison, &[]);
+        let html = crate::render::html::render_comparison(&base, &cand, &comparison, &[])?;
         super::write_html(path, &html, printer)?;
     }
     match args.format {

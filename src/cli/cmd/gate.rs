@@ -324,7 +324,7 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
         let html = match (&baseline, &comparison) {
             (Some(b), Some(c)) => crate::render::html::render_comparison(b, &candidate, c, &gates),
             _ => crate::render::html::render_run(&candidate, &gates),
-        };
+        }?;
         super::write_html(&out_dir.join(&html_name), &html, printer)?;
         verdicts.push(SuiteVerdict {
             suite: name.clone(),

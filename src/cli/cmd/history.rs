@@ -42,7 +42,7 @@ pub async fn history(
     if let Some(path) = &args.html {
         super::write_html(
             path,
-            &crate::render::html::render_history(&h, None),
+            &crate::render::html::render_history(&h, None)?,
             printer,
         )?;
     }

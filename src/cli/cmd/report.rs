@@ -57,7 +57,7 @@ pub async fn run(root: &Path, args: ReportArgs, printer: &Printer) -> Result<Exi
     if let Some(path) = &args.html {
         let run = store.find_run(&args.run).await?;
         let file = super::stored_run(&store, &run.id).await?;
-        super::write_html(path, &crate::render::html::render_run(&file, &[]), printer)?;
+        super::write_html(path, &crate::render::html::render_run(&file, &[])?, printer)?;
     }
     store.close().await;
     Ok(ExitStatus::Ok)
