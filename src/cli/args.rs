@@ -156,13 +156,16 @@ pub enum Command {
     ///
     /// `POST /v1/interactions` and `POST /v1/feedback` take one event or an array (JSON);
     /// `GET /healthz` answers `{"status": "ok"}`. A 200 means the events are committed.
-    /// Bad input gets a JSON error: 400 (not JSON), 401 (token), 413 (too large), 422
-    /// (invalid events, with each one's index and reason; nothing is stored). Beyond loopback
-    /// the server requires the bearer token in `EVALGATE_SERVER_TOKEN` and refuses to start
-    /// without it. Ctrl-C or SIGTERM stops it gracefully: the requests in flight finish and
-    /// their events are committed.
+    /// Bad input gets a JSON error: 400 (not JSON), 401 (token), 409 (an event id sent again
+    /// with other content; nothing is stored), 413 (too large), 415 (not
+    /// `Content-Type: application/json`), 422 (invalid events, with each one's index and
+    /// reason; nothing is stored). A request naming another `Host` gets 421, one from another
+    /// origin that changes something 403. Beyond loopback the server requires the bearer token
+    /// in `EVALGATE_SERVER_TOKEN` (16 characters or more) and refuses to start without it; the
+    /// review pages then ask for it once and keep a session cookie. Ctrl-C or SIGTERM stops it
+    /// gracefully: the requests in flight finish and their events are committed.
     #[command(
-        after_help = "Examples:\n  evalgate serve\n  EVALGATE_SERVER_TOKEN=… evalgate serve --listen 0.0.0.0:8787\n  curl -X POST localhost:8787/v1/feedback -d '{\"event_id\": \"s1\", \"interaction_id\": \"i1\", \"timestamp\": \"2026-11-23T10:00:00Z\", \"kind\": \"explicit\", \"name\": \"thumbs_down\"}'"
+        after_help = "Examples:\n  evalgate serve\n  EVALGATE_SERVER_TOKEN=… evalgate serve --listen 0.0.0.0:8787\n  curl -X POST localhost:8787/v1/feedback -H 'Content-Type: application/json' -d '{\"event_id\": \"s1\", \"interaction_id\": \"i1\", \"timestamp\": \"2026-11-23T10:00:00Z\", \"kind\": \"explicit\", \"name\": \"thumbs_down\"}'"
     )]
     Serve(ServeArgs),
     /// Golden datasets: how they grow.

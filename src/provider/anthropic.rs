@@ -7,7 +7,7 @@
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
 
-use super::openai::{clip, http_client, read_json, retry_after, status_error, transport_error};
+use super::openai::{excerpt, http_client, read_json, retry_after, status_error, transport_error};
 use super::{ChatRequest, ChatResponse, ErrorKind, ProviderError, Usage};
 use crate::config::StructuredOutput;
 use crate::prompt::{ResponseFormat, Role};
@@ -118,7 +118,7 @@ pub fn parse_response(body: Value, latency_ms: f64) -> Result<ChatResponse, Prov
     let bad = |m: &str| {
         ProviderError::new(
             ErrorKind::BadResponse,
-            format!("{m}: {}", clip(&body.to_string())),
+            format!("{m}: {}", excerpt(&body.to_string())),
         )
     };
     let blocks = body

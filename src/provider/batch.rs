@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 use super::openai::{
-    OpenAi, clip, parse_response, request_body, retry_after, status_error, transport_error,
+    OpenAi, excerpt, parse_response, request_body, retry_after, status_error, transport_error,
 };
 use super::{ChatRequest, ChatResponse, ErrorKind, ProviderError};
 
@@ -75,7 +75,7 @@ async fn json_response(url: &str, response: reqwest::Response) -> Result<Value, 
     serde_json::from_str(&text).map_err(|e| {
         ProviderError::new(
             ErrorKind::BadResponse,
-            format!("{url}: not JSON ({e}): {}", clip(&text)),
+            format!("{url}: not JSON ({e}): {}", excerpt(&text)),
         )
     })
 }
@@ -84,7 +84,7 @@ fn status_of(v: &Value) -> Result<BatchStatus, ProviderError> {
     let id = v["id"].as_str().ok_or_else(|| {
         ProviderError::new(
             ErrorKind::BadResponse,
-            format!("batch without an id: {}", clip(&v.to_string())),
+            format!("batch without an id: {}", excerpt(&v.to_string())),
         )
     })?;
     let count = |k: &str| v["request_counts"][k].as_u64().unwrap_or(0);
@@ -184,7 +184,7 @@ impl OpenAi {
                 let v: Value = serde_json::from_str(line).map_err(|e| {
                     ProviderError::new(
                         ErrorKind::BadResponse,
-                        format!("bad result line ({e}): {}", clip(line)),
+                        format!("bad result line ({e}): {}", excerpt(line)),
                     )
                 })?;
                 let Some(custom_id) = v["custom_id"].as_str() else {
@@ -194,7 +194,7 @@ impl OpenAi {
                 let result = if v["error"].is_object() && !v["error"].is_null() {
                     Err(ProviderError::new(
                         ErrorKind::ServerError,
-                        format!("batch error: {}", clip(&v["error"].to_string())),
+                        format!("batch error: {}", excerpt(&v["error"].to_string())),
                     ))
                 } else if (200..300).contains(&code) {
                     parse_response(v["response"]["body"].clone(), 0.0)

@@ -132,7 +132,7 @@ pub fn parse_embeddings(
     let data = body.get("data").and_then(Value::as_array).ok_or_else(|| {
         bad(format!(
             "embeddings response has no `data` array: {}",
-            clip(&body.to_string())
+            excerpt(&body.to_string())
         ))
     })?;
     if data.len() != inputs {
@@ -197,7 +197,7 @@ pub async fn read_json(
     let body = serde_json::from_str(&text).map_err(|e| {
         ProviderError::new(
             ErrorKind::BadResponse,
-            format!("response body is not JSON ({e}): {}", clip(&text)),
+            format!("response body is not JSON ({e}): {}", excerpt(&text)),
         )
     })?;
     Ok((body, latency_ms))
@@ -276,7 +276,7 @@ impl StreamState {
         let event: Value = serde_json::from_str(data).map_err(|e| {
             ProviderError::new(
                 ErrorKind::BadResponse,
-                format!("bad stream event ({e}): {}", clip(data)),
+                format!("bad stream event ({e}): {}", excerpt(data)),
             )
         })?;
         if let Some(choice) = event.get("choices").and_then(|c| c.get(0)) {
@@ -353,7 +353,7 @@ pub fn parse_response(body: Value, latency_ms: f64) -> Result<ChatResponse, Prov
     let bad = |m: &str| {
         ProviderError::new(
             ErrorKind::BadResponse,
-            format!("{m}: {}", clip(&body.to_string())),
+            format!("{m}: {}", excerpt(&body.to_string())),
         )
     };
     let choice = body
@@ -435,7 +435,7 @@ pub fn status_error(status: u16, text: &str, retry_after: Option<Duration>) -> P
                 .and_then(Value::as_str)
                 .map(str::to_string)
         })
-        .unwrap_or_else(|| clip(text));
+        .unwrap_or_else(|| excerpt(text));
     let kind = match status {
         429 => ErrorKind::RateLimited,
         401 | 403 => ErrorKind::Auth,
@@ -469,7 +469,8 @@ pub fn transport_error(url: &str, e: &reqwest::Error) -> ProviderError {
     ProviderError::new(kind, message)
 }
 
-pub fn clip(s: &str) -> String {
+/// A body or message excerpt for an error: trimmed, at most 200 characters.
+pub fn excerpt(s: &str) -> String {
     crate::text::clip(s.trim(), 200)
 }
 

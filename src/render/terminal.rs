@@ -346,7 +346,7 @@ pub fn render(r: &RunReport) -> String {
                 f.case_id.clone(),
                 f.status.clone(),
                 f.kind.clone(),
-                clip(&f.message, 90),
+                one_line(&f.message, 90),
             ]);
         }
         let shown = r.failures.len() as u64;
@@ -631,7 +631,8 @@ pub fn render_verdict(v: &SuiteVerdict) -> String {
     out
 }
 
-fn clip(s: &str, n: usize) -> String {
+/// At most `n` characters on one line (line breaks become spaces).
+fn one_line(s: &str, n: usize) -> String {
     crate::text::clip(&s.replace(['\n', '\r'], " "), n)
 }
 

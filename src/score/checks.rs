@@ -70,7 +70,7 @@ fn check(kind: &ScorerKind, case: &Case, output: &Output<'_>) -> (Outcome, Optio
             if fold(output.text, *trim, *ignore_case) == fold(&want, *trim, *ignore_case) {
                 pass()
             } else {
-                fail(format!("expected `{}`", clip(&want)))
+                fail(format!("expected `{}`", shown(&want)))
             }
         }
         ScorerKind::Contains {
@@ -83,7 +83,7 @@ fn check(kind: &ScorerKind, case: &Case, output: &Output<'_>) -> (Outcome, Optio
             if fold(output.text, false, *ignore_case).contains(&fold(&want, false, *ignore_case)) {
                 pass()
             } else {
-                fail(format!("does not contain `{}`", clip(&want)))
+                fail(format!("does not contain `{}`", shown(&want)))
             }
         }
         ScorerKind::Regex { pattern } => {
@@ -138,8 +138,8 @@ fn check(kind: &ScorerKind, case: &Case, output: &Output<'_>) -> (Outcome, Optio
             } else {
                 fail(format!(
                     "`{field}` is {} but expected {}",
-                    clip(&got.to_string()),
-                    clip(&want.to_string())
+                    shown(&got.to_string()),
+                    shown(&want.to_string())
                 ))
             }
         }
@@ -185,7 +185,8 @@ fn number(v: &Value) -> Option<f64> {
     }
 }
 
-fn clip(s: &str) -> String {
+/// A value as a failure message quotes it: at most 60 characters.
+fn shown(s: &str) -> String {
     crate::text::clip(s, 60)
 }
 

@@ -955,8 +955,17 @@ impl Store {
 
     /// The run whose id is `id_or_prefix` or starts with it (a unique prefix, like git).
     pub async fn find_run(&self, id_or_prefix: &str) -> Result<RunRow, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id LIKE $1 || '%' ORDER BY started_at DESC LIMIT 6"))
-            .bind(id_or_prefix.to_lowercase().replace(['%', '_'], ""))
+        // The prefix is text, not a pattern: `%` and `_` in it match only themselves.
+        let mut pattern = String::with_capacity(id_or_prefix.len() + 1);
+        for c in id_or_prefix.to_lowercase().chars() {
+            if matches!(c, '\\' | '%' | '_') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        let rows = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id LIKE $1 ESCAPE '\\' ORDER BY started_at DESC LIMIT 6"))
+            .bind(pattern)
             .fetch_all(&self.pool)
             .await?;
         let mut runs = rows

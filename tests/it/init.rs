@@ -39,6 +39,32 @@ fn help_teaches() {
         "export_help",
         p.evalgate(&["export", "--help"]).transcript()
     );
+    // Every other command's help, so that a change to what it teaches is seen in review.
+    for command in [
+        "init",
+        "validate",
+        "report",
+        "runs",
+        "score",
+        "pairwise",
+        "compare",
+        "gate",
+        "baseline",
+        "merge",
+        "stability",
+        "cascade",
+        "feedback",
+        "serve",
+        "golden",
+        "history",
+        "prompt",
+        "review",
+        "calibrate",
+    ] {
+        let help = p.evalgate(&[command, "--help"]);
+        assert_eq!(help.code, 0, "{command}");
+        snapshot!(format!("{command}_help"), help.transcript());
+    }
 }
 
 /// The workflow `init` writes watches the same paths as this repository's own, and builds

@@ -277,10 +277,16 @@ async fn exercise(store: Store) {
         store.find_run("zzz").await,
         Err(StoreError::RunNotFound(_))
     ));
-    assert!(matches!(
-        store.find_run("%").await,
-        Err(StoreError::AmbiguousRun { .. })
-    ));
+    // A prefix is text, not a LIKE pattern: wildcards match only themselves.
+    for pattern in ["%", "_", "abc%", "ab_123000001", "\\"] {
+        assert!(
+            matches!(
+                store.find_run(pattern).await,
+                Err(StoreError::RunNotFound(_))
+            ),
+            "{pattern}"
+        );
+    }
     assert_eq!(store.find_run("def456000003").await.unwrap().suite, "s2");
 
     // Cases come back in case id order with every column intact.

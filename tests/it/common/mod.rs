@@ -196,6 +196,12 @@ macro_rules! snapshot {
 pub fn postgres_url() -> Option<String> {
     match std::env::var("EVALGATE_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
+        // In CI the PostgreSQL variants must run: a missing URL fails instead of passing.
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "CI=true but EVALGATE_TEST_DATABASE_URL is not set: the PostgreSQL variants must run in CI"
+            )
+        }
         _ => {
             eprintln!(
                 "skipped: EVALGATE_TEST_DATABASE_URL is not set, so the PostgreSQL variant did not run"
