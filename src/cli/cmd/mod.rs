@@ -2,7 +2,6 @@
 
 pub mod baseline;
 pub mod cascade;
-mod cascade_proxy;
 pub mod compare;
 pub mod estimate;
 pub mod features;

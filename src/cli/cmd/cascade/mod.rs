@@ -1,5 +1,7 @@
 //! `evalgate cascade`: run every tier of a suite's cascade, then replay thresholds offline.
 
+mod proxy;
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -241,7 +243,7 @@ pub async fn analyze(
                     proxy.labeller,
                     proxy.pool
                 ));
-                match super::cascade_proxy::answers(
+                match proxy::answers(
                     root,
                     project,
                     suite,

@@ -28,12 +28,12 @@ pub async fn answers(
     field: &str,
     spec: &ProxySpec,
     golden: &[CaseRow],
-    opts: &super::cascade::Options<'_>,
+    opts: &super::Options<'_>,
     printer: &Printer,
     notes: &mut Vec<String>,
 ) -> Result<Option<HashMap<String, TierAnswer>>, Error> {
     // The labeller answers the pool.
-    let run = super::cascade::cascade_run(
+    let run = super::cascade_run(
         root,
         opts,
         RunArgs {
@@ -53,7 +53,7 @@ pub async fn answers(
         ));
         return Ok(None);
     };
-    let store = super::open_store(root).await?;
+    let store = crate::cli::cmd::open_store(root).await?;
     let record = opts.record.map(|d| {
         if d.is_absolute() {
             d.to_path_buf()
