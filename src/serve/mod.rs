@@ -200,13 +200,7 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) -> Totals {
         // rolls it back, and the group is settled request by request.
         let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
         match insert_unless_changed(&store, &events).await {
-            Ok(Some(new)) => {
-                let split = acks(&jobs, new);
-                for (job, ack) in jobs.into_iter().zip(split) {
-                    totals.add(ack);
-                    let _ = job.ack.send(Ok(ack));
-                }
-            }
+            Ok(Some(new)) => deliver(jobs, new, &mut totals),
             Err(e) if jobs.len() == 1 => {
                 let _ = jobs.remove(0).ack.send(Err(Refused::Store(e)));
             }
@@ -253,13 +247,7 @@ async fn settle(store: &Store, jobs: Vec<Job>, totals: &mut Totals) {
     let result = insert(store, &events).await.map_err(Refused::Store);
     if result.is_ok() || jobs.len() == 1 {
         match result {
-            Ok(new) => {
-                let split = acks(&jobs, new);
-                for (job, ack) in jobs.into_iter().zip(split) {
-                    totals.add(ack);
-                    let _ = job.ack.send(Ok(ack));
-                }
-            }
+            Ok(new) => deliver(jobs, new, totals),
             Err(e) => {
                 for job in jobs {
                     let _ = job.ack.send(Err(e.clone()));
@@ -277,6 +265,15 @@ async fn settle(store: &Store, jobs: Vec<Job>, totals: &mut Totals) {
             totals.add(ack);
         }
         let _ = job.ack.send(result);
+    }
+}
+
+/// Acknowledges the requests of a stored group, each with the events it added.
+fn deliver(jobs: Vec<Job>, new: NewEvents, totals: &mut Totals) {
+    let split = acks(&jobs, new);
+    for (job, ack) in jobs.into_iter().zip(split) {
+        totals.add(ack);
+        let _ = job.ack.send(Ok(ack));
     }
 }
 
