@@ -2,6 +2,7 @@
 //! interval and a p-value (McNemar's exact test for pass/fail metrics), the flipped cases with
 //! their output diffs, and the prompt diff.
 
+use crate::status::{CaseStatus, Outcome};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -92,13 +93,13 @@ impl Metric {
         let each =
             |c: &&CaseEntry| -> Option<f64> {
                 match self {
-                    Metric::PassRate => Some(f64::from(u8::from(c.status == "pass"))),
-                    Metric::ErrorRate => Some(f64::from(u8::from(c.status == "error"))),
+                    Metric::PassRate => Some(f64::from(u8::from(c.status == CaseStatus::Pass))),
+                    Metric::ErrorRate => Some(f64::from(u8::from(c.status == CaseStatus::Error))),
                     Metric::Scorer(s) => c.scores.iter().find(|x| &x.scorer == s).and_then(|x| {
-                        match x.outcome.as_str() {
-                            "pass" => Some(1.0),
-                            "fail" | "error" => Some(0.0),
-                            _ => None,
+                        match x.outcome {
+                            Outcome::Pass => Some(1.0),
+                            Outcome::Fail | Outcome::Error => Some(0.0),
+                            Outcome::Skip => None,
                         }
                     }),
                     Metric::FieldAccuracy(f) => {
@@ -111,7 +112,7 @@ impl Metric {
                         let predicted = c.parsed.as_ref()?.get(f)?.as_f64()?;
                         Some((predicted - expected).abs())
                     }
-                    Metric::CostPerCase => (c.status != "error").then_some(c.cost_usd),
+                    Metric::CostPerCase => (c.status != CaseStatus::Error).then_some(c.cost_usd),
                     Metric::LatencyP95 => c.latency_ms,
                     Metric::FieldKappa(..) => None,
                 }
@@ -517,7 +518,7 @@ pub fn flaky(run: &RunFile) -> Vec<FlakyCase> {
         .into_iter()
         .filter(|(_, r)| r.len() > 1)
         .filter_map(|(id, r)| {
-            let passes = r.iter().filter(|c| c.status == "pass").count() as u64;
+            let passes = r.iter().filter(|c| c.status == CaseStatus::Pass).count() as u64;
             let repeats = r.len() as u64;
             (passes > 0 && passes < repeats).then(|| FlakyCase {
                 case_id: id.to_string(),
@@ -530,15 +531,15 @@ pub fn flaky(run: &RunFile) -> Vec<FlakyCase> {
 
 /// What made a case fail: its failing scorers, or its error kind.
 fn failures(c: &CaseEntry) -> Vec<String> {
-    if c.status == "error" {
+    if c.status == CaseStatus::Error {
         return vec![format!(
             "error: {}",
-            c.kind.clone().unwrap_or_else(|| "error".into())
+            c.kind.map_or("error", |k| k.as_str())
         )];
     }
     c.scores
         .iter()
-        .filter(|s| s.outcome == "fail" || s.outcome == "error")
+        .filter(|s| s.outcome == Outcome::Fail || s.outcome == Outcome::Error)
         .map(|s| s.scorer.clone())
         .collect()
 }
@@ -551,7 +552,7 @@ fn answer_text(c: &CaseEntry) -> String {
         (_, Some(o)) => o.clone(),
         _ => format!(
             "({}: {})",
-            c.kind.as_deref().unwrap_or("no output"),
+            c.kind.map_or("no output", |k| k.as_str()),
             c.message.as_deref().unwrap_or("")
         ),
     }

@@ -11,6 +11,7 @@ use crate::compare::{Comparison, MetricDelta};
 use crate::runfile::RunFile;
 
 use crate::metric::{format_change, format_signed, format_value};
+pub use crate::status::{GateStatus, SuiteStatus};
 
 fn pct(x: f64) -> String {
     format_value("pass_rate", x)
@@ -19,7 +20,7 @@ fn pct(x: f64) -> String {
 fn result(gate: String, ok: bool, detail: String) -> GateResult {
     GateResult {
         gate,
-        status: if ok { "pass" } else { "fail" }.into(),
+        status: if ok { GateStatus::Pass } else { GateStatus::Fail },
         detail,
     }
 }
@@ -27,7 +28,7 @@ fn result(gate: String, ok: bool, detail: String) -> GateResult {
 fn skipped(gate: String, detail: impl Into<String>) -> GateResult {
     GateResult {
         gate,
-        status: "skipped".into(),
+        status: GateStatus::Skipped,
         detail: detail.into(),
     }
 }
@@ -427,8 +428,7 @@ fn drop_gate(
 pub struct GateResult {
     /// What is gated: `pass_rate min`, `scorer.contract max_drop`, `max_cost_increase`…
     pub gate: String,
-    /// `pass`, `fail` or `skipped`.
-    pub status: String,
+    pub status: GateStatus,
     /// The numbers: observed value, threshold, interval and p-value, in words.
     pub detail: String,
 }
@@ -437,9 +437,7 @@ pub struct GateResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuiteVerdict {
     pub suite: String,
-    /// `pass`, `fail` (a regression), `error` (the run could not be trusted) or `unchanged`
-    /// (nothing the suite depends on changed since the baseline, so nothing was run).
-    pub status: String,
+    pub status: SuiteStatus,
     pub candidate: Option<RunReport>,
     pub comparison: Option<Comparison>,
     pub gates: Vec<GateResult>,
@@ -464,7 +462,7 @@ mod tests {
         let mut out = Vec::new();
         cascade_gates(&g, Some(&Err("tier 2 did not finish".into())), &mut out);
         assert_eq!(out.len(), 2);
-        assert!(out.iter().all(|r| r.status == "fail"), "{out:?}");
+        assert!(out.iter().all(|r| r.status == crate::status::GateStatus::Fail), "{out:?}");
         assert!(
             out[0]
                 .detail
@@ -495,7 +493,7 @@ mod tests {
             resamples: Some(2000),
         };
         let g = drop_gate("m".into(), "field.risk.mae", 0.1, true, 0.001, &d);
-        assert_eq!(g.status, "fail");
+        assert_eq!(g.status, crate::status::GateStatus::Fail);
         assert!(
             g.detail
                 .contains("p = 0.0005, bootstrap of 2,000 resamples, smallest possible p 0.0005"),

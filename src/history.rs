@@ -2,6 +2,7 @@
 //! cost and latency; and each prompt change that made the pass rate significantly worse,
 //! with the last good version to roll back to.
 
+use crate::status::RunStatus;
 use serde::Serialize;
 
 use crate::runfile::RunFile;
@@ -23,7 +24,7 @@ pub struct HistoryRow {
     pub prompt_version: String,
     pub git_commit: Option<String>,
     pub model: String,
-    pub status: String,
+    pub status: crate::status::RunStatus,
     pub cases: u64,
     pub pass_rate: Proportion,
     pub cost_per_case_usd: f64,
@@ -66,13 +67,13 @@ pub fn history(suite: &str, runs: &[RunFile]) -> History {
         // The latest earlier finished run of the same model with another prompt version.
         let previous = runs[..i].iter().rev().find(|p| {
             p.run.model == r.run.model
-                && p.run.status == "finished"
+                && p.run.status == RunStatus::Finished
                 && p.run.prompt_version != r.run.prompt_version
         });
         let same_version_before = runs[..i]
             .iter()
             .rev()
-            .find(|p| p.run.model == r.run.model && p.run.status == "finished");
+            .find(|p| p.run.model == r.run.model && p.run.status == RunStatus::Finished);
         // Compare only at the change itself (not every rerun of the new version).
         let at_change =
             same_version_before.is_some_and(|p| p.run.prompt_version != r.run.prompt_version);

@@ -1,6 +1,7 @@
 //! Merging the run files of shards (`--shard K/N` on several CI machines) into one run that
 //! compares and gates like any other.
 
+use crate::status::RunStatus;
 use std::collections::BTreeMap;
 
 use crate::runfile::{self, RunFile};
@@ -38,7 +39,7 @@ pub fn merge(parts: &[RunFile], id: &str) -> Result<RunFile, MergeError> {
         return Err(MergeError::TooFew(parts.len()));
     }
     for p in parts {
-        if p.run.status != "finished" {
+        if p.run.status != RunStatus::Finished {
             return Err(MergeError::Unfinished(p.run.id.clone()));
         }
         let checks: [(&'static str, &str, &str); 5] = [

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::analysis::RunReport;
+use crate::status::{CaseKind, CaseStatus, Outcome};
 use crate::store::{CaseRow, RunRow, ScoreRow};
 
 pub const FORMAT_VERSION: u32 = 1;
@@ -21,9 +22,9 @@ pub struct RunFile {
 pub struct CaseEntry {
     pub id: String,
     pub repeat: i64,
-    pub status: String,
+    pub status: CaseStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<CaseKind>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,7 +109,7 @@ impl CaseEntry {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ScoreEntry {
     pub scorer: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -258,7 +259,7 @@ pub(crate) mod testing {
             prompt_version: "v".into(),
             dataset: "d".into(),
             dataset_version: "dv".into(),
-            status: "finished".into(),
+            status: crate::status::RunStatus::Finished,
             planned_cases: 0,
             started_at: "2026-11-23T10:00:00Z".into(),
             finished_at: None,

@@ -198,7 +198,7 @@ mod tests {
             case: CaseRow {
                 run_id: "r1".into(),
                 case_id: id.into(),
-                status: "pass".into(),
+                status: crate::status::CaseStatus::Pass,
                 output: Some("{\"a\": \"ü\\n\"}".into()),
                 ..CaseRow::default()
             },
@@ -206,7 +206,7 @@ mod tests {
                 case_id: id.into(),
                 repeat_index: 0,
                 scorer: "contract".into(),
-                outcome: "pass".into(),
+                outcome: crate::status::Outcome::Pass,
                 detail: None,
             }],
             ..Record::default()

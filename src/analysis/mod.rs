@@ -3,6 +3,7 @@
 //! `Summarizer` takes the case rows one at a time (a run of 200,000 cases is streamed from the
 //! store, never held whole) and the score counts, and produces the `RunReport`.
 
+use crate::status::{CaseKind, CaseStatus};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -44,7 +45,7 @@ pub struct Summarizer {
     run: RunRow,
     contract: Option<Contract>,
     counts: Counts,
-    kinds: BTreeMap<(String, String), u64>,
+    kinds: BTreeMap<(CaseStatus, String), u64>,
     failures: Vec<FailureRow>,
     failures_total: u64,
     /// Per enum field: (expected, predicted) → count.
@@ -95,26 +96,26 @@ impl Summarizer {
     /// Adds one case result (rows must come in case id order for the failure list).
     pub fn add(&mut self, c: &CaseRow) {
         self.counts.cases += 1;
-        match c.status.as_str() {
-            "pass" => self.counts.pass += 1,
-            "fail" => self.counts.fail += 1,
-            _ => self.counts.error += 1,
+        match c.status {
+            CaseStatus::Pass => self.counts.pass += 1,
+            CaseStatus::Fail => self.counts.fail += 1,
+            CaseStatus::Error => self.counts.error += 1,
         }
-        if c.status != "pass" {
-            let kind = c.kind.clone().unwrap_or_else(|| "unknown".into());
-            if kind == "contract" {
+        if c.status != CaseStatus::Pass {
+            if c.kind == Some(CaseKind::Contract) {
                 self.counts.contract_violations += 1;
             }
+            let kind = c.kind.map_or("unknown", CaseKind::as_str);
             *self
                 .kinds
-                .entry((c.status.clone(), kind.clone()))
+                .entry((c.status, kind.to_string()))
                 .or_default() += 1;
             self.failures_total += 1;
             if self.failures.len() < FAILURES_SHOWN {
                 self.failures.push(FailureRow {
                     case_id: c.case_id.clone(),
-                    status: c.status.clone(),
-                    kind,
+                    status: c.status,
+                    kind: kind.to_string(),
                     message: c.message.clone().unwrap_or_default(),
                 });
             }
@@ -358,7 +359,7 @@ pub fn summarize_with_judges(
     let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
     for sc in scores {
         *counts
-            .entry((sc.scorer.clone(), sc.outcome.clone()))
+            .entry((sc.scorer.clone(), sc.outcome.to_string()))
             .or_default() += 1;
     }
     let counts: Vec<(String, String, i64)> =
@@ -382,7 +383,7 @@ mod tests {
             prompt_version: "v".into(),
             dataset: "d".into(),
             dataset_version: "dv".into(),
-            status: "finished".into(),
+            status: crate::status::RunStatus::Finished,
             planned_cases: 3,
             started_at: String::new(),
             finished_at: None,
@@ -413,8 +414,8 @@ mod tests {
             case_id: id.into(),
             repeat_index: 0,
             seq: 0,
-            status: status.into(),
-            kind: (status != "pass").then(|| "score".to_string()),
+            status: crate::status::CaseStatus::parse(status).unwrap(),
+            kind: (status != "pass").then_some(CaseKind::Score),
             message: None,
             request_hash: None,
             vars_json: "{}".into(),
@@ -468,7 +469,7 @@ mod tests {
             case_id: "1".into(),
             repeat_index: 0,
             scorer: "intent".into(),
-            outcome: "pass".into(),
+            outcome: crate::status::Outcome::Pass,
             detail: None,
         }];
         let r = summarize(&run(), &cases, &scores);

@@ -43,7 +43,7 @@ pub struct RunHeader {
     pub prompt_version: String,
     pub dataset: String,
     pub dataset_version: String,
-    pub status: String,
+    pub status: crate::status::RunStatus,
     /// Why a stopped run stopped (`interrupted`, `budget`).
     pub stop_reason: Option<String>,
     pub repeats: u64,
@@ -167,8 +167,8 @@ pub struct LatencyReport {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KindCount {
-    /// `fail` or `error`.
-    pub status: String,
+    /// `Fail` or `Error`.
+    pub status: crate::status::CaseStatus,
     pub kind: String,
     pub count: u64,
 }
@@ -176,7 +176,7 @@ pub struct KindCount {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailureRow {
     pub case_id: String,
-    pub status: String,
+    pub status: crate::status::CaseStatus,
     pub kind: String,
     pub message: String,
 }

@@ -32,6 +32,7 @@ impl Confidence {
     }
 }
 
+use crate::status::CaseStatus;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -109,7 +110,7 @@ pub fn tier_answers(
 ) -> std::collections::HashMap<String, TierAnswer> {
     use std::collections::HashMap;
     let answer_of = |r: &CaseRow| -> Option<(String, Value)> {
-        if r.status == "error" || r.kind.as_deref() == Some("contract") {
+        if r.status == CaseStatus::Error || r.kind == Some(crate::status::CaseKind::Contract) {
             return None;
         }
         let parsed: Value = serde_json::from_str(r.parsed_json.as_deref()?).ok()?;

@@ -1,6 +1,7 @@
 //! Cost per record of an LLM-made feature, and what it costs to keep a table enriched:
 //! a backfill, a refresh every D days, against calling the model live on every serving event.
 
+use crate::status::CaseStatus;
 use serde::{Deserialize, Serialize};
 
 use super::RunFeatures;
@@ -79,7 +80,7 @@ pub fn estimate(run: &RunFile, workload: Workload) -> Result<CostReport, Error> 
     let (mut metered, mut unmetered, mut answered, mut usable) = (0u64, 0u64, 0u64, 0u64);
     let (mut input, mut cached, mut output) = (0u64, 0u64, 0u64);
     for (entry, feats) in features.cases.values() {
-        if entry.status == "error" {
+        if entry.status == CaseStatus::Error {
             continue;
         }
         answered += 1;

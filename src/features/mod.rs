@@ -9,6 +9,7 @@ pub mod lift;
 pub mod model;
 pub mod stability;
 
+use crate::status::CaseStatus;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -89,10 +90,10 @@ impl<'a> RunFeatures<'a> {
 }
 
 fn case_features(contract: &Contract, c: &CaseEntry) -> CaseFeatures {
-    if c.status == "error" {
+    if c.status == CaseStatus::Error {
         return Err(format!(
             "the call failed ({}): {}",
-            c.kind.as_deref().unwrap_or("error"),
+            c.kind.map_or("error", |k| k.as_str()),
             c.message.as_deref().unwrap_or("no answer")
         ));
     }

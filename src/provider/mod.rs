@@ -66,48 +66,7 @@ pub struct TokenLogprob {
     pub top: Vec<(String, f64)>,
 }
 
-/// Why a request failed; stored with the case as its error kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// HTTP 429.
-    RateLimited,
-    /// HTTP 5xx.
-    ServerError,
-    /// No answer within the timeout.
-    Timeout,
-    /// The connection could not be made or was dropped.
-    Connection,
-    /// HTTP 401 / 403.
-    Auth,
-    /// Another HTTP 4xx: the provider rejected the request.
-    BadRequest,
-    /// HTTP 200 with a body that is not a chat completion.
-    BadResponse,
-    /// Replay has no cassette for this request.
-    NoCassette,
-    /// The provider's API key variable is not set.
-    MissingKey,
-    /// The provider has no Batch API (its `/files` or `/batches` endpoint is not there).
-    NoBatchApi,
-}
-
-impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::RateLimited => "rate_limited",
-            ErrorKind::ServerError => "server_error",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Connection => "connection",
-            ErrorKind::Auth => "auth",
-            ErrorKind::BadRequest => "bad_request",
-            ErrorKind::BadResponse => "bad_response",
-            ErrorKind::NoCassette => "no_cassette",
-            ErrorKind::MissingKey => "missing_key",
-            ErrorKind::NoBatchApi => "no_batch_api",
-        }
-    }
-}
+pub use crate::status::ErrorKind;
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]

@@ -13,6 +13,7 @@
 //! they are compiled, so a template can be indented like the page it makes while the page
 //! stays byte for byte what it was; a newline the page needs is written `{{ "\n" }}`.
 
+use crate::status::{CaseStatus, Outcome};
 use minijinja::value::Value as Jinja;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
@@ -168,9 +169,9 @@ fn script_json(v: &Value) -> String {
 
 /// The case rows the script renders. Outputs are clipped to 4,000 characters.
 fn case_rows(run: &RunFile, base: Option<&RunFile>) -> Value {
-    let base_status = |id: &str| -> Option<String> {
+    let base_status = |id: &str| -> Option<CaseStatus> {
         base.and_then(|b| b.cases.iter().find(|c| c.id == id && c.repeat == 0))
-            .map(|c| c.status.clone())
+            .map(|c| c.status)
     };
     let enum_fields: Vec<&str> = run
         .report
@@ -185,9 +186,13 @@ fn case_rows(run: &RunFile, base: Option<&RunFile>) -> Value {
             let failed: Vec<String> = c
                 .scores
                 .iter()
-                .filter(|s| s.outcome != "pass" && s.outcome != "skip")
+                .filter(|s| s.outcome != Outcome::Pass && s.outcome != Outcome::Skip)
                 .map(|s| s.scorer.clone())
-                .chain(c.kind.clone().filter(|_| c.status == "error"))
+                .chain(
+                    c.kind
+                        .filter(|_| c.status == CaseStatus::Error)
+                        .map(|k| k.to_string()),
+                )
                 .collect();
             let output = c
                 .output
@@ -316,7 +321,7 @@ fn histograms(run: &RunFile) -> Value {
     let costs: Vec<f64> = run
         .cases
         .iter()
-        .filter(|c| c.status != "error")
+        .filter(|c| c.status != CaseStatus::Error)
         .map(|c| c.cost_usd)
         .collect();
     json!([
@@ -369,7 +374,7 @@ fn pretty(c: Option<&CaseEntry>) -> String {
         (None, Some(o)) => o.clone(),
         (None, None) => format!(
             "({}: {})",
-            c.kind.as_deref().unwrap_or("error"),
+            c.kind.map_or("error", |k| k.as_str()),
             c.message.as_deref().unwrap_or("no answer")
         ),
     }
@@ -380,7 +385,7 @@ fn reasons(c: Option<&CaseEntry>) -> Vec<Value> {
     c.map(|c| {
         c.scores
             .iter()
-            .filter(|s| s.outcome != "pass")
+            .filter(|s| s.outcome != Outcome::Pass)
             .map(|s| json!({"scorer": s.scorer, "outcome": s.outcome, "detail": s.detail.as_deref().unwrap_or("")}))
             .collect()
     })

@@ -1,6 +1,7 @@
 //! JUnit XML for CI test reporters: one test suite per gated suite, one test case per
 //! case × scorer of the candidate run, and one per gate. Pure: renders what it is given.
 
+use crate::status::{CaseStatus, GateStatus, Outcome};
 use std::fmt::Write;
 
 use crate::report::RunFile;
@@ -35,10 +36,10 @@ fn cases(v: &SuiteVerdict, run: Option<&RunFile>) -> Vec<Case> {
     for g in &v.gates {
         out.push(Case {
             name: format!("gate: {}", g.gate),
-            outcome: match g.status.as_str() {
-                "fail" => Some(("failure", g.detail.clone())),
-                "skipped" => Some(("skipped", g.detail.clone())),
-                _ => None,
+            outcome: match g.status {
+                GateStatus::Fail => Some(("failure", g.detail.clone())),
+                GateStatus::Skipped => Some(("skipped", g.detail.clone())),
+                GateStatus::Pass => None,
             },
         });
     }
@@ -50,14 +51,14 @@ fn cases(v: &SuiteVerdict, run: Option<&RunFile>) -> Vec<Case> {
         } else {
             c.id.clone()
         };
-        if c.status == "error" {
+        if c.status == CaseStatus::Error {
             out.push(Case {
                 name: format!("{id} · run"),
                 outcome: Some((
                     "error",
                     format!(
                         "{}: {}",
-                        c.kind.as_deref().unwrap_or("error"),
+                        c.kind.map_or("error", |k| k.as_str()),
                         c.message.as_deref().unwrap_or("")
                     ),
                 )),
@@ -68,11 +69,11 @@ fn cases(v: &SuiteVerdict, run: Option<&RunFile>) -> Vec<Case> {
             let detail = s.detail.clone().unwrap_or_default();
             out.push(Case {
                 name: format!("{id} · {}", s.scorer),
-                outcome: match s.outcome.as_str() {
-                    "fail" => Some(("failure", detail)),
-                    "error" => Some(("error", detail)),
-                    "skip" => Some(("skipped", detail)),
-                    _ => None,
+                outcome: match s.outcome {
+                    Outcome::Fail => Some(("failure", detail)),
+                    Outcome::Error => Some(("error", detail)),
+                    Outcome::Skip => Some(("skipped", detail)),
+                    Outcome::Pass => None,
                 },
             });
         }

@@ -1,6 +1,7 @@
 //! The markdown summary of `evalgate gate` (a GitHub job summary or a pull-request comment).
 //! Pure: renders the model it is given.
 
+use crate::status::SuiteStatus;
 use std::fmt::Write;
 
 use crate::report::*;
@@ -38,8 +39,8 @@ const FLIPS_SHOWN: usize = 10;
 /// Renders the verdicts of a gate run.
 pub fn render(verdicts: &[SuiteVerdict]) -> String {
     let mut out = String::new();
-    let failed = verdicts.iter().filter(|v| v.status == "fail").count();
-    let errored = verdicts.iter().filter(|v| v.status == "error").count();
+    let failed = verdicts.iter().filter(|v| v.status == SuiteStatus::Fail).count();
+    let errored = verdicts.iter().filter(|v| v.status == SuiteStatus::Error).count();
     let overall = if errored > 0 {
         "error"
     } else if failed > 0 {
@@ -66,7 +67,7 @@ pub fn render(verdicts: &[SuiteVerdict]) -> String {
             out,
             "| {} | {} {} | {} |",
             cell(&v.suite),
-            icon(&v.status),
+            icon(v.status.as_str()),
             v.status,
             cell(&v.reason)
         );
@@ -75,7 +76,7 @@ pub fn render(verdicts: &[SuiteVerdict]) -> String {
         if v.gates.is_empty() && v.comparison.is_none() {
             continue;
         }
-        let _ = writeln!(out, "\n### {} {}\n", icon(&v.status), cell(&v.suite));
+        let _ = writeln!(out, "\n### {} {}\n", icon(v.status.as_str()), cell(&v.suite));
         if let Some(r) = &v.candidate {
             let _ = writeln!(
                 out,
@@ -103,7 +104,7 @@ pub fn render(verdicts: &[SuiteVerdict]) -> String {
                     out,
                     "| {} | {} {} | {} |",
                     cell(&g.gate),
-                    icon(&g.status),
+                    icon(g.status.as_str()),
                     g.status,
                     cell(&g.detail)
                 );

@@ -89,7 +89,7 @@ pub fn render(r: &RunReport) -> String {
         h.planned_cases,
         match &h.stop_reason {
             Some(reason) => format!("{} ({reason})", h.status),
-            None => h.status.clone(),
+            None => h.status.to_string(),
         }
     );
     if h.repeats > 1 {
@@ -334,7 +334,7 @@ pub fn render(r: &RunReport) -> String {
     if !r.kinds.is_empty() {
         let mut t = table(&["status", "kind", "cases"]);
         for k in &r.kinds {
-            t.add_row(vec![k.status.clone(), k.kind.clone(), k.count.to_string()]);
+            t.add_row(vec![k.status.to_string(), k.kind.clone(), k.count.to_string()]);
         }
         right(&mut t, 2);
         let _ = writeln!(out, "\nfailures and errors by kind\n{t}");
@@ -344,7 +344,7 @@ pub fn render(r: &RunReport) -> String {
         for f in &r.failures {
             t.add_row(vec![
                 f.case_id.clone(),
-                f.status.clone(),
+                f.status.to_string(),
                 f.kind.clone(),
                 one_line(&f.message, 90),
             ]);
@@ -618,13 +618,13 @@ pub fn render_verdict(v: &SuiteVerdict) -> String {
         out,
         "gate {}: {} ({})",
         v.suite,
-        v.status.to_uppercase(),
+        v.status.as_str().to_uppercase(),
         v.reason
     );
     if !v.gates.is_empty() {
         let mut t = table(&["gate", "result", "numbers"]);
         for g in &v.gates {
-            t.add_row(vec![g.gate.clone(), g.status.clone(), g.detail.clone()]);
+            t.add_row(vec![g.gate.clone(), g.status.to_string(), g.detail.clone()]);
         }
         let _ = writeln!(out, "{t}");
     }
@@ -999,7 +999,7 @@ pub fn render_history(h: &crate::report::History) -> String {
             format!("{}@{}", r.prompt, short(&r.prompt_version)),
             r.git_commit.clone().unwrap_or_else(|| "–".into()),
             r.model.clone(),
-            r.status.clone(),
+            r.status.to_string(),
             proportion(&r.pass_rate),
             usd(r.cost_per_case_usd),
             ms(r.latency_p95_ms),

@@ -36,8 +36,7 @@ pub struct RunListing {
     pub model: String,
     pub prompt: String,
     pub prompt_version: String,
-    /// `running`, `finished` or `interrupted`.
-    pub status: String,
+    pub status: crate::status::RunStatus,
 }
 
 /// A review item as its page shows it.

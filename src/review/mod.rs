@@ -8,6 +8,7 @@
 
 pub mod file;
 
+use crate::status::Outcome;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,12 +38,12 @@ pub fn sample<'v>(
     let mut rng = fastrand::Rng::with_seed(seed);
     let usable: Vec<&VerdictRow> = verdicts
         .iter()
-        .filter(|v| v.vote == 0 && (v.outcome == "pass" || v.outcome == "fail"))
+        .filter(|v| v.vote == 0 && (v.outcome == Outcome::Pass || v.outcome == Outcome::Fail))
         .collect();
     let mut groups: BTreeMap<String, Vec<&VerdictRow>> = BTreeMap::new();
     for v in usable {
         let key = match stratify {
-            Stratify::Verdict => v.outcome.clone(),
+            Stratify::Verdict => v.outcome.to_string(),
             Stratify::Tag => tags
                 .get(&v.case_id)
                 .and_then(|t| t.first().cloned())
@@ -496,7 +497,7 @@ mod tests {
             judge: "j".into(),
             judge_version: "v1".into(),
             judge_model: "m".into(),
-            outcome: outcome.into(),
+            outcome: crate::status::Outcome::parse(outcome).unwrap(),
             ..Default::default()
         }
     }
@@ -519,8 +520,8 @@ mod tests {
         let tags = BTreeMap::new();
         let s = sample(&verdicts, &tags, 20, Stratify::Verdict, 1);
         assert_eq!(s.len(), 20);
-        assert_eq!(s.iter().filter(|v| v.outcome == "fail").count(), 10);
-        assert!(s.iter().all(|v| v.outcome != "error"));
+        assert_eq!(s.iter().filter(|v| v.outcome == crate::status::Outcome::Fail).count(), 10);
+        assert!(s.iter().all(|v| v.outcome != crate::status::Outcome::Error));
         let again: Vec<&str> = sample(&verdicts, &tags, 20, Stratify::Verdict, 1)
             .iter()
             .map(|v| v.case_id.as_str())

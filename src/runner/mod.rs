@@ -5,6 +5,7 @@
 
 mod budget;
 
+use crate::status::{CaseKind, CaseStatus, RunStatus};
 use serde_json::{Map, Value};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -248,7 +249,7 @@ fn new_run(plan: &Plan<'_>, repeats: u32) -> RunRow {
         prompt_version: plan.prompt.version.clone(),
         dataset: plan.dataset.name.clone(),
         dataset_version: plan.dataset.version.clone(),
-        status: "running".into(),
+        status: RunStatus::Running,
         planned_cases: (plan.planned * repeats as usize) as i64,
         started_at: now(),
         finished_at: None,
@@ -845,10 +846,10 @@ fn custom_id(case_id: &str, repeat: u32) -> String {
 
 /// Counts a recorded case in the progress.
 fn tally(progress: &mut Progress, r: &Record) {
-    match r.case.status.as_str() {
-        "pass" => progress.passed += 1,
-        "fail" => progress.failed += 1,
-        _ => progress.errors += 1,
+    match r.case.status {
+        CaseStatus::Pass => progress.passed += 1,
+        CaseStatus::Fail => progress.failed += 1,
+        CaseStatus::Error => progress.errors += 1,
     }
     if r.case.cache_hit == 1 {
         progress.cache_hits += 1;
@@ -890,9 +891,9 @@ pub async fn is_going(store: &Store, run_id: &str) -> Result<bool, crate::store:
 /// crash, a lost machine), and is shown as stopped, interrupted, like a run stopped by
 /// Ctrl-C; `--resume` finishes it.
 pub async fn show_dead(store: &Store, runs: &mut [RunRow]) -> Result<(), crate::store::StoreError> {
-    for r in runs.iter_mut().filter(|r| r.status == "running") {
+    for r in runs.iter_mut().filter(|r| r.status == RunStatus::Running) {
         if !is_going(store, &r.id).await? {
-            r.status = "stopped".into();
+            r.status = RunStatus::Stopped;
             r.stop_reason = Some(StopReason::Interrupted.as_str().into());
         }
     }
@@ -948,10 +949,10 @@ async fn begin(
             // spend limit are about the whole run.
             for (status, n, paid) in store.case_totals(&run.id).await? {
                 let n = n.max(0) as usize;
-                match status.as_str() {
-                    "pass" => progress.passed += n,
-                    "fail" => progress.failed += n,
-                    _ => progress.errors += n,
+                match status {
+                    CaseStatus::Pass => progress.passed += n,
+                    CaseStatus::Fail => progress.failed += n,
+                    CaseStatus::Error => progress.errors += n,
                 }
                 progress.cost_usd += paid;
             }
@@ -1013,7 +1014,7 @@ async fn recover(store: &Store, dir: &std::path::Path) -> Result<(), crate::erro
         }
         // Holding its log, this process knows the run is not going on anywhere.
         match store.find_run(&run_id).await {
-            Ok(run) if run.id == run_id && run.status == "running" => {
+            Ok(run) if run.id == run_id && run.status == RunStatus::Running => {
                 store
                     .finish_run(
                         &run_id,
@@ -1150,7 +1151,7 @@ fn record(
         case_id: case.id.clone(),
         repeat_index: i64::from(f.repeat),
         seq,
-        status: "error".into(),
+        status: CaseStatus::Error,
         kind: None,
         message: None,
         request_hash: f.request_hash,
@@ -1173,7 +1174,7 @@ fn record(
     let reply = match f.result {
         Ok(r) => r,
         Err(CaseError::Render(m)) => {
-            row.kind = Some("template".into());
+            row.kind = Some(CaseKind::Template);
             row.message = Some(m);
             return Record {
                 case: row,
@@ -1190,7 +1191,7 @@ fn record(
                 ));
                 *first_error_kind = Some(e.kind);
             }
-            row.kind = Some(e.kind.as_str().into());
+            row.kind = Some(CaseKind::Provider(e.kind));
             row.attempts = i64::from(failure.attempts);
             row.message = Some(if failure.attempts > 1 {
                 format!("{} (after {} attempts)", e.message, failure.attempts)
@@ -1289,7 +1290,7 @@ fn record(
                 vote: i64::from(j.vote),
                 judge_version: j.judge_version.clone(),
                 judge_model: j.judge_model.clone(),
-                outcome: outcome.as_str().into(),
+                outcome,
                 score,
                 reason,
                 input_tokens: j.input_tokens as i64,
@@ -1333,25 +1334,25 @@ fn record(
         .filter(|s| s.outcome == Outcome::Fail)
         .collect();
     if let Some(v) = violation {
-        row.status = "fail".into();
-        row.kind = Some("contract".into());
+        row.status = CaseStatus::Fail;
+        row.kind = Some(CaseKind::Contract);
         row.message = Some(v.to_string());
     } else if let Some(first) = failed.first() {
-        row.status = "fail".into();
-        row.kind = Some("score".into());
+        row.status = CaseStatus::Fail;
+        row.kind = Some(CaseKind::Score);
         row.message = Some(format!(
             "{}: {}",
             first.scorer,
             first.detail.clone().unwrap_or_default()
         ));
     } else if let Some(e) = judge_error {
-        row.status = "error".into();
-        row.kind = Some("judge_error".into());
+        row.status = CaseStatus::Error;
+        row.kind = Some(CaseKind::JudgeError);
         row.message = Some(e);
     } else {
-        row.status = "pass".into();
+        row.status = CaseStatus::Pass;
     }
-    if response.finish_reason.as_deref() == Some("length") && row.status != "pass" {
+    if response.finish_reason.as_deref() == Some("length") && row.status != CaseStatus::Pass {
         let m = row.message.take().unwrap_or_default();
         row.message = Some(format!("{m} (the output hit max_tokens)"));
     }
@@ -1363,7 +1364,7 @@ fn record(
             case_id: case.id.clone(),
             repeat_index: i64::from(f.repeat),
             scorer: s.scorer,
-            outcome: s.outcome.as_str().into(),
+            outcome: s.outcome,
             detail: s.detail,
         })
         .collect();
@@ -1604,13 +1605,9 @@ pub async fn rescore(
             })
             .collect();
         for v in &carried {
-            let verdict = match v.outcome.as_str() {
-                "pass" | "fail" => Ok(crate::judge::Verdict {
-                    outcome: if v.outcome == "pass" {
-                        Outcome::Pass
-                    } else {
-                        Outcome::Fail
-                    },
+            let verdict = match v.outcome {
+                Outcome::Pass | Outcome::Fail => Ok(crate::judge::Verdict {
+                    outcome: v.outcome,
                     score: v.score,
                     reason: v.reason.clone().unwrap_or_default(),
                 }),

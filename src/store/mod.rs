@@ -19,6 +19,39 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, FromRow, Row};
 use std::path::Path;
 
+/// The result vocabulary (`status`) is stored as text: each word is written with `as_str` and
+/// read back through `TryFrom<String>`, so a column holding a word this build does not know
+/// is a decode error naming the word, not a silent default.
+macro_rules! text_column {
+    ($($ty:ty),+) => {$(
+        impl sqlx::Type<sqlx::Any> for $ty {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <str as sqlx::Type<sqlx::Any>>::type_info()
+            }
+        }
+
+        impl<'q> sqlx::Encode<'q, sqlx::Any> for $ty {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<'q, sqlx::Any>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $ty {
+            fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+                Ok(<$ty>::try_from(text)?)
+            }
+        }
+    )+};
+}
+
+text_column!(Outcome, CaseStatus, RunStatus, CaseKind);
+
+pub use crate::status::{CaseKind, CaseStatus, Outcome, RunStatus};
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -80,8 +113,7 @@ pub struct RunRow {
     pub prompt_version: String,
     pub dataset: String,
     pub dataset_version: String,
-    /// `running`, `finished` or `interrupted`.
-    pub status: String,
+    pub status: RunStatus,
     pub planned_cases: i64,
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -127,10 +159,9 @@ pub struct CaseRow {
     pub case_id: String,
     pub repeat_index: i64,
     pub seq: i64,
-    /// `pass`, `fail` or `error`.
-    pub status: String,
-    /// For a failure: `contract` or `score`; for an error: the error kind.
-    pub kind: Option<String>,
+    pub status: CaseStatus,
+    /// Why the case did not pass (none for a pass).
+    pub kind: Option<CaseKind>,
     pub message: Option<String>,
     pub request_hash: Option<String>,
     pub vars_json: String,
@@ -168,7 +199,7 @@ pub struct ScoreRow {
     pub case_id: String,
     pub repeat_index: i64,
     pub scorer: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub detail: Option<String>,
 }
 
@@ -230,8 +261,8 @@ pub struct VerdictRow {
     pub vote: i64,
     pub judge_version: String,
     pub judge_model: String,
-    /// `pass`, `fail` or `error` (the verdict could not be read: never a pass).
-    pub outcome: String,
+    /// `Error`: the verdict could not be read (never a pass).
+    pub outcome: Outcome,
     /// The judge's score, on a score scale (integers or real numbers).
     pub score: Option<f64>,
     /// The judge's reason, or what went wrong.
@@ -849,7 +880,7 @@ impl Store {
     }
 
     /// Per status: how many cases of a run, and what they paid (cache hits cost nothing).
-    pub async fn case_totals(&self, run_id: &str) -> Result<Vec<(String, i64, f64)>, StoreError> {
+    pub async fn case_totals(&self, run_id: &str) -> Result<Vec<(CaseStatus, i64, f64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT status, COUNT(*) AS n, SUM(CASE WHEN cache_hit = 0 THEN cost_usd ELSE 0 END) AS paid \
              FROM case_results WHERE run_id = $1 GROUP BY status",

@@ -16,6 +16,7 @@ pub struct ReviewItemRow {
     pub judge: String,
     pub judge_version: String,
     pub judge_model: String,
+    /// The judge's verdict (`pass` or `fail`); empty for a `label` item.
     pub judge_outcome: String,
     pub judge_reason: Option<String>,
     pub created_at: String,

@@ -1,6 +1,7 @@
 //! The store's queries, each run on SQLite and on PostgreSQL (when
 //! `EVALGATE_TEST_DATABASE_URL` is set).
 
+use evalgate::status::{CaseKind, CaseStatus, Outcome, RunStatus};
 use evalgate::store::{CacheRow, CaseRow, GoldenRow, Record, RunRow, ScoreRow, Store, StoreError};
 use futures::StreamExt;
 
@@ -18,7 +19,7 @@ fn run_row(id: &str, suite: &str, started_at: &str) -> RunRow {
         prompt_version: "a".repeat(64),
         dataset: "support".into(),
         dataset_version: "b".repeat(64),
-        status: "running".into(),
+        status: RunStatus::Running,
         planned_cases: 2,
         started_at: started_at.into(),
         finished_at: None,
@@ -42,8 +43,8 @@ fn case_row(run: &str, id: &str, status: &str, latency: Option<f64>) -> CaseRow 
         case_id: id.into(),
         repeat_index: 0,
         seq: 0,
-        status: status.into(),
-        kind: (status != "pass").then(|| "contract".to_string()),
+        status: CaseStatus::parse(status).unwrap(),
+        kind: (status != "pass").then_some(CaseKind::Contract),
         message: None,
         request_hash: Some("h".repeat(64)),
         vars_json: r#"{"t":"x"}"#.into(),
@@ -113,7 +114,7 @@ async fn exercise(store: Store) {
         case_id: case.into(),
         repeat_index: 0,
         scorer: "contract".into(),
-        outcome: outcome.into(),
+        outcome: Outcome::parse(outcome).unwrap(),
         detail: None,
     };
     let cache = CacheRow {
@@ -266,7 +267,7 @@ async fn exercise(store: Store) {
 
     // Prefix lookup: unique, ambiguous, unknown, exact.
     let run = store.find_run("abc1").await.unwrap();
-    assert_eq!(run.status, "finished");
+    assert_eq!(run.status, RunStatus::Finished);
     assert_eq!(run.finished_at.as_deref(), Some("2026-11-23T10:00:05.000Z"));
     assert_eq!(run.planned_cases, 2);
     assert!(matches!(

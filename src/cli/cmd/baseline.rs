@@ -1,3 +1,4 @@
+use crate::status::{GateStatus, RunStatus};
 use std::path::Path;
 
 use crate::cli::args::{BaselineArgs, BaselineCommand, RunArgs};
@@ -61,7 +62,7 @@ async fn update(
             None,
         ));
     }
-    if file.run.status != "finished" {
+    if file.run.status != RunStatus::Finished {
         return Err(Error::usage(
             format!(
                 "run {} is {}, not finished: a baseline must be a complete run",
@@ -84,7 +85,7 @@ async fn update(
     );
     let failing: Vec<String> = own
         .iter()
-        .filter(|g| g.status == "fail")
+        .filter(|g| g.status == GateStatus::Fail)
         .map(|g| format!("{}: {}", g.gate, g.detail))
         .collect();
     if !failing.is_empty() {

@@ -1,3 +1,4 @@
+use crate::status::{GateStatus, RunStatus, SuiteStatus};
 use std::path::{Path, PathBuf};
 
 use crate::cli::args::{GateArgs, RunArgs};
@@ -238,7 +239,7 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
                     None,
                 ));
             }
-            let status = if candidate.run.status == "finished" {
+            let status = if candidate.run.status == RunStatus::Finished {
                 ExitStatus::Ok
             } else {
                 ExitStatus::Infrastructure
@@ -259,7 +260,7 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
                     if changed.is_empty() && !args.all {
                         verdicts.push(SuiteVerdict {
                             suite: name.clone(),
-                            status: "unchanged".into(),
+                            status: SuiteStatus::Unchanged,
                             candidate: None,
                             comparison: None,
                             gates: Vec::new(),
@@ -311,11 +312,11 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
         }
         let gates = crate::gate::evaluate(suite, &candidate, comparison.as_ref(), &analyses);
         let status = if status != ExitStatus::Ok {
-            "error"
-        } else if gates.iter().any(|g| g.status == "fail") {
-            "fail"
+            SuiteStatus::Error
+        } else if gates.iter().any(|g| g.status == GateStatus::Fail) {
+            SuiteStatus::Fail
         } else {
-            "pass"
+            SuiteStatus::Pass
         };
         let file = out_dir.join(format!("{name}.json"));
         crate::runfile::write(&file, &candidate)?;
@@ -328,7 +329,7 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
         super::write_html(&out_dir.join(&html_name), &html, printer)?;
         verdicts.push(SuiteVerdict {
             suite: name.clone(),
-            status: status.into(),
+            status,
             candidate: Some(candidate.report.clone()),
             comparison,
             gates,
@@ -389,10 +390,10 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
 
     let failed: Vec<&str> = verdicts
         .iter()
-        .filter(|v| v.status == "fail")
+        .filter(|v| v.status == SuiteStatus::Fail)
         .map(|v| v.suite.as_str())
         .collect();
-    if verdicts.iter().any(|v| v.status == "error") {
+    if verdicts.iter().any(|v| v.status == SuiteStatus::Error) {
         printer.warn("a suite's run could not be trusted (errors or an interruption): see above");
         return Ok(ExitStatus::Infrastructure);
     }

@@ -86,7 +86,7 @@ pub async fn list(root: &Path, args: RunsArgs, printer: &Printer) -> Result<Exit
             r.planned_cases.to_string(),
             match r.stop_reason {
                 Some(reason) => format!("{} ({reason})", r.status),
-                None => r.status,
+                None => r.status.to_string(),
             },
         ]);
     }

@@ -1,5 +1,6 @@
 //! `review sample`, `review label` and `calibrate`.
 
+use crate::status::Outcome;
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::Path;
@@ -111,7 +112,7 @@ async fn sample(
             judge: v.judge.clone(),
             judge_version: v.judge_version.clone(),
             judge_model: v.judge_model.clone(),
-            judge_outcome: v.outcome.clone(),
+            judge_outcome: v.outcome.to_string(),
             judge_reason: v.reason.clone(),
             created_at: now.clone(),
             kind: "verdict".into(),
@@ -136,8 +137,8 @@ async fn sample(
         item.item = i as i64;
     }
     store.insert_review_items(&items).await?;
-    let passes = items.iter().filter(|i| i.judge_outcome == "pass").count();
-    let fails = items.iter().filter(|i| i.judge_outcome == "fail").count();
+    let passes = items.iter().filter(|i| i.judge_outcome == Outcome::Pass.as_str()).count();
+    let fails = items.iter().filter(|i| i.judge_outcome == Outcome::Fail.as_str()).count();
     let labels = if to_label.is_empty() {
         String::new()
     } else {

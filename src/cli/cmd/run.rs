@@ -1,3 +1,4 @@
+use crate::status::{CaseStatus, RunStatus};
 use std::path::{Path, PathBuf};
 
 use crate::cli::args::{Format, RunArgs};
@@ -423,7 +424,7 @@ async fn resume_target(
     } else {
         store.find_run(id).await?
     };
-    if run.status == "finished" {
+    if run.status == RunStatus::Finished {
         return Err(Error::usage(
             format!("run {} is already finished", run.id),
             None,
@@ -497,7 +498,7 @@ async fn resolve_selection(store: &Store, mut selection: Selection) -> Result<Se
             .cases(&run.id)
             .await?
             .into_iter()
-            .filter(|c| c.status != "pass")
+            .filter(|c| c.status != CaseStatus::Pass)
             .map(|c| c.case_id)
             .collect();
         selection.only_failing = Some(run.id);

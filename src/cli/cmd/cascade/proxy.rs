@@ -2,6 +2,7 @@
 //! the pool and the golden inputs are embedded (cached in the store), a logistic regression
 //! learns the labeller's labels and answers the golden cases.
 
+use crate::status::CaseStatus;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -93,7 +94,7 @@ async fn answer(
     };
     let mut pool: Vec<(String, Option<String>)> = Vec::new();
     for r in pool_rows.iter().filter(|r| r.repeat_index == 0) {
-        let label = if r.status == "error" || r.kind.as_deref() == Some("contract") {
+        let label = if r.status == CaseStatus::Error || r.kind == Some(crate::status::CaseKind::Contract) {
             None
         } else {
             r.parsed_json
