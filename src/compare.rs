@@ -90,33 +90,34 @@ impl Metric {
 
     /// The value of one case (the mean over its repeats), for per-case metrics.
     fn case_value(&self, repeats: &[&CaseEntry]) -> Option<f64> {
-        let each =
-            |c: &&CaseEntry| -> Option<f64> {
-                match self {
-                    Metric::PassRate => Some(f64::from(u8::from(c.status == CaseStatus::Pass))),
-                    Metric::ErrorRate => Some(f64::from(u8::from(c.status == CaseStatus::Error))),
-                    Metric::Scorer(s) => c.scores.iter().find(|x| &x.scorer == s).and_then(|x| {
-                        match x.outcome {
-                            Outcome::Pass => Some(1.0),
-                            Outcome::Fail | Outcome::Error => Some(0.0),
-                            Outcome::Skip => None,
-                        }
+        let each = |c: &&CaseEntry| -> Option<f64> {
+            match self {
+                Metric::PassRate => Some(f64::from(u8::from(c.status == CaseStatus::Pass))),
+                Metric::ErrorRate => Some(f64::from(u8::from(c.status == CaseStatus::Error))),
+                Metric::Scorer(s) => c
+                    .scores
+                    .iter()
+                    .find(|x| &x.scorer == s)
+                    .and_then(|x| match x.outcome {
+                        Outcome::Pass => Some(1.0),
+                        Outcome::Fail | Outcome::Error => Some(0.0),
+                        Outcome::Skip => None,
                     }),
-                    Metric::FieldAccuracy(f) => {
-                        let expected = c.expected.get(f)?;
-                        let predicted = c.parsed.as_ref().and_then(|p| p.get(f));
-                        Some(f64::from(u8::from(predicted == Some(expected))))
-                    }
-                    Metric::FieldMae(f) => {
-                        let expected = c.expected.get(f)?.as_f64()?;
-                        let predicted = c.parsed.as_ref()?.get(f)?.as_f64()?;
-                        Some((predicted - expected).abs())
-                    }
-                    Metric::CostPerCase => (c.status != CaseStatus::Error).then_some(c.cost_usd),
-                    Metric::LatencyP95 => c.latency_ms,
-                    Metric::FieldKappa(..) => None,
+                Metric::FieldAccuracy(f) => {
+                    let expected = c.expected.get(f)?;
+                    let predicted = c.parsed.as_ref().and_then(|p| p.get(f));
+                    Some(f64::from(u8::from(predicted == Some(expected))))
                 }
-            };
+                Metric::FieldMae(f) => {
+                    let expected = c.expected.get(f)?.as_f64()?;
+                    let predicted = c.parsed.as_ref()?.get(f)?.as_f64()?;
+                    Some((predicted - expected).abs())
+                }
+                Metric::CostPerCase => (c.status != CaseStatus::Error).then_some(c.cost_usd),
+                Metric::LatencyP95 => c.latency_ms,
+                Metric::FieldKappa(..) => None,
+            }
+        };
         mean(repeats.iter().filter_map(each))
     }
 }
@@ -532,10 +533,7 @@ pub fn flaky(run: &RunFile) -> Vec<FlakyCase> {
 /// What made a case fail: its failing scorers, or its error kind.
 fn failures(c: &CaseEntry) -> Vec<String> {
     if c.status == CaseStatus::Error {
-        return vec![format!(
-            "error: {}",
-            c.kind.map_or("error", |k| k.as_str())
-        )];
+        return vec![format!("error: {}", c.kind.map_or("error", |k| k.as_str()))];
     }
     c.scores
         .iter()
@@ -691,7 +689,7 @@ pub struct ModelMatrix {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatrixRow {
     pub model: String,
-    pub run_id: String,
+    pub run_id: crate::id::RunId,
     pub pass_rate: Proportion,
     pub cost_per_case_usd: f64,
     pub latency_p50_ms: Option<f64>,

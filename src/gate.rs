@@ -20,7 +20,11 @@ fn pct(x: f64) -> String {
 fn result(gate: String, ok: bool, detail: String) -> GateResult {
     GateResult {
         gate,
-        status: if ok { GateStatus::Pass } else { GateStatus::Fail },
+        status: if ok {
+            GateStatus::Pass
+        } else {
+            GateStatus::Fail
+        },
         detail,
     }
 }
@@ -462,7 +466,11 @@ mod tests {
         let mut out = Vec::new();
         cascade_gates(&g, Some(&Err("tier 2 did not finish".into())), &mut out);
         assert_eq!(out.len(), 2);
-        assert!(out.iter().all(|r| r.status == crate::status::GateStatus::Fail), "{out:?}");
+        assert!(
+            out.iter()
+                .all(|r| r.status == crate::status::GateStatus::Fail),
+            "{out:?}"
+        );
         assert!(
             out[0]
                 .detail

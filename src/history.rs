@@ -18,7 +18,7 @@ pub struct History {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryRow {
-    pub run_id: String,
+    pub run_id: crate::id::RunId,
     pub started_at: String,
     pub prompt: String,
     pub prompt_version: String,
@@ -37,7 +37,7 @@ pub struct HistoryRow {
 /// A prompt version whose runs pass significantly fewer cases than the version before it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Regression {
-    pub run_id: String,
+    pub run_id: crate::id::RunId,
     pub prompt: String,
     pub version: String,
     pub model: String,
@@ -45,7 +45,7 @@ pub struct Regression {
     pub p_value: f64,
     /// The version before it, and where to find it.
     pub last_good_version: String,
-    pub last_good_run: String,
+    pub last_good_run: crate::id::RunId,
     pub last_good_commit: Option<String>,
 }
 
@@ -128,7 +128,7 @@ pub struct PromptVersion {
     /// When a run first used it.
     pub first_run_at: Option<String>,
     /// `(run id, suite, model, git commit)` of the runs that used it.
-    pub runs: Vec<(String, String, String, Option<String>)>,
+    pub runs: Vec<(crate::id::RunId, String, String, Option<String>)>,
     /// Whether it is the version in `prompts/NAME.yaml` now.
     pub current: bool,
     /// The diff from the version before (none for the first, or when a source is missing).

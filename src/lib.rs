@@ -37,6 +37,7 @@ pub mod gate;
 pub mod golden;
 pub mod hash;
 pub mod history;
+pub mod id;
 pub mod judge;
 pub mod merge;
 pub mod metric;

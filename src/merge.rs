@@ -13,8 +13,8 @@ pub enum MergeError {
     TooFew(usize),
     #[error("run {other} does not match run {first}: {what} differs (`{theirs}` against `{ours}`)")]
     Mismatch {
-        first: String,
-        other: String,
+        first: crate::id::RunId,
+        other: crate::id::RunId,
         what: &'static str,
         ours: String,
         theirs: String,
@@ -23,11 +23,11 @@ pub enum MergeError {
     Overlap {
         case: String,
         repeat: i64,
-        first: String,
-        other: String,
+        first: crate::id::RunId,
+        other: crate::id::RunId,
     },
     #[error("run {0} is not finished: merge complete shards only")]
-    Unfinished(String),
+    Unfinished(crate::id::RunId),
 }
 
 /// Joins runs of the same suite, model, prompt version, dataset version and repeats that
@@ -86,7 +86,7 @@ pub fn merge(parts: &[RunFile], id: &str) -> Result<RunFile, MergeError> {
                 return Err(MergeError::Overlap {
                     case: c.id.clone(),
                     repeat: c.repeat,
-                    first: other.to_string(),
+                    first: crate::id::RunId::new(other),
                     other: p.run.id.clone(),
                 });
             }
@@ -94,7 +94,7 @@ pub fn merge(parts: &[RunFile], id: &str) -> Result<RunFile, MergeError> {
     }
 
     let mut run = first.run.clone();
-    run.id = id.to_string();
+    run.id = crate::id::RunId::new(id);
     run.planned_cases = parts.iter().map(|p| p.run.planned_cases).sum();
     run.started_at = parts
         .iter()

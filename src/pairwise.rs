@@ -254,8 +254,8 @@ pub fn verdict_rows(
                 Err(e) => (None, e.clone()),
             };
             rows.push(crate::store::PairwiseVerdictRow {
-                base_run: base.id.clone(),
-                candidate_run: cand.id.clone(),
+                base_run: base.id.to_string(),
+                candidate_run: cand.id.to_string(),
                 case_id: p.case_id.clone(),
                 judge: j.judge.name.clone(),
                 judge_version: j.judge.version.clone(),
@@ -272,9 +272,9 @@ pub fn verdict_rows(
 /// A pairwise comparison of two runs by a judge, from the candidate's side.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairwiseReport {
-    pub base_run: String,
+    pub base_run: crate::id::RunId,
     pub base_model: String,
-    pub candidate_run: String,
+    pub candidate_run: crate::id::RunId,
     pub candidate_model: String,
     pub judge: String,
     pub judge_version: String,

@@ -64,7 +64,7 @@ impl CaseEntry {
     pub fn to_rows(&self, run_id: &str, seq: i64) -> (CaseRow, Vec<ScoreRow>) {
         let text = |v: &Value| v.to_string();
         let case = CaseRow {
-            run_id: run_id.to_string(),
+            run_id: crate::id::RunId::new(run_id),
             case_id: self.id.clone(),
             repeat_index: self.repeat,
             seq,

@@ -255,12 +255,20 @@ mod tests {
     fn every_name_reads_back_as_itself_through_text_and_serde() {
         fn check<T>(all: &[T], as_str: fn(T) -> &'static str)
         where
-            T: Copy + PartialEq + std::fmt::Debug + Serialize + TryFrom<String> + for<'de> Deserialize<'de>,
+            T: Copy
+                + PartialEq
+                + std::fmt::Debug
+                + Serialize
+                + TryFrom<String>
+                + for<'de> Deserialize<'de>,
         {
             for &v in all {
                 let name = as_str(v);
                 assert_eq!(serde_json::to_value(v).unwrap(), serde_json::json!(name));
-                assert_eq!(serde_json::from_value::<T>(serde_json::json!(name)).unwrap(), v);
+                assert_eq!(
+                    serde_json::from_value::<T>(serde_json::json!(name)).unwrap(),
+                    v
+                );
                 assert!(T::try_from(name.to_string()).ok() == Some(v), "{name}");
             }
         }
@@ -270,18 +278,31 @@ mod tests {
         check(ErrorKind::ALL, ErrorKind::as_str);
         check(GateStatus::ALL, GateStatus::as_str);
         check(SuiteStatus::ALL, SuiteStatus::as_str);
-        let kinds: Vec<CaseKind> = [CaseKind::Contract, CaseKind::Score, CaseKind::JudgeError, CaseKind::Template]
-            .into_iter()
-            .chain(ErrorKind::ALL.iter().map(|&k| CaseKind::Provider(k)))
-            .collect();
+        let kinds: Vec<CaseKind> = [
+            CaseKind::Contract,
+            CaseKind::Score,
+            CaseKind::JudgeError,
+            CaseKind::Template,
+        ]
+        .into_iter()
+        .chain(ErrorKind::ALL.iter().map(|&k| CaseKind::Provider(k)))
+        .collect();
         check(&kinds, CaseKind::as_str);
     }
 
     #[test]
     fn an_unknown_name_is_refused_with_the_words_it_could_be() {
         let e = CaseStatus::try_from("passed".to_string()).unwrap_err();
-        assert_eq!(e.to_string(), "unknown case status `passed` (expected one of: pass, fail, error)");
-        assert!(CaseKind::try_from("nope".to_string()).unwrap_err().to_string().contains("no_cassette"));
+        assert_eq!(
+            e.to_string(),
+            "unknown case status `passed` (expected one of: pass, fail, error)"
+        );
+        assert!(
+            CaseKind::try_from("nope".to_string())
+                .unwrap_err()
+                .to_string()
+                .contains("no_cassette")
+        );
         assert!(serde_json::from_str::<RunStatus>("\"done\"").is_err());
     }
 }

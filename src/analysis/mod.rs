@@ -106,10 +106,7 @@ impl Summarizer {
                 self.counts.contract_violations += 1;
             }
             let kind = c.kind.map_or("unknown", CaseKind::as_str);
-            *self
-                .kinds
-                .entry((c.status, kind.to_string()))
-                .or_default() += 1;
+            *self.kinds.entry((c.status, kind.to_string())).or_default() += 1;
             self.failures_total += 1;
             if self.failures.len() < FAILURES_SHOWN {
                 self.failures.push(FailureRow {

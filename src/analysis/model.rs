@@ -33,7 +33,7 @@ pub struct RunReport {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunHeader {
-    pub id: String,
+    pub id: crate::id::RunId,
     pub suite: String,
     pub model: String,
     pub model_api_name: String,

@@ -25,7 +25,7 @@ pub struct Workload {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CostReport {
-    pub run_id: String,
+    pub run_id: crate::id::RunId,
     pub feature_version: String,
     /// Answers with token counts (the cost is measured on these).
     pub metered: u64,

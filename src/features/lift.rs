@@ -20,7 +20,7 @@ pub use crate::config::spec::{DEFAULT_FOLDS, DEFAULT_REGULARIZATION, DEFAULT_SEE
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiftReport {
-    pub run_id: String,
+    pub run_id: crate::id::RunId,
     pub suite: String,
     pub feature_version: String,
     pub outcome: String,

@@ -15,8 +15,8 @@ pub const MAX_FLIPS_SHOWN: usize = 50;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StabilityReport {
-    pub run_a: String,
-    pub run_b: String,
+    pub run_a: crate::id::RunId,
+    pub run_b: crate::id::RunId,
     pub version_a: String,
     pub version_b: String,
     /// Cases both runs have.

@@ -39,8 +39,14 @@ const FLIPS_SHOWN: usize = 10;
 /// Renders the verdicts of a gate run.
 pub fn render(verdicts: &[SuiteVerdict]) -> String {
     let mut out = String::new();
-    let failed = verdicts.iter().filter(|v| v.status == SuiteStatus::Fail).count();
-    let errored = verdicts.iter().filter(|v| v.status == SuiteStatus::Error).count();
+    let failed = verdicts
+        .iter()
+        .filter(|v| v.status == SuiteStatus::Fail)
+        .count();
+    let errored = verdicts
+        .iter()
+        .filter(|v| v.status == SuiteStatus::Error)
+        .count();
     let overall = if errored > 0 {
         "error"
     } else if failed > 0 {
@@ -76,7 +82,12 @@ pub fn render(verdicts: &[SuiteVerdict]) -> String {
         if v.gates.is_empty() && v.comparison.is_none() {
             continue;
         }
-        let _ = writeln!(out, "\n### {} {}\n", icon(v.status.as_str()), cell(&v.suite));
+        let _ = writeln!(
+            out,
+            "\n### {} {}\n",
+            icon(v.status.as_str()),
+            cell(&v.suite)
+        );
         if let Some(r) = &v.candidate {
             let _ = writeln!(
                 out,

@@ -334,7 +334,11 @@ pub fn render(r: &RunReport) -> String {
     if !r.kinds.is_empty() {
         let mut t = table(&["status", "kind", "cases"]);
         for k in &r.kinds {
-            t.add_row(vec![k.status.to_string(), k.kind.clone(), k.count.to_string()]);
+            t.add_row(vec![
+                k.status.to_string(),
+                k.kind.clone(),
+                k.count.to_string(),
+            ]);
         }
         right(&mut t, 2);
         let _ = writeln!(out, "\nfailures and errors by kind\n{t}");
@@ -575,7 +579,7 @@ pub fn render_matrix(m: &ModelMatrix) -> String {
     for r in &m.rows {
         t.add_row(vec![
             r.model.clone(),
-            r.run_id.clone(),
+            r.run_id.to_string(),
             proportion(&r.pass_rate),
             usd(r.cost_per_case_usd),
             usd(r.cost_per_case_usd * 1000.0),
@@ -992,7 +996,7 @@ pub fn render_history(h: &crate::report::History) -> String {
     ]);
     for r in &h.rows {
         t.add_row(vec![
-            r.run_id.clone(),
+            r.run_id.to_string(),
             crate::text::clip(&r.started_at, 16)
                 .trim_end_matches('…')
                 .replace('T', " "),

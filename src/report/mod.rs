@@ -30,7 +30,7 @@ pub use crate::stats::{Confusion, LabelMetrics, Proportion};
 /// A stored run as the list of runs shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunListing {
-    pub id: String,
+    pub id: crate::id::RunId,
     pub started_at: String,
     pub suite: String,
     pub model: String,

@@ -520,7 +520,12 @@ mod tests {
         let tags = BTreeMap::new();
         let s = sample(&verdicts, &tags, 20, Stratify::Verdict, 1);
         assert_eq!(s.len(), 20);
-        assert_eq!(s.iter().filter(|v| v.outcome == crate::status::Outcome::Fail).count(), 10);
+        assert_eq!(
+            s.iter()
+                .filter(|v| v.outcome == crate::status::Outcome::Fail)
+                .count(),
+            10
+        );
         assert!(s.iter().all(|v| v.outcome != crate::status::Outcome::Error));
         let again: Vec<&str> = sample(&verdicts, &tags, 20, Stratify::Verdict, 1)
             .iter()

@@ -5,6 +5,7 @@
 
 mod budget;
 
+use crate::id::RunId;
 use crate::status::{CaseKind, CaseStatus, RunStatus};
 use serde_json::{Map, Value};
 use std::collections::{HashSet, VecDeque};
@@ -199,7 +200,7 @@ impl StopReason {
 /// How a run ended.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
-    pub run_id: String,
+    pub run_id: RunId,
     pub progress: Progress,
     pub stopped: Option<StopReason>,
     /// The first provider error, when there was one.
@@ -232,8 +233,8 @@ pub fn now() -> String {
 }
 
 /// A new run id: 12 hex digits, shown in full and accepted by unique prefix.
-pub fn new_run_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
+pub fn new_run_id() -> RunId {
+    RunId::new(&uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
 /// The stored record of a new run of `plan`.
@@ -816,7 +817,7 @@ async fn batch_status_retrying(
 /// Marks a run finished (or stopped, with the reason) and says how it ended.
 async fn end(
     store: &Store,
-    run_id: String,
+    run_id: RunId,
     progress: Progress,
     stopped: Option<StopReason>,
     first_error: Option<(String, String)>,
@@ -824,8 +825,8 @@ async fn end(
     started: Instant,
 ) -> Result<RunOutcome, crate::error::Error> {
     let (status, reason) = match stopped {
-        None => ("finished", None),
-        Some(r) => ("stopped", Some(r.as_str())),
+        None => (RunStatus::Finished, None),
+        Some(r) => (RunStatus::Stopped, Some(r.as_str())),
     };
     store.finish_run(&run_id, status, reason, &now()).await?;
     Ok(RunOutcome {
@@ -902,7 +903,7 @@ pub async fn show_dead(store: &Store, runs: &mut [RunRow]) -> Result<(), crate::
 
 /// A run as it begins: new, or reopened to resume.
 struct Begun {
-    run_id: String,
+    run_id: RunId,
     /// The (case id, repeat) pairs already finished.
     finished: HashSet<(String, i64)>,
     next_seq: i64,
@@ -942,7 +943,7 @@ async fn begin(
             let lease = store
                 .lease_run(&run.id)
                 .await?
-                .ok_or_else(|| crate::store::StoreError::RunBusy(run.id.clone()))?;
+                .ok_or_else(|| crate::store::StoreError::RunBusy(run.id.to_string()))?;
             store.reopen_run(&run.id).await?;
             let (keys, max_seq) = store.finished_keys(&run.id).await?;
             // A resumed run's totals include what it did before: the error budget and the
@@ -979,7 +980,7 @@ async fn begin(
             let lease = store
                 .lease_run(&run.id)
                 .await?
-                .ok_or_else(|| crate::store::StoreError::RunBusy(run.id.clone()))?;
+                .ok_or_else(|| crate::store::StoreError::RunBusy(run.id.to_string()))?;
             store.create_run(&run).await?;
             Begun {
                 run_id: run.id,
@@ -1005,7 +1006,7 @@ async fn recover(store: &Store, dir: &std::path::Path) -> Result<(), crate::erro
         };
         if !log.is_empty() {
             let run = match store.find_run(&run_id).await {
-                Ok(run) if run.id == run_id => run,
+                Ok(run) if run.id == *run_id => run,
                 // Another database's run (the log directory is shared): not ours to store.
                 Ok(_) | Err(crate::store::StoreError::RunNotFound(_)) => continue,
                 Err(e) => return Err(e.into()),
@@ -1014,11 +1015,11 @@ async fn recover(store: &Store, dir: &std::path::Path) -> Result<(), crate::erro
         }
         // Holding its log, this process knows the run is not going on anywhere.
         match store.find_run(&run_id).await {
-            Ok(run) if run.id == run_id && run.status == RunStatus::Running => {
+            Ok(run) if run.id == *run_id && run.status == RunStatus::Running => {
                 store
                     .finish_run(
                         &run_id,
-                        "stopped",
+                        RunStatus::Stopped,
                         Some(StopReason::Interrupted.as_str()),
                         &now(),
                     )
@@ -1147,7 +1148,7 @@ fn record(
     let case = f.case;
     let golden = golden_row(&case);
     let mut row = CaseRow {
-        run_id: run_id.to_string(),
+        run_id: RunId::new(run_id),
         case_id: case.id.clone(),
         repeat_index: i64::from(f.repeat),
         seq,

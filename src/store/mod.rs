@@ -50,6 +50,31 @@ macro_rules! text_column {
 
 text_column!(Outcome, CaseStatus, RunStatus, CaseKind);
 
+impl sqlx::Type<sqlx::Any> for RunId {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <str as sqlx::Type<sqlx::Any>>::type_info()
+    }
+}
+
+impl<'q> sqlx::Encode<'q, sqlx::Any> for RunId {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <String as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&self.to_string(), buf)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for RunId {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(RunId::new(<String as sqlx::Decode<'r, sqlx::Any>>::decode(
+            value,
+        )?))
+    }
+}
+
+pub use crate::id::RunId;
+
 pub use crate::status::{CaseKind, CaseStatus, Outcome, RunStatus};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -103,7 +128,7 @@ pub struct Store {
 /// A run as stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct RunRow {
-    pub id: String,
+    pub id: RunId,
     pub suite: String,
     pub model: String,
     pub model_api_name: String,
@@ -155,7 +180,7 @@ pub struct GoldenRow {
 /// One case result as stored.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct CaseRow {
-    pub run_id: String,
+    pub run_id: RunId,
     pub case_id: String,
     pub repeat_index: i64,
     pub seq: i64,
@@ -880,7 +905,10 @@ impl Store {
     }
 
     /// Per status: how many cases of a run, and what they paid (cache hits cost nothing).
-    pub async fn case_totals(&self, run_id: &str) -> Result<Vec<(CaseStatus, i64, f64)>, StoreError> {
+    pub async fn case_totals(
+        &self,
+        run_id: &str,
+    ) -> Result<Vec<(CaseStatus, i64, f64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT status, COUNT(*) AS n, SUM(CASE WHEN cache_hit = 0 THEN cost_usd ELSE 0 END) AS paid \
              FROM case_results WHERE run_id = $1 GROUP BY status",
@@ -968,7 +996,7 @@ impl Store {
     pub async fn finish_run(
         &self,
         id: &str,
-        status: &str,
+        status: RunStatus,
         stop_reason: Option<&str>,
         finished_at: &str,
     ) -> Result<(), StoreError> {
@@ -1011,7 +1039,7 @@ impl Store {
             1 => Ok(runs.remove(0)),
             _ => Err(StoreError::AmbiguousRun {
                 prefix: id_or_prefix.to_string(),
-                candidates: runs.into_iter().map(|r| r.id).collect(),
+                candidates: runs.into_iter().map(|r| r.id.into_string()).collect(),
             }),
         }
     }

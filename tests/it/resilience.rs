@@ -495,7 +495,11 @@ fn kill_and_resume(database_url: Option<String>) {
             .unwrap();
         let runs = store.list_runs(Some("support"), 5).await.unwrap();
         assert_eq!(runs.len(), 1);
-        assert_eq!(runs[0].status, evalgate::status::RunStatus::Running, "a killed run is left as running");
+        assert_eq!(
+            runs[0].status,
+            evalgate::status::RunStatus::Running,
+            "a killed run is left as running"
+        );
         let cases = store.cases(&runs[0].id).await.unwrap();
         store.close().await;
         let mut finished: Vec<String> = cases.into_iter().map(|c| c.case_id).collect();

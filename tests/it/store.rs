@@ -229,13 +229,18 @@ async fn exercise(store: Store) {
     assert_eq!(unfinished.id, "abc999000002");
 
     store
-        .finish_run("abc123000001", "finished", None, "2026-11-23T10:00:05.000Z")
+        .finish_run(
+            "abc123000001",
+            RunStatus::Finished,
+            None,
+            "2026-11-23T10:00:05.000Z",
+        )
         .await
         .unwrap();
     store
         .finish_run(
             "abc999000002",
-            "stopped",
+            RunStatus::Stopped,
             Some("budget"),
             "2026-11-23T11:00:05.000Z",
         )

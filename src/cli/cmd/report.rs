@@ -77,7 +77,7 @@ pub async fn list(root: &Path, args: RunsArgs, printer: &Printer) -> Result<Exit
     ]);
     for r in runs {
         t.add_row(vec![
-            r.id,
+            r.id.into_string(),
             r.started_at,
             r.suite,
             r.model,

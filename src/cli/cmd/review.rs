@@ -105,7 +105,7 @@ async fn sample(
         .map(|v| ReviewItemRow {
             batch_id: batch_id.clone(),
             item: 0,
-            run_id: run.id.clone(),
+            run_id: run.id.to_string(),
             case_id: v.case_id.clone(),
             repeat_index: v.repeat_index,
             scorer: v.scorer.clone(),
@@ -121,7 +121,7 @@ async fn sample(
     items.extend(to_label.iter().map(|c| ReviewItemRow {
         batch_id: batch_id.clone(),
         item: 0,
-        run_id: run.id.clone(),
+        run_id: run.id.to_string(),
         case_id: c.case_id.clone(),
         repeat_index: 0,
         scorer: String::new(),
@@ -137,8 +137,14 @@ async fn sample(
         item.item = i as i64;
     }
     store.insert_review_items(&items).await?;
-    let passes = items.iter().filter(|i| i.judge_outcome == Outcome::Pass.as_str()).count();
-    let fails = items.iter().filter(|i| i.judge_outcome == Outcome::Fail.as_str()).count();
+    let passes = items
+        .iter()
+        .filter(|i| i.judge_outcome == Outcome::Pass.as_str())
+        .count();
+    let fails = items
+        .iter()
+        .filter(|i| i.judge_outcome == Outcome::Fail.as_str())
+        .count();
     let labels = if to_label.is_empty() {
         String::new()
     } else {

@@ -21,7 +21,7 @@ pub async fn run_suite(
     root: &Path,
     args: RunArgs,
     printer: &Printer,
-) -> Result<(ExitStatus, Vec<String>), Error> {
+) -> Result<(ExitStatus, Vec<crate::id::RunId>), Error> {
     let project = super::load(root, printer)?;
     let settings = RunSettings {
         models: args.models.clone(),
@@ -501,7 +501,7 @@ async fn resolve_selection(store: &Store, mut selection: Selection) -> Result<Se
             .filter(|c| c.status != CaseStatus::Pass)
             .map(|c| c.case_id)
             .collect();
-        selection.only_failing = Some(run.id);
+        selection.only_failing = Some(run.id.into_string());
         selection.only = Some(Arc::new(failing));
     }
     Ok(selection)

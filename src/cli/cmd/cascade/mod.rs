@@ -119,7 +119,7 @@ pub(super) async fn cascade_run(
     opts: &Options<'_>,
     args: RunArgs,
     printer: &Printer,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<crate::id::RunId>, Error> {
     let (status, ids) = super::run::run_suite(
         root,
         RunArgs {
@@ -167,7 +167,7 @@ pub async fn analyze(
             None,
         )
     })?;
-    let mut run_ids: Vec<Option<String>> = Vec::new();
+    let mut run_ids: Vec<Option<crate::id::RunId>> = Vec::new();
     for (k, tier) in spec.tiers.iter().enumerate() {
         if tier.proxy.is_some() {
             run_ids.push(None);
@@ -304,7 +304,7 @@ pub async fn analyze(
                 k,
                 &t.model,
                 t.confidence.describe(),
-                run_ids[k].clone(),
+                run_ids[k].clone().map(String::from),
                 &cases,
             )
         })

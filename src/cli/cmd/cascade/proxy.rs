@@ -94,14 +94,15 @@ async fn answer(
     };
     let mut pool: Vec<(String, Option<String>)> = Vec::new();
     for r in pool_rows.iter().filter(|r| r.repeat_index == 0) {
-        let label = if r.status == CaseStatus::Error || r.kind == Some(crate::status::CaseKind::Contract) {
-            None
-        } else {
-            r.parsed_json
-                .as_deref()
-                .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
-                .and_then(|p| p.get(field).and_then(cascade::label_of))
-        };
+        let label =
+            if r.status == CaseStatus::Error || r.kind == Some(crate::status::CaseKind::Contract) {
+                None
+            } else {
+                r.parsed_json
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+                    .and_then(|p| p.get(field).and_then(cascade::label_of))
+            };
         pool.push((text_of(r)?, label));
     }
     let golden: Vec<(&str, String)> = golden
