@@ -106,7 +106,7 @@ pub fn history(suite: &str, runs: &[RunFile]) -> History {
             prompt_version: r.run.prompt_version.clone(),
             git_commit: r.run.git_commit.clone(),
             model: r.run.model.clone(),
-            status: r.run.status.clone(),
+            status: r.run.status,
             cases: rep.counts.cases,
             pass_rate: rep.pass_rate,
             cost_per_case_usd: rep.usage.cost_per_case_usd,

@@ -68,8 +68,8 @@ impl CaseEntry {
             case_id: self.id.clone(),
             repeat_index: self.repeat,
             seq,
-            status: self.status.clone(),
-            kind: self.kind.clone(),
+            status: self.status,
+            kind: self.kind,
             message: self.message.clone(),
             request_hash: self.request_hash.clone(),
             vars_json: text(&self.vars),
@@ -98,7 +98,7 @@ impl CaseEntry {
                 case_id: self.id.clone(),
                 repeat_index: self.repeat,
                 scorer: s.scorer.clone(),
-                outcome: s.outcome.clone(),
+                outcome: s.outcome,
                 detail: s.detail.clone(),
             })
             .collect();

@@ -303,7 +303,7 @@ impl Summarizer {
                 prompt_version: run.prompt_version.clone(),
                 dataset: run.dataset.clone(),
                 dataset_version: run.dataset_version.clone(),
-                status: run.status.clone(),
+                status: run.status,
                 stop_reason: run.stop_reason.clone(),
                 repeats: run.repeats.max(1) as u64,
                 planned_cases: run.planned_cases.max(0) as u64,

@@ -901,7 +901,7 @@ impl From<&crate::store::RunRow> for RunListing {
             model: r.model.clone(),
             prompt: r.prompt.clone(),
             prompt_version: r.prompt_version.clone(),
-            status: r.status.clone(),
+            status: r.status,
         }
     }
 }

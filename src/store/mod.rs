@@ -507,7 +507,7 @@ impl Store {
         .bind(&run.prompt_version)
         .bind(&run.dataset)
         .bind(&run.dataset_version)
-        .bind(&run.status)
+        .bind(run.status)
         .bind(run.planned_cases)
         .bind(&run.started_at)
         .bind(&run.finished_at)
@@ -668,8 +668,8 @@ impl Store {
                     .bind(&c.case_id)
                     .bind(c.repeat_index)
                     .bind(c.seq)
-                    .bind(&c.status)
-                    .bind(&c.kind)
+                    .bind(c.status)
+                    .bind(c.kind)
                     .bind(&c.message)
                     .bind(&c.request_hash)
                     .bind(&c.output)
@@ -703,7 +703,7 @@ impl Store {
                         .bind(&s.case_id)
                         .bind(s.repeat_index)
                         .bind(&s.scorer)
-                        .bind(&s.outcome)
+                        .bind(s.outcome)
                         .bind(&s.detail);
                 }
                 q.execute(&mut *tx).await?;
@@ -729,7 +729,7 @@ impl Store {
                         .bind(v.vote)
                         .bind(&v.judge_version)
                         .bind(&v.judge_model)
-                        .bind(&v.outcome)
+                        .bind(v.outcome)
                         .bind(v.score)
                         .bind(&v.reason)
                         .bind(v.input_tokens)
