@@ -449,37 +449,23 @@ impl Client {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, ProviderError>>,
     {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        let (limits, call) = (&self.limits, &call);
+        retry::with_retries(&self.retry, !self.no_delay, move || async move {
             let result = {
-                let _permit = self
-                    .limits
+                let _permit = limits
                     .acquire(estimate.min(u64::from(u32::MAX)) as u32)
                     .await;
                 call().await
             };
-            match result {
-                Ok(r) => {
-                    self.limits.on_success();
-                    return Ok((r, attempt));
-                }
-                Err(e) => {
-                    if e.kind == ErrorKind::RateLimited {
-                        self.limits.on_rate_limited();
-                    }
-                    if attempt >= self.retry.max_attempts || !retry::is_retryable(e.kind) {
-                        return Err(Failure {
-                            error: e,
-                            attempts: attempt,
-                        });
-                    }
-                    if !self.no_delay {
-                        tokio::time::sleep(self.retry.delay(attempt, e.retry_after)).await;
-                    }
-                }
+            match &result {
+                Ok(_) => limits.on_success(),
+                Err(e) if e.kind == ErrorKind::RateLimited => limits.on_rate_limited(),
+                Err(_) => {}
             }
-        }
+            result
+        })
+        .await
+        .map_err(|(error, attempts)| Failure { error, attempts })
     }
 
     /// The scope of this client's cached answers: its kind and address.

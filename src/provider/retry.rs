@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::ErrorKind;
+use super::{ErrorKind, ProviderError};
 
 pub use crate::config::spec::RetryPolicy;
 
@@ -20,9 +20,40 @@ pub fn is_retryable(kind: ErrorKind) -> bool {
     )
 }
 
+/// The one retry loop. Calls `call` until it succeeds, fails in a way another attempt cannot
+/// mend (`is_retryable`), or has made `policy.max_attempts` attempts; between attempts it
+/// waits `policy.delay` (unless `wait` is false: tests). Returns the answer or the last
+/// error, each with the attempts made.
+pub async fn with_retries<T, F, Fut>(
+    policy: &RetryPolicy,
+    wait: bool,
+    mut call: F,
+) -> Result<(T, u32), (ProviderError, u32)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProviderError>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match call().await {
+            Ok(answer) => return Ok((answer, attempt)),
+            Err(e) if attempt < policy.max_attempts && is_retryable(e.kind) => {
+                if wait {
+                    tokio::time::sleep(policy.delay(attempt, e.retry_after)).await;
+                }
+            }
+            Err(e) => return Err((e, attempt)),
+        }
+    }
+}
+
 impl RetryPolicy {
     /// The wait before attempt `attempt + 1` (attempt counts from 1): the server's
-    /// `Retry-After` when it gave one, else exponential backoff with full jitter.
+    /// `Retry-After` when it gave one (capped at `max_delay`), else exponential backoff with
+    /// "equal jitter": half the capped exponential delay, plus a uniform random part of up to
+    /// the other half. (Not "full jitter", which draws from zero to the cap: equal jitter keeps
+    /// a floor, so a retry never comes back at once, while still spreading clients out.)
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(d) = retry_after {
             return d.min(self.max_delay);
@@ -31,7 +62,6 @@ impl RetryPolicy {
             .base_delay
             .saturating_mul(1u32 << (attempt.saturating_sub(1)).min(16));
         let cap = exp.min(self.max_delay);
-        // Full jitter: uniform in [cap / 2, cap], so that concurrent clients spread out.
         let half = cap / 2;
         half + Duration::from_secs_f64(half.as_secs_f64() * fastrand::f64())
     }
@@ -107,6 +137,49 @@ mod tests {
             p.delay(1, Some(Duration::from_millis(20))),
             Duration::from_millis(20)
         );
+    }
+
+    #[tokio::test]
+    async fn the_loop_stops_at_success_at_a_lasting_failure_or_at_the_last_attempt() {
+        let policy = RetryPolicy {
+            max_attempts: 4,
+            ..Default::default()
+        };
+        let calls = std::cell::Cell::new(0u32);
+        let failing = |kind| {
+            let calls = &calls;
+            move || {
+                calls.set(calls.get() + 1);
+                let n = calls.get();
+                async move {
+                    if n < 3 {
+                        Err(ProviderError::new(kind, "no"))
+                    } else {
+                        Ok(n)
+                    }
+                }
+            }
+        };
+        assert_eq!(
+            with_retries(&policy, false, failing(ErrorKind::ServerError))
+                .await
+                .unwrap(),
+            (3, 3)
+        );
+        calls.set(0);
+        let (e, attempts) = with_retries(&policy, false, failing(ErrorKind::BadRequest))
+            .await
+            .unwrap_err();
+        assert_eq!((e.kind, attempts), (ErrorKind::BadRequest, 1));
+        calls.set(0);
+        let short = RetryPolicy {
+            max_attempts: 2,
+            ..Default::default()
+        };
+        let (e, attempts) = with_retries(&short, false, failing(ErrorKind::Timeout))
+            .await
+            .unwrap_err();
+        assert_eq!((e.kind, attempts), (ErrorKind::Timeout, 2));
     }
 
     #[test]

@@ -796,22 +796,10 @@ async fn batch_status_retrying(
         max_attempts: 8,
         ..Default::default()
     };
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match api.batch_status(id).await {
-            Ok(s) => return Ok(s),
-            Err(e)
-                if attempt < policy.max_attempts
-                    && crate::provider::retry::is_retryable(e.kind) =>
-            {
-                if !no_delay {
-                    tokio::time::sleep(policy.delay(attempt, e.retry_after)).await;
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    crate::provider::retry::with_retries(&policy, !no_delay, || api.batch_status(id))
+        .await
+        .map(|(status, _)| status)
+        .map_err(|(e, _)| e)
 }
 
 /// Marks a run finished (or stopped, with the reason) and says how it ended.
