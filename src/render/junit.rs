@@ -2,33 +2,22 @@
 //! case × scorer of the candidate run, and one per gate. Pure: renders what it is given.
 
 use crate::status::{CaseStatus, GateStatus, Outcome};
-use std::fmt::Write;
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::report::RunFile;
 use crate::report::SuiteVerdict;
 
-/// Escapes text for an XML attribute or element.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 has no representation for most control characters.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 struct Case {
     name: String,
-    /// `None` pass, else (`failure` | `error` | `skipped`, message).
-    outcome: Option<(&'static str, String)>,
+    /// `None` pass, else what kind of problem, with its message.
+    outcome: Option<(Problem, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Problem {
+    Failure,
+    Error,
+    Skipped,
 }
 
 fn cases(v: &SuiteVerdict, run: Option<&RunFile>) -> Vec<Case> {
@@ -37,8 +26,8 @@ fn cases(v: &SuiteVerdict, run: Option<&RunFile>) -> Vec<Case> {
         out.push(Case {
             name: format!("gate: {}", g.gate),
             outcome: match g.status {
-                GateStatus::Fail => Some(("failure", g.detail.clone())),
-                GateStatus::Skipped => Some(("skipped", g.detail.clone())),
+                GateStatus::Fail => Some((Problem::Failure, g.detail.clone())),
+                GateStatus::Skipped => Some((Problem::Skipped, g.detail.clone())),
                 GateStatus::Pass => None,
             },
         });
@@ -55,7 +44,7 @@ fn cases(v: &SuiteVerdict, run: Option<&RunFile>) -> Vec<Case> {
             out.push(Case {
                 name: format!("{id} · run"),
                 outcome: Some((
-                    "error",
+                    Problem::Error,
                     format!(
                         "{}: {}",
                         c.kind.map_or("error", |k| k.as_str()),
@@ -70,9 +59,9 @@ fn cases(v: &SuiteVerdict, run: Option<&RunFile>) -> Vec<Case> {
             out.push(Case {
                 name: format!("{id} · {}", s.scorer),
                 outcome: match s.outcome {
-                    Outcome::Fail => Some(("failure", detail)),
-                    Outcome::Error => Some(("error", detail)),
-                    Outcome::Skip => Some(("skipped", detail)),
+                    Outcome::Fail => Some((Problem::Failure, detail)),
+                    Outcome::Error => Some((Problem::Error, detail)),
+                    Outcome::Skip => Some((Problem::Skipped, detail)),
                     Outcome::Pass => None,
                 },
             });
@@ -81,62 +70,71 @@ fn cases(v: &SuiteVerdict, run: Option<&RunFile>) -> Vec<Case> {
     out
 }
 
-/// Renders the JUnit XML document of a gate run.
-pub fn render(suites: &[(&SuiteVerdict, Option<&RunFile>)]) -> String {
-    let mut body = String::new();
-    let (mut total, mut failures, mut errors, mut skipped) = (0, 0, 0, 0);
+/// Renders the JUnit XML document of a gate run, through quick-junit (as cargo-nextest
+/// writes its reports): it escapes the text and drops the control characters XML 1.0 cannot
+/// carry. The suites' counts are quick-junit's own, so they always match the cases.
+pub fn render(suites: &[(&SuiteVerdict, Option<&RunFile>)]) -> Result<String, String> {
+    let mut report = Report::new("evalgate");
     for (v, run) in suites {
-        let cases = cases(v, *run);
-        let count = |kind: &str| {
-            cases
-                .iter()
-                .filter(|c| c.outcome.as_ref().is_some_and(|(k, _)| *k == kind))
-                .count()
-        };
-        let (f, e, s) = (count("failure"), count("error"), count("skipped"));
-        total += cases.len();
-        failures += f;
-        errors += e;
-        skipped += s;
-        let _ = writeln!(
-            body,
-            r#"  <testsuite name="{}" tests="{}" failures="{f}" errors="{e}" skipped="{s}">"#,
-            escape(&v.suite),
-            cases.len()
-        );
-        for c in &cases {
-            let name = escape(&c.name);
-            let class = escape(&v.suite);
-            match &c.outcome {
-                None => {
-                    let _ = writeln!(body, r#"    <testcase classname="{class}" name="{name}"/>"#);
-                }
+        let mut suite = TestSuite::new(v.suite.as_str());
+        for c in cases(v, *run) {
+            let status = match c.outcome {
+                None => TestCaseStatus::success(),
                 Some((kind, message)) => {
-                    let _ = writeln!(body, r#"    <testcase classname="{class}" name="{name}">"#);
-                    let m = escape(message);
-                    if *kind == "skipped" {
-                        let _ = writeln!(body, r#"      <skipped message="{m}"/>"#);
-                    } else {
-                        let _ = writeln!(body, r#"      <{kind} message="{m}">{m}</{kind}>"#);
+                    let mut status = match kind {
+                        Problem::Skipped => TestCaseStatus::skipped(),
+                        Problem::Failure => TestCaseStatus::non_success(NonSuccessKind::Failure),
+                        Problem::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
+                    };
+                    status.set_message(message.as_str());
+                    if kind != Problem::Skipped {
+                        status.set_description(message);
                     }
-                    let _ = writeln!(body, "    </testcase>");
+                    status
                 }
-            }
+            };
+            let mut case = TestCase::new(c.name, status);
+            case.set_classname(v.suite.as_str());
+            suite.add_test_case(case);
         }
-        let _ = writeln!(body, "  </testsuite>");
+        report.add_test_suite(suite);
     }
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"evalgate\" tests=\"{total}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">\n{body}</testsuites>\n"
-    )
+    report.to_string().map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::SuiteStatus;
 
     #[test]
-    fn escapes_markup_and_control_characters() {
-        assert_eq!(escape(r#"a<b>&"c'"#), "a&lt;b&gt;&amp;&quot;c&apos;");
-        assert_eq!(escape("x\u{1}y\n"), "x\u{FFFD}y\n");
+    fn markup_is_escaped_and_control_characters_dropped() {
+        let v = SuiteVerdict {
+            suite: "a<b>&\"c'".into(),
+            status: SuiteStatus::Fail,
+            candidate: None,
+            comparison: None,
+            gates: vec![crate::report::GateResult {
+                gate: "pass_rate min".into(),
+                status: GateStatus::Fail,
+                detail: "x\u{1}y <0.8> & \"z\"".into(),
+            }],
+            reason: String::new(),
+            html: None,
+        };
+        let xml = render(&[(&v, None)]).unwrap();
+        assert!(
+            xml.contains(r#"name="a&lt;b&gt;&amp;&quot;c&apos;""#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"message="xy &lt;0.8&gt; &amp; &quot;z&quot;""#),
+            "{xml}"
+        );
+        assert!(!xml.contains('\u{1}'));
+        assert!(
+            xml.contains(r#"tests="1" skipped="0" failures="1" errors="0""#),
+            "{xml}"
+        );
     }
 }

@@ -379,11 +379,10 @@ pub async fn run(root: &Path, args: GateArgs, printer: &Printer) -> Result<ExitS
             .iter()
             .zip(runs.iter().map(Option::as_ref))
             .collect();
-        std::fs::write(path, crate::render::junit::render(&pairs)).map_err(|source| {
-            Error::Write {
-                path: path.clone(),
-                source,
-            }
+        let xml = crate::render::junit::render(&pairs).map_err(Error::Render)?;
+        std::fs::write(path, xml).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
         })?;
         printer.info(&format!("wrote JUnit XML {}", path.display()));
     }
