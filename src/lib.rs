@@ -61,3 +61,4 @@ pub mod store;
 pub mod text;
 pub mod vcs;
 pub mod vector;
+pub mod workflow;

@@ -25,6 +25,7 @@ LAYERS = [
     ("runner", ["runner"]),
     ("analyses", ["analysis", "compare", "gate", "history", "pairwise", "review", "feedback",
                   "features", "cascade", "merge", "runfile"]),
+    ("workflows", ["workflow"]),
     ("report model", ["report"]),
     ("renderers", ["render"]),
     ("serve", ["serve"]),

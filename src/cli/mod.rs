@@ -3,6 +3,7 @@
 
 pub mod args;
 mod cmd;
+pub mod settings;
 
 use clap::Parser;
 use std::process::ExitCode;

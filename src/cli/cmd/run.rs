@@ -1,15 +1,15 @@
-use crate::status::{CaseStatus, RunStatus};
+//! `evalgate run`: resolve the flags, call `workflow::run`, print each run's report and,
+//! with several models, the model matrix.
+
 use std::path::{Path, PathBuf};
 
 use crate::cli::args::{Format, RunArgs};
 use crate::error::{Error, ExitStatus};
+use crate::id::RunId;
 use crate::output::Printer;
-use crate::plan::{self, Plan, RunSettings, Selection};
-use crate::provider::{CacheMode, ClientOptions, Clients};
-use crate::runner::{Progress, RunOptions, StopReason};
-use crate::store::Store;
-use std::collections::HashSet;
-use std::sync::Arc;
+use crate::workflow::run as workflow;
+
+pub use crate::workflow::run::{judge_runners, unreadable_judges};
 
 pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     Ok(run_suite(root, args, printer).await?.0)
@@ -21,296 +21,58 @@ pub async fn run_suite(
     root: &Path,
     args: RunArgs,
     printer: &Printer,
-) -> Result<(ExitStatus, Vec<crate::id::RunId>), Error> {
+) -> Result<(ExitStatus, Vec<RunId>), Error> {
     let project = super::load(root, printer)?;
-    let settings = RunSettings {
-        models: args.models.clone(),
-        concurrency: args.concurrency.map(|c| c as usize),
-        limit: args.limit.map(|l| l as usize),
-        selection: Selection {
-            only_failing: args.only_failing.clone(),
-            shard: args.shard,
-            only: None,
-        },
-        params: args.params,
-        dataset: args.dataset.clone(),
-    };
-    let mut plans = plan::build(&project, &args.suite, &settings)?;
-    if let Some(c) = args.max_cost
-        && !(c > 0.0 && c.is_finite())
-    {
-        return Err(Error::usage(
-            format!("`--max-cost` must be a positive amount in USD, got {c}"),
-            None,
-        ));
-    }
+    let req = crate::cli::settings::run_request(root, &args)?;
     let store = super::open_store(root).await?;
-    let selection = resolve_selection(&store, settings.selection).await?;
-    if selection.only.as_ref().is_some_and(|o| o.is_empty()) {
-        printer.info(&format!(
-            "run {} has no failing case: nothing to run",
-            selection.only_failing.as_deref().unwrap_or_default()
-        ));
-        store.close().await;
-        return Ok((ExitStatus::Ok, Vec::new()));
-    }
-    for p in &mut plans {
-        *p = select(p, selection.clone())?;
-    }
-    let cache_mode = if args.no_cache {
-        CacheMode::Off
-    } else if args.refresh {
-        CacheMode::Refresh
-    } else {
-        CacheMode::Use
-    };
-    if args.dry_run {
-        super::estimate::print(&plans, &store, cache_mode, args.repeat, printer).await?;
-        store.close().await;
-        return Ok((ExitStatus::Ok, Vec::new()));
-    }
-    // Every provider is set up before anything runs, so a missing key fails fast.
-    let record_dir = args.record.as_ref().map(|d| {
-        if d.is_absolute() {
-            d.clone()
-        } else {
-            root.join(d)
-        }
-    });
-    let clients = Clients::new(ClientOptions {
-        cache: Some((store.clone(), cache_mode)),
-        record_dir: record_dir.clone(),
-        concurrency: plans.iter().map(|p| p.concurrency).max().unwrap_or(1),
-    });
-    let mut prepared = Vec::new();
-    for p in &plans {
-        let client = clients
-            .get(&project, &p.provider.name)
-            .map_err(Error::ProviderSetup)?;
-        if record_dir.is_some() && client.is_replay() {
-            return Err(Error::usage(
-                format!(
-                    "`--record` needs a live provider, and model `{}` uses the replay provider `{}`",
-                    p.model.name, p.provider.name
-                ),
-                Some(
-                    "pick a model served by an `openai` or `anthropic` provider with `--model`"
-                        .into(),
-                ),
-            ));
-        }
-        let resume = resume_target(&store, p, args.resume.as_deref()).await?;
-        let judges = if args.no_judges {
-            Vec::new()
-        } else {
-            judge_runners(&project, p.suite, &clients, None)?
-        };
-        prepared.push((client, resume, judges));
-    }
+    let result = run_with(&project, &store, &req, &args, printer).await;
+    store.close().await;
+    result
+}
 
-    let several = plans.len() > 1;
-    let mut status = ExitStatus::Ok;
-    let mut run_ids = Vec::new();
-    for (plan, (client, resume, judges)) in plans.iter().zip(prepared) {
-        let repeats = match &resume {
-            Some(r) => r.repeats.max(1) as u32,
-            None => args.repeat,
-        };
-        // An unfinished run that asked the same questions of the same cases: resuming it
-        // would pay for nothing twice. (A run still going in another process is not one.)
-        if resume.is_none()
-            && let Some(old) = store
-                .find_unfinished(
-                    &plan.suite.name,
-                    &plan.model.name,
-                    &plan.prompt.version,
-                    &plan.dataset.version,
-                )
-                .await?
-            && same_cases(&old, plan, repeats)
-            && !crate::runner::is_going(&store, &old.id).await?
-        {
-            let done = store.finished_keys(&old.id).await?.0.len();
-            printer.info(&format!(
-                    "hint: run {} of this suite, model, prompt and dataset version stopped after {done} of {} cases; `evalgate run {} --model {} --resume {}` finishes it without paying again",
-                    old.id, old.planned_cases, plan.suite.name, plan.model.name, old.id
-                ));
-        }
-        if resume.is_none() && repeats > 1 && plan.params.temperature == 0.0 {
-            printer.warn(&format!(
-                "`--repeat {repeats}` at temperature 0: a model answers the same every time (a replayed repeat is the first answer again), so the repeats cost {repeats}× and measure nothing; set `temperature` above 0 in the prompt's `params` to measure how answers vary"
-            ));
-        }
-        let max_cost = args.max_cost.or(plan.suite.max_cost);
-        // A run that went through the Batch API resumes by polling its batch, never live.
-        let batch = args.batch || resume.as_ref().is_some_and(|r| r.batch_id.is_some());
-        if batch && max_cost.is_some() {
-            printer.warn("a batch sends every case at once, so the spend limit cannot stop it part way; `--dry-run` shows the estimate");
-        }
-        match &resume {
-            Some(r) => printer.info(&format!(
-                "resuming run {} of suite {} on model {}",
-                r.id, plan.suite.name, plan.model.name
-            )),
-            None => printer.info(&format!(
-                "running suite {} on model {} ({} cases{}{}, concurrency {}{})",
-                plan.suite.name,
-                plan.model.name,
-                plan.planned,
-                describe(&plan.selection),
-                if repeats > 1 {
-                    format!(" × {repeats} repeats")
-                } else {
-                    String::new()
-                },
-                plan.concurrency,
-                max_cost
-                    .map(|c| format!(", budget ${c}"))
-                    .unwrap_or_default()
-            )),
-        }
-        let plan = match &resume {
-            Some(r) => resumed_plan(plan, r, &store).await?,
-            None => plan.clone(),
-        };
-        let options = RunOptions {
-            judges,
-            repeats,
-            max_cost,
-            resume,
-            // SQLite writes whole pages at each commit, so finished cases go to a log at once
-            // (beside the database, wherever it is) and to the database in larger
-            // transactions. PostgreSQL takes each group of finished cases as it comes, and
-            // nothing is written under the project then.
-            log_dir: crate::runner::log_dir(&store),
-        };
-        let total = (plan.planned * repeats as usize) as u64;
-        let mut bar = printer.progress(total, 0);
-        let outcome = if batch {
-            crate::runner::execute_batch(
-                &plan,
-                &client,
-                &store,
-                &options,
-                |p: &Progress| bar.update(p.done as u64, total, &status_line(p)),
-                |b| {
-                    printer.info(&format!(
-                        "batch {}: {} ({} of {} done, {} failed)",
-                        b.id, b.status, b.completed, b.total, b.failed
-                    ))
-                },
-            )
-            .await?
-        } else {
-            crate::runner::execute(&plan, &client, &store, &options, |p: &Progress| {
-                bar.update(p.done as u64, total, &status_line(p));
-            })
-            .await?
-        };
-        bar.finish();
-        run_ids.push(outcome.run_id.clone());
-        let out = args.out.as_ref().map(|o| {
-            if several {
-                with_model(o, &plan.model.name)
-            } else {
-                o.clone()
-            }
-        });
-        if !args.no_report {
-            super::report::print(
-                &store,
-                &outcome.run_id,
-                args.format,
-                out.as_deref(),
-                printer,
-            )
-            .await?;
-        }
-        let p = &outcome.progress;
-        printer.info(&format!(
-            "stored run {} in {} ({:.1}s; {} requested, {} from the cache{})",
-            outcome.run_id,
-            store.display_url,
-            outcome.elapsed_secs,
-            p.done - p.resumed - p.cache_hits,
-            p.cache_hits,
-            if p.resumed > 0 {
-                format!(", {} finished before", p.resumed)
-            } else {
-                String::new()
-            }
-        ));
-        match outcome.stopped {
-            Some(StopReason::Interrupted) => {
-                printer.warn(&format!(
-                    "interrupted after {} of {} cases; `evalgate run {} --model {} --resume {}` finishes it",
-                    p.done, p.planned, plan.suite.name, plan.model.name, outcome.run_id
-                ));
-                store.close().await;
-                return Ok((ExitStatus::Infrastructure, run_ids));
-            }
-            Some(StopReason::Budget) => {
-                // An incomplete run must not pass for a complete one in CI.
-                let next = outcome
-                    .held_back
-                    .map(|(cost, left)| {
-                        format!(
-                            "; the next case could cost up to ${cost:.6} and ${:.6} is left",
-                            left.max(0.0)
-                        )
-                    })
-                    .unwrap_or_default();
-                printer.warn(&format!(
-                    "stopped at the spend limit of ${} after {} of {} cases (${:.6} paid{next}); raise `--max-cost` and add `--resume {}` to finish",
-                    max_cost.unwrap_or(0.0),
-                    p.done,
-                    p.planned,
-                    p.cost_usd,
-                    outcome.run_id
-                ));
-                status = ExitStatus::Infrastructure;
-            }
-            None => {}
-        }
-        let ran = p.done;
-        if ran > 0 && p.errors == ran {
-            store.close().await;
-            return Err(Error::AllFailed {
-                cases: ran,
-                first: outcome.first_error.unwrap_or_default(),
-                kind: outcome.first_error_kind,
-            });
-        }
-        // A judge that cannot be read grades nothing: its run cannot be trusted.
-        for line in
-            unreadable_judges(&store, &outcome.run_id, plan.suite.max_judge_error_rate).await?
-        {
-            printer.warn(&line);
-            status = ExitStatus::Infrastructure;
-        }
-        if let Some(limit) = plan.suite.max_error_rate {
-            let rate = if ran > 0 {
-                p.errors as f64 / ran as f64
-            } else {
-                0.0
-            };
-            if rate > limit {
-                printer.warn(&format!(
-                    "{} of {} cases failed with a provider error ({:.1}%), above the suite's `max_error_rate` of {:.1}% (first: {})",
-                    p.errors,
-                    ran,
-                    rate * 100.0,
-                    limit * 100.0,
-                    outcome.first_error.clone().unwrap_or_default()
-                ));
-                status = ExitStatus::Infrastructure;
-            }
-        }
+async fn run_with(
+    project: &crate::config::Project,
+    store: &crate::store::Store,
+    req: &workflow::RunRequest,
+    args: &RunArgs,
+    printer: &Printer,
+) -> Result<(ExitStatus, Vec<RunId>), Error> {
+    let planned = workflow::plan(project, store, req).await?;
+    if let Some(run) = planned.nothing_failing {
+        printer.info(&format!("run {run} has no failing case: nothing to run"));
+        return Ok((ExitStatus::Ok, Vec::new()));
     }
-    if run_ids.len() > 1 {
+    let plans = planned.plans;
+    if args.dry_run {
+        super::estimate::print(&plans, store, req.cache, req.repeat, printer).await?;
+        return Ok((ExitStatus::Ok, Vec::new()));
+    }
+    let several = plans.len() > 1;
+    let done = workflow::run(
+        project,
+        store,
+        &plans,
+        req,
+        printer,
+        async |plan, outcome| {
+            if args.no_report {
+                return Ok(());
+            }
+            let out = args.out.as_ref().map(|o| {
+                if several {
+                    with_model(o, &plan.model.name)
+                } else {
+                    o.clone()
+                }
+            });
+            super::report::print(store, &outcome.run_id, args.format, out.as_deref(), printer).await
+        },
+    )
+    .await?;
+    if !done.interrupted && done.run_ids.len() > 1 {
         let mut files = Vec::new();
-        for id in &run_ids {
-            files.push(super::stored_run(&store, id).await?);
+        for id in &done.run_ids {
+            files.push(super::stored_run(store, id).await?);
         }
         let margin = args.margin.unwrap_or(MATRIX_MARGIN_POINTS) / 100.0;
         let matrix = crate::compare::matrix(&files, MATRIX_ALPHA, margin);
@@ -321,54 +83,7 @@ pub async fn run_suite(
             }
         }
     }
-    store.close().await;
-    Ok((status, run_ids))
-}
-
-/// A line for each judge of a run whose share of judge errors is above `limit`.
-pub async fn unreadable_judges(
-    store: &Store,
-    run_id: &str,
-    limit: f64,
-) -> Result<Vec<String>, Error> {
-    let mut out = Vec::new();
-    for t in store.verdict_totals(run_id).await? {
-        let asked = t.pass + t.fail + t.error;
-        if asked == 0 {
-            continue;
-        }
-        let rate = t.error as f64 / asked as f64;
-        if rate > limit {
-            let first = store
-                .first_judge_error(run_id, &t.scorer, &t.judge)
-                .await?
-                .unwrap_or_default();
-            out.push(format!(
-                "judge {} ({}): {} of {} verdicts could not be read or asked ({:.1}%), above the suite's `max_judge_error_rate` of {:.1}%; its grades cannot be trusted (first: {first})",
-                t.judge,
-                t.scorer,
-                t.error,
-                asked,
-                rate * 100.0,
-                limit * 100.0,
-            ));
-        }
-    }
-    Ok(out)
-}
-
-/// Whether a stored run covers the cases this plan would run: the same selection, limit and
-/// repeats.
-fn same_cases(run: &crate::store::RunRow, plan: &Plan<'_>, repeats: u32) -> bool {
-    let stored: Selection = run
-        .selection_json
-        .as_deref()
-        .and_then(|j| serde_json::from_str(j).ok())
-        .unwrap_or_default();
-    stored.shard == plan.selection.shard
-        && stored.only_failing == plan.selection.only_failing
-        && run.case_limit == plan.limit.map(|l| l as i64)
-        && run.repeats.max(1) == i64::from(repeats)
+    Ok((done.status, done.run_ids))
 }
 
 /// The significance level of the model matrix's comparisons with the best model.
@@ -378,196 +93,8 @@ const MATRIX_ALPHA: f64 = 0.05;
 /// `--margin` says otherwise.
 const MATRIX_MARGIN_POINTS: f64 = 5.0;
 
-/// How a selection reads after the number of cases: ` of shard 2/3`, ` that failed in run X`.
-fn describe(selection: &Selection) -> String {
-    let mut out = String::new();
-    if let Some(run) = &selection.only_failing {
-        out.push_str(&format!(" that failed in run {run}"));
-    }
-    if let Some(shard) = selection.shard {
-        out.push_str(&format!(" of shard {shard}"));
-    }
-    out
-}
-
-fn or_all(described: String) -> String {
-    if described.is_empty() {
-        " of the whole dataset".into()
-    } else {
-        described
-    }
-}
-
-/// The progress line: its money is what this run paid, the model and its judges together
-/// (cache hits are free), which the report's `cost` line shows as "paid in this run".
-fn status_line(p: &Progress) -> String {
-    format!(
-        "{} pass · {} fail · {} error · {} cached · ${:.6} paid (model + judges)",
-        p.passed, p.failed, p.errors, p.cache_hits, p.cost_usd
-    )
-}
-
-/// The stored run to resume for this plan, when `--resume` was given.
-async fn resume_target(
-    store: &Store,
-    plan: &Plan<'_>,
-    resume: Option<&str>,
-) -> Result<Option<crate::store::RunRow>, Error> {
-    let Some(id) = resume else { return Ok(None) };
-    let run = if id.is_empty() {
-        store.find_unfinished(&plan.suite.name, &plan.model.name, &plan.prompt.version, &plan.dataset.version).await?.ok_or_else(|| {
-            Error::usage(
-                format!("no unfinished run of suite `{}` on model `{}` with this prompt and dataset version", plan.suite.name, plan.model.name),
-                Some("`evalgate runs` lists the stored runs".into()),
-            )
-        })?
-    } else {
-        store.find_run(id).await?
-    };
-    if run.status == RunStatus::Finished {
-        return Err(Error::usage(
-            format!("run {} is already finished", run.id),
-            None,
-        ));
-    }
-    let same = run.suite == plan.suite.name && run.model == plan.model.name;
-    if !same {
-        return Err(Error::usage(
-            format!(
-                "run {} is of suite `{}` on model `{}`, not of suite `{}` on model `{}`",
-                run.id, run.suite, run.model, plan.suite.name, plan.model.name
-            ),
-            None,
-        ));
-    }
-    if run.prompt_version != plan.prompt.version || run.dataset_version != plan.dataset.version {
-        return Err(Error::usage(
-            format!(
-                "run {} used prompt {}@{} and dataset {}@{}, which have changed since (now @{} and @{})",
-                run.id,
-                run.prompt,
-                crate::hash::short(&run.prompt_version),
-                run.dataset,
-                crate::hash::short(&run.dataset_version),
-                plan.prompt.short_version(),
-                crate::hash::short(&plan.dataset.version)
-            ),
-            Some("a resumed run must ask the same questions; start a new run instead".into()),
-        ));
-    }
-    Ok(Some(run))
-}
-
-/// A resumed run covers the cases its first part planned (its `--limit` and selection).
-async fn resumed_plan<'p>(
-    plan: &Plan<'p>,
-    resume: &crate::store::RunRow,
-    store: &Store,
-) -> Result<Plan<'p>, Error> {
-    let mut plan = plan.clone();
-    plan.limit = resume.case_limit.map(|l| l as usize);
-    let selection: Selection = resume
-        .selection_json
-        .as_deref()
-        .and_then(|j| serde_json::from_str(j).ok())
-        .unwrap_or_default();
-    let asked = &plan.selection;
-    if !asked.is_all()
-        && (asked.shard != selection.shard || asked.only_failing != selection.only_failing)
-    {
-        return Err(Error::usage(
-            format!(
-                "run {} covers the cases{}, not the cases{} asked for",
-                resume.id,
-                or_all(describe(&selection)),
-                or_all(describe(asked))
-            ),
-            Some(
-                "resume it without `--shard` / `--only-failing`, or name the run to resume".into(),
-            ),
-        ));
-    }
-    select(&plan, resolve_selection(store, selection).await?)
-}
-
-/// Resolves `--only-failing RUN` to the ids of the cases that failed or errored in RUN.
-async fn resolve_selection(store: &Store, mut selection: Selection) -> Result<Selection, Error> {
-    if let Some(id) = &selection.only_failing {
-        let run = store.find_run(id).await?;
-        let failing: HashSet<String> = store
-            .cases(&run.id)
-            .await?
-            .into_iter()
-            .filter(|c| c.status != CaseStatus::Pass)
-            .map(|c| c.case_id)
-            .collect();
-        selection.only_failing = Some(run.id.into_string());
-        selection.only = Some(Arc::new(failing));
-    }
-    Ok(selection)
-}
-
-/// The plan restricted to a selection, with the number of cases it covers (counted on the
-/// dataset when the selection is not the whole of it).
-fn select<'p>(plan: &Plan<'p>, selection: Selection) -> Result<Plan<'p>, Error> {
-    let mut plan = plan.clone();
-    let limit = plan.limit.unwrap_or(usize::MAX);
-    plan.planned = if selection.is_all() {
-        plan.dataset.len.min(limit)
-    } else {
-        plan.dataset
-            .cases()
-            .map_err(|source| Error::Read {
-                path: plan.dataset.path.clone(),
-                source,
-            })?
-            .filter(|c| c.as_ref().map_or(true, |c| selection.contains(&c.id)))
-            .take(limit)
-            .count()
-    };
-    plan.selection = selection;
-    Ok(plan)
-}
-
 fn with_model(path: &Path, model: &str) -> PathBuf {
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
     let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("json");
     path.with_file_name(format!("{stem}.{model}.{ext}"))
-}
-
-/// The judges of a suite, ready to call (only `only`'s scorers when given).
-pub fn judge_runners(
-    project: &crate::config::Project,
-    suite: &crate::config::Suite,
-    clients: &Clients,
-    only: Option<&str>,
-) -> Result<Vec<crate::runner::JudgeRunner>, Error> {
-    let mut judges = Vec::new();
-    for scorer in &suite.scorers {
-        if let crate::score::ScorerKind::Judge {
-            judges: names,
-            repeat,
-        } = &scorer.kind
-        {
-            for name in names {
-                if only.is_some_and(|o| o != name) {
-                    continue;
-                }
-                let judge = project.judges[name].clone();
-                let model = &project.models[&judge.model];
-                let client = clients
-                    .get(project, &model.provider)
-                    .map_err(Error::ProviderSetup)?;
-                judges.push(crate::runner::JudgeRunner {
-                    scorer: scorer.name.clone(),
-                    judge,
-                    client,
-                    model_api: model.api_name.clone(),
-                    price: model.price,
-                    votes: *repeat,
-                });
-            }
-        }
-    }
-    Ok(judges)
 }
