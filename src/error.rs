@@ -92,6 +92,7 @@ impl Error {
             },
             Error::Store(
                 crate::store::StoreError::RunNotFound(_)
+                | crate::store::StoreError::UnsupportedUrl(_)
                 | crate::store::StoreError::RunBusy(_)
                 | crate::store::StoreError::AmbiguousRun { .. },
             ) => ExitStatus::InvalidInput,
@@ -122,7 +123,15 @@ impl Error {
             Error::AllFailed { kind: Some(crate::provider::ErrorKind::Auth), .. } => Some("check the API key the provider reads".into()),
             Error::AllFailed { .. } => Some("check that the provider is running and its `base_url` is right".into()),
             Error::Store(crate::store::StoreError::RunNotFound(_)) => Some("`evalgate runs` lists the stored runs".into()),
-            Error::Store(crate::store::StoreError::Open { .. }) => {
+            Error::Store(crate::store::StoreError::AmbiguousRun { .. }) => {
+                Some("give more of the id; `evalgate runs` lists the stored runs".into())
+            }
+            Error::Store(crate::store::StoreError::Query(_)) => Some(
+                "the database refused a query: check that it is reachable and writable, with free space".into(),
+            ),
+            Error::Store(
+                crate::store::StoreError::Open { .. } | crate::store::StoreError::UnsupportedUrl(_),
+            ) => {
                 Some(format!("check `{}`, or unset it to use SQLite under `.evalgate/`", crate::env::DATABASE_URL))
             }
             Error::RunLog(crate::runlog::LogError::Busy { .. })

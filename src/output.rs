@@ -50,9 +50,16 @@ impl Printer {
             "error"
         };
         let mut msg = format!("{label}: {err}");
+        let mut shown = err.to_string();
         let mut source = err.source();
         while let Some(s) = source {
-            msg.push_str(&format!("\n  caused by: {s}"));
+            // Some errors repeat their cause in their own text ("error returned from
+            // database: X", then X): a cause already said is not said again.
+            let text = s.to_string();
+            if !shown.contains(&text) {
+                msg.push_str(&format!("\n  caused by: {text}"));
+            }
+            shown = text;
             source = s.source();
         }
         if let Some(h) = hint {

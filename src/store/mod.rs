@@ -102,6 +102,8 @@ pub enum StoreError {
     RunNotFound(String),
     #[error("run {0} is being run by another evalgate process (it holds the run's lease)")]
     RunBusy(String),
+    #[error("database URL `{0}` is neither SQLite (`sqlite:…`) nor PostgreSQL (`postgres:…`)")]
+    UnsupportedUrl(String),
     #[error("`{prefix}` matches several runs: {}", .candidates.join(", "))]
     AmbiguousRun {
         prefix: String,
@@ -418,8 +420,10 @@ impl Store {
         };
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
-        } else {
+        } else if url.starts_with("sqlite:") {
             Backend::Sqlite
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact(&url)));
         };
         let display_url = redact(&url);
         let mut options =
@@ -457,6 +461,19 @@ impl Store {
                     Ok(())
                 })
             });
+        }
+        if backend == Backend::Postgres {
+            // One connection first: a server that refuses it says why at once, where the
+            // pool would keep trying until its acquire timeout (30 s) and say only that.
+            use sqlx::Connection;
+            let conn =
+                sqlx::AnyConnection::connect(&url)
+                    .await
+                    .map_err(|source| StoreError::Open {
+                        url: display_url.clone(),
+                        source,
+                    })?;
+            conn.close().await.ok();
         }
         let pool = options
             .connect(&url)

@@ -3,6 +3,7 @@
 
 mod cascade;
 mod common;
+mod errors;
 mod features;
 mod feedback;
 mod gate;

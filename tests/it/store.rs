@@ -7,7 +7,7 @@ use futures::StreamExt;
 
 use crate::common::{postgres_schema, postgres_url};
 
-fn run_row(id: &str, suite: &str, started_at: &str) -> RunRow {
+pub(crate) fn run_row(id: &str, suite: &str, started_at: &str) -> RunRow {
     RunRow {
         id: id.into(),
         suite: suite.into(),
