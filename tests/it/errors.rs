@@ -124,7 +124,8 @@ fn store_write_failure() -> String {
 /// `resilience::a_live_run_cannot_be_resumed_on_sqlite` and `…_on_postgres`.
 #[test]
 fn every_failure_outside_the_project_files_has_a_fixture() {
-    let fixtures: &[(&str, fn() -> String)] = &[
+    type Fixture = (&'static str, fn() -> String);
+    let fixtures: &[Fixture] = &[
         ("run_not_found", run_not_found),
         ("ambiguous_run_prefix", ambiguous_run_prefix),
         ("corrupt_run_log", corrupt_run_log),
