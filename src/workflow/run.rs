@@ -78,6 +78,44 @@ pub async fn plan<'p>(
     })
 }
 
+/// Runs a request on the store the environment names: opens it, plans, runs (calling
+/// `on_run` after each stored run), closes it. Returns the exit status and the stored runs.
+pub async fn run_stored(
+    root: &std::path::Path,
+    project: &Project,
+    req: &RunRequest,
+    printer: &Printer,
+    mut on_run: impl AsyncFnMut(&Store, &Plan<'_>, &RunOutcome) -> Result<(), Error>,
+) -> Result<(ExitStatus, Vec<RunId>), Error> {
+    let store = super::open_store(root).await?;
+    let result = async {
+        let planned = plan(project, &store, req).await?;
+        let done = run(
+            project,
+            &store,
+            &planned.plans,
+            req,
+            printer,
+            async |p, o| on_run(&store, p, o).await,
+        )
+        .await?;
+        Ok((done.status, done.run_ids))
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+/// `run_stored` with no report (a cascade's tiers).
+pub async fn run_quietly(
+    root: &std::path::Path,
+    project: &Project,
+    req: &RunRequest,
+    printer: &Printer,
+) -> Result<(ExitStatus, Vec<RunId>), Error> {
+    run_stored(root, project, req, printer, async |_, _, _| Ok(())).await
+}
+
 /// A plan ready to run: its client, the run it resumes, its judges.
 struct Prepared {
     client: Arc<Client>,

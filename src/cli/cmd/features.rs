@@ -3,14 +3,13 @@
 use std::path::Path;
 
 use crate::cli::args::{CostArgs, ExportArgs, ExportFormat, Format, LiftArgs, StabilityArgs};
-use crate::config::Project;
 use crate::error::{Error, ExitStatus};
-use crate::features::lift::{LiftReport, LiftSpec};
+use crate::features::lift::LiftSpec;
 use crate::features::{cost, export, lift, stability};
-use crate::golden::Case;
 use crate::output::Printer;
 use crate::render::terminal;
 use crate::runfile::RunFile;
+use crate::workflow::golden_cases;
 
 async fn load_run(root: &Path, arg: &str) -> Result<RunFile, Error> {
     let store = super::open_store(root).await?;
@@ -29,48 +28,6 @@ fn print<T: serde::Serialize>(
         Format::Terminal => printer.data(&text()),
         Format::Json => printer.data(&serde_json::to_string_pretty(value).unwrap_or_default()),
     }
-}
-
-/// The golden cases of the run's dataset, as the project holds them now (with a warning when
-/// the dataset changed since the run).
-pub fn golden_cases(
-    project: &Project,
-    run: &RunFile,
-    printer: &Printer,
-) -> Result<Vec<Case>, Error> {
-    let Some(dataset) = project.datasets.get(&run.run.dataset) else {
-        return Err(Error::usage(
-            format!(
-                "run {} used dataset `{}`, which the project no longer has",
-                run.run.id, run.run.dataset
-            ),
-            Some(format!("restore golden/{}.jsonl", run.run.dataset)),
-        ));
-    };
-    if dataset.version != run.run.dataset_version {
-        printer.warn(&format!(
-            "golden/{}.jsonl changed since run {}: outcomes and labels are read from the current file",
-            run.run.dataset, run.run.id
-        ));
-    }
-    let cases = dataset.cases().map_err(|source| Error::Read {
-        path: dataset.path.clone(),
-        source,
-    })?;
-    cases
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|d| Error::Invalid(vec![d]))
-}
-
-/// The lift analysis of a run with its suite's `lift:` section, or None when the suite has
-/// none. Used by `evalgate gate` too.
-pub fn suite_lift(
-    project: &Project,
-    run: &RunFile,
-    printer: &Printer,
-) -> Option<Result<LiftReport, Error>> {
-    let spec = project.suites.get(&run.run.suite)?.lift.as_ref()?;
-    Some(golden_cases(project, run, printer).and_then(|g| lift::analyze(run, &g, spec)))
 }
 
 pub async fn lift(root: &Path, args: LiftArgs, printer: &Printer) -> Result<ExitStatus, Error> {

@@ -22,7 +22,6 @@ use std::path::Path;
 
 use crate::config::Project;
 use crate::error::Error;
-use crate::store::Store;
 
 /// Loads and validates the project, or fails with every problem found.
 /// Loads and validates the project, or fails with every problem found; prints the warnings.
@@ -34,26 +33,7 @@ pub fn load(root: &Path, printer: &crate::output::Printer) -> Result<Project, Er
     Ok(project)
 }
 
-/// Opens the store named by `EVALGATE_DATABASE_URL`, else the project's SQLite file.
-pub async fn open_store(root: &Path) -> Result<Store, Error> {
-    let url = crate::env::setting(crate::env::DATABASE_URL);
-    Ok(Store::open(url.as_deref(), root).await?)
-}
-
-/// A run given on the command line: a run file (a path ending in `.json`, or any existing
-/// file), else a stored run id or a unique prefix of one.
-pub async fn load_run(store: &Store, arg: &str) -> Result<crate::runfile::RunFile, Error> {
-    let path = Path::new(arg);
-    if arg.ends_with(".json") || path.is_file() {
-        return crate::runfile::read(path);
-    }
-    stored_run(store, arg).await
-}
-
-/// A stored run as a run file (its report computed from the store).
-pub async fn stored_run(store: &Store, id: &str) -> Result<crate::runfile::RunFile, Error> {
-    Ok(crate::runfile::from_store(store, id).await?)
-}
+pub use crate::workflow::{load_run, open_store, stored_run};
 
 /// Writes an HTML report and says where.
 pub fn write_html(path: &Path, html: &str, printer: &crate::output::Printer) -> Result<(), Error> {

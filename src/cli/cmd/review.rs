@@ -10,6 +10,7 @@ use crate::error::{Error, ExitStatus};
 use crate::output::Printer;
 use crate::review::{self, Stratify};
 use crate::store::{ReviewItemRow, ReviewLabelRow};
+use crate::workflow::{labels_file_error, reviewed_labels};
 
 pub async fn review(root: &Path, args: ReviewArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     let store = super::open_store(root).await?;
@@ -390,52 +391,6 @@ pub async fn calibrate(
         Format::Json => printer.data(&serde_json::to_string_pretty(&c).unwrap_or_default()),
     }
     Ok(ExitStatus::Ok)
-}
-
-/// Every human label of the project: the labels files in `golden/reviews/` (the record),
-/// then what only the database holds (said, with how to keep it).
-pub async fn reviewed_labels(
-    root: &Path,
-    store: &crate::store::Store,
-    printer: &Printer,
-) -> Result<Vec<(ReviewItemRow, ReviewLabelRow)>, Error> {
-    let stored = store.reviewed().await?;
-    let r = review::file::reviewed(root, stored).map_err(labels_file_error)?;
-    if r.only_in_database > 0 {
-        printer.warn(&format!(
-            "{} label{} of judge verdicts {} only in the database, not in `{}`: `evalgate review export` writes them there, to commit",
-            r.only_in_database,
-            if r.only_in_database == 1 { "" } else { "s" },
-            if r.only_in_database == 1 { "is" } else { "are" },
-            review::file::DIR
-        ));
-    }
-    Ok(r.pairs)
-}
-
-/// Bad lines of labels files, each with its line.
-pub fn labels_file_error(problems: Vec<review::file::FileError>) -> Error {
-    Error::Invalid(
-        problems
-            .into_iter()
-            .map(|p| match p {
-                review::file::FileError::Bad {
-                    path,
-                    line,
-                    message,
-                } => crate::diag::Diagnostic::new(
-                    std::path::Path::new(&path),
-                    line,
-                    1,
-                    format!("not a review label: {message}"),
-                ),
-                review::file::FileError::Io { path, source } => crate::diag::Diagnostic::file(
-                    std::path::Path::new(&path),
-                    format!("cannot read or write the labels file: {source}"),
-                ),
-            })
-            .collect(),
-    )
 }
 
 async fn export(

@@ -13,7 +13,7 @@ pub fn run(root: &Path, printer: &Printer) -> Result<ExitStatus, Error> {
         (loaded, labels) => {
             let mut diags = loaded.err().unwrap_or_default();
             if let Err(problems) = labels
-                && let Error::Invalid(more) = super::review::labels_file_error(problems)
+                && let Error::Invalid(more) = crate::workflow::labels_file_error(problems)
             {
                 diags.extend(more);
             }

@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::cascade::{self, ProxySpec, proxy, simulate::TierAnswer};
-use crate::cli::args::RunArgs;
 use crate::config::{Project, Suite};
 use crate::error::Error;
 use crate::output::Printer;
+use crate::plan::RunSettings;
 use crate::provider::{ClientOptions, Clients};
 use crate::store::{CaseRow, EmbeddingRow, Store};
+use crate::workflow::run::RunRequest;
 
 /// Pool inputs per embeddings request. Golden inputs go one per request, so that their
 /// latency is what one case would wait.
@@ -34,19 +35,17 @@ pub async fn answers(
     notes: &mut Vec<String>,
 ) -> Result<Option<HashMap<String, TierAnswer>>, Error> {
     // The labeller answers the pool.
-    let run = super::cascade_run(
-        root,
-        opts,
-        RunArgs {
-            suite: suite.name.clone(),
+    let req = RunRequest {
+        suite: suite.name.clone(),
+        plan: RunSettings {
             models: vec![spec.labeller.clone()],
             dataset: Some(spec.pool.clone()),
-            repeat: 1,
-            ..RunArgs::default()
+            ..RunSettings::default()
         },
-        printer,
-    )
-    .await?;
+        repeat: 1,
+        ..RunRequest::default()
+    };
+    let run = super::cascade_run(root, project, opts, req, printer).await?;
     let Some(pool_run) = run else {
         printer.warn(&format!(
             "the labeller {} did not finish the pool `{}`: run `evalgate cascade {}` again to go on",
@@ -54,7 +53,7 @@ pub async fn answers(
         ));
         return Ok(None);
     };
-    let store = crate::cli::cmd::open_store(root).await?;
+    let store = crate::workflow::open_store(root).await?;
     let record = opts.record.map(|d| {
         if d.is_absolute() {
             d.to_path_buf()
