@@ -39,134 +39,61 @@ pub const REVIEWS_DIR: &str = "golden/reviews";
 type KeyError = (&'static str, String, Option<String>);
 
 fn check_provider(root: &Path, name: &str, p: RawProvider) -> Result<Provider, KeyError> {
-    let not_for = |key: &'static str, present: bool| -> Result<(), KeyError> {
-        if present {
-            Err((
-                key,
-                format!("`{key}` does not apply to a provider of kind `{}`", p.kind),
-                None,
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    // The settings of HTTP providers, checked the same way for each kind.
-    let http = |default_url: &str,
-                default_mode: StructuredOutput,
-                modes: &[&str]|
-     -> Result<(String, Option<String>, StructuredOutput, Duration), KeyError> {
-        not_for("cassettes", p.cassettes.is_some())?;
-        let base_url = p
-            .base_url
-            .clone()
-            .unwrap_or_else(|| default_url.to_string());
-        if base_url.is_empty() {
-            return Err((
-                "kind",
-                format!("provider `{name}` needs a `base_url`"),
-                Some("for example `base_url: https://api.openai.com/v1`".into()),
-            ));
-        }
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err((
-                "base_url",
-                format!("`base_url` must start with http:// or https://, got `{base_url}`"),
-                None,
-            ));
-        }
-        if let Some(var) = &p.api_key_env
-            && (var.is_empty() || var.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
-        {
-            return Err((
-                "api_key_env",
-                format!("`api_key_env` must name an environment variable, got `{var}`"),
-                Some(
-                    "write the variable's name (such as `OPENAI_API_KEY`), never the key itself"
-                        .into(),
-                ),
-            ));
-        }
-        let structured_output = match p.structured_output.as_deref() {
-            None => default_mode,
-            Some(s) => match StructuredOutput::parse(s) {
-                Some(m) if modes.contains(&s) => m,
-                Some(_) => {
-                    return Err((
-                        "structured_output",
-                        format!(
-                            "structured output mode `{s}` does not apply to a provider of kind `{}`",
-                            p.kind
-                        ),
-                        Some(format!(
-                            "use one of {}",
-                            modes
-                                .iter()
-                                .map(|m| format!("`{m}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )),
-                    ));
-                }
-                None => {
-                    return Err((
-                        "structured_output",
-                        format!("unknown structured output mode `{s}`"),
-                        Some(suggestion(s, STRUCTURED_OUTPUT_MODES, "modes")),
-                    ));
-                }
-            },
-        };
-        let timeout = match p.timeout_secs {
-            None => DEFAULT_TIMEOUT,
-            Some(t) if t > 0.0 && t.is_finite() => Duration::from_secs_f64(t),
-            Some(t) => {
-                return Err((
-                    "timeout_secs",
-                    format!("`timeout_secs` must be positive, got {t}"),
-                    None,
-                ));
-            }
-        };
-        Ok((
-            base_url.trim_end_matches('/').to_string(),
-            p.api_key_env.clone(),
-            structured_output,
-            timeout,
+    Ok(Provider {
+        name: name.to_string(),
+        kind: provider_kind(root, name, &p)?,
+        settings: provider_settings(&p)?,
+    })
+}
+
+/// A key set on a provider whose kind has no use for it.
+fn not_for(p: &RawProvider, key: &'static str, present: bool) -> Result<(), KeyError> {
+    if present {
+        Err((
+            key,
+            format!("`{key}` does not apply to a provider of kind `{}`", p.kind),
+            None,
         ))
-    };
-    let kind = match p.kind.as_str() {
+    } else {
+        Ok(())
+    }
+}
+
+/// What the provider's `kind` makes of it, with the settings that kind reads.
+fn provider_kind(root: &Path, name: &str, p: &RawProvider) -> Result<ProviderKind, KeyError> {
+    Ok(match p.kind.as_str() {
         "openai" => {
             if p.base_url.is_none() {
-                return Err((
-                    "kind",
-                    format!("provider `{name}` needs a `base_url`"),
-                    Some("for example `base_url: https://api.openai.com/v1`".into()),
-                ));
+                return Err(needs_base_url(name));
             }
-            let (base_url, api_key_env, structured_output, timeout) = http(
+            let h = check_http(
+                p,
+                name,
                 "",
                 StructuredOutput::JsonSchema,
                 &["json_schema", "json_object_schema", "json_object", "none"],
             )?;
             ProviderKind::OpenAi {
-                base_url,
-                api_key_env,
-                structured_output,
-                timeout,
+                base_url: h.base_url,
+                api_key_env: h.api_key_env,
+                structured_output: h.structured_output,
+                timeout: h.timeout,
             }
         }
         "anthropic" => {
-            not_for("stream", p.stream.is_some())?;
-            let (base_url, api_key_env, structured_output, timeout) = http(
+            not_for(p, "stream", p.stream.is_some())?;
+            let h = check_http(
+                p,
+                name,
                 "https://api.anthropic.com/v1",
                 StructuredOutput::Tool,
                 &["tool", "none"],
             )?;
             ProviderKind::Anthropic {
-                base_url,
-                api_key_env,
-                structured_output,
-                timeout,
+                base_url: h.base_url,
+                api_key_env: h.api_key_env,
+                structured_output: h.structured_output,
+                timeout: h.timeout,
             }
         }
         "replay" => {
@@ -181,7 +108,7 @@ fn check_provider(root: &Path, name: &str, p: RawProvider) -> Result<Provider, K
                 ("tokens_per_minute", p.tokens_per_minute.is_some()),
                 ("stream", p.stream.is_some()),
             ] {
-                not_for(key, present)?;
+                not_for(p, key, present)?;
             }
             let dir = p.cassettes.as_deref().unwrap_or("cassettes");
             ProviderKind::Replay {
@@ -199,7 +126,114 @@ fn check_provider(root: &Path, name: &str, p: RawProvider) -> Result<Provider, K
                 Some(suggestion(other, PROVIDER_KINDS, "kinds")),
             ));
         }
+    })
+}
+
+fn needs_base_url(name: &str) -> KeyError {
+    (
+        "kind",
+        format!("provider `{name}` needs a `base_url`"),
+        Some("for example `base_url: https://api.openai.com/v1`".into()),
+    )
+}
+
+/// The settings of an HTTP provider, checked the same way for each kind.
+struct Http {
+    base_url: String,
+    api_key_env: Option<String>,
+    structured_output: StructuredOutput,
+    timeout: Duration,
+}
+
+fn check_http(
+    p: &RawProvider,
+    name: &str,
+    default_url: &str,
+    default_mode: StructuredOutput,
+    modes: &[&str],
+) -> Result<Http, KeyError> {
+    not_for(p, "cassettes", p.cassettes.is_some())?;
+    let base_url = p
+        .base_url
+        .clone()
+        .unwrap_or_else(|| default_url.to_string());
+    if base_url.is_empty() {
+        return Err(needs_base_url(name));
+    }
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err((
+            "base_url",
+            format!("`base_url` must start with http:// or https://, got `{base_url}`"),
+            None,
+        ));
+    }
+    if let Some(var) = &p.api_key_env
+        && (var.is_empty() || var.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+    {
+        return Err((
+            "api_key_env",
+            format!("`api_key_env` must name an environment variable, got `{var}`"),
+            Some(
+                "write the variable's name (such as `OPENAI_API_KEY`), never the key itself".into(),
+            ),
+        ));
+    }
+    let structured_output = structured_output(p, default_mode, modes)?;
+    let timeout = match p.timeout_secs {
+        None => DEFAULT_TIMEOUT,
+        Some(t) if t > 0.0 && t.is_finite() => Duration::from_secs_f64(t),
+        Some(t) => {
+            return Err((
+                "timeout_secs",
+                format!("`timeout_secs` must be positive, got {t}"),
+                None,
+            ));
+        }
     };
+    Ok(Http {
+        base_url: base_url.trim_end_matches('/').to_string(),
+        api_key_env: p.api_key_env.clone(),
+        structured_output,
+        timeout,
+    })
+}
+
+/// The provider's `structured_output`: one of the modes its kind supports.
+fn structured_output(
+    p: &RawProvider,
+    default_mode: StructuredOutput,
+    modes: &[&str],
+) -> Result<StructuredOutput, KeyError> {
+    let Some(s) = p.structured_output.as_deref() else {
+        return Ok(default_mode);
+    };
+    match StructuredOutput::parse(s) {
+        Some(m) if modes.contains(&s) => Ok(m),
+        Some(_) => Err((
+            "structured_output",
+            format!(
+                "structured output mode `{s}` does not apply to a provider of kind `{}`",
+                p.kind
+            ),
+            Some(format!(
+                "use one of {}",
+                modes
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        )),
+        None => Err((
+            "structured_output",
+            format!("unknown structured output mode `{s}`"),
+            Some(suggestion(s, STRUCTURED_OUTPUT_MODES, "modes")),
+        )),
+    }
+}
+
+/// Retries, rate limits, concurrency and streaming of a provider.
+fn provider_settings(p: &RawProvider) -> Result<ProviderSettings, KeyError> {
     let mut retry = spec::RetryPolicy::default();
     if let Some(n) = p.max_attempts {
         if n == 0 {
@@ -233,17 +267,12 @@ fn check_provider(root: &Path, name: &str, p: RawProvider) -> Result<Provider, K
             None,
         ));
     }
-    let settings = ProviderSettings {
+    Ok(ProviderSettings {
         retry,
         requests_per_minute: p.requests_per_minute,
         tokens_per_minute: p.tokens_per_minute,
         max_concurrency: p.max_concurrency,
         stream: p.stream.unwrap_or(false),
-    };
-    Ok(Provider {
-        name: name.to_string(),
-        kind,
-        settings,
     })
 }
 
@@ -255,6 +284,38 @@ fn check_scorer(
     judges: &IndexMap<String, Arc<Judge>>,
     broken_judges: &[String],
 ) -> Result<Scorer, ScorerError> {
+    check_scorer_keys(&rs)?;
+    let (default_name, kind) = match rs.kind.as_str() {
+        "equals" => (
+            "equals".to_string(),
+            ScorerKind::Equals {
+                expected: expectation(&rs)?,
+                trim: rs.trim.unwrap_or(true),
+                ignore_case: rs.ignore_case.unwrap_or(false),
+            },
+        ),
+        "contains" => (
+            "contains".to_string(),
+            ScorerKind::Contains {
+                expected: expectation(&rs)?,
+                ignore_case: rs.ignore_case.unwrap_or(false),
+            },
+        ),
+        "regex" => ("regex".to_string(), regex_scorer(&rs)?),
+        "is_json" => ("is_json".to_string(), ScorerKind::IsJson),
+        "judge" => judge_scorer(&rs, judges, broken_judges)?,
+        "contract" => ("contract".to_string(), contract_scorer(prompt)?),
+        "json_field" => json_field_scorer(&rs, prompt)?,
+        _ => numeric_scorer(&rs, prompt)?,
+    };
+    Ok(Scorer {
+        name: rs.name.unwrap_or(default_name),
+        kind,
+    })
+}
+
+/// The scorer's kind is known and each key it sets applies to that kind.
+fn check_scorer_keys(rs: &RawScorer) -> Result<(), ScorerError> {
     let kind = rs.kind.as_str();
     let allowed: &[&str] = match kind {
         "equals" => &["expected", "value", "trim", "ignore_case"],
@@ -295,25 +356,31 @@ fn check_scorer(
             ));
         }
     }
-    let contract = prompt.and_then(|p| p.contract.as_ref());
-    let check_field = |field: &str| -> Result<(), ScorerError> {
-        if let Some(c) = contract
-            && !c.fields.is_empty()
-            && !c.fields.contains_key(field)
-        {
-            let known: Vec<&str> = c.fields.keys().map(String::as_str).collect();
-            return Err((
-                Some("field"),
-                format!(
-                    "field `{field}` is not in the contract of prompt `{}`",
-                    prompt.map_or("", |p| p.name.as_str())
-                ),
-                Some(suggestion(field, &known, "fields")),
-            ));
-        }
-        Ok(())
-    };
-    let expectation = || match (&rs.value, &rs.expected) {
+    Ok(())
+}
+
+/// A field a scorer reads must be in the prompt's contract (when it has fields).
+fn check_contract_field(prompt: Option<&Prompt>, field: &str) -> Result<(), ScorerError> {
+    if let Some(c) = prompt.and_then(|p| p.contract.as_ref())
+        && !c.fields.is_empty()
+        && !c.fields.contains_key(field)
+    {
+        let known: Vec<&str> = c.fields.keys().map(String::as_str).collect();
+        return Err((
+            Some("field"),
+            format!(
+                "field `{field}` is not in the contract of prompt `{}`",
+                prompt.map_or("", |p| p.name.as_str())
+            ),
+            Some(suggestion(field, &known, "fields")),
+        ));
+    }
+    Ok(())
+}
+
+/// What an `equals` or `contains` scorer compares with: a literal `value` or an `expected` key.
+fn expectation(rs: &RawScorer) -> Result<Expectation, ScorerError> {
+    match (&rs.value, &rs.expected) {
         (Some(_), Some(_)) => Err((
             Some("value"),
             "give either `value` or `expected`, not both".to_string(),
@@ -322,187 +389,178 @@ fn check_scorer(
         (Some(v), None) => Ok(Expectation::Literal(v.clone())),
         (None, Some(k)) => Ok(Expectation::Key(k.clone())),
         (None, None) => Ok(Expectation::Key("answer".into())),
+    }
+}
+
+fn regex_scorer(rs: &RawScorer) -> Result<ScorerKind, ScorerError> {
+    let Some(pattern) = rs.pattern.as_deref() else {
+        return Err((
+            Some("kind"),
+            "a `regex` scorer needs a `pattern`".into(),
+            None,
+        ));
     };
-    let (default_name, kind) = match kind {
-        "equals" => (
-            "equals".to_string(),
-            ScorerKind::Equals {
-                expected: expectation()?,
-                trim: rs.trim.unwrap_or(true),
-                ignore_case: rs.ignore_case.unwrap_or(false),
-            },
-        ),
-        "contains" => (
-            "contains".to_string(),
-            ScorerKind::Contains {
-                expected: expectation()?,
-                ignore_case: rs.ignore_case.unwrap_or(false),
-            },
-        ),
-        "regex" => {
-            let Some(pattern) = rs.pattern.as_deref() else {
-                return Err((
-                    Some("kind"),
-                    "a `regex` scorer needs a `pattern`".into(),
-                    None,
-                ));
-            };
-            let re = regex::Regex::new(pattern).map_err(|e| {
-                let msg = e.to_string();
-                let last = msg.lines().last().unwrap_or("").trim().to_string();
-                (
-                    Some("pattern"),
-                    format!("invalid regular expression: {last}"),
-                    None,
-                )
-            })?;
-            ("regex".to_string(), ScorerKind::Regex { pattern: re })
+    let re = regex::Regex::new(pattern).map_err(|e| {
+        let msg = e.to_string();
+        let last = msg.lines().last().unwrap_or("").trim().to_string();
+        (
+            Some("pattern"),
+            format!("invalid regular expression: {last}"),
+            None,
+        )
+    })?;
+    Ok(ScorerKind::Regex { pattern: re })
+}
+
+/// A `judge` scorer: known, distinct, non-pairwise judges asked `repeat` times.
+fn judge_scorer(
+    rs: &RawScorer,
+    judges: &IndexMap<String, Arc<Judge>>,
+    broken_judges: &[String],
+) -> Result<(String, ScorerKind), ScorerError> {
+    let names: Vec<String> = match (rs.judge.clone(), rs.judges.clone()) {
+        (Some(_), Some(_)) => {
+            return Err((
+                Some("judges"),
+                "give either `judge` or `judges`, not both".into(),
+                None,
+            ));
         }
-        "is_json" => ("is_json".to_string(), ScorerKind::IsJson),
-        "judge" => {
-            let names: Vec<String> = match (rs.judge.clone(), rs.judges.clone()) {
-                (Some(_), Some(_)) => {
-                    return Err((
-                        Some("judges"),
-                        "give either `judge` or `judges`, not both".into(),
-                        None,
-                    ));
-                }
-                (Some(one), None) => vec![one],
-                (None, Some(many)) if !many.is_empty() => many,
-                _ => {
-                    return Err((Some("kind"), "a `judge` scorer needs a `judge` (the name of a file in `judges/`) or a list of `judges`".into(), None));
-                }
-            };
-            let key = if rs.judge.is_some() {
-                "judge"
-            } else {
-                "judges"
-            };
-            for name in &names {
-                if judges
-                    .get(name)
-                    .is_some_and(|j| j.verdict == VerdictKind::Pairwise)
-                {
-                    return Err((
-                        Some(key),
-                        format!("judge `{name}` is pairwise: it compares two runs, not one output"),
-                        Some(format!(
-                            "run it with `evalgate pairwise BASE CAND --judge {name}`"
-                        )),
-                    ));
-                }
-                if !judges.contains_key(name) && broken_judges.contains(name) {
-                    // Known, but its file has a problem of its own (reported there).
-                    return Err((None, String::new(), None));
-                }
-                if !judges.contains_key(name) {
-                    let known: Vec<&str> = judges.keys().map(String::as_str).collect();
-                    return Err((
-                        Some(key),
-                        format!("unknown judge `{name}`"),
-                        Some(format!(
-                            "{} (judges are read from `{JUDGES_DIR}/NAME.yaml`)",
-                            suggestion(name, &known, "judges")
-                        )),
-                    ));
-                }
-            }
-            if names
-                .iter()
-                .enumerate()
-                .any(|(i, n)| names[..i].contains(n))
-            {
-                return Err((
-                    Some("judges"),
-                    "`judges` lists a judge twice; use `repeat` to ask a judge several times"
-                        .into(),
-                    None,
-                ));
-            }
-            let repeat = rs.repeat.unwrap_or(1);
-            if repeat == 0 {
-                return Err((Some("repeat"), "`repeat` must be at least 1".into(), None));
-            }
-            let name = if names.len() == 1 {
-                names[0].clone()
-            } else {
-                "judges".to_string()
-            };
-            (
-                name,
-                ScorerKind::Judge {
-                    judges: names,
-                    repeat,
-                },
-            )
-        }
-        "contract" => {
-            // Without a loaded prompt its own error is already reported.
-            if prompt.is_some() && contract.is_none() {
-                let p = prompt.map_or(String::new(), |p| format!(" `{}`", p.name));
-                return Err((
-                    Some("kind"),
-                    format!(
-                        "a `contract` scorer needs a contract, and prompt{p} declares no `output`"
-                    ),
-                    Some("add an `output:` section with `fields` to the prompt".into()),
-                ));
-            }
-            ("contract".to_string(), ScorerKind::Contract)
-        }
-        "json_field" => {
-            let Some(field) = rs.field.clone() else {
-                return Err((
-                    Some("kind"),
-                    "a `json_field` scorer needs a `field`".into(),
-                    None,
-                ));
-            };
-            check_field(&field)?;
-            let expected_key = rs.expected.clone().unwrap_or_else(|| field.clone());
-            (
-                field.clone(),
-                ScorerKind::JsonField {
-                    field,
-                    expected_key,
-                    trim: rs.trim.unwrap_or(true),
-                    ignore_case: rs.ignore_case.unwrap_or(false),
-                },
-            )
-        }
+        (Some(one), None) => vec![one],
+        (None, Some(many)) if !many.is_empty() => many,
         _ => {
-            if let Some(f) = &rs.field {
-                check_field(f)?;
-            }
-            let tolerance = rs.tolerance.unwrap_or(0.0);
-            if !(tolerance >= 0.0 && tolerance.is_finite()) {
-                return Err((
-                    Some("tolerance"),
-                    format!("`tolerance` must be zero or positive, got {tolerance}"),
-                    None,
-                ));
-            }
-            let expected_key = rs
-                .expected
-                .clone()
-                .or_else(|| rs.field.clone())
-                .unwrap_or_else(|| "answer".into());
-            (
-                rs.field.clone().unwrap_or_else(|| "numeric".into()),
-                ScorerKind::Numeric {
-                    field: rs.field.clone(),
-                    expected_key,
-                    tolerance,
-                    relative: rs.relative.unwrap_or(false),
-                },
-            )
+            return Err((Some("kind"), "a `judge` scorer needs a `judge` (the name of a file in `judges/`) or a list of `judges`".into(), None));
         }
     };
-    Ok(Scorer {
-        name: rs.name.unwrap_or(default_name),
-        kind,
-    })
+    let key = if rs.judge.is_some() {
+        "judge"
+    } else {
+        "judges"
+    };
+    for name in &names {
+        if judges
+            .get(name)
+            .is_some_and(|j| j.verdict == VerdictKind::Pairwise)
+        {
+            return Err((
+                Some(key),
+                format!("judge `{name}` is pairwise: it compares two runs, not one output"),
+                Some(format!(
+                    "run it with `evalgate pairwise BASE CAND --judge {name}`"
+                )),
+            ));
+        }
+        if !judges.contains_key(name) && broken_judges.contains(name) {
+            // Known, but its file has a problem of its own (reported there).
+            return Err((None, String::new(), None));
+        }
+        if !judges.contains_key(name) {
+            let known: Vec<&str> = judges.keys().map(String::as_str).collect();
+            return Err((
+                Some(key),
+                format!("unknown judge `{name}`"),
+                Some(format!(
+                    "{} (judges are read from `{JUDGES_DIR}/NAME.yaml`)",
+                    suggestion(name, &known, "judges")
+                )),
+            ));
+        }
+    }
+    if names
+        .iter()
+        .enumerate()
+        .any(|(i, n)| names[..i].contains(n))
+    {
+        return Err((
+            Some("judges"),
+            "`judges` lists a judge twice; use `repeat` to ask a judge several times".into(),
+            None,
+        ));
+    }
+    let repeat = rs.repeat.unwrap_or(1);
+    if repeat == 0 {
+        return Err((Some("repeat"), "`repeat` must be at least 1".into(), None));
+    }
+    let name = if names.len() == 1 {
+        names[0].clone()
+    } else {
+        "judges".to_string()
+    };
+    Ok((
+        name,
+        ScorerKind::Judge {
+            judges: names,
+            repeat,
+        },
+    ))
+}
+
+fn contract_scorer(prompt: Option<&Prompt>) -> Result<ScorerKind, ScorerError> {
+    // Without a loaded prompt its own error is already reported.
+    if prompt.is_some_and(|p| p.contract.is_none()) {
+        let p = prompt.map_or(String::new(), |p| format!(" `{}`", p.name));
+        return Err((
+            Some("kind"),
+            format!("a `contract` scorer needs a contract, and prompt{p} declares no `output`"),
+            Some("add an `output:` section with `fields` to the prompt".into()),
+        ));
+    }
+    Ok(ScorerKind::Contract)
+}
+
+fn json_field_scorer(
+    rs: &RawScorer,
+    prompt: Option<&Prompt>,
+) -> Result<(String, ScorerKind), ScorerError> {
+    let Some(field) = rs.field.clone() else {
+        return Err((
+            Some("kind"),
+            "a `json_field` scorer needs a `field`".into(),
+            None,
+        ));
+    };
+    check_contract_field(prompt, &field)?;
+    let expected_key = rs.expected.clone().unwrap_or_else(|| field.clone());
+    Ok((
+        field.clone(),
+        ScorerKind::JsonField {
+            field,
+            expected_key,
+            trim: rs.trim.unwrap_or(true),
+            ignore_case: rs.ignore_case.unwrap_or(false),
+        },
+    ))
+}
+
+fn numeric_scorer(
+    rs: &RawScorer,
+    prompt: Option<&Prompt>,
+) -> Result<(String, ScorerKind), ScorerError> {
+    if let Some(f) = &rs.field {
+        check_contract_field(prompt, f)?;
+    }
+    let tolerance = rs.tolerance.unwrap_or(0.0);
+    if !(tolerance >= 0.0 && tolerance.is_finite()) {
+        return Err((
+            Some("tolerance"),
+            format!("`tolerance` must be zero or positive, got {tolerance}"),
+            None,
+        ));
+    }
+    let expected_key = rs
+        .expected
+        .clone()
+        .or_else(|| rs.field.clone())
+        .unwrap_or_else(|| "answer".into());
+    Ok((
+        rs.field.clone().unwrap_or_else(|| "numeric".into()),
+        ScorerKind::Numeric {
+            field: rs.field.clone(),
+            expected_key,
+            tolerance,
+            relative: rs.relative.unwrap_or(false),
+        },
+    ))
 }
 
 /// The metric names a gate can use: `pass_rate`, `error_rate`, `cost_per_case`,
@@ -722,6 +780,10 @@ fn check_lift(
     clippy::too_many_arguments,
     reason = "the section, its context in the project and where to report, like the other checks"
 )]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the suite's cascade section and what it is checked against"
+)]
 fn check_cascade(
     suite: &str,
     c: RawCascade,
@@ -732,249 +794,314 @@ fn check_cascade(
     display: &Path,
     diags: &mut Vec<Diagnostic>,
 ) -> spec::CascadeSpec {
-    use spec::{CascadeSpec, Confidence, Tier};
-    let at = |path: &[&str], message: String| {
-        let mut full = vec!["suites", suite, "cascade"];
-        full.extend_from_slice(path);
-        let (line, col) = loc.key(&full).unwrap_or((0, 0));
-        Diagnostic::new(display, line, col, message)
-    };
-    let tier_at = |i: usize, key: &str, message: String| {
-        let (line, col) = loc
-            .item_key(&["suites", suite, "cascade", "tiers"], i, key)
-            .or_else(|| loc.item(&["suites", suite, "cascade", "tiers"], i))
-            .unwrap_or((0, 0));
-        Diagnostic::new(display, line, col, message)
-    };
     let contract = prompt.and_then(|p| p.contract.as_ref());
-    let labels = contract.and_then(|k| k.labels(&c.field));
-    if let Some(k) = contract
-        && !k.fields.contains_key(&c.field)
-    {
-        let known: Vec<&str> = k.fields.keys().map(String::as_str).collect();
-        diags.push(
-            at(
+    let mut check = CascadeCheck {
+        suite,
+        field: &c.field,
+        contract,
+        enum_field: contract.and_then(|k| k.labels(&c.field)).is_some(),
+        models,
+        root,
+        loc,
+        display,
+        last: c.tiers.len().saturating_sub(1),
+        diags,
+    };
+    let target = check.section(c.target, c.tiers.len());
+    let tiers: Vec<spec::Tier> = c
+        .tiers
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| check.tier(i, t))
+        .collect();
+    check.pinned(&tiers);
+    spec::CascadeSpec {
+        field: c.field,
+        target,
+        tiers,
+    }
+}
+
+/// A cascade section being checked, with where its problems go.
+struct CascadeCheck<'a> {
+    suite: &'a str,
+    field: &'a str,
+    contract: Option<&'a crate::contract::Contract>,
+    /// The cascade field is an enum of the contract (log-probabilities can be renormalised).
+    enum_field: bool,
+    models: &'a [String],
+    root: &'a Path,
+    loc: &'a Locator<'a>,
+    display: &'a Path,
+    /// The index of the last tier, which always answers.
+    last: usize,
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+impl CascadeCheck<'_> {
+    fn at(&self, path: &[&str], message: String) -> Diagnostic {
+        let mut full = vec!["suites", self.suite, "cascade"];
+        full.extend_from_slice(path);
+        let (line, col) = self.loc.key(&full).unwrap_or((0, 0));
+        Diagnostic::new(self.display, line, col, message)
+    }
+
+    fn tier_at(&self, i: usize, key: &str, message: String) -> Diagnostic {
+        let tiers = ["suites", self.suite, "cascade", "tiers"];
+        let (line, col) = self
+            .loc
+            .item_key(&tiers, i, key)
+            .or_else(|| self.loc.item(&tiers, i))
+            .unwrap_or((0, 0));
+        Diagnostic::new(self.display, line, col, message)
+    }
+
+    /// The section's field, target and number of tiers; returns the target.
+    fn section(&mut self, target: Option<f64>, tiers: usize) -> f64 {
+        if let Some(k) = self.contract
+            && !k.fields.contains_key(self.field)
+        {
+            let known: Vec<&str> = k.fields.keys().map(String::as_str).collect();
+            let d = self.at(
                 &["field"],
                 format!(
                     "cascade field `{}` is not a field of the prompt's output contract",
-                    c.field
+                    self.field
                 ),
-            )
-            .with_hint(suggestion(&c.field, &known, "fields")),
-        );
-    }
-    let target = c.target.unwrap_or(spec::DEFAULT_TARGET);
-    if !(target > 0.0 && target <= 1.0) {
-        diags.push(at(
-            &["target"],
-            format!("`target` is a share in (0, 1], got {target}"),
-        ));
-    }
-    if c.tiers.len() < 2 {
-        diags.push(
-            at(
+            );
+            self.diags
+                .push(d.with_hint(suggestion(self.field, &known, "fields")));
+        }
+        let target = target.unwrap_or(spec::DEFAULT_TARGET);
+        if !(target > 0.0 && target <= 1.0) {
+            let d = self.at(
+                &["target"],
+                format!("`target` is a share in (0, 1], got {target}"),
+            );
+            self.diags.push(d);
+        }
+        if tiers < 2 {
+            let d = self.at(
                 &["tiers"],
-                format!("a cascade needs at least two tiers, got {}", c.tiers.len()),
-            )
-            .with_hint("list the tiers cheapest first; the last one always answers"),
-        );
-    }
-    if c.tiers.len() > spec::MAX_TIERS {
-        diags.push(
-            at(
+                format!("a cascade needs at least two tiers, got {tiers}"),
+            );
+            self.diags
+                .push(d.with_hint("list the tiers cheapest first; the last one always answers"));
+        }
+        if tiers > spec::MAX_TIERS {
+            let d = self.at(
                 &["tiers"],
                 format!(
-                    "a cascade has at most {} tiers, got {}",
-                    spec::MAX_TIERS,
-                    c.tiers.len()
+                    "a cascade has at most {} tiers, got {tiers}",
+                    spec::MAX_TIERS
                 ),
-            )
-            .with_hint(
+            );
+            self.diags.push(d.with_hint(
                 "every combination of thresholds is replayed: compare fewer tiers at a time",
-            ),
-        );
+            ));
+        }
+        target
     }
-    let last = c.tiers.len().saturating_sub(1);
-    let mut tiers = Vec::new();
-    for (i, t) in c.tiers.into_iter().enumerate() {
-        let known: Vec<&str> = models.iter().map(String::as_str).collect();
-        let unknown_model = |key: &str, m: &str, diags: &mut Vec<Diagnostic>| {
-            if !models.iter().any(|x| x == m) {
-                diags.push(
-                    tier_at(
-                        i,
-                        key,
-                        format!("cascade tier {} names an unknown model `{m}`", i + 1),
-                    )
-                    .with_hint(suggestion(m, &known, "models")),
-                );
-            }
-        };
-        let proxy = match (&t.model, t.proxy) {
+
+    fn tier(&mut self, i: usize, mut t: RawTier) -> spec::Tier {
+        let proxy = match (&t.model, t.proxy.take()) {
             (Some(m), None) => {
-                unknown_model("model", m, diags);
+                self.known_model(i, "model", m);
                 None
             }
-            (None, Some(p)) => {
-                unknown_model("proxy", &p.embeddings, diags);
-                unknown_model("proxy", &p.labeller, diags);
-                if !root
-                    .join(GOLDEN_DIR)
-                    .join(format!("{}.jsonl", p.pool))
-                    .is_file()
-                {
-                    diags.push(tier_at(
-                        i,
-                        "proxy",
-                        format!(
-                            "the proxy's pool `{}` is not a dataset (`{GOLDEN_DIR}/{}.jsonl`)",
-                            p.pool, p.pool
-                        ),
-                    ));
-                }
-                if i == last {
-                    diags.push(tier_at(
-                        i,
-                        "proxy",
-                        "a proxy cannot be the last tier: the last tier always answers, and a proxy is the cheap first guess".into(),
-                    ));
-                }
-                let regularization = p.regularization.unwrap_or(1.0);
-                if !(regularization > 0.0 && regularization.is_finite()) {
-                    diags.push(tier_at(
-                        i,
-                        "proxy",
-                        format!("`regularization` must be a positive number, got {regularization}"),
-                    ));
-                }
-                Some(spec::ProxySpec {
-                    embeddings: p.embeddings,
-                    pool: p.pool,
-                    labeller: p.labeller,
-                    input: p.input,
-                    regularization,
-                })
-            }
+            (None, Some(p)) => Some(self.proxy(i, p)),
             (Some(_), Some(_)) | (None, None) => {
-                diags.push(
-                    tier_at(
-                        i,
-                        "model",
-                        format!("cascade tier {} needs either `model` or `proxy`", i + 1),
-                    )
-                    .with_hint("`model: NAME` for a model, `proxy: {embeddings: MODEL, pool: DATASET, labeller: MODEL}` for a classifier over embeddings"),
+                let d = self.tier_at(
+                    i,
+                    "model",
+                    format!("cascade tier {} needs either `model` or `proxy`", i + 1),
                 );
+                self.diags.push(d.with_hint("`model: NAME` for a model, `proxy: {embeddings: MODEL, pool: DATASET, labeller: MODEL}` for a classifier over embeddings"));
                 None
             }
         };
-        let name = match (&proxy, &t.model) {
+        let model = match (&proxy, &t.model) {
             (Some(p), _) => format!("proxy({})", p.embeddings),
             (None, Some(m)) => m.clone(),
             (None, None) => String::new(),
         };
-        let confidence = if proxy.is_some() {
+        let confidence = self.confidence(i, &t, proxy.is_some());
+        spec::Tier {
+            model,
+            proxy,
+            confidence,
+            threshold: t.threshold.filter(|_| i != self.last),
+        }
+    }
+
+    fn known_model(&mut self, i: usize, key: &str, m: &str) {
+        if !self.models.iter().any(|x| x == m) {
+            let known: Vec<&str> = self.models.iter().map(String::as_str).collect();
+            let d = self.tier_at(
+                i,
+                key,
+                format!("cascade tier {} names an unknown model `{m}`", i + 1),
+            );
+            self.diags
+                .push(d.with_hint(suggestion(m, &known, "models")));
+        }
+    }
+
+    /// A proxy tier: its models and pool exist, it is not last, its regularization is positive.
+    fn proxy(&mut self, i: usize, p: RawProxy) -> spec::ProxySpec {
+        self.known_model(i, "proxy", &p.embeddings);
+        self.known_model(i, "proxy", &p.labeller);
+        let pool = self.root.join(GOLDEN_DIR).join(format!("{}.jsonl", p.pool));
+        if !pool.is_file() {
+            let d = self.tier_at(
+                i,
+                "proxy",
+                format!(
+                    "the proxy's pool `{}` is not a dataset (`{GOLDEN_DIR}/{}.jsonl`)",
+                    p.pool, p.pool
+                ),
+            );
+            self.diags.push(d);
+        }
+        if i == self.last {
+            let d = self.tier_at(
+                i,
+                "proxy",
+                "a proxy cannot be the last tier: the last tier always answers, and a proxy is the cheap first guess".into(),
+            );
+            self.diags.push(d);
+        }
+        let regularization = p.regularization.unwrap_or(1.0);
+        if !(regularization > 0.0 && regularization.is_finite()) {
+            let d = self.tier_at(
+                i,
+                "proxy",
+                format!("`regularization` must be a positive number, got {regularization}"),
+            );
+            self.diags.push(d);
+        }
+        spec::ProxySpec {
+            embeddings: p.embeddings,
+            pool: p.pool,
+            labeller: p.labeller,
+            input: p.input,
+            regularization,
+        }
+    }
+
+    /// How sure a tier is of its answer: a proxy's probability, nothing for the last tier,
+    /// else what `confidence` names.
+    fn confidence(&mut self, i: usize, t: &RawTier, proxy: bool) -> spec::Confidence {
+        use spec::Confidence;
+        if proxy {
             if t.confidence.as_deref().is_some_and(|c| c != "probability") {
-                diags.push(tier_at(
+                let d = self.tier_at(
                     i,
                     "confidence",
                     "a proxy's confidence is its predicted probability (`confidence: probability`, the default)".into(),
-                ));
+                );
+                self.diags.push(d);
             }
-            Confidence::Probability
-        } else if i == last {
+            return Confidence::Probability;
+        }
+        if i == self.last {
             if t.confidence.is_some() {
-                diags.push(tier_at(
+                let d = self.tier_at(
                     i,
                     "confidence",
                     "the last tier always answers: it takes no `confidence`".into(),
-                ));
+                );
+                self.diags.push(d);
             }
-            Confidence::Final
-        } else {
-            match t.confidence.as_deref() {
-                Some("logprobs") => {
-                    if labels.is_none() {
-                        diags.push(
-                            tier_at(i, "confidence", format!("`confidence: logprobs` needs the cascade field `{}` to be an enum in the contract (its labels renormalise the probabilities)", c.field))
-                                .with_hint("use `confidence: self_consistency` for a field without a closed set of labels"),
-                        );
-                    }
-                    Confidence::Logprobs
+            return Confidence::Final;
+        }
+        match t.confidence.as_deref() {
+            Some("logprobs") => {
+                if !self.enum_field {
+                    let d = self.tier_at(i, "confidence", format!("`confidence: logprobs` needs the cascade field `{}` to be an enum in the contract (its labels renormalise the probabilities)", self.field));
+                    self.diags.push(d.with_hint(
+                        "use `confidence: self_consistency` for a field without a closed set of labels",
+                    ));
                 }
-                Some("self_consistency") => {
-                    let samples = t.samples.unwrap_or(spec::DEFAULT_SAMPLES);
-                    if samples < 2 {
-                        diags.push(tier_at(
-                            i,
-                            "samples",
-                            format!("self-consistency needs at least 2 `samples`, got {samples}"),
-                        ));
-                    }
-                    let temperature = t.temperature.unwrap_or(spec::DEFAULT_SAMPLE_TEMPERATURE);
-                    if !(temperature > 0.0 && temperature <= 2.0) {
-                        diags.push(tier_at(
-                            i,
-                            "temperature",
-                            format!("samples need a `temperature` in (0, 2], got {temperature}"),
-                        ));
-                    }
-                    Confidence::SelfConsistency {
-                        samples,
-                        temperature,
-                    }
-                }
-                Some("field") => {
-                    let f = t
-                        .confidence_field
-                        .clone()
-                        .unwrap_or_else(|| "confidence".into());
-                    if let Some(k) = contract
-                        && !k.fields.contains_key(&f)
-                    {
-                        diags.push(tier_at(i, "confidence_field", format!("confidence field `{f}` is not a field of the prompt's output contract")));
-                    }
-                    Confidence::Field(f)
-                }
-                other => {
-                    diags.push(
-                        tier_at(i, "confidence", match other {
-                            Some(o) => format!("unknown confidence `{o}`"),
-                            None => format!("cascade tier {} needs a `confidence` (only the last tier always answers)", i + 1),
-                        })
-                        .with_hint("one of `logprobs`, `self_consistency`, `field`"),
+                Confidence::Logprobs
+            }
+            Some("self_consistency") => self.self_consistency(i, t),
+            Some("field") => {
+                let f = t
+                    .confidence_field
+                    .clone()
+                    .unwrap_or_else(|| "confidence".into());
+                if let Some(k) = self.contract
+                    && !k.fields.contains_key(&f)
+                {
+                    let d = self.tier_at(
+                        i,
+                        "confidence_field",
+                        format!(
+                            "confidence field `{f}` is not a field of the prompt's output contract"
+                        ),
                     );
-                    Confidence::Logprobs
+                    self.diags.push(d);
                 }
+                Confidence::Field(f)
             }
-        };
-        tiers.push(Tier {
-            model: name,
-            proxy,
-            confidence,
-            threshold: t.threshold.filter(|_| i != last),
-        });
+            other => {
+                let message = match other {
+                    Some(o) => format!("unknown confidence `{o}`"),
+                    None => format!(
+                        "cascade tier {} needs a `confidence` (only the last tier always answers)",
+                        i + 1
+                    ),
+                };
+                let d = self.tier_at(i, "confidence", message);
+                self.diags
+                    .push(d.with_hint("one of `logprobs`, `self_consistency`, `field`"));
+                Confidence::Logprobs
+            }
+        }
     }
-    // The pinned operating point needs a threshold on every tier but the last.
-    let pinned = tiers[..tiers.len().saturating_sub(1)]
-        .iter()
-        .filter(|t| t.threshold.is_some())
-        .count();
-    if pinned > 0 && pinned + 1 < tiers.len() {
-        diags.push(
-            at(
+
+    fn self_consistency(&mut self, i: usize, t: &RawTier) -> spec::Confidence {
+        let samples = t.samples.unwrap_or(spec::DEFAULT_SAMPLES);
+        if samples < 2 {
+            let d = self.tier_at(
+                i,
+                "samples",
+                format!("self-consistency needs at least 2 `samples`, got {samples}"),
+            );
+            self.diags.push(d);
+        }
+        let temperature = t.temperature.unwrap_or(spec::DEFAULT_SAMPLE_TEMPERATURE);
+        if !(temperature > 0.0 && temperature <= 2.0) {
+            let d = self.tier_at(
+                i,
+                "temperature",
+                format!("samples need a `temperature` in (0, 2], got {temperature}"),
+            );
+            self.diags.push(d);
+        }
+        spec::Confidence::SelfConsistency {
+            samples,
+            temperature,
+        }
+    }
+
+    /// The pinned operating point needs a threshold on every tier but the last.
+    fn pinned(&mut self, tiers: &[spec::Tier]) {
+        let pinned = tiers[..tiers.len().saturating_sub(1)]
+            .iter()
+            .filter(|t| t.threshold.is_some())
+            .count();
+        if pinned > 0 && pinned + 1 < tiers.len() {
+            let d = self.at(
                 &["tiers"],
                 format!(
                     "{pinned} of the {} tiers before the last pin a `threshold`: pin all of them or none",
                     tiers.len() - 1
                 ),
-            )
-            .with_hint("the gates hold the cascade to its pinned point, which needs every threshold; without any, to the recommended point"),
-        );
-    }
-    CascadeSpec {
-        field: c.field,
-        target,
-        tiers,
+            );
+            self.diags.push(d.with_hint("the gates hold the cascade to its pinned point, which needs every threshold; without any, to the recommended point"));
+        }
     }
 }
 
