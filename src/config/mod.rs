@@ -780,10 +780,6 @@ fn check_lift(
     clippy::too_many_arguments,
     reason = "the section, its context in the project and where to report, like the other checks"
 )]
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the suite's cascade section and what it is checked against"
-)]
 fn check_cascade(
     suite: &str,
     c: RawCascade,
