@@ -90,66 +90,16 @@ pub async fn analyze(
     opts: &Options<'_>,
     printer: &Printer,
 ) -> Result<(Option<CascadeReport>, ExitStatus), Error> {
-    let (target, limit) = (opts.target, opts.limit);
     let spec: &CascadeSpec = suite.cascade.as_ref().ok_or_else(|| {
         Error::usage(
             format!("suite `{}` has no `cascade:` section", suite.name),
             None,
         )
     })?;
-    let mut run_ids: Vec<Option<RunId>> = Vec::new();
-    for (k, tier) in spec.tiers.iter().enumerate() {
-        if tier.proxy.is_some() {
-            run_ids.push(None);
-            continue;
-        }
-        printer.info(&format!(
-            "cascade tier {} of {}: {} ({})",
-            k + 1,
-            spec.tiers.len(),
-            tier.model,
-            tier.confidence.describe()
-        ));
-        let (params, repeat) = tier_run(&tier.confidence);
-        let req = RunRequest {
-            suite: suite.name.clone(),
-            plan: RunSettings {
-                models: vec![tier.model.clone()],
-                limit: limit.map(|l| l as usize),
-                params,
-                ..RunSettings::default()
-            },
-            repeat,
-            ..RunRequest::default()
-        };
-        let run = cascade_run(root, project, opts, req, printer).await?;
-        let Some(id) = run else {
-            printer.warn(&format!(
-                "tier {} ({}) did not finish: run `evalgate cascade {}` again to go on (finished answers come from the cache)",
-                k + 1,
-                tier.model,
-                suite.name
-            ));
-            return Ok((None, ExitStatus::Infrastructure));
-        };
-        run_ids.push(Some(id));
-    }
-    let store = super::open_store(root).await?;
-    let mut rows = Vec::new();
-    for id in &run_ids {
-        let r = match id {
-            Some(id) => store.cases(id).await,
-            None => Ok(Vec::new()),
-        };
-        match r {
-            Ok(r) => rows.push(r),
-            Err(e) => {
-                store.close().await;
-                return Err(e.into());
-            }
-        }
-    }
-    store.close().await;
+    let Some(run_ids) = run_tiers(root, project, suite, spec, opts, printer).await? else {
+        return Ok((None, ExitStatus::Infrastructure));
+    };
+    let rows = tier_rows(root, &run_ids).await?;
     let labels: Vec<String> = project.prompts[&suite.prompt]
         .contract
         .as_ref()
@@ -171,19 +121,15 @@ pub async fn analyze(
                     proxy.labeller,
                     proxy.pool
                 ));
-                match proxy::answers(
+                let context = proxy::Context {
                     root,
                     project,
                     suite,
-                    &spec.field,
-                    proxy,
-                    golden_rows,
+                    field: &spec.field,
                     opts,
                     printer,
-                    &mut notes,
-                )
-                .await?
-                {
+                };
+                match proxy::answers(&context, proxy, golden_rows, &mut notes).await? {
                     Some(a) => a,
                     None => return Ok((None, ExitStatus::Infrastructure)),
                 }
@@ -192,25 +138,116 @@ pub async fn analyze(
         };
         answers.push(a);
     }
+    let report = replay(
+        suite,
+        spec,
+        opts.target,
+        &run_ids,
+        golden_rows,
+        &answers,
+        notes,
+    )?;
+    Ok((Some(report), ExitStatus::Ok))
+}
+
+/// Runs each tier that is a model (a proxy tier runs its labeller later); None when one did
+/// not finish (said, with how to go on).
+async fn run_tiers(
+    root: &Path,
+    project: &Project,
+    suite: &Suite,
+    spec: &CascadeSpec,
+    opts: &Options<'_>,
+    printer: &Printer,
+) -> Result<Option<Vec<Option<RunId>>>, Error> {
+    let mut run_ids: Vec<Option<RunId>> = Vec::new();
+    for (k, tier) in spec.tiers.iter().enumerate() {
+        if tier.proxy.is_some() {
+            run_ids.push(None);
+            continue;
+        }
+        printer.info(&format!(
+            "cascade tier {} of {}: {} ({})",
+            k + 1,
+            spec.tiers.len(),
+            tier.model,
+            tier.confidence.describe()
+        ));
+        let (params, repeat) = tier_run(&tier.confidence);
+        let req = RunRequest {
+            suite: suite.name.clone(),
+            plan: RunSettings {
+                models: vec![tier.model.clone()],
+                limit: opts.limit.map(|l| l as usize),
+                params,
+                ..RunSettings::default()
+            },
+            repeat,
+            ..RunRequest::default()
+        };
+        let Some(id) = cascade_run(root, project, opts, req, printer).await? else {
+            printer.warn(&format!(
+                "tier {} ({}) did not finish: run `evalgate cascade {}` again to go on (finished answers come from the cache)",
+                k + 1,
+                tier.model,
+                suite.name
+            ));
+            return Ok(None);
+        };
+        run_ids.push(Some(id));
+    }
+    Ok(Some(run_ids))
+}
+
+/// The case results of each tier's run (none for a proxy tier).
+async fn tier_rows(
+    root: &Path,
+    run_ids: &[Option<RunId>],
+) -> Result<Vec<Vec<crate::store::CaseRow>>, Error> {
+    let store = super::open_store(root).await?;
+    let mut rows = Vec::new();
+    for id in run_ids {
+        let r = match id {
+            Some(id) => store.cases(id).await,
+            None => Ok(Vec::new()),
+        };
+        match r {
+            Ok(r) => rows.push(r),
+            Err(e) => {
+                store.close().await;
+                return Err(e.into());
+            }
+        }
+    }
+    store.close().await;
+    Ok(rows)
+}
+
+/// Joins the tiers' answers with the expected labels and replays every threshold: the
+/// frontier, the recommended and the pinned points, each against the top tier alone.
+fn replay(
+    suite: &Suite,
+    spec: &CascadeSpec,
+    target: Option<f64>,
+    run_ids: &[Option<RunId>],
+    golden_rows: &[crate::store::CaseRow],
+    answers: &[HashMap<String, simulate::TierAnswer>],
+    mut notes: Vec<String>,
+) -> Result<CascadeReport, Error> {
     // The expected labels, in case order, from the top tier's run (every case is there once).
-    let mut expected: Vec<(String, Option<String>)> = rows
-        .last()
-        .map(|r| {
-            r.iter()
-                .filter(|c| c.repeat_index == 0)
-                .map(|c| {
-                    let e: serde_json::Value =
-                        serde_json::from_str(&c.expected_json).unwrap_or_default();
-                    (
-                        c.case_id.clone(),
-                        e.get(&spec.field).and_then(cascade::label_of),
-                    )
-                })
-                .collect()
+    let mut expected: Vec<(String, Option<String>)> = golden_rows
+        .iter()
+        .filter(|c| c.repeat_index == 0)
+        .map(|c| {
+            let e: serde_json::Value = serde_json::from_str(&c.expected_json).unwrap_or_default();
+            (
+                c.case_id.clone(),
+                e.get(&spec.field).and_then(cascade::label_of),
+            )
         })
-        .unwrap_or_default();
+        .collect();
     expected.sort();
-    let cases = cascade::join(&expected, &answers, &mut notes);
+    let cases = cascade::join(&expected, answers, &mut notes);
     if cases.is_empty() {
         return Err(Error::usage(
             format!(
@@ -249,20 +286,15 @@ pub async fn analyze(
         p.as_ref()
             .and_then(|p| simulate::versus_top(&cases, &p.thresholds, target))
     };
-    let recommended_vs_top = vs_top(&frontier.recommended);
-    let pinned_vs_top = vs_top(&pinned);
-    Ok((
-        Some(CascadeReport {
-            suite: suite.name.clone(),
-            field: spec.field.clone(),
-            cases: cases.len(),
-            tiers,
-            frontier,
-            pinned,
-            recommended_vs_top,
-            pinned_vs_top,
-            notes,
-        }),
-        ExitStatus::Ok,
-    ))
+    Ok(CascadeReport {
+        suite: suite.name.clone(),
+        field: spec.field.clone(),
+        cases: cases.len(),
+        recommended_vs_top: vs_top(&frontier.recommended),
+        pinned_vs_top: vs_top(&pinned),
+        tiers,
+        frontier,
+        pinned,
+        notes,
+    })
 }

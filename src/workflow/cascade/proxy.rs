@@ -19,21 +19,33 @@ use crate::workflow::run::RunRequest;
 /// latency is what one case would wait.
 const POOL_BATCH: usize = 32;
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one step of a command, given what the command holds"
-)]
+/// What a proxy tier is worked out in.
+pub struct Context<'a> {
+    pub root: &'a Path,
+    pub project: &'a Project,
+    pub suite: &'a Suite,
+    /// The cascade's answer field.
+    pub field: &'a str,
+    pub opts: &'a super::Options<'a>,
+    pub printer: &'a Printer,
+}
+
+/// The proxy's answers on the golden cases: the labeller answers the pool, then a classifier
+/// over embeddings learns its labels. None when the labeller's run did not finish.
 pub async fn answers(
-    root: &Path,
-    project: &Project,
-    suite: &Suite,
-    field: &str,
+    cx: &Context<'_>,
     spec: &ProxySpec,
     golden: &[CaseRow],
-    opts: &super::Options<'_>,
-    printer: &Printer,
     notes: &mut Vec<String>,
 ) -> Result<Option<HashMap<String, TierAnswer>>, Error> {
+    let Context {
+        root,
+        project,
+        suite,
+        field,
+        opts,
+        printer,
+    } = *cx;
     // The labeller answers the pool.
     let req = RunRequest {
         suite: suite.name.clone(),
@@ -158,30 +170,7 @@ async fn answer(
     )
     .map_err(|e| bad(format!("the proxy cannot be trained: {e}")))?;
     training.unlabelled = pool.len() - train.len();
-    notes.push(format!(
-        "proxy({}): logistic regression over {}-dimensional embeddings, trained on {} inputs of the pool `{}` labelled by {} ({} classes; {} inputs without a usable label left out)",
-        spec.embeddings,
-        training.dimensions,
-        training.examples,
-        spec.pool,
-        spec.labeller,
-        training.classes,
-        training.unlabelled
-    ));
-    let overlap = {
-        let pool_texts: std::collections::HashSet<&str> =
-            pool.iter().map(|(t, _)| t.trim()).collect();
-        golden
-            .iter()
-            .filter(|(_, t)| pool_texts.contains(t.trim()))
-            .count()
-    };
-    if overlap > 0 {
-        notes.push(format!(
-            "proxy({}): {overlap} golden inputs are also in the pool, so the proxy has seen them (with the labeller's label)",
-            spec.embeddings
-        ));
-    }
+    describe_training(spec, &training, &pool, &golden, notes);
     Ok(golden
         .iter()
         .zip(predictions)
@@ -198,6 +187,37 @@ async fn answer(
             )
         })
         .collect())
+}
+
+/// The notes on a proxy: how it was trained, and the golden inputs it has seen in the pool.
+fn describe_training(
+    spec: &ProxySpec,
+    training: &proxy::Training,
+    pool: &[(String, Option<String>)],
+    golden: &[(&str, String)],
+    notes: &mut Vec<String>,
+) {
+    notes.push(format!(
+        "proxy({}): logistic regression over {}-dimensional embeddings, trained on {} inputs of the pool `{}` labelled by {} ({} classes; {} inputs without a usable label left out)",
+        spec.embeddings,
+        training.dimensions,
+        training.examples,
+        spec.pool,
+        spec.labeller,
+        training.classes,
+        training.unlabelled
+    ));
+    let pool_texts: std::collections::HashSet<&str> = pool.iter().map(|(t, _)| t.trim()).collect();
+    let overlap = golden
+        .iter()
+        .filter(|(_, t)| pool_texts.contains(t.trim()))
+        .count();
+    if overlap > 0 {
+        notes.push(format!(
+            "proxy({}): {overlap} golden inputs are also in the pool, so the proxy has seen them (with the labeller's label)",
+            spec.embeddings
+        ));
+    }
 }
 
 /// Embeds the texts not cached yet, `batch` a request, and caches them; fills `out` by hash.
