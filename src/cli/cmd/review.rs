@@ -162,6 +162,64 @@ async fn sample(
     Ok(ExitStatus::Ok)
 }
 
+/// What a reviewer is shown of item `n` of `total`: the case, its output and, for a
+/// verdict, what was expected; then the answers it takes.
+fn item_text(
+    n: usize,
+    total: usize,
+    item: &ReviewItemRow,
+    case: Option<&crate::runfile::CaseEntry>,
+    labelling: bool,
+) -> String {
+    let mut text = if labelling {
+        format!(
+            "\n[{n}/{total}] case {} needs a label (from production feedback)\n",
+            item.case_id
+        )
+    } else {
+        format!(
+            "\n[{n}/{total}] case {} · {} (judge {})\n",
+            item.case_id, item.scorer, item.judge
+        )
+    };
+    if let Some(c) = case {
+        text.push_str(&format!(
+            "input:\n{}\noutput:\n{}\n",
+            serde_json::to_string_pretty(&c.vars).unwrap_or_default(),
+            c.output.as_deref().unwrap_or("(none)"),
+        ));
+        if !labelling {
+            text.push_str(&format!(
+                "expected:\n{}\n",
+                serde_json::to_string_pretty(&c.expected).unwrap_or_default()
+            ));
+        }
+    }
+    text.push_str(if labelling {
+        "is the output right? p yes, it becomes the expected value · f FIELD=VALUE, … the right answer · s skip · q quit > "
+    } else {
+        "your verdict: p pass · f fail · s skip · q quit (a note may follow) > "
+    });
+    text
+}
+
+/// The verdict a reviewer's key gives, or None to stop (q, an empty line, or a key that is
+/// not an answer, said).
+fn verdict_of(key: &str, printer: &Printer) -> Option<&'static str> {
+    match key.to_ascii_lowercase().as_str() {
+        "p" => Some("pass"),
+        "f" => Some("fail"),
+        "s" => Some("skip"),
+        "q" | "" => None,
+        other => {
+            printer.warn(&format!(
+                "`{other}` is not p, f, s or q: stopping; run again to go on"
+            ));
+            None
+        }
+    }
+}
+
 async fn label(
     root: &Path,
     store: &crate::store::Store,
@@ -202,41 +260,7 @@ async fn label(
             .iter()
             .find(|c| c.id == item.case_id && c.repeat == item.repeat_index);
         let labelling = item.kind == "label";
-        let mut text = if labelling {
-            format!(
-                "\n[{}/{}] case {} needs a label (from production feedback)\n",
-                k + 1,
-                todo.len(),
-                item.case_id
-            )
-        } else {
-            format!(
-                "\n[{}/{}] case {} · {} (judge {})\n",
-                k + 1,
-                todo.len(),
-                item.case_id,
-                item.scorer,
-                item.judge
-            )
-        };
-        if let Some(c) = case {
-            text.push_str(&format!(
-                "input:\n{}\noutput:\n{}\n",
-                serde_json::to_string_pretty(&c.vars).unwrap_or_default(),
-                c.output.as_deref().unwrap_or("(none)"),
-            ));
-            if !labelling {
-                text.push_str(&format!(
-                    "expected:\n{}\n",
-                    serde_json::to_string_pretty(&c.expected).unwrap_or_default()
-                ));
-            }
-        }
-        text.push_str(if labelling {
-            "is the output right? p yes, it becomes the expected value · f FIELD=VALUE, … the right answer · s skip · q quit > "
-        } else {
-            "your verdict: p pass · f fail · s skip · q quit (a note may follow) > "
-        });
+        let text = item_text(k + 1, todo.len(), item, case, labelling);
         printer.info(text.trim_end());
         loop {
             let Some(Ok(answer)) = lines.next() else {
@@ -244,17 +268,8 @@ async fn label(
             };
             let answer = answer.trim();
             let (key, note) = answer.split_at(answer.chars().next().map_or(0, char::len_utf8));
-            let verdict = match key.to_ascii_lowercase().as_str() {
-                "p" => "pass",
-                "f" => "fail",
-                "s" => "skip",
-                "q" | "" => break 'items,
-                other => {
-                    printer.warn(&format!(
-                        "`{other}` is not p, f, s or q: stopping; run again to go on"
-                    ));
-                    break 'items;
-                }
+            let Some(verdict) = verdict_of(key, printer) else {
+                break 'items;
             };
             let note = Some(note.trim().to_string()).filter(|n| !n.is_empty());
             let mut saved = None;
@@ -304,13 +319,11 @@ async fn label(
             }
             store.save_review_label(&row).await?;
             printer.info(&saved.unwrap_or_else(|| {
+                let reason = item.judge_reason.as_ref().map(|r| format!(": {r}"));
                 format!(
                     "saved. the judge said {}{}",
                     item.judge_outcome,
-                    item.judge_reason
-                        .as_ref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
+                    reason.unwrap_or_default()
                 )
             }));
             break;
