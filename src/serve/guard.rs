@@ -306,6 +306,30 @@ pub fn page_policy(html: &str) -> String {
 
 /// The checks every request goes through, and the headers every response gets.
 pub async fn protect(State(guard): State<Arc<Guard>>, mut req: Request, next: Next) -> Response {
+    if let Err(refused) = admissible(&guard, &req) {
+        return finish(&guard, refused, None);
+    }
+    let headers = req.headers();
+    // The CSRF token: the cookie's, or a new one (set on the response).
+    let (csrf, new_csrf) = match cookie(headers, CSRF_COOKIE).filter(|v| v.len() == 64) {
+        Some(v) => (v.to_string(), false),
+        None => (random_id(), true),
+    };
+    let set_csrf = new_csrf.then(|| guard.cookie(CSRF_COOKIE, &csrf));
+    // Pages with a token: a session, the bearer header, or `?token=` once.
+    let path = req.uri().path();
+    let page = !(path == "/healthz" || path.starts_with("/v1/") || path == "/login");
+    if page && !guard.authorized(headers) {
+        return finish(&guard, log_in(&guard, &req, &csrf), set_csrf);
+    }
+    req.extensions_mut().insert(Csrf(csrf));
+    let resp = next.run(req).await;
+    finish(&guard, resp, set_csrf)
+}
+
+/// Refuses a request with no host or another host, a change from another origin, or a change
+/// to the API that is not JSON.
+fn admissible(guard: &Guard, req: &Request) -> Result<(), Response> {
     let headers = req.headers();
     let host = headers
         .get(header::HOST)
@@ -313,23 +337,18 @@ pub async fn protect(State(guard): State<Arc<Guard>>, mut req: Request, next: Ne
         .map(str::to_string)
         .or_else(|| req.uri().authority().map(|a| a.to_string()));
     let Some(host) = host else {
-        return finish(
-            &guard,
-            refuse(StatusCode::BAD_REQUEST, "the request names no host".into()),
-            None,
-        );
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "the request names no host".into(),
+        ));
     };
     if !guard.host_allowed(&host) {
-        return finish(
-            &guard,
-            refuse(
-                StatusCode::MISDIRECTED_REQUEST,
-                format!(
-                    "this server is not `{host}` (a page whose name points here, or a proxy: start the server with `--allowed-host NAME` for a name it should answer to)"
-                ),
+        return Err(refuse(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!(
+                "this server is not `{host}` (a page whose name points here, or a proxy: start the server with `--allowed-host NAME` for a name it should answer to)"
             ),
-            None,
-        );
+        ));
     }
     let changes = !matches!(*req.method(), Method::GET | Method::HEAD);
     // `Origin: null` says nothing: a browser sends it for our own forms too, since our pages
@@ -340,98 +359,73 @@ pub async fn protect(State(guard): State<Arc<Guard>>, mut req: Request, next: Ne
         && origin != "null"
         && !same_origin(&origin, &host)
     {
-        return finish(
-            &guard,
-            refuse(
-                StatusCode::FORBIDDEN,
-                format!("a request from another origin (`{origin}`) cannot change anything here"),
-            ),
-            None,
-        );
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            format!("a request from another origin (`{origin}`) cannot change anything here"),
+        ));
     }
-    let path = req.uri().path().to_string();
-    if changes && path.starts_with("/v1/") {
+    if changes && req.uri().path().starts_with("/v1/") {
         let json = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
             .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
         if !json {
-            return finish(
-                &guard,
-                refuse(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "send the events as JSON, with `Content-Type: application/json`".into(),
-                ),
-                None,
-            );
+            return Err(refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the events as JSON, with `Content-Type: application/json`".into(),
+            ));
         }
     }
-    // The CSRF token: the cookie's, or a new one (set on the response).
-    let (csrf, new_csrf) = match cookie(headers, CSRF_COOKIE).filter(|v| v.len() == 64) {
-        Some(v) => (v.to_string(), false),
-        None => (random_id(), true),
-    };
-    let set_csrf = new_csrf.then(|| guard.cookie(CSRF_COOKIE, &csrf));
-    // Pages with a token: a session, the bearer header, or `?token=` once.
-    let page = !(path == "/healthz" || path.starts_with("/v1/") || path == "/login");
-    if page && !guard.authorized(headers) {
-        let query_token = req.uri().query().and_then(|q| {
-            q.split('&')
-                .filter_map(|kv| kv.split_once('='))
-                .find(|(k, _)| *k == "token")
-                .map(|(_, v)| {
-                    percent_encoding::percent_decode_str(v)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                })
+    Ok(())
+}
+
+/// The answer to a page asked without a session: with a good `?token=`, a session and the
+/// same page without the token in its address; else the login form (GET) or 401.
+fn log_in(guard: &Guard, req: &Request, csrf: &str) -> Response {
+    let path = req.uri().path();
+    let query = req.uri().query().unwrap_or("");
+    let query_token = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "token")
+        .map(|(_, v)| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
         });
-        let without_token = {
-            let rest: Vec<&str> = req
-                .uri()
-                .query()
-                .unwrap_or("")
-                .split('&')
-                .filter(|kv| !kv.is_empty() && !kv.starts_with("token="))
-                .collect();
-            if rest.is_empty() {
-                path.clone()
-            } else {
-                format!("{path}?{}", rest.join("&"))
-            }
-        };
-        if *req.method() == Method::GET
-            && let Some(session) = query_token.as_deref().and_then(|t| guard.login(t))
-        {
-            // In once, then the same page without the token in its address.
-            let mut resp = axum::response::Redirect::to(&without_token).into_response();
-            resp.headers_mut().append(header::SET_COOKIE, session);
-            return finish(&guard, resp, set_csrf);
-        }
-        let resp = if *req.method() == Method::GET {
-            let page = crate::render::html::render_login(
-                &without_token,
-                &csrf,
-                query_token
-                    .is_some()
-                    .then_some("that token is not this server's"),
-            );
-            let mut r = super::html_with(StatusCode::UNAUTHORIZED, page);
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            r
-        } else {
-            refuse(
-                StatusCode::UNAUTHORIZED,
-                "log in first (the token, once, at /login), or send `Authorization: Bearer …`"
-                    .into(),
-            )
-        };
-        return finish(&guard, resp, set_csrf);
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("token="))
+        .collect();
+    let without_token = if rest.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", rest.join("&"))
+    };
+    if *req.method() != Method::GET {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "log in first (the token, once, at /login), or send `Authorization: Bearer …`".into(),
+        );
     }
-    req.extensions_mut().insert(Csrf(csrf));
-    let resp = next.run(req).await;
-    finish(&guard, resp, set_csrf)
+    if let Some(session) = query_token.as_deref().and_then(|t| guard.login(t)) {
+        // In once, then the same page without the token in its address.
+        let mut resp = axum::response::Redirect::to(&without_token).into_response();
+        resp.headers_mut().append(header::SET_COOKIE, session);
+        return resp;
+    }
+    let page = crate::render::html::render_login(
+        &without_token,
+        csrf,
+        query_token
+            .is_some()
+            .then_some("that token is not this server's"),
+    );
+    let mut r = super::html_with(StatusCode::UNAUTHORIZED, page);
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
 }
 
 /// The headers every response gets (and the CSRF cookie when it is new).

@@ -282,8 +282,10 @@ fn concurrent_posts_and_a_stop_under_load(database_url: Option<String>) {
     let acked: Vec<String> = rt.block_on(async move {
         let http = reqwest::Client::new();
         let mut tasks = Vec::new();
+        // How many events the server has acknowledged so far, across the clients.
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         for client in 0..16 {
-            let (http, url) = (http.clone(), url.clone());
+            let (http, url, count) = (http.clone(), url.clone(), count.clone());
             tasks.push(tokio::spawn(async move {
                 let mut acked = Vec::new();
                 for n in 0..100_000 {
@@ -296,7 +298,10 @@ fn concurrent_posts_and_a_stop_under_load(database_url: Option<String>) {
                         .send()
                         .await
                     {
-                        Ok(r) if r.status() == 200 => acked.push(id),
+                        Ok(r) if r.status() == 200 => {
+                            acked.push(id);
+                            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         // Refused or cut off during the stop: not acknowledged.
                         _ => break,
                     }
@@ -304,8 +309,14 @@ fn concurrent_posts_and_a_stop_under_load(database_url: Option<String>) {
                 acked
             }));
         }
-        // Let the clients run, then stop the server under load.
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        // Let the clients run until the server is busy with them (a count, not a time: a
+        // loaded machine is slower, not different), then stop it under load.
+        let started = std::time::Instant::now();
+        while count.load(std::sync::atomic::Ordering::Relaxed) < 1_000
+            && started.elapsed() < Duration::from_secs(120)
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         tokio::task::spawn_blocking(move || server.stop())
             .await
             .unwrap();
