@@ -306,7 +306,7 @@ pub fn page_policy(html: &str) -> String {
 
 /// The checks every request goes through, and the headers every response gets.
 pub async fn protect(State(guard): State<Arc<Guard>>, mut req: Request, next: Next) -> Response {
-    if let Err(refused) = admissible(&guard, &req) {
+    if let Some(refused) = refusal(&guard, &req) {
         return finish(&guard, refused, None);
     }
     let headers = req.headers();
@@ -327,9 +327,9 @@ pub async fn protect(State(guard): State<Arc<Guard>>, mut req: Request, next: Ne
     finish(&guard, resp, set_csrf)
 }
 
-/// Refuses a request with no host or another host, a change from another origin, or a change
+/// The refusal of a request with no host or another host, a change from another origin, or a change
 /// to the API that is not JSON.
-fn admissible(guard: &Guard, req: &Request) -> Result<(), Response> {
+fn refusal(guard: &Guard, req: &Request) -> Option<Response> {
     let headers = req.headers();
     let host = headers
         .get(header::HOST)
@@ -337,13 +337,13 @@ fn admissible(guard: &Guard, req: &Request) -> Result<(), Response> {
         .map(str::to_string)
         .or_else(|| req.uri().authority().map(|a| a.to_string()));
     let Some(host) = host else {
-        return Err(refuse(
+        return Some(refuse(
             StatusCode::BAD_REQUEST,
             "the request names no host".into(),
         ));
     };
     if !guard.host_allowed(&host) {
-        return Err(refuse(
+        return Some(refuse(
             StatusCode::MISDIRECTED_REQUEST,
             format!(
                 "this server is not `{host}` (a page whose name points here, or a proxy: start the server with `--allowed-host NAME` for a name it should answer to)"
@@ -359,7 +359,7 @@ fn admissible(guard: &Guard, req: &Request) -> Result<(), Response> {
         && origin != "null"
         && !same_origin(&origin, &host)
     {
-        return Err(refuse(
+        return Some(refuse(
             StatusCode::FORBIDDEN,
             format!("a request from another origin (`{origin}`) cannot change anything here"),
         ));
@@ -371,13 +371,13 @@ fn admissible(guard: &Guard, req: &Request) -> Result<(), Response> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
         if !json {
-            return Err(refuse(
+            return Some(refuse(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "send the events as JSON, with `Content-Type: application/json`".into(),
             ));
         }
     }
-    Ok(())
+    None
 }
 
 /// The answer to a page asked without a session: with a good `?token=`, a session and the
