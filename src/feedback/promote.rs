@@ -78,41 +78,15 @@ pub async fn promote(
         Err(e) => return Err(io(e)),
     };
     // What golden holds already: ids and normalized inputs.
-    let mut ids: HashMap<String, ()> = HashMap::new();
-    let mut inputs: HashMap<String, String> = HashMap::new();
-    for (n, line) in existing.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let case =
-            crate::golden::parse_line(path, n + 1, line).map_err(|d| PromoteError::BadGolden {
-                path: shown.clone(),
-                line: n + 1,
-                reason: d.message,
-            })?;
-        inputs.insert(input_hash(&case.vars), case.id.clone());
-        ids.insert(case.id, ());
-    }
+    let Golden {
+        mut ids,
+        mut inputs,
+    } = golden_keys(path, &shown, &existing)?;
 
     let mut out = Promotion::default();
     let mut lines = String::new();
     for event_id in event_ids {
-        let interaction = match store.feedback_interaction(event_id).await? {
-            Some(row) => row,
-            None => {
-                let signal = store
-                    .feedback_signal(event_id)
-                    .await?
-                    .ok_or_else(|| PromoteError::UnknownEvent(event_id.clone()))?;
-                store
-                    .feedback_interaction(&signal.interaction_id)
-                    .await?
-                    .ok_or(PromoteError::MissingInteraction {
-                        signal: event_id.clone(),
-                        interaction: signal.interaction_id,
-                    })?
-            }
-        };
+        let interaction = interaction_of(store, event_id).await?;
         let Ok(Event::Interaction(i)) = serde_json::from_str::<Event>(&interaction.body_json)
         else {
             out.skipped.push((
@@ -122,12 +96,7 @@ pub async fn promote(
             continue;
         };
         let id = case_id(&i.event_id);
-        if let Some((prompt, var)) = needs.iter().find_map(|n| {
-            n.variables
-                .iter()
-                .find(|v| !i.vars.contains_key(*v))
-                .map(|v| (&n.prompt, v))
-        }) {
+        if let Some((prompt, var)) = missing_variable(needs, &i) {
             out.unfit.push((
                 event_id.clone(),
                 format!("its inputs lack `{var}`, which prompt `{prompt}` uses"),
@@ -148,19 +117,7 @@ pub async fn promote(
             continue;
         }
         let signals = store.feedback_signals_of(&i.event_id).await?;
-        let edit =
-            signals
-                .iter()
-                .rev()
-                .find_map(|s| match serde_json::from_str::<Event>(&s.body_json) {
-                    Ok(Event::Signal(sig)) if sig.name == "user_edit" => sig.edited_output,
-                    _ => None,
-                });
-        let names: Vec<String> = signals
-            .iter()
-            .filter(|s| s.polarity < 0)
-            .map(|s| s.name.clone())
-            .collect();
+        let (edit, names) = user_feedback(&signals);
         let case = case_of(&i, &id, edit.as_deref(), &names, today);
         if case.expected.is_empty() {
             out.needs_label.push(id.clone());
@@ -180,6 +137,86 @@ pub async fn promote(
         crate::files::replace_file(path, text.as_bytes()).map_err(io)?;
     }
     Ok(out)
+}
+
+/// What the golden file holds already: its case ids, and its normalized inputs with the id
+/// of their case.
+struct Golden {
+    ids: HashMap<String, ()>,
+    inputs: HashMap<String, String>,
+}
+
+/// Reads the ids and normalized inputs of the golden cases in `existing` (the file's text).
+fn golden_keys(path: &Path, shown: &str, existing: &str) -> Result<Golden, PromoteError> {
+    let mut ids: HashMap<String, ()> = HashMap::new();
+    let mut inputs: HashMap<String, String> = HashMap::new();
+    for (n, line) in existing.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let case =
+            crate::golden::parse_line(path, n + 1, line).map_err(|d| PromoteError::BadGolden {
+                path: shown.to_string(),
+                line: n + 1,
+                reason: d.message,
+            })?;
+        inputs.insert(input_hash(&case.vars), case.id.clone());
+        ids.insert(case.id, ());
+    }
+    Ok(Golden { ids, inputs })
+}
+
+/// The stored interaction an event id names: the interaction itself, or a signal's.
+async fn interaction_of(
+    store: &Store,
+    event_id: &str,
+) -> Result<crate::store::InteractionRow, PromoteError> {
+    Ok(match store.feedback_interaction(event_id).await? {
+        Some(row) => row,
+        None => {
+            let signal = store
+                .feedback_signal(event_id)
+                .await?
+                .ok_or_else(|| PromoteError::UnknownEvent(event_id.to_owned()))?;
+            store
+                .feedback_interaction(&signal.interaction_id)
+                .await?
+                .ok_or(PromoteError::MissingInteraction {
+                    signal: event_id.to_owned(),
+                    interaction: signal.interaction_id,
+                })?
+        }
+    })
+}
+
+/// The first prompt that uses the dataset with a variable the interaction's inputs lack, and
+/// that variable.
+fn missing_variable<'n>(needs: &'n [Needs], i: &Interaction) -> Option<(&'n String, &'n String)> {
+    needs.iter().find_map(|n| {
+        n.variables
+            .iter()
+            .find(|v| !i.vars.contains_key(*v))
+            .map(|v| (&n.prompt, v))
+    })
+}
+
+/// What the user said about an answer: their last edit of it, and the names of the negative
+/// signals.
+fn user_feedback(signals: &[crate::store::SignalRow]) -> (Option<String>, Vec<String>) {
+    let edit =
+        signals
+            .iter()
+            .rev()
+            .find_map(|s| match serde_json::from_str::<Event>(&s.body_json) {
+                Ok(Event::Signal(sig)) if sig.name == "user_edit" => sig.edited_output,
+                _ => None,
+            });
+    let names: Vec<String> = signals
+        .iter()
+        .filter(|s| s.polarity < 0)
+        .map(|s| s.name.clone())
+        .collect();
+    (edit, names)
 }
 
 /// The golden case of an interaction: its inputs, the user's edit as the expected value (the

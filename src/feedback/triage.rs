@@ -105,13 +105,38 @@ impl Item {
     }
 }
 
+/// Where the negative signals of stored interactions cluster (see the module's doc).
 pub fn triage(
     interactions: &[InteractionRow],
     signals: &[SignalRow],
     golden_hashes: &HashSet<String>,
     opts: Options,
 ) -> TriageReport {
-    let mut items: Vec<Item> = interactions
+    let mut items = read_items(interactions, golden_hashes);
+    let (orphan, negative_signals) = add_signals(&mut items, signals);
+    let groups = signal_groups(&items);
+    let bad: Vec<&Item> = items.iter().filter(|i| i.bad()).collect();
+    let conditions = conditions(&items, &bad);
+    // Clusters by signal kind (of the bad answers), by tag, by text.
+    let by_text = ranked(&items, text_clusters(&items, opts.similarity), usize::MAX);
+    TriageReport {
+        interactions: items.len() as u64,
+        bad: bad.len() as u64,
+        negative_signals,
+        orphan_signals: orphan,
+        bad_in_golden: bad.iter().filter(|i| i.in_golden).count() as u64,
+        groups,
+        conditions,
+        by_kind: ranked(&items, by_kind(&items), opts.top),
+        by_tag: ranked(&items, by_tag(&items), opts.top),
+        by_text,
+    }
+}
+
+/// The stored interactions that read as such, with their retrieval conditions and whether
+/// their input is a golden case already.
+fn read_items(interactions: &[InteractionRow], golden_hashes: &HashSet<String>) -> Vec<Item> {
+    interactions
         .iter()
         .filter_map(|r| match serde_json::from_str::<Event>(&r.body_json) {
             Ok(Event::Interaction(i)) => Some(Item {
@@ -123,7 +148,12 @@ pub fn triage(
             }),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// Adds the signals to their interactions: negative ones, and operational ones as conditions.
+/// Returns the signals without an interaction and the negative signals.
+fn add_signals(items: &mut [Item], signals: &[SignalRow]) -> (u64, u64) {
     let index: HashMap<String, usize> = items
         .iter()
         .enumerate()
@@ -145,8 +175,11 @@ pub fn triage(
             items[i].negative.push((s.kind.clone(), s.name.clone()));
         }
     }
+    (orphan, negative_signals)
+}
 
-    // Negative signals by prompt version, model and signal.
+/// Negative signals by prompt version, model and signal, most signals first.
+fn signal_groups(items: &[Item]) -> Vec<Group> {
     // (prompt, version, model, signal) → (signals, interactions)
     type Key = (String, String, String, String);
     let mut groups: BTreeMap<Key, (u64, BTreeSet<usize>)> = BTreeMap::new();
@@ -177,9 +210,12 @@ pub fn triage(
         )
         .collect();
     groups.sort_by_key(|g| std::cmp::Reverse(g.signals));
+    groups
+}
 
-    // Conditions: among bad answers against the others.
-    let bad: Vec<&Item> = items.iter().filter(|i| i.bad()).collect();
+/// Each condition's share among the bad answers against among the others, most common among
+/// the bad first.
+fn conditions(items: &[Item], bad: &[&Item]) -> Vec<Condition> {
     let good: Vec<&Item> = items.iter().filter(|i| !i.bad()).collect();
     let names: BTreeSet<&String> = items.iter().flat_map(|i| &i.conditions).collect();
     let share = |set: &[&Item], c: &str| {
@@ -193,13 +229,16 @@ pub fn triage(
         .into_iter()
         .map(|c| Condition {
             name: c.clone(),
-            bad_share: share(&bad, c),
+            bad_share: share(bad, c),
             other_share: share(&good, c),
         })
         .collect();
     conditions.sort_by(|a, b| b.bad_share.total_cmp(&a.bad_share));
+    conditions
+}
 
-    // Clusters by signal kind (of the bad answers), by tag, by text.
+/// The interactions with each kind of negative signal.
+fn by_kind(items: &[Item]) -> Vec<(String, Vec<usize>)> {
     let mut kinds: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (n, it) in items.iter().enumerate() {
         let set: BTreeSet<&String> = it.negative.iter().map(|(k, _)| k).collect();
@@ -207,58 +246,54 @@ pub fn triage(
             kinds.entry(k.clone()).or_default().push(n);
         }
     }
+    kinds.into_iter().collect()
+}
+
+/// The interactions with each tag.
+fn by_tag(items: &[Item]) -> Vec<(String, Vec<usize>)> {
     let mut tags: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (n, it) in items.iter().enumerate() {
         for t in &it.interaction.tags {
             tags.entry(t.clone()).or_default().push(n);
         }
     }
+    tags.into_iter().collect()
+}
+
+/// Clusters of similar inputs (TF-IDF cosine above `similarity`), labeled by their top terms.
+fn text_clusters(items: &[Item], similarity: f64) -> Vec<(String, Vec<usize>)> {
     let texts: Vec<String> = items.iter().map(|i| input_text(&i.interaction)).collect();
     let (vectors, words) = tfidf(&texts);
-    let text_groups = cluster_vectors(&vectors, opts.similarity);
+    cluster_vectors(&vectors, similarity)
+        .into_iter()
+        .map(|members| {
+            (
+                top_terms(&vectors, &words, &members, 3).join(" · "),
+                members,
+            )
+        })
+        .collect()
+}
 
-    let build = |groups: Vec<(String, Vec<usize>)>, top: usize| -> Vec<Cluster> {
-        let mut out: Vec<Cluster> = groups
-            .into_iter()
-            .map(|(label, members)| cluster(&items, label, &members))
-            .filter(|c| c.bad > 0)
-            .collect();
-        out.sort_by(|a, b| {
-            b.bad
-                .cmp(&a.bad)
-                .then(b.bad_share.total_cmp(&a.bad_share))
-                .then(a.label.cmp(&b.label))
-        });
-        for (i, c) in out.iter_mut().enumerate() {
-            c.id = i + 1;
-        }
-        out.truncate(top);
-        out
-    };
-    let by_text = build(
-        text_groups
-            .into_iter()
-            .map(|members| {
-                (
-                    top_terms(&vectors, &words, &members, 3).join(" · "),
-                    members,
-                )
-            })
-            .collect(),
-        usize::MAX,
-    );
-    TriageReport {
-        interactions: items.len() as u64,
-        bad: bad.len() as u64,
-        negative_signals,
-        orphan_signals: orphan,
-        bad_in_golden: bad.iter().filter(|i| i.in_golden).count() as u64,
-        groups,
-        conditions,
-        by_kind: build(kinds.into_iter().collect(), opts.top),
-        by_tag: build(tags.into_iter().collect(), opts.top),
-        by_text,
+/// The groups with bad answers as clusters, most bad answers first, numbered from 1, at most
+/// `top` of them.
+fn ranked(items: &[Item], groups: Vec<(String, Vec<usize>)>, top: usize) -> Vec<Cluster> {
+    let mut out: Vec<Cluster> = groups
+        .into_iter()
+        .map(|(label, members)| cluster(items, label, &members))
+        .filter(|c| c.bad > 0)
+        .collect();
+    out.sort_by(|a, b| {
+        b.bad
+            .cmp(&a.bad)
+            .then(b.bad_share.total_cmp(&a.bad_share))
+            .then(a.label.cmp(&b.label))
+    });
+    for (i, c) in out.iter_mut().enumerate() {
+        c.id = i + 1;
     }
+    out.truncate(top);
+    out
 }
 
 fn cluster(items: &[Item], label: String, members: &[usize]) -> Cluster {

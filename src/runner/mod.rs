@@ -291,8 +291,8 @@ pub async fn execute(
     let Begun {
         run_id,
         finished,
-        next_seq: mut seq,
-        mut progress,
+        next_seq,
+        progress,
         log,
         lease: _lease,
     } = begin(plan, store, options).await?;
@@ -309,20 +309,11 @@ pub async fn execute(
     let mut pending: VecDeque<Job> = VecDeque::new();
     let mut ready: Vec<Finished> = Vec::new();
     let mut exhausted = false;
-    let mut first_error = None;
-    let mut first_error_kind = None;
     let mut stopped = None;
     let lookahead = (plan.concurrency * 2).max(PREFETCH);
     let judges = Arc::new(options.judges.clone());
-    let mut starter = Starter {
-        plan,
-        client,
-        judges: &judges,
-        budget: options
-            .max_cost
-            .map(|limit| Budget::new(limit, progress.cost_usd)),
-        held_back: None,
-    };
+    let mut starter = Starter::new(plan, client, &judges, options.max_cost, progress.cost_usd);
+    let mut recorder = Recorder::new(plan, run_id, next_seq, progress);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -348,95 +339,178 @@ pub async fn execute(
                 }
                 break;
             }
-            tokio::select! {
-                joined = tasks.join_next() => match joined {
-                    Some(Ok(f)) => batch.push(f),
-                    Some(Err(e)) => return Err(crate::error::Error::Runtime(std::io::Error::other(format!("a case task failed: {e}")))),
-                    None => {}
-                },
-                () = sink.due(), if sink.waiting() => {
-                    sink.flush().await?;
-                    continue;
-                }
-                _ = &mut ctrl_c => {
-                    stopped = Some(StopReason::Interrupted);
-                    // Answers already received are kept (they were paid for); the requests
-                    // still in flight are cancelled. A second Ctrl-C leaves at once.
-                    while let Some(Ok(f)) = tasks.try_join_next() {
-                        batch.push(f);
-                    }
-                    tasks.abort_all();
-                    tokio::spawn(async {
-                        if tokio::signal::ctrl_c().await.is_ok() {
-                            #[expect(clippy::exit, reason = "the user pressed Ctrl-C twice: leave now")]
-                            std::process::exit(130);
-                        }
-                    });
-                }
+            match wait(&mut tasks, &mut sink, ctrl_c.as_mut(), &mut batch).await? {
+                Waited::Joined => {}
+                Waited::Flushed => continue,
+                Waited::Interrupted => stopped = Some(StopReason::Interrupted),
             }
         }
         // Group commit: what finishes within COMMIT_WINDOW of the first goes into the run's
         // log in one write (or, without a log, into one transaction: each commit writes whole
         // pages, so one per case would write ~25 KB a case). Freed slots are refilled
         // meanwhile, so the window costs no throughput.
-        let deadline = tokio::time::Instant::now() + COMMIT_WINDOW;
         // A task that failed (a bug) ends the run, once the cases finished with it are kept.
-        let mut failed_task = None;
-        while stopped.is_none() && batch.len() < MAX_BATCH && !tasks.is_empty() {
-            starter.fill(&mut tasks, &mut pending);
-            match tokio::time::timeout_at(deadline, tasks.join_next()).await {
-                Ok(Some(Ok(f))) => batch.push(f),
-                Ok(Some(Err(e))) => {
-                    failed_task = Some(e);
-                    break;
-                }
-                Ok(None) | Err(_) => break,
-            }
-        }
-        let mut records = Vec::with_capacity(batch.len());
-        for finished in batch {
-            let reserved = finished.reserved;
-            let record = record(
-                plan,
-                &run_id,
-                seq,
-                finished,
-                &mut first_error,
-                &mut first_error_kind,
-            );
-            seq += 1;
-            tally(&mut progress, &record);
-            starter.settle(&reserved, &record);
-            records.push(record);
-        }
+        let failed_task = match stopped {
+            None => gather(&mut starter, &mut tasks, &mut pending, &mut batch).await,
+            Some(_) => None,
+        };
+        let records = recorder.record_settled(batch, &mut starter);
         sink.push(records).await?;
         if let Some(e) = failed_task {
-            return Err(crate::error::Error::Runtime(std::io::Error::other(
-                format!("a case task failed: {e}"),
-            )));
+            return Err(task_failed(e));
         }
-        on_progress(&progress);
+        on_progress(&recorder.progress);
         if stopped == Some(StopReason::Interrupted) {
             break;
         }
     }
     tasks.abort_all();
     sink.flush().await?;
-    let mut outcome = end(
-        store,
-        run_id,
-        progress,
-        stopped,
-        first_error,
-        first_error_kind,
-        started,
-    )
-    .await?;
+    let mut outcome = end(store, recorder, stopped, started).await?;
     if stopped == Some(StopReason::Budget) {
         outcome.held_back = starter.held_back;
     }
     sink.finish();
     Ok(outcome)
+}
+
+/// What waiting for the first case of a group came to.
+enum Waited {
+    /// A task ended: the case it finished is in the group.
+    Joined,
+    /// The logged cases were due in the store, and are there.
+    Flushed,
+    /// Ctrl-C: the answers already received are in the group, the other requests cancelled.
+    Interrupted,
+}
+
+/// Waits for the first case of a group to finish, for the logged cases to be due in the
+/// store, or for Ctrl-C.
+async fn wait(
+    tasks: &mut JoinSet<Finished>,
+    sink: &mut Sink<'_>,
+    ctrl_c: std::pin::Pin<&mut impl std::future::Future<Output = std::io::Result<()>>>,
+    batch: &mut Vec<Finished>,
+) -> Result<Waited, crate::error::Error> {
+    tokio::select! {
+        joined = tasks.join_next() => match joined {
+            Some(Ok(f)) => batch.push(f),
+            Some(Err(e)) => return Err(task_failed(e)),
+            None => {}
+        },
+        () = sink.due(), if sink.waiting() => {
+            sink.flush().await?;
+            return Ok(Waited::Flushed);
+        }
+        _ = ctrl_c => {
+            // Answers already received are kept (they were paid for); the requests
+            // still in flight are cancelled. A second Ctrl-C leaves at once.
+            while let Some(Ok(f)) = tasks.try_join_next() {
+                batch.push(f);
+            }
+            tasks.abort_all();
+            tokio::spawn(async {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    #[expect(clippy::exit, reason = "the user pressed Ctrl-C twice: leave now")]
+                    std::process::exit(130);
+                }
+            });
+            return Ok(Waited::Interrupted);
+        }
+    }
+    Ok(Waited::Joined)
+}
+
+/// The error that ends a run when a case task failed (a bug).
+fn task_failed(e: tokio::task::JoinError) -> crate::error::Error {
+    crate::error::Error::Runtime(std::io::Error::other(format!("a case task failed: {e}")))
+}
+
+/// Adds to a group what finishes within `COMMIT_WINDOW`, up to `MAX_BATCH` cases, refilling
+/// freed slots meanwhile; returns the error of a task that failed.
+async fn gather(
+    starter: &mut Starter<'_, '_>,
+    tasks: &mut JoinSet<Finished>,
+    pending: &mut VecDeque<Job>,
+    batch: &mut Vec<Finished>,
+) -> Option<tokio::task::JoinError> {
+    let deadline = tokio::time::Instant::now() + COMMIT_WINDOW;
+    while batch.len() < MAX_BATCH && !tasks.is_empty() {
+        starter.fill(tasks, pending);
+        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+            Ok(Some(Ok(f))) => batch.push(f),
+            Ok(Some(Err(e))) => return Some(e),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    None
+}
+
+/// Records the finished items of a run in order: numbers them, counts them in the progress
+/// and keeps the first provider error.
+struct Recorder<'a, 'p> {
+    plan: &'a Plan<'p>,
+    run_id: RunId,
+    /// The next case's sequence number.
+    seq: i64,
+    progress: Progress,
+    first_error: Option<(String, String)>,
+    first_error_kind: Option<ErrorKind>,
+}
+
+impl<'a, 'p> Recorder<'a, 'p> {
+    /// A recorder that goes on from `seq` and `progress` (a resumed run's).
+    fn new(plan: &'a Plan<'p>, run_id: RunId, seq: i64, progress: Progress) -> Self {
+        Recorder {
+            plan,
+            run_id,
+            seq,
+            progress,
+            first_error: None,
+            first_error_kind: None,
+        }
+    }
+
+    /// Scores a finished item into its record (see `record`), and counts it.
+    fn record(&mut self, f: Finished) -> Record {
+        let r = record(
+            self.plan,
+            &self.run_id,
+            self.seq,
+            f,
+            &mut self.first_error,
+            &mut self.first_error_kind,
+        );
+        self.seq += 1;
+        tally(&mut self.progress, &r);
+        r
+    }
+
+    /// Records a group of finished cases, replacing what the spend limit reserved for each
+    /// with what it paid.
+    fn record_settled(
+        &mut self,
+        batch: Vec<Finished>,
+        starter: &mut Starter<'_, '_>,
+    ) -> Vec<Record> {
+        let mut records = Vec::with_capacity(batch.len());
+        for finished in batch {
+            let reserved = finished.reserved;
+            let record = self.record(finished);
+            starter.settle(&reserved, &record);
+            records.push(record);
+        }
+        records
+    }
+
+    /// Records finished items, in their order.
+    fn record_all(&mut self, batch: Vec<Finished>) -> Vec<Record> {
+        let mut records = Vec::with_capacity(batch.len());
+        for f in batch {
+            records.push(self.record(f));
+        }
+        records
+    }
 }
 
 /// Starts pending jobs while the concurrency allows and the spend limit covers them.
@@ -449,7 +523,24 @@ struct Starter<'a, 'p> {
     held_back: Option<(f64, f64)>,
 }
 
-impl Starter<'_, '_> {
+impl<'a, 'p> Starter<'a, 'p> {
+    /// A starter for a run that paid `paid` so far, under the spend limit `max_cost`.
+    fn new(
+        plan: &'a Plan<'p>,
+        client: &'a Arc<Client>,
+        judges: &'a Arc<Vec<JudgeRunner>>,
+        max_cost: Option<f64>,
+        paid: f64,
+    ) -> Self {
+        Starter {
+            plan,
+            client,
+            judges,
+            budget: max_cost.map(|limit| Budget::new(limit, paid)),
+            held_back: None,
+        }
+    }
+
     fn fill(&mut self, tasks: &mut JoinSet<Finished>, pending: &mut VecDeque<Job>) {
         self.held_back = None;
         while tasks.len() < self.plan.concurrency {
@@ -622,25 +713,15 @@ pub async fn execute_batch(
     mut on_batch: impl FnMut(&BatchStatus),
 ) -> Result<RunOutcome, crate::error::Error> {
     let started = Instant::now();
-    let Some(api) = client.batch_api() else {
-        return Err(crate::error::Error::usage(
-            format!(
-                "`--batch` needs an `openai` provider, and model `{}` uses `{}` ({})",
-                plan.model.name,
-                plan.provider.name,
-                plan.provider.kind.name()
-            ),
-            None,
-        ));
-    };
+    let api = batch_api(plan, client)?;
     let repeats = options.repeats.max(1);
     // A batch's results are stored as they come back, in large transactions: its log only
     // says that the run is going on (see `is_going`).
     let Begun {
         run_id,
         finished,
-        next_seq: mut seq,
-        mut progress,
+        next_seq,
+        progress,
         log,
         lease: _lease,
     } = begin(plan, store, options).await?;
@@ -653,136 +734,180 @@ pub async fn execute_batch(
     )
     .await
     {}
-    let mut first_error = None;
-    let mut first_error_kind = None;
-    let mut commit = |batch: Vec<Finished>, seq: &mut i64, progress: &mut Progress| {
-        let mut records = Vec::with_capacity(batch.len());
-        for f in batch {
-            let r = record(
-                plan,
-                &run_id,
-                *seq,
-                f,
-                &mut first_error,
-                &mut first_error_kind,
-            );
-            *seq += 1;
-            tally(progress, &r);
-            records.push(r);
-        }
-        records
-    };
-    let records = commit(ready, &mut seq, &mut progress);
+    let mut recorder = Recorder::new(plan, run_id, next_seq, progress);
+    let records = recorder.record_all(ready);
     store.insert_cases(&plan.dataset.version, &records).await?;
-    on_progress(&progress);
+    on_progress(&recorder.progress);
 
     let mut stopped = None;
     if !jobs.is_empty() {
         let existing = options.resume.as_ref().and_then(|r| r.batch_id.clone());
-        let mut status = match existing {
-            Some(id) => batch_status_retrying(api, &id, false).await,
-            None => {
-                let mut jsonl = String::new();
-                for job in &jobs {
-                    jsonl.push_str(&crate::provider::batch::input_line(
-                        &custom_id(&job.case.id, job.repeat),
-                        &job.request,
-                        api,
-                    ));
-                    jsonl.push('\n');
-                }
-                api.create_batch(jsonl).await
-            }
-        }
-        .map_err(crate::error::Error::ProviderSetup)?;
-        store.set_batch_id(&run_id, &status.id).await?;
+        let status = submit_batch(api, &jobs, existing)
+            .await
+            .map_err(crate::error::Error::ProviderSetup)?;
+        store.set_batch_id(&recorder.run_id, &status.id).await?;
         on_batch(&status);
-        let no_delay = crate::env::setting(crate::env::NO_RETRY_DELAY).is_some();
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
-        let mut poll = 0;
-        while !status.is_done() {
-            let delay = if no_delay {
-                std::time::Duration::from_millis(10)
-            } else {
-                crate::provider::batch::poll_delay(poll)
-            };
-            poll += 1;
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = &mut ctrl_c => {
-                    stopped = Some(StopReason::Interrupted);
-                    break;
+        let status = poll_batch(api, status, &mut on_batch).await?;
+        match status {
+            None => stopped = Some(StopReason::Interrupted),
+            Some(status) => {
+                let mut finished = batch_finished(api, client, &status, jobs).await?;
+                // Judges grade the batch's answers through ordinary calls.
+                judge_answers(&mut finished, &options.judges).await;
+                let records = recorder.record_all(finished);
+                for chunk in records.chunks(MAX_BATCH) {
+                    store.insert_cases(&plan.dataset.version, chunk).await?;
                 }
+                on_progress(&recorder.progress);
             }
-            status = batch_status_retrying(api, &status.id, no_delay)
-                .await
-                .map_err(crate::error::Error::ProviderSetup)?;
-            on_batch(&status);
-        }
-        if stopped.is_none() {
-            let mut results: std::collections::HashMap<
-                String,
-                Result<crate::provider::ChatResponse, crate::provider::ProviderError>,
-            > = api
-                .batch_results(&status)
-                .await
-                .map_err(crate::error::Error::ProviderSetup)?
-                .into_iter()
-                .map(|r| (r.custom_id, r.result))
-                .collect();
-            let batch_status = status.status.clone();
-            let finished: Vec<Finished> = jobs
-                .into_iter()
-                .map(|job| {
-                    let result = match results.remove(&custom_id(&job.case.id, job.repeat)) {
-                        Some(Ok(response)) => {
-                            let cache_entry = client.cache_entry(&job.request, job.call_key(), &response);
-                            Ok(Reply { response, cache_hit: false, attempts: 1, cache_entry, batch: true })
-                        }
-                        Some(Err(error)) => Err(CaseError::Provider(Failure { error, attempts: 1 })),
-                        None => Err(CaseError::Provider(Failure {
-                            error: crate::provider::ProviderError::new(ErrorKind::ServerError, format!("the batch ended `{batch_status}` without an answer for this case")),
-                            attempts: 1,
-                        })),
-                    };
-                    Finished { case: job.case, repeat: job.repeat, request_hash: Some(job.hash), result, judged: Vec::new(), reserved: Reservation::default() }
-                })
-                .collect();
-            // Judges grade the batch's answers through ordinary calls.
-            let mut finished = finished;
-            for f in &mut finished {
-                if let Ok(reply) = &f.result {
-                    for j in &options.judges {
-                        for vote in 0..j.votes.max(1) {
-                            f.judged.push(
-                                judge_output(j, &f.case, &reply.response.content, vote).await,
-                            );
-                        }
-                    }
-                }
-            }
-            let records = commit(finished, &mut seq, &mut progress);
-            for chunk in records.chunks(MAX_BATCH) {
-                store.insert_cases(&plan.dataset.version, chunk).await?;
-            }
-            on_progress(&progress);
         }
     }
-    let outcome = end(
-        store,
-        run_id,
-        progress,
-        stopped,
-        first_error,
-        first_error_kind,
-        started,
-    )
-    .await;
+    let outcome = end(store, recorder, stopped, started).await;
     if let Some(log) = log {
         log.remove().ok();
     }
     outcome
+}
+
+/// The client's Batch API, which only an `openai` provider has.
+fn batch_api<'c>(
+    plan: &Plan<'_>,
+    client: &'c Client,
+) -> Result<&'c crate::provider::openai::OpenAi, crate::error::Error> {
+    client.batch_api().ok_or_else(|| {
+        crate::error::Error::usage(
+            format!(
+                "`--batch` needs an `openai` provider, and model `{}` uses `{}` ({})",
+                plan.model.name,
+                plan.provider.name,
+                plan.provider.kind.name()
+            ),
+            None,
+        )
+    })
+}
+
+/// The batch of the jobs: the one a resumed run started (`existing`), else a new one.
+async fn submit_batch(
+    api: &crate::provider::openai::OpenAi,
+    jobs: &VecDeque<Job>,
+    existing: Option<String>,
+) -> Result<BatchStatus, crate::provider::ProviderError> {
+    match existing {
+        Some(id) => batch_status_retrying(api, &id, false).await,
+        None => {
+            let mut jsonl = String::new();
+            for job in jobs {
+                jsonl.push_str(&crate::provider::batch::input_line(
+                    &custom_id(&job.case.id, job.repeat),
+                    &job.request,
+                    api,
+                ));
+                jsonl.push('\n');
+            }
+            api.create_batch(jsonl).await
+        }
+    }
+}
+
+/// Polls a batch with backoff until it is done, reporting each status; `None` when Ctrl-C
+/// stopped the wait.
+async fn poll_batch(
+    api: &crate::provider::openai::OpenAi,
+    mut status: BatchStatus,
+    on_batch: &mut impl FnMut(&BatchStatus),
+) -> Result<Option<BatchStatus>, crate::error::Error> {
+    let no_delay = crate::env::setting(crate::env::NO_RETRY_DELAY).is_some();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut poll = 0;
+    while !status.is_done() {
+        let delay = if no_delay {
+            std::time::Duration::from_millis(10)
+        } else {
+            crate::provider::batch::poll_delay(poll)
+        };
+        poll += 1;
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = &mut ctrl_c => {
+                return Ok(None);
+            }
+        }
+        status = batch_status_retrying(api, &status.id, no_delay)
+            .await
+            .map_err(crate::error::Error::ProviderSetup)?;
+        on_batch(&status);
+    }
+    Ok(Some(status))
+}
+
+/// The jobs of a finished batch with their answers (fetched from the provider); a job the
+/// batch did not answer is a server error.
+async fn batch_finished(
+    api: &crate::provider::openai::OpenAi,
+    client: &Client,
+    status: &BatchStatus,
+    jobs: VecDeque<Job>,
+) -> Result<Vec<Finished>, crate::error::Error> {
+    let mut results: std::collections::HashMap<
+        String,
+        Result<crate::provider::ChatResponse, crate::provider::ProviderError>,
+    > = api
+        .batch_results(status)
+        .await
+        .map_err(crate::error::Error::ProviderSetup)?
+        .into_iter()
+        .map(|r| (r.custom_id, r.result))
+        .collect();
+    let batch_status = status.status.clone();
+    Ok(jobs
+        .into_iter()
+        .map(|job| {
+            let result = match results.remove(&custom_id(&job.case.id, job.repeat)) {
+                Some(Ok(response)) => {
+                    let cache_entry = client.cache_entry(&job.request, job.call_key(), &response);
+                    Ok(Reply {
+                        response,
+                        cache_hit: false,
+                        attempts: 1,
+                        cache_entry,
+                        batch: true,
+                    })
+                }
+                Some(Err(error)) => Err(CaseError::Provider(Failure { error, attempts: 1 })),
+                None => Err(CaseError::Provider(Failure {
+                    error: crate::provider::ProviderError::new(
+                        ErrorKind::ServerError,
+                        format!("the batch ended `{batch_status}` without an answer for this case"),
+                    ),
+                    attempts: 1,
+                })),
+            };
+            Finished {
+                case: job.case,
+                repeat: job.repeat,
+                request_hash: Some(job.hash),
+                result,
+                judged: Vec::new(),
+                reserved: Reservation::default(),
+            }
+        })
+        .collect())
+}
+
+/// Has the judges grade the answered items, one call after another.
+async fn judge_answers(finished: &mut [Finished], judges: &[JudgeRunner]) {
+    for f in finished {
+        if let Ok(reply) = &f.result {
+            for j in judges {
+                for vote in 0..j.votes.max(1) {
+                    f.judged
+                        .push(judge_output(j, &f.case, &reply.response.content, vote).await);
+                }
+            }
+        }
+    }
 }
 
 /// Polls a batch, riding out transient failures (a batch may take hours; one 502 on the way
@@ -805,24 +930,23 @@ async fn batch_status_retrying(
 /// Marks a run finished (or stopped, with the reason) and says how it ended.
 async fn end(
     store: &Store,
-    run_id: RunId,
-    progress: Progress,
+    recorder: Recorder<'_, '_>,
     stopped: Option<StopReason>,
-    first_error: Option<(String, String)>,
-    first_error_kind: Option<ErrorKind>,
     started: Instant,
 ) -> Result<RunOutcome, crate::error::Error> {
     let (status, reason) = match stopped {
         None => (RunStatus::Finished, None),
         Some(r) => (RunStatus::Stopped, Some(r.as_str())),
     };
-    store.finish_run(&run_id, status, reason, &now()).await?;
+    store
+        .finish_run(&recorder.run_id, status, reason, &now())
+        .await?;
     Ok(RunOutcome {
-        run_id,
-        progress,
+        run_id: recorder.run_id,
+        progress: recorder.progress,
         stopped,
-        first_error: first_error.map(|(_, m)| m),
-        first_error_kind,
+        first_error: recorder.first_error.map(|(_, m)| m),
+        first_error_kind: recorder.first_error_kind,
         elapsed_secs: started.elapsed().as_secs_f64(),
         held_back: None,
     })
@@ -1134,16 +1258,80 @@ fn record(
     first_error_kind: &mut Option<ErrorKind>,
 ) -> Record {
     let case = f.case;
-    let golden = golden_row(&case);
-    let mut row = CaseRow {
+    let mut row = case_row(run_id, seq, &case, f.repeat, f.request_hash);
+    let reply = match f.result {
+        Ok(r) => r,
+        Err(error) => return failed(row, &case, error, first_error, first_error_kind),
+    };
+    measure(plan, &mut row, &reply);
+    let response = reply.response;
+
+    let contract = plan.prompt.contract.as_ref();
+    let checked = contract.map(|c| c.check(&response.content));
+    let parsed = parsed_output(checked.as_ref(), &response.content);
+    let violation = checked.as_ref().and_then(|c| c.as_ref().err());
+    let output = Output {
+        text: &response.content,
+        parsed: parsed.as_ref(),
+        contract: checked.as_ref().map(|c| c.as_ref().map(|_| ())),
+    };
+    let mut scores = score::score_all(&plan.suite.scorers, &case, &output);
+    // The judges' votes join the scores, one score per judge scorer: the majority of the
+    // readable votes (a tie fails), or an error when no vote could be read. A judge error is
+    // never a pass.
+    let mut judgement = Judgement {
+        verdicts: Vec::new(),
+        cache: reply.cache_entry.into_iter().collect(),
+        error: None,
+    };
+    for (scorer, votes) in by_scorer(f.judged) {
+        scores.push(judgement.score(&case.id, f.repeat, scorer, votes));
+    }
+    set_status(
+        &mut row,
+        violation,
+        &scores,
+        judgement.error,
+        response.finish_reason.as_deref(),
+    );
+    row.output = Some(response.content);
+    row.parsed_json = parsed.map(|p| Value::Object(p).to_string());
+    let score_rows = scores
+        .into_iter()
+        .map(|s| ScoreRow {
+            case_id: case.id.clone(),
+            repeat_index: i64::from(f.repeat),
+            scorer: s.scorer,
+            outcome: s.outcome,
+            detail: s.detail,
+        })
+        .collect();
+    Record {
+        case: row,
+        scores: score_rows,
+        verdicts: judgement.verdicts,
+        cache: judgement.cache,
+    }
+}
+
+/// The row of a finished item before its answer is looked at: an error until scored.
+fn case_row(
+    run_id: &str,
+    seq: i64,
+    case: &Case,
+    repeat: u32,
+    request_hash: Option<String>,
+) -> CaseRow {
+    let golden = golden_row(case);
+    CaseRow {
         run_id: RunId::new(run_id),
         case_id: case.id.clone(),
-        repeat_index: i64::from(f.repeat),
+        repeat_index: i64::from(repeat),
         seq,
         status: CaseStatus::Error,
         kind: None,
         message: None,
-        request_hash: f.request_hash,
+        request_hash,
         vars_json: golden.vars_json,
         expected_json: golden.expected_json,
         tags_json: golden.tags_json,
@@ -1159,18 +1347,24 @@ fn record(
         attempts: 0,
         ttft_ms: None,
         logprobs_json: None,
-    };
-    let reply = match f.result {
-        Ok(r) => r,
-        Err(CaseError::Render(m)) => {
+    }
+}
+
+/// The record of an item without an answer (it could not be rendered, or the provider
+/// failed), keeping the first provider error in case order.
+fn failed(
+    mut row: CaseRow,
+    case: &Case,
+    error: CaseError,
+    first_error: &mut Option<(String, String)>,
+    first_error_kind: &mut Option<ErrorKind>,
+) -> Record {
+    match error {
+        CaseError::Render(m) => {
             row.kind = Some(CaseKind::Template);
             row.message = Some(m);
-            return Record {
-                case: row,
-                ..Record::default()
-            };
         }
-        Err(CaseError::Provider(failure)) => {
+        CaseError::Provider(failure) => {
             let e = failure.error;
             // The first in case order, so that the message does not depend on timing.
             if first_error.as_ref().is_none_or(|(id, _)| case.id < *id) {
@@ -1187,13 +1381,18 @@ fn record(
             } else {
                 e.message
             });
-            return Record {
-                case: row,
-                ..Record::default()
-            };
         }
-    };
-    let response = reply.response;
+    }
+    Record {
+        case: row,
+        ..Record::default()
+    }
+}
+
+/// Copies what a reply used and cost into its row: tokens, price (the batch price for a batch
+/// answer, which has no latency of its own), timings and log-probabilities.
+fn measure(plan: &Plan<'_>, row: &mut CaseRow, reply: &Reply) {
+    let response = &reply.response;
     let usage = response.usage;
     row.cache_hit = i64::from(reply.cache_hit);
     row.attempts = i64::from(reply.attempts);
@@ -1218,40 +1417,56 @@ fn record(
         .logprobs
         .as_ref()
         .and_then(|l| serde_json::to_string(l).ok());
+}
 
-    let contract = plan.prompt.contract.as_ref();
-    let checked = contract.map(|c| c.check(&response.content));
-    let parsed: Option<Map<String, Value>> = match &checked {
+/// The fields of an output: those the contract checked, else whatever parses as a JSON
+/// object.
+fn parsed_output(
+    checked: Option<&Result<Map<String, Value>, crate::contract::Violation>>,
+    content: &str,
+) -> Option<Map<String, Value>> {
+    match checked {
         Some(Ok(fields)) if !fields.is_empty() => Some(fields.clone()),
         // Keep what parses even when the contract is broken: the report shows it.
-        _ => crate::contract::parse_json_output(&response.content)
+        _ => crate::contract::parse_json_output(content)
             .ok()
             .and_then(|v| match v {
                 Value::Object(m) => Some(m),
                 _ => None,
             }),
-    };
-    let violation = checked.as_ref().and_then(|c| c.as_ref().err());
-    let output = Output {
-        text: &response.content,
-        parsed: parsed.as_ref(),
-        contract: checked.as_ref().map(|c| c.as_ref().map(|_| ())),
-    };
-    let mut scores = score::score_all(&plan.suite.scorers, &case, &output);
-    // The judges' votes join the scores, one score per judge scorer: the majority of the
-    // readable votes (a tie fails), or an error when no vote could be read. A judge error is
-    // never a pass.
-    let mut verdicts = Vec::new();
-    let mut cache: Vec<crate::store::CacheRow> = reply.cache_entry.into_iter().collect();
-    let mut judge_error = None;
+    }
+}
+
+/// The judges' votes grouped by scorer, in the order the scorers first appear.
+fn by_scorer(judged: Vec<Judged>) -> Vec<(String, Vec<Judged>)> {
     let mut by_scorer: Vec<(String, Vec<Judged>)> = Vec::new();
-    for j in f.judged {
+    for j in judged {
         match by_scorer.iter_mut().find(|(s, _)| *s == j.scorer) {
             Some((_, votes)) => votes.push(j),
             None => by_scorer.push((j.scorer.clone(), vec![j])),
         }
     }
-    for (scorer, votes) in by_scorer {
+    by_scorer
+}
+
+/// What the judges said about one output, as stored: their verdicts, the answers to cache
+/// (the model's first), and the first judge scorer without a readable vote.
+struct Judgement {
+    verdicts: Vec<VerdictRow>,
+    cache: Vec<crate::store::CacheRow>,
+    error: Option<String>,
+}
+
+impl Judgement {
+    /// Keeps one judge scorer's votes and returns its score: the majority of the readable
+    /// votes (a tie fails), or an error when no vote could be read.
+    fn score(
+        &mut self,
+        case_id: &str,
+        repeat: u32,
+        scorer: String,
+        votes: Vec<Judged>,
+    ) -> score::Score {
         let (mut pass, mut fail) = (0, 0);
         let mut first_reason = None;
         let mut first_error = None;
@@ -1271,29 +1486,14 @@ fn record(
             if outcome != Outcome::Error {
                 first_reason.get_or_insert_with(|| reason.clone().unwrap_or_default());
             }
-            verdicts.push(VerdictRow {
-                case_id: case.id.clone(),
-                repeat_index: i64::from(f.repeat),
-                scorer: j.scorer.clone(),
-                judge: j.judge.clone(),
-                vote: i64::from(j.vote),
-                judge_version: j.judge_version.clone(),
-                judge_model: j.judge_model.clone(),
-                outcome,
-                score,
-                reason,
-                input_tokens: j.input_tokens as i64,
-                output_tokens: j.output_tokens as i64,
-                cost_usd: j.cost_usd,
-                cache_hit: i64::from(j.cache_hit),
-                attempts: i64::from(j.attempts),
-            });
-            cache.extend(j.cache);
+            self.verdicts
+                .push(verdict_row(case_id, repeat, &j, outcome, score, reason));
+            self.cache.extend(j.cache);
         }
         let votes = pass + fail;
         let (outcome, detail) = if votes == 0 {
             let e = first_error.unwrap_or_default();
-            judge_error.get_or_insert_with(|| format!("{scorer}: {e}"));
+            self.error.get_or_insert_with(|| format!("{scorer}: {e}"));
             (Outcome::Error, e)
         } else if votes == 1 {
             (
@@ -1312,12 +1512,52 @@ fn record(
             };
             (outcome, format!("{pass} of {votes} readable votes pass"))
         };
-        scores.push(score::Score {
+        score::Score {
             scorer,
             outcome,
             detail: Some(detail),
-        });
+        }
     }
+}
+
+/// The stored row of one judge's vote.
+fn verdict_row(
+    case_id: &str,
+    repeat: u32,
+    j: &Judged,
+    outcome: Outcome,
+    score: Option<f64>,
+    reason: Option<String>,
+) -> VerdictRow {
+    VerdictRow {
+        case_id: case_id.to_owned(),
+        repeat_index: i64::from(repeat),
+        scorer: j.scorer.clone(),
+        judge: j.judge.clone(),
+        vote: i64::from(j.vote),
+        judge_version: j.judge_version.clone(),
+        judge_model: j.judge_model.clone(),
+        outcome,
+        score,
+        reason,
+        input_tokens: j.input_tokens as i64,
+        output_tokens: j.output_tokens as i64,
+        cost_usd: j.cost_usd,
+        cache_hit: i64::from(j.cache_hit),
+        attempts: i64::from(j.attempts),
+    }
+}
+
+/// Sets a scored case's status and message: a broken contract, else the first failed score,
+/// else a judge error, else a pass. A case that did not pass says when its output hit
+/// max_tokens.
+fn set_status(
+    row: &mut CaseRow,
+    violation: Option<&crate::contract::Violation>,
+    scores: &[score::Score],
+    judge_error: Option<String>,
+    finish_reason: Option<&str>,
+) {
     let failed: Vec<&score::Score> = scores
         .iter()
         .filter(|s| s.outcome == Outcome::Fail)
@@ -1341,27 +1581,9 @@ fn record(
     } else {
         row.status = CaseStatus::Pass;
     }
-    if response.finish_reason.as_deref() == Some("length") && row.status != CaseStatus::Pass {
+    if finish_reason == Some("length") && row.status != CaseStatus::Pass {
         let m = row.message.take().unwrap_or_default();
         row.message = Some(format!("{m} (the output hit max_tokens)"));
-    }
-    row.output = Some(response.content);
-    row.parsed_json = parsed.map(|p| Value::Object(p).to_string());
-    let score_rows = scores
-        .into_iter()
-        .map(|s| ScoreRow {
-            case_id: case.id.clone(),
-            repeat_index: i64::from(f.repeat),
-            scorer: s.scorer,
-            outcome: s.outcome,
-            detail: s.detail,
-        })
-        .collect();
-    Record {
-        case: row,
-        scores: score_rows,
-        verdicts,
-        cache,
     }
 }
 
@@ -1564,91 +1786,7 @@ pub async fn rescore(
             progress.errors += 1;
             continue;
         };
-        let object =
-            |text: &str| -> Map<String, Value> { serde_json::from_str(text).unwrap_or_default() };
-        let case = Arc::new(Case {
-            id: row.case_id.clone(),
-            vars: object(&row.vars_json),
-            expected: object(&row.expected_json),
-            outcome: None,
-            base_features: None,
-            tags: serde_json::from_str(&row.tags_json).unwrap_or_default(),
-            source: None,
-        });
-        let mut judged = Vec::new();
-        for j in judges {
-            for vote in 0..j.votes.max(1) {
-                judged.push(judge_output(j, &case, &output, vote).await);
-            }
-        }
-        // The suite's other judges keep their stored verdicts.
-        let carried: Vec<VerdictRow> = old
-            .remove(&(row.case_id.clone(), row.repeat_index))
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|v| {
-                suite_judges.contains(&v.scorer.as_str())
-                    && !judges
-                        .iter()
-                        .any(|j| j.scorer == v.scorer && j.judge.name == v.judge)
-            })
-            .collect();
-        for v in &carried {
-            let verdict = match v.outcome {
-                Outcome::Pass | Outcome::Fail => Ok(crate::judge::Verdict {
-                    outcome: v.outcome,
-                    score: v.score,
-                    reason: v.reason.clone().unwrap_or_default(),
-                }),
-                _ => Err(v.reason.clone().unwrap_or_default()),
-            };
-            judged.push(Judged {
-                scorer: v.scorer.clone(),
-                judge: v.judge.clone(),
-                vote: v.vote.max(0) as u32,
-                judge_version: v.judge_version.clone(),
-                judge_model: v.judge_model.clone(),
-                verdict: Some(verdict),
-                input_tokens: v.input_tokens.max(0) as u64,
-                output_tokens: v.output_tokens.max(0) as u64,
-                cost_usd: v.cost_usd,
-                cache_hit: v.cache_hit == 1,
-                attempts: v.attempts.max(0) as u32,
-                cache: Vec::new(),
-            });
-        }
-        let response = crate::provider::ChatResponse {
-            content: output,
-            usage: crate::provider::Usage {
-                input_tokens: row.input_tokens.max(0) as u64,
-                cached_input_tokens: row.cached_input_tokens.max(0) as u64,
-                output_tokens: row.output_tokens.max(0) as u64,
-            },
-            latency_ms: row.latency_ms.unwrap_or(0.0),
-            ttft_ms: row.ttft_ms,
-            finish_reason: None,
-            logprobs: row
-                .logprobs_json
-                .as_deref()
-                .and_then(|l| serde_json::from_str(l).ok()),
-            body: Value::Null,
-        };
-        // A batch answer (no latency of its own) keeps its batch price.
-        let reply = Reply {
-            response,
-            cache_hit: row.cache_hit == 1,
-            attempts: row.attempts.max(0) as u32,
-            cache_entry: None,
-            batch: row.latency_ms.is_none(),
-        };
-        let finished = Finished {
-            case,
-            repeat: row.repeat_index.max(0) as u32,
-            request_hash: row.request_hash.clone(),
-            result: Ok(reply),
-            judged,
-            reserved: Reservation::default(),
-        };
+        let finished = rejudge(&row, output, judges, &suite_judges, &mut old).await;
         let mut record = record(
             plan,
             &run.id,
@@ -1688,4 +1826,109 @@ pub async fn rescore(
         elapsed_secs: started.elapsed().as_secs_f64(),
         held_back: None,
     })
+}
+
+/// A stored answer made a finished item again: graded by `judges` anew, with the stored
+/// verdicts (taken from `old`) of the suite's other judges.
+async fn rejudge(
+    row: &CaseRow,
+    output: String,
+    judges: &[JudgeRunner],
+    suite_judges: &[&str],
+    old: &mut std::collections::HashMap<(String, i64), Vec<VerdictRow>>,
+) -> Finished {
+    let object =
+        |text: &str| -> Map<String, Value> { serde_json::from_str(text).unwrap_or_default() };
+    let case = Arc::new(Case {
+        id: row.case_id.clone(),
+        vars: object(&row.vars_json),
+        expected: object(&row.expected_json),
+        outcome: None,
+        base_features: None,
+        tags: serde_json::from_str(&row.tags_json).unwrap_or_default(),
+        source: None,
+    });
+    let mut judged = Vec::new();
+    for j in judges {
+        for vote in 0..j.votes.max(1) {
+            judged.push(judge_output(j, &case, &output, vote).await);
+        }
+    }
+    // The suite's other judges keep their stored verdicts.
+    let carried: Vec<VerdictRow> = old
+        .remove(&(row.case_id.clone(), row.repeat_index))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| {
+            suite_judges.contains(&v.scorer.as_str())
+                && !judges
+                    .iter()
+                    .any(|j| j.scorer == v.scorer && j.judge.name == v.judge)
+        })
+        .collect();
+    for v in &carried {
+        judged.push(carried_vote(v));
+    }
+    Finished {
+        case,
+        repeat: row.repeat_index.max(0) as u32,
+        request_hash: row.request_hash.clone(),
+        result: Ok(stored_reply(row, output)),
+        judged,
+        reserved: Reservation::default(),
+    }
+}
+
+/// A stored verdict as the judge's vote again.
+fn carried_vote(v: &VerdictRow) -> Judged {
+    let verdict = match v.outcome {
+        Outcome::Pass | Outcome::Fail => Ok(crate::judge::Verdict {
+            outcome: v.outcome,
+            score: v.score,
+            reason: v.reason.clone().unwrap_or_default(),
+        }),
+        _ => Err(v.reason.clone().unwrap_or_default()),
+    };
+    Judged {
+        scorer: v.scorer.clone(),
+        judge: v.judge.clone(),
+        vote: v.vote.max(0) as u32,
+        judge_version: v.judge_version.clone(),
+        judge_model: v.judge_model.clone(),
+        verdict: Some(verdict),
+        input_tokens: v.input_tokens.max(0) as u64,
+        output_tokens: v.output_tokens.max(0) as u64,
+        cost_usd: v.cost_usd,
+        cache_hit: v.cache_hit == 1,
+        attempts: v.attempts.max(0) as u32,
+        cache: Vec::new(),
+    }
+}
+
+/// A stored answer as the model's reply again, with what it used and cost.
+fn stored_reply(row: &CaseRow, output: String) -> Reply {
+    let response = crate::provider::ChatResponse {
+        content: output,
+        usage: crate::provider::Usage {
+            input_tokens: row.input_tokens.max(0) as u64,
+            cached_input_tokens: row.cached_input_tokens.max(0) as u64,
+            output_tokens: row.output_tokens.max(0) as u64,
+        },
+        latency_ms: row.latency_ms.unwrap_or(0.0),
+        ttft_ms: row.ttft_ms,
+        finish_reason: None,
+        logprobs: row
+            .logprobs_json
+            .as_deref()
+            .and_then(|l| serde_json::from_str(l).ok()),
+        body: Value::Null,
+    };
+    // A batch answer (no latency of its own) keeps its batch price.
+    Reply {
+        response,
+        cache_hit: row.cache_hit == 1,
+        attempts: row.attempts.max(0) as u32,
+        cache_entry: None,
+        batch: row.latency_ms.is_none(),
+    }
 }

@@ -266,6 +266,26 @@ fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
     out
 }
 
+/// Deletes the stored results, scores and verdicts of these cases, to write them anew.
+async fn delete_cases(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    records: &[Record],
+) -> Result<(), StoreError> {
+    for r in records {
+        for table in ["case_results", "scores", "verdicts"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE run_id = $1 AND case_id = $2 AND repeat_index = $3"
+            ))
+            .bind(&r.case.run_id)
+            .bind(&r.case.case_id)
+            .bind(r.case.repeat_index)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 /// One finished case with what goes with it: its scores, its judges' verdicts and the fresh
 /// answers to cache (the target's and the judges'). Serialized as a line of a run's log
 /// (`runlog`) until the store has it.
@@ -638,6 +658,8 @@ impl Store {
         Ok(())
     }
 
+    /// Writes the rows of finished cases in one transaction, first deleting those of the same
+    /// cases when `replace`.
     async fn write_cases(
         &self,
         dataset_version: &str,
@@ -649,16 +671,7 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         if replace {
-            for r in records {
-                for table in ["case_results", "scores", "verdicts"] {
-                    sqlx::query(&format!("DELETE FROM {table} WHERE run_id = $1 AND case_id = $2 AND repeat_index = $3"))
-                        .bind(&r.case.run_id)
-                        .bind(&r.case.case_id)
-                        .bind(r.case.repeat_index)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
+            delete_cases(&mut tx, records).await?;
         }
         for chunk in records.chunks(ROWS_PER_INSERT) {
             // A no-op for a run, which stored its cases when it began (`insert_golden`).
@@ -672,119 +685,155 @@ impl Store {
                 )
             });
             self.golden_rows(&mut tx, dataset_version, golden).await?;
-
-            let sql = format!(
-                "INSERT INTO case_results (run_id, case_id, repeat_index, seq, status, kind, message, request_hash, output, parsed_json, input_tokens, cached_input_tokens, output_tokens, cost_usd, latency_ms, ttft_ms, cache_hit, attempts, finished_at, logprobs_json) VALUES {}",
-                placeholders(self.backend, chunk.len(), 20)
-            );
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                let c = &r.case;
-                q = q
-                    .bind(&c.run_id)
-                    .bind(&c.case_id)
-                    .bind(c.repeat_index)
-                    .bind(c.seq)
-                    .bind(c.status)
-                    .bind(c.kind)
-                    .bind(&c.message)
-                    .bind(&c.request_hash)
-                    .bind(&c.output)
-                    .bind(stored_parsed(c.output.as_deref(), c.parsed_json.as_deref()))
-                    .bind(c.input_tokens)
-                    .bind(c.cached_input_tokens)
-                    .bind(c.output_tokens)
-                    .bind(c.cost_usd)
-                    .bind(c.latency_ms)
-                    .bind(c.ttft_ms)
-                    .bind(c.cache_hit)
-                    .bind(c.attempts)
-                    .bind(&c.finished_at)
-                    .bind(&c.logprobs_json);
-            }
-            q.execute(&mut *tx).await?;
-
-            let scores: Vec<(&CaseRow, &ScoreRow)> = chunk
-                .iter()
-                .flat_map(|r| r.scores.iter().map(move |s| (&r.case, s)))
-                .collect();
-            for part in scores.chunks(ROWS_PER_INSERT * 4) {
-                let sql = format!(
-                    "INSERT INTO scores (run_id, case_id, repeat_index, scorer, outcome, detail) VALUES {}",
-                    placeholders(self.backend, part.len(), 6)
-                );
-                let mut q = sqlx::query(&sql);
-                for (c, s) in part {
-                    q = q
-                        .bind(&c.run_id)
-                        .bind(&s.case_id)
-                        .bind(s.repeat_index)
-                        .bind(&s.scorer)
-                        .bind(s.outcome)
-                        .bind(&s.detail);
-                }
-                q.execute(&mut *tx).await?;
-            }
-
-            let verdicts: Vec<(&CaseRow, &VerdictRow)> = chunk
-                .iter()
-                .flat_map(|r| r.verdicts.iter().map(move |v| (&r.case, v)))
-                .collect();
-            for part in verdicts.chunks(ROWS_PER_INSERT) {
-                let sql = format!(
-                    "INSERT INTO verdicts (run_id, case_id, repeat_index, scorer, judge, vote, judge_version, judge_model, outcome, score, reason, input_tokens, output_tokens, cost_usd, cache_hit, attempts) VALUES {}",
-                    placeholders(self.backend, part.len(), 16)
-                );
-                let mut q = sqlx::query(&sql);
-                for (c, v) in part {
-                    q = q
-                        .bind(&c.run_id)
-                        .bind(&v.case_id)
-                        .bind(v.repeat_index)
-                        .bind(&v.scorer)
-                        .bind(&v.judge)
-                        .bind(v.vote)
-                        .bind(&v.judge_version)
-                        .bind(&v.judge_model)
-                        .bind(v.outcome)
-                        .bind(v.score)
-                        .bind(&v.reason)
-                        .bind(v.input_tokens)
-                        .bind(v.output_tokens)
-                        .bind(v.cost_usd)
-                        .bind(v.cache_hit)
-                        .bind(v.attempts);
-                }
-                q.execute(&mut *tx).await?;
-            }
-
-            // The last answer for a key wins (a refresh); keys are unique within a statement.
-            let mut seen = std::collections::HashSet::new();
-            let cached: Vec<(&CaseRow, &CacheRow)> = chunk
-                .iter()
-                .rev()
-                .flat_map(|r| r.cache.iter().rev().map(move |c| (&r.case, c)))
-                .filter(|(_, c)| seen.insert(c.key.as_str()))
-                .collect();
-            if !cached.is_empty() {
-                let sql = format!(
-                    "INSERT INTO response_cache (cache_key, provider_kind, model, response_json, created_at) VALUES {} \
-                     ON CONFLICT (cache_key) DO UPDATE SET response_json = excluded.response_json, created_at = excluded.created_at",
-                    placeholders(self.backend, cached.len(), 5)
-                );
-                let mut q = sqlx::query(&sql);
-                for (case, c) in cached {
-                    q = q
-                        .bind(&c.key)
-                        .bind(&c.provider_kind)
-                        .bind(&c.model)
-                        .bind(&c.response_json)
-                        .bind(&case.finished_at);
-                }
-                q.execute(&mut *tx).await?;
-            }
+            self.case_result_rows(&mut tx, chunk).await?;
+            self.score_rows(&mut tx, chunk).await?;
+            self.verdict_rows(&mut tx, chunk).await?;
+            self.cache_rows(&mut tx, chunk).await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Inserts the `case_results` rows of at most `ROWS_PER_INSERT` cases.
+    async fn case_result_rows(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        chunk: &[Record],
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO case_results (run_id, case_id, repeat_index, seq, status, kind, message, request_hash, output, parsed_json, input_tokens, cached_input_tokens, output_tokens, cost_usd, latency_ms, ttft_ms, cache_hit, attempts, finished_at, logprobs_json) VALUES {}",
+            placeholders(self.backend, chunk.len(), 20)
+        );
+        let mut q = sqlx::query(&sql);
+        for r in chunk {
+            let c = &r.case;
+            q = q
+                .bind(&c.run_id)
+                .bind(&c.case_id)
+                .bind(c.repeat_index)
+                .bind(c.seq)
+                .bind(c.status)
+                .bind(c.kind)
+                .bind(&c.message)
+                .bind(&c.request_hash)
+                .bind(&c.output)
+                .bind(stored_parsed(c.output.as_deref(), c.parsed_json.as_deref()))
+                .bind(c.input_tokens)
+                .bind(c.cached_input_tokens)
+                .bind(c.output_tokens)
+                .bind(c.cost_usd)
+                .bind(c.latency_ms)
+                .bind(c.ttft_ms)
+                .bind(c.cache_hit)
+                .bind(c.attempts)
+                .bind(&c.finished_at)
+                .bind(&c.logprobs_json);
+        }
+        q.execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    /// Inserts the `scores` rows of some cases.
+    async fn score_rows(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        chunk: &[Record],
+    ) -> Result<(), StoreError> {
+        let scores: Vec<(&CaseRow, &ScoreRow)> = chunk
+            .iter()
+            .flat_map(|r| r.scores.iter().map(move |s| (&r.case, s)))
+            .collect();
+        for part in scores.chunks(ROWS_PER_INSERT * 4) {
+            let sql = format!(
+                "INSERT INTO scores (run_id, case_id, repeat_index, scorer, outcome, detail) VALUES {}",
+                placeholders(self.backend, part.len(), 6)
+            );
+            let mut q = sqlx::query(&sql);
+            for (c, s) in part {
+                q = q
+                    .bind(&c.run_id)
+                    .bind(&s.case_id)
+                    .bind(s.repeat_index)
+                    .bind(&s.scorer)
+                    .bind(s.outcome)
+                    .bind(&s.detail);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts the `verdicts` rows of some cases.
+    async fn verdict_rows(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        chunk: &[Record],
+    ) -> Result<(), StoreError> {
+        let verdicts: Vec<(&CaseRow, &VerdictRow)> = chunk
+            .iter()
+            .flat_map(|r| r.verdicts.iter().map(move |v| (&r.case, v)))
+            .collect();
+        for part in verdicts.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO verdicts (run_id, case_id, repeat_index, scorer, judge, vote, judge_version, judge_model, outcome, score, reason, input_tokens, output_tokens, cost_usd, cache_hit, attempts) VALUES {}",
+                placeholders(self.backend, part.len(), 16)
+            );
+            let mut q = sqlx::query(&sql);
+            for (c, v) in part {
+                q = q
+                    .bind(&c.run_id)
+                    .bind(&v.case_id)
+                    .bind(v.repeat_index)
+                    .bind(&v.scorer)
+                    .bind(&v.judge)
+                    .bind(v.vote)
+                    .bind(&v.judge_version)
+                    .bind(&v.judge_model)
+                    .bind(v.outcome)
+                    .bind(v.score)
+                    .bind(&v.reason)
+                    .bind(v.input_tokens)
+                    .bind(v.output_tokens)
+                    .bind(v.cost_usd)
+                    .bind(v.cache_hit)
+                    .bind(v.attempts);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts or refreshes the `response_cache` rows of the answers some cases fetched.
+    async fn cache_rows(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        chunk: &[Record],
+    ) -> Result<(), StoreError> {
+        // The last answer for a key wins (a refresh); keys are unique within a statement.
+        let mut seen = std::collections::HashSet::new();
+        let cached: Vec<(&CaseRow, &CacheRow)> = chunk
+            .iter()
+            .rev()
+            .flat_map(|r| r.cache.iter().rev().map(move |c| (&r.case, c)))
+            .filter(|(_, c)| seen.insert(c.key.as_str()))
+            .collect();
+        if !cached.is_empty() {
+            let sql = format!(
+                "INSERT INTO response_cache (cache_key, provider_kind, model, response_json, created_at) VALUES {} \
+                 ON CONFLICT (cache_key) DO UPDATE SET response_json = excluded.response_json, created_at = excluded.created_at",
+                placeholders(self.backend, cached.len(), 5)
+            );
+            let mut q = sqlx::query(&sql);
+            for (case, c) in cached {
+                q = q
+                    .bind(&c.key)
+                    .bind(&c.provider_kind)
+                    .bind(&c.model)
+                    .bind(&c.response_json)
+                    .bind(&case.finished_at);
+            }
+            q.execute(&mut **tx).await?;
+        }
         Ok(())
     }
 
