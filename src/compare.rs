@@ -377,12 +377,6 @@ pub fn run_value(run: &RunFile, name: &str) -> Option<f64> {
 /// good as the best: its pass rate's 95% interval against the best's stays above `-margin`
 /// (non-inferiority). A model merely not significantly worse at `alpha` is noted, not picked.
 pub fn matrix(runs: &[RunFile], alpha: f64, margin: f64) -> ModelMatrix {
-    // Only the pass rate is compared here: the other metrics' bootstraps are not needed.
-    let pass_delta = |base: &RunFile, cand: &RunFile| {
-        let (b, c) = (by_case(base), by_case(cand));
-        let (_, pairs) = paired(&b, &c);
-        (!pairs.is_empty()).then(|| measure(&Metric::PassRate, &pairs, stats::BOOTSTRAP_RESAMPLES))
-    };
     let rows: Vec<MatrixRow> = runs
         .iter()
         .enumerate()
@@ -404,7 +398,49 @@ pub fn matrix(runs: &[RunFile], alpha: f64, margin: f64) -> ModelMatrix {
         .first()
         .map(|r| r.run.suite.clone())
         .unwrap_or_default();
-    let Some(best) = (0..runs.len()).max_by(|&a, &b| {
+    let Some(best) = best_row(&rows) else {
+        return ModelMatrix {
+            suite,
+            rows,
+            recommended: None,
+            reason: "no runs".into(),
+            margin,
+            notes: Vec::new(),
+        };
+    };
+    let contenders = Contenders::of(runs, &rows, best, alpha, margin);
+    let pick = contenders
+        .good
+        .iter()
+        .copied()
+        .min_by(|&a, &b| {
+            rows[a]
+                .cost_per_case_usd
+                .total_cmp(&rows[b].cost_per_case_usd)
+        })
+        .unwrap_or(best);
+    let reason = recommendation_reason(&rows, best, pick, &contenders.intervals[pick], margin);
+    ModelMatrix {
+        suite,
+        recommended: Some(rows[pick].model.clone()),
+        rows,
+        reason,
+        margin,
+        notes: contenders.notes,
+    }
+}
+
+/// The pass rate of `cand` against `base` on their paired cases (only the pass rate: the
+/// other metrics' bootstraps are not needed); `None` when no case pairs.
+fn pass_delta(base: &RunFile, cand: &RunFile) -> Option<MetricDelta> {
+    let (b, c) = (by_case(base), by_case(cand));
+    let (_, pairs) = paired(&b, &c);
+    (!pairs.is_empty()).then(|| measure(&Metric::PassRate, &pairs, stats::BOOTSTRAP_RESAMPLES))
+}
+
+/// The row of the best pass rate (between equals, the cheaper one); `None` without rows.
+fn best_row(rows: &[MatrixRow]) -> Option<usize> {
+    (0..rows.len()).max_by(|&a, &b| {
         rows[a]
             .pass_rate
             .rate
@@ -415,77 +451,93 @@ pub fn matrix(runs: &[RunFile], alpha: f64, margin: f64) -> ModelMatrix {
                     .cost_per_case_usd
                     .total_cmp(&rows[a].cost_per_case_usd),
             )
-    }) else {
-        return ModelMatrix {
-            suite,
-            rows,
-            recommended: None,
-            reason: "no runs".into(),
-            margin,
-            notes: Vec::new(),
-        };
-    };
-    // A cheaper model is as good as the best only when its 95% interval against the best
-    // stays above the margin: "not significantly worse" alone may just mean too few cases.
-    let mut notes = Vec::new();
-    let mut good = vec![best];
-    // Each model against the best: the difference of pass rates with Newcombe's interval for
-    // paired proportions (a bootstrap of two runs that never disagree would say [0, 0]).
-    let versus_best = |i: usize| -> Option<(f64, f64, f64, u64)> {
-        let (b, c) = (by_case(&runs[best]), by_case(&runs[i]));
-        let (_, pairs) = paired(&b, &c);
-        let passes = |r: &Repeats<'_>| Metric::PassRate.case_value(r).unwrap_or(0.0) >= 0.5;
-        // [both pass, the best only, this one only, neither]
-        let mut table = [0u64; 4];
-        for (x, y) in &pairs {
-            table[usize::from(!passes(x)) * 2 + usize::from(!passes(y))] += 1;
+    })
+}
+
+/// A model's pass rate against the best's: (difference, 95% low, 95% high, paired cases).
+type Versus = (f64, f64, f64, u64);
+
+/// Each model against the best: the difference of pass rates with Newcombe's interval for
+/// paired proportions (a bootstrap of two runs that never disagree would say [0, 0]).
+fn versus_best(best: &RunFile, run: &RunFile) -> Option<Versus> {
+    let (b, c) = (by_case(best), by_case(run));
+    let (_, pairs) = paired(&b, &c);
+    let passes = |r: &Repeats<'_>| Metric::PassRate.case_value(r).unwrap_or(0.0) >= 0.5;
+    // [both pass, the best only, this one only, neither]
+    let mut table = [0u64; 4];
+    for (x, y) in &pairs {
+        table[usize::from(!passes(x)) * 2 + usize::from(!passes(y))] += 1;
+    }
+    let (d, low, high) = stats::paired_difference(table[0], table[1], table[2], table[3])?;
+    Some((d, low, high, pairs.len() as u64))
+}
+
+/// The models as good as the best (the best first), each model's interval against the best,
+/// and notes on cheaper models not shown worse but not shown within the margin either.
+struct Contenders {
+    good: Vec<usize>,
+    intervals: Vec<Option<Versus>>,
+    notes: Vec<String>,
+}
+
+impl Contenders {
+    /// Every model of `runs` against the `best` one.
+    fn of(runs: &[RunFile], rows: &[MatrixRow], best: usize, alpha: f64, margin: f64) -> Self {
+        // A cheaper model is as good as the best only when its 95% interval against the best
+        // stays above the margin: "not significantly worse" alone may just mean too few cases.
+        let mut notes = Vec::new();
+        let mut good = vec![best];
+        let mut intervals: Vec<Option<Versus>> = vec![None; runs.len()];
+        for i in (0..runs.len()).filter(|&i| i != best) {
+            let Some((x, low, high, n)) = versus_best(&runs[best], &runs[i]) else {
+                continue;
+            };
+            intervals[i] = Some((x, low, high, n));
+            let p = pass_delta(&runs[best], &runs[i])
+                .and_then(|d| d.p_value)
+                .unwrap_or(1.0);
+            if low >= -margin {
+                good.push(i);
+            } else if p >= alpha && rows[i].cost_per_case_usd < rows[best].cost_per_case_usd {
+                notes.push(format!(
+                    "{} is not shown worse than {} ({}, McNemar {}), but not shown within the {} margin either: its 95% interval reaches {} at n = {n}, so more cases are needed to call it as good",
+                    rows[i].model,
+                    rows[best].model,
+                    crate::metric::format_change("pass_rate", x),
+                    stats::p_is(p, Some(alpha)),
+                    crate::metric::format_change("pass_rate", margin).trim_start_matches('+'),
+                    crate::metric::format_change("pass_rate", low),
+                ));
+            }
         }
-        let (d, low, high) = stats::paired_difference(table[0], table[1], table[2], table[3])?;
-        Some((d, low, high, pairs.len() as u64))
-    };
-    let mut intervals: Vec<Option<(f64, f64, f64, u64)>> = vec![None; runs.len()];
-    for i in (0..runs.len()).filter(|&i| i != best) {
-        let Some((x, low, high, n)) = versus_best(i) else {
-            continue;
-        };
-        intervals[i] = Some((x, low, high, n));
-        let p = pass_delta(&runs[best], &runs[i])
-            .and_then(|d| d.p_value)
-            .unwrap_or(1.0);
-        if low >= -margin {
-            good.push(i);
-        } else if p >= alpha && rows[i].cost_per_case_usd < rows[best].cost_per_case_usd {
-            notes.push(format!(
-                "{} is not shown worse than {} ({}, McNemar {}), but not shown within the {} margin either: its 95% interval reaches {} at n = {n}, so more cases are needed to call it as good",
-                rows[i].model,
-                rows[best].model,
-                crate::metric::format_change("pass_rate", x),
-                stats::p_is(p, Some(alpha)),
-                crate::metric::format_change("pass_rate", margin).trim_start_matches('+'),
-                crate::metric::format_change("pass_rate", low),
-            ));
+        Contenders {
+            good,
+            intervals,
+            notes,
         }
     }
-    let pick = good
-        .iter()
-        .copied()
-        .min_by(|&a, &b| {
-            rows[a]
-                .cost_per_case_usd
-                .total_cmp(&rows[b].cost_per_case_usd)
-        })
-        .unwrap_or(best);
+}
+
+/// Why `pick` is recommended: the best itself, or a cheaper model within the margin of it
+/// (`interval` is the pick's against the best).
+fn recommendation_reason(
+    rows: &[MatrixRow],
+    best: usize,
+    pick: usize,
+    interval: &Option<Versus>,
+    margin: f64,
+) -> String {
     let margin_text = crate::metric::format_change("pass_rate", margin);
     let margin_text = margin_text.trim_start_matches('+');
-    let reason = if pick == best {
+    if pick == best {
         format!(
             "{} has the best pass rate ({:.1}%) and no cheaper model is shown within {margin_text} of it (the 95% interval of the difference above −{margin_text})",
             rows[best].model,
             rows[best].pass_rate.rate * 100.0
         )
     } else {
-        let change = |f: fn(&(f64, f64, f64, u64)) -> f64| {
-            intervals[pick].as_ref().map_or_else(
+        let change = |f: fn(&Versus) -> f64| {
+            interval.as_ref().map_or_else(
                 || "–".into(),
                 |x| crate::metric::format_change("pass_rate", f(x)),
             )
@@ -502,14 +554,6 @@ pub fn matrix(runs: &[RunFile], alpha: f64, margin: f64) -> ModelMatrix {
             change(|x| x.1),
             change(|x| x.2),
         )
-    };
-    ModelMatrix {
-        suite,
-        recommended: Some(rows[pick].model.clone()),
-        rows,
-        reason,
-        margin,
-        notes,
     }
 }
 

@@ -63,6 +63,32 @@ pub fn evaluate(
 ) -> Vec<GateResult> {
     let g: &Gates = &suite.gates;
     let mut out = Vec::new();
+    metric_gates(g, candidate, cmp, &mut out);
+    if let Some(max) = g.max_cost_increase {
+        out.push(cost_gate(max, cmp));
+    }
+    if let Some(max) = g.max_latency_p95_ms {
+        out.push(latency_gate(max, candidate));
+    }
+    error_rate_gates(suite, candidate, &mut out);
+    if let Some(min) = g.min_judge_kappa {
+        judge_kappa_gates(min, analyses, &mut out);
+    }
+    lift_gates(g, analyses, &mut out);
+    if let Some(max) = g.max_flip_rate {
+        out.push(flip_gate(max, analyses.stability.as_ref()));
+    }
+    cascade_gates(g, analyses.cascade.as_ref(), &mut out);
+    out
+}
+
+/// Each metric's floor on the candidate and its largest drop against the baseline.
+fn metric_gates(
+    g: &Gates,
+    candidate: &RunFile,
+    cmp: Option<&Comparison>,
+    out: &mut Vec<GateResult>,
+) {
     for (metric, m) in &g.metrics {
         if let Some(min) = m.min {
             let name = format!("{metric} min");
@@ -92,41 +118,50 @@ pub fn evaluate(
             out.push(drop_gate(name, metric, max_drop, m.significant, m.alpha, d));
         }
     }
-    if let Some(max) = g.max_cost_increase {
-        let name = "max_cost_increase".to_string();
-        match cmp.and_then(|c| c.metrics.iter().find(|d| d.name == "cost_per_case")) {
-            Some(MetricDelta {
-                base: Some(b),
-                candidate: Some(c),
-                ..
-            }) if *b > 0.0 => {
-                let increase = (c - b) / b * 100.0;
-                out.push(result(
-                    name,
-                    increase <= max,
-                    format!(
-                        "cost per case ${c:.6} against ${b:.6}: {increase:+.1}% (at most {max:+.1}%)"
-                    ),
-                ));
-            }
-            _ if cmp.is_none() => out.push(skipped(name, "no baseline to compare with")),
-            _ => out.push(skipped(name, "the baseline cost nothing per case")),
-        }
-    }
-    if let Some(max) = g.max_latency_p95_ms {
-        let name = "max_latency_p95_ms".to_string();
-        match candidate.report.latency.p95_ms {
-            Some(p95) => out.push(result(
+}
+
+/// The cost per case may rise by at most `max` percent over the baseline's.
+fn cost_gate(max: f64, cmp: Option<&Comparison>) -> GateResult {
+    let name = "max_cost_increase".to_string();
+    match cmp.and_then(|c| c.metrics.iter().find(|d| d.name == "cost_per_case")) {
+        Some(MetricDelta {
+            base: Some(b),
+            candidate: Some(c),
+            ..
+        }) if *b > 0.0 => {
+            let increase = (c - b) / b * 100.0;
+            result(
                 name,
-                p95 <= max,
-                format!("p95 latency {p95:.0} ms (at most {max:.0} ms)"),
-            )),
-            None => out.push(skipped(
-                name,
-                "no call was timed in this run (every answer came from the cache or a cassette)",
-            )),
+                increase <= max,
+                format!(
+                    "cost per case ${c:.6} against ${b:.6}: {increase:+.1}% (at most {max:+.1}%)"
+                ),
+            )
         }
+        _ if cmp.is_none() => skipped(name, "no baseline to compare with"),
+        _ => skipped(name, "the baseline cost nothing per case"),
     }
+}
+
+/// The candidate's p95 latency may be at most `max` milliseconds.
+fn latency_gate(max: f64, candidate: &RunFile) -> GateResult {
+    let name = "max_latency_p95_ms".to_string();
+    match candidate.report.latency.p95_ms {
+        Some(p95) => result(
+            name,
+            p95 <= max,
+            format!("p95 latency {p95:.0} ms (at most {max:.0} ms)"),
+        ),
+        None => skipped(
+            name,
+            "no call was timed in this run (every answer came from the cache or a cassette)",
+        ),
+    }
+}
+
+/// The share of cases that failed with an error, and of each judge's verdicts it could not
+/// read or ask, each within the suite's limit.
+fn error_rate_gates(suite: &Suite, candidate: &RunFile, out: &mut Vec<GateResult>) {
     if let Some(max) = suite.max_error_rate {
         let name = "max_error_rate".to_string();
         let r = &candidate.report.counts;
@@ -165,34 +200,30 @@ pub fn evaluate(
             ),
         ));
     }
-    if let Some(min) = g.min_judge_kappa {
-        for (judge, version, cal) in &analyses.judge_kappa {
-            let name = format!("min_judge_kappa {judge}");
-            let short = crate::hash::short(version);
-            match cal.as_ref().and_then(|c| Some((c, c.kappa?))) {
-                Some((c, k)) => out.push(result(
-                    name,
-                    k.delta >= min,
-                    format!(
-                        "judge {judge}@{short} agrees with people at kappa {:.3} (95% CI {:.3} to {:.3}, {} items reviewed) against a floor of {min:.2}",
-                        k.delta, k.low, k.high, c.reviewed
-                    ),
-                )),
-                None => out.push(skipped(
-                    name,
-                    format!(
-                        "nobody has reviewed judge {judge}@{short} yet: `evalgate review sample --run RUN`, then `evalgate review label`"
-                    ),
-                )),
-            }
+}
+
+/// Each judge must agree with the people who reviewed it at a kappa of at least `min`.
+fn judge_kappa_gates(min: f64, analyses: &Analyses, out: &mut Vec<GateResult>) {
+    for (judge, version, cal) in &analyses.judge_kappa {
+        let name = format!("min_judge_kappa {judge}");
+        let short = crate::hash::short(version);
+        match cal.as_ref().and_then(|c| Some((c, c.kappa?))) {
+            Some((c, k)) => out.push(result(
+                name,
+                k.delta >= min,
+                format!(
+                    "judge {judge}@{short} agrees with people at kappa {:.3} (95% CI {:.3} to {:.3}, {} items reviewed) against a floor of {min:.2}",
+                    k.delta, k.low, k.high, c.reviewed
+                ),
+            )),
+            None => out.push(skipped(
+                name,
+                format!(
+                    "nobody has reviewed judge {judge}@{short} yet: `evalgate review sample --run RUN`, then `evalgate review label`"
+                ),
+            )),
         }
     }
-    lift_gates(g, analyses, &mut out);
-    if let Some(max) = g.max_flip_rate {
-        out.push(flip_gate(max, analyses.stability.as_ref()));
-    }
-    cascade_gates(g, analyses.cascade.as_ref(), &mut out);
-    out
 }
 
 /// The cascade at its pinned thresholds (else at the recommended point) must keep its

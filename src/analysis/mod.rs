@@ -177,93 +177,11 @@ impl Summarizer {
         verdicts: &[crate::store::VerdictTotals],
         agreement: &[(String, i64, i64)],
     ) -> RunReport {
-        let run = self.run;
-        let mut kinds: Vec<KindCount> = self
-            .kinds
-            .into_iter()
-            .map(|((status, kind), count)| KindCount {
-                status,
-                kind,
-                count,
-            })
-            .collect();
-        kinds.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
-
-        let names: Vec<String> = serde_json::from_str(&run.scorers_json).unwrap_or_default();
-        let scorers = names
-            .iter()
-            .map(|name| {
-                let count = |o: &str| {
-                    score_counts
-                        .iter()
-                        .filter(|(s, out, _)| s == name && out == o)
-                        .map(|(_, _, n)| *n as u64)
-                        .sum::<u64>()
-                };
-                let (pass, fail, skip, error) =
-                    (count("pass"), count("fail"), count("skip"), count("error"));
-                ScorerSummary {
-                    name: name.clone(),
-                    pass,
-                    fail,
-                    skip,
-                    error,
-                    rate: stats::wilson(pass, pass + fail),
-                }
-            })
-            .collect();
-        let judges = verdicts
-            .iter()
-            .map(|v| {
-                let (pass, fail) = (v.pass.max(0) as u64, v.fail.max(0) as u64);
-                JudgeSummary {
-                    scorer: v.scorer.clone(),
-                    judge: v.judge.clone(),
-                    judge_version: v.judge_version.clone(),
-                    model: v.judge_model.clone(),
-                    pass,
-                    fail,
-                    errors: v.error.max(0) as u64,
-                    rate: stats::wilson(pass, pass + fail),
-                    input_tokens: v.input_tokens.max(0) as u64,
-                    output_tokens: v.output_tokens.max(0) as u64,
-                    cost_usd: v.cost_usd,
-                    cache_hits: v.cache_hits.max(0) as u64,
-                }
-            })
-            .collect();
-
         let enum_fields = self
             .labels
             .into_iter()
             .filter(|(_, _, counts)| !counts.is_empty())
-            .map(|(field, labels, counts)| {
-                let confusion = Confusion::from_counts(
-                    &labels,
-                    counts
-                        .iter()
-                        .map(|((e, p), n)| (e.as_str(), p.as_str(), *n)),
-                );
-                let total: u64 = counts.values().sum();
-                let correct: u64 = counts
-                    .iter()
-                    .filter(|((e, p), _)| e == p)
-                    .map(|(_, n)| n)
-                    .sum();
-                let metrics: Vec<stats::LabelMetrics> = (0..labels.len())
-                    .map(|i| confusion.label_metrics(i))
-                    .collect();
-                let f1 = stats::f1_averages(&metrics);
-                EnumFieldReport {
-                    accuracy: stats::wilson(correct, total),
-                    kappa: confusion.kappa(),
-                    macro_f1: f1.map(|f| f.0),
-                    weighted_f1: f1.map(|f| f.1),
-                    labels: metrics,
-                    confusion,
-                    field,
-                }
-            })
+            .map(|(field, labels, counts)| enum_field_report(field, &labels, &counts))
             .collect();
         let integer_fields = self
             .integers
@@ -281,39 +199,13 @@ impl Summarizer {
         if usage.answered > 0 {
             usage.cost_per_case_usd = usage.cost_usd / usage.answered as f64;
         }
-        let latency = LatencyReport {
-            n: self.latencies.len() as u64,
-            p50_ms: stats::percentile(&self.latencies, 0.5),
-            p95_ms: stats::percentile(&self.latencies, 0.95),
-            max_ms: self.latencies.iter().copied().reduce(f64::max),
-            ttft_n: self.ttfts.len() as u64,
-            ttft_p50_ms: stats::percentile(&self.ttfts, 0.5),
-            ttft_p95_ms: stats::percentile(&self.ttfts, 0.95),
-        };
         let counts = self.counts;
         RunReport {
-            run: RunHeader {
-                id: run.id.clone(),
-                suite: run.suite.clone(),
-                model: run.model.clone(),
-                model_api_name: run.model_api_name.clone(),
-                provider: run.provider.clone(),
-                provider_kind: run.provider_kind.clone(),
-                prompt: run.prompt.clone(),
-                prompt_version: run.prompt_version.clone(),
-                dataset: run.dataset.clone(),
-                dataset_version: run.dataset_version.clone(),
-                status: run.status,
-                stop_reason: run.stop_reason.clone(),
-                repeats: run.repeats.max(1) as u64,
-                planned_cases: run.planned_cases.max(0) as u64,
-                started_at: run.started_at.clone(),
-                finished_at: run.finished_at.clone(),
-            },
+            run: run_header(&self.run),
             counts,
             pass_rate: stats::wilson(counts.pass, counts.cases),
-            scorers,
-            judges,
+            scorers: scorer_summaries(&self.run.scorers_json, score_counts),
+            judges: judge_summaries(verdicts),
             agreement: agreement
                 .iter()
                 .map(|(scorer, cases, unanimous)| Agreement {
@@ -327,11 +219,143 @@ impl Summarizer {
             enum_fields,
             integer_fields,
             usage,
-            latency,
-            kinds,
+            latency: latency_report(&self.latencies, &self.ttfts),
+            kinds: kind_counts(self.kinds),
             failures: self.failures,
             failures_total: self.failures_total,
         }
+    }
+}
+
+/// The header of the report: what the run was and how it ended.
+fn run_header(run: &RunRow) -> RunHeader {
+    RunHeader {
+        id: run.id.clone(),
+        suite: run.suite.clone(),
+        model: run.model.clone(),
+        model_api_name: run.model_api_name.clone(),
+        provider: run.provider.clone(),
+        provider_kind: run.provider_kind.clone(),
+        prompt: run.prompt.clone(),
+        prompt_version: run.prompt_version.clone(),
+        dataset: run.dataset.clone(),
+        dataset_version: run.dataset_version.clone(),
+        status: run.status,
+        stop_reason: run.stop_reason.clone(),
+        repeats: run.repeats.max(1) as u64,
+        planned_cases: run.planned_cases.max(0) as u64,
+        started_at: run.started_at.clone(),
+        finished_at: run.finished_at.clone(),
+    }
+}
+
+/// The failures and errors by (status, kind), the most frequent first.
+fn kind_counts(kinds: BTreeMap<(CaseStatus, String), u64>) -> Vec<KindCount> {
+    let mut kinds: Vec<KindCount> = kinds
+        .into_iter()
+        .map(|((status, kind), count)| KindCount {
+            status,
+            kind,
+            count,
+        })
+        .collect();
+    kinds.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
+    kinds
+}
+
+/// Each scorer of the run (named in `scorers_json`) with its outcome counts and pass rate.
+fn scorer_summaries(
+    scorers_json: &str,
+    score_counts: &[(String, String, i64)],
+) -> Vec<ScorerSummary> {
+    let names: Vec<String> = serde_json::from_str(scorers_json).unwrap_or_default();
+    names
+        .iter()
+        .map(|name| {
+            let count = |o: &str| {
+                score_counts
+                    .iter()
+                    .filter(|(s, out, _)| s == name && out == o)
+                    .map(|(_, _, n)| *n as u64)
+                    .sum::<u64>()
+            };
+            let (pass, fail, skip, error) =
+                (count("pass"), count("fail"), count("skip"), count("error"));
+            ScorerSummary {
+                name: name.clone(),
+                pass,
+                fail,
+                skip,
+                error,
+                rate: stats::wilson(pass, pass + fail),
+            }
+        })
+        .collect()
+}
+
+/// Each judge's verdicts, pass rate, tokens and cost.
+fn judge_summaries(verdicts: &[crate::store::VerdictTotals]) -> Vec<JudgeSummary> {
+    verdicts
+        .iter()
+        .map(|v| {
+            let (pass, fail) = (v.pass.max(0) as u64, v.fail.max(0) as u64);
+            JudgeSummary {
+                scorer: v.scorer.clone(),
+                judge: v.judge.clone(),
+                judge_version: v.judge_version.clone(),
+                model: v.judge_model.clone(),
+                pass,
+                fail,
+                errors: v.error.max(0) as u64,
+                rate: stats::wilson(pass, pass + fail),
+                input_tokens: v.input_tokens.max(0) as u64,
+                output_tokens: v.output_tokens.max(0) as u64,
+                cost_usd: v.cost_usd,
+                cache_hits: v.cache_hits.max(0) as u64,
+            }
+        })
+        .collect()
+}
+
+/// An enum field's accuracy, kappa, F1 averages, per-label metrics and confusion matrix.
+fn enum_field_report(field: String, labels: &[String], counts: &LabelCounts) -> EnumFieldReport {
+    let confusion = Confusion::from_counts(
+        labels,
+        counts
+            .iter()
+            .map(|((e, p), n)| (e.as_str(), p.as_str(), *n)),
+    );
+    let total: u64 = counts.values().sum();
+    let correct: u64 = counts
+        .iter()
+        .filter(|((e, p), _)| e == p)
+        .map(|(_, n)| n)
+        .sum();
+    let metrics: Vec<stats::LabelMetrics> = (0..labels.len())
+        .map(|i| confusion.label_metrics(i))
+        .collect();
+    let f1 = stats::f1_averages(&metrics);
+    EnumFieldReport {
+        accuracy: stats::wilson(correct, total),
+        kappa: confusion.kappa(),
+        macro_f1: f1.map(|f| f.0),
+        weighted_f1: f1.map(|f| f.1),
+        labels: metrics,
+        confusion,
+        field,
+    }
+}
+
+/// The latency percentiles of the answers timed, and of their first tokens.
+fn latency_report(latencies: &[f64], ttfts: &[f64]) -> LatencyReport {
+    LatencyReport {
+        n: latencies.len() as u64,
+        p50_ms: stats::percentile(latencies, 0.5),
+        p95_ms: stats::percentile(latencies, 0.95),
+        max_ms: latencies.iter().copied().reduce(f64::max),
+        ttft_n: ttfts.len() as u64,
+        ttft_p50_ms: stats::percentile(ttfts, 0.5),
+        ttft_p95_ms: stats::percentile(ttfts, 0.95),
     }
 }
 

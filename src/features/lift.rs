@@ -62,9 +62,63 @@ const FEW_PER_FOLD: usize = 5;
 /// The lift analysis of `run` on the golden cases it answered.
 pub fn analyze(run: &RunFile, golden: &[Case], spec: &LiftSpec) -> Result<LiftReport, Error> {
     let features = RunFeatures::of(run)?;
-    let usage = |m: String, hint: Option<&str>| Error::usage(m, hint.map(str::to_string));
+    let (llm_fields, llm_kinds) = llm_features(run, &features, spec)?;
+    let (rows, excluded) = outcome_rows(&features, golden, spec)?;
+    let outcomes = Outcomes::of(run, &rows, spec)?;
+    let (base_names, base_kinds) = base_features(&rows, spec)?;
+    let human_known = rows
+        .iter()
+        .any(|r| llm_fields.iter().any(|f| r.0.expected.contains_key(f)));
+    let sets = FeatureSets {
+        base_names,
+        base_kinds,
+        llm_fields,
+        llm_kinds,
+        human_known,
+    };
+    let fitted = fit_models(&rows, &sets, &outcomes, spec)?;
+    let llm_missing = rows.iter().filter(|r| r.1.is_none()).count() as u64;
+    let notes = lift_notes(llm_missing, &outcomes, &sets, &fitted, spec);
 
-    // The LLM fields and how each enters the model.
+    Ok(LiftReport {
+        run_id: run.run.id.clone(),
+        suite: run.run.suite.clone(),
+        feature_version: features.feature_version(),
+        outcome: spec.outcome.clone(),
+        classes: outcomes
+            .classes
+            .iter()
+            .cloned()
+            .zip(outcomes.counts)
+            .collect(),
+        positive_class: (outcomes.classes.len() == 2).then(|| outcomes.classes[1].clone()),
+        cases: rows.len() as u64,
+        excluded: excluded.into_iter().collect(),
+        folds: spec.folds,
+        seed: spec.seed,
+        regularization: spec.regularization,
+        base_features: sets.base_names,
+        llm_features: sets.llm_fields,
+        llm_missing,
+        rows: fitted.table,
+        lift: fitted.lift,
+        ceiling_lift: fitted.ceiling_lift,
+        ceiling_share: fitted.ceiling_share,
+        notes,
+    })
+}
+
+/// A usage error with an optional hint.
+fn usage(m: String, hint: Option<&str>) -> Error {
+    Error::usage(m, hint.map(str::to_string))
+}
+
+/// The LLM fields (the spec's, or every field a model can use) and how each enters the model.
+fn llm_features(
+    run: &RunFile,
+    features: &RunFeatures<'_>,
+    spec: &LiftSpec,
+) -> Result<(Vec<String>, Vec<FeatureKind>), Error> {
     let llm_fields = spec
         .features
         .clone()
@@ -94,8 +148,15 @@ pub fn analyze(run: &RunFile, golden: &[Case], spec: &LiftSpec) -> Result<LiftRe
             None,
         ));
     }
+    Ok((llm_fields, llm_kinds))
+}
 
-    // The cases: the run's, with a golden outcome.
+/// The cases: the run's, with a golden outcome; and how many were left out, by why.
+fn outcome_rows<'a>(
+    features: &'a RunFeatures<'_>,
+    golden: &'a [Case],
+    spec: &LiftSpec,
+) -> Result<(Vec<Row<'a>>, BTreeMap<String, u64>), Error> {
     let by_id: BTreeMap<&str, &Case> = golden.iter().map(|c| (c.id.as_str(), c)).collect();
     let mut excluded: BTreeMap<String, u64> = BTreeMap::new();
     let mut rows: Vec<Row<'_>> = Vec::new();
@@ -124,64 +185,92 @@ pub fn analyze(run: &RunFile, golden: &[Case], spec: &LiftSpec) -> Result<LiftRe
         };
         rows.push((case, feats.as_ref().ok(), class));
     }
-    let classes: Vec<String> = rows
-        .iter()
-        .map(|r| r.2.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if rows.is_empty() {
-        return Err(usage(
-            format!(
-                "no case of run {} has an `outcome.{}` in the golden dataset",
-                run.run.id, spec.outcome
-            ),
-            Some("add `\"outcome\": {…}` to the golden cases: what happened downstream"),
-        ));
-    }
-    if classes.len() < 2 {
-        return Err(usage(
-            format!(
-                "every one of the {} cases has the outcome `{}`: there is nothing to predict",
-                rows.len(),
-                classes[0]
-            ),
-            None,
-        ));
-    }
-    let y: Vec<usize> = rows
-        .iter()
-        .map(|r| classes.binary_search(&r.2).unwrap_or(0))
-        .collect();
-    let counts: Vec<u64> = (0..classes.len())
-        .map(|c| y.iter().filter(|&&v| v == c).count() as u64)
-        .collect();
-    let (smallest, smallest_n) = counts
-        .iter()
-        .enumerate()
-        .min_by_key(|(_, n)| **n)
-        .map(|(i, n)| (classes[i].clone(), *n as usize))
-        .unwrap_or_default();
-    if spec.folds < 2 {
-        return Err(usage(
-            "cross-validation needs at least 2 folds".into(),
-            None,
-        ));
-    }
-    if smallest_n < spec.folds {
-        return Err(usage(
-            format!(
-                "too few cases per fold: the outcome `{smallest}` has {smallest_n} case{}, and {}-fold cross-validation needs at least one in every fold",
-                if smallest_n == 1 { "" } else { "s" },
-                spec.folds
-            ),
-            Some(&format!(
-                "add golden cases with that outcome, or lower `folds` (at most {smallest_n})"
-            )),
-        ));
-    }
+    Ok((rows, excluded))
+}
 
-    // The base features: the spec's, or every key found.
+/// The outcome classes, each case's class, the count of each and the smallest class.
+struct Outcomes {
+    classes: Vec<String>,
+    y: Vec<usize>,
+    counts: Vec<u64>,
+    smallest: String,
+    smallest_n: usize,
+}
+
+impl Outcomes {
+    /// The outcomes of `rows`, refused when there is nothing to predict or too few per fold.
+    fn of(run: &RunFile, rows: &[Row<'_>], spec: &LiftSpec) -> Result<Self, Error> {
+        let classes: Vec<String> = rows
+            .iter()
+            .map(|r| r.2.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if rows.is_empty() {
+            return Err(usage(
+                format!(
+                    "no case of run {} has an `outcome.{}` in the golden dataset",
+                    run.run.id, spec.outcome
+                ),
+                Some("add `\"outcome\": {…}` to the golden cases: what happened downstream"),
+            ));
+        }
+        if classes.len() < 2 {
+            return Err(usage(
+                format!(
+                    "every one of the {} cases has the outcome `{}`: there is nothing to predict",
+                    rows.len(),
+                    classes[0]
+                ),
+                None,
+            ));
+        }
+        let y: Vec<usize> = rows
+            .iter()
+            .map(|r| classes.binary_search(&r.2).unwrap_or(0))
+            .collect();
+        let counts: Vec<u64> = (0..classes.len())
+            .map(|c| y.iter().filter(|&&v| v == c).count() as u64)
+            .collect();
+        let (smallest, smallest_n) = counts
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, n)| **n)
+            .map(|(i, n)| (classes[i].clone(), *n as usize))
+            .unwrap_or_default();
+        if spec.folds < 2 {
+            return Err(usage(
+                "cross-validation needs at least 2 folds".into(),
+                None,
+            ));
+        }
+        if smallest_n < spec.folds {
+            return Err(usage(
+                format!(
+                    "too few cases per fold: the outcome `{smallest}` has {smallest_n} case{}, and {}-fold cross-validation needs at least one in every fold",
+                    if smallest_n == 1 { "" } else { "s" },
+                    spec.folds
+                ),
+                Some(&format!(
+                    "add golden cases with that outcome, or lower `folds` (at most {smallest_n})"
+                )),
+            ));
+        }
+        Ok(Outcomes {
+            classes,
+            y,
+            counts,
+            smallest,
+            smallest_n,
+        })
+    }
+}
+
+/// The base features (the spec's, or every key found) and the kind inferred for each.
+fn base_features(
+    rows: &[Row<'_>],
+    spec: &LiftSpec,
+) -> Result<(Vec<String>, Vec<FeatureKind>), Error> {
     let base_names: Vec<String> = match &spec.base_features {
         Some(names) => names.clone(),
         None => rows
@@ -202,41 +291,71 @@ pub fn analyze(run: &RunFile, golden: &[Case], spec: &LiftSpec) -> Result<LiftRe
                 .map_err(|e| usage(format!("base feature {e}"), None))?,
         );
     }
+    Ok((base_names, base_kinds))
+}
 
+/// The features the models see: the base ones and the LLM's, with their kinds, and whether
+/// some golden case labels the LLM fields (for the human ceiling).
+struct FeatureSets {
+    base_names: Vec<String>,
+    base_kinds: Vec<FeatureKind>,
+    llm_fields: Vec<String>,
+    llm_kinds: Vec<FeatureKind>,
+    human_known: bool,
+}
+
+/// The design matrices of the three models: base, base + LLM, base + human labels (if any).
+fn designs(rows: &[Row<'_>], sets: &FeatureSets) -> (Design, Design, Option<Design>) {
     let base = |c: &Case| c.base_features.clone().unwrap_or_default();
     let base_cols: Vec<Map<String, Value>> = rows.iter().map(|r| base(r.0)).collect();
     let llm_cols: Vec<Option<Map<String, Value>>> = rows.iter().map(|r| r.1.cloned()).collect();
     let human_cols: Vec<Map<String, Value>> = rows.iter().map(|r| r.0.expected.clone()).collect();
     let empty = Map::new();
 
-    let base_part = |i: usize| vec![(&base_cols[i], &base_names, &base_kinds)];
+    let base_part = |i: usize| vec![(&base_cols[i], &sets.base_names, &sets.base_kinds)];
     let design_a = design(rows.len(), base_part);
     let design_b = design(rows.len(), |i| {
         let mut p = base_part(i);
         p.push((
             llm_cols[i].as_ref().unwrap_or(&empty),
-            &llm_fields,
-            &llm_kinds,
+            &sets.llm_fields,
+            &sets.llm_kinds,
         ));
         p
     });
-    let human_known = rows
-        .iter()
-        .any(|r| llm_fields.iter().any(|f| r.0.expected.contains_key(f)));
-    let design_c = human_known.then(|| {
+    let design_c = sets.human_known.then(|| {
         design(rows.len(), |i| {
             let mut p = base_part(i);
-            p.push((&human_cols[i], &llm_fields, &llm_kinds));
+            p.push((&human_cols[i], &sets.llm_fields, &sets.llm_kinds));
             p
         })
     });
+    (design_a, design_b, design_c)
+}
 
-    let folds = model::stratified_folds(&y, spec.folds, spec.seed);
+/// What the fitted models show: their scores, the lift with its interval and the ceiling.
+struct Fitted {
+    table: Vec<LiftRow>,
+    lift: Option<Delta>,
+    ceiling_lift: Option<f64>,
+    ceiling_share: Option<f64>,
+}
+
+/// Cross-validates the three models and scores them, with the lift and the ceiling.
+fn fit_models(
+    rows: &[Row<'_>],
+    sets: &FeatureSets,
+    outcomes: &Outcomes,
+    spec: &LiftSpec,
+) -> Result<Fitted, Error> {
+    let (design_a, design_b, design_c) = designs(rows, sets);
+    let y = &outcomes.y;
+    let folds = model::stratified_folds(y, spec.folds, spec.seed);
     let fit = |d: &Design| {
         model::cross_validate(
             d,
-            &y,
-            classes.len(),
+            y,
+            outcomes.classes.len(),
             &folds,
             spec.folds,
             spec.regularization,
@@ -251,37 +370,52 @@ pub fn analyze(run: &RunFile, golden: &[Case], spec: &LiftSpec) -> Result<LiftRe
     let mut table = vec![
         LiftRow {
             features: "base".into(),
-            scores: model::scores(&p_a, &y, &all),
+            scores: model::scores(&p_a, y, &all),
         },
         LiftRow {
             features: "base + LLM".into(),
-            scores: model::scores(&p_b, &y, &all),
+            scores: model::scores(&p_b, y, &all),
         },
     ];
     if let Some(p_c) = &p_c {
         table.push(LiftRow {
             features: "base + human labels".into(),
-            scores: model::scores(p_c, &y, &all),
+            scores: model::scores(p_c, y, &all),
         });
     }
     let lift = stats::paired_bootstrap(y.len(), |idx| {
-        Some(model::auc(&p_b, &y, idx)? - model::auc(&p_a, &y, idx)?)
+        Some(model::auc(&p_b, y, idx)? - model::auc(&p_a, y, idx)?)
     });
     let auc_a = table[0].scores.auc;
     let ceiling_lift = p_c
         .as_ref()
-        .and_then(|p| Some(model::auc(p, &y, &all)? - auc_a?));
+        .and_then(|p| Some(model::auc(p, y, &all)? - auc_a?));
     let ceiling_share = match (lift, ceiling_lift) {
         (Some(l), Some(c)) if c > 0.0 => Some(l.delta / c),
         _ => None,
     };
+    Ok(Fitted {
+        table,
+        lift,
+        ceiling_lift,
+        ceiling_share,
+    })
+}
 
+/// The notes of the analysis: missing features, few cases, no or a useless ceiling, no base.
+fn lift_notes(
+    llm_missing: u64,
+    outcomes: &Outcomes,
+    sets: &FeatureSets,
+    fitted: &Fitted,
+    spec: &LiftSpec,
+) -> Vec<String> {
     let mut notes = Vec::new();
-    let llm_missing = llm_cols.iter().filter(|c| c.is_none()).count() as u64;
+    let (smallest, smallest_n) = (&outcomes.smallest, outcomes.smallest_n);
     if llm_missing > 0 {
         notes.push(format!(
             "{llm_missing} of {} answers gave no features (an error or a contract violation): the model sees them as missing",
-            rows.len()
+            outcomes.y.len()
         ));
     }
     if smallest_n < FEW_PER_FOLD * spec.folds {
@@ -289,42 +423,21 @@ pub fn analyze(run: &RunFile, golden: &[Case], spec: &LiftSpec) -> Result<LiftRe
             "few cases: the outcome `{smallest}` has {smallest_n} cases, under {FEW_PER_FOLD} per fold; the estimates are noisy, read the interval"
         ));
     }
-    if !human_known {
+    if !sets.human_known {
         notes.push("no golden case labels these fields in `expected`: no human ceiling".into());
-    } else if ceiling_lift.is_some_and(|c| c <= 0.0) {
+    } else if fitted.ceiling_lift.is_some_and(|c| c <= 0.0) {
         notes.push(
             "the human labels add nothing over the base features: there is no ceiling to reach"
                 .into(),
         );
     }
-    if base_names.is_empty() {
+    if sets.base_names.is_empty() {
         notes.push(
             "the golden cases have no `base_features`: the base model predicts the class shares"
                 .into(),
         );
     }
-
-    Ok(LiftReport {
-        run_id: run.run.id.clone(),
-        suite: run.run.suite.clone(),
-        feature_version: features.feature_version(),
-        outcome: spec.outcome.clone(),
-        classes: classes.iter().cloned().zip(counts).collect(),
-        positive_class: (classes.len() == 2).then(|| classes[1].clone()),
-        cases: rows.len() as u64,
-        excluded: excluded.into_iter().collect(),
-        folds: spec.folds,
-        seed: spec.seed,
-        regularization: spec.regularization,
-        base_features: base_names,
-        llm_features: llm_fields,
-        llm_missing,
-        rows: table,
-        lift,
-        ceiling_lift,
-        ceiling_share,
-        notes,
-    })
+    notes
 }
 
 /// A case of the analysis: its golden case, the LLM's features (None when its answer gave

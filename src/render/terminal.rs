@@ -67,6 +67,30 @@ fn short(hash: &str) -> &str {
 /// Renders the report of one run.
 pub fn render(r: &RunReport) -> String {
     let mut out = String::new();
+    render_run_header(&mut out, r);
+    render_scorers(&mut out, r);
+    render_judges(&mut out, r);
+    for f in &r.enum_fields {
+        render_enum_field(&mut out, f);
+    }
+    for f in &r.integer_fields {
+        let _ = writeln!(
+            out,
+            "\nfield {}: mean absolute error {} over {} cases, exact {}",
+            f.field,
+            opt(f.mae, 3),
+            f.n,
+            proportion(&f.exact)
+        );
+    }
+    render_usage(&mut out, r);
+    render_latency(&mut out, r);
+    render_failures(&mut out, r);
+    out
+}
+
+/// The run's header: what ran, on what, how far, and its pass rate and case counts.
+fn render_run_header(out: &mut String, r: &RunReport) {
     let h = &r.run;
     let replay = if h.provider_kind == "replay" {
         " (replayed from cassettes; latency as recorded)"
@@ -106,141 +130,147 @@ pub fn render(r: &RunReport) -> String {
         "cases      {} pass · {} fail ({} contract) · {} error",
         r.counts.pass, r.counts.fail, r.counts.contract_violations, r.counts.error
     );
+}
 
-    if !r.scorers.is_empty() {
-        let errors = r.scorers.iter().any(|s| s.error > 0);
-        let mut header = vec!["scorer", "pass", "fail", "skip"];
+/// The scorers' table (with an error column only when some scorer erred).
+fn render_scorers(out: &mut String, r: &RunReport) {
+    if r.scorers.is_empty() {
+        return;
+    }
+    let errors = r.scorers.iter().any(|s| s.error > 0);
+    let mut header = vec!["scorer", "pass", "fail", "skip"];
+    if errors {
+        header.push("error");
+    }
+    header.push("pass rate (95% CI)");
+    let mut t = table(&header);
+    for s in &r.scorers {
+        let mut row = vec![
+            s.name.clone(),
+            s.pass.to_string(),
+            s.fail.to_string(),
+            s.skip.to_string(),
+        ];
         if errors {
-            header.push("error");
+            row.push(s.error.to_string());
         }
-        header.push("pass rate (95% CI)");
-        let mut t = table(&header);
-        for s in &r.scorers {
-            let mut row = vec![
-                s.name.clone(),
-                s.pass.to_string(),
-                s.fail.to_string(),
-                s.skip.to_string(),
-            ];
-            if errors {
-                row.push(s.error.to_string());
-            }
-            row.push(proportion(&s.rate));
-            t.add_row(row);
-        }
-        right(&mut t, 1);
-        let _ = writeln!(out, "\n{t}");
+        row.push(proportion(&s.rate));
+        t.add_row(row);
     }
+    right(&mut t, 1);
+    let _ = writeln!(out, "\n{t}");
+}
 
-    if !r.judges.is_empty() {
-        let mut t = table(&[
-            "judge",
-            "model",
-            "pass",
-            "fail",
-            "judge errors",
-            "pass rate (95% CI)",
-            "tokens in / out",
-            "cost",
-            "cached",
+/// The judges' table, then how unanimous each voting scorer's votes were.
+fn render_judges(out: &mut String, r: &RunReport) {
+    if r.judges.is_empty() {
+        return;
+    }
+    let mut t = table(&[
+        "judge",
+        "model",
+        "pass",
+        "fail",
+        "judge errors",
+        "pass rate (95% CI)",
+        "tokens in / out",
+        "cost",
+        "cached",
+    ]);
+    for j in &r.judges {
+        t.add_row(vec![
+            format!("{}@{}", j.judge, short(&j.judge_version)),
+            j.model.clone(),
+            j.pass.to_string(),
+            j.fail.to_string(),
+            j.errors.to_string(),
+            proportion(&j.rate),
+            format!(
+                "{} / {}",
+                thousands(j.input_tokens),
+                thousands(j.output_tokens)
+            ),
+            usd(j.cost_usd),
+            j.cache_hits.to_string(),
         ]);
-        for j in &r.judges {
-            t.add_row(vec![
-                format!("{}@{}", j.judge, short(&j.judge_version)),
-                j.model.clone(),
-                j.pass.to_string(),
-                j.fail.to_string(),
-                j.errors.to_string(),
-                proportion(&j.rate),
-                format!(
-                    "{} / {}",
-                    thousands(j.input_tokens),
-                    thousands(j.output_tokens)
-                ),
-                usd(j.cost_usd),
-                j.cache_hits.to_string(),
-            ]);
-        }
-        right(&mut t, 2);
-        let _ = writeln!(
-            out,
-            "\njudges (their cost is apart from the model's below; a judge error is never a pass)\n{t}"
-        );
-        for a in &r.agreement {
-            let _ = writeln!(
-                out,
-                "votes of {}: unanimous in {}",
-                a.scorer,
-                proportion(&a.unanimous)
-            );
-        }
     }
-
-    for f in &r.enum_fields {
+    right(&mut t, 2);
+    let _ = writeln!(
+        out,
+        "\njudges (their cost is apart from the model's below; a judge error is never a pass)\n{t}"
+    );
+    for a in &r.agreement {
         let _ = writeln!(
             out,
-            "\nfield {}: accuracy {}, Cohen's kappa {}, macro-F1 {}, weighted F1 {}",
-            f.field,
-            proportion(&f.accuracy),
-            opt(f.kappa, 3),
-            opt(f.macro_f1, 3),
-            opt(f.weighted_f1, 3)
+            "votes of {}: unanimous in {}",
+            a.scorer,
+            proportion(&a.unanimous)
         );
-        let mut t = table(&["label", "precision", "recall", "f1", "support", "predicted"]);
-        for m in &f.labels {
-            t.add_row(vec![
-                m.label.clone(),
-                opt(m.precision, 3),
-                opt(m.recall, 3),
-                opt(m.f1, 3),
-                m.support.to_string(),
-                m.predicted.to_string(),
-            ]);
-        }
-        right(&mut t, 1);
-        let _ = writeln!(out, "{t}");
-        // A matrix of many labels is thousands of characters wide: its largest cells off
-        // the diagonal instead (the JSON and HTML reports keep the whole matrix).
-        if f.confusion.labels.len() > MAX_MATRIX_LABELS {
-            let _ = writeln!(out, "{}", top_confusions(&f.confusion, TOP_CONFUSIONS));
+    }
+}
+
+/// One enum field: its summary line, per-label table and confusion matrix (or top confusions).
+fn render_enum_field(out: &mut String, f: &EnumFieldReport) {
+    let _ = writeln!(
+        out,
+        "\nfield {}: accuracy {}, Cohen's kappa {}, macro-F1 {}, weighted F1 {}",
+        f.field,
+        proportion(&f.accuracy),
+        opt(f.kappa, 3),
+        opt(f.macro_f1, 3),
+        opt(f.weighted_f1, 3)
+    );
+    let mut t = table(&["label", "precision", "recall", "f1", "support", "predicted"]);
+    for m in &f.labels {
+        t.add_row(vec![
+            m.label.clone(),
+            opt(m.precision, 3),
+            opt(m.recall, 3),
+            opt(m.f1, 3),
+            m.support.to_string(),
+            m.predicted.to_string(),
+        ]);
+    }
+    right(&mut t, 1);
+    let _ = writeln!(out, "{t}");
+    // A matrix of many labels is thousands of characters wide: its largest cells off
+    // the diagonal instead (the JSON and HTML reports keep the whole matrix).
+    if f.confusion.labels.len() > MAX_MATRIX_LABELS {
+        let _ = writeln!(out, "{}", top_confusions(&f.confusion, TOP_CONFUSIONS));
+        return;
+    }
+    let _ = writeln!(out, "{}", confusion_table(f));
+}
+
+/// The confusion matrix of an enum field, skipping empty rows of labels never expected.
+fn confusion_table(f: &EnumFieldReport) -> Table {
+    let mut header: Vec<String> = vec!["expected \\ predicted".into()];
+    header.extend(f.confusion.labels.iter().cloned());
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header);
+    for (i, label) in f.confusion.labels.iter().enumerate() {
+        let row_total: u64 = f.confusion.counts[i].iter().sum();
+        if row_total == 0 && i >= f.labels.len() {
             continue;
         }
-        let mut header: Vec<String> = vec!["expected \\ predicted".into()];
-        header.extend(f.confusion.labels.iter().cloned());
-        let mut t = Table::new();
-        t.load_preset(UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Disabled)
-            .set_header(header);
-        for (i, label) in f.confusion.labels.iter().enumerate() {
-            let row_total: u64 = f.confusion.counts[i].iter().sum();
-            if row_total == 0 && i >= f.labels.len() {
-                continue;
-            }
-            let mut row = vec![Cell::new(label)];
-            row.extend(f.confusion.counts[i].iter().map(|n| {
-                Cell::new(if *n == 0 {
-                    ".".to_string()
-                } else {
-                    n.to_string()
-                })
-            }));
-            t.add_row(row);
-        }
-        right(&mut t, 1);
-        let _ = writeln!(out, "{t}");
+        let mut row = vec![Cell::new(label)];
+        row.extend(f.confusion.counts[i].iter().map(|n| {
+            Cell::new(if *n == 0 {
+                ".".to_string()
+            } else {
+                n.to_string()
+            })
+        }));
+        t.add_row(row);
     }
+    right(&mut t, 1);
+    t
+}
 
-    for f in &r.integer_fields {
-        let _ = writeln!(
-            out,
-            "\nfield {}: mean absolute error {} over {} cases, exact {}",
-            f.field,
-            opt(f.mae, 3),
-            f.n,
-            proportion(&f.exact)
-        );
-    }
-
+/// Tokens, cost (the model's and its judges'), cache use, unmetered answers and retries.
+fn render_usage(out: &mut String, r: &RunReport) {
     let u = &r.usage;
     let cached = if u.input_tokens > 0 {
         u.cached_input_tokens as f64 / u.input_tokens as f64
@@ -302,7 +332,11 @@ pub fn render(r: &RunReport) -> String {
             u.retried
         );
     }
-    let l = &r.latency;
+}
+
+/// The latency line (and the time to the first token, when calls streamed).
+fn render_latency(out: &mut String, r: &RunReport) {
+    let (u, l) = (&r.usage, &r.latency);
     // Answers timed and HTTP requests are counted apart: a retried case is one answer from
     // several requests.
     let _ = writeln!(
@@ -330,7 +364,10 @@ pub fn render(r: &RunReport) -> String {
             l.ttft_n
         );
     }
+}
 
+/// The failures and errors counted by kind, then the failing cases themselves.
+fn render_failures(out: &mut String, r: &RunReport) {
     if !r.kinds.is_empty() {
         let mut t = table(&["status", "kind", "cases"]);
         for k in &r.kinds {
@@ -361,7 +398,6 @@ pub fn render(r: &RunReport) -> String {
         };
         let _ = writeln!(out, "\nfailing cases{more}\n{t}");
     }
-    out
 }
 
 /// Renders a pairwise comparison.
@@ -464,6 +500,24 @@ pub fn render_comparison(c: &Comparison, color: bool) -> String {
             String::new()
         }
     );
+    let _ = writeln!(out, "{}", comparison_metrics(c));
+    render_flips(&mut out, c, color);
+    if !c.flaky.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nflaky in the candidate: {} passed some repeats and failed others:",
+            plural(c.flaky.len(), "case")
+        );
+        for f in &c.flaky {
+            let _ = writeln!(out, "  {} passed {} of {}", f.case_id, f.passes, f.repeats);
+        }
+    }
+    render_prompt_change(&mut out, c, color);
+    out
+}
+
+/// The table of metrics compared: both values, the change, its interval and its test.
+fn comparison_metrics(c: &Comparison) -> Table {
     let mut t = table(&["metric", "base", "candidate", "Δ", "95% CI", "p", "test"]);
     for m in &c.metrics {
         t.add_row(vec![
@@ -491,7 +545,11 @@ pub fn render_comparison(c: &Comparison, color: bool) -> String {
         ]);
     }
     right(&mut t, 1);
-    let _ = writeln!(out, "{t}");
+    t
+}
+
+/// The flip counts with McNemar's test, then each flipped case shown with its diff.
+fn render_flips(out: &mut String, c: &Comparison, color: bool) {
     let _ = writeln!(
         out,
         "flips: {} pass → fail, {} fail → pass (McNemar exact {})",
@@ -525,40 +583,34 @@ pub fn render_comparison(c: &Comparison, color: bool) -> String {
             c.pass_to_fail + c.fail_to_pass - shown
         );
     }
-    if !c.flaky.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nflaky in the candidate: {} passed some repeats and failed others:",
-            plural(c.flaky.len(), "case")
-        );
-        for f in &c.flaky {
-            let _ = writeln!(out, "  {} passed {} of {}", f.case_id, f.passes, f.repeats);
+}
+
+/// The prompt's diff when the two runs' prompts differ (or a note when the old text is gone).
+fn render_prompt_change(out: &mut String, c: &Comparison, color: bool) {
+    if c.base.prompt_version == c.candidate.prompt_version {
+        return;
+    }
+    match &c.prompt_diff {
+        Some(d) => {
+            let _ = writeln!(
+                out,
+                "\nprompt {}@{} → {}@{}:",
+                c.base.prompt,
+                short(&c.base.prompt_version),
+                c.candidate.prompt,
+                short(&c.candidate.prompt_version)
+            );
+            out.push_str(&render_diff(d, "  ", color));
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "\nthe prompt changed (@{} → @{}); its text was not stored with the older run",
+                short(&c.base.prompt_version),
+                short(&c.candidate.prompt_version)
+            );
         }
     }
-    if c.base.prompt_version != c.candidate.prompt_version {
-        match &c.prompt_diff {
-            Some(d) => {
-                let _ = writeln!(
-                    out,
-                    "\nprompt {}@{} → {}@{}:",
-                    c.base.prompt,
-                    short(&c.base.prompt_version),
-                    c.candidate.prompt,
-                    short(&c.candidate.prompt_version)
-                );
-                out.push_str(&render_diff(d, "  ", color));
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "\nthe prompt changed (@{} → @{}); its text was not stored with the older run",
-                    short(&c.base.prompt_version),
-                    short(&c.candidate.prompt_version)
-                );
-            }
-        }
-    }
-    out
 }
 
 /// Renders the model matrix.
@@ -887,42 +939,10 @@ pub fn render_triage(r: &crate::report::TriageReport) -> String {
             );
         }
     }
-    let section = |out: &mut String, title: &str, clusters: &[crate::report::Cluster]| {
-        if clusters.is_empty() {
-            return;
-        }
-        let _ = writeln!(out, "\n{title}");
-        let mut t = table(&[
-            "#",
-            "cluster",
-            "interactions",
-            "bad",
-            "bad share",
-            "with it",
-            "in golden",
-            "examples",
-        ]);
-        for c in clusters {
-            t.add_row(vec![
-                c.id.to_string(),
-                crate::text::clip(&c.label, 40),
-                c.interactions.to_string(),
-                c.bad.to_string(),
-                pct(c.bad_share),
-                c.top_condition
-                    .as_ref()
-                    .map_or_else(|| "–".into(), |(n, s)| format!("{} {n}", pct(*s))),
-                c.in_golden.to_string(),
-                c.examples.join(" "),
-            ]);
-        }
-        right(&mut t, 2);
-        let _ = writeln!(out, "{t}");
-    };
-    section(&mut out, "bad answers by signal kind", &r.by_kind);
-    section(&mut out, "by tag", &r.by_tag);
+    render_clusters(&mut out, "bad answers by signal kind", &r.by_kind);
+    render_clusters(&mut out, "by tag", &r.by_tag);
     let shown: Vec<_> = r.by_text.iter().take(10).cloned().collect();
-    section(
+    render_clusters(
         &mut out,
         "by similar inputs (TF-IDF cosine); promote one with `evalgate feedback promote --cluster N --to golden/NAME.jsonl`",
         &shown,
@@ -935,6 +955,40 @@ pub fn render_triage(r: &crate::report::TriageReport) -> String {
         );
     }
     out
+}
+
+/// A table of feedback clusters under its title (nothing when there are none).
+fn render_clusters(out: &mut String, title: &str, clusters: &[crate::report::Cluster]) {
+    if clusters.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{title}");
+    let mut t = table(&[
+        "#",
+        "cluster",
+        "interactions",
+        "bad",
+        "bad share",
+        "with it",
+        "in golden",
+        "examples",
+    ]);
+    for c in clusters {
+        t.add_row(vec![
+            c.id.to_string(),
+            crate::text::clip(&c.label, 40),
+            c.interactions.to_string(),
+            c.bad.to_string(),
+            pct(c.bad_share),
+            c.top_condition
+                .as_ref()
+                .map_or_else(|| "–".into(), |(n, s)| format!("{} {n}", pct(*s))),
+            c.in_golden.to_string(),
+            c.examples.join(" "),
+        ]);
+    }
+    right(&mut t, 2);
+    let _ = writeln!(out, "{t}");
 }
 
 /// Renders how a golden dataset grew.
@@ -1166,6 +1220,33 @@ pub fn render_cascade(r: &crate::report::CascadeReport) -> String {
         r.cases,
         f.target * 100.0
     );
+    let _ = writeln!(out, "{}", cascade_tiers(r));
+    let mut t = table(&[
+        "thresholds",
+        "answered by tier",
+        "accuracy (95% CI)",
+        "retained",
+        "$ / 1,000 cases",
+        "cost share",
+        "latency p50 / p95",
+    ]);
+    for p in &f.frontier {
+        t.add_row(cascade_point_row(r, p));
+    }
+    right(&mut t, 1);
+    let _ = writeln!(
+        out,
+        "frontier: {} of {} operating points are not beaten on both cost and accuracy",
+        f.frontier.len(),
+        thousands(f.explored as u64)
+    );
+    let _ = writeln!(out, "{t}");
+    render_cascade_choices(&mut out, r);
+    out
+}
+
+/// The table of the cascade's tiers: model, accuracy, cost, latency and confidence.
+fn cascade_tiers(r: &crate::report::CascadeReport) -> Table {
     let mut t = table(&[
         "tier",
         "model",
@@ -1202,47 +1283,34 @@ pub fn render_cascade(r: &crate::report::CascadeReport) -> String {
         ]);
     }
     right(&mut t, 3);
-    let _ = writeln!(out, "{t}");
-    let point_row = |p: &crate::report::Point| -> Vec<String> {
-        vec![
-            crate::report::cascade_thresholds(r, p),
-            p.answered
-                .iter()
-                .map(|a| format!("{:.0}%", a * 100.0))
-                .collect::<Vec<_>>()
-                .join(" · "),
-            format!(
-                "{} ({}–{})",
-                pct(p.accuracy),
-                pct(p.accuracy_low),
-                pct(p.accuracy_high)
-            ),
-            pct(p.quality_retained),
-            usd(p.cost_per_1k),
-            pct(p.cost_share),
-            format!("{:.0} / {:.0} ms", p.latency_p50_ms, p.latency_p95_ms),
-        ]
-    };
-    let mut t = table(&[
-        "thresholds",
-        "answered by tier",
-        "accuracy (95% CI)",
-        "retained",
-        "$ / 1,000 cases",
-        "cost share",
-        "latency p50 / p95",
-    ]);
-    for p in &f.frontier {
-        t.add_row(point_row(p));
-    }
-    right(&mut t, 1);
-    let _ = writeln!(
-        out,
-        "frontier: {} of {} operating points are not beaten on both cost and accuracy",
-        f.frontier.len(),
-        thousands(f.explored as u64)
-    );
-    let _ = writeln!(out, "{t}");
+    t
+}
+
+/// One operating point of the frontier as a row of its table.
+fn cascade_point_row(r: &crate::report::CascadeReport, p: &crate::report::Point) -> Vec<String> {
+    vec![
+        crate::report::cascade_thresholds(r, p),
+        p.answered
+            .iter()
+            .map(|a| format!("{:.0}%", a * 100.0))
+            .collect::<Vec<_>>()
+            .join(" · "),
+        format!(
+            "{} ({}–{})",
+            pct(p.accuracy),
+            pct(p.accuracy_low),
+            pct(p.accuracy_high)
+        ),
+        pct(p.quality_retained),
+        usd(p.cost_per_1k),
+        pct(p.cost_share),
+        format!("{:.0} / {:.0} ms", p.latency_p50_ms, p.latency_p95_ms),
+    ]
+}
+
+/// The top tier alone, the notes, the recommended operating point and the pinned one.
+fn render_cascade_choices(out: &mut String, r: &crate::report::CascadeReport) {
+    let f = &r.frontier;
     let top = r.tiers.last().map_or("the top tier", |t| t.model.as_str());
     let _ = writeln!(
         out,
@@ -1286,7 +1354,6 @@ pub fn render_cascade(r: &crate::report::CascadeReport) -> String {
             let _ = writeln!(out, "  {}", crate::report::cascade_claim(v, f.target));
         }
     }
-    out
 }
 
 /// Past this many labels the terminal shows the top confusions instead of the matrix.
