@@ -606,27 +606,17 @@ async fn review_answer(
             .cases
             .iter()
             .find(|c| c.id == found.case_id && c.repeat == found.repeat_index);
-        // The file work blocks (reads, fsync, the cross-process lock): off the async threads.
-        let (path, verdict, case_id) = (path.clone(), form.verdict.clone(), found.case_id.clone());
-        let (output, parsed) = (
-            case.and_then(|c| c.output.clone()),
-            case.and_then(|c| c.parsed.clone()),
-        );
-        let (note_, reviewer_, batch_) = (note.clone(), reviewer.clone(), batch.clone());
-        let answer = tokio::task::spawn_blocking(move || {
-            let answer = crate::review::LabelAnswer {
-                verdict: &verdict,
-                output: output.as_deref(),
-                parsed: parsed.as_ref(),
-                note: note_.as_deref(),
-            };
-            crate::review::label_case(&path, &case_id, &answer, &reviewer_, &batch_)
-                .map(drop)
-                .map_err(|e| e.to_string())
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("the golden file edit failed: {e}")));
-        if let Err(why) = answer {
+        let answer = GoldenAnswer {
+            path: path.clone(),
+            case_id: found.case_id.clone(),
+            verdict: form.verdict.clone(),
+            output: case.and_then(|c| c.output.clone()),
+            parsed: case.and_then(|c| c.parsed.clone()),
+            note: note.clone(),
+            reviewer: reviewer.clone(),
+            batch: batch.clone(),
+        };
+        if let Err(why) = answer.save().await {
             return item_page(&state, &batch, Some(item), csrf, Some(&why)).await;
         }
     }
@@ -646,17 +636,7 @@ async fn review_answer(
             return item_page(&state, &batch, Some(item), csrf, Some(why)).await;
         };
         let line = crate::review::file::LabelLine::new(&found, &label);
-        let saved = tokio::task::spawn_blocking(move || {
-            crate::review::file::save(&root, &line).map_err(|e| {
-                let cause = std::error::Error::source(&e)
-                    .map(|s| format!(": {s}"))
-                    .unwrap_or_default();
-                format!("{e}{cause}")
-            })
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("the labels file edit failed: {e}")));
-        if let Err(why) = saved {
+        if let Err(why) = save_label_line(root, line).await {
             return item_page(&state, &batch, Some(item), csrf, Some(&why)).await;
         }
     }
@@ -664,6 +644,63 @@ async fn review_answer(
         return store_error(e);
     }
     axum::response::Redirect::to(&format!("/review/{batch}/{item}/answer")).into_response()
+}
+
+/// A reviewer's answer to a case that needs a label, to write into its golden file.
+struct GoldenAnswer {
+    path: std::path::PathBuf,
+    case_id: String,
+    verdict: String,
+    output: Option<String>,
+    parsed: Option<Value>,
+    note: Option<String>,
+    reviewer: String,
+    batch: String,
+}
+
+impl GoldenAnswer {
+    /// Writes the answer as the case's expected value. The file work blocks (reads, fsync,
+    /// the cross-process lock), so it runs off the async threads.
+    async fn save(self) -> Result<(), String> {
+        tokio::task::spawn_blocking(move || {
+            let answer = crate::review::LabelAnswer {
+                verdict: &self.verdict,
+                output: self.output.as_deref(),
+                parsed: self.parsed.as_ref(),
+                note: self.note.as_deref(),
+            };
+            crate::review::label_case(
+                &self.path,
+                &self.case_id,
+                &answer,
+                &self.reviewer,
+                &self.batch,
+            )
+            .map(drop)
+            .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the golden file edit failed: {e}")))
+    }
+}
+
+/// Appends a label of a judge verdict to the project's labels file, off the async threads.
+async fn save_label_line(
+    root: std::sync::Arc<std::path::Path>,
+    line: crate::review::file::LabelLine,
+) -> Result<(), String> {
+    tokio::task::spawn_blocking(move || {
+        crate::review::file::save(&root, &line)
+            .map(drop)
+            .map_err(|e| {
+                let cause = std::error::Error::source(&e)
+                    .map(|s| format!(": {s}"))
+                    .unwrap_or_default();
+                format!("{e}{cause}")
+            })
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the labels file edit failed: {e}")))
 }
 
 async fn review_reveal(
@@ -772,19 +809,8 @@ async fn accept(
     body: Result<Bytes, BytesRejection>,
     default_type: &str,
 ) -> Response {
-    if let Some(token) = state.guard.token() {
-        let given = guard::bearer(&headers);
-        if !given.is_some_and(|g| guard::same_token(g.as_bytes(), token.as_bytes())) {
-            let mut r = error(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token (`Authorization: Bearer …`)",
-            );
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
-            return r;
-        }
+    if let Some(refused) = unauthorized(&state, &headers) {
+        return refused;
     }
     let body = match body {
         Ok(b) => b,
@@ -860,7 +886,30 @@ async fn accept(
             "the server is shutting down",
         );
     }
-    match done.await {
+    reply(done.await)
+}
+
+/// 401 when the server has a token and the request does not carry it.
+fn unauthorized(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    let token = state.guard.token()?;
+    let given = guard::bearer(headers);
+    if given.is_some_and(|g| guard::same_token(g.as_bytes(), token.as_bytes())) {
+        return None;
+    }
+    let mut r = error(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong bearer token (`Authorization: Bearer …`)",
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer"),
+    );
+    Some(r)
+}
+
+/// The answer to a request once the writer has stored its events, refused them, or stopped.
+fn reply(done: Result<Result<Ack, Refused>, oneshot::error::RecvError>) -> Response {
+    match done {
         Ok(Ok(ack)) => (
             StatusCode::OK,
             axum::Json(json!({"accepted": ack.accepted, "duplicates": ack.duplicates})),
