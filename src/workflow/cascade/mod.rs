@@ -57,8 +57,7 @@ pub(super) async fn cascade_run(
             ..req.plan
         },
         no_judges: true,
-        // Cassettes go under the project unless the path is absolute.
-        record_dir: opts.record.map(|d| root.join(d)),
+        record_dir: opts.record_dir(root),
         ..req
     };
     let (status, ids) = super::run::run_quietly(root, project, &req, printer).await?;
@@ -78,6 +77,13 @@ pub struct Options<'a> {
     pub concurrency: Option<u32>,
     /// Ask live and save cassettes here.
     pub record: Option<&'a Path>,
+}
+
+impl Options<'_> {
+    /// Where to save cassettes: under the project unless the path is absolute.
+    fn record_dir(&self, root: &Path) -> Option<std::path::PathBuf> {
+        self.record.map(|d| root.join(d))
+    }
 }
 
 /// Runs every tier of the suite's cascade (each a stored run, answered from the cache when it

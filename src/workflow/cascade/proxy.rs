@@ -66,13 +66,7 @@ pub async fn answers(
         return Ok(None);
     };
     let store = crate::workflow::open_store(root).await?;
-    let record = opts.record.map(|d| {
-        if d.is_absolute() {
-            d.to_path_buf()
-        } else {
-            root.join(d)
-        }
-    });
+    let record = opts.record_dir(root);
     let result = answer(
         project, field, spec, golden, &pool_run, &store, record, printer, notes,
     )
