@@ -591,6 +591,11 @@ pub struct InitArgs {
     /// Where to create the project (created if missing; must not already hold evalgate.yaml).
     #[arg(default_value = ".")]
     pub dir: PathBuf,
+    /// Write the sharded CI workflow (`.github/workflows/evalgate-sharded.yml`: the suite
+    /// split over a matrix of jobs with `run --shard K/N`, merged and gated by a last job)
+    /// instead of the single-job one.
+    #[arg(long)]
+    pub sharded: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]

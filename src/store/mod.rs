@@ -1005,26 +1005,27 @@ impl Store {
         Ok(paid.unwrap_or(0.0))
     }
 
-    /// The newest run of this suite, model, prompt version and dataset version that did not
-    /// finish (interrupted, stopped by its budget, or killed while running).
-    pub async fn find_unfinished(
+    /// The runs of this suite, model, prompt version and dataset version that did not
+    /// finish, newest first: those of every shard and selection, and those still going in
+    /// another process (the caller tells them apart).
+    pub async fn unfinished_runs(
         &self,
         suite: &str,
         model: &str,
         prompt_version: &str,
         dataset_version: &str,
-    ) -> Result<Option<RunRow>, StoreError> {
-        let row = sqlx::query(&format!(
+    ) -> Result<Vec<RunRow>, StoreError> {
+        let rows = sqlx::query(&format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE suite = $1 AND model = $2 AND prompt_version = $3 AND dataset_version = $4 AND status <> 'finished' \
-             ORDER BY started_at DESC LIMIT 1"
+             ORDER BY started_at DESC, id"
         ))
         .bind(suite)
         .bind(model)
         .bind(prompt_version)
         .bind(dataset_version)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(row.as_ref().map(run_from_row).transpose()?)
+        Ok(rows.iter().map(run_from_row).collect::<Result<_, _>>()?)
     }
 
     /// Marks a run as running again (a resume).

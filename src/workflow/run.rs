@@ -229,16 +229,7 @@ async fn announce(
     // An unfinished run that asked the same questions of the same cases: resuming it
     // would pay for nothing twice. (A run still going in another process is not one.)
     if prepared.resume.is_none()
-        && let Some(old) = store
-            .find_unfinished(
-                &plan.suite.name,
-                &plan.model.name,
-                &plan.prompt.version,
-                &plan.dataset.version,
-            )
-            .await?
-        && same_cases(&old, plan, repeats)
-        && !crate::runner::is_going(store, &old.id).await?
+        && let Some(old) = resumable(store, plan, |run| same_cases(run, plan, repeats)).await?
     {
         let done = store.finished_keys(&old.id).await?.0.len();
         printer.info(&format!(
@@ -395,10 +386,24 @@ async fn judge_outcome(
             kind: outcome.first_error_kind,
         });
     }
+    // The suite's error-rate limits are shares of the whole run. A shard is a part of one:
+    // a few errors among its few cases say little, so it warns and the merged run is held
+    // to the limits (`gate --run` checks them as gates). A shard whose every case failed
+    // still stops above.
+    let mut over_limit = |line: String| {
+        match plan.selection.shard {
+        None => {
+            printer.warn(&line);
+            status = ExitStatus::Infrastructure;
+        }
+        Some(shard) => printer.warn(&format!(
+            "{line}\n  (shard {shard} only: the limit applies to the merged run, which `evalgate gate SUITE --run MERGED.json` checks)"
+        )),
+    }
+    };
     // A judge that cannot be read grades nothing: its run cannot be trusted.
     for line in unreadable_judges(store, &outcome.run_id, plan.suite.max_judge_error_rate).await? {
-        printer.warn(&line);
-        status = ExitStatus::Infrastructure;
+        over_limit(line);
     }
     if let Some(limit) = plan.suite.max_error_rate {
         let rate = if ran > 0 {
@@ -407,7 +412,7 @@ async fn judge_outcome(
             0.0
         };
         if rate > limit {
-            printer.warn(&format!(
+            over_limit(format!(
                 "{} of {} cases failed with a provider error ({:.1}%), above the suite's `max_error_rate` of {:.1}% (first: {})",
                 p.errors,
                 ran,
@@ -415,7 +420,6 @@ async fn judge_outcome(
                 limit * 100.0,
                 outcome.first_error.clone().unwrap_or_default()
             ));
-            status = ExitStatus::Infrastructure;
         }
     }
     Ok(status)
@@ -456,15 +460,42 @@ pub async fn unreadable_judges(
 /// Whether a stored run covers the cases this plan would run: the same selection, limit and
 /// repeats.
 fn same_cases(run: &RunRow, plan: &Plan<'_>, repeats: u32) -> bool {
-    let stored: Selection = run
-        .selection_json
-        .as_deref()
-        .and_then(|j| serde_json::from_str(j).ok())
-        .unwrap_or_default();
+    let stored = stored_selection(run);
     stored.shard == plan.selection.shard
         && stored.only_failing == plan.selection.only_failing
         && run.case_limit == plan.limit.map(|l| l as i64)
         && run.repeats.max(1) == i64::from(repeats)
+}
+
+fn stored_selection(run: &RunRow) -> Selection {
+    run.selection_json
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default()
+}
+
+/// The newest unfinished run that `fits` and that no other process is running: what
+/// `--resume` without a run finishes. Shards of one suite running at once into one database
+/// each find their own.
+async fn resumable(
+    store: &Store,
+    plan: &Plan<'_>,
+    fits: impl Fn(&RunRow) -> bool,
+) -> Result<Option<RunRow>, Error> {
+    let runs = store
+        .unfinished_runs(
+            &plan.suite.name,
+            &plan.model.name,
+            &plan.prompt.version,
+            &plan.dataset.version,
+        )
+        .await?;
+    for run in runs {
+        if fits(&run) && !crate::runner::is_going(store, &run.id).await? {
+            return Ok(Some(run));
+        }
+    }
+    Ok(None)
 }
 
 /// How a selection reads after the number of cases: ` of shard 2/3`, ` that failed in run X`.
@@ -504,9 +535,13 @@ async fn resume_target(
 ) -> Result<Option<RunRow>, Error> {
     let Some(id) = resume else { return Ok(None) };
     let run = if id.is_empty() {
-        store.find_unfinished(&plan.suite.name, &plan.model.name, &plan.prompt.version, &plan.dataset.version).await?.ok_or_else(|| {
+        // A resume takes its limit and repeats from the run it finishes, so only the shard
+        // must match.
+        let shard = plan.selection.shard;
+        let same_shard = |run: &RunRow| shard.is_none() || stored_selection(run).shard == shard;
+        resumable(store, plan, same_shard).await?.ok_or_else(|| {
             Error::usage(
-                format!("no unfinished run of suite `{}` on model `{}` with this prompt and dataset version", plan.suite.name, plan.model.name),
+                format!("no unfinished run{} of suite `{}` on model `{}` with this prompt and dataset version (a run another process is still running does not count)", shard.map(|s| format!(" of shard {s}")).unwrap_or_default(), plan.suite.name, plan.model.name),
                 Some("`evalgate runs` lists the stored runs".into()),
             )
         })?
@@ -555,11 +590,7 @@ async fn resumed_plan<'p>(
 ) -> Result<Plan<'p>, Error> {
     let mut plan = plan.clone();
     plan.limit = resume.case_limit.map(|l| l as usize);
-    let selection: Selection = resume
-        .selection_json
-        .as_deref()
-        .and_then(|j| serde_json::from_str(j).ok())
-        .unwrap_or_default();
+    let selection = stored_selection(resume);
     let asked = &plan.selection;
     if !asked.is_all()
         && (asked.shard != selection.shard || asked.only_failing != selection.only_failing)

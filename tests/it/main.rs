@@ -16,5 +16,6 @@ mod resilience;
 mod review;
 mod run;
 mod security;
+mod shards;
 mod store;
 mod validate;

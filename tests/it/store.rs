@@ -215,18 +215,18 @@ async fn exercise(store: Store) {
     let outputs: Vec<Option<&str>> = summaries.iter().map(|c| c.output.as_deref()).collect();
     assert_eq!(outputs, [Some(""), Some(""), Some("")]);
 
-    // What a resume needs: the finished keys and the newest unfinished run.
+    // What a resume needs: the finished keys and the unfinished runs, newest first.
     let (keys, max_seq) = store.finished_keys("abc123000001").await.unwrap();
     let mut keys: Vec<&str> = keys.iter().map(|(c, _)| c.as_str()).collect();
     keys.sort();
     assert_eq!(keys, ["a", "b"]);
     assert_eq!(max_seq, 0);
     let unfinished = store
-        .find_unfinished("s1", "m", &"a".repeat(64), &"b".repeat(64))
+        .unfinished_runs("s1", "m", &"a".repeat(64), &"b".repeat(64))
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(unfinished.id, "abc999000002");
+    let ids: Vec<&str> = unfinished.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["abc999000002", "abc123000001"]);
 
     store
         .finish_run(

@@ -25,12 +25,21 @@ pub const FILES: &[(&str, &str)] = &[
         "judges/README.md",
         include_str!("init_templates/judges/README.md"),
     ),
-    (
-        ".github/workflows/evalgate.yml",
-        include_str!("init_templates/workflows/evalgate.yml"),
-    ),
     (".gitignore", "/.evalgate\n"),
 ];
+
+/// The CI workflow `init` writes: one job that gates every changed suite.
+pub const WORKFLOW: (&str, &str) = (
+    ".github/workflows/evalgate.yml",
+    include_str!("init_templates/workflows/evalgate.yml"),
+);
+
+/// The CI workflow `init --sharded` writes instead: the suite split over a matrix of jobs,
+/// merged and gated by a last one.
+pub const SHARDED_WORKFLOW: (&str, &str) = (
+    ".github/workflows/evalgate-sharded.yml",
+    include_str!("init_templates/workflows/evalgate-sharded.yml"),
+);
 
 pub fn run(args: &crate::cli::args::InitArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     let dir = &args.dir;
@@ -40,7 +49,12 @@ pub fn run(args: &crate::cli::args::InitArgs, printer: &Printer) -> Result<ExitS
             Some("init never overwrites a project; pick another directory".into()),
         ));
     }
-    for (path, content) in FILES {
+    let workflow = if args.sharded {
+        SHARDED_WORKFLOW
+    } else {
+        WORKFLOW
+    };
+    for (path, content) in FILES.iter().chain([&workflow]) {
         let target = dir.join(path);
         if target.exists() {
             continue;
@@ -48,13 +62,13 @@ pub fn run(args: &crate::cli::args::InitArgs, printer: &Printer) -> Result<ExitS
         write(&target, content)?;
     }
     printer.info(&format!("created an evalgate project in {}", dir.display()));
-    printer.info(&next_step(dir));
+    printer.info(&next_step(dir, workflow.0));
     Ok(ExitStatus::Ok)
 }
 
 /// What to type next: commands that run as they are (a dry run needs no API key), in the
 /// project's directory.
-fn next_step(dir: &Path) -> String {
+fn next_step(dir: &Path, workflow: &str) -> String {
     let here = dir.as_os_str().is_empty() || dir == Path::new(".");
     let cd = if here {
         String::new()
@@ -71,7 +85,7 @@ fn next_step(dir: &Path) -> String {
         format!("cd {quoted} && ")
     };
     format!(
-        "next: {cd}evalgate validate && evalgate run ticket-triage --dry-run\n  then export OPENAI_API_KEY (the provider's key variable in evalgate.yaml) and run `evalgate run ticket-triage`\n  for CI, set the repository variable EVALGATE_REPO (see .github/workflows/evalgate.yml)"
+        "next: {cd}evalgate validate && evalgate run ticket-triage --dry-run\n  then export OPENAI_API_KEY (the provider's key variable in evalgate.yaml) and run `evalgate run ticket-triage`\n  for CI, set the repository variable EVALGATE_REPO (see {workflow})"
     )
 }
 
