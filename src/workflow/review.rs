@@ -435,9 +435,6 @@ impl<I: Iterator<Item = String>> Session<'_, I> {
                     self.printer.warn(&format!("{why}; answer again > "));
                 }
                 Err(AnswerError::Store(e)) => return Err(e.into()),
-                Err(AnswerError::LabelsFile(e)) => {
-                    return Err(Error::usage(e.to_string(), None));
-                }
                 Err(e) => return Err(Error::usage(e.message(), None)),
             }
         }
