@@ -4,6 +4,7 @@
 //! each finished piece to a callback; it renders nothing (the CLI renders).
 
 pub mod cascade;
+pub mod feedback;
 pub mod gate;
 pub mod review;
 pub mod run;
