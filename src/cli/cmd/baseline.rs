@@ -1,7 +1,7 @@
 use crate::status::{GateStatus, RunStatus};
 use std::path::Path;
 
-use crate::cli::args::{BaselineArgs, BaselineCommand, RunArgs};
+use crate::cli::args::{BaselineArgs, BaselineCommand, Format};
 use crate::error::{Error, ExitStatus};
 use crate::output::Printer;
 
@@ -30,15 +30,25 @@ async fn update(
             file
         }
         None => {
-            let (status, ids) = super::run::run_suite(
-                root,
-                RunArgs {
-                    suite: suite.to_string(),
+            // The project loaded above: loading it again would say its warnings twice.
+            let req = crate::workflow::run::RunRequest {
+                suite: suite.to_string(),
+                plan: crate::plan::RunSettings {
                     models: vec![project.suites[suite].models[0].clone()],
-                    repeat: 1,
-                    ..RunArgs::default()
+                    ..Default::default()
                 },
+                repeat: 1,
+                ..Default::default()
+            };
+            let (status, ids) = crate::workflow::run::run_stored(
+                root,
+                &project,
+                &req,
                 printer,
+                async |store, _, outcome| {
+                    super::report::print(store, &outcome.run_id, Format::Terminal, None, printer)
+                        .await
+                },
             )
             .await?;
             if status != ExitStatus::Ok {
