@@ -3,6 +3,7 @@
 //! call the same code. A workflow reports its progress through `output::Printer` and hands
 //! each finished piece to a callback; it renders nothing (the CLI renders).
 
+pub mod baseline;
 pub mod cascade;
 pub mod feedback;
 pub mod gate;
