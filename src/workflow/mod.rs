@@ -9,6 +9,7 @@ pub mod feedback;
 pub mod gate;
 pub mod review;
 pub mod run;
+pub mod score;
 
 use std::path::Path;
 

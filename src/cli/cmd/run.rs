@@ -9,8 +9,6 @@ use crate::id::RunId;
 use crate::output::Printer;
 use crate::workflow::run as workflow;
 
-pub use crate::workflow::run::{judge_runners, unreadable_judges};
-
 pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     Ok(run_suite(root, args, printer).await?.0)
 }
