@@ -5,8 +5,10 @@
 
 pub mod baseline;
 pub mod cascade;
+pub mod estimate;
 pub mod feedback;
 pub mod gate;
+pub mod pairwise;
 pub mod review;
 pub mod run;
 pub mod score;
