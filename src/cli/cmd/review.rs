@@ -8,7 +8,8 @@ use crate::cli::args::{CalibrateArgs, Format, ReviewArgs, ReviewCommand, Stratif
 use crate::error::{Error, ExitStatus};
 use crate::output::Printer;
 use crate::review::{Stratify, file::DIR};
-use crate::workflow::review::{self as workflow, CalibrateRequest, SampleRequest};
+use crate::store::Store;
+use crate::workflow::review::{self as workflow, CalibrateRequest, SampleRequest, Sampled};
 use crate::workflow::with_store;
 
 pub async fn review(root: &Path, args: ReviewArgs, printer: &Printer) -> Result<ExitStatus, Error> {
@@ -19,32 +20,18 @@ pub async fn review(root: &Path, args: ReviewArgs, printer: &Printer) -> Result<
             stratify,
             seed,
         } => {
+            let stratify = match stratify {
+                StratifyBy::Verdict => Stratify::Verdict,
+                StratifyBy::Tag => Stratify::Tag,
+            };
             let req = SampleRequest {
                 run,
                 n,
-                stratify: match stratify {
-                    StratifyBy::Verdict => Stratify::Verdict,
-                    StratifyBy::Tag => Stratify::Tag,
-                },
+                stratify,
                 seed,
             };
             let s = workflow::sample(root, store, &req, printer).await?;
-            let labels = if s.to_label == 0 {
-                String::new()
-            } else {
-                format!(
-                    ", and {} cases that need a label (their answers go to the golden file)",
-                    s.to_label
-                )
-            };
-            printer.data(&format!(
-                "review batch {b}: {} items of run {} ({} judged pass, {} judged fail{labels})\nlabel it with `evalgate review label {b} --reviewer NAME`",
-                s.items,
-                s.run_id,
-                s.passes,
-                s.fails,
-                b = s.batch_id,
-            ));
+            printer.data(&sampled(&s));
             Ok(ExitStatus::Ok)
         }
         ReviewCommand::Label { batch, reviewer } => {
@@ -56,24 +43,46 @@ pub async fn review(root: &Path, args: ReviewArgs, printer: &Printer) -> Result<
             ));
             Ok(ExitStatus::Ok)
         }
-        ReviewCommand::Export => {
-            let written = workflow::export(root, store).await?;
-            if written.is_empty() {
-                printer.info(&format!(
-                    "every label of a judge verdict is in `{DIR}` already"
-                ));
-            }
-            for (path, n) in written {
-                printer.info(&format!(
-                    "wrote {n} label{} into {}: commit it",
-                    if n == 1 { "" } else { "s" },
-                    crate::diag::display_path(root, &path).display()
-                ));
-            }
-            Ok(ExitStatus::Ok)
-        }
+        ReviewCommand::Export => export(root, store, printer).await,
     })
     .await
+}
+
+/// What a new batch holds, and how to label it.
+fn sampled(s: &Sampled) -> String {
+    let labels = if s.to_label == 0 {
+        String::new()
+    } else {
+        format!(
+            ", and {} cases that need a label (their answers go to the golden file)",
+            s.to_label
+        )
+    };
+    format!(
+        "review batch {b}: {} items of run {} ({} judged pass, {} judged fail{labels})\nlabel it with `evalgate review label {b} --reviewer NAME`",
+        s.items,
+        s.run_id,
+        s.passes,
+        s.fails,
+        b = s.batch_id,
+    )
+}
+
+async fn export(root: &Path, store: &Store, printer: &Printer) -> Result<ExitStatus, Error> {
+    let written = workflow::export(root, store).await?;
+    if written.is_empty() {
+        printer.info(&format!(
+            "every label of a judge verdict is in `{DIR}` already"
+        ));
+    }
+    for (path, n) in written {
+        printer.info(&format!(
+            "wrote {n} label{} into {}: commit it",
+            if n == 1 { "" } else { "s" },
+            crate::diag::display_path(root, &path).display()
+        ));
+    }
+    Ok(ExitStatus::Ok)
 }
 
 pub async fn calibrate(
