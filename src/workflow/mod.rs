@@ -6,6 +6,7 @@
 pub mod baseline;
 pub mod cascade;
 pub mod estimate;
+pub mod features;
 pub mod feedback;
 pub mod gate;
 pub mod pairwise;
