@@ -9,6 +9,7 @@ pub mod estimate;
 pub mod features;
 pub mod feedback;
 pub mod gate;
+pub mod history;
 pub mod pairwise;
 pub mod review;
 pub mod run;
