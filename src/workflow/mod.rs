@@ -1,7 +1,9 @@
-//! Work a command does, as library calls: what `evalgate run` and `evalgate gate` decide and
-//! drive, given one resolved settings value, so that the CLI, `serve`, tests and a future API
-//! call the same code. A workflow reports its progress through `output::Printer` and hands
-//! each finished piece to a callback; it renders nothing (the CLI renders).
+//! Work a command does, as library calls: what `evalgate run`, `gate`, `baseline`, `score`,
+//! `pairwise`, `review`, `calibrate`, `feedback`, `golden`, the feature analyses and the
+//! history decide and drive, given one resolved settings value (a `…Request`), so that the
+//! CLI, `serve`, tests and a future API call the same code. A workflow reports its progress
+//! through `output::Printer` and hands each finished piece to a callback or returns it; it
+//! renders nothing (the CLI renders), and it imports neither `cli` nor `serve`.
 
 pub mod baseline;
 pub mod cascade;

@@ -15,7 +15,7 @@ pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitSt
 
 /// Runs a suite as `evalgate run` does, and returns the exit status with the ids of the runs
 /// it stored.
-pub async fn run_suite(
+async fn run_suite(
     root: &Path,
     args: RunArgs,
     printer: &Printer,
