@@ -26,6 +26,7 @@ use crate::feedback::Event;
 use crate::render::html::RenderError;
 use crate::report::{ReviewAnswer, ReviewItem, RunListing};
 use crate::store::{NewEvents, Store};
+use crate::workflow::review::{AnswerError, Record};
 
 /// Default largest request body.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
@@ -584,14 +585,17 @@ async fn review_answer(
             format!("no item {item} in batch `{batch}`"),
         );
     };
-    let note = Some(form.note.trim().to_string()).filter(|n| !n.is_empty());
-    let reviewer = form.reviewer.trim().to_string();
-    // A case that needs a label: the answer becomes its expected value in the golden file
-    // first; the label is stored after, so a failed write can be answered again. Two
-    // reviewers' edits do not lose each other: `golden::set_expected` reads, changes and
-    // replaces the file under the file's lock (`golden::lock`, across threads and processes).
-    if found.kind == "label" {
-        let run = match crate::runfile::from_store(&state.store, &found.run_id).await {
+    let answer = crate::workflow::review::Answer {
+        verdict: form.verdict,
+        note: Some(form.note.trim().to_string()).filter(|n| !n.is_empty()),
+        reviewer: form.reviewer.trim().to_string(),
+    };
+    // A case that needs a label: the answer becomes its expected value in the golden file; a
+    // label of a judge verdict goes into the project's labels file (the record, in git). The
+    // database indexes either after (`workflow::review::save_answer`).
+    let run;
+    let record = if found.kind == "label" {
+        run = match crate::runfile::from_store(&state.store, &found.run_id).await {
             Ok(r) => r,
             Err(e) => return store_error(e),
         };
@@ -606,101 +610,21 @@ async fn review_answer(
             .cases
             .iter()
             .find(|c| c.id == found.case_id && c.repeat == found.repeat_index);
-        let answer = GoldenAnswer {
-            path: path.clone(),
-            case_id: found.case_id.clone(),
-            verdict: form.verdict.clone(),
-            output: case.and_then(|c| c.output.clone()),
-            parsed: case.and_then(|c| c.parsed.clone()),
-            note: note.clone(),
-            reviewer: reviewer.clone(),
-            batch: batch.clone(),
-        };
-        if let Err(why) = answer.save().await {
-            return item_page(&state, &batch, Some(item), csrf, Some(&why)).await;
-        }
-    }
-    let label = crate::store::ReviewLabelRow {
-        batch_id: batch.clone(),
-        item,
-        reviewer,
-        verdict: form.verdict,
-        note,
-        labelled_at: crate::runner::now(),
-    };
-    // A label of a judge verdict goes into the project's labels file first (the record, in
-    // git), under the same lock as golden edits; the database indexes it after.
-    if found.kind == "verdict" {
-        let Some(root) = state.project.clone() else {
+        Record::Golden { path, case }
+    } else {
+        let Some(root) = state.project.as_deref() else {
             let why = "this server does not know the project, so the label has no file to go to: start `evalgate serve` in the project";
             return item_page(&state, &batch, Some(item), csrf, Some(why)).await;
         };
-        let line = crate::review::file::LabelLine::new(&found, &label);
-        if let Err(why) = save_label_line(root, line).await {
-            return item_page(&state, &batch, Some(item), csrf, Some(&why)).await;
+        Record::LabelsFile { root }
+    };
+    match crate::workflow::review::save_answer(&state.store, &found, record, &answer).await {
+        Ok(_) => {
+            axum::response::Redirect::to(&format!("/review/{batch}/{item}/answer")).into_response()
         }
+        Err(AnswerError::Store(e)) => store_error(e),
+        Err(e) => item_page(&state, &batch, Some(item), csrf, Some(&e.message())).await,
     }
-    if let Err(e) = state.store.save_review_label(&label).await {
-        return store_error(e);
-    }
-    axum::response::Redirect::to(&format!("/review/{batch}/{item}/answer")).into_response()
-}
-
-/// A reviewer's answer to a case that needs a label, to write into its golden file.
-struct GoldenAnswer {
-    path: std::path::PathBuf,
-    case_id: String,
-    verdict: String,
-    output: Option<String>,
-    parsed: Option<Value>,
-    note: Option<String>,
-    reviewer: String,
-    batch: String,
-}
-
-impl GoldenAnswer {
-    /// Writes the answer as the case's expected value. The file work blocks (reads, fsync,
-    /// the cross-process lock), so it runs off the async threads.
-    async fn save(self) -> Result<(), String> {
-        tokio::task::spawn_blocking(move || {
-            let answer = crate::review::LabelAnswer {
-                verdict: &self.verdict,
-                output: self.output.as_deref(),
-                parsed: self.parsed.as_ref(),
-                note: self.note.as_deref(),
-            };
-            crate::review::label_case(
-                &self.path,
-                &self.case_id,
-                &answer,
-                &self.reviewer,
-                &self.batch,
-            )
-            .map(drop)
-            .map_err(|e| e.to_string())
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("the golden file edit failed: {e}")))
-    }
-}
-
-/// Appends a label of a judge verdict to the project's labels file, off the async threads.
-async fn save_label_line(
-    root: std::sync::Arc<std::path::Path>,
-    line: crate::review::file::LabelLine,
-) -> Result<(), String> {
-    tokio::task::spawn_blocking(move || {
-        crate::review::file::save(&root, &line)
-            .map(drop)
-            .map_err(|e| {
-                let cause = std::error::Error::source(&e)
-                    .map(|s| format!(": {s}"))
-                    .unwrap_or_default();
-                format!("{e}{cause}")
-            })
-    })
-    .await
-    .unwrap_or_else(|e| Err(format!("the labels file edit failed: {e}")))
 }
 
 async fn review_reveal(

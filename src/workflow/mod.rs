@@ -1,11 +1,21 @@
-//! Work a command does, as library calls: what `evalgate run` and `evalgate gate` decide and
-//! drive, given one resolved settings value, so that the CLI, `serve`, tests and a future API
-//! call the same code. A workflow reports its progress through `output::Printer` and hands
-//! each finished piece to a callback; it renders nothing (the CLI renders).
+//! Work a command does, as library calls: what `evalgate run`, `gate`, `baseline`, `score`,
+//! `pairwise`, `review`, `calibrate`, `feedback`, `golden`, the feature analyses and the
+//! history decide and drive, given one resolved settings value (a `…Request`), so that the
+//! CLI, `serve`, tests and a future API call the same code. A workflow reports its progress
+//! through `output::Printer` and hands each finished piece to a callback or returns it; it
+//! renders nothing (the CLI renders), and it imports neither `cli` nor `serve`.
 
+pub mod baseline;
 pub mod cascade;
+pub mod estimate;
+pub mod features;
+pub mod feedback;
 pub mod gate;
+pub mod history;
+pub mod pairwise;
+pub mod review;
 pub mod run;
+pub mod score;
 
 use std::path::Path;
 
@@ -14,7 +24,7 @@ use crate::error::Error;
 use crate::features::lift::{self, LiftReport};
 use crate::golden::Case;
 use crate::output::Printer;
-use crate::review;
+use crate::review::file as labels;
 use crate::runfile::RunFile;
 use crate::store::{ReviewItemRow, ReviewLabelRow, Store};
 
@@ -22,6 +32,18 @@ use crate::store::{ReviewItemRow, ReviewLabelRow, Store};
 pub async fn open_store(root: &Path) -> Result<Store, Error> {
     let url = crate::env::setting(crate::env::DATABASE_URL);
     Ok(Store::open(url.as_deref(), root).await?)
+}
+
+/// Opens the store as `open_store` does, calls `f` with it, and closes it whatever `f`
+/// returned.
+pub async fn with_store<T>(
+    root: &Path,
+    f: impl AsyncFnOnce(&Store) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let store = open_store(root).await?;
+    let result = f(&store).await;
+    store.close().await;
+    result
 }
 
 /// A run given on the command line: a run file (a path ending in `.json`, or any existing
@@ -89,26 +111,26 @@ pub async fn reviewed_labels(
     printer: &Printer,
 ) -> Result<Vec<(ReviewItemRow, ReviewLabelRow)>, Error> {
     let stored = store.reviewed().await?;
-    let r = review::file::reviewed(root, stored).map_err(labels_file_error)?;
+    let r = labels::reviewed(root, stored).map_err(labels_file_error)?;
     if r.only_in_database > 0 {
         printer.warn(&format!(
             "{} label{} of judge verdicts {} only in the database, not in `{}`: `evalgate review export` writes them there, to commit",
             r.only_in_database,
             if r.only_in_database == 1 { "" } else { "s" },
             if r.only_in_database == 1 { "is" } else { "are" },
-            review::file::DIR
+            labels::DIR
         ));
     }
     Ok(r.pairs)
 }
 
 /// Bad lines of labels files, each with its line.
-pub fn labels_file_error(problems: Vec<review::file::FileError>) -> Error {
+pub fn labels_file_error(problems: Vec<labels::FileError>) -> Error {
     Error::Invalid(
         problems
             .into_iter()
             .map(|p| match p {
-                review::file::FileError::Bad {
+                labels::FileError::Bad {
                     path,
                     line,
                     message,
@@ -118,7 +140,7 @@ pub fn labels_file_error(problems: Vec<review::file::FileError>) -> Error {
                     1,
                     format!("not a review label: {message}"),
                 ),
-                review::file::FileError::Io { path, source } => crate::diag::Diagnostic::file(
+                labels::FileError::Io { path, source } => crate::diag::Diagnostic::file(
                     std::path::Path::new(&path),
                     format!("cannot read or write the labels file: {source}"),
                 ),

@@ -842,3 +842,28 @@ fn a_gates_only_edit_makes_the_gate_run_the_suite() {
     r.assert_code(0);
     assert!(r.stdout.contains("UNCHANGED"), "{}", r.stdout);
 }
+
+/// `baseline update` without `--from` runs the suite on the project it already loaded: each
+/// of the project's warnings is said once, not once per load.
+#[test]
+fn baseline_update_says_each_project_warning_once() {
+    let stub = Stub::start(support_labeller);
+    let p = Project::base(&stub.base_url);
+    // Case variables before static instructions: a warning, not an error.
+    let prompt = p.read("prompts/support.yaml");
+    p.write(
+        "prompts/support.yaml",
+        &prompt.replace(
+            "      Label the conversation. Answer with JSON only.\n",
+            "      {{ transcript }}\n      Label the conversation. Answer with JSON only.\n",
+        ),
+    );
+    let r = p.evalgate(&["baseline", "update", "support"]);
+    r.assert_code(0);
+    assert_eq!(
+        r.stderr.matches("puts case variables before").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+}

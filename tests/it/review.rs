@@ -511,3 +511,24 @@ fn batch_of(stdout: &str) -> String {
         .trim_end_matches(':')
         .to_string()
 }
+
+/// A labels file that cannot be written fails `review label` with the reason (the OS error),
+/// as `evalgate serve` says it, not only with the file's name.
+#[test]
+fn an_unwritable_labels_file_says_why() {
+    let p = example();
+    std::fs::remove_dir_all(p.path().join("golden/reviews")).ok();
+    let run = p.evalgate(&["run", "support-features"]);
+    run.assert_code(0);
+    let r = p.evalgate(&["review", "sample", "--run", &run.run_id(), "--n", "2"]);
+    r.assert_code(0);
+    // A file where the labels directory should be.
+    p.write("golden/reviews", "not a directory");
+    let (code, _, stderr) = label(&p, &batch_of(&r.stdout), &["p"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("cannot read or write `golden/reviews/summary_faithful.jsonl`: ")
+            && stderr.contains("os error"),
+        "{stderr}"
+    );
+}

@@ -1,107 +1,36 @@
-use crate::status::{GateStatus, RunStatus};
+//! `evalgate baseline update`: call `workflow::baseline`, print the run's report (when it
+//! ran one) and where the baseline went.
+
 use std::path::Path;
 
-use crate::cli::args::{BaselineArgs, BaselineCommand, RunArgs};
+use crate::cli::args::{BaselineArgs, BaselineCommand, Format};
 use crate::error::{Error, ExitStatus};
 use crate::output::Printer;
+use crate::workflow::baseline::{BaselineRequest, update};
 
 pub async fn run(root: &Path, args: BaselineArgs, printer: &Printer) -> Result<ExitStatus, Error> {
-    match args.command {
-        BaselineCommand::Update { suite, from } => {
-            update(root, &suite, from.as_deref(), printer).await
-        }
-    }
-}
-
-async fn update(
-    root: &Path,
-    suite: &str,
-    from: Option<&str>,
-    printer: &Printer,
-) -> Result<ExitStatus, Error> {
+    let BaselineCommand::Update { suite, from } = args.command;
     let project = super::load(root, printer)?;
-    // An unknown suite fails here (with a did-you-mean).
-    crate::plan::build(&project, suite, &crate::plan::RunSettings::default())?;
-    let file = match from {
-        Some(run) => {
-            let store = super::open_store(root).await?;
-            let file = super::load_run(&store, run).await?;
-            store.close().await;
-            file
-        }
-        None => {
-            let (status, ids) = super::run::run_suite(
-                root,
-                RunArgs {
-                    suite: suite.to_string(),
-                    models: vec![project.suites[suite].models[0].clone()],
-                    repeat: 1,
-                    ..RunArgs::default()
-                },
-                printer,
-            )
-            .await?;
-            if status != ExitStatus::Ok {
-                return Err(Error::usage(
-                    "the run did not finish cleanly, so it cannot be the baseline",
-                    Some("fix the errors above, or pass a good run with `--from RUN`".into()),
-                ));
-            }
-            let store = super::open_store(root).await?;
-            let file = super::stored_run(&store, &ids[0]).await?;
-            store.close().await;
-            file
-        }
-    };
-    if file.run.suite != suite {
-        return Err(Error::usage(
-            format!(
-                "run {} is of suite `{}`, not `{suite}`",
-                file.run.id, file.run.suite
-            ),
-            None,
-        ));
-    }
-    if file.run.status != RunStatus::Finished {
-        return Err(Error::usage(
-            format!(
-                "run {} is {}, not finished: a baseline must be a complete run",
-                file.run.id, file.run.status
-            ),
-            Some(format!(
-                "finish it with `evalgate run {suite} --resume {}`",
-                file.run.id
-            )),
-        ));
-    }
-    let path = crate::runfile::baseline_path(root, suite);
-    crate::runfile::write(&path, &file)?;
-    // A baseline that fails its own suite's absolute gates makes every `gate --all` red.
-    let own = crate::gate::evaluate(
-        &project.suites[suite],
-        &file,
-        None,
-        &crate::gate::Analyses::default(),
-    );
-    let failing: Vec<String> = own
-        .iter()
-        .filter(|g| g.status == GateStatus::Fail)
-        .map(|g| format!("{}: {}", g.gate, g.detail))
-        .collect();
-    if !failing.is_empty() {
+    let req = BaselineRequest { suite, from };
+    let u = update(root, &project, &req, printer, async |store, run_id| {
+        super::report::print(store, run_id, Format::Terminal, None, printer).await
+    })
+    .await?;
+    if !u.failing.is_empty() {
         printer.warn(&format!(
             "this baseline fails its own suite's gates ({}): `evalgate gate --all` will fail until the gates or the run change",
-            failing.join("; ")
+            u.failing.join("; ")
         ));
     }
+    let run = &u.file.run;
     printer.info(&format!(
         "wrote {} (run {}, model {}, prompt {}@{}, pass rate {:.1}%): commit it on the main branch",
-        path.strip_prefix(root).unwrap_or(&path).display(),
-        file.run.id,
-        file.run.model,
-        file.run.prompt,
-        crate::hash::short(&file.run.prompt_version),
-        file.report.pass_rate.rate * 100.0
+        u.path.strip_prefix(root).unwrap_or(&u.path).display(),
+        run.id,
+        run.model,
+        run.prompt,
+        crate::hash::short(&run.prompt_version),
+        u.file.report.pass_rate.rate * 100.0
     ));
     Ok(ExitStatus::Ok)
 }

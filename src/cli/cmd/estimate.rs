@@ -1,4 +1,4 @@
-//! `evalgate run --dry-run`: what a run would call and cost, without calling anything.
+//! `evalgate run --dry-run`: call `workflow::estimate`, print the table and the total.
 
 use comfy_table::Table;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
@@ -6,11 +6,8 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use crate::error::Error;
 use crate::output::Printer;
 use crate::plan::Plan;
-use crate::provider::{CacheMode, CallKey, cache_identity, cache_key};
+use crate::provider::CacheMode;
 use crate::store::Store;
-
-/// Default output tokens assumed when a prompt sets no `max_tokens`.
-const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
 
 pub async fn print(
     plans: &[Plan<'_>],
@@ -19,6 +16,7 @@ pub async fn print(
     repeats: u32,
     printer: &Printer,
 ) -> Result<(), Error> {
+    let estimates = crate::workflow::estimate::estimate(plans, store, cache, repeats).await?;
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
         "suite",
@@ -29,68 +27,23 @@ pub async fn print(
         "output tokens (at most)",
         "cost (est., at most)",
     ]);
-    let mut total_cost = 0.0;
-    for plan in plans {
-        let identity = cache_identity(plan.provider);
-        let replay = identity.is_none();
-        let (mut calls, mut cached, mut input, mut output) = (0u64, 0u64, 0u64, 0u64);
-        let cases = plan.dataset.cases().map_err(|source| Error::Read {
-            path: plan.dataset.path.clone(),
-            source,
-        })?;
-        for case in cases.take(plan.limit.unwrap_or(usize::MAX)) {
-            let Ok(case) = case else { continue };
-            let Ok(request) = plan.request(&case) else {
-                continue;
-            };
-            let hash = request.hash();
-            for r in 0..repeats.max(1) {
-                if let (Some((kind, base_url)), CacheMode::Use) = (&identity, cache)
-                    && store
-                        .cache_get(&cache_key(
-                            kind,
-                            base_url,
-                            CallKey {
-                                case_id: &case.id,
-                                request_hash: &hash,
-                                repeat: r,
-                            },
-                        ))
-                        .await?
-                        .is_some()
-                {
-                    cached += 1;
-                    continue;
-                }
-                calls += 1;
-                input += request.estimated_input_tokens();
-                output += request
-                    .params
-                    .max_tokens
-                    .map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
-            }
-        }
-        let cost = if replay {
-            0.0
-        } else {
-            plan.model.price.cost(input, 0, output)
-        };
-        total_cost += cost;
+    for e in &estimates {
         table.add_row(vec![
-            plan.suite.name.clone(),
-            if replay {
-                format!("{} (replay: offline, free)", plan.model.name)
+            e.suite.clone(),
+            if e.replay {
+                format!("{} (replay: offline, free)", e.model)
             } else {
-                plan.model.name.clone()
+                e.model.clone()
             },
-            calls.to_string(),
-            cached.to_string(),
-            input.to_string(),
-            output.to_string(),
-            format!("${cost:.6}"),
+            e.calls.to_string(),
+            e.cached.to_string(),
+            e.input_tokens.to_string(),
+            e.output_tokens.to_string(),
+            format!("${:.6}", e.cost),
         ]);
     }
     printer.data(&table.to_string());
+    let total_cost = estimates.iter().fold(0.0, |sum, e| sum + e.cost);
     printer.info(&format!(
         "dry run: nothing was called; estimated cost at most ${total_cost:.6} (input at 4 characters a token, output at max_tokens)"
     ));

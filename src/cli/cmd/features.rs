@@ -1,22 +1,17 @@
-//! `lift`, `stability`, `cost` and `export`: the analyses of a run's LLM-made features.
+//! `lift`, `stability`, `cost` and `export`: resolve the flags, call `workflow::features`,
+//! print the analysis.
 
 use std::path::Path;
 
 use crate::cli::args::{CostArgs, ExportArgs, ExportFormat, Format, LiftArgs, StabilityArgs};
 use crate::error::{Error, ExitStatus};
-use crate::features::lift::LiftSpec;
-use crate::features::{cost, export, lift, stability};
+use crate::features::cost;
+use crate::features::export::Export;
 use crate::output::Printer;
 use crate::render::terminal;
-use crate::runfile::RunFile;
-use crate::workflow::golden_cases;
-
-async fn load_run(root: &Path, arg: &str) -> Result<RunFile, Error> {
-    let store = super::open_store(root).await?;
-    let run = super::load_run(&store, arg).await;
-    store.close().await;
-    run
-}
+use crate::workflow::features::{
+    self as workflow, ExportRequest, LiftRequest, TableFormat, load_run,
+};
 
 fn print<T: serde::Serialize>(
     printer: &Printer,
@@ -33,32 +28,11 @@ fn print<T: serde::Serialize>(
 pub async fn lift(root: &Path, args: LiftArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     let project = super::load(root, printer)?;
     let run = load_run(root, &args.run).await?;
-    let configured = project
-        .suites
-        .get(&run.run.suite)
-        .and_then(|s| s.lift.clone());
-    let mut spec: LiftSpec = match (configured, &args.outcome) {
-        (Some(mut s), Some(o)) => {
-            s.outcome = o.clone();
-            s
-        }
-        (Some(s), None) => s,
-        (None, Some(o)) => LiftSpec::new(o.clone()),
-        (None, None) => {
-            return Err(Error::usage(
-                format!(
-                    "suite `{}` has no `lift:` section: which outcome should the downstream model predict?",
-                    run.run.suite
-                ),
-                Some("pass `--outcome KEY` (a key of the golden cases' `outcome`), or add `lift: {outcome: KEY}` to the suite".into()),
-            ));
-        }
+    let req = LiftRequest {
+        outcome: args.outcome,
+        folds: args.folds,
     };
-    if let Some(k) = args.folds {
-        spec.folds = k as usize;
-    }
-    let golden = golden_cases(&project, &run, printer)?;
-    let report = lift::analyze(&run, &golden, &spec)?;
+    let report = workflow::lift(&project, &run, &req, printer)?;
     print(printer, args.format, &report, || {
         terminal::render_lift(&report)
     });
@@ -72,13 +46,7 @@ pub async fn stability(
 ) -> Result<ExitStatus, Error> {
     let a = load_run(root, &args.run_a).await?;
     let b = load_run(root, &args.run_b).await?;
-    if a.run.dataset != b.run.dataset {
-        printer.warn(&format!(
-            "the runs used different datasets (`{}` and `{}`): only cases with the same id are compared",
-            a.run.dataset, b.run.dataset
-        ));
-    }
-    let report = stability::compare(&a, &b)?;
+    let report = workflow::stability(&a, &b, printer)?;
     print(printer, args.format, &report, || {
         terminal::render_stability(&report)
     });
@@ -86,32 +54,12 @@ pub async fn stability(
 }
 
 pub async fn cost(root: &Path, args: CostArgs, printer: &Printer) -> Result<ExitStatus, Error> {
-    for (name, v) in [
-        ("--refresh-days", args.refresh_days),
-        ("--serving-events-per-day", args.serving_events_per_day),
-    ] {
-        if let Some(v) = v.filter(|v| !(v.is_finite() && *v > 0.0)) {
-            return Err(Error::usage(
-                format!("{name} must be a positive number, got {v}"),
-                None,
-            ));
-        }
-    }
-    let run = load_run(root, &args.run).await?;
-    let report = cost::estimate(
-        &run,
-        cost::Workload {
-            records: args.records,
-            refresh_days: args.refresh_days,
-            serving_events_per_day: args.serving_events_per_day,
-        },
-    )?;
-    if report.unmetered > 0 {
-        printer.warn(&format!(
-            "{} answers have no token counts (a stream without usage): the cost is measured on the other {}",
-            report.unmetered, report.metered
-        ));
-    }
+    let workload = cost::Workload {
+        records: args.records,
+        refresh_days: args.refresh_days,
+        serving_events_per_day: args.serving_events_per_day,
+    };
+    let report = workflow::cost(root, &args.run, workload, printer).await?;
     print(printer, args.format, &report, || {
         terminal::render_cost(&report)
     });
@@ -120,40 +68,40 @@ pub async fn cost(root: &Path, args: CostArgs, printer: &Printer) -> Result<Exit
 
 pub async fn export(root: &Path, args: ExportArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     let run = load_run(root, &args.run).await?;
-    let e = export::export(&run)?;
-    let mut bytes = Vec::new();
-    let written = match args.format {
-        ExportFormat::Csv => e.write_csv(&mut bytes),
-        ExportFormat::Jsonl => e.write_jsonl(&mut bytes),
+    let req = ExportRequest {
+        format: match args.format {
+            ExportFormat::Csv => TableFormat::Csv,
+            ExportFormat::Jsonl => TableFormat::Jsonl,
+        },
+        out: args.out.clone(),
+        rejected: args.rejected.clone(),
     };
-    let write_err = |path: &Path, source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    match &args.out {
-        Some(path) => {
-            written
-                .and_then(|()| std::fs::write(path, &bytes))
-                .map_err(|s| write_err(path, s))?;
+    let (e, bytes) = workflow::export(&run, &req)?;
+    if !bytes.is_empty() {
+        printer.data(&String::from_utf8_lossy(&bytes));
+    }
+    printer.info(&summary(&e, &run.run.id, &args));
+    if args.rejected.is_none() {
+        for r in e.rejected.iter().take(10) {
+            printer.info(&format!("  rejected {}: {}", r.case_id, r.reason));
         }
-        None => {
-            written.map_err(|s| write_err(Path::new("-"), s))?;
-            if !bytes.is_empty() {
-                printer.data(&String::from_utf8_lossy(&bytes));
-            }
+        if e.rejected.len() > 10 {
+            printer.info(&format!(
+                "  … and {} more (`--rejected FILE` lists them all)",
+                e.rejected.len() - 10
+            ));
         }
     }
-    if let Some(path) = &args.rejected {
-        let mut out = Vec::new();
-        e.write_rejected(&mut out)
-            .and_then(|()| std::fs::write(path, &out))
-            .map_err(|s| write_err(path, s))?;
-    }
+    Ok(ExitStatus::Ok)
+}
+
+/// How many cases were exported, where to, and how many were rejected.
+fn summary(e: &Export, run_id: &crate::id::RunId, args: &ExportArgs) -> String {
     let mut summary = format!(
         "exported {} of {} cases of run {}",
         e.rows.len(),
         e.rows.len() + e.rejected.len(),
-        run.run.id
+        run_id
     );
     if let Some(path) = &args.out {
         summary.push_str(&format!(" to {}", path.display()));
@@ -168,17 +116,5 @@ pub async fn export(root: &Path, args: ExportArgs, printer: &Printer) -> Result<
                 .unwrap_or_default()
         ));
     }
-    printer.info(&summary);
-    if args.rejected.is_none() {
-        for r in e.rejected.iter().take(10) {
-            printer.info(&format!("  rejected {}: {}", r.case_id, r.reason));
-        }
-        if e.rejected.len() > 10 {
-            printer.info(&format!(
-                "  … and {} more (`--rejected FILE` lists them all)",
-                e.rejected.len() - 10
-            ));
-        }
-    }
-    Ok(ExitStatus::Ok)
+    summary
 }

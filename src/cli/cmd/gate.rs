@@ -92,6 +92,32 @@ fn summarize(
     }
     printer.data(&text);
 
+    write_summaries(args, verdicts, runs, printer)?;
+
+    let failed: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| v.status == SuiteStatus::Fail)
+        .map(|v| v.suite.as_str())
+        .collect();
+    if verdicts.iter().any(|v| v.status == SuiteStatus::Error) {
+        printer.warn("a suite's run could not be trusted (errors or an interruption): see above");
+        return Ok(ExitStatus::Infrastructure);
+    }
+    if !failed.is_empty() {
+        printer.warn(&format!("regression in {}", failed.join(", ")));
+        return Ok(ExitStatus::GateFailed);
+    }
+    Ok(ExitStatus::Ok)
+}
+
+/// Writes the markdown summary (to GitHub's step summary too, when set) and the JUnit XML
+/// asked for.
+fn write_summaries(
+    args: &GateArgs,
+    verdicts: &[SuiteVerdict],
+    runs: &[Option<RunFile>],
+    printer: &Printer,
+) -> Result<(), Error> {
     let markdown = crate::render::markdown::render(verdicts);
     if let Some(summary) = crate::env::setting(crate::env::GITHUB_STEP_SUMMARY) {
         use std::io::Write;
@@ -122,19 +148,5 @@ fn summarize(
         })?;
         printer.info(&format!("wrote JUnit XML {}", path.display()));
     }
-
-    let failed: Vec<&str> = verdicts
-        .iter()
-        .filter(|v| v.status == SuiteStatus::Fail)
-        .map(|v| v.suite.as_str())
-        .collect();
-    if verdicts.iter().any(|v| v.status == SuiteStatus::Error) {
-        printer.warn("a suite's run could not be trusted (errors or an interruption): see above");
-        return Ok(ExitStatus::Infrastructure);
-    }
-    if !failed.is_empty() {
-        printer.warn(&format!("regression in {}", failed.join(", ")));
-        return Ok(ExitStatus::GateFailed);
-    }
-    Ok(ExitStatus::Ok)
+    Ok(())
 }

@@ -23,7 +23,6 @@ use std::path::Path;
 use crate::config::Project;
 use crate::error::Error;
 
-/// Loads and validates the project, or fails with every problem found.
 /// Loads and validates the project, or fails with every problem found; prints the warnings.
 pub fn load(root: &Path, printer: &crate::output::Printer) -> Result<Project, Error> {
     let project = crate::config::load(root).map_err(Error::Invalid)?;

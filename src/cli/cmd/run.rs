@@ -9,15 +9,13 @@ use crate::id::RunId;
 use crate::output::Printer;
 use crate::workflow::run as workflow;
 
-pub use crate::workflow::run::{judge_runners, unreadable_judges};
-
 pub async fn run(root: &Path, args: RunArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     Ok(run_suite(root, args, printer).await?.0)
 }
 
 /// Runs a suite as `evalgate run` does, and returns the exit status with the ids of the runs
 /// it stored.
-pub async fn run_suite(
+async fn run_suite(
     root: &Path,
     args: RunArgs,
     printer: &Printer,

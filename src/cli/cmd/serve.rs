@@ -55,30 +55,7 @@ fn review_files(root: &Path) -> (Rubrics, Goldens) {
 
 pub async fn run(root: &Path, args: ServeArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     let token = crate::env::secret(crate::env::SERVER_TOKEN);
-    if serve::needs_token(&args.listen) && token.is_none() {
-        return Err(Error::usage(
-            format!(
-                "refusing to listen on {} without a token: beyond loopback anyone could post events",
-                args.listen
-            ),
-            Some(format!(
-                "export {} with a long random value (clients send `Authorization: Bearer …`), or listen on 127.0.0.1",
-                crate::env::SERVER_TOKEN
-            )),
-        ));
-    }
-    if let Some(why) = token.as_deref().and_then(crate::serve::guard::weak_token) {
-        return Err(Error::usage(
-            format!(
-                "{} is too weak to guard a server: {why}",
-                crate::env::SERVER_TOKEN
-            ),
-            Some("make one with `openssl rand -hex 16`".into()),
-        ));
-    }
-    if args.max_body_bytes == 0 {
-        return Err(Error::usage("--max-body-bytes must be positive", None));
-    }
+    check(&args, token.as_deref())?;
     let store = super::open_store(root).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -98,29 +75,65 @@ pub async fn run(root: &Path, args: ServeArgs, printer: &Printer) -> Result<Exit
         },
         store.display_url
     ));
+    let options = options(root, &args, token);
+    let totals = serve::serve(store, listener, options, stop_signal())
+        .await
+        .map_err(Error::Runtime)?;
+    printer.info(&stopped(&totals));
+    Ok(ExitStatus::Ok)
+}
+
+/// The flags and the token must make a server that is safe to start.
+fn check(args: &ServeArgs, token: Option<&str>) -> Result<(), Error> {
+    if serve::needs_token(&args.listen) && token.is_none() {
+        return Err(Error::usage(
+            format!(
+                "refusing to listen on {} without a token: beyond loopback anyone could post events",
+                args.listen
+            ),
+            Some(format!(
+                "export {} with a long random value (clients send `Authorization: Bearer …`), or listen on 127.0.0.1",
+                crate::env::SERVER_TOKEN
+            )),
+        ));
+    }
+    if let Some(why) = token.and_then(crate::serve::guard::weak_token) {
+        return Err(Error::usage(
+            format!(
+                "{} is too weak to guard a server: {why}",
+                crate::env::SERVER_TOKEN
+            ),
+            Some("make one with `openssl rand -hex 16`".into()),
+        ));
+    }
+    if args.max_body_bytes == 0 {
+        return Err(Error::usage("--max-body-bytes must be positive", None));
+    }
+    Ok(())
+}
+
+/// The server's options: the flags, the token and the project's review files.
+fn options(root: &Path, args: &ServeArgs, token: Option<String>) -> serve::Options {
     let (rubrics, goldens) = review_files(root);
-    let totals = serve::serve(
-        store,
-        listener,
-        serve::Options {
-            token,
-            max_body_bytes: args.max_body_bytes,
-            rubrics,
-            goldens,
-            // Labels of judge verdicts go into the project's golden/reviews/ (when there is
-            // a project here).
-            project: root
-                .join(crate::config::CONFIG_FILE)
-                .is_file()
-                .then(|| root.to_path_buf()),
-            allowed_hosts: args.allowed_hosts.clone(),
-            secure_cookies: args.secure_cookies,
-        },
-        stop_signal(),
-    )
-    .await
-    .map_err(Error::Runtime)?;
-    printer.info(&format!(
+    serve::Options {
+        token,
+        max_body_bytes: args.max_body_bytes,
+        rubrics,
+        goldens,
+        // Labels of judge verdicts go into the project's golden/reviews/ (when there is
+        // a project here).
+        project: root
+            .join(crate::config::CONFIG_FILE)
+            .is_file()
+            .then(|| root.to_path_buf()),
+        allowed_hosts: args.allowed_hosts.clone(),
+        secure_cookies: args.secure_cookies,
+    }
+}
+
+/// What the server did, said when it stops.
+fn stopped(totals: &serve::Totals) -> String {
+    format!(
         "stopped: {} requests, {} events stored{}",
         totals.requests,
         totals.events,
@@ -139,6 +152,5 @@ pub async fn run(root: &Path, args: ServeArgs, printer: &Printer) -> Result<Exit
         } else {
             String::new()
         }
-    ));
-    Ok(ExitStatus::Ok)
+    )
 }
