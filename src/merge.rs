@@ -4,8 +4,10 @@
 use crate::status::RunStatus;
 use std::collections::BTreeMap;
 
-use crate::runfile::{self, RunFile};
-use crate::store::{CaseRow, ScoreRow, VerdictTotals};
+use crate::analysis::RunReport;
+use crate::id::RunId;
+use crate::runfile::CaseEntry;
+use crate::store::{RunRow, VerdictTotals};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum MergeError {
@@ -30,109 +32,178 @@ pub enum MergeError {
     Unfinished(crate::id::RunId),
 }
 
-/// Joins runs of the same suite, model, prompt version, dataset version and repeats that
-/// cover disjoint cases. The merged run gets `id`; its report is computed again from the cases,
-/// with the judges' totals and agreement summed over the parts.
-pub fn merge(parts: &[RunFile], id: &str) -> Result<RunFile, MergeError> {
+/// Checks that the parts are finished runs of the same suite, model, prompt version, dataset
+/// version, scorers and repeats.
+pub fn check(parts: &[&RunRow]) -> Result<(), MergeError> {
     let first = parts.first().ok_or(MergeError::TooFew(0))?;
     if parts.len() < 2 {
         return Err(MergeError::TooFew(parts.len()));
     }
     for p in parts {
-        if p.run.status != RunStatus::Finished {
-            return Err(MergeError::Unfinished(p.run.id.clone()));
+        if p.status != RunStatus::Finished {
+            return Err(MergeError::Unfinished(p.id.clone()));
         }
-        let checks: [(&'static str, &str, &str); 5] = [
-            ("suite", &first.run.suite, &p.run.suite),
-            ("model", &first.run.model, &p.run.model),
-            (
-                "prompt version",
-                &first.run.prompt_version,
-                &p.run.prompt_version,
-            ),
+        let repeats = (first.repeats.to_string(), p.repeats.to_string());
+        let checks: [(&'static str, &str, &str); 6] = [
+            ("suite", &first.suite, &p.suite),
+            ("model", &first.model, &p.model),
+            ("prompt version", &first.prompt_version, &p.prompt_version),
             (
                 "dataset version",
-                &first.run.dataset_version,
-                &p.run.dataset_version,
+                &first.dataset_version,
+                &p.dataset_version,
             ),
-            ("scorers", &first.run.scorers_json, &p.run.scorers_json),
+            ("scorers", &first.scorers_json, &p.scorers_json),
+            ("repeats", &repeats.0, &repeats.1),
         ];
         for (what, ours, theirs) in checks {
             if ours != theirs {
                 return Err(MergeError::Mismatch {
-                    first: first.run.id.clone(),
-                    other: p.run.id.clone(),
+                    first: first.id.clone(),
+                    other: p.id.clone(),
                     what,
                     ours: ours.to_string(),
                     theirs: theirs.to_string(),
                 });
             }
         }
-        if p.run.repeats != first.run.repeats {
-            return Err(MergeError::Mismatch {
-                first: first.run.id.clone(),
-                other: p.run.id.clone(),
-                what: "repeats",
-                ours: first.run.repeats.to_string(),
-                theirs: p.run.repeats.to_string(),
-            });
-        }
     }
+    Ok(())
+}
 
-    let mut owner: BTreeMap<(&str, i64), &str> = BTreeMap::new();
-    for p in parts {
-        for c in &p.cases {
-            if let Some(other) = owner.insert((c.id.as_str(), c.repeat), p.run.id.as_str()) {
-                return Err(MergeError::Overlap {
-                    case: c.id.clone(),
-                    repeat: c.repeat,
-                    first: crate::id::RunId::new(other),
-                    other: p.run.id.clone(),
-                });
-            }
-        }
-    }
-
-    let mut run = first.run.clone();
+/// The merged run's row: the first part's, with id `id`, the parts' planned cases summed and
+/// their time span.
+pub fn merged_run(parts: &[&RunRow], id: &str) -> RunRow {
+    let mut run = parts.first().map(|r| (*r).clone()).unwrap_or_else(|| {
+        unreachable!("`check` refuses fewer than two parts before a merged run is made")
+    });
     run.id = crate::id::RunId::new(id);
-    run.planned_cases = parts.iter().map(|p| p.run.planned_cases).sum();
+    run.planned_cases = parts.iter().map(|p| p.planned_cases).sum();
     run.started_at = parts
         .iter()
-        .map(|p| p.run.started_at.clone())
+        .map(|p| p.started_at.clone())
         .min()
         .unwrap_or_default();
-    run.finished_at = parts.iter().filter_map(|p| p.run.finished_at.clone()).max();
+    run.finished_at = parts.iter().filter_map(|p| p.finished_at.clone()).max();
     run.case_limit = None;
     run.batch_id = None;
     run.stop_reason = None;
     // The selections of the parts (their shards) together: no single one describes the
     // merged run, so it keeps none.
     run.selection_json = None;
+    run
+}
 
-    let mut entries: Vec<&runfile::CaseEntry> = parts.iter().flat_map(|p| &p.cases).collect();
-    entries.sort_by(|a, b| a.id.cmp(&b.id).then(a.repeat.cmp(&b.repeat)));
-    let mut cases: Vec<CaseRow> = Vec::with_capacity(entries.len());
-    let mut scores: Vec<ScoreRow> = Vec::new();
-    for (seq, e) in entries.iter().enumerate() {
-        let (c, s) = e.to_rows(id, seq as i64);
-        cases.push(c);
-        scores.extend(s);
+/// The cases of several parts, each listed in (case id, repeat) order, interleaved into one
+/// list in that order without holding more than one case of each part: a case in two parts
+/// is an `Overlap`.
+pub struct Interleave<I> {
+    ids: Vec<RunId>,
+    sources: Vec<I>,
+    heads: Vec<Option<CaseEntry>>,
+    started: bool,
+}
+
+impl<I, E> Interleave<I>
+where
+    I: Iterator<Item = Result<CaseEntry, E>>,
+{
+    /// `parts` pairs each part's run id with its cases.
+    pub fn new(parts: Vec<(RunId, I)>) -> Self {
+        let (ids, sources): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+        let heads = ids.iter().map(|_| None).collect();
+        Interleave {
+            ids,
+            sources,
+            heads,
+            started: false,
+        }
     }
 
-    let report = crate::analysis::summarize_with_judges(
-        &run,
-        &cases,
-        &scores,
-        &judge_totals(parts),
-        &agreement(parts),
-    );
-    Ok(runfile::build(run, report, cases, scores))
+    fn refill(&mut self, i: usize) -> Result<(), E> {
+        self.heads[i] = self.sources[i].next().transpose()?;
+        Ok(())
+    }
+}
+
+impl<I, E> Iterator for Interleave<I>
+where
+    I: Iterator<Item = Result<CaseEntry, E>>,
+    E: From<MergeError>,
+{
+    type Item = Result<CaseEntry, E>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if !self.started {
+            self.started = true;
+            for i in 0..self.sources.len() {
+                if let Err(e) = self.refill(i) {
+                    return Some(Err(e));
+                }
+            }
+        }
+        let key = |c: &CaseEntry| (c.id.as_bytes().to_vec(), c.repeat);
+        let mut min: Option<usize> = None;
+        for (i, head) in self.heads.iter().enumerate() {
+            let Some(c) = head else { continue };
+            match min {
+                Some(m) => {
+                    let other = self.heads[m].as_ref().map(key);
+                    match Some(key(c)).cmp(&other) {
+                        std::cmp::Ordering::Less => min = Some(i),
+                        std::cmp::Ordering::Equal => {
+                            return Some(Err(MergeError::Overlap {
+                                case: c.id.clone(),
+                                repeat: c.repeat,
+                                first: self.ids[m].clone(),
+                                other: self.ids[i].clone(),
+                            }
+                            .into()));
+                        }
+                        std::cmp::Ordering::Greater => {}
+                    }
+                }
+                None => min = Some(i),
+            }
+        }
+        let i = min?;
+        let case = self.heads[i].take();
+        if let Err(e) = self.refill(i) {
+            return Some(Err(e));
+        }
+        case.map(Ok)
+    }
+}
+
+/// The merged run's report, computed again from the interleaved cases, with the judges'
+/// totals and agreement of the parts' reports summed. Also gives the number of cases.
+pub fn report<E>(
+    run: &RunRow,
+    parts: &[&RunReport],
+    cases: impl Iterator<Item = Result<CaseEntry, E>>,
+) -> Result<(RunReport, u64), E> {
+    let mut summary = crate::analysis::Summarizer::new(run);
+    let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut n = 0u64;
+    for case in cases {
+        let case = case?;
+        let (row, scores) = case.to_rows(&run.id, n as i64);
+        summary.add(&row);
+        for s in scores {
+            *counts.entry((s.scorer, s.outcome.to_string())).or_default() += 1;
+        }
+        n += 1;
+    }
+    let counts: Vec<(String, String, i64)> =
+        counts.into_iter().map(|((s, o), n)| (s, o, n)).collect();
+    let report = summary.finish(&counts, &judge_totals(parts), &agreement(parts));
+    Ok((report, n))
 }
 
 /// The judges' totals of the parts, summed by scorer, judge and version.
-fn judge_totals(parts: &[RunFile]) -> Vec<VerdictTotals> {
+fn judge_totals(parts: &[&RunReport]) -> Vec<VerdictTotals> {
     let mut out: Vec<VerdictTotals> = Vec::new();
-    for j in parts.iter().flat_map(|p| &p.report.judges) {
+    for j in parts.iter().flat_map(|p| &p.judges) {
         let same = |t: &VerdictTotals| {
             t.scorer == j.scorer && t.judge == j.judge && t.judge_version == j.judge_version
         };
@@ -168,12 +239,51 @@ fn judge_totals(parts: &[RunFile]) -> Vec<VerdictTotals> {
 }
 
 /// Vote agreement of the parts, summed by scorer.
-fn agreement(parts: &[RunFile]) -> Vec<(String, i64, i64)> {
+fn agreement(parts: &[&RunReport]) -> Vec<(String, i64, i64)> {
     let mut by: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for a in parts.iter().flat_map(|p| &p.report.agreement) {
+    for a in parts.iter().flat_map(|p| &p.agreement) {
         let e = by.entry(a.scorer.clone()).or_default();
         e.0 += a.unanimous.total as i64;
         e.1 += a.unanimous.successes as i64;
     }
     by.into_iter().map(|(s, (n, u))| (s, n, u)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runfile::testing::run_file;
+    use serde_json::json;
+
+    fn part(id: &str, cases: &[&str]) -> (RunId, Vec<Result<CaseEntry, MergeError>>) {
+        let cases = cases
+            .iter()
+            .map(|c| json!({"id": c, "status": "pass", "output": "x"}))
+            .collect();
+        let file = run_file(id, "{}", cases);
+        (RunId::new(id), file.cases.into_iter().map(Ok).collect())
+    }
+
+    fn interleave(parts: &[(&str, &[&str])]) -> Result<Vec<String>, MergeError> {
+        let parts = parts
+            .iter()
+            .map(|(id, cases)| {
+                let (id, cases) = part(id, cases);
+                (id, cases.into_iter())
+            })
+            .collect();
+        Interleave::new(parts).map(|c| c.map(|c| c.id)).collect()
+    }
+
+    #[test]
+    fn parts_interleave_in_case_order_and_an_overlap_is_refused() {
+        let got = interleave(&[("a", &["1", "4", "7"]), ("b", &["2", "3"]), ("c", &["5"])]);
+        assert_eq!(got.unwrap(), ["1", "2", "3", "4", "5", "7"]);
+        let got = interleave(&[("a", &["1", "4"]), ("b", &["2", "4"])]);
+        assert_eq!(
+            got.unwrap_err().to_string(),
+            "case `4` (repeat 0) is in run a and in run b"
+        );
+        assert_eq!(interleave(&[("a", &[]), ("b", &[])]).unwrap().len(), 0);
+    }
 }

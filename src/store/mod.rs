@@ -1164,20 +1164,90 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?)
     }
 
-    /// The case results of a run, in case id order, with their golden inputs.
-    pub async fn cases(&self, run_id: &str) -> Result<Vec<CaseRow>, StoreError> {
-        let rows = sqlx::query(&format!(
+    /// `column` sorted by its bytes, as Rust compares strings, whatever the database's
+    /// collation: run files list cases in this order, and merging them relies on it.
+    fn by_bytes(&self, column: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => column.to_string(),
+            Backend::Postgres => format!("{column} COLLATE \"C\""),
+        }
+    }
+
+    fn scores_query(&self) -> String {
+        format!(
+            "SELECT case_id, repeat_index, scorer, outcome, detail FROM scores WHERE run_id = $1 \
+             ORDER BY {}, repeat_index, {}",
+            self.by_bytes("case_id"),
+            self.by_bytes("scorer")
+        )
+    }
+
+    fn cases_query(&self) -> String {
+        format!(
             "SELECT {CASE_COLUMNS} FROM case_results c JOIN runs r ON r.id = c.run_id \
              LEFT JOIN golden_cases g ON g.dataset_version = r.dataset_version AND g.case_id = c.case_id \
-             WHERE c.run_id = $1 ORDER BY c.case_id, c.repeat_index"
-        ))
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE c.run_id = $1 ORDER BY {}, c.repeat_index",
+            self.by_bytes("c.case_id")
+        )
+    }
+
+    /// The case results of a run, in case id order, with their golden inputs.
+    pub async fn cases(&self, run_id: &str) -> Result<Vec<CaseRow>, StoreError> {
+        let rows = sqlx::query(&self.cases_query())
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .iter()
             .map(case_from_row)
             .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Each case result of a run with its scores, in case id order (bytewise), sent to `tx`
+    /// one at a time (an error ends the sending): `cases` and `scores` for a run too large to
+    /// hold. Two queries read side by side, joined on (case, repeat); a closed `tx` stops.
+    pub async fn each_case(
+        &self,
+        run_id: &str,
+        tx: tokio::sync::mpsc::Sender<Result<(CaseRow, Vec<ScoreRow>), StoreError>>,
+    ) {
+        use futures::StreamExt;
+        let cases_query = self.cases_query();
+        let scores_query = self.scores_query();
+        let mut cases = sqlx::query(&cases_query).bind(run_id).fetch(&self.pool);
+        let mut scores = sqlx::query(&scores_query).bind(run_id).fetch(&self.pool);
+        let mut pending: Option<ScoreRow> = None;
+        while let Some(row) = cases.next().await {
+            let next = async {
+                let case = case_from_row(&row?)?;
+                let mut mine = Vec::new();
+                loop {
+                    if pending.is_none() {
+                        pending = match scores.next().await {
+                            Some(row) => Some(ScoreRow::from_row(&row?)?),
+                            None => None,
+                        };
+                    }
+                    let Some(s) = pending.take() else { break };
+                    let key = (s.case_id.as_bytes(), s.repeat_index);
+                    match key.cmp(&(case.case_id.as_bytes(), case.repeat_index)) {
+                        std::cmp::Ordering::Equal => mine.push(s),
+                        // A score of no stored case: not part of any case's result.
+                        std::cmp::Ordering::Less => {}
+                        std::cmp::Ordering::Greater => {
+                            pending = Some(s);
+                            break;
+                        }
+                    }
+                }
+                Ok::<_, StoreError>((case, mine))
+            };
+            let next = next.await;
+            let failed = next.is_err();
+            if tx.send(next).await.is_err() || failed {
+                return;
+            }
+        }
     }
 
     /// The case results of a run as a stream, in case id order, with their expected values
@@ -1187,18 +1257,23 @@ impl Store {
         run_id: &'a str,
     ) -> impl futures::Stream<Item = Result<CaseRow, StoreError>> + 'a {
         use futures::StreamExt;
-        sqlx::query(
-            "SELECT c.run_id, c.case_id, c.repeat_index, c.seq, c.status, c.kind, c.message, c.request_hash, \
+        macro_rules! summaries {
+            ($order:literal) => {
+            concat!("SELECT c.run_id, c.case_id, c.repeat_index, c.seq, c.status, c.kind, c.message, c.request_hash, \
              '{}' AS vars_json, COALESCE(g.expected_json, '{}') AS expected_json, '[]' AS tags_json, \
              CASE WHEN c.output IS NULL THEN NULL WHEN c.parsed_json = '=' THEN c.output ELSE '' END AS output, c.parsed_json, c.input_tokens, c.cached_input_tokens, \
              c.output_tokens, c.cost_usd, c.latency_ms, c.finished_at, c.cache_hit, c.attempts, c.ttft_ms, CAST(NULL AS TEXT) AS logprobs_json \
              FROM case_results c JOIN runs r ON r.id = c.run_id \
              LEFT JOIN golden_cases g ON g.dataset_version = r.dataset_version AND g.case_id = c.case_id \
-             WHERE c.run_id = $1 ORDER BY c.case_id, c.repeat_index",
-        )
-        .bind(run_id)
-        .fetch(&self.pool)
-        .map(|r| {
+             WHERE c.run_id = $1 ORDER BY c.case_id", $order, ", c.repeat_index")
+            };
+        }
+        // Bytewise on every backend, as `by_bytes` orders.
+        let query = match self.backend {
+            Backend::Sqlite => summaries!(""),
+            Backend::Postgres => summaries!(" COLLATE \"C\""),
+        };
+        sqlx::query(query).bind(run_id).fetch(&self.pool).map(|r| {
             let mut case = case_from_row(&r?)?;
             // The output was read only to give the parsed output back.
             case.output = case.output.map(|_| String::new());
@@ -1318,7 +1393,7 @@ impl Store {
 
     /// The scores of a run, in case id and scorer order.
     pub async fn scores(&self, run_id: &str) -> Result<Vec<ScoreRow>, StoreError> {
-        let rows = sqlx::query("SELECT case_id, repeat_index, scorer, outcome, detail FROM scores WHERE run_id = $1 ORDER BY case_id, repeat_index, scorer")
+        let rows = sqlx::query(&self.scores_query())
             .bind(run_id)
             .fetch_all(&self.pool)
             .await?;

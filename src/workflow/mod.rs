@@ -12,6 +12,7 @@ pub mod features;
 pub mod feedback;
 pub mod gate;
 pub mod history;
+pub mod merge;
 pub mod pairwise;
 pub mod review;
 pub mod run;
@@ -54,6 +55,82 @@ pub async fn load_run(store: &Store, arg: &str) -> Result<crate::runfile::RunFil
         return crate::runfile::read(path);
     }
     stored_run(store, arg).await
+}
+
+/// The report of a stored run, computed from its rows streamed from the store.
+pub async fn summarize(
+    store: &Store,
+    run: &crate::store::RunRow,
+) -> Result<crate::report::RunReport, Error> {
+    use futures::StreamExt;
+    let mut summary = crate::analysis::Summarizer::new(run);
+    let rows = store.case_summaries(&run.id);
+    futures::pin_mut!(rows);
+    while let Some(row) = rows.next().await {
+        summary.add(&row?);
+    }
+    Ok(summary.finish(
+        &store.score_counts(&run.id).await?,
+        &store.verdict_totals(&run.id).await?,
+        &store.vote_agreement(&run.id).await?,
+    ))
+}
+
+/// The cases of a run, one at a time, from a run file or the store: iterate them from
+/// blocking code (`tokio::task::spawn_blocking`), since the store's are sent by a task.
+pub enum Cases {
+    File(crate::runfile::stream::Reader),
+    Stored(crate::runfile::stream::Stored),
+}
+
+impl Iterator for Cases {
+    type Item = Result<crate::runfile::CaseEntry, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Cases::File(r) => r.next(),
+            Cases::Stored(s) => s.next(),
+        }
+    }
+}
+
+/// A run given on the command line, opened to read its cases one at a time: a run file
+/// (with the report it holds) or a stored run (whose report `summarize` computes on demand).
+pub struct RunCases {
+    pub run: crate::store::RunRow,
+    pub report: Option<crate::report::RunReport>,
+    pub cases: Cases,
+}
+
+/// Opens a run as `load_run` finds it, without holding its cases.
+pub async fn run_cases(store: &Store, arg: &str) -> Result<RunCases, Error> {
+    let path = Path::new(arg);
+    if arg.ends_with(".json") || path.is_file() {
+        let path = path.to_path_buf();
+        let reader = blocking(move || crate::runfile::stream::open(&path)).await?;
+        return Ok(RunCases {
+            run: reader.run.clone(),
+            report: Some(reader.report.clone()),
+            cases: Cases::File(reader),
+        });
+    }
+    let mut run = store.find_run(arg).await?;
+    crate::runner::show_dead(store, std::slice::from_mut(&mut run)).await?;
+    let cases = Cases::Stored(crate::runfile::stream::Stored::open(store, &run.id));
+    Ok(RunCases {
+        run,
+        report: None,
+        cases,
+    })
+}
+
+/// Runs blocking work (reading and writing run files case by case) off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Runtime(std::io::Error::other(e)))?
 }
 
 /// A stored run as a run file (its report computed from the store).

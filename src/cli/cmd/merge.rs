@@ -3,17 +3,14 @@ use std::path::Path;
 use crate::cli::args::{Format, MergeArgs};
 use crate::error::{Error, ExitStatus};
 use crate::output::Printer;
+use crate::workflow::with_store;
 
 pub async fn run(root: &Path, args: MergeArgs, printer: &Printer) -> Result<ExitStatus, Error> {
-    let store = super::open_store(root).await?;
-    let mut parts = Vec::new();
-    for r in &args.runs {
-        parts.push(super::load_run(&store, r).await?);
-    }
-    store.close().await;
-    let merged = crate::merge::merge(&parts, &crate::runner::new_run_id())
-        .map_err(|e| Error::usage(e.to_string(), None))?;
-    crate::runfile::write(&args.out, &merged)?;
+    let id = crate::runner::new_run_id();
+    let merged = with_store(root, async |store| {
+        crate::workflow::merge::merge(store, &args.runs, &id, &args.out).await
+    })
+    .await?;
     match args.format {
         Format::Terminal => printer.data(&crate::render::terminal::render(&merged.report)),
         Format::Json => {
@@ -22,8 +19,8 @@ pub async fn run(root: &Path, args: MergeArgs, printer: &Printer) -> Result<Exit
     }
     printer.info(&format!(
         "merged {} runs ({} cases) into run {}: wrote {}",
-        parts.len(),
-        merged.cases.len(),
+        args.runs.len(),
+        merged.cases,
         merged.run.id,
         args.out.display()
     ));

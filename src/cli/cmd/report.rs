@@ -7,25 +7,6 @@ use crate::error::{Error, ExitStatus};
 use crate::output::Printer;
 use crate::store::Store;
 
-/// The report of a stored run, computed from its rows streamed from the store.
-pub async fn summarize(
-    store: &Store,
-    run: &crate::store::RunRow,
-) -> Result<crate::report::RunReport, Error> {
-    use futures::StreamExt;
-    let mut summary = crate::analysis::Summarizer::new(run);
-    let rows = store.case_summaries(&run.id);
-    futures::pin_mut!(rows);
-    while let Some(row) = rows.next().await {
-        summary.add(&row?);
-    }
-    Ok(summary.finish(
-        &store.score_counts(&run.id).await?,
-        &store.verdict_totals(&run.id).await?,
-        &store.vote_agreement(&run.id).await?,
-    ))
-}
-
 /// Prints the report of a stored run and writes its run file when asked.
 pub async fn print(
     store: &Store,
@@ -36,7 +17,7 @@ pub async fn print(
 ) -> Result<(), Error> {
     let mut run = store.find_run(run_id).await?;
     crate::runner::show_dead(store, std::slice::from_mut(&mut run)).await?;
-    let report = summarize(store, &run).await?;
+    let report = crate::workflow::summarize(store, &run).await?;
     match format {
         Format::Terminal => printer.data(&crate::render::terminal::render(&report)),
         Format::Json => printer.data(&serde_json::to_string_pretty(&report).unwrap_or_default()),

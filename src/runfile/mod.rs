@@ -8,6 +8,8 @@ use crate::analysis::RunReport;
 use crate::status::{CaseKind, CaseStatus, Outcome};
 use crate::store::{CaseRow, RunRow, ScoreRow};
 
+pub mod stream;
+
 pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -114,33 +116,11 @@ pub struct ScoreEntry {
     pub detail: Option<String>,
 }
 
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or(Value::Null)
-}
-
-pub fn build(
-    run: RunRow,
-    report: RunReport,
-    cases: Vec<CaseRow>,
-    scores: Vec<ScoreRow>,
-) -> RunFile {
-    let mut by_case: std::collections::HashMap<(String, i64), Vec<ScoreEntry>> = Default::default();
-    for s in scores {
-        by_case
-            .entry((s.case_id, s.repeat_index))
-            .or_default()
-            .push(ScoreEntry {
-                scorer: s.scorer,
-                outcome: s.outcome,
-                detail: s.detail,
-            });
-    }
-    let cases = cases
-        .into_iter()
-        .map(|c| CaseEntry {
-            scores: by_case
-                .remove(&(c.case_id.clone(), c.repeat_index))
-                .unwrap_or_default(),
+impl CaseEntry {
+    /// The entry of a stored case result with its scores (the inverse of `to_rows`).
+    pub fn from_row(c: CaseRow, scores: Vec<ScoreEntry>) -> CaseEntry {
+        CaseEntry {
+            scores,
             id: c.case_id,
             repeat: c.repeat_index,
             status: c.status,
@@ -165,6 +145,44 @@ pub fn build(
                 .logprobs_json
                 .as_deref()
                 .and_then(|l| serde_json::from_str(l).ok()),
+        }
+    }
+}
+
+impl From<ScoreRow> for ScoreEntry {
+    fn from(s: ScoreRow) -> ScoreEntry {
+        ScoreEntry {
+            scorer: s.scorer,
+            outcome: s.outcome,
+            detail: s.detail,
+        }
+    }
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+pub fn build(
+    run: RunRow,
+    report: RunReport,
+    cases: Vec<CaseRow>,
+    scores: Vec<ScoreRow>,
+) -> RunFile {
+    let mut by_case: std::collections::HashMap<(String, i64), Vec<ScoreEntry>> = Default::default();
+    for s in scores {
+        by_case
+            .entry((s.case_id.clone(), s.repeat_index))
+            .or_default()
+            .push(ScoreEntry::from(s));
+    }
+    let cases = cases
+        .into_iter()
+        .map(|c| {
+            let scores = by_case
+                .remove(&(c.case_id.clone(), c.repeat_index))
+                .unwrap_or_default();
+            CaseEntry::from_row(c, scores)
         })
         .collect();
     RunFile {
@@ -189,20 +207,7 @@ pub fn read(path: &std::path::Path) -> Result<RunFile, crate::error::Error> {
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|e| {
-        crate::error::Error::usage(
-            format!(
-                "{}:{}:{}: not a run file: {e}",
-                path.display(),
-                e.line(),
-                e.column()
-            ),
-            Some(
-                "run files are written by `evalgate run --out` and `evalgate baseline update`"
-                    .into(),
-            ),
-        )
-    })
+    serde_json::from_str(&text).map_err(|e| stream::not_a_run_file(path, &e))
 }
 
 /// A stored run as a run file, its report computed from the stored rows.
@@ -225,20 +230,14 @@ pub async fn from_store(
     Ok(build(run, report, cases, scores))
 }
 
-/// Writes a run file (pretty JSON, ending with a newline).
+/// Writes a run file (pretty JSON, ending with a newline), through a temporary file renamed
+/// into place.
 pub fn write(path: &std::path::Path, file: &RunFile) -> Result<(), crate::error::Error> {
-    let mut text = serde_json::to_string_pretty(file).unwrap_or_default();
-    text.push('\n');
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| crate::error::Error::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+    let mut w = stream::Writer::create(path, &file.run, &file.report)?;
+    for c in &file.cases {
+        w.case(c)?;
     }
-    std::fs::write(path, text).map_err(|source| crate::error::Error::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    w.finish()
 }
 
 /// Run files built in memory, for the unit tests of the analyses over runs.
