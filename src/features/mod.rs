@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use crate::contract::{Contract, FieldKind, OutputFormat};
 use crate::error::Error;
 use crate::runfile::{CaseEntry, RunFile};
+use crate::store::RunRow;
 
 /// The features of one case: the contracted fields of its answer, or why there are none.
 pub type CaseFeatures = Result<Map<String, Value>, String>;
@@ -30,26 +31,7 @@ pub struct RunFeatures<'a> {
 
 impl<'a> RunFeatures<'a> {
     pub fn of(run: &'a RunFile) -> Result<Self, Error> {
-        let contract: Option<Contract> = run
-            .run
-            .contract_json
-            .as_deref()
-            .and_then(|j| serde_json::from_str(j).ok());
-        let contract = match contract {
-            Some(c) if c.format == OutputFormat::Json && !c.fields.is_empty() => c,
-            _ => {
-                return Err(Error::usage(
-                    format!(
-                        "run {} has no feature fields: its prompt `{}` declares no JSON output fields",
-                        run.run.id, run.run.prompt
-                    ),
-                    Some(
-                        "features come from a prompt with `output: {format: json, fields: …}`"
-                            .into(),
-                    ),
-                ));
-            }
-        };
+        let contract = feature_contract(&run.run)?;
         let mut cases: BTreeMap<&str, (&CaseEntry, CaseFeatures)> = BTreeMap::new();
         for c in &run.cases {
             let keep = match cases.get(c.id.as_str()) {
@@ -79,17 +61,40 @@ impl<'a> RunFeatures<'a> {
 
     /// `prompt@version+model`: what a downstream table records as the features' version.
     pub fn feature_version(&self) -> String {
-        let r = &self.run.run;
-        format!(
-            "{}@{}+{}",
-            r.prompt,
-            crate::hash::short(&r.prompt_version),
-            r.model
-        )
+        feature_version(&self.run.run)
     }
 }
 
-fn case_features(contract: &Contract, c: &CaseEntry) -> CaseFeatures {
+/// `prompt@version+model`: what a downstream table records as the features' version.
+pub fn feature_version(r: &RunRow) -> String {
+    format!(
+        "{}@{}+{}",
+        r.prompt,
+        crate::hash::short(&r.prompt_version),
+        r.model
+    )
+}
+
+/// The output contract whose fields are the run's features, or why the run has none.
+pub fn feature_contract(run: &RunRow) -> Result<Contract, Error> {
+    let contract: Option<Contract> = run
+        .contract_json
+        .as_deref()
+        .and_then(|j| serde_json::from_str(j).ok());
+    match contract {
+        Some(c) if c.format == OutputFormat::Json && !c.fields.is_empty() => Ok(c),
+        _ => Err(Error::usage(
+            format!(
+                "run {} has no feature fields: its prompt `{}` declares no JSON output fields",
+                run.id, run.prompt
+            ),
+            Some("features come from a prompt with `output: {format: json, fields: …}`".into()),
+        )),
+    }
+}
+
+/// The features of one case: its answer's contracted fields, or why it has none.
+pub fn case_features(contract: &Contract, c: &CaseEntry) -> CaseFeatures {
     if c.status == CaseStatus::Error {
         return Err(format!(
             "the call failed ({}): {}",

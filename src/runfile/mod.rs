@@ -20,7 +20,7 @@ pub struct RunFile {
     pub cases: Vec<CaseEntry>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseEntry {
     pub id: String,
     pub repeat: i64,
@@ -108,7 +108,7 @@ impl CaseEntry {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScoreEntry {
     pub scorer: String,
     pub outcome: Outcome,

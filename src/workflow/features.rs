@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use crate::config::Project;
 use crate::error::Error;
 use crate::features::cost::{self, CostReport, Workload};
-use crate::features::export::{self, Export};
+use crate::features::export::{self, ExportError, Exported, TableFormat};
 use crate::features::lift::{self, LiftReport, LiftSpec};
 use crate::features::stability::{self, StabilityReport};
+use crate::id::RunId;
 use crate::output::Printer;
 use crate::runfile::RunFile;
+use std::io::Write;
 
 use super::{golden_cases, with_store};
 
@@ -104,50 +106,59 @@ pub async fn cost(
     Ok(report)
 }
 
-/// The shape of an exported feature table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TableFormat {
-    Csv,
-    Jsonl,
-}
-
 /// What `evalgate export` is asked for.
 #[derive(Debug, Clone)]
 pub struct ExportRequest {
+    /// The run: a run file, or a stored run id or prefix.
+    pub run: String,
     pub format: TableFormat,
-    /// The table's file; none: the table is returned, for stdout.
+    /// The table's file; none: standard output.
     pub out: Option<PathBuf>,
     /// Where the rejected cases are listed.
     pub rejected: Option<PathBuf>,
 }
 
-/// The run's features as a table, written to `out` (or returned as bytes), with the rejected
-/// cases listed when asked.
-pub fn export(run: &RunFile, req: &ExportRequest) -> Result<(Export, Vec<u8>), Error> {
-    let e = export::export(run)?;
-    let mut bytes = Vec::new();
-    let written = match req.format {
-        TableFormat::Csv => e.write_csv(&mut bytes),
-        TableFormat::Jsonl => e.write_jsonl(&mut bytes),
+/// The run's features as a table, written to `out` (or standard output) case by case, with
+/// the rejected cases listed when asked. Gives the run's id and what was written.
+pub async fn export(root: &Path, req: &ExportRequest) -> Result<(RunId, Exported), Error> {
+    with_store(root, async |store| {
+        let part = super::run_cases(store, &req.run).await?;
+        let req = req.clone();
+        let id = part.run.id.clone();
+        let done = super::blocking(move || write_export(part, &req)).await?;
+        Ok((id, done))
+    })
+    .await
+}
+
+fn write_export(part: super::RunCases, req: &ExportRequest) -> Result<Exported, Error> {
+    // A run with nothing to export says so before any file is made.
+    export::columns(&part.run)?;
+    let create = |path: &Path| {
+        std::fs::File::create(path).map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })
     };
-    let write_err = |path: &Path, source| Error::Write {
-        path: path.to_path_buf(),
+    let mut table: Box<dyn Write> = match &req.out {
+        Some(path) => Box::new(create(path)?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut rejected = match &req.rejected {
+        Some(path) => Some(std::io::BufWriter::new(create(path)?)),
+        None => None,
+    };
+    let sinks = export::Sinks {
+        table: &mut table,
+        rejected: rejected.as_mut().map(|w| w as &mut dyn Write),
+    };
+    let write_err = |path: Option<&PathBuf>, source| Error::Write {
+        path: path.cloned().unwrap_or_else(|| "-".into()),
         source,
     };
-    match &req.out {
-        Some(path) => {
-            written
-                .and_then(|()| std::fs::write(path, &bytes))
-                .map_err(|s| write_err(path, s))?;
-            bytes.clear();
-        }
-        None => written.map_err(|s| write_err(Path::new("-"), s))?,
-    }
-    if let Some(path) = &req.rejected {
-        let mut out = Vec::new();
-        e.write_rejected(&mut out)
-            .and_then(|()| std::fs::write(path, &out))
-            .map_err(|s| write_err(path, s))?;
-    }
-    Ok((e, bytes))
+    export::export(&part.run, part.cases, req.format, sinks).map_err(|e| match e {
+        ExportError::Read(e) => e,
+        ExportError::Table(source) => write_err(req.out.as_ref(), source),
+        ExportError::Rejected(source) => write_err(req.rejected.as_ref(), source),
+    })
 }

@@ -6,12 +6,10 @@ use std::path::Path;
 use crate::cli::args::{CostArgs, ExportArgs, ExportFormat, Format, LiftArgs, StabilityArgs};
 use crate::error::{Error, ExitStatus};
 use crate::features::cost;
-use crate::features::export::Export;
+use crate::features::export::{Exported, TableFormat};
 use crate::output::Printer;
 use crate::render::terminal;
-use crate::workflow::features::{
-    self as workflow, ExportRequest, LiftRequest, TableFormat, load_run,
-};
+use crate::workflow::features::{self as workflow, ExportRequest, LiftRequest, load_run};
 
 fn print<T: serde::Serialize>(
     printer: &Printer,
@@ -67,8 +65,8 @@ pub async fn cost(root: &Path, args: CostArgs, printer: &Printer) -> Result<Exit
 }
 
 pub async fn export(root: &Path, args: ExportArgs, printer: &Printer) -> Result<ExitStatus, Error> {
-    let run = load_run(root, &args.run).await?;
     let req = ExportRequest {
+        run: args.run.clone(),
         format: match args.format {
             ExportFormat::Csv => TableFormat::Csv,
             ExportFormat::Jsonl => TableFormat::Jsonl,
@@ -76,19 +74,17 @@ pub async fn export(root: &Path, args: ExportArgs, printer: &Printer) -> Result<
         out: args.out.clone(),
         rejected: args.rejected.clone(),
     };
-    let (e, bytes) = workflow::export(&run, &req)?;
-    if !bytes.is_empty() {
-        printer.data(&String::from_utf8_lossy(&bytes));
-    }
-    printer.info(&summary(&e, &run.run.id, &args));
+    let (run_id, e) = workflow::export(root, &req).await?;
+    printer.info(&summary(&e, &run_id, &args));
     if args.rejected.is_none() {
-        for r in e.rejected.iter().take(10) {
+        for r in &e.first_rejected {
             printer.info(&format!("  rejected {}: {}", r.case_id, r.reason));
         }
-        if e.rejected.len() > 10 {
+        let shown = e.first_rejected.len() as u64;
+        if e.rejected > shown {
             printer.info(&format!(
                 "  … and {} more (`--rejected FILE` lists them all)",
-                e.rejected.len() - 10
+                e.rejected - shown
             ));
         }
     }
@@ -96,20 +92,20 @@ pub async fn export(root: &Path, args: ExportArgs, printer: &Printer) -> Result<
 }
 
 /// How many cases were exported, where to, and how many were rejected.
-fn summary(e: &Export, run_id: &crate::id::RunId, args: &ExportArgs) -> String {
+fn summary(e: &Exported, run_id: &crate::id::RunId, args: &ExportArgs) -> String {
     let mut summary = format!(
         "exported {} of {} cases of run {}",
-        e.rows.len(),
-        e.rows.len() + e.rejected.len(),
+        e.rows,
+        e.rows + e.rejected,
         run_id
     );
     if let Some(path) = &args.out {
         summary.push_str(&format!(" to {}", path.display()));
     }
-    if !e.rejected.is_empty() {
+    if e.rejected > 0 {
         summary.push_str(&format!(
             "; {} rejected (broke the contract or failed){}",
-            e.rejected.len(),
+            e.rejected,
             args.rejected
                 .as_ref()
                 .map(|p| format!(", listed in {}", p.display()))
