@@ -156,7 +156,7 @@ pub fn export(
 
 /// The table being written, row by row.
 enum Table<'a> {
-    Csv(csv::Writer<&'a mut dyn Write>),
+    Csv(Box<csv::Writer<&'a mut dyn Write>>),
     Jsonl(std::io::BufWriter<&'a mut dyn Write>),
 }
 
@@ -170,7 +170,7 @@ impl<'a> Table<'a> {
             TableFormat::Csv => {
                 let mut w = csv::Writer::from_writer(out);
                 w.write_record(columns)?;
-                Table::Csv(w)
+                Table::Csv(Box::new(w))
             }
             TableFormat::Jsonl => Table::Jsonl(std::io::BufWriter::with_capacity(1 << 16, out)),
         })

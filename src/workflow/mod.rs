@@ -79,7 +79,7 @@ pub async fn summarize(
 /// The cases of a run, one at a time, from a run file or the store: iterate them from
 /// blocking code (`tokio::task::spawn_blocking`), since the store's are sent by a task.
 pub enum Cases {
-    File(crate::runfile::stream::Reader),
+    File(Box<crate::runfile::stream::Reader>),
     Stored(crate::runfile::stream::Stored),
 }
 
@@ -111,7 +111,7 @@ pub async fn run_cases(store: &Store, arg: &str) -> Result<RunCases, Error> {
         return Ok(RunCases {
             run: reader.run.clone(),
             report: Some(reader.report.clone()),
-            cases: Cases::File(reader),
+            cases: Cases::File(Box::new(reader)),
         });
     }
     let mut run = store.find_run(arg).await?;
