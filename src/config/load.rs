@@ -636,10 +636,10 @@ fn missing_variable(
         .iter()
         .find(|v| !case.vars.contains_key(*v))?;
     let kind = K::MissingVariable {
-        case: case.id.clone(),
-        var: var.clone(),
-        prompt: prompt.name.clone(),
-        suite: suite.to_string(),
+        case: case.id.as_str().into(),
+        var: var.as_str().into(),
+        prompt: prompt.name.as_str().into(),
+        suite: suite.into(),
         known: case.vars.keys().cloned().collect(),
     };
     Some(kind.at(shown, (line, 1)))

@@ -365,8 +365,9 @@ error_kinds! {
             Some(format!("put `{{{{ {var} }}}}` where the judged output belongs: it is inserted fenced, as data"));
 
         // Datasets and labels, against the project.
-        MissingVariable { case: String, var: String, prompt: String, suite: String, known: Vec<String> } = "missing-variable"
+        MissingVariable { case: Box<str>, var: Box<str>, prompt: Box<str>, suite: Box<str>, known: Vec<String> } = "missing-variable"
             => format!("case `{case}` lacks variable `{var}` used by prompt `{prompt}`"),
+            // Its texts are boxed to keep every kind small (clippy's `result_large_err`).
             Some(match did_you_mean(var, known.iter().map(String::as_str)) {
                 Some(near) => format!("the case has `{near}`; did you mean `{var}`?"),
                 None => format!("add `\"{var}\"` to the case's `vars` (used by suite `{suite}`)"),
