@@ -53,7 +53,13 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
     if !c.diags.is_empty() {
         // In the order of the files and their lines, as a reader goes through them.
         let mut diags = c.diags;
-        diags.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+        // A dataset's "stopped after N problems" comes last in its file, after the line it
+        // stopped at.
+        let key = |d: &Diagnostic| {
+            let last = d.kind == Some("too-many-problems");
+            (d.file.clone(), last, d.line, d.col)
+        };
+        diags.sort_by_key(key);
         return Err(diags);
     }
     Ok(Project {

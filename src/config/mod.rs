@@ -376,7 +376,10 @@ fn regex_scorer(rs: &RawScorer) -> Result<ScorerKind, ScorerError> {
     };
     let re = regex::Regex::new(pattern).map_err(|e| {
         let msg = e.to_string();
-        let last = msg.lines().last().unwrap_or("").trim().to_string();
+        // The regex crate's last line reads `error: unclosed group`; the kind's message
+        // already says what failed.
+        let last = msg.lines().last().unwrap_or("").trim();
+        let last = last.strip_prefix("error: ").unwrap_or(last).to_string();
         (Some("pattern"), Some(K::InvalidRegex { error: last }))
     })?;
     Ok(ScorerKind::Regex { pattern: re })
@@ -899,7 +902,11 @@ impl CascadeCheck<'_> {
         }
         match t.confidence.as_deref() {
             Some("logprobs") => {
-                if !self.enum_field {
+                // A field missing from the contract is reported once, by `section`.
+                let missing = self
+                    .contract
+                    .is_some_and(|k| !k.fields.contains_key(self.field));
+                if !self.enum_field && !missing {
                     let kind = K::LogprobsNeedsEnum {
                         field: self.field.to_string(),
                     };
