@@ -18,6 +18,9 @@ pub struct Diagnostic {
     pub col: usize,
     pub message: String,
     pub hint: Option<String>,
+    /// The name of the error kind it was built from (`unknown-field`), when it was: see
+    /// `error_kinds!`.
+    pub kind: Option<&'static str>,
 }
 
 impl Diagnostic {
@@ -33,6 +36,7 @@ impl Diagnostic {
             col,
             message: message.into(),
             hint: None,
+            kind: None,
         }
     }
 
@@ -43,13 +47,6 @@ impl Diagnostic {
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
-        self
-    }
-
-    pub fn with_hint_opt(mut self, hint: Option<String>) -> Self {
-        if hint.is_some() {
-            self.hint = hint;
-        }
         self
     }
 
@@ -72,6 +69,81 @@ impl fmt::Display for Diagnostic {
         }
         Ok(())
     }
+}
+
+/// Declares an enum of error kinds in which each variant's name (kebab-case), message and
+/// hint are written once, side by side, as `Variant { fields } = "name" => message, hint;`
+/// (the message a `String`, the hint an `Option<String>`, both reading the fields by
+/// reference). Generates `ALL_NAMES`, `name`, `message`, `hint` and `at`, which builds the
+/// `Diagnostic`: the one place such a diagnostic is rendered from.
+macro_rules! error_kinds {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $Enum:ident {
+            $(
+                $(#[$vmeta:meta])*
+                $Variant:ident $({ $($field:ident : $ty:ty),* $(,)? })? = $name:literal
+                    => $message:expr, $hint:expr;
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        $vis enum $Enum {
+            $( $(#[$vmeta])* $Variant $({ $($field: $ty),* })?, )*
+        }
+
+        impl $Enum {
+            /// The name of every kind, in declaration order.
+            pub const ALL_NAMES: &'static [&'static str] = &[$($name),*];
+
+            /// The kind's name, as listed in `ALL_NAMES`.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $( Self::$Variant { .. } => $name, )*
+                }
+            }
+
+            /// What is wrong, as the diagnostic's first line says it.
+            #[allow(unused_variables, reason = "a message need not read every field")]
+            pub fn message(&self) -> String {
+                match self {
+                    $( Self::$Variant { $($($field),*)? } => $message, )*
+                }
+            }
+
+            /// What to do about it.
+            #[allow(unused_variables, reason = "a hint need not read every field")]
+            pub fn hint(&self) -> Option<String> {
+                match self {
+                    $( Self::$Variant { $($($field),*)? } => $hint, )*
+                }
+            }
+
+            /// The diagnostic of this problem at `file:line:col` (0 for what is unknown).
+            pub fn at(
+                self,
+                file: impl Into<std::path::PathBuf>,
+                (line, col): (usize, usize),
+            ) -> $crate::diag::Diagnostic {
+                $crate::diag::Diagnostic {
+                    file: file.into(),
+                    line,
+                    col,
+                    message: self.message(),
+                    hint: self.hint(),
+                    kind: Some(self.name()),
+                }
+            }
+        }
+    };
+}
+pub(crate) use error_kinds;
+
+/// Known names, as a hint: the nearest, or the list (see `suggestion`).
+pub fn suggestion_of(unknown: &str, known: &[String], what: &str) -> String {
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    suggestion(unknown, &known, what)
 }
 
 /// A name given on the command line (or asked for by a command) that the project does not

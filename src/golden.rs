@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, error_kinds};
 use crate::hash::LineHasher;
 
 /// One golden case.
@@ -66,6 +66,40 @@ pub const CASE_KEYS: &[&str] = &[
 /// At most this many bad lines are reported per dataset.
 pub const MAX_REPORTED_LINES: usize = 20;
 
+error_kinds! {
+    /// A problem with a dataset's file or one of its lines, found without the project (what
+    /// needs the project, such as a missing template variable, is a `ConfigErrorKind`).
+    pub enum DatasetErrorKind {
+        BadCase { message: String, syntax: bool } = "bad-case"
+            => format!("bad case: {message}"),
+            Some(unknown_key_hint(message).unwrap_or_else(|| {
+                if *syntax {
+                    "each line must be one complete JSON object".to_string()
+                } else {
+                    r#"a case looks like {"id": "…", "vars": {…}, "expected": {…}}"#.to_string()
+                }
+            }));
+        EmptyCaseId = "empty-case-id"
+            => "case `id` is empty".to_string(),
+            None;
+        CannotReadDataset { name: String, error: String, path: String } = "cannot-read-dataset"
+            => format!("cannot read dataset `{name}`: {error}"),
+            Some(format!("create `{path}` with one JSON case a line"));
+        CannotReadLine { error: String } = "cannot-read-line"
+            => format!("cannot read line: {error}"),
+            None;
+        DuplicateCaseId { id: String, first: usize } = "duplicate-case-id"
+            => format!("duplicate case id `{id}`"),
+            Some(format!("line {first} already uses it; case ids must be unique"));
+        TooManyProblems { max: usize } = "too-many-problems"
+            => format!("stopped after {max} problems; fix these first"),
+            None;
+        EmptyDataset { name: String } = "empty-dataset"
+            => format!("dataset `{name}` has no cases"),
+            None;
+    }
+}
+
 /// A validated dataset: where it is, its version and how many cases it holds.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -87,23 +121,14 @@ pub fn parse_line(display: &Path, line_no: usize, line: &str) -> Result<Case, Di
             .rsplit_once(" at line ")
             .map(|(m, _)| m.to_string())
             .unwrap_or(msg);
-        let hint = unknown_key_hint(&msg).unwrap_or_else(|| {
-            if e.is_syntax() || e.is_eof() {
-                "each line must be one complete JSON object".to_string()
-            } else {
-                r#"a case looks like {"id": "…", "vars": {…}, "expected": {…}}"#.to_string()
-            }
-        });
-        Diagnostic::new(
-            display,
-            line_no,
-            e.column().max(1),
-            format!("bad case: {msg}"),
-        )
-        .with_hint(hint)
+        DatasetErrorKind::BadCase {
+            message: msg,
+            syntax: e.is_syntax() || e.is_eof(),
+        }
+        .at(display, (line_no, e.column().max(1)))
     })?;
     if case.id.trim().is_empty() {
-        return Err(Diagnostic::new(display, line_no, 1, "case `id` is empty"));
+        return Err(DatasetErrorKind::EmptyCaseId.at(display, (line_no, 1)));
     }
     Ok(case)
 }
@@ -126,10 +151,12 @@ pub fn validate(
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => {
-            let d =
-                Diagnostic::file(display, format!("cannot read dataset `{name}`: {e}")).with_hint(
-                    format!("create `{}` with one JSON case a line", display.display()),
-                );
+            let d = DatasetErrorKind::CannotReadDataset {
+                name: name.to_string(),
+                error: e.to_string(),
+                path: display.display().to_string(),
+            }
+            .at(display, (0, 0));
             return (None, vec![d]);
         }
     };
@@ -147,12 +174,12 @@ pub fn validate(
             Ok(0) => break,
             Ok(_) => {}
             Err(e) => {
-                problems.push(Diagnostic::new(
-                    display,
-                    line_no + 1,
-                    1,
-                    format!("cannot read line: {e}"),
-                ));
+                problems.push(
+                    DatasetErrorKind::CannotReadLine {
+                        error: e.to_string(),
+                    }
+                    .at(display, (line_no + 1, 1)),
+                );
                 break;
             }
         }
@@ -168,15 +195,11 @@ pub fn validate(
                 if !ids.insert(case.id.clone()) {
                     let first = first_line_of.get(&case.id).copied().unwrap_or(0);
                     problems.push(
-                        Diagnostic::new(
-                            display,
-                            line_no,
-                            1,
-                            format!("duplicate case id `{}`", case.id),
-                        )
-                        .with_hint(format!(
-                            "line {first} already uses it; case ids must be unique"
-                        )),
+                        DatasetErrorKind::DuplicateCaseId {
+                            id: case.id.clone(),
+                            first,
+                        }
+                        .at(display, (line_no, 1)),
                     );
                 } else {
                     first_line_of.insert(case.id.clone(), line_no);
@@ -188,20 +211,22 @@ pub fn validate(
             Err(d) => problems.push(d),
         }
         if problems.len() >= MAX_REPORTED_LINES {
-            problems.push(Diagnostic::new(
-                display,
-                line_no,
-                0,
-                format!("stopped after {MAX_REPORTED_LINES} problems; fix these first"),
-            ));
+            problems.push(
+                DatasetErrorKind::TooManyProblems {
+                    max: MAX_REPORTED_LINES,
+                }
+                .at(display, (line_no, 0)),
+            );
             return (None, problems);
         }
     }
     if len == 0 && problems.is_empty() {
-        problems.push(Diagnostic::file(
-            display,
-            format!("dataset `{name}` has no cases"),
-        ));
+        problems.push(
+            DatasetErrorKind::EmptyDataset {
+                name: name.to_string(),
+            }
+            .at(display, (0, 0)),
+        );
     }
     let dataset = Dataset {
         name: name.to_string(),
@@ -242,12 +267,10 @@ impl Iterator for Cases {
                 Ok(0) => return None,
                 Ok(_) => {}
                 Err(e) => {
-                    return Some(Err(Diagnostic::new(
-                        &self.display,
-                        self.line_no + 1,
-                        1,
-                        format!("cannot read line: {e}"),
-                    )));
+                    return Some(Err(DatasetErrorKind::CannotReadLine {
+                        error: e.to_string(),
+                    }
+                    .at(&self.display, (self.line_no + 1, 1))));
                 }
             }
             self.line_no += 1;

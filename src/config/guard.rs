@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use super::problem::ConfigErrorKind;
 use crate::diag::Diagnostic;
 
 /// The largest project file (evalgate.yaml, a prompt, a judge) read.
@@ -17,15 +18,11 @@ pub const MAX_DEPTH: usize = 64;
 /// The file's text, or why it cannot be read as a project file.
 pub fn text(display: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic> {
     if bytes.len() > MAX_FILE_BYTES {
-        return Err(Diagnostic::file(
-            display,
-            format!(
-                "the file is {} bytes, over the limit of {} for a project file",
-                bytes.len(),
-                MAX_FILE_BYTES
-            ),
-        )
-        .with_hint("keep large data in golden JSONL files, which are read line by line"));
+        return Err(ConfigErrorKind::FileTooLarge {
+            bytes: bytes.len(),
+            limit: MAX_FILE_BYTES,
+        }
+        .at(display, (0, 0)));
     }
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
@@ -42,28 +39,11 @@ pub fn text(display: &Path, bytes: Vec<u8>) -> Result<String, Diagnostic> {
                 .chars()
                 .count()
                 + 1;
-            return Err(Diagnostic::new(
-                display,
-                line,
-                col,
-                format!(
-                    "the file is not UTF-8: byte 0x{:02x} here does not belong to a character",
-                    bytes[at]
-                ),
-            )
-            .with_hint("save the file as UTF-8"));
+            return Err(ConfigErrorKind::NotUtf8 { byte: bytes[at] }.at(display, (line, col)));
         }
     };
     if let Some(line) = too_deep(&text, MAX_DEPTH) {
-        return Err(Diagnostic::new(
-            display,
-            line,
-            1,
-            format!("the file nests mappings and lists more than {MAX_DEPTH} levels deep"),
-        )
-        .with_hint(
-            "no project file needs this much nesting: look for runaway brackets or indentation",
-        ));
+        return Err(ConfigErrorKind::TooDeep { max: MAX_DEPTH }.at(display, (line, 1)));
     }
     Ok(text)
 }

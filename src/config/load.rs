@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::problem::ConfigErrorKind as K;
 use super::*;
 
 /// Loads and validates the project at `root`.
@@ -52,7 +53,13 @@ pub fn load(root: &Path) -> Result<Project, Vec<Diagnostic>> {
     if !c.diags.is_empty() {
         // In the order of the files and their lines, as a reader goes through them.
         let mut diags = c.diags;
-        diags.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+        // A dataset's "stopped after N problems" comes last in its file, after the line it
+        // stopped at.
+        let key = |d: &Diagnostic| {
+            let last = d.kind == Some("too-many-problems");
+            (d.file.clone(), last, d.line, d.col)
+        };
+        diags.sort_by_key(key);
         return Err(diags);
     }
     Ok(Project {
@@ -72,18 +79,15 @@ fn read_project_file(root: &Path, display: &Path) -> Result<String, Vec<Diagnost
     let text = match std::fs::read(root.join(CONFIG_FILE)) {
         Ok(bytes) => guard::text(display, bytes).map_err(|d| vec![d])?,
         Err(e) => {
-            return Err(vec![
-                Diagnostic::file(display, format!("cannot read the project file: {e}"))
-                    .with_hint(format!("run `evalgate init` to create a project, or pass `--project DIR` (looked in `{}`)", root.display())),
-            ]);
+            let kind = K::CannotReadProjectFile {
+                error: e.to_string(),
+                root: root.display().to_string(),
+            };
+            return Err(vec![kind.at(display, (0, 0))]);
         }
     };
     if text.trim().is_empty() {
-        return Err(vec![
-            Diagnostic::file(display, "the project file is empty").with_hint(
-                "declare `providers`, `models` and `suites`; `evalgate init` writes an example",
-            ),
-        ]);
+        return Err(vec![K::EmptyProjectFile.at(display, (0, 0))]);
     }
     Ok(text)
 }
@@ -138,9 +142,8 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn at(&self, pos: Option<(usize, usize)>, message: impl Into<String>) -> Diagnostic {
-        let (line, col) = pos.unwrap_or((0, 0));
-        Diagnostic::new(&self.display, line, col, message)
+    fn at(&self, pos: Option<(usize, usize)>, kind: K) -> Diagnostic {
+        kind.at(&self.display, pos.unwrap_or((0, 0)))
     }
 
     /// An entry of the project file as written (fingerprints hash entries as written).
@@ -163,9 +166,9 @@ impl Checker<'_> {
                 Ok(provider) => {
                     out.ok.insert(name, provider);
                 }
-                Err((key, message, hint)) => {
-                    let d = self.at(self.loc.key(&["providers", &name, key]), message);
-                    self.diags.push(d.with_hint_opt(hint));
+                Err((key, kind)) => {
+                    let d = self.at(self.loc.key(&["providers", &name, key]), kind);
+                    self.diags.push(d);
                     out.broken.push(name);
                 }
             }
@@ -198,21 +201,25 @@ impl Checker<'_> {
             return None;
         }
         if !providers.ok.contains_key(&m.provider) {
-            let known: Vec<&str> = providers.ok.keys().map(String::as_str).collect();
             let d = self.at(
                 self.loc.value(&["models", name, "provider"], &m.provider),
-                format!("model `{name}` names an unknown provider `{}`", m.provider),
+                K::UnknownProvider {
+                    model: name.to_string(),
+                    provider: m.provider.clone(),
+                    known: providers.ok.keys().cloned().collect(),
+                },
             );
-            self.diags
-                .push(d.with_hint(suggestion(&m.provider, &known, "providers")));
+            self.diags.push(d);
             return None;
         }
         let Some(price) = m.price else {
             let d = self.at(
                 self.loc.key(&["models", name]),
-                format!("model `{name}` has no prices"),
+                K::ModelWithoutPrice {
+                    model: name.to_string(),
+                },
             );
-            self.diags.push(d.with_hint("add `price: {input: …, output: …}` in USD per million tokens (`cached_input` defaults to `input`); use 0 for a free local model"));
+            self.diags.push(d);
             return None;
         };
         let price = Price {
@@ -232,7 +239,9 @@ impl Checker<'_> {
         if all.iter().any(|p| !p.is_finite() || *p < 0.0) {
             let d = self.at(
                 self.loc.key(&["models", name, "price"]),
-                format!("model `{name}` has a negative price"),
+                K::NegativePrice {
+                    model: name.to_string(),
+                },
             );
             self.diags.push(d);
             return None;
@@ -308,10 +317,11 @@ impl Checker<'_> {
         {
             let d = self.at(
                 self.loc.key(&["suites", &name]),
-                format!("suite `{name}` has no scorers"),
+                K::SuiteWithoutScorers {
+                    suite: name.clone(),
+                },
             );
-            self.diags
-                .push(d.with_hint("add at least one, for example `scorers: [{kind: contract}]`"));
+            self.diags.push(d);
         }
         let gates = match s.gates {
             Some(g) => check_gates(
@@ -357,7 +367,7 @@ impl Checker<'_> {
         if concurrency == 0 {
             let d = self.at(
                 self.loc.key(&["suites", &name, "concurrency"]),
-                "`concurrency` must be at least 1",
+                K::ZeroConcurrency,
             );
             self.diags.push(d);
         }
@@ -392,15 +402,15 @@ impl Checker<'_> {
             // A prompt file that exists but is broken has been reported as such.
             && !prompts_dir.join(format!("{}.yaml", s.prompt)).exists()
         {
-            let names: Vec<&str> = known.prompts.keys().map(String::as_str).collect();
             let d = self.at(
                 self.loc.value(&["suites", name, "prompt"], &s.prompt),
-                format!("suite `{name}` names an unknown prompt `{}`", s.prompt),
+                K::UnknownPrompt {
+                    suite: name.to_string(),
+                    prompt: s.prompt.clone(),
+                    known: known.prompts.keys().cloned().collect(),
+                },
             );
-            self.diags.push(d.with_hint(format!(
-                "{} (prompts are read from `{PROMPTS_DIR}/NAME.yaml`)",
-                suggestion(&s.prompt, &names, "prompts")
-            )));
+            self.diags.push(d);
         }
         let golden = self.root.join(GOLDEN_DIR);
         if !golden.join(format!("{}.jsonl", s.dataset)).exists() {
@@ -408,33 +418,36 @@ impl Checker<'_> {
                 .iter()
                 .filter_map(|p| file_stem(p))
                 .collect();
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
             let d = self.at(
                 self.loc.value(&["suites", name, "dataset"], &s.dataset),
-                format!("suite `{name}` names a missing dataset `{}`", s.dataset),
+                K::MissingDataset {
+                    suite: name.to_string(),
+                    dataset: s.dataset.clone(),
+                    known: names,
+                },
             );
-            self.diags.push(d.with_hint(format!(
-                "{} (datasets are read from `{GOLDEN_DIR}/NAME.jsonl`)",
-                suggestion(&s.dataset, &names, "datasets")
-            )));
+            self.diags.push(d);
         }
         if s.models.is_empty() {
             let d = self.at(
                 self.loc.key(&["suites", name, "models"]),
-                format!("suite `{name}` lists no models"),
+                K::SuiteWithoutModels {
+                    suite: name.to_string(),
+                },
             );
-            self.diags
-                .push(d.with_hint("name at least one model from `models`"));
+            self.diags.push(d);
         }
         for m in &s.models {
             if !known.models.knows(m) {
-                let names: Vec<&str> = known.models.ok.keys().map(String::as_str).collect();
                 let d = self.at(
                     self.loc.value(&["suites", name, "models"], m),
-                    format!("suite `{name}` names an unknown model `{m}`"),
+                    K::UnknownModel {
+                        suite: name.to_string(),
+                        model: m.clone(),
+                        known: known.models.ok.keys().cloned().collect(),
+                    },
                 );
-                self.diags
-                    .push(d.with_hint(suggestion(m, &names, "models")));
+                self.diags.push(d);
             }
         }
     }
@@ -456,24 +469,26 @@ impl Checker<'_> {
                     if scorers.iter().any(|x| x.name == scorer.name) {
                         let d = self.at(
                             self.loc.item(&path, i),
-                            format!("suite `{name}` has two scorers named `{}`", scorer.name),
+                            K::DuplicateScorerName {
+                                suite: name.to_string(),
+                                scorer: scorer.name.clone(),
+                            },
                         );
-                        self.diags
-                            .push(d.with_hint("give one of them a distinct `name`"));
+                        self.diags.push(d);
                     }
                     scorers.push(scorer);
                 }
-                Err((key, message, hint)) => {
+                Err((key, kind)) => {
                     broken += 1;
-                    // No message: the scorer names a judge whose own file has the problem.
-                    if message.is_empty() {
+                    // No kind: the scorer names a judge whose own file has the problem.
+                    let Some(kind) = kind else {
                         continue;
-                    }
+                    };
                     let pos = match key {
                         Some(k) => self.loc.item_key(&path, i, k),
                         None => self.loc.item(&path, i),
                     };
-                    self.diags.push(self.at(pos, message).with_hint_opt(hint));
+                    self.diags.push(self.at(pos, kind));
                 }
             }
         }
@@ -497,7 +512,7 @@ impl Checker<'_> {
             {
                 let d = self.at(
                     self.loc.key(&["suites", name, key]),
-                    format!("`{key}` is a share between 0 and 1, got {r}"),
+                    K::RateOutOfRange { key, value: r },
                 );
                 self.diags.push(d);
             }
@@ -507,7 +522,7 @@ impl Checker<'_> {
         {
             let d = self.at(
                 self.loc.key(&["suites", name, "max_cost"]),
-                format!("`max_cost` is a positive amount in USD, got {c}"),
+                K::BadMaxCost { value: c },
             );
             self.diags.push(d);
         }
@@ -519,11 +534,11 @@ impl Checker<'_> {
         if !lift && (gates.min_lift.is_some() || gates.max_lift_drop.is_some()) {
             let d = self.at(
                 pos,
-                format!("suite `{name}` has lift gates but no `lift:` section"),
+                K::LiftGatesWithoutLift {
+                    suite: name.to_string(),
+                },
             );
-            self.diags.push(d.with_hint(
-                "add `lift: {outcome: KEY}`, KEY being a key of the golden cases' `outcome`",
-            ));
+            self.diags.push(d);
         }
         if !cascade
             && (gates.cascade_min_quality_retained.is_some()
@@ -531,9 +546,11 @@ impl Checker<'_> {
         {
             let d = self.at(
                 pos,
-                format!("suite `{name}` has cascade gates but no `cascade:` section"),
+                K::CascadeGatesWithoutCascade {
+                    suite: name.to_string(),
+                },
             );
-            self.diags.push(d.with_hint("add `cascade: {field: FIELD, tiers: [{model: CHEAP, confidence: logprobs}, {model: BIG}]}`"));
+            self.diags.push(d);
         }
     }
 
@@ -624,16 +641,14 @@ fn missing_variable(
         .variables
         .iter()
         .find(|v| !case.vars.contains_key(*v))?;
-    let known: Vec<&str> = case.vars.keys().map(String::as_str).collect();
-    let hint = match did_you_mean(var, known.iter().copied()) {
-        Some(near) => format!("the case has `{near}`; did you mean `{var}`?"),
-        None => format!("add `\"{var}\"` to the case's `vars` (used by suite `{suite}`)"),
+    let kind = K::MissingVariable {
+        case: case.id.as_str().into(),
+        var: var.as_str().into(),
+        prompt: prompt.name.as_str().into(),
+        suite: suite.into(),
+        known: case.vars.keys().cloned().collect(),
     };
-    let message = format!(
-        "case `{}` lacks variable `{var}` used by prompt `{}`",
-        case.id, prompt.name
-    );
-    Some(Diagnostic::new(shown, line, 1, message).with_hint(hint))
+    Some(kind.at(shown, (line, 1)))
 }
 
 /// Prompts that put case variables before static instructions defeat providers' prefix
@@ -647,15 +662,12 @@ fn prompt_warnings(root: &Path, prompts: &IndexMap<String, Arc<Prompt>>) -> Vec<
             let (line, col) = loc
                 .item_key(&["messages"], index, "content")
                 .unwrap_or((1, 1));
-            warnings.push(
-                Diagnostic::new(
-                    &prompt.path,
-                    line,
-                    col,
-                    format!("prompt `{}` puts case variables before {after} characters of static instructions ({before} come first)", prompt.name),
-                )
-                .with_hint("providers cache the longest common prefix of requests: put static instructions first and case variables last"),
-            );
+            let kind = K::VariablesBeforeStatic {
+                prompt: prompt.name.clone(),
+                before,
+                after,
+            };
+            warnings.push(kind.at(&prompt.path, (line, col)));
         }
     }
     warnings

@@ -8,6 +8,7 @@ pub mod fingerprint;
 pub mod guard;
 mod load;
 mod locate;
+pub mod problem;
 pub mod project;
 pub mod raw;
 pub mod spec;
@@ -21,11 +22,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::diag::{Diagnostic, did_you_mean, display_path, suggestion};
+use crate::diag::{Diagnostic, display_path};
 use crate::golden;
 use crate::judge::{Judge, VerdictKind};
 use crate::prompt::Prompt;
 use locate::Locator;
+use problem::ConfigErrorKind as K;
 use raw::*;
 use spec::{Expectation, SCORER_KINDS, Scorer, ScorerKind};
 
@@ -36,7 +38,8 @@ pub const JUDGES_DIR: &str = "judges";
 /// Where the human labels of judge verdicts live (see `review::file`).
 pub const REVIEWS_DIR: &str = "golden/reviews";
 
-type KeyError = (&'static str, String, Option<String>);
+/// A provider's problem and the key it is at.
+type KeyError = (&'static str, K);
 
 fn check_provider(root: &Path, name: &str, p: RawProvider) -> Result<Provider, KeyError> {
     Ok(Provider {
@@ -51,8 +54,10 @@ fn not_for(p: &RawProvider, key: &'static str, present: bool) -> Result<(), KeyE
     if present {
         Err((
             key,
-            format!("`{key}` does not apply to a provider of kind `{}`", p.kind),
-            None,
+            K::KeyNotForProvider {
+                key,
+                kind: p.kind.clone(),
+            },
         ))
     } else {
         Ok(())
@@ -122,8 +127,10 @@ fn provider_kind(root: &Path, name: &str, p: &RawProvider) -> Result<ProviderKin
         other => {
             return Err((
                 "kind",
-                format!("unknown provider kind `{other}`"),
-                Some(suggestion(other, PROVIDER_KINDS, "kinds")),
+                K::UnknownProviderKind {
+                    kind: other.to_string(),
+                    known: PROVIDER_KINDS,
+                },
             ));
         }
     })
@@ -132,8 +139,9 @@ fn provider_kind(root: &Path, name: &str, p: &RawProvider) -> Result<ProviderKin
 fn needs_base_url(name: &str) -> KeyError {
     (
         "kind",
-        format!("provider `{name}` needs a `base_url`"),
-        Some("for example `base_url: https://api.openai.com/v1`".into()),
+        K::ProviderNeedsBaseUrl {
+            provider: name.to_string(),
+        },
     )
 }
 
@@ -150,7 +158,7 @@ fn check_http(
     name: &str,
     default_url: &str,
     default_mode: StructuredOutput,
-    modes: &[&str],
+    modes: &'static [&'static str],
 ) -> Result<Http, KeyError> {
     not_for(p, "cassettes", p.cassettes.is_some())?;
     let base_url = p
@@ -161,33 +169,19 @@ fn check_http(
         return Err(needs_base_url(name));
     }
     if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-        return Err((
-            "base_url",
-            format!("`base_url` must start with http:// or https://, got `{base_url}`"),
-            None,
-        ));
+        return Err(("base_url", K::BadBaseUrl { url: base_url }));
     }
     if let Some(var) = &p.api_key_env
         && (var.is_empty() || var.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
     {
-        return Err((
-            "api_key_env",
-            format!("`api_key_env` must name an environment variable, got `{var}`"),
-            Some(
-                "write the variable's name (such as `OPENAI_API_KEY`), never the key itself".into(),
-            ),
-        ));
+        return Err(("api_key_env", K::ApiKeyNotAVariable { value: var.clone() }));
     }
     let structured_output = structured_output(p, default_mode, modes)?;
     let timeout = match p.timeout_secs {
         None => DEFAULT_TIMEOUT,
         Some(t) if t > 0.0 && t.is_finite() => Duration::from_secs_f64(t),
         Some(t) => {
-            return Err((
-                "timeout_secs",
-                format!("`timeout_secs` must be positive, got {t}"),
-                None,
-            ));
+            return Err(("timeout_secs", K::BadTimeout { value: t }));
         }
     };
     Ok(Http {
@@ -202,7 +196,7 @@ fn check_http(
 fn structured_output(
     p: &RawProvider,
     default_mode: StructuredOutput,
-    modes: &[&str],
+    modes: &'static [&'static str],
 ) -> Result<StructuredOutput, KeyError> {
     let Some(s) = p.structured_output.as_deref() else {
         return Ok(default_mode);
@@ -211,23 +205,18 @@ fn structured_output(
         Some(m) if modes.contains(&s) => Ok(m),
         Some(_) => Err((
             "structured_output",
-            format!(
-                "structured output mode `{s}` does not apply to a provider of kind `{}`",
-                p.kind
-            ),
-            Some(format!(
-                "use one of {}",
-                modes
-                    .iter()
-                    .map(|m| format!("`{m}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+            K::StructuredOutputNotForKind {
+                mode: s.to_string(),
+                kind: p.kind.clone(),
+                modes,
+            },
         )),
         None => Err((
             "structured_output",
-            format!("unknown structured output mode `{s}`"),
-            Some(suggestion(s, STRUCTURED_OUTPUT_MODES, "modes")),
+            K::UnknownStructuredOutput {
+                mode: s.to_string(),
+                known: STRUCTURED_OUTPUT_MODES,
+            },
         )),
     }
 }
@@ -237,11 +226,7 @@ fn provider_settings(p: &RawProvider) -> Result<ProviderSettings, KeyError> {
     let mut retry = spec::RetryPolicy::default();
     if let Some(n) = p.max_attempts {
         if n == 0 {
-            return Err((
-                "max_attempts",
-                "`max_attempts` counts the first attempt, so it must be at least 1".into(),
-                None,
-            ));
+            return Err(("max_attempts", K::ZeroMaxAttempts));
         }
         retry.max_attempts = n;
     }
@@ -253,19 +238,11 @@ fn provider_settings(p: &RawProvider) -> Result<ProviderSettings, KeyError> {
         ("tokens_per_minute", p.tokens_per_minute),
     ] {
         if value == Some(0) {
-            return Err((
-                key,
-                format!("`{key}` must be at least 1 (leave it out for no limit)"),
-                None,
-            ));
+            return Err((key, K::ZeroRateLimit { key }));
         }
     }
     if p.max_concurrency == Some(0) {
-        return Err((
-            "max_concurrency",
-            "`max_concurrency` must be at least 1".into(),
-            None,
-        ));
+        return Err(("max_concurrency", K::ZeroMaxConcurrency));
     }
     Ok(ProviderSettings {
         retry,
@@ -276,7 +253,9 @@ fn provider_settings(p: &RawProvider) -> Result<ProviderSettings, KeyError> {
     })
 }
 
-type ScorerError = (Option<&'static str>, String, Option<String>);
+/// A scorer's problem and the key it is at (no kind: the scorer names a judge whose own
+/// file has the problem, reported there).
+type ScorerError = (Option<&'static str>, Option<K>);
 
 fn check_scorer(
     rs: RawScorer,
@@ -328,8 +307,10 @@ fn check_scorer_keys(rs: &RawScorer) -> Result<(), ScorerError> {
         other => {
             return Err((
                 Some("kind"),
-                format!("unknown scorer kind `{other}`"),
-                Some(suggestion(other, SCORER_KINDS, "scorer kinds")),
+                Some(K::UnknownScorerKind {
+                    kind: other.to_string(),
+                    known: SCORER_KINDS,
+                }),
             ));
         }
     };
@@ -351,8 +332,10 @@ fn check_scorer_keys(rs: &RawScorer) -> Result<(), ScorerError> {
         if present && !allowed.contains(&key) {
             return Err((
                 Some(key),
-                format!("`{key}` does not apply to a scorer of kind `{kind}`"),
-                None,
+                Some(K::KeyNotForScorer {
+                    key,
+                    kind: kind.to_string(),
+                }),
             ));
         }
     }
@@ -365,14 +348,13 @@ fn check_contract_field(prompt: Option<&Prompt>, field: &str) -> Result<(), Scor
         && !c.fields.is_empty()
         && !c.fields.contains_key(field)
     {
-        let known: Vec<&str> = c.fields.keys().map(String::as_str).collect();
         return Err((
             Some("field"),
-            format!(
-                "field `{field}` is not in the contract of prompt `{}`",
-                prompt.map_or("", |p| p.name.as_str())
-            ),
-            Some(suggestion(field, &known, "fields")),
+            Some(K::FieldNotInContract {
+                field: field.to_string(),
+                prompt: prompt.map_or(String::new(), |p| p.name.clone()),
+                known: c.fields.keys().cloned().collect(),
+            }),
         ));
     }
     Ok(())
@@ -381,11 +363,7 @@ fn check_contract_field(prompt: Option<&Prompt>, field: &str) -> Result<(), Scor
 /// What an `equals` or `contains` scorer compares with: a literal `value` or an `expected` key.
 fn expectation(rs: &RawScorer) -> Result<Expectation, ScorerError> {
     match (&rs.value, &rs.expected) {
-        (Some(_), Some(_)) => Err((
-            Some("value"),
-            "give either `value` or `expected`, not both".to_string(),
-            None,
-        )),
+        (Some(_), Some(_)) => Err((Some("value"), Some(K::ValueAndExpected))),
         (Some(v), None) => Ok(Expectation::Literal(v.clone())),
         (None, Some(k)) => Ok(Expectation::Key(k.clone())),
         (None, None) => Ok(Expectation::Key("answer".into())),
@@ -394,20 +372,15 @@ fn expectation(rs: &RawScorer) -> Result<Expectation, ScorerError> {
 
 fn regex_scorer(rs: &RawScorer) -> Result<ScorerKind, ScorerError> {
     let Some(pattern) = rs.pattern.as_deref() else {
-        return Err((
-            Some("kind"),
-            "a `regex` scorer needs a `pattern`".into(),
-            None,
-        ));
+        return Err((Some("kind"), Some(K::RegexNeedsPattern)));
     };
     let re = regex::Regex::new(pattern).map_err(|e| {
         let msg = e.to_string();
-        let last = msg.lines().last().unwrap_or("").trim().to_string();
-        (
-            Some("pattern"),
-            format!("invalid regular expression: {last}"),
-            None,
-        )
+        // The regex crate's last line reads `error: unclosed group`; the kind's message
+        // already says what failed.
+        let last = msg.lines().last().unwrap_or("").trim();
+        let last = last.strip_prefix("error: ").unwrap_or(last).to_string();
+        (Some("pattern"), Some(K::InvalidRegex { error: last }))
     })?;
     Ok(ScorerKind::Regex { pattern: re })
 }
@@ -420,16 +393,12 @@ fn judge_scorer(
 ) -> Result<(String, ScorerKind), ScorerError> {
     let names: Vec<String> = match (rs.judge.clone(), rs.judges.clone()) {
         (Some(_), Some(_)) => {
-            return Err((
-                Some("judges"),
-                "give either `judge` or `judges`, not both".into(),
-                None,
-            ));
+            return Err((Some("judges"), Some(K::JudgeAndJudges)));
         }
         (Some(one), None) => vec![one],
         (None, Some(many)) if !many.is_empty() => many,
         _ => {
-            return Err((Some("kind"), "a `judge` scorer needs a `judge` (the name of a file in `judges/`) or a list of `judges`".into(), None));
+            return Err((Some("kind"), Some(K::JudgeScorerNeedsJudge)));
         }
     };
     let key = if rs.judge.is_some() {
@@ -444,25 +413,22 @@ fn judge_scorer(
         {
             return Err((
                 Some(key),
-                format!("judge `{name}` is pairwise: it compares two runs, not one output"),
-                Some(format!(
-                    "run it with `evalgate pairwise BASE CAND --judge {name}`"
-                )),
+                Some(K::PairwiseJudgeAsScorer {
+                    judge: name.clone(),
+                }),
             ));
         }
         if !judges.contains_key(name) && broken_judges.contains(name) {
             // Known, but its file has a problem of its own (reported there).
-            return Err((None, String::new(), None));
+            return Err((None, None));
         }
         if !judges.contains_key(name) {
-            let known: Vec<&str> = judges.keys().map(String::as_str).collect();
             return Err((
                 Some(key),
-                format!("unknown judge `{name}`"),
-                Some(format!(
-                    "{} (judges are read from `{JUDGES_DIR}/NAME.yaml`)",
-                    suggestion(name, &known, "judges")
-                )),
+                Some(K::UnknownJudge {
+                    judge: name.clone(),
+                    known: judges.keys().cloned().collect(),
+                }),
             ));
         }
     }
@@ -471,15 +437,11 @@ fn judge_scorer(
         .enumerate()
         .any(|(i, n)| names[..i].contains(n))
     {
-        return Err((
-            Some("judges"),
-            "`judges` lists a judge twice; use `repeat` to ask a judge several times".into(),
-            None,
-        ));
+        return Err((Some("judges"), Some(K::JudgeListedTwice)));
     }
     let repeat = rs.repeat.unwrap_or(1);
     if repeat == 0 {
-        return Err((Some("repeat"), "`repeat` must be at least 1".into(), None));
+        return Err((Some("repeat"), Some(K::ZeroRepeat)));
     }
     let name = if names.len() == 1 {
         names[0].clone()
@@ -498,11 +460,11 @@ fn judge_scorer(
 fn contract_scorer(prompt: Option<&Prompt>) -> Result<ScorerKind, ScorerError> {
     // Without a loaded prompt its own error is already reported.
     if prompt.is_some_and(|p| p.contract.is_none()) {
-        let p = prompt.map_or(String::new(), |p| format!(" `{}`", p.name));
         return Err((
             Some("kind"),
-            format!("a `contract` scorer needs a contract, and prompt{p} declares no `output`"),
-            Some("add an `output:` section with `fields` to the prompt".into()),
+            Some(K::ContractScorerWithoutContract {
+                prompt: prompt.map(|p| p.name.clone()),
+            }),
         ));
     }
     Ok(ScorerKind::Contract)
@@ -513,11 +475,7 @@ fn json_field_scorer(
     prompt: Option<&Prompt>,
 ) -> Result<(String, ScorerKind), ScorerError> {
     let Some(field) = rs.field.clone() else {
-        return Err((
-            Some("kind"),
-            "a `json_field` scorer needs a `field`".into(),
-            None,
-        ));
+        return Err((Some("kind"), Some(K::JsonFieldNeedsField)));
     };
     check_contract_field(prompt, &field)?;
     let expected_key = rs.expected.clone().unwrap_or_else(|| field.clone());
@@ -543,8 +501,7 @@ fn numeric_scorer(
     if !(tolerance >= 0.0 && tolerance.is_finite()) {
         return Err((
             Some("tolerance"),
-            format!("`tolerance` must be zero or positive, got {tolerance}"),
-            None,
+            Some(K::NegativeTolerance { value: tolerance }),
         ));
     }
     let expected_key = rs
@@ -601,22 +558,19 @@ fn check_gates(
     diags: &mut Vec<Diagnostic>,
 ) -> Gates {
     let names = known_metrics(known.prompt, known.scorers);
-    let known_refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let resamples = g
         .bootstrap_resamples
         .unwrap_or(crate::stats::BOOTSTRAP_RESAMPLES);
     if !(MIN_RESAMPLES..=MAX_RESAMPLES).contains(&resamples) {
-        let (line, col) = loc
+        let pos = loc
             .key(&["suites", suite, "gates", "bootstrap_resamples"])
             .unwrap_or((0, 0));
-        diags.push(Diagnostic::new(
-            display,
-            line,
-            col,
-            format!(
-                "`bootstrap_resamples` is between {MIN_RESAMPLES} and {MAX_RESAMPLES}, got {resamples}"
-            ),
-        ));
+        let kind = K::ResamplesOutOfRange {
+            min: MIN_RESAMPLES,
+            max: MAX_RESAMPLES,
+            value: resamples,
+        };
+        diags.push(kind.at(display, pos));
     }
     let mut metrics = IndexMap::new();
     for (metric, m) in g.metrics {
@@ -628,25 +582,16 @@ fn check_gates(
         let unknowable = (metric.starts_with("field.") && known.prompt.is_none())
             || (metric.starts_with("scorer.") && !known.every_scorer);
         if !names.contains(&metric) && !unknowable {
-            diags.push(
-                Diagnostic::new(
-                    display,
-                    pos.0,
-                    pos.1,
-                    format!("gate names an unknown metric `{metric}`"),
-                )
-                .with_hint(suggestion(&metric, &known_refs, "metrics")),
-            );
+            let kind = K::UnknownMetric {
+                metric,
+                known: names.clone(),
+            };
+            diags.push(kind.at(display, pos));
             continue;
         }
         let alpha = m.alpha.unwrap_or(0.05);
         if !(alpha > 0.0 && alpha < 1.0) {
-            diags.push(Diagnostic::new(
-                display,
-                pos.0,
-                pos.1,
-                format!("`alpha` must be between 0 and 1, got {alpha}"),
-            ));
+            diags.push(K::AlphaOutOfRange { alpha }.at(display, pos));
         } else if m.significant
             && bootstrap_tested(&metric)
             && alpha <= crate::stats::smallest_p(resamples)
@@ -654,20 +599,14 @@ fn check_gates(
             // The bootstrap's p-value is never below 1 / resamples: such a gate could never
             // call a drop significant.
             let needed = ((10.0 / alpha).ceil() as usize).clamp(MIN_RESAMPLES, MAX_RESAMPLES);
-            diags.push(
-                Diagnostic::new(
-                    display,
-                    pos.0,
-                    pos.1,
-                    format!(
-                        "`alpha` {alpha} cannot be reached: `{metric}` is tested by a bootstrap of {resamples} resamples, whose smallest p-value is {}",
-                        crate::stats::smallest_p(resamples)
-                    ),
-                )
-                .with_hint(format!(
-                    "set `bootstrap_resamples: {needed}` under the suite's `gates` (or raise `alpha`)"
-                )),
-            );
+            let kind = K::UnreachableAlpha {
+                alpha,
+                metric: metric.clone(),
+                resamples,
+                smallest_p: crate::stats::smallest_p(resamples),
+                needed,
+            };
+            diags.push(kind.at(display, pos));
         }
         metrics.insert(
             metric,
@@ -719,48 +658,44 @@ fn check_lift(
     diags: &mut Vec<Diagnostic>,
 ) -> spec::LiftSpec {
     use spec::LiftSpec;
-    let at = |key: &str, message: String| {
-        let (line, col) = loc.key(&["suites", suite, "lift", key]).unwrap_or((0, 0));
-        Diagnostic::new(display, line, col, message)
+    let at = |key: &str, kind: K| {
+        kind.at(
+            display,
+            loc.key(&["suites", suite, "lift", key]).unwrap_or((0, 0)),
+        )
     };
     if let (Some(features), Some(contract)) =
         (&l.features, prompt.and_then(|p| p.contract.as_ref()))
     {
-        let usable: Vec<&str> = contract
+        let usable: Vec<String> = contract
             .fields
             .iter()
             .filter(|(_, f)| spec::FeatureKind::of_field(&f.kind).is_some())
-            .map(|(n, _)| n.as_str())
+            .map(|(n, _)| n.clone())
             .collect();
         for f in features {
-            if !usable.contains(&f.as_str()) {
-                let why = if contract.fields.contains_key(f) {
-                    "is free text, which a logistic regression cannot use"
+            if !usable.contains(f) {
+                let (feature, usable) = (f.clone(), usable.clone());
+                let kind = if contract.fields.contains_key(f) {
+                    K::LiftFeatureFreeText { feature, usable }
                 } else {
-                    "is not a field of the prompt's output contract"
+                    K::LiftFeatureNotInContract { feature, usable }
                 };
-                diags.push(
-                    at("features", format!("lift feature `{f}` {why}")).with_hint(suggestion(
-                        f,
-                        &usable,
-                        "usable fields",
-                    )),
-                );
+                diags.push(at("features", kind));
             }
         }
     }
     let folds = l.folds.unwrap_or(spec::DEFAULT_FOLDS);
     if folds < 2 {
-        diags.push(at(
-            "folds",
-            format!("`folds` must be at least 2, got {folds}"),
-        ));
+        diags.push(at("folds", K::TooFewFolds { folds }));
     }
     let regularization = l.regularization.unwrap_or(spec::DEFAULT_REGULARIZATION);
     if !(regularization > 0.0 && regularization.is_finite()) {
         diags.push(at(
             "regularization",
-            format!("`regularization` must be a positive number, got {regularization}"),
+            K::BadRegularization {
+                value: regularization,
+            },
         ));
     }
     LiftSpec {
@@ -835,21 +770,23 @@ struct CascadeCheck<'a> {
 }
 
 impl CascadeCheck<'_> {
-    fn at(&self, path: &[&str], message: String) -> Diagnostic {
+    /// Reports `kind` at a key of the section.
+    fn at(&mut self, path: &[&str], kind: K) {
         let mut full = vec!["suites", self.suite, "cascade"];
         full.extend_from_slice(path);
-        let (line, col) = self.loc.key(&full).unwrap_or((0, 0));
-        Diagnostic::new(self.display, line, col, message)
+        let pos = self.loc.key(&full).unwrap_or((0, 0));
+        self.diags.push(kind.at(self.display, pos));
     }
 
-    fn tier_at(&self, i: usize, key: &str, message: String) -> Diagnostic {
+    /// Reports `kind` at a key of tier `i` (or at the tier, without that key).
+    fn tier_at(&mut self, i: usize, key: &str, kind: K) {
         let tiers = ["suites", self.suite, "cascade", "tiers"];
-        let (line, col) = self
+        let pos = self
             .loc
             .item_key(&tiers, i, key)
             .or_else(|| self.loc.item(&tiers, i))
             .unwrap_or((0, 0));
-        Diagnostic::new(self.display, line, col, message)
+        self.diags.push(kind.at(self.display, pos));
     }
 
     /// The section's field, target and number of tiers; returns the target.
@@ -857,44 +794,25 @@ impl CascadeCheck<'_> {
         if let Some(k) = self.contract
             && !k.fields.contains_key(self.field)
         {
-            let known: Vec<&str> = k.fields.keys().map(String::as_str).collect();
-            let d = self.at(
-                &["field"],
-                format!(
-                    "cascade field `{}` is not a field of the prompt's output contract",
-                    self.field
-                ),
-            );
-            self.diags
-                .push(d.with_hint(suggestion(self.field, &known, "fields")));
+            let kind = K::CascadeFieldNotInContract {
+                field: self.field.to_string(),
+                known: k.fields.keys().cloned().collect(),
+            };
+            self.at(&["field"], kind);
         }
         let target = target.unwrap_or(spec::DEFAULT_TARGET);
         if !(target > 0.0 && target <= 1.0) {
-            let d = self.at(
-                &["target"],
-                format!("`target` is a share in (0, 1], got {target}"),
-            );
-            self.diags.push(d);
+            self.at(&["target"], K::BadCascadeTarget { target });
         }
         if tiers < 2 {
-            let d = self.at(
-                &["tiers"],
-                format!("a cascade needs at least two tiers, got {tiers}"),
-            );
-            self.diags
-                .push(d.with_hint("list the tiers cheapest first; the last one always answers"));
+            self.at(&["tiers"], K::TooFewTiers { tiers });
         }
         if tiers > spec::MAX_TIERS {
-            let d = self.at(
-                &["tiers"],
-                format!(
-                    "a cascade has at most {} tiers, got {tiers}",
-                    spec::MAX_TIERS
-                ),
-            );
-            self.diags.push(d.with_hint(
-                "every combination of thresholds is replayed: compare fewer tiers at a time",
-            ));
+            let kind = K::TooManyTiers {
+                max: spec::MAX_TIERS,
+                tiers,
+            };
+            self.at(&["tiers"], kind);
         }
         target
     }
@@ -907,12 +825,7 @@ impl CascadeCheck<'_> {
             }
             (None, Some(p)) => Some(self.proxy(i, p)),
             (Some(_), Some(_)) | (None, None) => {
-                let d = self.tier_at(
-                    i,
-                    "model",
-                    format!("cascade tier {} needs either `model` or `proxy`", i + 1),
-                );
-                self.diags.push(d.with_hint("`model: NAME` for a model, `proxy: {embeddings: MODEL, pool: DATASET, labeller: MODEL}` for a classifier over embeddings"));
+                self.tier_at(i, "model", K::TierNeedsModelOrProxy { tier: i + 1 });
                 None
             }
         };
@@ -932,14 +845,12 @@ impl CascadeCheck<'_> {
 
     fn known_model(&mut self, i: usize, key: &str, m: &str) {
         if !self.models.iter().any(|x| x == m) {
-            let known: Vec<&str> = self.models.iter().map(String::as_str).collect();
-            let d = self.tier_at(
-                i,
-                key,
-                format!("cascade tier {} names an unknown model `{m}`", i + 1),
-            );
-            self.diags
-                .push(d.with_hint(suggestion(m, &known, "models")));
+            let kind = K::UnknownTierModel {
+                tier: i + 1,
+                model: m.to_string(),
+                known: self.models.to_vec(),
+            };
+            self.tier_at(i, key, kind);
         }
     }
 
@@ -949,32 +860,20 @@ impl CascadeCheck<'_> {
         self.known_model(i, "proxy", &p.labeller);
         let pool = self.root.join(GOLDEN_DIR).join(format!("{}.jsonl", p.pool));
         if !pool.is_file() {
-            let d = self.tier_at(
-                i,
-                "proxy",
-                format!(
-                    "the proxy's pool `{}` is not a dataset (`{GOLDEN_DIR}/{}.jsonl`)",
-                    p.pool, p.pool
-                ),
-            );
-            self.diags.push(d);
+            let kind = K::ProxyPoolNotADataset {
+                pool: p.pool.clone(),
+            };
+            self.tier_at(i, "proxy", kind);
         }
         if i == self.last {
-            let d = self.tier_at(
-                i,
-                "proxy",
-                "a proxy cannot be the last tier: the last tier always answers, and a proxy is the cheap first guess".into(),
-            );
-            self.diags.push(d);
+            self.tier_at(i, "proxy", K::ProxyLastTier);
         }
         let regularization = p.regularization.unwrap_or(1.0);
         if !(regularization > 0.0 && regularization.is_finite()) {
-            let d = self.tier_at(
-                i,
-                "proxy",
-                format!("`regularization` must be a positive number, got {regularization}"),
-            );
-            self.diags.push(d);
+            let kind = K::BadRegularization {
+                value: regularization,
+            };
+            self.tier_at(i, "proxy", kind);
         }
         spec::ProxySpec {
             embeddings: p.embeddings,
@@ -991,33 +890,27 @@ impl CascadeCheck<'_> {
         use spec::Confidence;
         if proxy {
             if t.confidence.as_deref().is_some_and(|c| c != "probability") {
-                let d = self.tier_at(
-                    i,
-                    "confidence",
-                    "a proxy's confidence is its predicted probability (`confidence: probability`, the default)".into(),
-                );
-                self.diags.push(d);
+                self.tier_at(i, "confidence", K::ProxyConfidence);
             }
             return Confidence::Probability;
         }
         if i == self.last {
             if t.confidence.is_some() {
-                let d = self.tier_at(
-                    i,
-                    "confidence",
-                    "the last tier always answers: it takes no `confidence`".into(),
-                );
-                self.diags.push(d);
+                self.tier_at(i, "confidence", K::LastTierConfidence);
             }
             return Confidence::Final;
         }
         match t.confidence.as_deref() {
             Some("logprobs") => {
-                if !self.enum_field {
-                    let d = self.tier_at(i, "confidence", format!("`confidence: logprobs` needs the cascade field `{}` to be an enum in the contract (its labels renormalise the probabilities)", self.field));
-                    self.diags.push(d.with_hint(
-                        "use `confidence: self_consistency` for a field without a closed set of labels",
-                    ));
+                // A field missing from the contract is reported once, by `section`.
+                let missing = self
+                    .contract
+                    .is_some_and(|k| !k.fields.contains_key(self.field));
+                if !self.enum_field && !missing {
+                    let kind = K::LogprobsNeedsEnum {
+                        field: self.field.to_string(),
+                    };
+                    self.tier_at(i, "confidence", kind);
                 }
                 Confidence::Logprobs
             }
@@ -1030,28 +923,19 @@ impl CascadeCheck<'_> {
                 if let Some(k) = self.contract
                     && !k.fields.contains_key(&f)
                 {
-                    let d = self.tier_at(
-                        i,
-                        "confidence_field",
-                        format!(
-                            "confidence field `{f}` is not a field of the prompt's output contract"
-                        ),
-                    );
-                    self.diags.push(d);
+                    let kind = K::ConfidenceFieldNotInContract { field: f.clone() };
+                    self.tier_at(i, "confidence_field", kind);
                 }
                 Confidence::Field(f)
             }
             other => {
-                let message = match other {
-                    Some(o) => format!("unknown confidence `{o}`"),
-                    None => format!(
-                        "cascade tier {} needs a `confidence` (only the last tier always answers)",
-                        i + 1
-                    ),
+                let kind = match other {
+                    Some(o) => K::UnknownConfidence {
+                        confidence: o.to_string(),
+                    },
+                    None => K::TierNeedsConfidence { tier: i + 1 },
                 };
-                let d = self.tier_at(i, "confidence", message);
-                self.diags
-                    .push(d.with_hint("one of `logprobs`, `self_consistency`, `field`"));
+                self.tier_at(i, "confidence", kind);
                 Confidence::Logprobs
             }
         }
@@ -1060,21 +944,11 @@ impl CascadeCheck<'_> {
     fn self_consistency(&mut self, i: usize, t: &RawTier) -> spec::Confidence {
         let samples = t.samples.unwrap_or(spec::DEFAULT_SAMPLES);
         if samples < 2 {
-            let d = self.tier_at(
-                i,
-                "samples",
-                format!("self-consistency needs at least 2 `samples`, got {samples}"),
-            );
-            self.diags.push(d);
+            self.tier_at(i, "samples", K::TooFewSamples { samples });
         }
         let temperature = t.temperature.unwrap_or(spec::DEFAULT_SAMPLE_TEMPERATURE);
         if !(temperature > 0.0 && temperature <= 2.0) {
-            let d = self.tier_at(
-                i,
-                "temperature",
-                format!("samples need a `temperature` in (0, 2], got {temperature}"),
-            );
-            self.diags.push(d);
+            self.tier_at(i, "temperature", K::BadSampleTemperature { temperature });
         }
         spec::Confidence::SelfConsistency {
             samples,
@@ -1089,14 +963,11 @@ impl CascadeCheck<'_> {
             .filter(|t| t.threshold.is_some())
             .count();
         if pinned > 0 && pinned + 1 < tiers.len() {
-            let d = self.at(
-                &["tiers"],
-                format!(
-                    "{pinned} of the {} tiers before the last pin a `threshold`: pin all of them or none",
-                    tiers.len() - 1
-                ),
-            );
-            self.diags.push(d.with_hint("the gates hold the cascade to its pinned point, which needs every threshold; without any, to the recommended point"));
+            let kind = K::PartlyPinned {
+                pinned,
+                before_last: tiers.len() - 1,
+            };
+            self.at(&["tiers"], kind);
         }
     }
 }
@@ -1122,17 +993,24 @@ fn read_yaml<T: serde::de::DeserializeOwned>(
 }
 
 /// A project file's text and the path to show for it.
-fn read_text(root: &Path, path: &Path, what: &str) -> Result<(PathBuf, String), Vec<Diagnostic>> {
+fn read_text(
+    root: &Path,
+    path: &Path,
+    what: &'static str,
+) -> Result<(PathBuf, String), Vec<Diagnostic>> {
     let display = display_path(root, path);
     match std::fs::read(path) {
         Ok(bytes) => {
             let text = guard::text(&display, bytes).map_err(|d| vec![d])?;
             Ok((display, text))
         }
-        Err(e) => Err(vec![Diagnostic::file(
-            &display,
-            format!("cannot read {what}: {e}"),
-        )]),
+        Err(e) => {
+            let kind = K::CannotReadFile {
+                what,
+                error: e.to_string(),
+            };
+            Err(vec![kind.at(&display, (0, 0))])
+        }
     }
 }
 
@@ -1140,13 +1018,11 @@ fn load_prompt(root: &Path, name: &str, path: &Path) -> Result<Prompt, Vec<Diagn
     let (display, text) = read_text(root, path, "prompt")?;
     let raw: RawPrompt = read_yaml(&display, &text)?;
     if raw.messages.is_empty() {
-        let (line, col) = Locator::new(&text).key(&["messages"]).unwrap_or((1, 1));
-        return Err(vec![Diagnostic::new(
-            &display,
-            line,
-            col,
-            format!("prompt `{name}` has no messages"),
-        )]);
+        let pos = Locator::new(&text).key(&["messages"]).unwrap_or((1, 1));
+        let kind = K::PromptWithoutMessages {
+            prompt: name.to_string(),
+        };
+        return Err(vec![kind.at(&display, pos)]);
     }
     let messages = raw
         .messages
@@ -1172,19 +1048,20 @@ fn load_prompt(root: &Path, name: &str, path: &Path) -> Result<Prompt, Vec<Diagn
 fn template_error(
     display: &Path,
     loc: &Locator<'_>,
-    list: &str,
+    list: &'static str,
     index: usize,
     err: &minijinja::Error,
 ) -> Diagnostic {
     let key = loc.item_key(&[list], index, "content").unwrap_or((1, 1));
     let (start_line, start_col) = loc.scalar_start(key);
     let line = start_line + err.line().unwrap_or(1).saturating_sub(1);
-    let mut message = format!("template syntax error in `{list}[{index}]`: {}", err.kind());
-    if let Some(detail) = err.detail() {
-        message.push_str(&format!(": {detail}"));
-    }
-    Diagnostic::new(display, line, start_col, message)
-        .with_hint("see the minijinja syntax: `{{ variable }}`, `{% if … %}…{% endif %}`")
+    let kind = K::TemplateSyntax {
+        list,
+        index,
+        error: err.kind().to_string(),
+        detail: err.detail().map(str::to_string),
+    };
+    kind.at(display, (line, start_col))
 }
 
 /// Reads and compiles a judge. `Ok(None)` when its model is one whose own problem was
@@ -1213,42 +1090,32 @@ fn load_judge_checked(
     let display = display.to_path_buf();
     let text = text.to_string();
     let loc = Locator::new(&text);
-    let at = |pos: Option<(usize, usize)>, message: String| {
-        let (line, col) = pos.unwrap_or((1, 1));
-        Diagnostic::new(&display, line, col, message)
-    };
+    let at = |pos: Option<(usize, usize)>, kind: K| kind.at(&display, pos.unwrap_or((1, 1)));
     if broken_models.contains(&raw.model) {
         return Ok(None);
     }
     if !models.contains_key(&raw.model) {
-        let known: Vec<&str> = models.keys().map(String::as_str).collect();
-        return Err(at(
-            loc.value(&["model"], &raw.model),
-            format!("judge `{name}` names an unknown model `{}`", raw.model),
-        )
-        .with_hint(suggestion(&raw.model, &known, "models")));
+        let kind = K::UnknownJudgeModel {
+            judge: name.to_string(),
+            model: raw.model.clone(),
+            known: models.keys().cloned().collect(),
+        };
+        return Err(at(loc.value(&["model"], &raw.model), kind));
     }
     if let VerdictKind::Score { min, max, pass_at } = raw.verdict {
         if ![min, max, pass_at].iter().all(|v| v.is_finite()) || min >= max {
-            return Err(at(
-                loc.key(&["verdict"]),
-                format!(
-                    "a score scale needs finite numbers with `min` below `max`, got {min}..={max}"
-                ),
-            ));
+            return Err(at(loc.key(&["verdict"]), K::BadScoreScale { min, max }));
         }
         if !(min <= pass_at && pass_at <= max) {
-            return Err(at(
-                loc.key(&["verdict"]),
-                format!("`pass_at` ({pass_at}) must lie within `min`..=`max` ({min}..={max})"),
-            ));
+            let kind = K::PassAtOutsideScale { pass_at, min, max };
+            return Err(at(loc.key(&["verdict"]), kind));
         }
     }
     if raw.rubric.is_empty() {
-        return Err(at(
-            loc.key(&["rubric"]),
-            format!("judge `{name}` has no rubric messages"),
-        ));
+        let kind = K::JudgeWithoutRubric {
+            judge: name.to_string(),
+        };
+        return Err(at(loc.key(&["rubric"]), kind));
     }
     let messages = raw
         .rubric
@@ -1266,13 +1133,11 @@ fn load_judge_checked(
     )
     .map_err(|(index, err)| template_error(&display, &loc, "rubric", index, &err))?;
     if let Some(var) = judge.unknown_variables().first() {
-        return Err(at(
-            loc.key(&["rubric"]),
-            format!("the rubric of judge `{name}` uses `{var}`, which is not defined"),
-        )
-        .with_hint(
-            "a rubric sees `vars` (the case's inputs, as `vars.NAME`), `expected` and `output`",
-        ));
+        let kind = K::RubricUndefinedVariable {
+            judge: name.to_string(),
+            var: var.to_string(),
+        };
+        return Err(at(loc.key(&["rubric"]), kind));
     }
     let needed: &[&str] = if judge.verdict == VerdictKind::Pairwise {
         &["output_a", "output_b"]
@@ -1281,8 +1146,11 @@ fn load_judge_checked(
     };
     for var in needed {
         if !rubric_mentions(&text, var) {
-            return Err(at(loc.key(&["rubric"]), format!("the rubric of judge `{name}` never shows `{var}`"))
-                .with_hint(format!("put `{{{{ {var} }}}}` where the judged output belongs: it is inserted fenced, as data")));
+            let kind = K::RubricWithoutOutput {
+                judge: name.to_string(),
+                var,
+            };
+            return Err(at(loc.key(&["rubric"]), kind));
         }
     }
     Ok(Some(judge))
@@ -1320,24 +1188,7 @@ fn yaml_error(display: &Path, text: &str, e: &serde_yaml::Error) -> Diagnostic {
     {
         (line, col) = pos;
     }
-    let hint = own_hint.or_else(|| hint_for(&message));
-    Diagnostic::new(display, line, col, message).with_hint_opt(hint)
-}
-
-/// The hint for a serde_yaml message: the nearest known name, a missing key to add, the
-/// syntax to check.
-fn hint_for(message: &str) -> Option<String> {
-    unknown_name_hint(message).or_else(|| {
-        if message.contains("missing field `price`") {
-            Some("add `price: {input: …, output: …}` in USD per million tokens; use 0 for a free local model".to_string())
-        } else if message.contains("missing field") {
-            Some("add the missing key".to_string())
-        } else if message.contains("did not find expected") || message.contains("mapping values are not allowed") || message.contains("while scanning") {
-            Some("check the indentation, brackets, quotes and `key: value` syntax on this line and the one before".to_string())
-        } else {
-            None
-        }
-    })
+    K::YamlSyntax { message, own_hint }.at(display, (line, col))
 }
 
 /// The entries of evalgate.yaml, each read on its own: None for an entry that could not be
@@ -1367,57 +1218,26 @@ fn read_sections(
             .to_string(),
     };
     let Some(top) = doc.as_mapping() else {
-        diags.push(
-            Diagnostic::new(
-                display,
-                1,
-                1,
-                "the project file is not a mapping".to_string(),
-            )
-            .with_hint(
-                "declare `providers`, `models` and `suites`; `evalgate init` writes an example",
-            ),
-        );
+        diags.push(K::ProjectNotAMapping.at(display, (1, 1)));
         return out;
     };
     for (key, value) in top {
         let key = name_of(key);
         if !CONFIG_KEYS.contains(&key.as_str()) {
-            let (line, col) = loc.key(&[&key]).unwrap_or((0, 0));
-            diags.push(
-                Diagnostic::new(
-                    display,
-                    line,
-                    col,
-                    format!(
-                        "unknown field `{key}`, expected one of {}",
-                        CONFIG_KEYS
-                            .iter()
-                            .map(|k| format!("`{k}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-                .with_hint_opt(suggestion_opt(&key, CONFIG_KEYS)),
-            );
+            let pos = loc.key(&[&key]).unwrap_or((0, 0));
+            let kind = K::UnknownField {
+                field: key,
+                expected: CONFIG_KEYS,
+            };
+            diags.push(kind.at(display, pos));
             continue;
         }
         let entries = match value {
             serde_yaml::Value::Null => continue,
             serde_yaml::Value::Mapping(m) => m,
             _ => {
-                let (line, col) = loc.key(&[&key]).unwrap_or((0, 0));
-                diags.push(
-                    Diagnostic::new(
-                        display,
-                        line,
-                        col,
-                        format!("`{key}` is a mapping of names to their settings"),
-                    )
-                    .with_hint(format!(
-                        "write `{key}:` then one `NAME:` per entry, indented"
-                    )),
-                );
+                let pos = loc.key(&[&key]).unwrap_or((0, 0));
+                diags.push(K::SectionNotAMapping { section: key }.at(display, pos));
                 continue;
             }
         };
@@ -1453,37 +1273,6 @@ fn read_sections(
     out
 }
 
-/// "did you mean `x`?" for the nearest of `known`, when one is near.
-fn suggestion_opt(name: &str, known: &[&str]) -> Option<String> {
-    did_you_mean(name, known.iter().copied()).map(|near| format!("did you mean `{near}`?"))
-}
-
-/// For serde's "unknown field `x`, expected one of `a`, `b`" (or "unknown variant"), the
-/// nearest expected name.
-fn unknown_name_hint(message: &str) -> Option<String> {
-    let start = message
-        .find("unknown field `")
-        .map(|i| i + 15)
-        .or_else(|| message.find("unknown variant `").map(|i| i + 17))?;
-    let rest = &message[start..];
-    let (unknown, after) = rest.split_once('`')?;
-    let expected: Vec<&str> = after.split('`').skip(1).step_by(2).collect();
-    if expected.is_empty() {
-        return Some("remove this key".to_string());
-    }
-    Some(match did_you_mean(unknown, expected.iter().copied()) {
-        Some(near) => format!("did you mean `{near}`?"),
-        None => format!(
-            "expected one of {}",
-            expected
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    })
-}
-
 fn list_files(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -1499,21 +1288,4 @@ fn list_files(dir: &Path, exts: &[&str]) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_field_hint_suggests_the_nearest_key() {
-        let h = unknown_name_hint(
-            "suites.a: unknown field `scorer`, expected one of `prompt`, `scorers`, `gates`",
-        );
-        assert_eq!(h.as_deref(), Some("did you mean `scorers`?"));
-        let h = unknown_name_hint(
-            "unknown variant `sytem`, expected one of `system`, `user`, `assistant`",
-        );
-        assert_eq!(h.as_deref(), Some("did you mean `system`?"));
-    }
 }

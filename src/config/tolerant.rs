@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use std::path::Path;
 
 use super::locate::{Locator, Pos, Seg, parse_path};
+use super::problem::ConfigErrorKind;
 use crate::diag::Diagnostic;
 
 /// At most this many unknown keys are taken out of one entry.
@@ -121,15 +122,27 @@ fn diagnostic(at: &At<'_>, inner: &str, message: &str, pos: Option<Pos>) -> Diag
         Some((m, h)) => (m.to_string(), Some(h.to_string())),
         None => (message.to_string(), None),
     };
-    let shown = at.shown(inner);
-    let text = if shown.is_empty() {
-        message.clone()
+    let path = at.shown(inner);
+    let kind = if unknown_field(&message).is_some() {
+        ConfigErrorKind::UnknownKey {
+            path,
+            message,
+            own_hint,
+        }
+    } else if message.starts_with("missing field") {
+        ConfigErrorKind::MissingKey {
+            path,
+            message,
+            own_hint,
+        }
     } else {
-        format!("{shown}: {message}")
+        ConfigErrorKind::InvalidValue {
+            path,
+            message,
+            own_hint,
+        }
     };
-    let (line, col) = pos.unwrap_or((0, 0));
-    Diagnostic::new(at.display, line, col, text)
-        .with_hint_opt(own_hint.or_else(|| super::hint_for(&message)))
+    kind.at(at.display, pos.unwrap_or((0, 0)))
 }
 
 /// The message without serde_yaml's ` at line L column C` (and libyaml's inner ones).

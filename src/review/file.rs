@@ -164,7 +164,14 @@ pub fn read(path: &Path, shown: &str) -> Result<Vec<LabelLine>, Vec<FileError>> 
                 Ok(()) => lines.push(l),
                 Err(m) => problems.push(bad(m)),
             },
-            Err(e) => problems.push(bad(e.to_string())),
+            // serde_json's " at line 1 column C" would contradict the file's line in front.
+            Err(e) => {
+                let message = e.to_string();
+                let message = message
+                    .rsplit_once(" at line ")
+                    .map_or(message.clone(), |(m, _)| m.to_string());
+                problems.push(bad(message))
+            }
         }
     }
     if problems.is_empty() {

@@ -21,6 +21,7 @@ pub mod score;
 use std::path::Path;
 
 use crate::config::Project;
+use crate::config::problem::ConfigErrorKind;
 use crate::error::Error;
 use crate::features::lift::{self, LiftReport};
 use crate::golden::Case;
@@ -211,16 +212,11 @@ pub fn labels_file_error(problems: Vec<labels::FileError>) -> Error {
                     path,
                     line,
                     message,
-                } => crate::diag::Diagnostic::new(
-                    std::path::Path::new(&path),
-                    line,
-                    1,
-                    format!("not a review label: {message}"),
-                ),
-                labels::FileError::Io { path, source } => crate::diag::Diagnostic::file(
-                    std::path::Path::new(&path),
-                    format!("cannot read or write the labels file: {source}"),
-                ),
+                } => ConfigErrorKind::BadReviewLabel { message }.at(path, (line, 1)),
+                labels::FileError::Io { path, source } => ConfigErrorKind::CannotReadLabels {
+                    error: source.to_string(),
+                }
+                .at(path, (0, 0)),
             })
             .collect(),
     )

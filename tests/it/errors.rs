@@ -78,6 +78,25 @@ fn corrupt_run_log() -> String {
     run.transcript()
 }
 
+/// A run whose log another process holds (here, the test itself holds its lock): resuming
+/// it is refused at once, naming the run, rather than writing beside the other process.
+fn busy_run_log() -> String {
+    let p = example();
+    let first = p.evalgate(&["run", "support-features", "--limit", "2"]);
+    first.assert_code(0);
+    let id = first.run_id();
+    block_on(async {
+        let store = Store::open(None, p.path()).await.unwrap();
+        store.reopen_run(&id).await.unwrap();
+        store.close().await;
+    });
+    let held = evalgate::runlog::RunLog::open(&p.path().join(".evalgate/pending"), &id).unwrap();
+    let run = p.evalgate(&["run", "support-features", "--limit", "2", "--resume", &id]);
+    drop(held);
+    run.assert_code(2);
+    run.transcript()
+}
+
 /// A database that cannot be reached: nothing listens on port 9.
 fn store_open_failure() -> String {
     let p = example();
@@ -119,8 +138,8 @@ fn store_write_failure() -> String {
     run.transcript()
 }
 
-/// Every failure outside the project files, with its fixture. A busy run (its log locked on
-/// SQLite, its lease held on PostgreSQL) takes two live processes: see
+/// Every failure outside the project files, with its fixture. A busy run between two live
+/// processes (its log locked on SQLite, its lease held on PostgreSQL) is also tested in
 /// `resilience::a_live_run_cannot_be_resumed_on_sqlite` and `…_on_postgres`.
 #[test]
 fn every_failure_outside_the_project_files_has_a_fixture() {
@@ -129,6 +148,7 @@ fn every_failure_outside_the_project_files_has_a_fixture() {
         ("run_not_found", run_not_found),
         ("ambiguous_run_prefix", ambiguous_run_prefix),
         ("corrupt_run_log", corrupt_run_log),
+        ("busy_run_log", busy_run_log),
         ("store_open_failure", store_open_failure),
         ("bad_database_url", bad_database_url),
         ("store_write_failure", store_write_failure),

@@ -3,6 +3,7 @@
 
 mod cascade;
 mod common;
+mod diagnostics;
 mod errors;
 mod features;
 mod feedback;
