@@ -72,12 +72,6 @@ impl From<crate::diag::Usage> for Error {
     }
 }
 
-impl From<crate::merge::MergeError> for Error {
-    fn from(e: crate::merge::MergeError) -> Self {
-        Error::usage(e.to_string(), None)
-    }
-}
-
 impl Error {
     pub fn usage(message: impl Into<String>, hint: Option<String>) -> Self {
         Error::Usage {

@@ -97,23 +97,27 @@ pub fn merged_run(parts: &[&RunRow], id: &str) -> RunRow {
 /// The cases of several parts, each listed in (case id, repeat) order, interleaved into one
 /// list in that order without holding more than one case of each part: a case in two parts
 /// is an `Overlap`.
-pub struct Interleave<I> {
+pub struct Interleave<I, E> {
     ids: Vec<RunId>,
+    /// How a merge error is told, among the parts' own errors.
+    merge_error: fn(MergeError) -> E,
     sources: Vec<I>,
     heads: Vec<Option<CaseEntry>>,
     started: bool,
 }
 
-impl<I, E> Interleave<I>
+impl<I, E> Interleave<I, E>
 where
     I: Iterator<Item = Result<CaseEntry, E>>,
 {
-    /// `parts` pairs each part's run id with its cases.
-    pub fn new(parts: Vec<(RunId, I)>) -> Self {
+    /// `parts` pairs each part's run id with its cases; `merge_error` makes an overlap one of
+    /// the parts' errors.
+    pub fn new(parts: Vec<(RunId, I)>, merge_error: fn(MergeError) -> E) -> Self {
         let (ids, sources): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
         let heads = ids.iter().map(|_| None).collect();
         Interleave {
             ids,
+            merge_error,
             sources,
             heads,
             started: false,
@@ -126,10 +130,9 @@ where
     }
 }
 
-impl<I, E> Iterator for Interleave<I>
+impl<I, E> Iterator for Interleave<I, E>
 where
     I: Iterator<Item = Result<CaseEntry, E>>,
-    E: From<MergeError>,
 {
     type Item = Result<CaseEntry, E>;
 
@@ -152,13 +155,12 @@ where
                     match Some(key(c)).cmp(&other) {
                         std::cmp::Ordering::Less => min = Some(i),
                         std::cmp::Ordering::Equal => {
-                            return Some(Err(MergeError::Overlap {
+                            return Some(Err((self.merge_error)(MergeError::Overlap {
                                 case: c.id.clone(),
                                 repeat: c.repeat,
                                 first: self.ids[m].clone(),
                                 other: self.ids[i].clone(),
-                            }
-                            .into()));
+                            })));
                         }
                         std::cmp::Ordering::Greater => {}
                     }
@@ -272,7 +274,9 @@ mod tests {
                 (id, cases.into_iter())
             })
             .collect();
-        Interleave::new(parts).map(|c| c.map(|c| c.id)).collect()
+        Interleave::new(parts, |e| e)
+            .map(|c| c.map(|c| c.id))
+            .collect()
     }
 
     #[test]

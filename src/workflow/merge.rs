@@ -6,10 +6,10 @@
 use std::path::Path;
 
 use super::{RunCases, blocking, run_cases, summarize};
+use crate::analysis::RunReport;
 use crate::error::Error;
 use crate::id::RunId;
 use crate::merge::{self, Interleave};
-use crate::report::RunReport;
 use crate::runfile::stream::Writer;
 use crate::store::{RunRow, Store};
 
@@ -28,7 +28,7 @@ pub async fn merge(store: &Store, runs: &[String], id: &str, out: &Path) -> Resu
         parts.push(run_cases(store, r).await?);
     }
     let rows: Vec<&RunRow> = parts.iter().map(|p| &p.run).collect();
-    merge::check(&rows)?;
+    merge::check(&rows).map_err(usage)?;
     let run = merge::merged_run(&rows, id);
     let mut reports = Vec::with_capacity(parts.len());
     for p in &parts {
@@ -41,7 +41,7 @@ pub async fn merge(store: &Store, runs: &[String], id: &str, out: &Path) -> Resu
     let head = run.clone();
     let (report, cases) = blocking(move || {
         let reports: Vec<&RunReport> = reports.iter().collect();
-        merge::report(&head, &reports, Interleave::new(sources))
+        merge::report(&head, &reports, Interleave::new(sources, usage))
     })
     .await?;
 
@@ -53,11 +53,16 @@ pub async fn merge(store: &Store, runs: &[String], id: &str, out: &Path) -> Resu
     let (path, head, body) = (out.to_path_buf(), run.clone(), report.clone());
     blocking(move || {
         let mut w = Writer::create(&path, &head, &body)?;
-        for case in Interleave::new(sources) {
+        for case in Interleave::new(sources, usage) {
             w.case(&case?)?;
         }
         w.finish()
     })
     .await?;
     Ok(Merged { run, report, cases })
+}
+
+/// A merge's refusal (parts that differ, overlap or are unfinished): bad input.
+fn usage(e: merge::MergeError) -> Error {
+    Error::usage(e.to_string(), None)
 }

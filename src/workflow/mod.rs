@@ -62,7 +62,7 @@ pub async fn load_run(store: &Store, arg: &str) -> Result<crate::runfile::RunFil
 pub async fn summarize(
     store: &Store,
     run: &crate::store::RunRow,
-) -> Result<crate::report::RunReport, Error> {
+) -> Result<crate::analysis::RunReport, Error> {
     use futures::StreamExt;
     let mut summary = crate::analysis::Summarizer::new(run);
     let rows = store.case_summaries(&run.id);
@@ -99,7 +99,7 @@ impl Iterator for Cases {
 /// (with the report it holds) or a stored run (whose report `summarize` computes on demand).
 pub struct RunCases {
     pub run: crate::store::RunRow,
-    pub report: Option<crate::report::RunReport>,
+    pub report: Option<crate::analysis::RunReport>,
     pub cases: Cases,
 }
 
