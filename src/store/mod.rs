@@ -1205,44 +1205,52 @@ impl Store {
 
     /// Each case result of a run with its scores, in case id order (bytewise), sent to `tx`
     /// one at a time (an error ends the sending): `cases` and `scores` for a run too large to
-    /// hold. Two queries read side by side, joined on (case, repeat); a closed `tx` stops.
+    /// hold. One query (SQLite's pool has one connection), each case's scores gathered by a
+    /// lookup of the scores' primary key into a JSON array; a closed `tx` stops.
     pub async fn each_case(
         &self,
         run_id: &str,
         tx: tokio::sync::mpsc::Sender<Result<(CaseRow, Vec<ScoreRow>), StoreError>>,
     ) {
         use futures::StreamExt;
-        let cases_query = self.cases_query();
-        let scores_query = self.scores_query();
-        let mut cases = sqlx::query(&cases_query).bind(run_id).fetch(&self.pool);
-        let mut scores = sqlx::query(&scores_query).bind(run_id).fetch(&self.pool);
-        let mut pending: Option<ScoreRow> = None;
-        while let Some(row) = cases.next().await {
-            let next = async {
-                let case = case_from_row(&row?)?;
-                let mut mine = Vec::new();
-                loop {
-                    if pending.is_none() {
-                        pending = match scores.next().await {
-                            Some(row) => Some(ScoreRow::from_row(&row?)?),
-                            None => None,
-                        };
-                    }
-                    let Some(s) = pending.take() else { break };
-                    let key = (s.case_id.as_bytes(), s.repeat_index);
-                    match key.cmp(&(case.case_id.as_bytes(), case.repeat_index)) {
-                        std::cmp::Ordering::Equal => mine.push(s),
-                        // A score of no stored case: not part of any case's result.
-                        std::cmp::Ordering::Less => {}
-                        std::cmp::Ordering::Greater => {
-                            pending = Some(s);
-                            break;
-                        }
-                    }
-                }
-                Ok::<_, StoreError>((case, mine))
-            };
-            let next = next.await;
+        let scores = match self.backend {
+            Backend::Sqlite => {
+                "(SELECT json_group_array(json_array(s.scorer, s.outcome, s.detail)) FROM scores s \
+                 WHERE s.run_id = c.run_id AND s.case_id = c.case_id AND s.repeat_index = c.repeat_index)"
+            }
+            Backend::Postgres => {
+                "(SELECT CAST(json_agg(json_build_array(s.scorer, s.outcome, s.detail)) AS TEXT) FROM scores s \
+                 WHERE s.run_id = c.run_id AND s.case_id = c.case_id AND s.repeat_index = c.repeat_index)"
+            }
+        };
+        let query = format!(
+            "SELECT {CASE_COLUMNS}, {scores} AS scores_json FROM case_results c JOIN runs r ON r.id = c.run_id \
+             LEFT JOIN golden_cases g ON g.dataset_version = r.dataset_version AND g.case_id = c.case_id \
+             WHERE c.run_id = $1 ORDER BY {}, c.repeat_index",
+            self.by_bytes("c.case_id")
+        );
+        let mut rows = sqlx::query(&query).bind(run_id).fetch(&self.pool);
+        while let Some(row) = rows.next().await {
+            let next = row.map_err(StoreError::from).and_then(|row| {
+                let case = case_from_row(&row)?;
+                let json: Option<String> = row.try_get("scores_json")?;
+                let mut scores: Vec<(String, Outcome, Option<String>)> =
+                    serde_json::from_str(json.as_deref().unwrap_or("[]"))
+                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                // As `scores` orders them: by scorer, bytewise.
+                scores.sort_by(|a, b| a.0.cmp(&b.0));
+                let scores = scores
+                    .into_iter()
+                    .map(|(scorer, outcome, detail)| ScoreRow {
+                        case_id: case.case_id.clone(),
+                        repeat_index: case.repeat_index,
+                        scorer,
+                        outcome,
+                        detail,
+                    })
+                    .collect();
+                Ok((case, scores))
+            });
             let failed = next.is_err();
             if tx.send(next).await.is_err() || failed {
                 return;

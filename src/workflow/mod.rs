@@ -125,6 +125,26 @@ pub async fn run_cases(store: &Store, arg: &str) -> Result<RunCases, Error> {
     })
 }
 
+/// Writes a stored run's file (with its report, as `summarize` computes it), reading and
+/// writing one case at a time.
+pub async fn write_run_file(
+    store: &Store,
+    run: crate::store::RunRow,
+    report: crate::analysis::RunReport,
+    path: &Path,
+) -> Result<(), Error> {
+    let cases = crate::runfile::stream::Stored::open(store, &run.id);
+    let path = path.to_path_buf();
+    blocking(move || {
+        let mut w = crate::runfile::stream::Writer::create(&path, &run, &report)?;
+        for case in cases {
+            w.case(&case?)?;
+        }
+        w.finish()
+    })
+    .await
+}
+
 /// Runs blocking work (reading and writing run files case by case) off the async threads.
 pub async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Error> + Send + 'static,

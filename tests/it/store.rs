@@ -309,6 +309,26 @@ async fn exercise(store: Store) {
             .collect::<Vec<_>>(),
         [("a", "fail"), ("b", "pass")]
     );
+    // The same, one case at a time with its scores (what merge, export and `--out` stream).
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let reader = store.clone();
+    let task = tokio::spawn(async move { reader.each_case("abc123000001", tx).await });
+    let mut streamed = Vec::new();
+    while let Some(next) = rx.recv().await {
+        streamed.push(next.unwrap());
+    }
+    task.await.unwrap();
+    assert_eq!(
+        streamed.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>(),
+        cases
+    );
+    assert_eq!(
+        streamed
+            .into_iter()
+            .flat_map(|(_, s)| s)
+            .collect::<Vec<_>>(),
+        scores
+    );
 
     // Listing: newest first, optionally by suite, limited.
     let all = store.list_runs(None, 10).await.unwrap();

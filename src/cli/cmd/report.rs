@@ -23,10 +23,7 @@ pub async fn print(
         Format::Json => printer.data(&serde_json::to_string_pretty(&report).unwrap_or_default()),
     }
     if let Some(path) = out {
-        let cases = store.cases(&run.id).await?;
-        let scores = store.scores(&run.id).await?;
-        let file = crate::runfile::build(run, report, cases, scores);
-        crate::runfile::write(path, &file)?;
+        crate::workflow::write_run_file(store, run, report, path).await?;
         printer.info(&format!("wrote run file {}", path.display()));
     }
     Ok(())
