@@ -96,10 +96,17 @@ pub fn percentile(values: &[f64], q: f64) -> Option<f64> {
     }
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let h = (sorted.len() - 1) as f64 * q.clamp(0.0, 1.0);
+    let (lo, hi, frac) = type7_ranks(sorted.len(), q);
+    Some(sorted[lo] + frac * (sorted[hi] - sorted[lo]))
+}
+
+/// Where the type-7 percentile `q` of `n` sorted values lies: the 0-based ranks of the two
+/// values it interpolates between (equal, or `lo + 1`), and how far from the first. For
+/// percentiles read from a database's order statistics instead of held values. `n` > 0.
+pub fn type7_ranks(n: usize, q: f64) -> (usize, usize, f64) {
+    let h = (n.max(1) - 1) as f64 * q.clamp(0.0, 1.0);
     let lo = h.floor() as usize;
-    let hi = h.ceil() as usize;
-    Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
+    (lo, h.ceil() as usize, h - lo as f64)
 }
 
 /// A confusion matrix over a fixed label order: `counts[expected][predicted]`.

@@ -54,6 +54,9 @@ pub struct Summarizer {
     usage: UsageReport,
     latencies: Vec<f64>,
     ttfts: Vec<f64>,
+    /// The timings, when they were read elsewhere (a stored run's, from the store's order
+    /// statistics): the cases' are then not kept.
+    latency: Option<LatencyReport>,
 }
 
 impl Summarizer {
@@ -90,6 +93,16 @@ impl Summarizer {
             usage: UsageReport::default(),
             latencies: Vec::new(),
             ttfts: Vec::new(),
+            latency: None,
+        }
+    }
+
+    /// A summarizer whose report takes these timings instead of keeping each case's: memory
+    /// stays flat whatever the number of cases.
+    pub fn with_latency(run: &RunRow, latency: LatencyReport) -> Summarizer {
+        Summarizer {
+            latency: Some(latency),
+            ..Summarizer::new(run)
         }
     }
 
@@ -164,7 +177,7 @@ impl Summarizer {
         }
         u.requests += c.attempts.max(0) as u64;
         // Latency describes calls made in this run: a cached answer's timing is an old one.
-        if c.cache_hit == 0 {
+        if c.cache_hit == 0 && self.latency.is_none() {
             self.latencies.extend(c.latency_ms);
             self.ttfts.extend(c.ttft_ms);
         }
@@ -219,7 +232,9 @@ impl Summarizer {
             enum_fields,
             integer_fields,
             usage,
-            latency: latency_report(&self.latencies, &self.ttfts),
+            latency: self
+                .latency
+                .unwrap_or_else(|| latency_report(&self.latencies, &self.ttfts)),
             kinds: kind_counts(self.kinds),
             failures: self.failures,
             failures_total: self.failures_total,

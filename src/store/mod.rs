@@ -111,6 +111,23 @@ pub enum StoreError {
     },
 }
 
+/// A timing of an answer, as `case_results` stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    Latency,
+    /// Time to first token.
+    Ttft,
+}
+
+impl Timing {
+    fn column(self) -> &'static str {
+        match self {
+            Timing::Latency => "latency_ms",
+            Timing::Ttft => "ttft_ms",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -235,6 +252,20 @@ const RUN_COLUMNS: &str = "id, suite, model, model_api_name, provider, provider_
 const CASE_COLUMNS: &str = "c.run_id, c.case_id, c.repeat_index, c.seq, c.status, c.kind, c.message, c.request_hash, \
     COALESCE(g.vars_json, '{}') AS vars_json, COALESCE(g.expected_json, '{}') AS expected_json, COALESCE(g.tags_json, '[]') AS tags_json, \
     c.output, c.parsed_json, c.input_tokens, c.cached_input_tokens, c.output_tokens, c.cost_usd, c.latency_ms, c.finished_at, c.cache_hit, c.attempts, c.ttft_ms, c.logprobs_json";
+
+/// A PostgreSQL URL whose connections prepare each statement afresh. sqlx 0.8.6's `Any`
+/// driver sends a NULL `f64` (a case without a latency, say) as a NULL *float4*; a statement
+/// cached on the connection keeps that parameter type, and the next row with a latency
+/// (8 bytes of float8) is refused with "incorrect binary data format". A statement prepared for
+/// each execution declares the types of its own values, and PostgreSQL casts a NULL float4 into
+/// a float8 column. Kept when the URL sets the capacity itself.
+fn without_statement_cache(url: &str) -> String {
+    if url.contains("statement-cache-capacity=") {
+        return url.to_string();
+    }
+    let join = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{join}statement-cache-capacity=0")
+}
 
 /// Rows per multi-row INSERT: well under SQLite's and PostgreSQL's limits on bind parameters.
 const ROWS_PER_INSERT: usize = 100;
@@ -446,6 +477,10 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(redact(&url)));
         };
         let display_url = redact(&url);
+        let url = match backend {
+            Backend::Postgres => without_statement_cache(&url),
+            Backend::Sqlite => url,
+        };
         let mut options =
             AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 1 } else { 8 });
         if backend == Backend::Sqlite {
@@ -1289,6 +1324,48 @@ impl Store {
         })
     }
 
+    /// How many answers of a run made in it (not from the cache) have a `timing`, and the
+    /// largest.
+    pub async fn timing_count_max(
+        &self,
+        run_id: &str,
+        timing: Timing,
+    ) -> Result<(u64, Option<f64>), StoreError> {
+        let col = timing.column();
+        let row = sqlx::query(&format!(
+            "SELECT COUNT({col}) AS n, MAX({col}) AS top FROM case_results \
+             WHERE run_id = $1 AND cache_hit = 0"
+        ))
+        .bind(run_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok((n.max(0) as u64, row.try_get("top")?))
+    }
+
+    /// The `timing`s of a run's own answers at 0-based ranks `rank` and `rank + 1` in
+    /// ascending order (fewer at the end): order statistics for exact percentiles without
+    /// holding every value.
+    pub async fn timings_at(
+        &self,
+        run_id: &str,
+        timing: Timing,
+        rank: u64,
+    ) -> Result<Vec<f64>, StoreError> {
+        let col = timing.column();
+        let rows = sqlx::query(&format!(
+            "SELECT {col} AS v FROM case_results WHERE run_id = $1 AND cache_hit = 0 \
+             AND {col} IS NOT NULL ORDER BY {col} LIMIT 2 OFFSET {rank}"
+        ))
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("v"))
+            .collect::<Result<Vec<f64>, _>>()?)
+    }
+
     /// How many times each scorer passed, failed and skipped in a run: (scorer, outcome, n).
     pub async fn score_counts(
         &self,
@@ -1414,7 +1491,24 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::{Backend, PARSED_IS_OUTPUT, placeholders, redact, sqlite_file, stored_parsed};
+    use super::{
+        Backend, PARSED_IS_OUTPUT, placeholders, redact, sqlite_file, stored_parsed,
+        without_statement_cache,
+    };
+
+    #[test]
+    fn postgres_connections_prepare_each_statement_unless_told_otherwise() {
+        assert_eq!(
+            without_statement_cache("postgres://u@h/db"),
+            "postgres://u@h/db?statement-cache-capacity=0"
+        );
+        assert_eq!(
+            without_statement_cache("postgres://u@h/db?sslmode=require"),
+            "postgres://u@h/db?sslmode=require&statement-cache-capacity=0"
+        );
+        let own = "postgres://u@h/db?statement-cache-capacity=100";
+        assert_eq!(without_statement_cache(own), own);
+    }
 
     #[test]
     fn the_file_of_a_sqlite_url() {

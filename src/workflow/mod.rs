@@ -64,7 +64,8 @@ pub async fn summarize(
     run: &crate::store::RunRow,
 ) -> Result<crate::analysis::RunReport, Error> {
     use futures::StreamExt;
-    let mut summary = crate::analysis::Summarizer::new(run);
+    let latency = stored_latency(store, &run.id).await?;
+    let mut summary = crate::analysis::Summarizer::with_latency(run, latency);
     let rows = store.case_summaries(&run.id);
     futures::pin_mut!(rows);
     while let Some(row) = rows.next().await {
@@ -75,6 +76,37 @@ pub async fn summarize(
         &store.verdict_totals(&run.id).await?,
         &store.vote_agreement(&run.id).await?,
     ))
+}
+
+/// A stored run's timings, their percentiles read as order statistics from the store (exact,
+/// as `stats::percentile` gives them, without holding every value).
+async fn stored_latency(
+    store: &Store,
+    run_id: &str,
+) -> Result<crate::analysis::LatencyReport, Error> {
+    use crate::store::Timing;
+    let percentile = async |timing: Timing, n: u64, q: f64| -> Result<Option<f64>, Error> {
+        if n == 0 {
+            return Ok(None);
+        }
+        let (lo, hi, frac) = crate::stats::type7_ranks(n as usize, q);
+        let v = store.timings_at(run_id, timing, lo as u64).await?;
+        Ok(match (v.first(), v.get(hi - lo)) {
+            (Some(a), Some(b)) => Some(a + frac * (b - a)),
+            _ => None,
+        })
+    };
+    let (n, max_ms) = store.timing_count_max(run_id, Timing::Latency).await?;
+    let (ttft_n, _) = store.timing_count_max(run_id, Timing::Ttft).await?;
+    Ok(crate::analysis::LatencyReport {
+        n,
+        p50_ms: percentile(Timing::Latency, n, 0.5).await?,
+        p95_ms: percentile(Timing::Latency, n, 0.95).await?,
+        max_ms,
+        ttft_n,
+        ttft_p50_ms: percentile(Timing::Ttft, ttft_n, 0.5).await?,
+        ttft_p95_ms: percentile(Timing::Ttft, ttft_n, 0.95).await?,
+    })
 }
 
 /// The cases of a run, one at a time, from a run file or the store: iterate them from

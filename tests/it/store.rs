@@ -2,7 +2,9 @@
 //! `EVALGATE_TEST_DATABASE_URL` is set).
 
 use evalgate::status::{CaseKind, CaseStatus, Outcome, RunStatus};
-use evalgate::store::{CacheRow, CaseRow, GoldenRow, Record, RunRow, ScoreRow, Store, StoreError};
+use evalgate::store::{
+    CacheRow, CaseRow, GoldenRow, Record, RunRow, ScoreRow, Store, StoreError, Timing,
+};
 use futures::StreamExt;
 
 use crate::common::{postgres_schema, postgres_url};
@@ -328,6 +330,49 @@ async fn exercise(store: Store) {
             .flat_map(|(_, s)| s)
             .collect::<Vec<_>>(),
         scores
+    );
+
+    // A run's own timings as order statistics (a cached answer's are not the run's).
+    for (id, latency, cached) in [
+        ("t1", 10.0, 0),
+        ("t2", 30.0, 0),
+        ("t3", 20.0, 0),
+        ("t4", 1e3, 1),
+    ] {
+        let mut c = case_row("abc999000002", id, "pass", Some(latency));
+        c.cache_hit = cached;
+        store.insert_case(&dv, &c, &[], None).await.unwrap();
+    }
+    let run = "abc999000002";
+    assert_eq!(
+        store.timing_count_max(run, Timing::Latency).await.unwrap(),
+        (3, Some(30.0))
+    );
+    assert_eq!(
+        store.timings_at(run, Timing::Latency, 0).await.unwrap(),
+        [10.0, 20.0]
+    );
+    assert_eq!(
+        store.timings_at(run, Timing::Latency, 2).await.unwrap(),
+        [30.0]
+    );
+    assert_eq!(
+        store.timings_at(run, Timing::Ttft, 1).await.unwrap(),
+        [10.0, 15.0]
+    );
+    // What `report` computes from them is the held values' type-7 percentile, exactly.
+    let (lo, hi, frac) = evalgate::stats::type7_ranks(3, 0.95);
+    let v = store
+        .timings_at(run, Timing::Latency, lo as u64)
+        .await
+        .unwrap();
+    assert_eq!(
+        Some(v[0] + frac * (v[hi - lo] - v[0])),
+        evalgate::stats::percentile(&[10.0, 30.0, 20.0], 0.95)
+    );
+    assert_eq!(
+        store.timing_count_max("nope", Timing::Ttft).await.unwrap(),
+        (0, None)
     );
 
     // Listing: newest first, optionally by suite, limited.
