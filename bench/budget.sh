@@ -17,11 +17,10 @@ cargo build --release --quiet --bin evalgate --example stub_server
 BIN="$PWD/target/release/evalgate"
 STUB="$PWD/target/release/examples/stub_server"
 WORK="$(mktemp -d)"
+. bench/lib.sh
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-"$STUB" --latency-ms "$LATENCY" >"$WORK/stub.out" 2>&1 &
-for _ in $(seq 1 100); do grep -q listening "$WORK/stub.out" 2>/dev/null && break; sleep 0.05; done
-PORT="$(awk '/listening on/ {print $3}' "$WORK/stub.out")"
+start_stub "$LATENCY"
 
 dir="$WORK/project"
 mkdir -p "$dir/prompts" "$dir/golden"
@@ -44,25 +43,8 @@ suites:
     scorers:
       - kind: contract
 YAML
-cat >"$dir/prompts/features.yaml" <<'YAML'
-messages:
-  - role: system
-    content: Label the support message. Answer with JSON only.
-  - role: user
-    content: "{{ text }}"
-params: {temperature: 0, max_tokens: 60, response_format: json}
-output:
-  fields:
-    intent: {type: enum, values: [billing, bug, feature_request, other]}
-    sentiment: {type: enum, values: [positive, neutral, negative]}
-    escalation_risk: {type: integer, min: 1, max: 5}
-    summary: {type: string, max_length: 200}
-YAML
-python3 - "$N" >"$dir/golden/cases.jsonl" <<'PY'
-import json, sys
-for i in range(int(sys.argv[1])):
-    print(json.dumps({"id": f"c{i:06d}", "vars": {"text": f"Message {i}: I was charged twice for invoice INV-{i:06d}, please refund."}}))
-PY
+write_prompt "$dir"
+write_cases "$dir" "$N"
 
 set +e
 (cd "$dir" && "$BIN" run bench --max-cost "$BUDGET" --format json --out run.json >/dev/null 2>"$WORK/stderr")

@@ -23,14 +23,8 @@ cargo build --release --quiet --bin evalgate --example stub_server
 BIN="$PWD/target/release/evalgate"
 STUB="$PWD/target/release/examples/stub_server"
 WORK="$(mktemp -d)"
+. bench/lib.sh
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-
-start_stub() {
-  local latency="$1" out="$WORK/stub.out"
-  "$STUB" --latency-ms "$latency" >"$out" 2>&1 &
-  for _ in $(seq 1 100); do grep -q listening "$out" 2>/dev/null && break; sleep 0.05; done
-  PORT="$(awk '/listening on/ {print $3}' "$out")"
-}
 
 make_project() {
   local dir="$1" n="$2" port="$3"
@@ -62,27 +56,8 @@ suites:
         field: escalation_risk
         tolerance: 1
 YAML
-  cat >"$dir/prompts/features.yaml" <<'YAML'
-messages:
-  - role: system
-    content: Label the support message. Answer with JSON only.
-  - role: user
-    content: "{{ text }}"
-params: {temperature: 0, max_tokens: 60, response_format: json}
-output:
-  fields:
-    intent: {type: enum, values: [billing, bug, feature_request, other]}
-    sentiment: {type: enum, values: [positive, neutral, negative]}
-    escalation_risk: {type: integer, min: 1, max: 5}
-    summary: {type: string, max_length: 200}
-YAML
-  python3 - "$n" >"$dir/golden/cases.jsonl" <<'PY'
-import json, sys
-intents = ["billing", "bug", "feature_request", "other"]
-for i in range(int(sys.argv[1])):
-    print(json.dumps({"id": f"c{i:06d}", "vars": {"text": f"Message {i}: I was charged twice for invoice INV-{i:06d}, please refund."},
-                      "expected": {"intent": intents[i % 4], "sentiment": "neutral", "escalation_risk": 1 + i % 5}}))
-PY
+  write_prompt "$dir"
+  write_cases "$dir" "$n"
 }
 
 db_bytes() { du -sb "$1/.evalgate" 2>/dev/null | awk '{print $1}'; }

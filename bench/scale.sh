@@ -19,11 +19,10 @@ BIN="$PWD/target/release/evalgate"
 STUB="$PWD/target/release/examples/stub_server"
 MEASURE="$PWD/bench/measure.py"
 WORK="$(mktemp -d)"
+. bench/lib.sh
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-"$STUB" --latency-ms 0 >"$WORK/stub.out" 2>&1 &
-for _ in $(seq 1 100); do grep -q listening "$WORK/stub.out" 2>/dev/null && break; sleep 0.05; done
-PORT="$(awk '/listening on/ {print $3}' "$WORK/stub.out")"
+start_stub 0
 
 make_project() {
   local dir="$1" n="$2"
@@ -58,27 +57,8 @@ suites:
         field: escalation_risk
         tolerance: 1
 YAML
-  cat >"$dir/prompts/features.yaml" <<'YAML'
-messages:
-  - role: system
-    content: Label the support message. Answer with JSON only.
-  - role: user
-    content: "{{ text }}"
-params: {temperature: 0, max_tokens: 60, response_format: json}
-output:
-  fields:
-    intent: {type: enum, values: [billing, bug, feature_request, other]}
-    sentiment: {type: enum, values: [positive, neutral, negative]}
-    escalation_risk: {type: integer, min: 1, max: 5}
-    summary: {type: string, max_length: 200}
-YAML
-  python3 - "$n" >"$dir/golden/cases.jsonl" <<'PY'
-import json, sys
-intents = ["billing", "bug", "feature_request", "other"]
-for i in range(int(sys.argv[1])):
-    print(json.dumps({"id": f"c{i:07d}", "vars": {"text": f"Message {i}: I was charged twice for invoice INV-{i:07d}, please refund."},
-                      "expected": {"intent": intents[i % 4], "sentiment": "neutral", "escalation_risk": 1 + i % 5}}))
-PY
+  write_prompt "$dir"
+  write_cases "$dir" "$n"
 }
 
 RESULTS="$WORK/results.jsonl"

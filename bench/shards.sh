@@ -21,6 +21,7 @@ cargo build --release --quiet --bin evalgate --example stub_server
 BIN="$PWD/target/release/evalgate"
 STUB="$PWD/target/release/examples/stub_server"
 WORK="$(mktemp -d)"
+. bench/lib.sh
 SCHEMA="evalgate_bench_$(date +%s)_$$"
 cleanup() {
   kill $(jobs -p) 2>/dev/null || true
@@ -32,9 +33,7 @@ psql -q "$BASE_URL" -c "CREATE SCHEMA $SCHEMA" >/dev/null
 SEP='?'; case "$BASE_URL" in *\?*) SEP='&' ;; esac
 export EVALGATE_DATABASE_URL="${BASE_URL}${SEP}options=-c%20search_path%3D${SCHEMA}"
 
-"$STUB" --latency-ms "$LATENCY" >"$WORK/stub.out" 2>&1 &
-for _ in $(seq 1 100); do grep -q listening "$WORK/stub.out" 2>/dev/null && break; sleep 0.05; done
-PORT="$(awk '/listening on/ {print $3}' "$WORK/stub.out")"
+start_stub "$LATENCY"
 requests() { curl -fsS "http://127.0.0.1:$PORT/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])'; }
 
 dir="$WORK/project"
@@ -61,27 +60,8 @@ suites:
       - kind: json_field
         field: intent
 YAML
-cat >"$dir/prompts/features.yaml" <<'YAML'
-messages:
-  - role: system
-    content: Label the support message. Answer with JSON only.
-  - role: user
-    content: "{{ text }}"
-params: {temperature: 0, max_tokens: 60, response_format: json}
-output:
-  fields:
-    intent: {type: enum, values: [billing, bug, feature_request, other]}
-    sentiment: {type: enum, values: [positive, neutral, negative]}
-    escalation_risk: {type: integer, min: 1, max: 5}
-    summary: {type: string, max_length: 200}
-YAML
-python3 - "$N" >"$dir/golden/cases.jsonl" <<'PY'
-import json, sys
-intents = ["billing", "bug", "feature_request", "other"]
-for i in range(int(sys.argv[1])):
-    print(json.dumps({"id": f"c{i:07d}", "vars": {"text": f"Message {i}: invoice INV-{i:07d}"},
-                      "expected": {"intent": intents[i % 4]}}))
-PY
+write_prompt "$dir"
+write_cases "$dir" "$N"
 cd "$dir"
 
 # The reference: one process, its own SQLite database, no cache.
@@ -117,8 +97,9 @@ equal = sorted(map(key, full)) == sorted(map(key, merged))
 one = math.ceil(n / conc) * latency / 1000
 many = math.ceil(n / (conc * shards)) * latency / 1000
 print(f"cases                 {n} at {latency} ms, concurrency {conc} per process")
-print(f"one process (SQLite)  {full_s:.2f} s = {full_s / one:.3f} × its physical limit {one:.2f} s; {r0} requests")
-print(f"{shards} shards at once (PostgreSQL)  {shards_s:.2f} s = {shards_s / many:.3f} × their physical limit {many:.2f} s; {r1 - r0} requests; {full_s / shards_s:.2f}× faster")
+ratio = lambda s, limit: f" = {s / limit:.3f} × the physical limit {limit:.2f} s" if limit > 0 else " (0 ms latency: no physical limit)"
+print(f"one process (SQLite)  {full_s:.2f} s{ratio(full_s, one)}; {r0} requests")
+print(f"{shards} shards at once (PostgreSQL)  {shards_s:.2f} s{ratio(shards_s, many)}; {r1 - r0} requests; {full_s / shards_s:.2f}× faster")
 print(f"merged run            {len(merged)} cases; lost {lost}, doubled {doubled}; equal to the unsharded run case for case: {'yes' if equal else 'NO'}")
 sys.exit(0 if equal and not lost and not doubled else 1)
 PY

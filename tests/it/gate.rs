@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::common::stub::{Reply, Stub, support_labeller, user_text};
-use crate::common::{Project, Run};
+use crate::common::{Project, Run, json_file, results};
 
 /// The five cases the `BROKEN` prompt gets wrong.
 const BROKEN: [usize; 5] = [3, 17, 29, 44, 61];
@@ -387,34 +387,6 @@ fn repeats_that_disagree_are_listed_as_flaky() {
         r.stdout
     );
     assert!(r.stdout.contains("g007 passed 1 of 2"), "{}", r.stdout);
-}
-
-fn json_file(p: &Project, name: &str) -> Value {
-    serde_json::from_str(&p.read(name)).unwrap()
-}
-
-/// What must not differ between a run and its merged shards: the cases' results and the
-/// quality figures of the report (ids, times and cache use do).
-fn results(run: &Value) -> (Value, Vec<Value>) {
-    let r = &run["report"];
-    let report = serde_json::json!([
-        r["counts"],
-        r["pass_rate"],
-        r["scorers"],
-        r["enum_fields"],
-        r["integer_fields"],
-        r["kinds"],
-        r["usage"]["input_tokens"],
-        r["usage"]["output_tokens"],
-        r["usage"]["cost_usd"]
-    ]);
-    let cases = run["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| serde_json::json!([c["id"], c["repeat"], c["status"], c["output"], c["scores"]]))
-        .collect();
-    (report, cases)
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::stub::{Stub, support_labeller};
-use crate::common::{Project, evalgate, postgres_schema, postgres_url};
+use crate::common::{Project, evalgate, json_file, postgres_schema, postgres_url, results};
 
 const CASES: usize = 400;
 const SHARDS: u32 = 4;
@@ -30,34 +30,6 @@ fn cases() -> String {
             ) + "\n"
         })
         .collect()
-}
-
-fn json_file(p: &Project, name: &str) -> Value {
-    serde_json::from_str(&p.read(name)).unwrap()
-}
-
-/// What must not differ between a run and its merged shards: every case's result, and the
-/// quality figures of the report (ids, times and cache use do).
-fn results(run: &Value) -> (Value, Vec<Value>) {
-    let r = &run["report"];
-    let report = serde_json::json!([
-        r["counts"],
-        r["pass_rate"],
-        r["scorers"],
-        r["enum_fields"],
-        r["integer_fields"],
-        r["kinds"],
-        r["usage"]["input_tokens"],
-        r["usage"]["output_tokens"],
-        r["usage"]["cost_usd"]
-    ]);
-    let cases = run["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| serde_json::json!([c["id"], c["repeat"], c["status"], c["output"], c["scores"]]))
-        .collect();
-    (report, cases)
 }
 
 fn spawn_shard(p: &Project, url: &str, k: u32) -> Child {

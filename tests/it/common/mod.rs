@@ -331,3 +331,32 @@ impl Browser {
         self.cookies.join("; ")
     }
 }
+
+/// A JSON file of the project, parsed.
+pub fn json_file(p: &Project, name: &str) -> serde_json::Value {
+    serde_json::from_str(&p.read(name)).unwrap()
+}
+
+/// What must not differ between a run and its merged shards: every case's result, and the
+/// quality figures of the report (ids, times and cache use do).
+pub fn results(run: &serde_json::Value) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let r = &run["report"];
+    let report = serde_json::json!([
+        r["counts"],
+        r["pass_rate"],
+        r["scorers"],
+        r["enum_fields"],
+        r["integer_fields"],
+        r["kinds"],
+        r["usage"]["input_tokens"],
+        r["usage"]["output_tokens"],
+        r["usage"]["cost_usd"]
+    ]);
+    let cases = run["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| serde_json::json!([c["id"], c["repeat"], c["status"], c["output"], c["scores"]]))
+        .collect();
+    (report, cases)
+}
