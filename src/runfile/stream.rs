@@ -91,11 +91,6 @@ impl Writer {
         written.map_err(|source| self.fail(source))
     }
 
-    /// How many cases were written.
-    pub fn cases(&self) -> u64 {
-        self.cases
-    }
-
     /// Closes the array and the document, and renames the file into place.
     pub fn finish(mut self) -> Result<(), Error> {
         let end: &[u8] = if self.cases == 0 {
@@ -355,23 +350,23 @@ impl Iterator for Stored {
     }
 }
 
-/// Reads a whole run file through the streaming reader: for files whose size is not a worry.
-pub fn read_whole(path: &Path) -> Result<super::RunFile, Error> {
-    let mut reader = open(path)?;
-    let cases = reader.by_ref().collect::<Result<Vec<_>, _>>()?;
-    Ok(super::RunFile {
-        format_version: FORMAT_VERSION,
-        run: reader.run,
-        report: reader.report,
-        cases,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::runfile::testing::run_file;
     use serde_json::json;
+
+    /// A whole run file, read through the streaming reader.
+    fn read_whole(path: &Path) -> Result<crate::runfile::RunFile, Error> {
+        let mut reader = open(path)?;
+        let cases = reader.by_ref().collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::runfile::RunFile {
+            format_version: FORMAT_VERSION,
+            run: reader.run,
+            report: reader.report,
+            cases,
+        })
+    }
 
     fn sample(n: usize) -> super::super::RunFile {
         let cases = (0..n)
