@@ -1,28 +1,69 @@
 #!/usr/bin/env bash
 # Load test of `evalgate serve`: N events (default 100,000) posted over loopback by C
-# concurrent clients (default 32), one event a request, into a fresh SQLite database. Prints
-# events per second and latency percentiles, then checks that every acknowledged event is in
-# the database, and that a graceful stop loses nothing.
+# concurrent keep-alive clients (default 32), one event a request, into a fresh database.
+# Prints events per second and latency percentiles, checks event by event that every
+# acknowledged event is in the database, and that a graceful stop loses nothing; then runs
+# the load again and kills the server with SIGKILL halfway through, and counts the
+# acknowledged events missing from the database (which must be none).
+#
+# Each is run on SQLite, then on PostgreSQL: a fresh database made (and dropped after) on the
+# server of BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test, the one the tests
+# use); BENCH_PG_URL=none skips PostgreSQL, and an unreachable server is said and skipped.
 #
 # Usage: bench/feedback.sh [N] [CLIENTS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
 CLIENTS="${2:-32}"
+PG_ADMIN="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 cargo build --release --quiet --bin evalgate --example feedback_load
 BIN="$PWD/target/release/evalgate"
 LOAD="$PWD/target/release/examples/feedback_load"
 WORK="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+PG_DB="evalgate_feedback_bench_$$"
+cleanup() {
+  kill $(jobs -p) 2>/dev/null || true
+  rm -rf "$WORK"
+  if [ "$PG_ADMIN" != none ]; then
+    psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $PG_DB" >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
 
-DB="sqlite://$WORK/feedback.db?mode=rwc"
-EVALGATE_DATABASE_URL="$DB" "$BIN" -C "$WORK" serve --listen 127.0.0.1:0 2>"$WORK/serve.err" &
-SERVER=$!
-for _ in $(seq 1 100); do grep -q "listening on" "$WORK/serve.err" 2>/dev/null && break; sleep 0.05; done
-URL="$(grep -o 'http://[0-9.:]*' "$WORK/serve.err" | head -1)"
-echo "server: $URL, database: $DB"
-"$LOAD" --url "$URL" --db "$DB" --events "$N" --clients "$CLIENTS"
-kill -TERM "$SERVER"
-wait "$SERVER"
-tail -1 "$WORK/serve.err"
+# Starts `evalgate serve` on database $1 (log $2); sets SERVER and URL.
+start_server() {
+  EVALGATE_DATABASE_URL="$1" "$BIN" -C "$WORK" serve --listen 127.0.0.1:0 2>"$2" &
+  SERVER=$!
+  for _ in $(seq 1 200); do grep -q "listening on" "$2" 2>/dev/null && break; sleep 0.05; done
+  URL="$(grep -o 'http://[0-9.:]*' "$2" | head -1)"
+}
+
+# Throughput, graceful stop, then the kill test, on database URLs $2 and $3 (both fresh).
+bench() {
+  local name="$1" db="$2" killdb="$3"
+  echo "== $name"
+  start_server "$db" "$WORK/serve-$name.err"
+  "$LOAD" --url "$URL" --db "$db" --events "$N" --clients "$CLIENTS"
+  kill -TERM "$SERVER"
+  wait "$SERVER"
+  tail -1 "$WORK/serve-$name.err"
+  start_server "$killdb" "$WORK/kill-$name.err"
+  "$LOAD" --url "$URL" --db "$killdb" --events "$N" --clients "$CLIENTS" \
+    --kill-pid "$SERVER" --kill-after $((N / 2))
+  { wait "$SERVER"; } 2>/dev/null || true
+}
+
+bench sqlite "sqlite://$WORK/feedback.db?mode=rwc" "sqlite://$WORK/killed.db?mode=rwc"
+
+if [ "$PG_ADMIN" = none ]; then
+  echo "== postgresql: skipped (BENCH_PG_URL=none)"
+elif ! psql -q "$PG_ADMIN" -c "SELECT 1" >/dev/null 2>&1; then
+  echo "== postgresql: SKIPPED, cannot connect to $PG_ADMIN (set BENCH_PG_URL)"
+else
+  base="${PG_ADMIN%/*}"
+  psql -q "$PG_ADMIN" -c "CREATE DATABASE $PG_DB" >/dev/null
+  psql -q "$PG_ADMIN" -c "CREATE DATABASE ${PG_DB}_kill" >/dev/null
+  trap 'cleanup; psql -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS ${PG_DB}_kill" >/dev/null 2>&1 || true' EXIT
+  bench postgresql "$base/$PG_DB" "$base/${PG_DB}_kill"
+fi

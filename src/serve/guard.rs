@@ -309,6 +309,12 @@ pub async fn protect(State(guard): State<Arc<Guard>>, mut req: Request, next: Ne
     if let Some(refused) = refusal(&guard, &req) {
         return finish(&guard, refused, None);
     }
+    let path = req.uri().path();
+    if path == "/healthz" || path.starts_with("/v1/") {
+        // The API: no forms, so no CSRF cookie (its handlers check the bearer token).
+        let resp = next.run(req).await;
+        return finish(&guard, resp, None);
+    }
     let headers = req.headers();
     // The CSRF token: the cookie's, or a new one (set on the response).
     let (csrf, new_csrf) = match cookie(headers, CSRF_COOKIE).filter(|v| v.len() == 64) {
@@ -317,8 +323,7 @@ pub async fn protect(State(guard): State<Arc<Guard>>, mut req: Request, next: Ne
     };
     let set_csrf = new_csrf.then(|| guard.cookie(CSRF_COOKIE, &csrf));
     // Pages with a token: a session, the bearer header, or `?token=` once.
-    let path = req.uri().path();
-    let page = !(path == "/healthz" || path.starts_with("/v1/") || path == "/login");
+    let page = path != "/login";
     if page && !guard.authorized(headers) {
         return finish(&guard, log_in(&guard, &req, &csrf), set_csrf);
     }

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::feedback::Event;
 use crate::render::html::RenderError;
 use crate::report::{ReviewAnswer, ReviewItem, RunListing};
-use crate::store::{NewEvents, Store};
+use crate::store::{FeedbackWriter, NewEvents, Store};
 use crate::workflow::review::{AnswerError, Record};
 
 /// Default largest request body.
@@ -135,7 +135,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<Totals> {
     let (tx, rx) = mpsc::channel::<Job>(4096);
-    let writer = tokio::spawn(writer(store.clone(), rx));
+    let w = store
+        .feedback_writer()
+        .await
+        .map_err(|e| std::io::Error::other(store_message(&e)))?;
+    let writer = tokio::spawn(writer(store.clone(), w, rx));
     let guard = Arc::new(guard::Guard::new(
         opts.token.map(Arc::from),
         listener.local_addr()?,
@@ -183,7 +187,7 @@ pub async fn serve(
     Ok(writer.await.unwrap_or_default())
 }
 
-async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) -> Totals {
+async fn writer(store: Store, mut w: FeedbackWriter, mut rx: mpsc::Receiver<Job>) -> Totals {
     let mut totals = Totals::default();
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
@@ -200,14 +204,15 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) -> Totals {
         // The group in one transaction; an event re-sent under a stored id with other content
         // rolls it back, and the group is settled request by request.
         let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
-        match insert_unless_changed(&store, &events).await {
+        match insert_unless_changed(&mut w, &events).await {
             Ok(Some(new)) => deliver(jobs, new, &mut totals),
             Err(e) if jobs.len() == 1 => {
                 let _ = jobs.remove(0).ack.send(Err(Refused::Store(e)));
             }
-            Ok(None) | Err(_) => settle(&store, jobs, &mut totals).await,
+            Ok(None) | Err(_) => settle(&store, &mut w, jobs, &mut totals).await,
         }
     }
+    w.close().await;
     store.close().await;
     totals
 }
@@ -217,7 +222,7 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) -> Totals {
 /// anything is written (this writer is the server's only one, so no other request can slip
 /// in between the check and the insert); the others are stored together, or each in its own
 /// transaction if that fails, so that one request's problem is not every request's.
-async fn settle(store: &Store, jobs: Vec<Job>, totals: &mut Totals) {
+async fn settle(store: &Store, w: &mut FeedbackWriter, jobs: Vec<Job>, totals: &mut Totals) {
     let all: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
     let mut known = match crate::feedback::stored_bodies(store, all).await {
         Ok(k) => k,
@@ -245,7 +250,7 @@ async fn settle(store: &Store, jobs: Vec<Job>, totals: &mut Totals) {
         return;
     }
     let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
-    let result = insert(store, &events).await.map_err(Refused::Store);
+    let result = insert(w, &events).await.map_err(Refused::Store);
     if result.is_ok() || jobs.len() == 1 {
         match result {
             Ok(new) => deliver(jobs, new, totals),
@@ -258,7 +263,7 @@ async fn settle(store: &Store, jobs: Vec<Job>, totals: &mut Totals) {
         return;
     }
     for job in jobs {
-        let result = insert(store, &job.events.iter().collect::<Vec<_>>())
+        let result = insert(w, &job.events.iter().collect::<Vec<_>>())
             .await
             .map(|new| acks(std::slice::from_ref(&job), new)[0])
             .map_err(Refused::Store);
@@ -286,10 +291,9 @@ impl Totals {
     }
 }
 
-async fn insert(store: &Store, events: &[&Event]) -> Result<NewEvents, String> {
+async fn insert(w: &mut FeedbackWriter, events: &[&Event]) -> Result<NewEvents, String> {
     let (i, s) = crate::feedback::rows(events.iter().copied(), &crate::runner::now());
-    store
-        .insert_feedback_returning(&i, &s)
+    w.insert_returning(&i, &s)
         .await
         .map_err(|e| store_message(&e))
 }
@@ -297,11 +301,11 @@ async fn insert(store: &Store, events: &[&Event]) -> Result<NewEvents, String> {
 /// Stores events in one transaction unless one is sent under a stored id with other content
 /// (then nothing, and `None`).
 async fn insert_unless_changed(
-    store: &Store,
+    w: &mut FeedbackWriter,
     events: &[&Event],
 ) -> Result<Option<NewEvents>, String> {
     let (i, s) = crate::feedback::rows(events.iter().copied(), &crate::runner::now());
-    match store.insert_feedback_unless_changed(&i, &s).await {
+    match w.insert_unless_changed(&i, &s).await {
         Ok(Ok(new)) => Ok(Some(new)),
         Ok(Err(_)) => Ok(None),
         Err(e) => Err(store_message(&e)),

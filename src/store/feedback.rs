@@ -85,10 +85,8 @@ impl Store {
         if interactions.is_empty() && signals.is_empty() {
             return Ok(NewEvents::default());
         }
-        let mut tx = self.pool.begin().await?;
-        let out = insert_rows(self.backend, &mut tx, interactions, signals).await?;
-        tx.commit().await?;
-        Ok(out)
+        let mut conn = self.pool.acquire().await?;
+        insert_returning(self.backend, &mut conn, interactions, signals).await
     }
 
     /// Stores events in one transaction unless one of them is an event stored before (or
@@ -101,61 +99,38 @@ impl Store {
         interactions: &[InteractionRow],
         signals: &[SignalRow],
     ) -> Result<Result<NewEvents, Vec<Changed>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let new = insert_rows(self.backend, &mut tx, interactions, signals).await?;
-        let mut changed = Vec::new();
-        let sent_i = interactions
-            .iter()
-            .map(|r| (r.event_id.as_str(), r.body_json.as_str()));
-        let sent_s = signals
-            .iter()
-            .map(|r| (r.event_id.as_str(), r.body_json.as_str()));
-        for (is_interaction, sent, fresh) in [
-            (true, sent_i.collect::<Vec<_>>(), &new.interactions),
-            (false, sent_s.collect::<Vec<_>>(), &new.signals),
-        ] {
-            // An id the insert skipped, or one sent twice, may carry another body.
-            let mut seen = std::collections::HashSet::new();
-            let twice: std::collections::HashSet<&str> = sent
-                .iter()
-                .filter(|(id, _)| !seen.insert(*id))
-                .map(|(id, _)| *id)
-                .collect();
-            let check: Vec<&str> = {
-                let mut ids: Vec<&str> = sent
-                    .iter()
-                    .map(|(id, _)| *id)
-                    .filter(|id| !fresh.contains(*id) || twice.contains(id))
-                    .collect();
-                ids.sort_unstable();
-                ids.dedup();
-                ids
-            };
-            if check.is_empty() {
-                continue;
+        let mut conn = self.pool.acquire().await?;
+        insert_unless_changed(self.backend, &mut conn, interactions, signals).await
+    }
+
+    /// A connection of its own for the one writer of events of `evalgate serve`, outside
+    /// the pool: a pooled connection goes back to the pool through a task of its own after
+    /// each transaction, and the next transaction waited for that task (measured: a third of
+    /// each group commit's time under load). On SQLite it puts the file in write-ahead-log
+    /// mode, where a commit is one sync (a rollback journal takes several) and readers do not
+    /// block the writer; `Store::open` switches a file back when it is the only connection.
+    pub async fn feedback_writer(&self) -> Result<FeedbackWriter, StoreError> {
+        use sqlx::Connection;
+        let own = self.backend == super::Backend::Postgres || self.file.is_some();
+        let conn = if own {
+            let mut conn = sqlx::AnyConnection::connect(&self.url)
+                .await
+                .map_err(|source| StoreError::Open {
+                    url: self.display_url.clone(),
+                    source,
+                })?;
+            if self.backend == super::Backend::Sqlite {
+                super::sqlite_settings(&mut conn, "WAL").await?;
             }
-            let stored = bodies(&mut tx, is_interaction, &check).await?;
-            let mut reported = std::collections::HashSet::new();
-            for (id, body) in &sent {
-                if let Some(first) = stored.get(*id)
-                    && first != body
-                    && reported.insert(*id)
-                {
-                    changed.push(Changed {
-                        interaction: is_interaction,
-                        event_id: id.to_string(),
-                        stored_body: first.clone(),
-                    });
-                }
-            }
-        }
-        if changed.is_empty() {
-            tx.commit().await?;
-            Ok(Ok(new))
+            Some(conn)
         } else {
-            tx.rollback().await?;
-            Ok(Err(changed))
-        }
+            None // an in-memory database is the pool's one connection's
+        };
+        Ok(FeedbackWriter {
+            conn,
+            pool: self.pool.clone(),
+            backend: self.backend,
+        })
     }
 
     /// The stored bodies (`body_json`) of the events among `ids` that are stored: interactions
@@ -271,6 +246,133 @@ pub struct Changed {
 }
 
 /// Inserts rows, skipping stored event ids, and says which ids were new.
+/// One writer's connection to the feedback tables (see `Store::feedback_writer`).
+pub struct FeedbackWriter {
+    /// `None` for an in-memory database: then each transaction takes the pool's connection.
+    conn: Option<sqlx::AnyConnection>,
+    pool: sqlx::AnyPool,
+    backend: super::Backend,
+}
+
+impl FeedbackWriter {
+    /// `Store::insert_feedback_returning` on this connection.
+    pub async fn insert_returning(
+        &mut self,
+        interactions: &[InteractionRow],
+        signals: &[SignalRow],
+    ) -> Result<NewEvents, StoreError> {
+        match &mut self.conn {
+            Some(conn) => insert_returning(self.backend, conn, interactions, signals).await,
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                insert_returning(self.backend, &mut conn, interactions, signals).await
+            }
+        }
+    }
+
+    /// `Store::insert_feedback_unless_changed` on this connection.
+    pub async fn insert_unless_changed(
+        &mut self,
+        interactions: &[InteractionRow],
+        signals: &[SignalRow],
+    ) -> Result<Result<NewEvents, Vec<Changed>>, StoreError> {
+        match &mut self.conn {
+            Some(conn) => insert_unless_changed(self.backend, conn, interactions, signals).await,
+            None => {
+                let mut conn = self.pool.acquire().await?;
+                insert_unless_changed(self.backend, &mut conn, interactions, signals).await
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        use sqlx::Connection;
+        if let Some(conn) = self.conn {
+            conn.close().await.ok();
+        }
+    }
+}
+
+async fn insert_returning(
+    backend: super::Backend,
+    conn: &mut sqlx::AnyConnection,
+    interactions: &[InteractionRow],
+    signals: &[SignalRow],
+) -> Result<NewEvents, StoreError> {
+    use sqlx::Connection;
+    if interactions.is_empty() && signals.is_empty() {
+        return Ok(NewEvents::default());
+    }
+    let mut tx = conn.begin().await?;
+    let out = insert_rows(backend, &mut tx, interactions, signals).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+async fn insert_unless_changed(
+    backend: super::Backend,
+    conn: &mut sqlx::AnyConnection,
+    interactions: &[InteractionRow],
+    signals: &[SignalRow],
+) -> Result<Result<NewEvents, Vec<Changed>>, StoreError> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    let new = insert_rows(backend, &mut tx, interactions, signals).await?;
+    let mut changed = Vec::new();
+    let sent_i = interactions
+        .iter()
+        .map(|r| (r.event_id.as_str(), r.body_json.as_str()));
+    let sent_s = signals
+        .iter()
+        .map(|r| (r.event_id.as_str(), r.body_json.as_str()));
+    for (is_interaction, sent, fresh) in [
+        (true, sent_i.collect::<Vec<_>>(), &new.interactions),
+        (false, sent_s.collect::<Vec<_>>(), &new.signals),
+    ] {
+        // An id the insert skipped, or one sent twice, may carry another body.
+        let mut seen = std::collections::HashSet::new();
+        let twice: std::collections::HashSet<&str> = sent
+            .iter()
+            .filter(|(id, _)| !seen.insert(*id))
+            .map(|(id, _)| *id)
+            .collect();
+        let check: Vec<&str> = {
+            let mut ids: Vec<&str> = sent
+                .iter()
+                .map(|(id, _)| *id)
+                .filter(|id| !fresh.contains(*id) || twice.contains(id))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        if check.is_empty() {
+            continue;
+        }
+        let stored = bodies(&mut tx, is_interaction, &check).await?;
+        let mut reported = std::collections::HashSet::new();
+        for (id, body) in &sent {
+            if let Some(first) = stored.get(*id)
+                && first != body
+                && reported.insert(*id)
+            {
+                changed.push(Changed {
+                    interaction: is_interaction,
+                    event_id: id.to_string(),
+                    stored_body: first.clone(),
+                });
+            }
+        }
+    }
+    if changed.is_empty() {
+        tx.commit().await?;
+        Ok(Ok(new))
+    } else {
+        tx.rollback().await?;
+        Ok(Err(changed))
+    }
+}
+
 async fn insert_rows(
     backend: super::Backend,
     conn: &mut sqlx::AnyConnection,

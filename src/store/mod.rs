@@ -12,7 +12,7 @@ mod review;
 pub use embeddings::EmbeddingRow;
 pub use lease::RunLease;
 
-pub use feedback::{Inserted, InteractionRow, NewEvents, SignalRow};
+pub use feedback::{FeedbackWriter, Inserted, InteractionRow, NewEvents, SignalRow};
 pub use review::{ReviewItemRow, ReviewLabelRow};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -138,6 +138,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The URL the pool connects with (with its credentials: never shown).
+    url: String,
     /// The URL without credentials, for messages.
     pub display_url: String,
     /// The database file, on SQLite.
@@ -416,6 +418,25 @@ fn stored_parsed<'a>(output: Option<&str>, parsed: Option<&'a str>) -> Option<&'
     Some(if same { PARSED_IS_OUTPUT } else { parsed })
 }
 
+/// The settings of every SQLite connection, with its journal mode (see `Store::open`).
+async fn sqlite_settings(conn: &mut sqlx::AnyConnection, journal: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("PRAGMA busy_timeout = 30000")
+        .execute(&mut *conn)
+        .await?;
+    // Not an error when it cannot switch (see `Store::open`): the file works either way.
+    sqlx::query(&format!("PRAGMA journal_mode = {journal}"))
+        .execute(&mut *conn)
+        .await
+        .ok();
+    sqlx::query("PRAGMA synchronous = FULL")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("PRAGMA cache_size = -8000")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// The file of a SQLite URL (`sqlite://path?mode=rwc`, `sqlite:path`), unless in memory.
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
@@ -494,27 +515,12 @@ impl Store {
             // writes (milliseconds), each for at most `busy_timeout`; a run tries a failed
             // transaction again (its cases are in its log meanwhile). Leaving WAL needs the
             // only connection: while another process (an older evalgate) holds the file in
-            // WAL, it stays so.
+            // WAL, it stays so. `evalgate serve`'s writer of feedback events puts the file in
+            // WAL (see `Store::feedback_writer`): there, small commits come many a second.
             // The page cache (8 MB) holds a whole transaction of a run: a rollback journal
             // that spills dirty pages mid-transaction must sync the journal each time.
             options = options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    sqlx::query("PRAGMA busy_timeout = 30000")
-                        .execute(&mut *conn)
-                        .await?;
-                    // Not an error when it cannot switch (see above): the file works either way.
-                    sqlx::query("PRAGMA journal_mode = TRUNCATE")
-                        .execute(&mut *conn)
-                        .await
-                        .ok();
-                    sqlx::query("PRAGMA synchronous = FULL")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA cache_size = -8000")
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(())
-                })
+                Box::pin(async move { sqlite_settings(conn, "TRUNCATE").await })
             });
         }
         if backend == Backend::Postgres {
@@ -544,6 +550,7 @@ impl Store {
         Ok(Store {
             pool,
             backend,
+            url: url.clone(),
             display_url,
             file: (backend == Backend::Sqlite)
                 .then(|| sqlite_file(&url))

@@ -499,6 +499,35 @@ async fn exercise_feedback(store: &Store) {
         (s3.kind.as_str(), s3.polarity, s3.interaction_id.as_str()),
         ("implicit", 1, "i9")
     );
+
+    // The writer of `evalgate serve`, on a connection of its own: what it commits the pool
+    // reads; an event again is no new event; a changed body stores nothing.
+    let mut w = store.feedback_writer().await.unwrap();
+    let mut i4 = i[0].clone();
+    i4.event_id = "i4".into();
+    let new = w
+        .insert_unless_changed(std::slice::from_ref(&i4), &s[..1])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(new.counts().interactions + new.counts().signals, 1);
+    assert!(new.interactions.contains("i4"));
+    if let Some(file) = store.sqlite_file() {
+        let wal = std::path::PathBuf::from(format!("{}-wal", file.display()));
+        assert!(
+            wal.exists(),
+            "the writer keeps the file in write-ahead-log mode"
+        );
+    }
+    let again = w.insert_returning(&[i4.clone()], &[]).await.unwrap();
+    assert!(again.interactions.is_empty());
+    let mut changed = i4.clone();
+    changed.body_json.push(' ');
+    let refused = w.insert_unless_changed(&[changed], &[]).await.unwrap();
+    assert_eq!(refused.unwrap_err()[0].event_id, "i4");
+    w.close().await;
+    assert_eq!(store.feedback_counts().await.unwrap(), (3, 3));
+    assert!(store.feedback_interaction("i4").await.unwrap().is_some());
 }
 
 /// The review tables: items, labels saved one at a time (a later label replaces an earlier
