@@ -4,14 +4,17 @@
 
 use crate::status::{CaseStatus, Outcome};
 use serde_json::Value;
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::RunHeader;
+use crate::analysis::RunReport;
 use crate::runfile::{CaseEntry, RunFile};
 use crate::stats::Proportion;
 use crate::stats::{self, Confusion};
+use crate::store::RunRow;
 
 /// At most this many flipped cases carry their diff (the counts cover all of them).
 pub const MAX_FLIPPED_SHOWN: usize = 50;
@@ -35,6 +38,42 @@ fn paired<'m, 'r>(
     b.iter()
         .filter_map(|(id, r)| Some((*id, (r, c.get(id)?))))
         .unzip()
+}
+
+/// The cases of a stream in case id order, each with its repeats (consecutive entries of one
+/// id); an error of the stream is passed on.
+struct Grouped<I: Iterator> {
+    inner: std::iter::Peekable<I>,
+}
+
+impl<I: Iterator> Grouped<I> {
+    fn new(inner: I) -> Self {
+        Grouped {
+            inner: inner.peekable(),
+        }
+    }
+}
+
+impl<C: Borrow<CaseEntry>, E, I: Iterator<Item = Result<C, E>>> Iterator for Grouped<I> {
+    type Item = Result<Vec<C>, E>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let first = match self.inner.next()? {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut group = vec![first];
+        while let Some(Ok(next)) = self.inner.peek() {
+            if next.borrow().id != group[0].borrow().id {
+                break;
+            }
+            match self.inner.next() {
+                Some(Ok(c)) => group.push(c),
+                _ => break,
+            }
+        }
+        Some(Ok(group))
+    }
 }
 
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
@@ -89,8 +128,8 @@ impl Metric {
     }
 
     /// The value of one case (the mean over its repeats), for per-case metrics.
-    fn case_value(&self, repeats: &[&CaseEntry]) -> Option<f64> {
-        let each = |c: &&CaseEntry| -> Option<f64> {
+    fn case_value<C: Borrow<CaseEntry>>(&self, repeats: &[C]) -> Option<f64> {
+        let each = |c: &CaseEntry| -> Option<f64> {
             match self {
                 Metric::PassRate => Some(f64::from(u8::from(c.status == CaseStatus::Pass))),
                 Metric::ErrorRate => Some(f64::from(u8::from(c.status == CaseStatus::Error))),
@@ -118,16 +157,16 @@ impl Metric {
                 Metric::FieldKappa(..) => None,
             }
         };
-        mean(repeats.iter().filter_map(each))
+        mean(repeats.iter().map(Borrow::borrow).filter_map(each))
     }
 }
 
 /// The (expected, predicted) label pairs of an enum field in a case's repeats, as indices
 /// into `labels` (an unusable prediction is `(invalid)`, added at the end).
-fn label_pairs(
+fn label_pairs<C: Borrow<CaseEntry>>(
     field: &str,
     labels: &mut Vec<String>,
-    repeats: &[&CaseEntry],
+    repeats: &[C],
 ) -> Vec<(usize, usize)> {
     let mut index = |label: &str| match labels.iter().position(|l| l == label) {
         Some(i) => i,
@@ -138,7 +177,8 @@ fn label_pairs(
     };
     repeats
         .iter()
-        .filter_map(|c| {
+        .map(Borrow::borrow)
+        .filter_map(|c: &CaseEntry| {
             let expected = c.expected.get(field)?.as_str()?;
             let predicted = c
                 .parsed
@@ -151,13 +191,192 @@ fn label_pairs(
         .collect()
 }
 
+/// One metric's values over the paired cases, gathered case by case and kept small (a
+/// comparison of runs of a million cases holds these, not the cases).
+enum Column {
+    /// The cases where both runs have a value: their (base, candidate) values.
+    Pairs(Pairs),
+    /// Every paired case's value in each run (NaN: none), for a percentile.
+    Each { base: Vec<f64>, candidate: Vec<f64> },
+    /// Every paired case's (expected, predicted) label pairs in each run; `None` past
+    /// `u16::MAX` labels (a confusion matrix of that many is no kappa).
+    Labels(Option<LabelColumn>),
+}
+
+impl Column {
+    fn new(m: &Metric) -> Column {
+        match m {
+            Metric::LatencyP95 => Column::Each {
+                base: Vec::new(),
+                candidate: Vec::new(),
+            },
+            Metric::FieldKappa(_, known) => Column::Labels(Some(LabelColumn {
+                base_labels: known.clone(),
+                base: LabelPairs::default(),
+                candidate_labels: known.clone(),
+                candidate: LabelPairs::default(),
+            })),
+            _ => Column::Pairs(Pairs::Small(Vec::new())),
+        }
+    }
+
+    /// Adds a paired case: its repeats in each run.
+    fn add<C: Borrow<CaseEntry>>(&mut self, m: &Metric, b: &[C], c: &[C]) {
+        match self {
+            Column::Pairs(p) => {
+                if let (Some(x), Some(y)) = (m.case_value(b), m.case_value(c)) {
+                    p.push(x, y);
+                }
+            }
+            Column::Each { base, candidate } => {
+                base.push(m.case_value(b).unwrap_or(f64::NAN));
+                candidate.push(m.case_value(c).unwrap_or(f64::NAN));
+            }
+            Column::Labels(held) => {
+                let Metric::FieldKappa(field, _) = m else {
+                    return;
+                };
+                if let Some(l) = held {
+                    let x = label_pairs(field, &mut l.base_labels, b);
+                    let y = label_pairs(field, &mut l.candidate_labels, c);
+                    let most = usize::from(u16::MAX);
+                    if l.base_labels.len() > most || l.candidate_labels.len() > most {
+                        *held = None;
+                    } else {
+                        l.base.push(&x);
+                        l.candidate.push(&y);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// (base, candidate) values of a metric: one byte a case while both are whole numbers from 0
+/// to 15 (pass/fail, rates of one repeat, most absolute errors of integer fields), else two
+/// floats. The values read back are the ones pushed, bit for bit.
+enum Pairs {
+    Small(Vec<u8>),
+    Floats(Vec<(f64, f64)>),
+}
+
+impl Pairs {
+    fn small(x: f64) -> Option<u8> {
+        ((0.0..=15.0).contains(&x) && x.fract() == 0.0 && x.is_sign_positive()).then_some(x as u8)
+    }
+
+    fn push(&mut self, b: f64, c: f64) {
+        if let Pairs::Small(v) = self {
+            if let (Some(x), Some(y)) = (Self::small(b), Self::small(c)) {
+                v.push(x | y << 4);
+                return;
+            }
+            *self = Pairs::Floats(v.iter().map(|&p| Self::unpack(p)).collect());
+        }
+        if let Pairs::Floats(v) = self {
+            v.push((b, c));
+        }
+    }
+
+    fn unpack(p: u8) -> (f64, f64) {
+        (f64::from(p & 15), f64::from(p >> 4))
+    }
+
+    fn values(&self) -> Vec<(f64, f64)> {
+        match self {
+            Pairs::Small(v) => v.iter().map(|&p| Self::unpack(p)).collect(),
+            Pairs::Floats(v) => v.clone(),
+        }
+    }
+}
+
+/// An enum field's label pairs in both runs, each numbered by the run's own list of labels
+/// (the field's known labels, then the others as they come).
+struct LabelColumn {
+    base_labels: Vec<String>,
+    base: LabelPairs,
+    candidate_labels: Vec<String>,
+    candidate: LabelPairs,
+}
+
+impl LabelColumn {
+    /// One list of labels, numbered as a comparison of whole runs numbers them (the base's
+    /// labels, then the candidate's others, each in the order first seen), with the
+    /// candidate's pairs renumbered into it; `None` past `u16::MAX` labels.
+    fn finish(self) -> Option<(Vec<String>, LabelPairs, LabelPairs)> {
+        let mut labels = self.base_labels;
+        let mut index: std::collections::HashMap<&str, u16> = std::collections::HashMap::new();
+        let mut renumber = Vec::with_capacity(self.candidate_labels.len());
+        for (i, l) in labels.iter().enumerate() {
+            index.insert(l.as_str(), i as u16);
+        }
+        let mut added = Vec::new();
+        for l in &self.candidate_labels {
+            let at = match index.get(l.as_str()) {
+                Some(&i) => i,
+                None => {
+                    let i = u16::try_from(labels.len() + added.len()).ok()?;
+                    added.push(l.clone());
+                    i
+                }
+            };
+            renumber.push(at);
+        }
+        labels.extend(added);
+        let mut candidate = self.candidate;
+        for pair in &mut candidate.pairs {
+            *pair = [
+                renumber[usize::from(pair[0])],
+                renumber[usize::from(pair[1])],
+            ];
+        }
+        Some((labels, self.base, candidate))
+    }
+}
+
+/// The label pairs of each case, in case order: one array while every case has exactly one
+/// pair (one repeat with an expected label, the usual), with where each case ends otherwise.
+#[derive(Default)]
+struct LabelPairs {
+    pairs: Vec<[u16; 2]>,
+    ends: Option<Vec<u32>>,
+}
+
+impl LabelPairs {
+    /// Adds a case's pairs (indices below `u16::MAX`, as `Column::add` keeps them).
+    fn push(&mut self, case: &[(usize, usize)]) {
+        if self.ends.is_none() && case.len() != 1 {
+            self.ends = Some((1..=self.pairs.len() as u32).collect());
+        }
+        self.pairs
+            .extend(case.iter().map(|&(e, p)| [e as u16, p as u16]));
+        if let Some(ends) = &mut self.ends {
+            ends.push(self.pairs.len() as u32);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.as_ref().map_or(self.pairs.len(), Vec::len)
+    }
+
+    fn case(&self, i: usize) -> &[[u16; 2]] {
+        match &self.ends {
+            None => &self.pairs[i..=i],
+            Some(ends) => {
+                let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+                &self.pairs[start..ends[i] as usize]
+            }
+        }
+    }
+}
+
 /// Cohen's kappa of the label pairs of the cases `idx`.
-fn kappa_of(labels: &[String], cases: &[Vec<(usize, usize)>], idx: &[usize]) -> Option<f64> {
+fn kappa_of(labels: &[String], cases: &LabelPairs, idx: &[usize]) -> Option<f64> {
     let k = labels.len();
     let mut counts = vec![vec![0u64; k]; k];
     for &i in idx {
-        for &(e, p) in &cases[i] {
-            counts[e][p] += 1;
+        for &[e, p] in cases.case(i) {
+            counts[usize::from(e)][usize::from(p)] += 1;
         }
     }
     Confusion {
@@ -167,51 +386,41 @@ fn kappa_of(labels: &[String], cases: &[Vec<(usize, usize)>], idx: &[usize]) -> 
     .kappa()
 }
 
-/// One metric over the paired cases: its values in both runs, the paired-bootstrap delta,
-/// and the p-value with the test that gave it. Each case's value is computed once; the
-/// bootstrap then resamples plain numbers.
-fn measure(m: &Metric, pairs: &[(&Repeats<'_>, &Repeats<'_>)], resamples: usize) -> MetricDelta {
-    let (base, candidate, delta, n) = match m {
-        Metric::LatencyP95 => {
-            let b: Vec<Option<f64>> = pairs.iter().map(|p| m.case_value(p.0)).collect();
-            let c: Vec<Option<f64>> = pairs.iter().map(|p| m.case_value(p.1)).collect();
-            let p95 = |v: &[Option<f64>], idx: &[usize]| {
-                let x: Vec<f64> = idx.iter().filter_map(|&i| v[i]).collect();
+/// One metric over the `n` paired cases, from its column: its values in both runs, the
+/// paired-bootstrap delta, and the p-value with the test that gave it. The bootstrap
+/// resamples plain numbers.
+fn measure(m: &Metric, column: Column, n: usize, resamples: usize) -> MetricDelta {
+    let (base, candidate, delta, n) = match column {
+        Column::Each { base, candidate } => {
+            let p95 = |v: &[f64], idx: &[usize]| {
+                let x: Vec<f64> = idx.iter().map(|&i| v[i]).filter(|x| !x.is_nan()).collect();
                 stats::percentile(&x, 0.95)
             };
-            let all: Vec<usize> = (0..pairs.len()).collect();
-            let delta = stats::paired_bootstrap_with(pairs.len(), resamples, |idx| {
-                Some(p95(&c, idx)? - p95(&b, idx)?)
+            let all: Vec<usize> = (0..n).collect();
+            let delta = stats::paired_bootstrap_with(n, resamples, |idx| {
+                Some(p95(&candidate, idx)? - p95(&base, idx)?)
             });
-            (p95(&b, &all), p95(&c, &all), delta, pairs.len())
+            (p95(&base, &all), p95(&candidate, &all), delta, n)
         }
-        Metric::FieldKappa(field, known) => {
-            let mut labels = known.clone();
-            let b: Vec<_> = pairs
-                .iter()
-                .map(|p| label_pairs(field, &mut labels, p.0))
-                .collect();
-            let c: Vec<_> = pairs
-                .iter()
-                .map(|p| label_pairs(field, &mut labels, p.1))
-                .collect();
-            let all: Vec<usize> = (0..pairs.len()).collect();
-            let delta = stats::paired_bootstrap_with(pairs.len(), resamples, |idx| {
-                Some(kappa_of(&labels, &c, idx)? - kappa_of(&labels, &b, idx)?)
-            });
-            (
-                kappa_of(&labels, &b, &all),
-                kappa_of(&labels, &c, &all),
-                delta,
-                pairs.len(),
-            )
-        }
-        _ => {
+        Column::Labels(held) => match held.and_then(LabelColumn::finish) {
+            Some((labels, b, c)) => {
+                let all: Vec<usize> = (0..n).collect();
+                let delta = stats::paired_bootstrap_with(n, resamples, |idx| {
+                    Some(kappa_of(&labels, &c, idx)? - kappa_of(&labels, &b, idx)?)
+                });
+                (
+                    kappa_of(&labels, &b, &all),
+                    kappa_of(&labels, &c, &all),
+                    delta,
+                    n,
+                )
+            }
+            None => (None, None, None, n),
+        },
+        Column::Pairs(pairs) => {
             // Cases where both runs have a value.
-            let values: Vec<(f64, f64)> = pairs
-                .iter()
-                .filter_map(|p| Some((m.case_value(p.0)?, m.case_value(p.1)?)))
-                .collect();
+            let values = pairs.values();
+            drop(pairs);
             let base = mean(values.iter().map(|v| v.0));
             let cand = mean(values.iter().map(|v| v.1));
             let delta = stats::mean_difference_with(&values, resamples);
@@ -250,12 +459,12 @@ fn measure(m: &Metric, pairs: &[(&Repeats<'_>, &Repeats<'_>)], resamples: usize)
 
 /// The metrics two runs can be compared on: overall rates, every scorer of either run, the
 /// contract's fields, cost and latency.
-fn metrics(base: &RunFile, cand: &RunFile) -> Vec<Metric> {
+fn metrics(base: &RunReport, cand: &RunReport) -> Vec<Metric> {
     let mut out = vec![Metric::PassRate, Metric::ErrorRate];
     let mut scorers = BTreeSet::new();
     let mut enums: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut integers = BTreeSet::new();
-    for r in [&base.report, &cand.report] {
+    for r in [base, cand] {
         scorers.extend(r.scorers.iter().map(|s| s.name.clone()));
         for e in &r.enum_fields {
             enums
@@ -284,73 +493,175 @@ pub fn compare(base: &RunFile, cand: &RunFile) -> Comparison {
 
 /// `compare` with `resamples` resamples in each bootstrap.
 pub fn compare_with(base: &RunFile, cand: &RunFile, resamples: usize) -> Comparison {
-    let b = by_case(base);
-    let c = by_case(cand);
-    let (ids, pairs) = paired(&b, &c);
+    // Each run's cases in id order (as `compare_cases` reads them); a case's repeats stay in
+    // the file's order.
+    fn sorted(r: &RunFile) -> impl Iterator<Item = Result<&CaseEntry, std::convert::Infallible>> {
+        let mut cases: Vec<&CaseEntry> = r.cases.iter().collect();
+        cases.sort_by(|a, b| a.id.cmp(&b.id));
+        cases.into_iter().map(Ok)
+    }
+    let c = compare_cases(
+        (&base.run, &base.report),
+        (&cand.run, &cand.report),
+        sorted(base),
+        sorted(cand),
+        resamples,
+    );
+    match c {
+        Ok(c) => c,
+        Err(never) => match never {},
+    }
+}
 
-    let deltas: Vec<MetricDelta> = metrics(base, cand)
+/// The flipped cases of a comparison as they come: the counts, and the first few of each
+/// direction with their diffs.
+#[derive(Default)]
+struct Flips {
+    down: Vec<FlippedCase>,
+    up: Vec<FlippedCase>,
+    pass_to_fail: u64,
+    fail_to_pass: u64,
+}
+
+impl Flips {
+    fn add<C: Borrow<CaseEntry>>(&mut self, id: &str, b: &[C], c: &[C]) {
+        let passes = |r: &[C]| Metric::PassRate.case_value(r).unwrap_or(0.0) >= 0.5;
+        let flip = |direction: &str, failing: &CaseEntry| FlippedCase {
+            case_id: id.to_string(),
+            direction: direction.into(),
+            failed: failures(failing),
+            diff: output_diff(b[0].borrow(), c[0].borrow()),
+        };
+        match (passes(b), passes(c)) {
+            (true, false) => {
+                self.pass_to_fail += 1;
+                if self.down.len() < MAX_FLIPPED_SHOWN {
+                    self.down.push(flip("pass_to_fail", c[0].borrow()));
+                }
+            }
+            (false, true) => {
+                self.fail_to_pass += 1;
+                if self.up.len() < MAX_FLIPPED_SHOWN {
+                    self.up.push(flip("fail_to_pass", b[0].borrow()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The flips shown: those to failing first, then those to passing, at most
+    /// `MAX_FLIPPED_SHOWN` in all.
+    fn shown(self) -> Vec<FlippedCase> {
+        self.down
+            .into_iter()
+            .chain(self.up)
+            .take(MAX_FLIPPED_SHOWN)
+            .collect()
+    }
+}
+
+/// A candidate case with repeats that passed some and failed others.
+fn flaky_case<C: Borrow<CaseEntry>>(r: &[C]) -> Option<FlakyCase> {
+    let passes = r
         .iter()
-        .map(|m| measure(m, &pairs, resamples))
+        .filter(|c| (*c).borrow().status == CaseStatus::Pass)
+        .count() as u64;
+    let repeats = r.len() as u64;
+    (repeats > 1 && passes > 0 && passes < repeats).then(|| FlakyCase {
+        case_id: r[0].borrow().id.clone(),
+        passes,
+        repeats,
+    })
+}
+
+/// Compares two runs given as their run and report and their cases, each in case id order
+/// (a case's repeats one after another), read once: what is held is each metric's values
+/// per paired case (a few bytes each) and the first flipped cases, never the runs.
+pub fn compare_cases<C: Borrow<CaseEntry>, E>(
+    base: (&RunRow, &RunReport),
+    cand: (&RunRow, &RunReport),
+    base_cases: impl Iterator<Item = Result<C, E>>,
+    cand_cases: impl Iterator<Item = Result<C, E>>,
+    resamples: usize,
+) -> Result<Comparison, E> {
+    use std::cmp::Ordering;
+    let metrics = metrics(base.1, cand.1);
+    let mut columns: Vec<Column> = metrics.iter().map(Column::new).collect();
+    let mut flips = Flips::default();
+    let mut flaky = Vec::new();
+    let (mut paired, mut only_base, mut only_candidate) = (0usize, 0u64, 0u64);
+    let (mut bs, mut cs) = (Grouped::new(base_cases), Grouped::new(cand_cases));
+    let (mut b, mut c) = (bs.next().transpose()?, cs.next().transpose()?);
+    loop {
+        let order = match (&b, &c) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(x), Some(y)) => x[0].borrow().id.cmp(&y[0].borrow().id),
+        };
+        if order != Ordering::Less
+            && let Some(y) = &c
+        {
+            flaky.extend(flaky_case(y));
+        }
+        match (order, &b, &c) {
+            (Ordering::Equal, Some(x), Some(y)) => {
+                paired += 1;
+                for (m, column) in metrics.iter().zip(&mut columns) {
+                    column.add(m, x, y);
+                }
+                flips.add(&x[0].borrow().id, x, y);
+            }
+            (Ordering::Less, ..) => only_base += 1,
+            _ => only_candidate += 1,
+        }
+        if order != Ordering::Greater {
+            b = bs.next().transpose()?;
+        }
+        if order != Ordering::Less {
+            c = cs.next().transpose()?;
+        }
+    }
+
+    let deltas: Vec<MetricDelta> = metrics
+        .iter()
+        .zip(columns)
+        .map(|(m, column)| measure(m, column, paired, resamples))
         // A metric neither run has a value for (no latency in two cached runs) is left out.
         .filter(|d| d.base.is_some() || d.candidate.is_some())
         .collect();
 
-    let passes = |r: &Repeats<'_>| Metric::PassRate.case_value(r).unwrap_or(0.0) >= 0.5;
-    let mut down = Vec::new();
-    let mut up = Vec::new();
-    for (id, (br, cr)) in ids.iter().zip(&pairs) {
-        match (passes(br), passes(cr)) {
-            (true, false) => down.push((*id, *br, *cr)),
-            (false, true) => up.push((*id, *br, *cr)),
-            _ => {}
-        }
-    }
-    let (pass_to_fail, fail_to_pass) = (down.len() as u64, up.len() as u64);
-    let flipped = down
-        .into_iter()
-        .map(|(id, b, c)| ("pass_to_fail", id, b, c, c))
-        .chain(
-            up.into_iter()
-                .map(|(id, b, c)| ("fail_to_pass", id, b, c, b)),
-        )
-        .take(MAX_FLIPPED_SHOWN)
-        .map(|(direction, id, b, c, failing)| FlippedCase {
-            case_id: id.to_string(),
-            direction: direction.into(),
-            failed: failures(failing[0]),
-            diff: output_diff(b[0], c[0]),
-        })
-        .collect();
-
-    let prompt_diff = if base.run.prompt_version != cand.run.prompt_version {
-        match (&base.run.prompt_source, &cand.run.prompt_source) {
+    let prompt_diff = if base.0.prompt_version != cand.0.prompt_version {
+        match (&base.0.prompt_source, &cand.0.prompt_source) {
             (Some(a), Some(b)) => Some(line_diff(a, b, 3)),
             _ => None,
         }
     } else {
         None
     };
-
-    Comparison {
-        base: base.report.run.clone(),
-        candidate: cand.report.run.clone(),
-        paired: ids.len() as u64,
-        only_base: (b.len() - ids.len()) as u64,
-        only_candidate: (c.len() - ids.len()) as u64,
+    let (pass_to_fail, fail_to_pass) = (flips.pass_to_fail, flips.fail_to_pass);
+    Ok(Comparison {
+        base: base.1.run.clone(),
+        candidate: cand.1.run.clone(),
+        paired: paired as u64,
+        only_base,
+        only_candidate,
         metrics: deltas,
         pass_to_fail,
         fail_to_pass,
         flip_p_value: stats::mcnemar_exact(pass_to_fail, fail_to_pass),
-        flipped,
+        flipped: flips.shown(),
         prompt_diff,
-        flaky: flaky(cand),
-    }
+        flaky,
+    })
 }
 
 /// The value of a metric (by name) over all the cases of one run, for absolute gates; `None`
 /// when the run has no value for it (or no such metric).
 pub fn run_value(run: &RunFile, name: &str) -> Option<f64> {
-    let m = metrics(run, run).into_iter().find(|m| m.name() == name)?;
+    let m = metrics(&run.report, &run.report)
+        .into_iter()
+        .find(|m| m.name() == name)?;
     let cases: Vec<Repeats<'_>> = by_case(run).into_values().collect();
     match &m {
         Metric::LatencyP95 => {
@@ -359,10 +670,13 @@ pub fn run_value(run: &RunFile, name: &str) -> Option<f64> {
         }
         Metric::FieldKappa(field, known) => {
             let mut labels = known.clone();
-            let pairs: Vec<_> = cases
-                .iter()
-                .map(|r| label_pairs(field, &mut labels, r))
-                .collect();
+            let mut pairs = LabelPairs::default();
+            for r in &cases {
+                pairs.push(&label_pairs(field, &mut labels, r));
+            }
+            if labels.len() > usize::from(u16::MAX) {
+                return None;
+            }
             let all: Vec<usize> = (0..pairs.len()).collect();
             kappa_of(&labels, &pairs, &all)
         }
@@ -435,7 +749,15 @@ pub fn matrix(runs: &[RunFile], alpha: f64, margin: f64) -> ModelMatrix {
 fn pass_delta(base: &RunFile, cand: &RunFile) -> Option<MetricDelta> {
     let (b, c) = (by_case(base), by_case(cand));
     let (_, pairs) = paired(&b, &c);
-    (!pairs.is_empty()).then(|| measure(&Metric::PassRate, &pairs, stats::BOOTSTRAP_RESAMPLES))
+    if pairs.is_empty() {
+        return None;
+    }
+    let m = Metric::PassRate;
+    let mut column = Column::new(&m);
+    for (x, y) in &pairs {
+        column.add(&m, x, y);
+    }
+    Some(measure(&m, column, pairs.len(), stats::BOOTSTRAP_RESAMPLES))
 }
 
 /// The row of the best pass rate (between equals, the cheaper one); `None` without rows.
@@ -560,17 +882,8 @@ fn recommendation_reason(
 /// Candidate cases with repeats that passed some and failed others.
 pub fn flaky(run: &RunFile) -> Vec<FlakyCase> {
     by_case(run)
-        .into_iter()
-        .filter(|(_, r)| r.len() > 1)
-        .filter_map(|(id, r)| {
-            let passes = r.iter().filter(|c| c.status == CaseStatus::Pass).count() as u64;
-            let repeats = r.len() as u64;
-            (passes > 0 && passes < repeats).then(|| FlakyCase {
-                case_id: id.to_string(),
-                passes,
-                repeats,
-            })
-        })
+        .into_values()
+        .filter_map(|r| flaky_case(&r))
         .collect()
 }
 
@@ -745,6 +1058,63 @@ pub struct MatrixRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_give_back_the_values_pushed_bit_for_bit() {
+        let mut p = Pairs::Small(Vec::new());
+        for (b, c) in [(1.0, 0.0), (0.0, 1.0), (15.0, 3.0)] {
+            p.push(b, c);
+        }
+        assert!(matches!(p, Pairs::Small(_)));
+        assert_eq!(p.values(), [(1.0, 0.0), (0.0, 1.0), (15.0, 3.0)]);
+        // A rate of repeats, a negative zero, a large number: floats from then on.
+        let pushed = [(0.5, 1.0), (-0.0, 0.0), (16.0, 2.0)];
+        for (b, c) in pushed {
+            p.push(b, c);
+        }
+        assert!(matches!(p, Pairs::Floats(_)));
+        let values = p.values();
+        assert_eq!(values[3..], pushed);
+        assert!(values[4].0.is_sign_negative());
+        assert_eq!(values[..3], [(1.0, 0.0), (0.0, 1.0), (15.0, 3.0)]);
+    }
+
+    #[test]
+    fn label_pairs_keep_each_case_apart() {
+        let mut l = LabelPairs::default();
+        l.push(&[(0, 1)]);
+        l.push(&[(1, 1)]);
+        assert!(l.ends.is_none(), "one pair a case needs no ends");
+        l.push(&[]);
+        l.push(&[(2, 0), (0, 0)]);
+        assert_eq!(l.len(), 4);
+        assert_eq!(l.case(0), [[0, 1]]);
+        assert_eq!(l.case(1), [[1, 1]]);
+        assert!(l.case(2).is_empty());
+        assert_eq!(l.case(3), [[2, 0], [0, 0]]);
+    }
+
+    #[test]
+    fn labels_are_numbered_as_for_whole_runs() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let mut base = LabelPairs::default();
+        base.push(&[(0, 2)]); // a → c
+        let mut candidate = LabelPairs::default();
+        candidate.push(&[(0, 2)]); // a → d (its own numbering: a, b, d, c)
+        candidate.push(&[(1, 3)]); // b → c
+        let column = LabelColumn {
+            base_labels: s(&["a", "b", "c"]),
+            base,
+            candidate_labels: s(&["a", "b", "d", "c"]),
+            candidate,
+        };
+        let (labels, b, c) = column.finish().unwrap();
+        // The base's labels, then the candidate's others in the order it first gave them.
+        assert_eq!(labels, s(&["a", "b", "c", "d"]));
+        assert_eq!(b.case(0), [[0, 2]]);
+        assert_eq!(c.case(0), [[0, 3]]);
+        assert_eq!(c.case(1), [[1, 2]]);
+    }
 
     #[test]
     fn line_diff_marks_changed_lines_with_context() {

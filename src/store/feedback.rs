@@ -120,7 +120,7 @@ impl Store {
                     source,
                 })?;
             if self.backend == super::Backend::Sqlite {
-                super::sqlite_settings(&mut conn, "WAL").await?;
+                super::sqlite_settings(&mut conn, Some("WAL")).await?;
             }
             Some(conn)
         } else {

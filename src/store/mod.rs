@@ -418,16 +418,48 @@ fn stored_parsed<'a>(output: Option<&str>, parsed: Option<&'a str>) -> Option<&'
     Some(if same { PARSED_IS_OUTPUT } else { parsed })
 }
 
-/// The settings of every SQLite connection, with its journal mode (see `Store::open`).
-async fn sqlite_settings(conn: &mut sqlx::AnyConnection, journal: &str) -> Result<(), sqlx::Error> {
+/// A connection of `Store::reader`.
+enum Reader {
+    Own(sqlx::AnyConnection),
+    Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
+}
+
+impl std::ops::Deref for Reader {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Reader::Own(c) => c,
+            Reader::Pooled(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Reader {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Reader::Own(c) => c,
+            Reader::Pooled(c) => c,
+        }
+    }
+}
+
+/// The settings of every SQLite connection, with its journal mode (see `Store::open`), or
+/// the file's as it is.
+async fn sqlite_settings(
+    conn: &mut sqlx::AnyConnection,
+    journal: Option<&str>,
+) -> Result<(), sqlx::Error> {
     sqlx::query("PRAGMA busy_timeout = 30000")
         .execute(&mut *conn)
         .await?;
-    // Not an error when it cannot switch (see `Store::open`): the file works either way.
-    sqlx::query(&format!("PRAGMA journal_mode = {journal}"))
-        .execute(&mut *conn)
-        .await
-        .ok();
+    if let Some(journal) = journal {
+        // Not an error when it cannot switch (see `Store::open`): the file works either way.
+        sqlx::query(&format!("PRAGMA journal_mode = {journal}"))
+            .execute(&mut *conn)
+            .await
+            .ok();
+    }
     sqlx::query("PRAGMA synchronous = FULL")
         .execute(&mut *conn)
         .await?;
@@ -520,7 +552,7 @@ impl Store {
             // The page cache (8 MB) holds a whole transaction of a run: a rollback journal
             // that spills dirty pages mid-transaction must sync the journal each time.
             options = options.after_connect(|conn, _meta| {
-                Box::pin(async move { sqlite_settings(conn, "TRUNCATE").await })
+                Box::pin(async move { sqlite_settings(conn, Some("TRUNCATE")).await })
             });
         }
         if backend == Backend::Postgres {
@@ -569,6 +601,23 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// A connection for one long read: on a SQLite file one of its own (the pool has one
+    /// connection), else one of the pool's.
+    async fn reader(&self) -> Result<Reader, StoreError> {
+        use sqlx::Connection;
+        if self.backend == Backend::Postgres || self.file.is_none() {
+            return Ok(Reader::Pooled(self.pool.acquire().await?));
+        }
+        let mut conn = sqlx::AnyConnection::connect(&self.url)
+            .await
+            .map_err(|source| StoreError::Open {
+                url: self.display_url.clone(),
+                source,
+            })?;
+        sqlite_settings(&mut conn, None).await?;
+        Ok(Reader::Own(conn))
     }
 
     pub async fn create_run(&self, run: &RunRow) -> Result<(), StoreError> {
@@ -1271,7 +1320,17 @@ impl Store {
              WHERE c.run_id = $1 ORDER BY {}, c.repeat_index",
             self.by_bytes("c.case_id")
         );
-        let mut rows = sqlx::query(&query).bind(run_id).fetch(&self.pool);
+        // On a SQLite file, a connection of its own: the pool's one connection stays free
+        // for other queries (and other runs' cases: `compare` and `merge` read two or more at
+        // once).
+        let mut conn = match self.reader().await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+        };
+        let mut rows = sqlx::query(&query).bind(run_id).fetch(&mut *conn);
         while let Some(row) = rows.next().await {
             let next = row.map_err(StoreError::from).and_then(|row| {
                 let case = case_from_row(&row)?;

@@ -7,6 +7,7 @@
 
 pub mod baseline;
 pub mod cascade;
+pub mod compare;
 pub mod estimate;
 pub mod features;
 pub mod feedback;

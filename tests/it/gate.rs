@@ -288,6 +288,23 @@ fn compare_takes_run_ids_and_run_files_and_shows_the_prompt_diff() {
         "{diff:?}"
     );
 
+    // Two stored runs, each read case by case at once (on SQLite, each on a connection of
+    // its own), and the same runs read whole for a page: one comparison.
+    let stored = p.evalgate(&["compare", &base.run_id(), &id, "--format", "json"]);
+    stored.assert_code(0);
+    assert_eq!(stored.stdout, r.stdout);
+    let whole = p.evalgate(&[
+        "compare",
+        "base.json",
+        &id,
+        "--format",
+        "json",
+        "--html",
+        "compare.html",
+    ]);
+    whole.assert_code(0);
+    assert_eq!(whole.stdout, r.stdout);
+
     let bad = p.evalgate(&["compare", "nope.json", &id]);
     bad.assert_code(3);
     p.write("broken.json", "{\"format_version\": 1,\n  \"run\": 3}");

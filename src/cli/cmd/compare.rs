@@ -6,27 +6,44 @@ use crate::output::Printer;
 
 pub async fn run(root: &Path, args: CompareArgs, printer: &Printer) -> Result<ExitStatus, Error> {
     let store = super::open_store(root).await?;
-    let base = super::load_run(&store, &args.base).await?;
-    let cand = super::load_run(&store, &args.candidate).await?;
+    let resamples = args.resamples as usize;
+    // With a page to write, both runs whole (the page shows every case); else read case by
+    // case, neither run held.
+    let whole = match &args.html {
+        Some(_) => Some((
+            super::load_run(&store, &args.base).await?,
+            super::load_run(&store, &args.candidate).await?,
+        )),
+        None => None,
+    };
+    let (base, cand, comparison) = match &whole {
+        Some((b, c)) => (
+            b.run.clone(),
+            c.run.clone(),
+            crate::compare::compare_with(b, c, resamples),
+        ),
+        None => {
+            let c =
+                crate::workflow::compare::compare(&store, &args.base, &args.candidate, resamples)
+                    .await?;
+            (c.base, c.candidate, c.comparison)
+        }
+    };
     store.close().await;
-    if base.run.dataset != cand.run.dataset {
+    if base.dataset != cand.dataset {
         printer.warn(&format!(
             "the runs used different datasets (`{}` and `{}`): only cases with the same id are compared",
-            base.run.dataset, cand.run.dataset
+            base.dataset, cand.dataset
         ));
     }
-    let comparison = crate::compare::compare_with(&base, &cand, args.resamples as usize);
     if comparison.paired == 0 {
         return Err(Error::usage(
-            format!(
-                "runs {} and {} have no case id in common",
-                base.run.id, cand.run.id
-            ),
+            format!("runs {} and {} have no case id in common", base.id, cand.id),
             Some("compare runs of the same dataset".into()),
         ));
     }
-    if let Some(path) = &args.html {
-        let html = crate::render::html::render_comparison(&base, &cand, &comparison, &[])?;
+    if let (Some(path), Some((b, c))) = (&args.html, &whole) {
+        let html = crate::render::html::render_comparison(b, c, &comparison, &[])?;
         super::write_html(path, &html, printer)?;
     }
     match args.format {
