@@ -139,6 +139,67 @@ fn unknown_key_hint(msg: &str) -> Option<String> {
     Some(crate::diag::suggestion(field, CASE_KEYS, "keys"))
 }
 
+/// The case ids of a dataset seen so far, for finding a duplicate without holding every id
+/// (a million ids held as strings, twice, were most of a run's memory): a 64-bit hash of each
+/// id with where its line starts. A hash seen before is checked against the id on the line it
+/// came from, so a duplicate is never reported wrongly; ids whose hashes collide are kept
+/// whole.
+struct SeenIds {
+    path: PathBuf,
+    file: Option<BufReader<File>>,
+    by_hash: std::collections::HashMap<u64, (u64, u32)>,
+    colliding: std::collections::HashMap<String, usize>,
+}
+
+impl SeenIds {
+    fn new(path: &Path) -> Self {
+        SeenIds {
+            path: path.to_path_buf(),
+            file: None,
+            by_hash: Default::default(),
+            colliding: Default::default(),
+        }
+    }
+
+    /// The line `id` was first seen on, if it was; else notes it as on line `line_no`, which
+    /// starts at byte `offset`.
+    fn first_line(&mut self, id: &str, offset: u64, line_no: usize) -> Option<usize> {
+        use std::hash::{Hash, Hasher};
+        if let Some(&first) = self.colliding.get(id) {
+            return Some(first);
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        id.hash(&mut h);
+        let line = u32::try_from(line_no).unwrap_or(u32::MAX);
+        let (first_offset, first_line) = match self.by_hash.entry(h.finish()) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((offset, line));
+                return None;
+            }
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+        };
+        if self.id_at(first_offset).as_deref() == Some(id) {
+            return Some(first_line as usize);
+        }
+        self.colliding.insert(id.to_string(), line_no);
+        None
+    }
+
+    /// The id of the case on the line starting at byte `offset`, read as `validate` reads it.
+    fn id_at(&mut self, offset: u64) -> Option<String> {
+        use std::io::{Seek, SeekFrom};
+        if self.file.is_none() {
+            self.file = Some(BufReader::new(File::open(&self.path).ok()?));
+        }
+        let file = self.file.as_mut()?;
+        file.seek(SeekFrom::Start(offset)).ok()?;
+        let mut line = String::new();
+        file.read_line(&mut line).ok()?;
+        let text = line.trim_end_matches(['\n', '\r']);
+        parse_line(&self.path, 0, text).ok().map(|c| c.id)
+    }
+}
+
 /// Reads a dataset once: checks every line, finds duplicate ids, computes the version, and
 /// calls `check` on every good case (for checks that need the prompt, such as template
 /// variables). Returns the dataset and the problems found (at most `MAX_REPORTED_LINES`).
@@ -162,17 +223,18 @@ pub fn validate(
     };
     let mut problems = Vec::new();
     let mut hasher = LineHasher::default();
-    let mut ids: HashSet<String> = HashSet::new();
-    let mut first_line_of: std::collections::HashMap<String, usize> = Default::default();
+    let mut seen = SeenIds::new(path);
     let mut len = 0;
     let mut reader = BufReader::new(file);
     let mut line = String::new();
     let mut line_no = 0;
+    let mut offset = 0u64;
     loop {
         line.clear();
+        let start = offset;
         match reader.read_line(&mut line) {
             Ok(0) => break,
-            Ok(_) => {}
+            Ok(n) => offset += n as u64,
             Err(e) => {
                 problems.push(
                     DatasetErrorKind::CannotReadLine {
@@ -192,8 +254,7 @@ pub fn validate(
         match parse_line(display, line_no, text) {
             Ok(case) => {
                 len += 1;
-                if !ids.insert(case.id.clone()) {
-                    let first = first_line_of.get(&case.id).copied().unwrap_or(0);
+                if let Some(first) = seen.first_line(&case.id, start, line_no) {
                     problems.push(
                         DatasetErrorKind::DuplicateCaseId {
                             id: case.id.clone(),
@@ -201,8 +262,6 @@ pub fn validate(
                         }
                         .at(display, (line_no, 1)),
                     );
-                } else {
-                    first_line_of.insert(case.id.clone(), line_no);
                 }
                 if let Some(d) = check(&case, line_no) {
                     problems.push(d);
@@ -467,6 +526,33 @@ pub fn set_expected(
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn ids_seen_by_hash_are_checked_against_their_line() {
+        use std::hash::{Hash, Hasher};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cases.jsonl");
+        let lines = [
+            r#"{"id": "a", "vars": {}}"#,
+            r#"{"id": "b", "vars": {}}"#,
+            r#"{"id": "a", "vars": {}}"#,
+        ];
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let offset = |n: usize| lines[..n].iter().map(|l| l.len() as u64 + 1).sum::<u64>();
+        let mut seen = SeenIds::new(&path);
+        assert_eq!(seen.first_line("a", offset(0), 1), None);
+        // A hash collision: "c" hashes to where "b" would be noted, on the line of "b".
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        "c".hash(&mut h);
+        seen.by_hash.insert(h.finish(), (offset(1), 2));
+        assert_eq!(
+            seen.first_line("c", 99, 7),
+            None,
+            "another id: no duplicate"
+        );
+        assert_eq!(seen.first_line("c", 99, 9), Some(7), "then kept whole");
+        assert_eq!(seen.first_line("a", offset(2), 3), Some(1));
+    }
 
     #[test]
     fn the_tag_or_the_source_marker_says_a_case_needs_a_label() {
