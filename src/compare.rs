@@ -253,10 +253,17 @@ impl Column {
 }
 
 /// (base, candidate) values of a metric: one byte a case while both are whole numbers from 0
-/// to 15 (pass/fail, rates of one repeat, most absolute errors of integer fields), else two
-/// floats. The values read back are the ones pushed, bit for bit.
+/// to 15 (pass/fail, rates of one repeat, most absolute errors of integer fields); else two
+/// indices into the distinct values while there are at most 65,536 of them (costs: a few
+/// prices times a few token counts); else two floats. The values read back are the ones
+/// pushed, bit for bit.
 enum Pairs {
     Small(Vec<u8>),
+    Distinct {
+        values: Vec<f64>,
+        index: std::collections::HashMap<u64, u16>,
+        pairs: Vec<[u16; 2]>,
+    },
     Floats(Vec<(f64, f64)>),
 }
 
@@ -265,13 +272,56 @@ impl Pairs {
         ((0.0..=15.0).contains(&x) && x.fract() == 0.0 && x.is_sign_positive()).then_some(x as u8)
     }
 
+    /// The index of `x` among `values` (added when new); `None` past 65,536 values.
+    fn intern(
+        values: &mut Vec<f64>,
+        index: &mut std::collections::HashMap<u64, u16>,
+        x: f64,
+    ) -> Option<u16> {
+        if let Some(&i) = index.get(&x.to_bits()) {
+            return Some(i);
+        }
+        let i = u16::try_from(values.len()).ok()?;
+        values.push(x);
+        index.insert(x.to_bits(), i);
+        Some(i)
+    }
+
     fn push(&mut self, b: f64, c: f64) {
         if let Pairs::Small(v) = self {
             if let (Some(x), Some(y)) = (Self::small(b), Self::small(c)) {
                 v.push(x | y << 4);
                 return;
             }
-            *self = Pairs::Floats(v.iter().map(|&p| Self::unpack(p)).collect());
+            let (mut values, mut index) = (Vec::new(), std::collections::HashMap::new());
+            let mut pairs = Vec::with_capacity(v.len() + 1);
+            for &p in v.iter() {
+                let (x, y) = Self::unpack(p);
+                // At most 16 values: always room.
+                let x = Self::intern(&mut values, &mut index, x).unwrap_or_default();
+                let y = Self::intern(&mut values, &mut index, y).unwrap_or_default();
+                pairs.push([x, y]);
+            }
+            *self = Pairs::Distinct {
+                values,
+                index,
+                pairs,
+            };
+        }
+        if let Pairs::Distinct {
+            values,
+            index,
+            pairs,
+        } = self
+        {
+            let x = Self::intern(values, index, b);
+            let y = Self::intern(values, index, c);
+            if let (Some(x), Some(y)) = (x, y) {
+                pairs.push([x, y]);
+                return;
+            }
+            let all = (0..pairs.len()).map(|i| self.get(i)).collect();
+            *self = Pairs::Floats(all);
         }
         if let Pairs::Floats(v) = self {
             v.push((b, c));
@@ -282,10 +332,23 @@ impl Pairs {
         (f64::from(p & 15), f64::from(p >> 4))
     }
 
-    fn values(&self) -> Vec<(f64, f64)> {
+    fn len(&self) -> usize {
         match self {
-            Pairs::Small(v) => v.iter().map(|&p| Self::unpack(p)).collect(),
-            Pairs::Floats(v) => v.clone(),
+            Pairs::Small(v) => v.len(),
+            Pairs::Distinct { pairs, .. } => pairs.len(),
+            Pairs::Floats(v) => v.len(),
+        }
+    }
+
+    /// The `i`th case's (base, candidate) values.
+    fn get(&self, i: usize) -> (f64, f64) {
+        match self {
+            Pairs::Small(v) => Self::unpack(v[i]),
+            Pairs::Distinct { values, pairs, .. } => {
+                let [x, y] = pairs[i];
+                (values[usize::from(x)], values[usize::from(y)])
+            }
+            Pairs::Floats(v) => v[i],
         }
     }
 }
@@ -418,17 +481,26 @@ fn measure(m: &Metric, column: Column, n: usize, resamples: usize) -> MetricDelt
             None => (None, None, None, n),
         },
         Column::Pairs(pairs) => {
-            // Cases where both runs have a value.
-            let values = pairs.values();
-            drop(pairs);
-            let base = mean(values.iter().map(|v| v.0));
-            let cand = mean(values.iter().map(|v| v.1));
-            let delta = stats::mean_difference_with(&values, resamples);
-            let n = values.len();
+            // Cases where both runs have a value; read in place (as `mean_difference_with`
+            // would read them, term for term).
+            let n = pairs.len();
+            let base = mean((0..n).map(|i| pairs.get(i).0));
+            let cand = mean((0..n).map(|i| pairs.get(i).1));
+            let delta = stats::paired_bootstrap_with(n, resamples, |idx| {
+                let sum = idx
+                    .iter()
+                    .map(|&i| {
+                        let (b, c) = pairs.get(i);
+                        c - b
+                    })
+                    .sum::<f64>();
+                Some(sum / idx.len() as f64)
+            });
+            let values = || (0..n).map(|i| pairs.get(i));
             if m.is_binary() {
                 // McNemar on the cases that flipped (with repeats: the majority outcome).
-                let down = values.iter().filter(|v| v.0 >= 0.5 && v.1 < 0.5).count() as u64;
-                let up = values.iter().filter(|v| v.0 < 0.5 && v.1 >= 0.5).count() as u64;
+                let down = values().filter(|v| v.0 >= 0.5 && v.1 < 0.5).count() as u64;
+                let up = values().filter(|v| v.0 < 0.5 && v.1 >= 0.5).count() as u64;
                 return MetricDelta {
                     name: m.name(),
                     higher_is_better: m.higher_is_better(),
@@ -1065,18 +1137,38 @@ mod tests {
         for (b, c) in [(1.0, 0.0), (0.0, 1.0), (15.0, 3.0)] {
             p.push(b, c);
         }
+        let values = |p: &Pairs| (0..p.len()).map(|i| p.get(i)).collect::<Vec<_>>();
         assert!(matches!(p, Pairs::Small(_)));
-        assert_eq!(p.values(), [(1.0, 0.0), (0.0, 1.0), (15.0, 3.0)]);
-        // A rate of repeats, a negative zero, a large number: floats from then on.
+        assert_eq!(values(&p), [(1.0, 0.0), (0.0, 1.0), (15.0, 3.0)]);
+        // A rate of repeats, a negative zero, a large number: distinct values from then on.
         let pushed = [(0.5, 1.0), (-0.0, 0.0), (16.0, 2.0)];
         for (b, c) in pushed {
             p.push(b, c);
         }
+        assert!(matches!(p, Pairs::Distinct { .. }));
+        let v = values(&p);
+        assert_eq!(v[3..], pushed);
+        assert!(v[4].0.is_sign_negative() && v[4].1.is_sign_positive());
+        assert_eq!(v[..3], [(1.0, 0.0), (0.0, 1.0), (15.0, 3.0)]);
+        // Past 65,536 distinct values: floats.
+        for i in 0..70_000 {
+            p.push(f64::from(i) + 0.25, 1.0);
+        }
         assert!(matches!(p, Pairs::Floats(_)));
-        let values = p.values();
-        assert_eq!(values[3..], pushed);
-        assert!(values[4].0.is_sign_negative());
-        assert_eq!(values[..3], [(1.0, 0.0), (0.0, 1.0), (15.0, 3.0)]);
+        let v = values(&p);
+        assert_eq!(v.len(), 70_006);
+        assert_eq!(
+            v[..6],
+            [
+                (1.0, 0.0),
+                (0.0, 1.0),
+                (15.0, 3.0),
+                (0.5, 1.0),
+                (-0.0, 0.0),
+                (16.0, 2.0)
+            ]
+        );
+        assert_eq!(v[70_005], (69_999.25, 1.0));
     }
 
     #[test]

@@ -347,10 +347,10 @@ pub fn paired_bootstrap_with(
     if n == 0 {
         return None;
     }
-    let all: Vec<usize> = (0..n).collect();
-    let delta = stat(&all)?;
+    // One buffer of indices: every case first (the estimate), then each resample.
+    let mut sample: Vec<usize> = (0..n).collect();
+    let delta = stat(&sample)?;
     let mut rng = fastrand::Rng::with_seed(BOOTSTRAP_SEED);
-    let mut sample = vec![0usize; n];
     let mut values = Vec::with_capacity(resamples);
     for _ in 0..resamples {
         for slot in sample.iter_mut() {

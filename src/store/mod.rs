@@ -617,6 +617,10 @@ impl Store {
                 source,
             })?;
         sqlite_settings(&mut conn, None).await?;
+        // It reads in one pass: a small page cache (each connection's would grow to 8 MB).
+        sqlx::query("PRAGMA cache_size = -1000")
+            .execute(&mut conn)
+            .await?;
         Ok(Reader::Own(conn))
     }
 
