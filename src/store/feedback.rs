@@ -110,19 +110,9 @@ impl Store {
     /// mode, where a commit is one sync (a rollback journal takes several) and readers do not
     /// block the writer; `Store::open` switches a file back when it is the only connection.
     pub async fn feedback_writer(&self) -> Result<FeedbackWriter, StoreError> {
-        use sqlx::Connection;
         let own = self.backend == super::Backend::Postgres || self.file.is_some();
         let conn = if own {
-            let mut conn = sqlx::AnyConnection::connect(&self.url)
-                .await
-                .map_err(|source| StoreError::Open {
-                    url: self.display_url.clone(),
-                    source,
-                })?;
-            if self.backend == super::Backend::Sqlite {
-                super::sqlite_settings(&mut conn, Some("WAL")).await?;
-            }
-            Some(conn)
+            Some(self.own_connection(Some("WAL")).await?)
         } else {
             None // an in-memory database is the pool's one connection's
         };
@@ -245,7 +235,6 @@ pub struct Changed {
     pub stored_body: String,
 }
 
-/// Inserts rows, skipping stored event ids, and says which ids were new.
 /// One writer's connection to the feedback tables (see `Store::feedback_writer`).
 pub struct FeedbackWriter {
     /// `None` for an in-memory database: then each transaction takes the pool's connection.
@@ -373,6 +362,7 @@ async fn insert_unless_changed(
     }
 }
 
+/// Inserts rows, skipping stored event ids, and says which ids were new.
 async fn insert_rows(
     backend: super::Backend,
     conn: &mut sqlx::AnyConnection,

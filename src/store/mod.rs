@@ -603,20 +603,32 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// A connection for one long read: on a SQLite file one of its own (the pool has one
-    /// connection), else one of the pool's.
-    async fn reader(&self) -> Result<Reader, StoreError> {
+    /// A connection outside the pool, to the same database (with the SQLite settings, and
+    /// `journal` as the file's journal mode when given).
+    async fn own_connection(
+        &self,
+        journal: Option<&str>,
+    ) -> Result<sqlx::AnyConnection, StoreError> {
         use sqlx::Connection;
-        if self.backend == Backend::Postgres || self.file.is_none() {
-            return Ok(Reader::Pooled(self.pool.acquire().await?));
-        }
         let mut conn = sqlx::AnyConnection::connect(&self.url)
             .await
             .map_err(|source| StoreError::Open {
                 url: self.display_url.clone(),
                 source,
             })?;
-        sqlite_settings(&mut conn, None).await?;
+        if self.backend == Backend::Sqlite {
+            sqlite_settings(&mut conn, journal).await?;
+        }
+        Ok(conn)
+    }
+
+    /// A connection for one long read: on a SQLite file one of its own (the pool has one
+    /// connection), else one of the pool's.
+    async fn reader(&self) -> Result<Reader, StoreError> {
+        if self.backend == Backend::Postgres || self.file.is_none() {
+            return Ok(Reader::Pooled(self.pool.acquire().await?));
+        }
+        let mut conn = self.own_connection(None).await?;
         // It reads in one pass: a small page cache (each connection's would grow to 8 MB).
         sqlx::query("PRAGMA cache_size = -1000")
             .execute(&mut conn)

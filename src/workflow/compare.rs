@@ -1,7 +1,7 @@
 //! `evalgate compare`: two runs (run files or stored runs), compared case by case as they are
 //! read, neither held whole.
 
-use super::{blocking, run_cases, summarize};
+use super::{blocking, run_cases};
 use crate::compare::Comparison;
 use crate::error::Error;
 use crate::store::{RunRow, Store};
@@ -23,14 +23,7 @@ pub async fn compare(
 ) -> Result<Compared, Error> {
     let b = run_cases(store, base).await?;
     let c = run_cases(store, candidate).await?;
-    let b_report = match b.report {
-        Some(r) => r,
-        None => summarize(store, &b.run).await?,
-    };
-    let c_report = match c.report {
-        Some(r) => r,
-        None => summarize(store, &c.run).await?,
-    };
+    let (b_report, c_report) = (b.report(store).await?, c.report(store).await?);
     let (b_run, c_run) = (b.run, c.run);
     let (b_cases, c_cases) = (b.cases, c.cases);
     blocking(move || {

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::{RunCases, blocking, run_cases, summarize};
+use super::{RunCases, blocking, run_cases};
 use crate::analysis::RunReport;
 use crate::error::Error;
 use crate::id::RunId;
@@ -32,10 +32,7 @@ pub async fn merge(store: &Store, runs: &[String], id: &str, out: &Path) -> Resu
     let run = merge::merged_run(&rows, id);
     let mut reports = Vec::with_capacity(parts.len());
     for p in &parts {
-        reports.push(match &p.report {
-            Some(r) => r.clone(),
-            None => summarize(store, &p.run).await?,
-        });
+        reports.push(p.report(store).await?);
     }
     let sources: Vec<_> = parts.into_iter().map(|p| (p.run.id, p.cases)).collect();
     let head = run.clone();

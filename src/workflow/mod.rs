@@ -136,6 +136,16 @@ pub struct RunCases {
     pub cases: Cases,
 }
 
+impl RunCases {
+    /// The run's report: the file's, or `summarize`'s of a stored run.
+    pub async fn report(&self, store: &Store) -> Result<crate::analysis::RunReport, Error> {
+        match &self.report {
+            Some(r) => Ok(r.clone()),
+            None => summarize(store, &self.run).await,
+        }
+    }
+}
+
 /// Opens a run as `load_run` finds it, without holding its cases.
 pub async fn run_cases(store: &Store, arg: &str) -> Result<RunCases, Error> {
     let path = Path::new(arg);
