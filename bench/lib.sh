@@ -1,10 +1,11 @@
 # Shared by the bench scripts: source it after setting STUB (the stub server binary) and WORK
 # (a scratch directory).
 
-# Starts the stub server with a fixed latency in ms; sets PORT.
+# Starts the stub server with a fixed latency in ms (and any further arguments); sets PORT.
 start_stub() {
-  local latency="$1" out="$WORK/stub-$1.out"
-  "$STUB" --latency-ms "$latency" >"$out" 2>&1 &
+  local latency="$1" out; out="$(mktemp "$WORK/stub-XXXX.out")"
+  shift
+  "$STUB" --latency-ms "$latency" "$@" >"$out" 2>&1 &
   for _ in $(seq 1 100); do grep -q listening "$out" 2>/dev/null && break; sleep 0.05; done
   PORT="$(awk '/listening on/ {print $3}' "$out")"
 }

@@ -13,11 +13,14 @@
 //! they are compiled, so a template can be indented like the page it makes while the page
 //! stays byte for byte what it was; a newline the page needs is written `{{ "\n" }}`.
 
-use crate::status::{CaseStatus, Outcome};
+use super::cases::{self, CaseColumns};
+use crate::status::Outcome;
 use minijinja::value::Value as Jinja;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::convert::Infallible;
 use std::sync::OnceLock;
 
 use crate::report::{
@@ -159,91 +162,9 @@ fn pct(x: f64) -> String {
     format_value("pass_rate", x)
 }
 
-/// JSON safe inside a `<script>` element and a CDATA section: `<`, `>` and `&` escaped.
-fn script_json(v: &Value) -> String {
-    v.to_string()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-}
-
-/// The case rows the script renders. Outputs are clipped to 4,000 characters.
-fn case_rows(run: &RunFile, base: Option<&RunFile>) -> Value {
-    let base_status = |id: &str| -> Option<CaseStatus> {
-        base.and_then(|b| b.cases.iter().find(|c| c.id == id && c.repeat == 0))
-            .map(|c| c.status)
-    };
-    let enum_fields: Vec<&str> = run
-        .report
-        .enum_fields
-        .iter()
-        .map(|f| f.field.as_str())
-        .collect();
-    let rows: Vec<Value> = run
-        .cases
-        .iter()
-        .map(|c| {
-            let failed: Vec<String> = c
-                .scores
-                .iter()
-                .filter(|s| s.outcome != Outcome::Pass && s.outcome != Outcome::Skip)
-                .map(|s| s.scorer.clone())
-                .chain(
-                    c.kind
-                        .filter(|_| c.status == CaseStatus::Error)
-                        .map(|k| k.to_string()),
-                )
-                .collect();
-            let output = c
-                .output
-                .clone()
-                .or_else(|| c.message.clone())
-                .unwrap_or_default();
-            // The predicted value of each enum field, as `field=value`, for the label filter.
-            let labels: Vec<String> = enum_fields
-                .iter()
-                .filter_map(|f| {
-                    let v = c.parsed.as_ref()?.get(f)?.as_str()?;
-                    Some(format!("{f}={v}"))
-                })
-                .collect();
-            let mut row = json!({
-                "labels": labels,
-                "id": if c.repeat > 0 { format!("{} #{}", c.id, c.repeat) } else { c.id.clone() },
-                "status": c.status,
-                "failed": failed,
-                "tags": tags(c),
-                "latency_ms": c.latency_ms,
-                "cost_usd": c.cost_usd,
-                "output": crate::text::clip(&output, 4000),
-            });
-            if base.is_some() {
-                row["base_status"] = json!(base_status(&c.id));
-            }
-            row
-        })
-        .collect();
-    Value::Array(rows)
-}
-
-fn tags(c: &CaseEntry) -> Vec<String> {
-    c.tags
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The case table: its filters' options, and the rows as script data (inserted as they are).
-fn table(run: &RunFile, base: Option<&RunFile>) -> Jinja {
-    let mut all_tags: Vec<String> = run.cases.iter().flat_map(tags).collect();
-    all_tags.sort();
-    all_tags.dedup();
-    let labels: Vec<Value> = run
-        .report
+fn table(r: &RunReport, columns: &CaseColumns) -> Jinja {
+    let labels: Vec<Value> = r
         .enum_fields
         .iter()
         .flat_map(|f| {
@@ -255,14 +176,21 @@ fn table(run: &RunFile, base: Option<&RunFile>) -> Jinja {
         })
         .collect();
     minijinja::context! {
-        tags => all_tags,
+        tags => columns.all_tags(),
         labels => Jinja::from_serialize(labels),
-        comparison => base.is_some(),
-        rows => Jinja::from_safe_string(script_json(&case_rows(run, base))),
+        comparison => columns.base.is_some(),
+        clipped => (columns.clip < super::cases::MAX_CLIP).then_some(columns.clip),
+        rows => Jinja::from_safe_string(columns.packed()),
     }
 }
 
-/// The confusion matrices as heat-map cells: the share of the largest count is the opacity.
+/// A confusion matrix with more labels than this is drawn as a picture of its non-empty
+/// cells, so that the page grows with the cases, not with the labels squared.
+const FULL_MATRIX_LABELS: usize = 30;
+
+/// The confusion matrices as heat maps: the share of the largest count is the opacity. Up to
+/// [`FULL_MATRIX_LABELS`] labels, a table of every cell; above, an SVG of the non-empty cells
+/// (each with its labels and count as a tooltip) and the 20 most frequent confusions.
 fn confusion(r: &RunReport) -> Value {
     let matrices: Vec<Value> = r
         .enum_fields
@@ -270,6 +198,9 @@ fn confusion(r: &RunReport) -> Value {
         .map(|f| {
             let c = &f.confusion;
             let max = c.counts.iter().flatten().copied().max().unwrap_or(0).max(1) as f64;
+            if c.labels.len() > FULL_MATRIX_LABELS {
+                return sparse_confusion(&f.field, c, max);
+            }
             let rows: Vec<Value> = c
                 .counts
                 .iter()
@@ -287,6 +218,39 @@ fn confusion(r: &RunReport) -> Value {
         })
         .collect();
     Value::Array(matrices)
+}
+
+fn sparse_confusion(field: &str, c: &crate::stats::Confusion, max: f64) -> Value {
+    let k = c.labels.len();
+    let cell = (600 / k).clamp(2, 12);
+    let mut cells = Vec::new();
+    let mut confusions = Vec::new();
+    for (i, row) in c.counts.iter().enumerate() {
+        let expected_total: u64 = row.iter().sum();
+        for (j, &n) in row.iter().enumerate().filter(|(_, n)| **n > 0) {
+            cells.push(json!({
+                "x": j * cell, "y": i * cell, "diagonal": i == j,
+                // A single case stays visible beside a diagonal of thousands.
+                "alpha": (n as f64 / max).max(0.15),
+                "title": format!("{} → {}: {n}", c.labels[i], c.labels[j]),
+            }));
+            if i != j {
+                confusions.push((n, expected_total, i, j));
+            }
+        }
+    }
+    confusions.sort_by(|a, b| b.0.cmp(&a.0).then(a.2.cmp(&b.2)).then(a.3.cmp(&b.3)));
+    let top: Vec<Value> = confusions
+        .iter()
+        .take(20)
+        .map(|&(n, total, i, j)| {
+            json!({"expected": c.labels[i], "predicted": c.labels[j], "n": n, "share": n as f64 / total as f64})
+        })
+        .collect();
+    json!({
+        "field": field, "labels": c.labels, "size": k * cell, "cell": cell,
+        "cells": cells, "top": top,
+    })
 }
 
 /// A histogram of `values` in a 320 × 120 plot: 20 bars and the range's ends.
@@ -316,14 +280,8 @@ fn histogram(title: &str, values: &[f64], label: impl Fn(f64) -> String) -> Valu
     json!({"title": title, "bars": bars, "low": label(lo), "high": label(hi)})
 }
 
-fn histograms(run: &RunFile) -> Value {
-    let latencies: Vec<f64> = run.cases.iter().filter_map(|c| c.latency_ms).collect();
-    let costs: Vec<f64> = run
-        .cases
-        .iter()
-        .filter(|c| c.status != CaseStatus::Error)
-        .map(|c| c.cost_usd)
-        .collect();
+fn histograms(columns: &CaseColumns) -> Value {
+    let (latencies, costs) = columns.latencies_and_costs();
     json!([
         histogram("latency per case", &latencies, |v| format!("{v:.0} ms")),
         histogram("cost per case", &costs, |v| format!("${v:.6}")),
@@ -332,7 +290,18 @@ fn histograms(run: &RunFile) -> Value {
 
 /// The page of one run (with the gates evaluated on it, if any).
 pub fn render_run(run: &RunFile, gate_results: &[GateResult]) -> Result<String, RenderError> {
-    let r = &run.report;
+    let columns = cases::run_columns(&run.report, run.cases.iter().map(Ok::<_, Infallible>))
+        .unwrap_or_else(|e| match e {});
+    render_run_page(&run.report, gate_results, &columns)
+}
+
+/// The page of one run from its report and its cases' columns (`cases::run_columns`, which
+/// reads the cases once, in any order).
+pub fn render_run_page(
+    r: &RunReport,
+    gate_results: &[GateResult],
+    columns: &CaseColumns,
+) -> Result<String, RenderError> {
     render(
         "run.html",
         minijinja::context! {
@@ -340,8 +309,8 @@ pub fn render_run(run: &RunFile, gate_results: &[GateResult]) -> Result<String, 
             r => Jinja::from_serialize(r),
             gates => Jinja::from_serialize(gate_results),
             confusion => Jinja::from_serialize(confusion(r)),
-            histograms => Jinja::from_serialize(histograms(run)),
-            table => table(run, None),
+            histograms => Jinja::from_serialize(histograms(columns)),
+            table => table(r, columns),
         },
     )
 }
@@ -359,10 +328,6 @@ fn word_diff(a: &str, b: &str) -> Vec<Value> {
             json!({"op": op, "text": change.value()})
         })
         .collect()
-}
-
-fn first<'a>(run: &'a RunFile, id: &str) -> Option<&'a CaseEntry> {
-    run.cases.iter().find(|c| c.id == id && c.repeat == 0)
 }
 
 fn pretty(c: Option<&CaseEntry>) -> String {
@@ -392,20 +357,45 @@ fn reasons(c: Option<&CaseEntry>) -> Vec<Value> {
     .unwrap_or_default()
 }
 
-/// The page of a comparison: the flipped cases first, with both outputs side by side and a
-/// word-level diff, then the metrics, the prompt diff and the candidate's cases.
+/// The page of a comparison of two runs held whole.
 pub fn render_comparison(
     base: &RunFile,
     cand: &RunFile,
     c: &Comparison,
     gate_results: &[GateResult],
 ) -> Result<String, RenderError> {
+    // The cases in id order, as `compared_columns` reads them.
+    fn sorted(run: &RunFile) -> Vec<&CaseEntry> {
+        let mut cases: Vec<&CaseEntry> = run.cases.iter().collect();
+        cases.sort_by(|a, b| a.id.cmp(&b.id).then(a.repeat.cmp(&b.repeat)));
+        cases
+    }
+    let wanted: HashSet<&str> = c.flipped.iter().map(|f| f.case_id.as_str()).collect();
+    let data = cases::compared_columns(
+        &cand.report,
+        sorted(base).into_iter().map(Ok::<_, Infallible>),
+        sorted(cand).into_iter().map(Ok::<_, Infallible>),
+        &wanted,
+    )
+    .unwrap_or_else(|e| match e {});
+    render_comparison_page(c, &cand.report, gate_results, &data)
+}
+
+/// The page of a comparison: the flipped cases first, with both outputs side by side and a
+/// word-level diff, then the metrics, the prompt diff and the candidate's cases
+/// (`cases::compared_columns`, which reads both runs once, in case id order).
+pub fn render_comparison_page(
+    c: &Comparison,
+    candidate: &RunReport,
+    gate_results: &[GateResult],
+    data: &cases::Compared,
+) -> Result<String, RenderError> {
     let flips: Vec<Value> = c
         .flipped
         .iter()
         .map(|f| {
-            let b = first(base, &f.case_id);
-            let k = first(cand, &f.case_id);
+            let b = data.base.get(&f.case_id);
+            let k = data.candidate.get(&f.case_id);
             let vars = k
                 .or(b)
                 .map(|x| serde_json::to_string_pretty(&x.vars).unwrap_or_default())
@@ -430,12 +420,12 @@ pub fn render_comparison(
         minijinja::context! {
             title => format!("evalgate compare {} → {}", c.base.id, c.candidate.id),
             c => Jinja::from_serialize(c),
-            candidate => Jinja::from_serialize(&cand.report),
+            candidate => Jinja::from_serialize(candidate),
             gates => Jinja::from_serialize(gate_results),
             flips => Jinja::from_serialize(flips),
-            confusion => Jinja::from_serialize(confusion(&cand.report)),
-            histograms => Jinja::from_serialize(histograms(cand)),
-            table => table(cand, Some(base)),
+            confusion => Jinja::from_serialize(confusion(candidate)),
+            histograms => Jinja::from_serialize(histograms(&data.columns)),
+            table => table(candidate, &data.columns),
         },
     )
 }
@@ -799,12 +789,6 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("c&#x27;srf\u{FFFD}"), "{page}");
-        let j = script_json(&json!({"o": "</script><b>&"}));
-        assert!(!j.contains('<') && !j.contains('&'), "{j}");
-        assert_eq!(
-            serde_json::from_str::<Value>(&j).unwrap()["o"],
-            "</script><b>&"
-        );
     }
 
     #[test]
@@ -830,9 +814,62 @@ mod tests {
         );
         let html = render_run(&run, &[]).unwrap();
         // The rows are data for the script (a page of 100 is drawn at a time), not markup.
-        assert!(html.len() < 2_500_000, "{} bytes", html.len());
-        assert_eq!(html.matches("case-0").count(), 10_000);
+        assert!(html.len() < 200_000, "{} bytes", html.len());
         assert!(!html.contains("<tr><td>case-"));
+        let data = super::super::cases::unpack(embedded(&html));
+        assert_eq!(data["id"].as_array().unwrap().len(), 10_000);
+        assert_eq!(data["id"][9_999], "case-09999");
+        assert_eq!(data["outputs"], json!([output]));
+    }
+
+    fn embedded(html: &str) -> &str {
+        let start = html.find(r#"id="cases-data""#).unwrap();
+        let start = start + html[start..].find('>').unwrap() + 1;
+        &html[start..start + html[start..].find('<').unwrap()]
+    }
+
+    #[test]
+    fn a_matrix_of_many_labels_grows_with_the_cases_not_the_labels_squared() {
+        let labels: Vec<String> = (0..151).map(|i| format!("label_{i:03}")).collect();
+        let contract = json!({"fields": {"intent": {"type": "enum", "values": labels}}});
+        let cases = (0..1000)
+            .map(|i| {
+                // Nine in ten right, the rest one label off.
+                let expected = &labels[i % 151];
+                let predicted = if i % 10 == 0 { &labels[(i + 1) % 151] } else { expected };
+                json!({"id": format!("c{i:04}"), "status": if i % 10 == 0 { "fail" } else { "pass" },
+                       "expected": {"intent": expected},
+                       "output": json!({"intent": predicted}).to_string()})
+            })
+            .collect();
+        let mut run = crate::runfile::testing::run_file("r", &contract.to_string(), cases);
+        let pairs: Vec<(String, String)> = (0..1000)
+            .map(|i| {
+                let p = if i % 10 == 0 { (i + 1) % 151 } else { i % 151 };
+                (labels[i % 151].clone(), labels[p].clone())
+            })
+            .collect();
+        let confusion = crate::stats::Confusion::from_pairs(
+            &labels,
+            pairs.iter().map(|(e, p)| (e.as_str(), p.as_str())),
+        );
+        run.report.enum_fields = vec![
+            serde_json::from_value(json!({
+                "field": "intent", "accuracy": run.report.pass_rate, "kappa": null,
+                "labels": [], "confusion": confusion,
+            }))
+            .unwrap(),
+        ];
+        let html = render_run(&run, &[]).unwrap();
+        // 151 × 151 cells as a table took 1.6 MB; the non-empty ones, a few hundred.
+        assert!(html.len() < 250_000, "{} bytes", html.len());
+        assert_eq!(html.matches("fill-opacity=").count(), 151 + 100);
+        assert!(
+            html.contains("<title>label_000 → label_001: 1</title>"),
+            "{html}"
+        );
+        assert!(html.contains("Most frequent confusions"));
+        assert!(!html.contains("expected ↓ / predicted →"));
     }
 
     #[test]

@@ -10,6 +10,8 @@ use crate::store::{RunRow, Store};
 pub struct Compared {
     pub base: RunRow,
     pub candidate: RunRow,
+    /// The candidate's report (its file's, or computed from the store).
+    pub candidate_report: crate::analysis::RunReport,
     pub comparison: Comparison,
 }
 
@@ -37,6 +39,7 @@ pub async fn compare(
         Ok(Compared {
             base: b_run,
             candidate: c_run,
+            candidate_report: c_report,
             comparison,
         })
     })

@@ -32,7 +32,7 @@ pub fn load(root: &Path, printer: &crate::output::Printer) -> Result<Project, Er
     Ok(project)
 }
 
-pub use crate::workflow::{load_run, open_store, stored_run};
+pub use crate::workflow::{open_store, stored_run};
 
 /// Writes an HTML report and says where.
 pub fn write_html(path: &Path, html: &str, printer: &crate::output::Printer) -> Result<(), Error> {

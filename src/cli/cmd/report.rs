@@ -33,9 +33,17 @@ pub async fn run(root: &Path, args: ReportArgs, printer: &Printer) -> Result<Exi
     let store = super::open_store(root).await?;
     print(&store, &args.run, args.format, args.out.as_deref(), printer).await?;
     if let Some(path) = &args.html {
-        let run = store.find_run(&args.run).await?;
-        let file = super::stored_run(&store, &run.id).await?;
-        super::write_html(path, &crate::render::html::render_run(&file, &[])?, printer)?;
+        // The cases read one at a time into the page's columns, the run never held whole.
+        let run = crate::workflow::run_cases(&store, &args.run).await?;
+        let report = run.report(&store).await?;
+        let cases = run.cases;
+        let (report, columns) = crate::workflow::blocking(move || {
+            let columns = crate::render::cases::run_columns(&report, cases)?;
+            Ok((report, columns))
+        })
+        .await?;
+        let html = crate::render::html::render_run_page(&report, &[], &columns)?;
+        super::write_html(path, &html, printer)?;
     }
     store.close().await;
     Ok(ExitStatus::Ok)
