@@ -600,16 +600,12 @@ impl<'r> Mapper<'r> {
         let slots = std::mem::take(&mut self.slots);
         for s in &slots {
             let places: Vec<String> = s.places.iter().map(ToString::to_string).collect();
-            let more = s.values.len().saturating_sub(places.len());
-            let at = if more > 0 {
-                format!("{} and {more} more", places.join(", "))
-            } else {
-                places.join(", ")
-            };
             let from = format!(
-                "{} assertion(s) `{}` at {at}",
-                s.values.len(),
-                s.types.join("`, `")
+                "`{}` at {}{} ({} case(s))",
+                s.types.join("`, `"),
+                places.join(", "),
+                if s.places.len() == 3 { ", …" } else { "" },
+                s.values.len()
             );
             match &s.check {
                 Check::Scorer {
@@ -906,19 +902,19 @@ impl<'r> Mapper<'r> {
     /// `options.provider` (its `embedding`), else promptfoo's default, OpenAI's
     /// `text-embedding-3-large`.
     fn embedder(&mut self, a: &AssertDef, test: &TestDef) -> Result<String, String> {
-        let named = a
-            .provider
-            .clone()
-            .map(|p| (a.at.clone(), p))
-            .or_else(|| test.grader.clone());
-        let (at, value) = match named {
-            Some(n) => n,
-            None => (
-                a.at.clone(),
-                json!(format!("openai:embedding:{DEFAULT_EMBEDDING}")),
-            ),
-        };
-        self.named_model(&at, &value, true)
+        if let Some(p) = &a.provider {
+            return self
+                .named_model(&a.at, p, true)
+                .map_err(|why| format!("its embedding model cannot be mapped: {why}"));
+        }
+        // The test's grader serves embeddings when it names an embedding model.
+        if let Some((at, p)) = &test.grader
+            && let Ok(key) = self.named_model(at, p, true)
+        {
+            return Ok(key);
+        }
+        let default = json!(format!("openai:embedding:{DEFAULT_EMBEDDING}"));
+        self.named_model(&a.at, &default, true)
             .map_err(|why| format!("its embedding model cannot be mapped: {why}"))
     }
 }

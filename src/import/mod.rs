@@ -47,7 +47,14 @@ pub fn promptfoo(config: &Path, out: &Path) -> Result<Report, ImportError> {
     let mut report = Report::default();
     let project = read::Reader::new(config, &mut report)
         .project(config)
-        .map_err(|d| ImportError::Invalid(vec![d]))?;
+        .map_err(|mut d| {
+            // The report names files from the config's directory; an error names the file
+            // as the user can open it from where they are.
+            if let Some(dir) = config.parent() {
+                d.file = dir.join(&d.file);
+            }
+            ImportError::Invalid(vec![d])
+        })?;
     let dataset = project
         .description
         .as_deref()

@@ -98,10 +98,12 @@ impl fmt::Display for Report {
         writeln!(f)?;
         section(f, "mapped (promptfoo → evalgate)", &self.mapped, " → ")?;
         section(f, "notes (mapped, but read these)", &self.notes, ": ")?;
+        let mut left_out = self.left_out.clone();
+        left_out.sort_by(|a, b| a.at.cmp(&b.at));
         section(
             f,
-            &format!("left out ({}, not mapped)", self.left_out.len()),
-            &self.left_out,
+            &format!("left out ({}, not mapped)", left_out.len()),
+            &left_out,
             ": ",
         )?;
         Ok(())

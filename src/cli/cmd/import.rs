@@ -23,7 +23,15 @@ pub fn run(root: &Path, args: ImportArgs, printer: &Printer) -> Result<ExitStatu
             ));
             Ok(ExitStatus::Ok)
         }
-        Err(ImportError::Invalid(diags)) => Err(Error::Invalid(diags)),
+        Err(ImportError::Invalid(diags)) => {
+            for d in &diags {
+                printer.info(&d.to_string());
+            }
+            Err(Error::usage(
+                format!("cannot import `{}`", config.display()),
+                Some("fix the promptfoo file at the place named above; nothing was written".into()),
+            ))
+        }
         Err(ImportError::Nothing { message, report }) => {
             printer.data(&report.to_string());
             Err(Error::usage(
