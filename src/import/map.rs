@@ -713,122 +713,19 @@ impl<'r> Mapper<'r> {
             None => (false, a.kind.as_str()),
         };
         let value = a.value.as_ref().map(|v| render(v, vars)).transpose()?;
-        let text = || -> Result<String, String> {
-            match &value {
-                Some(Value::String(s)) => Ok(s.clone()),
-                Some(Value::Number(n)) => Ok(n.to_string()),
-                Some(Value::Bool(b)) => Ok(b.to_string()),
-                Some(Value::Array(_) | Value::Object(_)) => {
-                    Err(format!("`{}` with a list or object value", a.kind))
-                }
-                _ => Err("it has no `value`".to_string()),
-            }
-        };
-        let scorer = |kind: &str, extra: &[(&str, Value)], value: Option<CaseValue>| {
-            let mut settings = Map::new();
-            settings.insert("kind".into(), json!(kind));
-            for (k, v) in extra {
-                settings.insert((*k).into(), v.clone());
-            }
-            if negate {
-                settings.insert("negate".into(), json!(true));
-            }
-            let base = if negate {
-                format!(
-                    "not_{}",
-                    a.kind.trim_start_matches("not-").replace('-', "_")
-                )
-            } else {
-                a.kind.replace('-', "_")
-            };
-            Check::Scorer {
-                base,
-                settings,
-                value,
-            }
-        };
+        if let Some(check) = deterministic(a, kind, negate, &value) {
+            return check;
+        }
         Ok(match kind {
-            "equals" => scorer(
-                "equals",
-                &[("trim", json!(false))],
-                Some(CaseValue::Text(text()?)),
-            ),
-            "contains" => scorer("contains", &[], Some(CaseValue::Text(text()?))),
-            "icontains" => scorer(
-                "contains",
-                &[("ignore_case", json!(true))],
-                Some(CaseValue::Text(text()?)),
-            ),
-            "starts-with" => scorer("starts_with", &[], Some(CaseValue::Text(text()?))),
-            "contains-any" | "contains-all" | "icontains-any" | "icontains-all" => {
-                let list = match &value {
-                    Some(Value::Array(items)) => items
-                        .iter()
-                        .map(|v| match v {
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        })
-                        .collect(),
-                    Some(Value::String(s)) => split_commas(s),
-                    _ => return Err("it needs a list of strings as its `value`".into()),
-                };
-                let ic = kind.starts_with('i');
-                let evalgate = if kind.ends_with("any") {
-                    "contains_any"
-                } else {
-                    "contains_all"
-                };
-                let extra: &[(&str, Value)] = if ic {
-                    &[("ignore_case", Value::Bool(true))]
-                } else {
-                    &[]
-                };
-                scorer(evalgate, extra, Some(CaseValue::List(list)))
-            }
-            "regex" => {
-                let pattern = text()?;
-                if let Err(e) = regex::Regex::new(&pattern) {
-                    let msg = e.to_string();
-                    let last = msg.lines().last().unwrap_or("").trim();
-                    return Err(format!(
-                        "the pattern is not valid in evalgate's regex syntax (no look-around or backreferences): {}",
-                        last.strip_prefix("error: ").unwrap_or(last)
-                    ));
-                }
-                scorer("regex", &[], Some(CaseValue::Pattern(pattern)))
-            }
-            "is-json" | "contains-json" => {
-                if value
-                    .as_ref()
-                    .is_some_and(|v| !v.is_null() && *v != json!(""))
-                {
-                    return Err("a JSON schema check: evalgate has no JSON Schema scorer (a prompt's `output` contract checks fields)".into());
-                }
-                let evalgate = if kind == "is-json" {
-                    "is_json"
-                } else {
-                    "contains_json"
-                };
-                scorer(evalgate, &[], None)
-            }
-            "levenshtein" => {
-                let max = a.threshold.unwrap_or(5.0);
-                if !(max >= 0.0 && max.is_finite()) {
-                    return Err("its threshold must be a number of edits".into());
-                }
-                scorer(
-                    "levenshtein",
-                    &[("max_distance", json!(max.floor() as u64))],
-                    Some(CaseValue::Text(text()?)),
-                )
-            }
             "similar" => {
                 let model = self.embedder(a, test)?;
                 let threshold = a.threshold.unwrap_or(0.75);
-                scorer(
+                scorer_of(
+                    a,
+                    negate,
                     "similar",
                     &[("model", json!(model)), ("threshold", json!(threshold))],
-                    Some(CaseValue::Text(text()?)),
+                    Some(CaseValue::Text(value_text(a, &value)?)),
                 )
             }
             "cost" | "latency" if !negate => match a.threshold {
@@ -850,7 +747,7 @@ impl<'r> Mapper<'r> {
                         "closedqa"
                     },
                     model,
-                    text: text()?,
+                    text: value_text(a, &value)?,
                 }
             }
             "javascript" | "python" | "ruby" | "webhook" => {
@@ -921,6 +818,160 @@ impl<'r> Mapper<'r> {
 
 fn p_description(p: &Project) -> Option<String> {
     p.description.clone()
+}
+
+/// The assertion's value as text (a number or boolean as written).
+fn value_text(a: &AssertDef, value: &Option<Value>) -> Result<String, String> {
+    match value {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(Value::Bool(b)) => Ok(b.to_string()),
+        Some(Value::Array(_) | Value::Object(_)) => {
+            Err(format!("`{}` with a list or object value", a.kind))
+        }
+        _ => Err("it has no `value`".to_string()),
+    }
+}
+
+/// A scorer check: the evalgate kind with its settings (`negate` for a `not-` type), named
+/// after the promptfoo type.
+fn scorer_of(
+    a: &AssertDef,
+    negate: bool,
+    kind: &str,
+    extra: &[(&str, Value)],
+    value: Option<CaseValue>,
+) -> Check {
+    let mut settings = Map::new();
+    settings.insert("kind".into(), json!(kind));
+    for (k, v) in extra {
+        settings.insert((*k).into(), v.clone());
+    }
+    if negate {
+        settings.insert("negate".into(), json!(true));
+    }
+    let base = if negate {
+        format!(
+            "not_{}",
+            a.kind.trim_start_matches("not-").replace('-', "_")
+        )
+    } else {
+        a.kind.replace('-', "_")
+    };
+    Check::Scorer {
+        base,
+        settings,
+        value,
+    }
+}
+
+/// The deterministic checks (text, lists, patterns, JSON, edit distance); None for the
+/// other types.
+fn deterministic(
+    a: &AssertDef,
+    kind: &str,
+    negate: bool,
+    value: &Option<Value>,
+) -> Option<Result<Check, String>> {
+    let value = value.clone();
+    let check = (|| -> Result<Option<Check>, String> {
+        Ok(Some(match kind {
+            "equals" => scorer_of(
+                a,
+                negate,
+                "equals",
+                &[("trim", json!(false))],
+                Some(CaseValue::Text(value_text(a, &value)?)),
+            ),
+            "contains" => scorer_of(
+                a,
+                negate,
+                "contains",
+                &[],
+                Some(CaseValue::Text(value_text(a, &value)?)),
+            ),
+            "icontains" => scorer_of(
+                a,
+                negate,
+                "contains",
+                &[("ignore_case", json!(true))],
+                Some(CaseValue::Text(value_text(a, &value)?)),
+            ),
+            "starts-with" => scorer_of(
+                a,
+                negate,
+                "starts_with",
+                &[],
+                Some(CaseValue::Text(value_text(a, &value)?)),
+            ),
+            "contains-any" | "contains-all" | "icontains-any" | "icontains-all" => {
+                let list = match &value {
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .map(|v| match v {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect(),
+                    Some(Value::String(s)) => split_commas(s),
+                    _ => return Err("it needs a list of strings as its `value`".into()),
+                };
+                let ic = kind.starts_with('i');
+                let evalgate = if kind.ends_with("any") {
+                    "contains_any"
+                } else {
+                    "contains_all"
+                };
+                let extra: &[(&str, Value)] = if ic {
+                    &[("ignore_case", Value::Bool(true))]
+                } else {
+                    &[]
+                };
+                scorer_of(a, negate, evalgate, extra, Some(CaseValue::List(list)))
+            }
+            "regex" => {
+                let pattern = value_text(a, &value)?;
+                if let Err(e) = regex::Regex::new(&pattern) {
+                    let msg = e.to_string();
+                    let last = msg.lines().last().unwrap_or("").trim();
+                    return Err(format!(
+                        "the pattern is not valid in evalgate's regex syntax (no look-around or backreferences): {}",
+                        last.strip_prefix("error: ").unwrap_or(last)
+                    ));
+                }
+                scorer_of(a, negate, "regex", &[], Some(CaseValue::Pattern(pattern)))
+            }
+            "is-json" | "contains-json" => {
+                if value
+                    .as_ref()
+                    .is_some_and(|v| !v.is_null() && *v != json!(""))
+                {
+                    return Err("a JSON schema check: evalgate has no JSON Schema scorer (a prompt's `output` contract checks fields)".into());
+                }
+                let evalgate = if kind == "is-json" {
+                    "is_json"
+                } else {
+                    "contains_json"
+                };
+                scorer_of(a, negate, evalgate, &[], None)
+            }
+            "levenshtein" => {
+                let max = a.threshold.unwrap_or(5.0);
+                if !(max >= 0.0 && max.is_finite()) {
+                    return Err("its threshold must be a number of edits".into());
+                }
+                scorer_of(
+                    a,
+                    negate,
+                    "levenshtein",
+                    &[("max_distance", json!(max.floor() as u64))],
+                    Some(CaseValue::Text(value_text(a, &value)?)),
+                )
+            }
+            _ => return Ok(None),
+        }))
+    })();
+    check.transpose()
 }
 
 /// The kind and model of a provider id evalgate can call.

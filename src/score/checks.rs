@@ -182,112 +182,16 @@ fn check(kind: &ScorerKind, case: &Case, output: &Output<'_>) -> (Outcome, Optio
                 fail(format!("does not contain `{}`", shown(&want)))
             }
         }
-        ScorerKind::StartsWith {
-            expected,
-            ignore_case,
-        } => {
-            let Some(want) = expected_text(expected, case) else {
-                return skip(missing(expected));
-            };
-            if fold(output.text, false, *ignore_case).starts_with(&fold(&want, false, *ignore_case))
-            {
-                pass()
-            } else {
-                fail(format!("does not start with `{}`", shown(&want)))
-            }
-        }
-        ScorerKind::ContainsAny {
-            expected,
-            ignore_case,
-        } => {
-            let Some(want) = expected_list(expected, case) else {
-                return skip(missing_list(expected));
-            };
-            let text = fold(output.text, false, *ignore_case);
-            if want
-                .iter()
-                .any(|w| text.contains(&fold(w, false, *ignore_case)))
-            {
-                pass()
-            } else {
-                fail(format!("contains none of `{}`", shown(&want.join("`, `"))))
-            }
-        }
-        ScorerKind::ContainsAll {
-            expected,
-            ignore_case,
-        } => {
-            let Some(want) = expected_list(expected, case) else {
-                return skip(missing_list(expected));
-            };
-            let text = fold(output.text, false, *ignore_case);
-            let absent: Vec<&str> = want
-                .iter()
-                .filter(|w| !text.contains(&fold(w, false, *ignore_case)))
-                .map(String::as_str)
-                .collect();
-            if absent.is_empty() {
-                pass()
-            } else {
-                fail(format!(
-                    "does not contain `{}`",
-                    shown(&absent.join("`, `"))
-                ))
-            }
-        }
-        ScorerKind::Regex { pattern } => {
-            let compiled;
-            let re = match pattern {
-                PatternSource::Literal(re) => re,
-                PatternSource::Key(k) => {
-                    let Some(p) = case.expected.get(k).filter(|v| !v.is_null()) else {
-                        return skip(format!("case has no expected `{k}`"));
-                    };
-                    compiled = match regex::Regex::new(&as_text(p)) {
-                        Ok(re) => re,
-                        Err(_) => {
-                            return fail(format!(
-                                "the case's expected `{k}` is not a valid regular expression"
-                            ));
-                        }
-                    };
-                    &compiled
-                }
-            };
-            if re.is_match(output.text) {
-                pass()
-            } else {
-                fail(format!("does not match /{}/", re.as_str()))
-            }
+        ScorerKind::StartsWith { .. }
+        | ScorerKind::ContainsAny { .. }
+        | ScorerKind::ContainsAll { .. } => check_prefix_and_lists(kind, case, output),
+        ScorerKind::Regex { .. } | ScorerKind::ContainsJson | ScorerKind::Levenshtein { .. } => {
+            check_patterns(kind, case, output)
         }
         ScorerKind::IsJson => match crate::contract::parse_json_output(output.text) {
             Ok(_) => pass(),
             Err(e) => fail(e),
         },
-        ScorerKind::ContainsJson => {
-            if contains_json_object(output.text) {
-                pass()
-            } else {
-                fail("holds no JSON object")
-            }
-        }
-        ScorerKind::Levenshtein {
-            expected,
-            max_distance,
-        } => {
-            let Some(want) = expected_text(expected, case) else {
-                return skip(missing(expected));
-            };
-            let distance = strsim::levenshtein(output.text, &want);
-            if distance <= *max_distance {
-                pass()
-            } else {
-                fail(format!(
-                    "{distance} edits from `{}` (at most {max_distance})",
-                    shown(&want)
-                ))
-            }
-        }
         ScorerKind::Similar { .. } => skip("scored with embeddings by the runner, not here"),
         ScorerKind::Contract => match output.contract {
             None => skip("the prompt has no contract"),
@@ -366,6 +270,130 @@ fn check(kind: &ScorerKind, case: &Case, output: &Output<'_>) -> (Outcome, Optio
                 fail(format!("{got} is not within {allowed} of {want}"))
             }
         }
+    }
+}
+
+/// `starts_with`, `contains_any` and `contains_all`.
+fn check_prefix_and_lists(
+    kind: &ScorerKind,
+    case: &Case,
+    output: &Output<'_>,
+) -> (Outcome, Option<String>) {
+    match kind {
+        ScorerKind::StartsWith {
+            expected,
+            ignore_case,
+        } => {
+            let Some(want) = expected_text(expected, case) else {
+                return skip(missing(expected));
+            };
+            if fold(output.text, false, *ignore_case).starts_with(&fold(&want, false, *ignore_case))
+            {
+                pass()
+            } else {
+                fail(format!("does not start with `{}`", shown(&want)))
+            }
+        }
+        ScorerKind::ContainsAny {
+            expected,
+            ignore_case,
+        } => {
+            let Some(want) = expected_list(expected, case) else {
+                return skip(missing_list(expected));
+            };
+            let text = fold(output.text, false, *ignore_case);
+            if want
+                .iter()
+                .any(|w| text.contains(&fold(w, false, *ignore_case)))
+            {
+                pass()
+            } else {
+                fail(format!("contains none of `{}`", shown(&want.join("`, `"))))
+            }
+        }
+        ScorerKind::ContainsAll {
+            expected,
+            ignore_case,
+        } => {
+            let Some(want) = expected_list(expected, case) else {
+                return skip(missing_list(expected));
+            };
+            let text = fold(output.text, false, *ignore_case);
+            let absent: Vec<&str> = want
+                .iter()
+                .filter(|w| !text.contains(&fold(w, false, *ignore_case)))
+                .map(String::as_str)
+                .collect();
+            if absent.is_empty() {
+                pass()
+            } else {
+                fail(format!(
+                    "does not contain `{}`",
+                    shown(&absent.join("`, `"))
+                ))
+            }
+        }
+        _ => skip("not a prefix or list check"),
+    }
+}
+
+/// `regex`, `contains_json` and `levenshtein`.
+fn check_patterns(
+    kind: &ScorerKind,
+    case: &Case,
+    output: &Output<'_>,
+) -> (Outcome, Option<String>) {
+    match kind {
+        ScorerKind::Regex { pattern } => {
+            let compiled;
+            let re = match pattern {
+                PatternSource::Literal(re) => re,
+                PatternSource::Key(k) => {
+                    let Some(p) = case.expected.get(k).filter(|v| !v.is_null()) else {
+                        return skip(format!("case has no expected `{k}`"));
+                    };
+                    compiled = match regex::Regex::new(&as_text(p)) {
+                        Ok(re) => re,
+                        Err(_) => {
+                            return fail(format!(
+                                "the case's expected `{k}` is not a valid regular expression"
+                            ));
+                        }
+                    };
+                    &compiled
+                }
+            };
+            if re.is_match(output.text) {
+                pass()
+            } else {
+                fail(format!("does not match /{}/", re.as_str()))
+            }
+        }
+        ScorerKind::ContainsJson => {
+            if contains_json_object(output.text) {
+                pass()
+            } else {
+                fail("holds no JSON object")
+            }
+        }
+        ScorerKind::Levenshtein {
+            expected,
+            max_distance,
+        } => {
+            let Some(want) = expected_text(expected, case) else {
+                return skip(missing(expected));
+            };
+            let distance = strsim::levenshtein(output.text, &want);
+            if distance <= *max_distance {
+                pass()
+            } else {
+                fail(format!(
+                    "{distance} edits from `{}` (at most {max_distance})",
+                    shown(&want)
+                ))
+            }
+        }
+        _ => skip("not a pattern check"),
     }
 }
 
