@@ -326,10 +326,15 @@ fn check_scorer(
         "json_field" => json_field_scorer(&rs, prompt)?,
         _ => numeric_scorer(&rs, prompt)?,
     };
+    let only_with = match kind {
+        ScorerKind::IsJson | ScorerKind::ContainsJson => rs.expected.clone(),
+        _ => None,
+    };
     Ok(Scorer {
         name: rs.name.unwrap_or(default_name),
         kind,
         negate: rs.negate.unwrap_or(false),
+        only_with,
     })
 }
 
@@ -343,7 +348,7 @@ fn check_scorer_keys(rs: &RawScorer) -> Result<(), ScorerError> {
         "levenshtein" => &["expected", "value", "max_distance", "negate"],
         "similar" => &["expected", "value", "model", "threshold", "negate"],
         "regex" => &["pattern", "expected", "negate"],
-        "is_json" | "contains_json" => &["negate"],
+        "is_json" | "contains_json" => &["expected", "negate"],
         "contract" => &[],
         "json_field" => &["field", "expected", "trim", "ignore_case"],
         "numeric" => &["field", "expected", "tolerance", "relative"],

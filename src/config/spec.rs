@@ -46,6 +46,9 @@ pub struct Scorer {
     /// The verdict is inverted: the scorer passes when its check fails (`negate: true`). A
     /// skipped case stays skipped.
     pub negate: bool,
+    /// For a scorer that compares with no value (`is_json`, `contains_json`): only the cases
+    /// whose `expected` has this key are checked (`expected: KEY`); the others skip it.
+    pub only_with: Option<String>,
 }
 
 #[derive(Debug, Clone)]

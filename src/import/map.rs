@@ -520,12 +520,10 @@ impl<'r> Mapper<'r> {
                     if !s.types.contains(&a.kind) {
                         s.types.push(a.kind.clone());
                     }
-                    if let Some(v) = value {
-                        s.values.insert(index, v.clone());
-                        expected.insert(s.name.clone(), v);
-                    } else {
-                        s.values.insert(index, Value::Null);
-                    }
+                    // A check with no value marks its cases with `true`.
+                    let v = value.unwrap_or(Value::Bool(true));
+                    s.values.insert(index, v.clone());
+                    expected.insert(s.name.clone(), v);
                 }
                 let base = test
                     .description
@@ -619,7 +617,21 @@ impl<'r> Mapper<'r> {
                     let first = s.values.values().next().cloned().unwrap_or(Value::Null);
                     let shared = s.values.len() == cases && s.values.values().all(|v| *v == first);
                     let how = match value {
-                        None => "no value".to_string(),
+                        None if s.values.len() == cases => {
+                            for case in &mut self.out.cases {
+                                if let Some(e) =
+                                    case.get_mut("expected").and_then(Value::as_object_mut)
+                                {
+                                    e.remove(&s.name);
+                                }
+                            }
+                            "every case".to_string()
+                        }
+                        None => {
+                            // Checks with no value apply to the cases marked in `expected`.
+                            scorer.insert("expected".into(), json!(s.name));
+                            format!("the cases whose `expected.{}` is set", s.name)
+                        }
                         Some(v) if shared => {
                             scorer.insert(v.literal_key().into(), first.clone());
                             for case in &mut self.out.cases {

@@ -10,6 +10,15 @@ use super::{
 use crate::golden::Case;
 
 pub fn score(scorer: &Scorer, case: &Case, output: &Output<'_>) -> Score {
+    if let Some(k) = &scorer.only_with
+        && case.expected.get(k).is_none_or(Value::is_null)
+    {
+        return Score {
+            scorer: scorer.name.clone(),
+            outcome: Outcome::Skip,
+            detail: Some(format!("case has no expected `{k}`")),
+        };
+    }
     let (outcome, detail) = check(&scorer.kind, case, output);
     let (outcome, detail) = if scorer.negate {
         negate(outcome, detail, || claim(&scorer.kind, case))
@@ -576,6 +585,7 @@ mod tests {
             name: "n".into(),
             kind,
             negate: true,
+            only_with: None,
         };
         let out = |text| Output {
             text,

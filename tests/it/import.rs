@@ -177,7 +177,26 @@ fn a_promptfoo_project_imports_validates_and_runs() {
     // Scorers a case has no value for skip it.
     assert_eq!(got["capital-of-japan \"Japan\""]["starts_with"], "skip");
     assert_eq!(got["capital-of-japan \"Japan\""]["closedqa"], "skip");
+    assert_eq!(got["capital-of-france \"France\""]["is_json"], "skip");
+    assert_eq!(got["capital-of-france \"France\""]["contains_json"], "skip");
     assert_eq!(run["report"]["counts"]["cases"], 8);
+    // Those two are the only failures: every other scorer passes or skips a case it has no
+    // value for.
+    let fails: Vec<String> = got
+        .iter()
+        .flat_map(|(case, row)| {
+            row.iter()
+                .filter(|(_, o)| *o != "pass" && *o != "skip")
+                .map(move |(s, o)| format!("{case} {s} {o}"))
+        })
+        .collect();
+    assert_eq!(
+        fails,
+        [
+            "capital-of-france \"France\" contains fail",
+            "capital-of-japan \"Japan\" similar fail"
+        ]
+    );
     // The judges and the embeddings went to their own models.
     let requests = stub.requests();
     assert!(
@@ -243,4 +262,60 @@ fn broken_promptfoo_files_fail_at_their_line() {
         "{}",
         full.stderr
     );
+}
+
+#[test]
+fn a_failed_embedding_is_a_scorer_error_never_a_pass() {
+    let stub = Stub::start(|body| {
+        if body["input"].is_array() {
+            return Reply::Status(500, "embedding backend down".into());
+        }
+        responder(body)
+    });
+    let p = promptfoo_project(&stub);
+    p.evalgate(&[
+        "import",
+        "promptfoo",
+        "pf/promptfooconfig.yaml",
+        "--out",
+        "evals",
+    ])
+    .assert_code(0);
+    let evals = Project {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    copy_dir(&p.path().join("evals"), evals.path());
+    let env = [
+        ("OPENAI_API_KEY", "sk-test"),
+        ("EVALGATE_NO_RETRY_DELAY", "1"),
+    ];
+    evals.evalgate_env(
+        &["run", "capital", "--model", "stub", "--out", "run.json"],
+        &env,
+    );
+    let run: Value = serde_json::from_str(&evals.read("run.json")).unwrap();
+    // Japan's other scorers pass: its `similar` cannot be scored, so the case is an error.
+    let japan = run["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["vars"]["country"] == "Japan")
+        .unwrap();
+    assert_eq!(japan["status"], "error", "{japan}");
+    assert_eq!(japan["kind"], "scorer_error", "{japan}");
+    let similar = japan["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scorer"] == "similar")
+        .unwrap();
+    assert_eq!(similar["outcome"], "error");
+    // A case without a `similar` value is not touched by it.
+    let italy = run["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["vars"]["country"] == "Italy")
+        .unwrap();
+    assert_eq!(italy["status"], "pass", "{italy}");
 }
