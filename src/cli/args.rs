@@ -51,7 +51,8 @@ pub enum Command {
     /// List stored runs, newest first.
     Runs(RunsArgs),
     /// Re-score a stored run with the suite's current scorers and judges, without asking the
-    /// model again: only judges are called (and their answers are cached).
+    /// model again: only judges and the embeddings of `similar` scorers are called (judges' answers
+    /// are cached).
     ///
     /// With `--judge J`, only judge J is asked; the verdicts of the suite's other judges are
     /// kept. Adding a judge to last week's run costs only the judge calls.
