@@ -105,6 +105,21 @@ fn metric_gates(
                 None => out.push(skipped(name, "the run has no value for this metric")),
             }
         }
+        if let Some(max) = m.max {
+            let name = format!("{metric} max");
+            match crate::compare::run_value(candidate, metric) {
+                Some(v) => out.push(result(
+                    name,
+                    v <= max,
+                    format!(
+                        "{} against a ceiling of {}",
+                        format_value(metric, v),
+                        format_value(metric, max)
+                    ),
+                )),
+                None => out.push(skipped(name, "the run has no value for this metric")),
+            }
+        }
         if let Some(max_drop) = m.max_drop {
             let name = format!("{metric} max_drop");
             let Some(cmp) = cmp else {

@@ -38,6 +38,7 @@ pub mod golden;
 pub mod hash;
 pub mod history;
 pub mod id;
+pub mod import;
 pub mod judge;
 pub mod merge;
 pub mod metric;

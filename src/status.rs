@@ -179,6 +179,8 @@ pub enum CaseKind {
     Score,
     /// A judge's verdict could not be read.
     JudgeError,
+    /// A scorer that calls a model (`similar`: its embeddings) got no answer.
+    ScorerError,
     /// The prompt template did not render with the case's variables.
     Template,
     /// The provider gave no answer.
@@ -191,6 +193,7 @@ impl CaseKind {
             CaseKind::Contract => "contract",
             CaseKind::Score => "score",
             CaseKind::JudgeError => "judge_error",
+            CaseKind::ScorerError => "scorer_error",
             CaseKind::Template => "template",
             CaseKind::Provider(kind) => kind.as_str(),
         }
@@ -201,6 +204,7 @@ impl CaseKind {
             "contract" => CaseKind::Contract,
             "score" => CaseKind::Score,
             "judge_error" => CaseKind::JudgeError,
+            "scorer_error" => CaseKind::ScorerError,
             "template" => CaseKind::Template,
             other => CaseKind::Provider(ErrorKind::parse(other)?),
         })
@@ -282,6 +286,7 @@ mod tests {
             CaseKind::Contract,
             CaseKind::Score,
             CaseKind::JudgeError,
+            CaseKind::ScorerError,
             CaseKind::Template,
         ]
         .into_iter()

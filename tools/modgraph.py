@@ -17,7 +17,7 @@ LAYERS = [
     ("base", ["diag", "env", "hash", "text", "files", "vector", "vcs", "secrets", "output",
               "stats", "status", "metric", "id"]),
     ("inputs", ["prompt", "golden", "contract", "judge"]),
-    ("config", ["config"]),
+    ("config", ["config", "import"]),
     ("plan", ["plan"]),
     ("provider/store", ["provider", "store", "runlog"]),
     ("errors", ["error"]),

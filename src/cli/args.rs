@@ -51,7 +51,8 @@ pub enum Command {
     /// List stored runs, newest first.
     Runs(RunsArgs),
     /// Re-score a stored run with the suite's current scorers and judges, without asking the
-    /// model again: only judges are called (and their answers are cached).
+    /// model again: only judges and the embeddings of `similar` scorers are called (judges' answers
+    /// are cached).
     ///
     /// With `--judge J`, only judge J is asked; the verdicts of the suite's other judges are
     /// kept. Adding a judge to last week's run costs only the judge calls.
@@ -168,6 +169,8 @@ pub enum Command {
         after_help = "Examples:\n  evalgate serve\n  EVALGATE_SERVER_TOKEN=… evalgate serve --listen 0.0.0.0:8787\n  curl -X POST localhost:8787/v1/feedback -H 'Content-Type: application/json' -d '{\"event_id\": \"s1\", \"interaction_id\": \"i1\", \"timestamp\": \"2026-11-23T10:00:00Z\", \"kind\": \"explicit\", \"name\": \"thumbs_down\"}'"
     )]
     Serve(ServeArgs),
+    /// Import a project written for another tool (promptfoo) as an evalgate project.
+    Import(ImportArgs),
     /// Golden datasets: how they grow.
     Golden(GoldenArgs),
     /// A suite's runs in order: prompt version, git commit, model, pass rate with its
@@ -395,6 +398,50 @@ pub struct ServeArgs {
     /// Mark cookies `Secure` (sent over HTTPS only): set it behind a proxy that terminates TLS.
     #[arg(long)]
     pub secure_cookies: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub command: ImportCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Write an evalgate project from a promptfoo config: prompts, providers and models,
+    /// tests as a golden dataset, assertions as scorers, judges and gates.
+    ///
+    /// Reads `promptfooconfig.yaml` and the files it names: prompts (inline, or
+    /// `file://` text with `---` between prompts, JSON/YAML chat arrays), providers
+    /// (`openai:MODEL`, `openai:chat:MODEL` with `config.apiBaseUrl` or `apiHost` for any
+    /// OpenAI-compatible server, `anthropic:messages:MODEL`), tests (inline, CSV with
+    /// `__expected` columns, YAML, JSON, JSONL; `vars`, list variables expanded, and
+    /// `defaultTest` merged into each). Each suite is one prompt on every model; each test a
+    /// golden case whose id is a hash of its variables.
+    ///
+    /// Assertions: equals, contains, icontains, contains-any/all, icontains-any/all,
+    /// starts-with, regex, is-json, contains-json, levenshtein, similar (embeddings) and
+    /// their `not-` forms become scorers; llm-rubric and model-graded-closedqa become judges;
+    /// cost and latency become gates. Anything else (javascript, python, webhook, custom
+    /// providers, transforms…) is left out and listed with its file:line. A key written in
+    /// the config (`apiKey`) is never copied: the provider reads it from an environment
+    /// variable, which the report names.
+    ///
+    /// Prints the mapping report on stdout; exit 0 when the project was written (left-out
+    /// items included), 2 when a promptfoo file cannot be read or nothing could be mapped.
+    /// Never overwrites an evalgate project.
+    #[command(
+        after_help = "Example:\n  evalgate import promptfoo ../evals/promptfooconfig.yaml --out imported\n  cd imported && evalgate validate && evalgate run SUITE --dry-run"
+    )]
+    Promptfoo {
+        /// The promptfoo config (`promptfooconfig.yaml`); `file://` paths in it are relative
+        /// to its directory.
+        config: PathBuf,
+        /// The directory to write the evalgate project into (default: the project directory,
+        /// `-C`). It must not hold an evalgate.yaml.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

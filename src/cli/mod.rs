@@ -73,6 +73,7 @@ fn dispatch(cli: args::Cli, printer: &Printer) -> Result<ExitStatus, Error> {
         args::Command::Feedback(a) => runtime()?.block_on(cmd::feedback::run(&root, a, printer)),
         args::Command::Serve(a) => runtime()?.block_on(cmd::serve::run(&root, a, printer)),
         args::Command::Golden(a) => cmd::feedback::golden(&root, a, printer),
+        args::Command::Import(a) => cmd::import::run(&root, a, printer),
         args::Command::History(a) => runtime()?.block_on(cmd::history::history(&root, a, printer)),
         args::Command::Prompt(a) => runtime()?.block_on(cmd::history::prompt(&root, a, printer)),
         args::Command::Review(a) => runtime()?.block_on(cmd::review::review(&root, a, printer)),

@@ -309,7 +309,7 @@ impl Checker<'_> {
         let prompt = known.prompts.get(&s.prompt).cloned();
         self.suite_references(&name, &s, known);
         let (scorers, broken_scorers) =
-            self.suite_scorers(&name, s.scorers, prompt.as_deref(), known.judges);
+            self.suite_scorers(&name, s.scorers, prompt.as_deref(), known);
         if scorers.is_empty()
             && self.diags.len() == before
             && broken_scorers == 0
@@ -458,13 +458,19 @@ impl Checker<'_> {
         name: &str,
         raw: Vec<RawScorer>,
         prompt: Option<&Prompt>,
-        judges: &Checked<Arc<Judge>>,
+        known: &SuiteContext<'_>,
     ) -> (Vec<Scorer>, usize) {
         let path = ["suites", name, "scorers"];
+        let refs = super::ScorerRefs {
+            judges: &known.judges.ok,
+            broken_judges: &known.judges.broken,
+            models: &known.models.ok,
+            broken_models: &known.models.broken,
+        };
         let mut scorers: Vec<Scorer> = Vec::new();
         let mut broken = 0;
         for (i, rs) in raw.into_iter().enumerate() {
-            match check_scorer(rs, prompt, &judges.ok, &judges.broken) {
+            match check_scorer(rs, prompt, &refs) {
                 Ok(scorer) => {
                     if scorers.iter().any(|x| x.name == scorer.name) {
                         let d = self.at(

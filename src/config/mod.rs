@@ -257,39 +257,84 @@ fn provider_settings(p: &RawProvider) -> Result<ProviderSettings, KeyError> {
 /// file has the problem, reported there).
 type ScorerError = (Option<&'static str>, Option<K>);
 
+/// What a scorer may name: the project's judges and models, checked or known but broken
+/// (whose own problems are reported where they are).
+pub(crate) struct ScorerRefs<'a> {
+    pub judges: &'a IndexMap<String, Arc<Judge>>,
+    pub broken_judges: &'a [String],
+    pub models: &'a IndexMap<String, Model>,
+    pub broken_models: &'a [String],
+}
+
 fn check_scorer(
     rs: RawScorer,
     prompt: Option<&Prompt>,
-    judges: &IndexMap<String, Arc<Judge>>,
-    broken_judges: &[String],
+    refs: &ScorerRefs<'_>,
 ) -> Result<Scorer, ScorerError> {
     check_scorer_keys(&rs)?;
+    let ignore_case = rs.ignore_case.unwrap_or(false);
     let (default_name, kind) = match rs.kind.as_str() {
         "equals" => (
             "equals".to_string(),
             ScorerKind::Equals {
                 expected: expectation(&rs)?,
                 trim: rs.trim.unwrap_or(true),
-                ignore_case: rs.ignore_case.unwrap_or(false),
+                ignore_case,
             },
         ),
         "contains" => (
             "contains".to_string(),
             ScorerKind::Contains {
                 expected: expectation(&rs)?,
-                ignore_case: rs.ignore_case.unwrap_or(false),
+                ignore_case,
             },
         ),
+        "starts_with" => (
+            "starts_with".to_string(),
+            ScorerKind::StartsWith {
+                expected: expectation(&rs)?,
+                ignore_case,
+            },
+        ),
+        "contains_any" => (
+            "contains_any".to_string(),
+            ScorerKind::ContainsAny {
+                expected: list_expectation(&rs)?,
+                ignore_case,
+            },
+        ),
+        "contains_all" => (
+            "contains_all".to_string(),
+            ScorerKind::ContainsAll {
+                expected: list_expectation(&rs)?,
+                ignore_case,
+            },
+        ),
+        "levenshtein" => (
+            "levenshtein".to_string(),
+            ScorerKind::Levenshtein {
+                expected: expectation(&rs)?,
+                max_distance: rs.max_distance.unwrap_or(spec::DEFAULT_MAX_DISTANCE),
+            },
+        ),
+        "similar" => ("similar".to_string(), similar_scorer(&rs, refs)?),
         "regex" => ("regex".to_string(), regex_scorer(&rs)?),
         "is_json" => ("is_json".to_string(), ScorerKind::IsJson),
-        "judge" => judge_scorer(&rs, judges, broken_judges)?,
+        "contains_json" => ("contains_json".to_string(), ScorerKind::ContainsJson),
+        "judge" => judge_scorer(&rs, refs.judges, refs.broken_judges)?,
         "contract" => ("contract".to_string(), contract_scorer(prompt)?),
         "json_field" => json_field_scorer(&rs, prompt)?,
         _ => numeric_scorer(&rs, prompt)?,
     };
+    let only_with = match kind {
+        ScorerKind::IsJson | ScorerKind::ContainsJson => rs.expected.clone(),
+        _ => None,
+    };
     Ok(Scorer {
         name: rs.name.unwrap_or(default_name),
         kind,
+        negate: rs.negate.unwrap_or(false),
+        only_with,
     })
 }
 
@@ -297,13 +342,17 @@ fn check_scorer(
 fn check_scorer_keys(rs: &RawScorer) -> Result<(), ScorerError> {
     let kind = rs.kind.as_str();
     let allowed: &[&str] = match kind {
-        "equals" => &["expected", "value", "trim", "ignore_case"],
-        "contains" => &["expected", "value", "ignore_case"],
-        "regex" => &["pattern"],
-        "is_json" | "contract" => &[],
+        "equals" => &["expected", "value", "trim", "ignore_case", "negate"],
+        "contains" | "starts_with" => &["expected", "value", "ignore_case", "negate"],
+        "contains_any" | "contains_all" => &["expected", "values", "ignore_case", "negate"],
+        "levenshtein" => &["expected", "value", "max_distance", "negate"],
+        "similar" => &["expected", "value", "model", "threshold", "negate"],
+        "regex" => &["pattern", "expected", "negate"],
+        "is_json" | "contains_json" => &["expected", "negate"],
+        "contract" => &[],
         "json_field" => &["field", "expected", "trim", "ignore_case"],
         "numeric" => &["field", "expected", "tolerance", "relative"],
-        "judge" => &["judge", "judges", "repeat"],
+        "judge" => &["judge", "judges", "repeat", "expected"],
         other => {
             return Err((
                 Some("kind"),
@@ -314,18 +363,23 @@ fn check_scorer_keys(rs: &RawScorer) -> Result<(), ScorerError> {
             ));
         }
     };
-    let given: [(&'static str, bool); 12] = [
+    let given: [(&'static str, bool); 17] = [
         ("judge", rs.judge.is_some()),
         ("judges", rs.judges.is_some()),
         ("repeat", rs.repeat.is_some()),
         ("field", rs.field.is_some()),
         ("expected", rs.expected.is_some()),
         ("value", rs.value.is_some()),
+        ("values", rs.values.is_some()),
         ("pattern", rs.pattern.is_some()),
         ("ignore_case", rs.ignore_case.is_some()),
         ("trim", rs.trim.is_some()),
         ("tolerance", rs.tolerance.is_some()),
         ("relative", rs.relative.is_some()),
+        ("max_distance", rs.max_distance.is_some()),
+        ("model", rs.model.is_some()),
+        ("threshold", rs.threshold.is_some()),
+        ("negate", rs.negate.is_some()),
         ("name", false),
     ];
     for (key, present) in given {
@@ -340,6 +394,50 @@ fn check_scorer_keys(rs: &RawScorer) -> Result<(), ScorerError> {
         }
     }
     Ok(())
+}
+
+/// What a `contains_any` or `contains_all` scorer looks for: the literal `values` (at least
+/// one) or an `expected` key (default `answer`).
+fn list_expectation(rs: &RawScorer) -> Result<spec::ListExpectation, ScorerError> {
+    match (&rs.values, &rs.expected) {
+        (Some(_), Some(_)) => Err((Some("values"), Some(K::ValueAndExpected))),
+        (Some(v), None) if v.is_empty() => Err((Some("values"), Some(K::EmptyValues))),
+        (Some(v), None) => Ok(spec::ListExpectation::Literal(v.clone())),
+        (None, Some(k)) => Ok(spec::ListExpectation::Key(k.clone())),
+        (None, None) => Ok(spec::ListExpectation::Key("answer".into())),
+    }
+}
+
+/// A `similar` scorer: a known model to embed with, and a cosine threshold in -1..1.
+fn similar_scorer(rs: &RawScorer, refs: &ScorerRefs<'_>) -> Result<ScorerKind, ScorerError> {
+    let Some(model) = rs.model.clone() else {
+        return Err((Some("kind"), Some(K::SimilarNeedsModel)));
+    };
+    if refs.broken_models.contains(&model) {
+        // Known, but its entry has a problem of its own (reported there).
+        return Err((None, None));
+    }
+    if !refs.models.contains_key(&model) {
+        return Err((
+            Some("model"),
+            Some(K::UnknownScorerModel {
+                model,
+                known: refs.models.keys().cloned().collect(),
+            }),
+        ));
+    }
+    let threshold = rs.threshold.unwrap_or(spec::DEFAULT_SIMILARITY);
+    if !(-1.0..=1.0).contains(&threshold) {
+        return Err((
+            Some("threshold"),
+            Some(K::SimilarityOutOfRange { value: threshold }),
+        ));
+    }
+    Ok(ScorerKind::Similar {
+        expected: expectation(rs)?,
+        model,
+        threshold,
+    })
 }
 
 /// A field a scorer reads must be in the prompt's contract (when it has fields).
@@ -371,8 +469,15 @@ fn expectation(rs: &RawScorer) -> Result<Expectation, ScorerError> {
 }
 
 fn regex_scorer(rs: &RawScorer) -> Result<ScorerKind, ScorerError> {
-    let Some(pattern) = rs.pattern.as_deref() else {
-        return Err((Some("kind"), Some(K::RegexNeedsPattern)));
+    let pattern = match (rs.pattern.as_deref(), &rs.expected) {
+        (Some(_), Some(_)) => return Err((Some("expected"), Some(K::PatternAndExpected))),
+        (None, Some(key)) => {
+            return Ok(ScorerKind::Regex {
+                pattern: spec::PatternSource::Key(key.clone()),
+            });
+        }
+        (None, None) => return Err((Some("kind"), Some(K::RegexNeedsPattern))),
+        (Some(p), None) => p,
     };
     let re = regex::Regex::new(pattern).map_err(|e| {
         let msg = e.to_string();
@@ -382,7 +487,9 @@ fn regex_scorer(rs: &RawScorer) -> Result<ScorerKind, ScorerError> {
         let last = last.strip_prefix("error: ").unwrap_or(last).to_string();
         (Some("pattern"), Some(K::InvalidRegex { error: last }))
     })?;
-    Ok(ScorerKind::Regex { pattern: re })
+    Ok(ScorerKind::Regex {
+        pattern: spec::PatternSource::Literal(re),
+    })
 }
 
 /// A `judge` scorer: known, distinct, non-pairwise judges asked `repeat` times.
@@ -453,6 +560,7 @@ fn judge_scorer(
         ScorerKind::Judge {
             judges: names,
             repeat,
+            expected: rs.expected.clone(),
         },
     ))
 }
@@ -612,6 +720,7 @@ fn check_gates(
             metric,
             MetricGate {
                 min: m.min,
+                max: m.max,
                 max_drop: m.max_drop,
                 significant: m.significant,
                 alpha,

@@ -213,7 +213,22 @@ error_kinds! {
             => "give either `value` or `expected`, not both".to_string(),
             None;
         RegexNeedsPattern = "regex-needs-pattern"
-            => "a `regex` scorer needs a `pattern`".to_string(),
+            => "a `regex` scorer needs a `pattern`, or the `expected` key holding each case's pattern".to_string(),
+            None;
+        PatternAndExpected = "pattern-and-expected"
+            => "give either `pattern` (one for every case) or `expected` (each case's own), not both".to_string(),
+            None;
+        EmptyValues = "empty-values"
+            => "`values` is empty: a `contains_any` or `contains_all` scorer needs at least one string".to_string(),
+            None;
+        SimilarNeedsModel = "similar-needs-model"
+            => "a `similar` scorer needs a `model` to embed with (a model of evalgate.yaml whose provider serves `/embeddings`)".to_string(),
+            None;
+        UnknownScorerModel { model: String, known: Vec<String> } = "unknown-scorer-model"
+            => format!("the scorer names an unknown model `{model}`"),
+            Some(suggestion_of(model, known, "models"));
+        SimilarityOutOfRange { value: f64 } = "similarity-out-of-range"
+            => format!("`threshold` is a cosine similarity, from -1 to 1, got {value}"),
             None;
         InvalidRegex { error: String } = "invalid-regex"
             => format!("invalid regular expression: {error}"),

@@ -209,7 +209,11 @@ impl Default for Gates {
 
 #[derive(Debug, Clone, Default)]
 pub struct MetricGate {
+    /// A floor on the candidate's value.
     pub min: Option<f64>,
+    /// A ceiling on the candidate's value (for metrics where higher is worse: a cost, a
+    /// latency, an error rate).
+    pub max: Option<f64>,
     pub max_drop: Option<f64>,
     pub significant: bool,
     pub alpha: f64,

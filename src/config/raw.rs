@@ -154,6 +154,16 @@ pub struct RawScorer {
     pub judges: Option<Vec<String>>,
     /// For `judge`: how many times each judge is asked (default 1).
     pub repeat: Option<u32>,
+    /// For `contains_any` and `contains_all`: the strings, written in the suite.
+    pub values: Option<Vec<String>>,
+    /// For `levenshtein`: the most edits allowed.
+    pub max_distance: Option<usize>,
+    /// For `similar`: the model that embeds.
+    pub model: Option<String>,
+    /// For `similar`: the cosine similarity needed to pass.
+    pub threshold: Option<f64>,
+    /// Invert the verdict: pass when the check fails.
+    pub negate: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,6 +199,7 @@ pub struct RawGates {
 #[serde(deny_unknown_fields)]
 pub struct RawMetricGate {
     pub min: Option<f64>,
+    pub max: Option<f64>,
     pub max_drop: Option<f64>,
     #[serde(default)]
     pub significant: bool,

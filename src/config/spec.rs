@@ -18,12 +18,37 @@ pub enum Expectation {
     Literal(String),
 }
 
+/// Where a list scorer (`contains_any`, `contains_all`) finds its strings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListExpectation {
+    /// A key of the case's `expected` object: an array of strings (a lone string is a list
+    /// of one).
+    Key(String),
+    /// Strings written in the suite.
+    Literal(Vec<String>),
+}
+
+/// Where a `regex` scorer finds its pattern.
+#[derive(Debug, Clone)]
+pub enum PatternSource {
+    /// One pattern written in the suite, compiled once.
+    Literal(Regex),
+    /// A key of the case's `expected` object holding each case's own pattern.
+    Key(String),
+}
+
 /// One configured scorer of a suite.
 #[derive(Debug, Clone)]
 pub struct Scorer {
     /// Unique in its suite; shown in reports and stored with each score.
     pub name: String,
     pub kind: ScorerKind,
+    /// The verdict is inverted: the scorer passes when its check fails (`negate: true`). A
+    /// skipped case stays skipped.
+    pub negate: bool,
+    /// For a scorer that compares with no value (`is_json`, `contains_json`): only the cases
+    /// whose `expected` has this key are checked (`expected: KEY`); the others skip it.
+    pub only_with: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -39,10 +64,42 @@ pub enum ScorerKind {
         expected: Expectation,
         ignore_case: bool,
     },
+    /// The output starts with the expected value.
+    StartsWith {
+        expected: Expectation,
+        ignore_case: bool,
+    },
+    /// The output contains at least one of the strings.
+    ContainsAny {
+        expected: ListExpectation,
+        ignore_case: bool,
+    },
+    /// The output contains every one of the strings.
+    ContainsAll {
+        expected: ListExpectation,
+        ignore_case: bool,
+    },
     /// The output matches a regular expression.
-    Regex { pattern: Regex },
+    Regex { pattern: PatternSource },
     /// The output is valid JSON.
     IsJson,
+    /// The output holds a JSON object somewhere (in prose, or in a code fence).
+    ContainsJson,
+    /// The output is within `max_distance` edits (Levenshtein: insertions, deletions,
+    /// substitutions of characters) of the expected value.
+    Levenshtein {
+        expected: Expectation,
+        max_distance: usize,
+    },
+    /// The cosine similarity of the output's and the expected value's embeddings (by `model`,
+    /// through its provider's `/embeddings`) is at least `threshold`. Run by the runner, which
+    /// calls the model; `score::similar` holds the arithmetic.
+    Similar {
+        expected: Expectation,
+        /// A model of evalgate.yaml whose provider serves `/embeddings`.
+        model: String,
+        threshold: f64,
+    },
     /// A field of the JSON output equals the case's expected value.
     JsonField {
         field: String,
@@ -55,7 +112,13 @@ pub enum ScorerKind {
     /// LLM judges grade the output against their rubrics (run by the runner, not here): each
     /// judge is asked `repeat` times, and the majority of the readable votes decides (a tie
     /// fails; no readable vote is an error).
-    Judge { judges: Vec<String>, repeat: u32 },
+    /// With `expected`, only the cases whose `expected` has that key are judged (the others
+    /// skip the scorer), as other scorers skip a case without their expected value.
+    Judge {
+        judges: Vec<String>,
+        repeat: u32,
+        expected: Option<String>,
+    },
     /// A number (the whole output or a JSON field) is within tolerance of the expected one.
     Numeric {
         field: Option<String>,
@@ -65,12 +128,30 @@ pub enum ScorerKind {
     },
 }
 
+/// The cosine similarity a `similar` scorer needs when the suite names none.
+pub const DEFAULT_SIMILARITY: f64 = 0.75;
+/// The edits a `levenshtein` scorer allows when the suite names no `max_distance`.
+pub const DEFAULT_MAX_DISTANCE: usize = 5;
+
+impl ScorerKind {
+    /// Scorers that call a model, so that the runner (not `score`) scores them.
+    pub fn calls_a_model(&self) -> bool {
+        matches!(self, ScorerKind::Judge { .. } | ScorerKind::Similar { .. })
+    }
+}
+
 /// The scorer kinds, for messages and suggestions.
 pub const SCORER_KINDS: &[&str] = &[
     "equals",
     "contains",
+    "starts_with",
+    "contains_any",
+    "contains_all",
     "regex",
     "is_json",
+    "contains_json",
+    "levenshtein",
+    "similar",
     "json_field",
     "contract",
     "numeric",

@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub resume: Option<RunRow>,
     /// The suite's judges, ready to call.
     pub judges: Vec<JudgeRunner>,
+    /// The suite's `similar` scorers, with the clients of their embedding models.
+    pub similar: Vec<SimilarityRunner>,
     /// Where runs keep the log of finished cases not in the store yet (`runlog`), normally
     /// `.evalgate/pending`. Without it each group of finished cases is its own transaction.
     pub log_dir: Option<std::path::PathBuf>,
@@ -51,6 +53,17 @@ pub struct JudgeRunner {
     pub price: crate::config::Price,
     /// How many times this judge is asked about each output.
     pub votes: u32,
+    /// Only cases whose `expected` has this key are judged (the scorer's `expected`).
+    pub expected: Option<String>,
+}
+
+impl JudgeRunner {
+    /// Whether the judge grades this case: every case, or those with its expected key.
+    pub fn applies_to(&self, case: &Case) -> bool {
+        self.expected
+            .as_ref()
+            .is_none_or(|k| case.expected.get(k).is_some_and(|v| !v.is_null()))
+    }
 }
 
 impl std::fmt::Debug for JudgeRunner {
@@ -60,6 +73,94 @@ impl std::fmt::Debug for JudgeRunner {
             .field("judge", &self.judge.name)
             .finish()
     }
+}
+
+/// A `similar` scorer of a suite with the client of its embedding model, resolved before the
+/// run.
+#[derive(Clone)]
+pub struct SimilarityRunner {
+    /// The scorer's name in the suite.
+    pub scorer: String,
+    pub expected: crate::score::Expectation,
+    pub threshold: f64,
+    pub negate: bool,
+    pub client: Arc<Client>,
+    /// The embedding model's id sent to the API.
+    pub model_api: String,
+}
+
+impl std::fmt::Debug for SimilarityRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimilarityRunner")
+            .field("scorer", &self.scorer)
+            .field("model", &self.model_api)
+            .finish()
+    }
+}
+
+/// Scores an output with each `similar` scorer: the output and the expected text embedded in
+/// one request, then their cosine similarity against the threshold. A case without the
+/// expected value skips the scorer; a failed embedding request is an error, never a pass.
+async fn similarity_scores(
+    runners: &[SimilarityRunner],
+    case: &Case,
+    output: &str,
+) -> Vec<score::Score> {
+    let mut out = Vec::with_capacity(runners.len());
+    for r in runners {
+        let expected = match &r.expected {
+            crate::score::Expectation::Literal(s) => Some(s.clone()),
+            crate::score::Expectation::Key(k) => {
+                case.expected
+                    .get(k)
+                    .filter(|v| !v.is_null())
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+            }
+        };
+        let Some(expected) = expected else {
+            let key = match &r.expected {
+                crate::score::Expectation::Key(k) => k.as_str(),
+                crate::score::Expectation::Literal(_) => "",
+            };
+            out.push(score::Score {
+                scorer: r.scorer.clone(),
+                outcome: Outcome::Skip,
+                detail: Some(format!("case has no expected `{key}`")),
+            });
+            continue;
+        };
+        let inputs = [output.to_string(), expected];
+        out.push(match r.client.embed(&r.model_api, &inputs).await {
+            Ok(e) if e.vectors.len() == 2 => score::similar::verdict(
+                &r.scorer,
+                &e.vectors[0],
+                &e.vectors[1],
+                r.threshold,
+                r.negate,
+            ),
+            Ok(e) => score::Score {
+                scorer: r.scorer.clone(),
+                outcome: Outcome::Error,
+                detail: Some(format!(
+                    "`{}` returned {} vectors for 2 inputs",
+                    r.model_api,
+                    e.vectors.len()
+                )),
+            },
+            Err(f) => score::Score {
+                scorer: r.scorer.clone(),
+                outcome: Outcome::Error,
+                detail: Some(format!(
+                    "embedding with `{}` failed after {} attempts: {}",
+                    r.model_api, f.attempts, f.error
+                )),
+            },
+        });
+    }
+    out
 }
 
 /// What one judge said about one output, with what it cost.
@@ -219,6 +320,8 @@ struct Finished {
     request_hash: Option<String>,
     result: Result<Reply, CaseError>,
     judged: Vec<Judged>,
+    /// The scores of the `similar` scorers (embedding calls).
+    similar: Vec<score::Score>,
     /// What the spend limit reserved for it.
     reserved: Reservation,
 }
@@ -312,7 +415,14 @@ pub async fn execute(
     let mut stopped = None;
     let lookahead = (plan.concurrency * 2).max(PREFETCH);
     let judges = Arc::new(options.judges.clone());
-    let mut starter = Starter::new(plan, client, &judges, options.max_cost, progress.cost_usd);
+    let similar = Arc::new(options.similar.clone());
+    let mut starter = Starter::new(
+        plan,
+        client,
+        (&judges, &similar),
+        options.max_cost,
+        progress.cost_usd,
+    );
     let mut recorder = Recorder::new(plan, run_id, next_seq, progress);
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -325,7 +435,7 @@ pub async fn execute(
                 lookahead,
                 &mut pending,
                 &mut ready,
-                !judges.is_empty(),
+                !judges.is_empty() || !similar.is_empty(),
             )
             .await;
         }
@@ -518,6 +628,7 @@ struct Starter<'a, 'p> {
     plan: &'a Plan<'p>,
     client: &'a Arc<Client>,
     judges: &'a Arc<Vec<JudgeRunner>>,
+    similar: &'a Arc<Vec<SimilarityRunner>>,
     budget: Option<Budget>,
     /// The most the next job could cost and what was left, when the budget held it back.
     held_back: Option<(f64, f64)>,
@@ -528,7 +639,7 @@ impl<'a, 'p> Starter<'a, 'p> {
     fn new(
         plan: &'a Plan<'p>,
         client: &'a Arc<Client>,
-        judges: &'a Arc<Vec<JudgeRunner>>,
+        (judges, similar): (&'a Arc<Vec<JudgeRunner>>, &'a Arc<Vec<SimilarityRunner>>),
         max_cost: Option<f64>,
         paid: f64,
     ) -> Self {
@@ -536,6 +647,7 @@ impl<'a, 'p> Starter<'a, 'p> {
             plan,
             client,
             judges,
+            similar,
             budget: max_cost.map(|limit| Budget::new(limit, paid)),
             held_back: None,
         }
@@ -563,7 +675,13 @@ impl<'a, 'p> Starter<'a, 'p> {
                 None => Reservation::default(),
             };
             if let Some(job) = pending.pop_front() {
-                spawn(tasks, self.client, self.judges, job, reserved);
+                spawn(
+                    tasks,
+                    self.client,
+                    (self.judges, self.similar),
+                    job,
+                    reserved,
+                );
             }
         }
     }
@@ -753,7 +871,7 @@ pub async fn execute_batch(
             Some(status) => {
                 let mut finished = batch_finished(api, client, &status, jobs).await?;
                 // Judges grade the batch's answers through ordinary calls.
-                judge_answers(&mut finished, &options.judges).await;
+                judge_answers(&mut finished, &options.judges, &options.similar).await;
                 let records = recorder.record_all(finished);
                 for chunk in records.chunks(MAX_BATCH) {
                     store.insert_cases(&plan.dataset.version, chunk).await?;
@@ -890,6 +1008,7 @@ async fn batch_finished(
                 request_hash: Some(job.hash),
                 result,
                 judged: Vec::new(),
+                similar: Vec::new(),
                 reserved: Reservation::default(),
             }
         })
@@ -897,10 +1016,15 @@ async fn batch_finished(
 }
 
 /// Has the judges grade the answered items, one call after another.
-async fn judge_answers(finished: &mut [Finished], judges: &[JudgeRunner]) {
+async fn judge_answers(
+    finished: &mut [Finished],
+    judges: &[JudgeRunner],
+    similar: &[SimilarityRunner],
+) {
     for f in finished {
         if let Ok(reply) = &f.result {
-            for j in judges {
+            f.similar = similarity_scores(similar, &f.case, &reply.response.content).await;
+            for j in judges.iter().filter(|j| j.applies_to(&f.case)) {
                 for vote in 0..j.votes.max(1) {
                     f.judged
                         .push(judge_output(j, &f.case, &reply.response.content, vote).await);
@@ -1287,11 +1411,21 @@ fn record(
     for (scorer, votes) in by_scorer(f.judged) {
         scores.push(judgement.score(&case.id, f.repeat, scorer, votes));
     }
+    scores.extend(unjudged(plan, &case));
+    let scorer_error = f
+        .similar
+        .iter()
+        .find(|s| s.outcome == Outcome::Error)
+        .map(|s| format!("{}: {}", s.scorer, s.detail.clone().unwrap_or_default()));
+    scores.extend(f.similar);
     set_status(
         &mut row,
         violation,
         &scores,
-        judgement.error,
+        judgement
+            .error
+            .map(|e| (CaseKind::JudgeError, e))
+            .or(scorer_error.map(|e| (CaseKind::ScorerError, e))),
         response.finish_reason.as_deref(),
     );
     row.output = Some(response.content);
@@ -1312,6 +1446,25 @@ fn record(
         verdicts: judgement.verdicts,
         cache: judgement.cache,
     }
+}
+
+/// The skips of the judge scorers that grade only cases with an expected key this case
+/// lacks (their judges were not asked).
+fn unjudged(plan: &Plan<'_>, case: &Case) -> Vec<score::Score> {
+    plan.suite
+        .scorers
+        .iter()
+        .filter_map(|s| match &s.kind {
+            crate::score::ScorerKind::Judge {
+                expected: Some(k), ..
+            } if case.expected.get(k).is_none_or(Value::is_null) => Some(score::Score {
+                scorer: s.name.clone(),
+                outcome: Outcome::Skip,
+                detail: Some(format!("case has no expected `{k}`")),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The row of a finished item before its answer is looked at: an error until scored.
@@ -1549,13 +1702,13 @@ fn verdict_row(
 }
 
 /// Sets a scored case's status and message: a broken contract, else the first failed score,
-/// else a judge error, else a pass. A case that did not pass says when its output hit
-/// max_tokens.
+/// else a scorer that could not score (a judge error, an embedding that failed), else a pass.
+/// A case that did not pass says when its output hit max_tokens.
 fn set_status(
     row: &mut CaseRow,
     violation: Option<&crate::contract::Violation>,
     scores: &[score::Score],
-    judge_error: Option<String>,
+    scorer_error: Option<(CaseKind, String)>,
     finish_reason: Option<&str>,
 ) {
     let failed: Vec<&score::Score> = scores
@@ -1574,9 +1727,9 @@ fn set_status(
             first.scorer,
             first.detail.clone().unwrap_or_default()
         ));
-    } else if let Some(e) = judge_error {
+    } else if let Some((kind, e)) = scorer_error {
         row.status = CaseStatus::Error;
-        row.kind = Some(CaseKind::JudgeError);
+        row.kind = Some(kind);
         row.message = Some(e);
     } else {
         row.status = CaseStatus::Pass;
@@ -1600,12 +1753,13 @@ const MAX_BATCH: usize = 512;
 fn spawn(
     tasks: &mut JoinSet<Finished>,
     client: &Arc<Client>,
-    judges: &Arc<Vec<JudgeRunner>>,
+    (judges, similar): (&Arc<Vec<JudgeRunner>>, &Arc<Vec<SimilarityRunner>>),
     job: Job,
     reserved: Reservation,
 ) {
     let client = client.clone();
     let judges = judges.clone();
+    let similar = similar.clone();
     tasks.spawn(async move {
         let result = match job.cached {
             Some(response) => Ok(Reply {
@@ -1621,12 +1775,14 @@ fn spawn(
                 .map_err(CaseError::Provider),
         };
         let mut judged = Vec::new();
+        let mut scored = Vec::new();
         if let Ok(reply) = &result {
-            for j in judges.iter() {
+            for j in judges.iter().filter(|j| j.applies_to(&job.case)) {
                 for vote in 0..j.votes.max(1) {
                     judged.push(judge_output(j, &job.case, &reply.response.content, vote).await);
                 }
             }
+            scored = similarity_scores(&similar, &job.case, &reply.response.content).await;
         }
         Finished {
             case: job.case,
@@ -1634,6 +1790,7 @@ fn spawn(
             request_hash: Some(job.hash),
             result,
             judged,
+            similar: scored,
             reserved,
         }
     });
@@ -1685,6 +1842,7 @@ async fn prefetch(
                 request_hash: None,
                 result: Err(CaseError::Render(m)),
                 judged: Vec::new(),
+                similar: Vec::new(),
                 reserved: Reservation::default(),
             });
             continue;
@@ -1706,6 +1864,7 @@ async fn prefetch(
                 request_hash: None,
                 result: Err(CaseError::Render(e.to_string())),
                 judged: Vec::new(),
+                similar: Vec::new(),
                 reserved: Reservation::default(),
             }),
         }
@@ -1735,6 +1894,7 @@ async fn prefetch(
                         batch: false,
                     }),
                     judged: Vec::new(),
+                    similar: Vec::new(),
                     reserved: Reservation::default(),
                 }),
                 None => pending.push_back(job),
@@ -1754,7 +1914,7 @@ pub async fn rescore(
     plan: &Plan<'_>,
     store: &Store,
     run: &RunRow,
-    judges: &[JudgeRunner],
+    (judges, similar): (&[JudgeRunner], &[SimilarityRunner]),
     mut on_progress: impl FnMut(&Progress),
 ) -> Result<RunOutcome, crate::error::Error> {
     let started = Instant::now();
@@ -1786,7 +1946,11 @@ pub async fn rescore(
             progress.errors += 1;
             continue;
         };
-        let finished = rejudge(&row, output, judges, &suite_judges, &mut old).await;
+        let mut finished = rejudge(&row, output, judges, &suite_judges, &mut old).await;
+        if let Ok(reply) = &finished.result {
+            finished.similar =
+                similarity_scores(similar, &finished.case, &reply.response.content).await;
+        }
         let mut record = record(
             plan,
             &run.id,
@@ -1849,7 +2013,7 @@ async fn rejudge(
         source: None,
     });
     let mut judged = Vec::new();
-    for j in judges {
+    for j in judges.iter().filter(|j| j.applies_to(&case)) {
         for vote in 0..j.votes.max(1) {
             judged.push(judge_output(j, &case, &output, vote).await);
         }
@@ -1875,6 +2039,7 @@ async fn rejudge(
         request_hash: row.request_hash.clone(),
         result: Ok(stored_reply(row, output)),
         judged,
+        similar: Vec::new(),
         reserved: Reservation::default(),
     }
 }

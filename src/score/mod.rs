@@ -4,10 +4,13 @@
 //! contract's verdict, and return one `Score` each. They never call a model or the store.
 
 pub mod checks;
+pub mod similar;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::config::spec::{Expectation, SCORER_KINDS, Scorer, ScorerKind};
+pub use crate::config::spec::{
+    Expectation, ListExpectation, PatternSource, SCORER_KINDS, Scorer, ScorerKind,
+};
 
 pub use crate::status::Outcome;
 
@@ -36,10 +39,10 @@ pub fn score_all(
     case: &crate::golden::Case,
     output: &Output<'_>,
 ) -> Vec<Score> {
-    // Judges call a model; the runner scores them (see `judge`).
+    // Judges and embeddings call a model; the runner scores them (see `judge`, `similar`).
     scorers
         .iter()
-        .filter(|s| !matches!(s.kind, ScorerKind::Judge { .. }))
+        .filter(|s| !s.kind.calls_a_model())
         .map(|s| checks::score(s, case, output))
         .collect()
 }

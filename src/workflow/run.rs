@@ -12,7 +12,7 @@ use crate::id::RunId;
 use crate::output::Printer;
 use crate::plan::{self, Plan, RunSettings, Selection};
 use crate::provider::{CacheMode, Client, ClientOptions, Clients};
-use crate::runner::{JudgeRunner, Progress, RunOptions, RunOutcome, StopReason};
+use crate::runner::{JudgeRunner, Progress, RunOptions, RunOutcome, SimilarityRunner, StopReason};
 use crate::status::{CaseStatus, RunStatus};
 use crate::store::{RunRow, Store};
 
@@ -121,6 +121,7 @@ struct Prepared {
     client: Arc<Client>,
     resume: Option<RunRow>,
     judges: Vec<JudgeRunner>,
+    similar: Vec<SimilarityRunner>,
 }
 
 /// Runs each plan, calling `on_run` after each one that was stored (the CLI prints its
@@ -209,10 +210,12 @@ async fn prepare(
     } else {
         judge_runners(project, p.suite, clients, None)?
     };
+    let similar = similarity_runners(project, p.suite, clients)?;
     Ok(Prepared {
         client,
         resume,
         judges,
+        similar,
     })
 }
 
@@ -284,9 +287,11 @@ async fn execute(
         client,
         resume,
         judges,
+        similar,
     } = prepared;
     let options = RunOptions {
         judges,
+        similar,
         repeats,
         max_cost,
         resume,
@@ -661,6 +666,7 @@ pub fn judge_runners(
         if let crate::score::ScorerKind::Judge {
             judges: names,
             repeat,
+            expected,
         } = &scorer.kind
         {
             for name in names {
@@ -679,9 +685,41 @@ pub fn judge_runners(
                     model_api: model.api_name.clone(),
                     price: model.price,
                     votes: *repeat,
+                    expected: expected.clone(),
                 });
             }
         }
     }
     Ok(judges)
+}
+
+/// The `similar` scorers of a suite, with the clients of their embedding models.
+pub fn similarity_runners(
+    project: &crate::config::Project,
+    suite: &crate::config::Suite,
+    clients: &Clients,
+) -> Result<Vec<SimilarityRunner>, Error> {
+    let mut out = Vec::new();
+    for scorer in &suite.scorers {
+        if let crate::score::ScorerKind::Similar {
+            expected,
+            model,
+            threshold,
+        } = &scorer.kind
+        {
+            let model = &project.models[model];
+            let client = clients
+                .get(project, &model.provider)
+                .map_err(Error::ProviderSetup)?;
+            out.push(SimilarityRunner {
+                scorer: scorer.name.clone(),
+                expected: expected.clone(),
+                threshold: *threshold,
+                negate: scorer.negate,
+                client,
+                model_api: model.api_name.clone(),
+            });
+        }
+    }
+    Ok(out)
 }

@@ -9,7 +9,7 @@ use crate::plan::{self, RunSettings};
 use crate::provider::{CacheMode, ClientOptions, Clients};
 use crate::store::Store;
 
-use super::run::{judge_runners, unreadable_judges};
+use super::run::{judge_runners, similarity_runners, unreadable_judges};
 
 /// What `evalgate score` is asked for.
 #[derive(Debug, Clone)]
@@ -62,6 +62,9 @@ pub async fn rescore(
         concurrency: suite.concurrency,
     });
     let judges = judge_runners(project, suite, &clients, req.judge.as_deref())?;
+    // Scores are stored anew, so `similar` scorers embed again (their verdicts are not kept
+    // apart like a judge's).
+    let similar = similarity_runners(project, suite, &clients)?;
     printer.info(&format!(
         "re-scoring run {} ({} of suite {}) with {} scorer{}{}",
         run.id,
@@ -76,7 +79,7 @@ pub async fn rescore(
     ));
     let total = run.planned_cases.max(0) as u64;
     let mut bar = printer.progress(total, 0);
-    let outcome = crate::runner::rescore(&plans[0], store, &run, &judges, |p| {
+    let outcome = crate::runner::rescore(&plans[0], store, &run, (&judges, &similar), |p| {
         bar.update(
             p.done as u64,
             total,

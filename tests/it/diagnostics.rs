@@ -235,6 +235,27 @@ fn fixtures() -> Vec<(&'static str, Setup)> {
         ("invalid-regex", |p| {
             suite(p, "      - kind: regex\n        pattern: '(a'\n")
         }),
+        ("pattern-and-expected", |p| {
+            suite(
+                p,
+                "      - kind: regex\n        pattern: a\n        expected: re\n",
+            )
+        }),
+        ("empty-values", |p| {
+            suite(p, "      - kind: contains_any\n        values: []\n")
+        }),
+        ("similar-needs-model", |p| {
+            suite(p, "      - kind: similar\n        value: a\n")
+        }),
+        ("unknown-scorer-model", |p| {
+            suite(p, "      - kind: similar\n        model: embedder\n")
+        }),
+        ("similarity-out-of-range", |p| {
+            suite(
+                p,
+                "      - kind: similar\n        model: stub-model\n        threshold: 1.5\n",
+            )
+        }),
         ("judge-and-judges", |p| {
             judge(p, "j", "", "");
             suite(

@@ -11,6 +11,7 @@ mod gate;
 mod generative;
 mod history;
 mod html;
+mod import;
 mod init;
 mod judge;
 mod resilience;

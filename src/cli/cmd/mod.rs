@@ -8,6 +8,7 @@ pub mod features;
 pub mod feedback;
 pub mod gate;
 pub mod history;
+pub mod import;
 pub mod init;
 pub mod merge;
 pub mod pairwise;
