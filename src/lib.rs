@@ -39,6 +39,7 @@ pub mod hash;
 pub mod history;
 pub mod id;
 pub mod import;
+pub mod intern;
 pub mod judge;
 pub mod merge;
 pub mod metric;

@@ -15,7 +15,7 @@ import sys
 # Lowest first. A module may import modules of its own layer or lower ones, never higher.
 LAYERS = [
     ("base", ["diag", "env", "hash", "text", "files", "vector", "vcs", "secrets", "output",
-              "stats", "status", "metric", "id"]),
+              "stats", "status", "metric", "id", "intern"]),
     ("inputs", ["prompt", "golden", "contract", "judge"]),
     ("config", ["config", "import"]),
     ("plan", ["plan"]),

@@ -8,7 +8,9 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{Event, Interaction};
+use crate::intern::Interner;
 use crate::store::{InteractionRow, SignalRow};
+use std::hash::BuildHasher;
 
 /// A best retrieved chunk scored below this counts as a low retrieval score.
 pub const LOW_RETRIEVAL: f64 = 0.5;
@@ -90,252 +92,413 @@ pub struct Cluster {
     pub bad_ids: Vec<String>,
 }
 
-/// One interaction with what is known about it.
+/// One interaction with what is known about it, in a few bytes: repeated values (its prompt
+/// version and model, tags, conditions, negative signals) are numbers into the triage's
+/// tables, and its input text is its terms' numbers and counts.
 struct Item {
-    event_id: String,
-    interaction: Interaction,
-    negative: Vec<(String, String)>,
-    conditions: BTreeSet<String>,
+    event_id: Box<str>,
+    /// (prompt, prompt version, model) in `Triage::groups`.
+    group: u32,
+    /// Its tags in `Triage::tags`.
+    tags: u32,
+    /// Its conditions (numbers into `Triage::condition_names`, in name order) in
+    /// `Triage::condition_sets`.
+    conditions: u32,
+    /// Its negative signals' (kind, name) numbers into `Triage::names`, in the order they
+    /// came, in `Triage::negatives`.
+    negative: u32,
     in_golden: bool,
+    /// Each term of the input text with its count, by term number.
+    terms: Box<[(u32, u32)]>,
 }
 
-impl Item {
-    fn bad(&self) -> bool {
-        !self.negative.is_empty()
+/// The empty set or list: number 0 of each table of sets.
+const NONE: u32 = 0;
+
+/// Triage built one stored event at a time (the interactions, then the signals), so that a
+/// million events take what their compact items take, not their bodies.
+pub struct Triage {
+    golden_hashes: HashSet<String>,
+    items: Vec<Item>,
+    /// An interaction's index by the 64-bit hash of its event id (`colliding` holds those
+    /// whose hash an earlier id has).
+    by_hash: HashMap<u64, u32>,
+    colliding: HashMap<Box<str>, u32>,
+    hasher: std::hash::RandomState,
+    groups: Interner<(String, String, String)>,
+    tags: Interner<Vec<String>>,
+    condition_names: Interner<String>,
+    condition_sets: Interner<Vec<u32>>,
+    names: Interner<String>,
+    negatives: Interner<Vec<(u32, u32)>>,
+    /// The vocabulary, numbered in order of first appearance, and each term's document
+    /// frequency.
+    vocab: HashMap<String, u32>,
+    words: Vec<String>,
+    df: Vec<u32>,
+    orphan_signals: u64,
+    negative_signals: u64,
+}
+
+impl Triage {
+    /// An empty triage; an interaction whose input hash is in `golden_hashes` is a golden
+    /// case already.
+    pub fn new(golden_hashes: HashSet<String>) -> Triage {
+        let mut t = Triage {
+            golden_hashes,
+            items: Vec::new(),
+            by_hash: HashMap::new(),
+            colliding: HashMap::new(),
+            hasher: std::hash::RandomState::new(),
+            groups: Interner::default(),
+            tags: Interner::default(),
+            condition_names: Interner::default(),
+            condition_sets: Interner::default(),
+            names: Interner::default(),
+            negatives: Interner::default(),
+            vocab: HashMap::new(),
+            words: Vec::new(),
+            df: Vec::new(),
+            orphan_signals: 0,
+            negative_signals: 0,
+        };
+        t.tags.id(Vec::new());
+        t.condition_sets.id(Vec::new());
+        t.negatives.id(Vec::new());
+        t
+    }
+
+    /// Adds a stored interaction (a row whose body is not an interaction is left out).
+    pub fn add_interaction(&mut self, row: &InteractionRow) {
+        let Ok(Event::Interaction(i)) = serde_json::from_str::<Event>(&row.body_json) else {
+            return;
+        };
+        let conditions: Vec<u32> = retrieval_conditions(&i)
+            .into_iter()
+            .map(|c| self.condition_names.id(c))
+            .collect();
+        let conditions = self.condition_set(conditions);
+        let mut counts: BTreeMap<u32, u32> = BTreeMap::new();
+        for w in tokens(&input_text(&i)) {
+            let next = self.words.len() as u32;
+            let id = *self.vocab.entry(w).or_insert_with_key(|w| {
+                self.words.push(w.clone());
+                self.df.push(0);
+                next
+            });
+            *counts.entry(id).or_default() += 1;
+        }
+        for w in counts.keys() {
+            self.df[*w as usize] += 1;
+        }
+        let index = self.items.len() as u32;
+        let h = self.hasher.hash_one(&row.event_id);
+        if let Some(&first) = self.by_hash.get(&h) {
+            if *self.items[first as usize].event_id != *row.event_id {
+                self.colliding
+                    .insert(row.event_id.clone().into_boxed_str(), index);
+            }
+        } else {
+            self.by_hash.insert(h, index);
+        }
+        let item = Item {
+            event_id: row.event_id.clone().into_boxed_str(),
+            group: self.groups.id((
+                i.prompt,
+                i.prompt_version.unwrap_or_default(),
+                i.model.unwrap_or_default(),
+            )),
+            tags: self.tags.id(i.tags),
+            conditions,
+            negative: NONE,
+            in_golden: self.golden_hashes.contains(&row.input_hash),
+            terms: counts.into_iter().collect(),
+        };
+        self.items.push(item);
+    }
+
+    /// The number of a set of conditions (sorted by name, without repeats).
+    fn condition_set(&mut self, mut set: Vec<u32>) -> u32 {
+        set.sort_by(|a, b| {
+            self.condition_names
+                .get(*a)
+                .cmp(self.condition_names.get(*b))
+        });
+        set.dedup();
+        self.condition_sets.id(set)
+    }
+
+    fn item_of(&self, event_id: &str) -> Option<usize> {
+        let i = *self.by_hash.get(&self.hasher.hash_one(event_id))?;
+        if *self.items[i as usize].event_id == *event_id {
+            Some(i as usize)
+        } else {
+            self.colliding.get(event_id).map(|&i| i as usize)
+        }
+    }
+
+    /// Adds a stored signal to its interaction (added before): a negative one, or an
+    /// operational one as a condition. A signal without its interaction is counted apart.
+    pub fn add_signal(&mut self, s: &SignalRow) {
+        let Some(i) = self.item_of(&s.interaction_id) else {
+            self.orphan_signals += 1;
+            return;
+        };
+        // Operational signals that are not verdicts on the answer are conditions that may
+        // explain bad answers (a low retrieval score).
+        if s.kind == "operational" && s.polarity == 0 {
+            let c = self.condition_names.id(s.name.replace('_', " "));
+            let mut set = self.condition_sets.get(self.items[i].conditions).clone();
+            set.push(c);
+            self.items[i].conditions = self.condition_set(set);
+        }
+        if s.polarity < 0 {
+            self.negative_signals += 1;
+            let pair = (self.names.id(s.kind.clone()), self.names.id(s.name.clone()));
+            let mut list = self.negatives.get(self.items[i].negative).clone();
+            list.push(pair);
+            self.items[i].negative = self.negatives.id(list);
+        }
+    }
+
+    /// No interaction was added.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn bad(&self, i: &Item) -> bool {
+        i.negative != NONE
+    }
+
+    fn conditions_of(&self, i: &Item) -> &[u32] {
+        self.condition_sets.get(i.conditions)
+    }
+
+    /// The report (see the module's doc).
+    pub fn report(&self, opts: Options) -> TriageReport {
+        let bad: Vec<&Item> = self.items.iter().filter(|i| self.bad(i)).collect();
+        let by_text = self.ranked(self.text_clusters(opts.similarity), usize::MAX);
+        TriageReport {
+            interactions: self.items.len() as u64,
+            bad: bad.len() as u64,
+            negative_signals: self.negative_signals,
+            orphan_signals: self.orphan_signals,
+            bad_in_golden: bad.iter().filter(|i| i.in_golden).count() as u64,
+            groups: self.signal_groups(),
+            conditions: self.conditions(bad.len()),
+            by_kind: self.ranked(self.by_kind(), opts.top),
+            by_tag: self.ranked(self.by_tag(), opts.top),
+            by_text,
+        }
+    }
+
+    /// Negative signals by prompt version, model and signal, most signals first.
+    fn signal_groups(&self) -> Vec<Group> {
+        // (group, signal name) → (signals, interactions)
+        let mut counts: HashMap<(u32, u32), (u64, u64)> = HashMap::new();
+        for it in &self.items {
+            let negative = self.negatives.get(it.negative);
+            for (n, &(_, name)) in negative.iter().enumerate() {
+                let g = counts.entry((it.group, name)).or_default();
+                g.0 += 1;
+                // An interaction counts once per signal name.
+                if !negative[..n].iter().any(|&(_, m)| m == name) {
+                    g.1 += 1;
+                }
+            }
+        }
+        let mut groups: Vec<Group> = counts
+            .into_iter()
+            .map(|((group, name), (signals, interactions))| {
+                let (prompt, prompt_version, model) = self.groups.get(group).clone();
+                Group {
+                    prompt,
+                    prompt_version,
+                    model,
+                    signal: self.names.get(name).clone(),
+                    signals,
+                    interactions,
+                }
+            })
+            .collect();
+        // Ordered by key, then most signals first (a stable sort keeps the key order).
+        groups.sort_by(|a, b| {
+            (&a.prompt, &a.prompt_version, &a.model, &a.signal).cmp(&(
+                &b.prompt,
+                &b.prompt_version,
+                &b.model,
+                &b.signal,
+            ))
+        });
+        groups.sort_by_key(|g| std::cmp::Reverse(g.signals));
+        groups
+    }
+
+    /// Each condition's share among the bad answers against among the others, most common
+    /// among the bad first.
+    fn conditions(&self, bad: usize) -> Vec<Condition> {
+        let good = self.items.len() - bad;
+        let mut counts = vec![(0usize, 0usize); self.condition_names.len()];
+        for it in &self.items {
+            for &c in self.conditions_of(it) {
+                if self.bad(it) {
+                    counts[c as usize].0 += 1;
+                } else {
+                    counts[c as usize].1 += 1;
+                }
+            }
+        }
+        let share = |n: usize, of: usize| if of == 0 { 0.0 } else { n as f64 / of as f64 };
+        let mut conditions: Vec<Condition> = counts
+            .iter()
+            .enumerate()
+            .map(|(c, &(b, g))| Condition {
+                name: self.condition_names.get(c as u32).clone(),
+                bad_share: share(b, bad),
+                other_share: share(g, good),
+            })
+            .collect();
+        conditions.sort_by(|a, b| a.name.cmp(&b.name));
+        conditions.sort_by(|a, b| b.bad_share.total_cmp(&a.bad_share));
+        conditions
+    }
+
+    /// The interactions with each kind of negative signal.
+    fn by_kind(&self) -> Vec<(String, Vec<u32>)> {
+        let mut kinds: BTreeMap<&String, Vec<u32>> = BTreeMap::new();
+        for (n, it) in self.items.iter().enumerate() {
+            let set: BTreeSet<&String> = self
+                .negatives
+                .get(it.negative)
+                .iter()
+                .map(|&(k, _)| self.names.get(k))
+                .collect();
+            for k in set {
+                kinds.entry(k).or_default().push(n as u32);
+            }
+        }
+        kinds.into_iter().map(|(k, v)| (k.clone(), v)).collect()
+    }
+
+    /// The interactions with each tag.
+    fn by_tag(&self) -> Vec<(String, Vec<u32>)> {
+        let mut tags: BTreeMap<&String, Vec<u32>> = BTreeMap::new();
+        for (n, it) in self.items.iter().enumerate() {
+            for t in self.tags.get(it.tags) {
+                tags.entry(t).or_default().push(n as u32);
+            }
+        }
+        tags.into_iter().map(|(k, v)| (k.clone(), v)).collect()
+    }
+
+    /// An item's TF-IDF vector (L2-normalized), by term number.
+    fn vector(&self, it: &Item, out: &mut Vec<(u32, f64)>) {
+        let n = self.items.len() as f64;
+        out.clear();
+        out.extend(it.terms.iter().map(|&(w, count)| {
+            let idf = ((1.0 + n) / (1.0 + f64::from(self.df[w as usize]))).ln() + 1.0;
+            (w, f64::from(count) * idf)
+        }));
+        normalize(out);
+    }
+
+    /// Clusters of similar inputs (TF-IDF cosine at least `similarity`), labeled by their top
+    /// terms.
+    fn text_clusters(&self, similarity: f64) -> Vec<(String, Vec<u32>)> {
+        let mut clusters = Leader::new(self.words.len(), similarity);
+        let mut v = Vec::new();
+        for it in &self.items {
+            self.vector(it, &mut v);
+            clusters.add(&v);
+        }
+        clusters
+            .members
+            .iter()
+            .enumerate()
+            .map(|(c, members)| {
+                (
+                    clusters.top_terms(c, &self.words, 3).join(" · "),
+                    members.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// The groups with bad answers as clusters, most bad answers first, numbered from 1, at
+    /// most `top` of them.
+    fn ranked(&self, groups: Vec<(String, Vec<u32>)>, top: usize) -> Vec<Cluster> {
+        let mut out: Vec<Cluster> = groups
+            .into_iter()
+            .filter(|(_, members)| members.iter().any(|&m| self.bad(&self.items[m as usize])))
+            .map(|(label, members)| self.cluster(label, &members))
+            .collect();
+        out.sort_by(|a, b| {
+            b.bad
+                .cmp(&a.bad)
+                .then(b.bad_share.total_cmp(&a.bad_share))
+                .then(a.label.cmp(&b.label))
+        });
+        for (i, c) in out.iter_mut().enumerate() {
+            c.id = i + 1;
+        }
+        out.truncate(top);
+        out
+    }
+
+    fn cluster(&self, label: String, members: &[u32]) -> Cluster {
+        let members: Vec<&Item> = members.iter().map(|&m| &self.items[m as usize]).collect();
+        let bad: Vec<&Item> = members.iter().copied().filter(|i| self.bad(i)).collect();
+        let mut counts: BTreeMap<&String, u64> = BTreeMap::new();
+        for it in &bad {
+            for &c in self.conditions_of(it) {
+                *counts.entry(self.condition_names.get(c)).or_default() += 1;
+            }
+        }
+        let top_condition = counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+            .map(|(c, n)| (c.clone(), n as f64 / bad.len().max(1) as f64));
+        let mut examples: Vec<String> = bad
+            .iter()
+            .chain(members.iter().filter(|i| !self.bad(i)))
+            .take(EXAMPLES)
+            .map(|i| i.event_id.to_string())
+            .collect();
+        examples.truncate(EXAMPLES);
+        Cluster {
+            id: 0,
+            label,
+            interactions: members.len() as u64,
+            bad: bad.len() as u64,
+            bad_share: bad.len() as f64 / members.len().max(1) as f64,
+            top_condition,
+            in_golden: bad.iter().filter(|i| i.in_golden).count() as u64,
+            examples,
+            bad_ids: bad
+                .iter()
+                .filter(|i| !i.in_golden)
+                .map(|i| i.event_id.to_string())
+                .collect(),
+        }
     }
 }
 
-/// Where the negative signals of stored interactions cluster (see the module's doc).
+/// Where the negative signals of stored interactions cluster (see the module's doc): the
+/// interactions and signals given whole.
 pub fn triage(
     interactions: &[InteractionRow],
     signals: &[SignalRow],
     golden_hashes: &HashSet<String>,
     opts: Options,
 ) -> TriageReport {
-    let mut items = read_items(interactions, golden_hashes);
-    let (orphan, negative_signals) = add_signals(&mut items, signals);
-    let groups = signal_groups(&items);
-    let bad: Vec<&Item> = items.iter().filter(|i| i.bad()).collect();
-    let conditions = conditions(&items, &bad);
-    // Clusters by signal kind (of the bad answers), by tag, by text.
-    let by_text = ranked(&items, text_clusters(&items, opts.similarity), usize::MAX);
-    TriageReport {
-        interactions: items.len() as u64,
-        bad: bad.len() as u64,
-        negative_signals,
-        orphan_signals: orphan,
-        bad_in_golden: bad.iter().filter(|i| i.in_golden).count() as u64,
-        groups,
-        conditions,
-        by_kind: ranked(&items, by_kind(&items), opts.top),
-        by_tag: ranked(&items, by_tag(&items), opts.top),
-        by_text,
+    let mut t = Triage::new(golden_hashes.clone());
+    for i in interactions {
+        t.add_interaction(i);
     }
-}
-
-/// The stored interactions that read as such, with their retrieval conditions and whether
-/// their input is a golden case already.
-fn read_items(interactions: &[InteractionRow], golden_hashes: &HashSet<String>) -> Vec<Item> {
-    interactions
-        .iter()
-        .filter_map(|r| match serde_json::from_str::<Event>(&r.body_json) {
-            Ok(Event::Interaction(i)) => Some(Item {
-                event_id: r.event_id.clone(),
-                conditions: retrieval_conditions(&i),
-                interaction: i,
-                negative: Vec::new(),
-                in_golden: golden_hashes.contains(&r.input_hash),
-            }),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Adds the signals to their interactions: negative ones, and operational ones as conditions.
-/// Returns the signals without an interaction and the negative signals.
-fn add_signals(items: &mut [Item], signals: &[SignalRow]) -> (u64, u64) {
-    let index: HashMap<String, usize> = items
-        .iter()
-        .enumerate()
-        .map(|(i, it)| (it.event_id.clone(), i))
-        .collect();
-    let (mut orphan, mut negative_signals) = (0u64, 0u64);
     for s in signals {
-        let Some(&i) = index.get(&s.interaction_id) else {
-            orphan += 1;
-            continue;
-        };
-        // Operational signals that are not verdicts on the answer are conditions that may
-        // explain bad answers (a low retrieval score).
-        if s.kind == "operational" && s.polarity == 0 {
-            items[i].conditions.insert(s.name.replace('_', " "));
-        }
-        if s.polarity < 0 {
-            negative_signals += 1;
-            items[i].negative.push((s.kind.clone(), s.name.clone()));
-        }
+        t.add_signal(s);
     }
-    (orphan, negative_signals)
-}
-
-/// Negative signals by prompt version, model and signal, most signals first.
-fn signal_groups(items: &[Item]) -> Vec<Group> {
-    // (prompt, version, model, signal) → (signals, interactions)
-    type Key = (String, String, String, String);
-    let mut groups: BTreeMap<Key, (u64, BTreeSet<usize>)> = BTreeMap::new();
-    for (n, it) in items.iter().enumerate() {
-        for (_, name) in &it.negative {
-            let key = (
-                it.interaction.prompt.clone(),
-                it.interaction.prompt_version.clone().unwrap_or_default(),
-                it.interaction.model.clone().unwrap_or_default(),
-                name.clone(),
-            );
-            let g = groups.entry(key).or_default();
-            g.0 += 1;
-            g.1.insert(n);
-        }
-    }
-    let mut groups: Vec<Group> = groups
-        .into_iter()
-        .map(
-            |((prompt, prompt_version, model, signal), (n, set))| Group {
-                prompt,
-                prompt_version,
-                model,
-                signal,
-                signals: n,
-                interactions: set.len() as u64,
-            },
-        )
-        .collect();
-    groups.sort_by_key(|g| std::cmp::Reverse(g.signals));
-    groups
-}
-
-/// Each condition's share among the bad answers against among the others, most common among
-/// the bad first.
-fn conditions(items: &[Item], bad: &[&Item]) -> Vec<Condition> {
-    let good: Vec<&Item> = items.iter().filter(|i| !i.bad()).collect();
-    let names: BTreeSet<&String> = items.iter().flat_map(|i| &i.conditions).collect();
-    let share = |set: &[&Item], c: &str| {
-        if set.is_empty() {
-            0.0
-        } else {
-            set.iter().filter(|i| i.conditions.contains(c)).count() as f64 / set.len() as f64
-        }
-    };
-    let mut conditions: Vec<Condition> = names
-        .into_iter()
-        .map(|c| Condition {
-            name: c.clone(),
-            bad_share: share(bad, c),
-            other_share: share(&good, c),
-        })
-        .collect();
-    conditions.sort_by(|a, b| b.bad_share.total_cmp(&a.bad_share));
-    conditions
-}
-
-/// The interactions with each kind of negative signal.
-fn by_kind(items: &[Item]) -> Vec<(String, Vec<usize>)> {
-    let mut kinds: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (n, it) in items.iter().enumerate() {
-        let set: BTreeSet<&String> = it.negative.iter().map(|(k, _)| k).collect();
-        for k in set {
-            kinds.entry(k.clone()).or_default().push(n);
-        }
-    }
-    kinds.into_iter().collect()
-}
-
-/// The interactions with each tag.
-fn by_tag(items: &[Item]) -> Vec<(String, Vec<usize>)> {
-    let mut tags: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (n, it) in items.iter().enumerate() {
-        for t in &it.interaction.tags {
-            tags.entry(t.clone()).or_default().push(n);
-        }
-    }
-    tags.into_iter().collect()
-}
-
-/// Clusters of similar inputs (TF-IDF cosine above `similarity`), labeled by their top terms.
-fn text_clusters(items: &[Item], similarity: f64) -> Vec<(String, Vec<usize>)> {
-    let texts: Vec<String> = items.iter().map(|i| input_text(&i.interaction)).collect();
-    let (vectors, words) = tfidf(&texts);
-    cluster_vectors(&vectors, similarity)
-        .into_iter()
-        .map(|members| {
-            (
-                top_terms(&vectors, &words, &members, 3).join(" · "),
-                members,
-            )
-        })
-        .collect()
-}
-
-/// The groups with bad answers as clusters, most bad answers first, numbered from 1, at most
-/// `top` of them.
-fn ranked(items: &[Item], groups: Vec<(String, Vec<usize>)>, top: usize) -> Vec<Cluster> {
-    let mut out: Vec<Cluster> = groups
-        .into_iter()
-        .map(|(label, members)| cluster(items, label, &members))
-        .filter(|c| c.bad > 0)
-        .collect();
-    out.sort_by(|a, b| {
-        b.bad
-            .cmp(&a.bad)
-            .then(b.bad_share.total_cmp(&a.bad_share))
-            .then(a.label.cmp(&b.label))
-    });
-    for (i, c) in out.iter_mut().enumerate() {
-        c.id = i + 1;
-    }
-    out.truncate(top);
-    out
-}
-
-fn cluster(items: &[Item], label: String, members: &[usize]) -> Cluster {
-    let bad: Vec<&Item> = members
-        .iter()
-        .map(|&i| &items[i])
-        .filter(|i| i.bad())
-        .collect();
-    let mut counts: BTreeMap<&String, u64> = BTreeMap::new();
-    for it in &bad {
-        for c in &it.conditions {
-            *counts.entry(c).or_default() += 1;
-        }
-    }
-    let top_condition = counts
-        .into_iter()
-        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
-        .map(|(c, n)| (c.clone(), n as f64 / bad.len().max(1) as f64));
-    let mut examples: Vec<String> = bad.iter().map(|i| i.event_id.clone()).collect();
-    examples.extend(
-        members
-            .iter()
-            .map(|&i| &items[i])
-            .filter(|i| !i.bad())
-            .map(|i| i.event_id.clone()),
-    );
-    examples.truncate(EXAMPLES);
-    Cluster {
-        id: 0,
-        label,
-        interactions: members.len() as u64,
-        bad: bad.len() as u64,
-        bad_share: bad.len() as f64 / members.len().max(1) as f64,
-        top_condition,
-        in_golden: bad.iter().filter(|i| i.in_golden).count() as u64,
-        examples,
-        bad_ids: bad
-            .iter()
-            .filter(|i| !i.in_golden)
-            .map(|i| i.event_id.clone())
-            .collect(),
-    }
+    t.report(opts)
 }
 
 /// Conditions read from the interaction itself: weak or missing retrieval.
@@ -380,146 +543,302 @@ fn tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// A sparse vector, in index order (so that sums are computed in one order: deterministic).
-type Sparse = BTreeMap<usize, f64>;
-
-/// TF-IDF vectors (L2-normalized) of the texts, and the vocabulary.
-fn tfidf(texts: &[String]) -> (Vec<Sparse>, Vec<String>) {
-    let mut vocab: HashMap<String, usize> = HashMap::new();
-    let mut words: Vec<String> = Vec::new();
-    let docs: Vec<Vec<usize>> = texts
-        .iter()
-        .map(|t| {
-            tokens(t)
-                .into_iter()
-                .map(|w| {
-                    *vocab.entry(w.clone()).or_insert_with(|| {
-                        words.push(w);
-                        words.len() - 1
-                    })
-                })
-                .collect()
-        })
-        .collect();
-    let mut df = vec![0usize; words.len()];
-    for d in &docs {
-        let set: HashSet<&usize> = d.iter().collect();
-        for &w in set {
-            df[w] += 1;
-        }
-    }
-    let n = texts.len() as f64;
-    let vectors = docs
-        .iter()
-        .map(|d| {
-            let mut v: Sparse = BTreeMap::new();
-            for &w in d {
-                *v.entry(w).or_default() += 1.0;
-            }
-            for (w, x) in v.iter_mut() {
-                *x *= ((1.0 + n) / (1.0 + df[*w] as f64)).ln() + 1.0;
-            }
-            normalize(&mut v);
-            v
-        })
-        .collect();
-    (vectors, words)
-}
-
-fn normalize(v: &mut Sparse) {
-    let norm = v.values().map(|x| x * x).sum::<f64>().sqrt();
+/// Scales a sparse vector (by term number) to length 1, summing in term order.
+fn normalize(v: &mut [(u32, f64)]) {
+    let norm = v.iter().map(|(_, x)| x * x).sum::<f64>().sqrt();
     if norm > 0.0 {
-        for x in v.values_mut() {
+        for (_, x) in v.iter_mut() {
             *x /= norm;
         }
     }
 }
 
-fn dot(a: &Sparse, b: &Sparse) -> f64 {
-    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    small
-        .iter()
-        .filter_map(|(k, x)| large.get(k).map(|y| x * y))
-        .sum()
+/// Leader clustering on cosine similarity: each vector joins the cluster whose centroid it is
+/// most similar to (the first such cluster on a tie), if at least `threshold`, else starts
+/// one. Deterministic in input order.
+///
+/// Each cluster keeps the sum of its vectors and the sum's squared norm: the cosine with the
+/// centroid is dot(v, sum) / |sum|. The sums are kept by term (`postings`: for each term, the
+/// clusters whose sum has it, with its weight), so a vector is compared only with the
+/// clusters that share a term with it, each dot product summed in term order as a full
+/// comparison would.
+struct Leader {
+    threshold: f64,
+    postings: Vec<Vec<(u32, f64)>>,
+    /// For each cluster, where each of its terms is in that term's postings.
+    slots: Vec<HashMap<u32, u32>>,
+    norms2: Vec<f64>,
+    members: Vec<Vec<u32>>,
+    /// The vectors added so far.
+    added: u32,
+    /// Scratch: each cluster's dot product with the vector being added, whether it shares a
+    /// term with it, and the clusters that do.
+    dots: Vec<f64>,
+    shares: Vec<bool>,
+    touched: Vec<u32>,
 }
 
-/// Leader clustering on TF-IDF cosine: each text joins the cluster whose centroid it is most
-/// similar to, if at least `threshold`, else starts one. Deterministic in input order.
-fn cluster_vectors(vectors: &[Sparse], threshold: f64) -> Vec<Vec<usize>> {
-    // Each cluster keeps the sum of its vectors and the sum's squared norm; the cosine with
-    // the centroid is dot(v, sum) / |sum|.
-    let mut sums: Vec<Sparse> = Vec::new();
-    let mut norms2: Vec<f64> = Vec::new();
-    let mut members: Vec<Vec<usize>> = Vec::new();
-    for (i, v) in vectors.iter().enumerate() {
-        let mut best: Option<(usize, f64, f64)> = None;
-        for (c, sum) in sums.iter().enumerate() {
-            let d = dot(v, sum);
-            let sim = if norms2[c] > 0.0 {
-                d / norms2[c].sqrt()
-            } else {
-                0.0
-            };
-            if best.is_none_or(|b| sim > b.1) {
+impl Leader {
+    fn new(terms: usize, threshold: f64) -> Leader {
+        Leader {
+            threshold,
+            postings: vec![Vec::new(); terms],
+            slots: Vec::new(),
+            norms2: Vec::new(),
+            members: Vec::new(),
+            added: 0,
+            dots: Vec::new(),
+            shares: Vec::new(),
+            touched: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, v: &[(u32, f64)]) {
+        let item = self.added;
+        self.added += 1;
+        for &(w, x) in v {
+            for &(c, y) in &self.postings[w as usize] {
+                if !self.shares[c as usize] {
+                    self.shares[c as usize] = true;
+                    self.touched.push(c);
+                }
+                self.dots[c as usize] += x * y;
+            }
+        }
+        // The most similar cluster; a cluster sharing no term has a cosine of 0, and the
+        // first cluster stands for them all.
+        let mut best: Option<(u32, f64, f64)> = (!self.members.is_empty()).then_some((0, 0.0, 0.0));
+        self.touched.sort_unstable();
+        for &c in &self.touched {
+            let d = self.dots[c as usize];
+            let norm2 = self.norms2[c as usize];
+            let sim = if norm2 > 0.0 { d / norm2.sqrt() } else { 0.0 };
+            if best.is_none_or(|b| sim > b.1 || (sim == b.1 && c < b.0)) {
                 best = Some((c, sim, d));
             }
         }
+        for &c in &self.touched {
+            self.dots[c as usize] = 0.0;
+            self.shares[c as usize] = false;
+        }
+        self.touched.clear();
+        let v2: f64 = v.iter().map(|(_, x)| x * x).sum();
         match best {
-            Some((c, sim, d)) if sim >= threshold => {
-                let v2: f64 = v.values().map(|x| x * x).sum();
-                for (k, x) in v {
-                    *sums[c].entry(*k).or_default() += x;
+            Some((c, sim, d)) if sim >= self.threshold => {
+                for &(w, x) in v {
+                    let slot = self.slots[c as usize].entry(w).or_insert_with(|| {
+                        self.postings[w as usize].push((c, 0.0));
+                        (self.postings[w as usize].len() - 1) as u32
+                    });
+                    self.postings[w as usize][*slot as usize].1 += x;
                 }
-                norms2[c] += 2.0 * d + v2;
-                members[c].push(i);
+                self.norms2[c as usize] += 2.0 * d + v2;
+                self.members[c as usize].push(item);
             }
             _ => {
-                norms2.push(v.values().map(|x| x * x).sum());
-                sums.push(v.clone());
-                members.push(vec![i]);
+                let c = self.members.len() as u32;
+                let mut slots = HashMap::with_capacity(v.len());
+                for &(w, x) in v {
+                    slots.insert(w, self.postings[w as usize].len() as u32);
+                    self.postings[w as usize].push((c, x));
+                }
+                self.slots.push(slots);
+                self.norms2.push(v2);
+                self.members.push(vec![item]);
+                self.dots.push(0.0);
+                self.shares.push(false);
             }
         }
     }
-    members
-}
 
-/// The terms with the highest summed TF-IDF weight over a cluster's texts.
-fn top_terms(vectors: &[Sparse], words: &[String], members: &[usize], n: usize) -> Vec<String> {
-    let mut weight: BTreeMap<usize, f64> = BTreeMap::new();
-    for &m in members {
-        for (k, x) in &vectors[m] {
-            *weight.entry(*k).or_default() += x;
-        }
+    /// The `n` terms of cluster `c` with the highest summed weight over its vectors.
+    fn top_terms(&self, c: usize, words: &[String], n: usize) -> Vec<String> {
+        let mut terms: Vec<(u32, f64)> = self.slots[c]
+            .iter()
+            .map(|(&w, &slot)| (w, self.postings[w as usize][slot as usize].1))
+            .collect();
+        terms.sort_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then(words[a.0 as usize].cmp(&words[b.0 as usize]))
+        });
+        terms
+            .into_iter()
+            .take(n)
+            .map(|(w, _)| words[w as usize].clone())
+            .collect()
     }
-    let mut terms: Vec<(usize, f64)> = weight.into_iter().collect();
-    terms.sort_by(|a, b| b.1.total_cmp(&a.1).then(words[a.0].cmp(&words[b.0])));
-    terms
-        .into_iter()
-        .take(n)
-        .map(|(k, _)| words[k].clone())
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn interaction(id: &str, text: &str) -> InteractionRow {
+        let body = serde_json::json!({
+            "type": "interaction", "event_id": id, "timestamp": "2026-11-23T10:00:00Z",
+            "prompt": "support", "vars": {"text": text}, "output": "ok",
+        });
+        InteractionRow {
+            event_id: id.into(),
+            occurred_at: "2026-11-23T10:00:00Z".into(),
+            prompt: "support".into(),
+            prompt_version: None,
+            model: None,
+            input_hash: id.into(),
+            body_json: body.to_string(),
+            received_at: "2026-11-23T10:00:00Z".into(),
+        }
+    }
+
+    fn triage_of(texts: &[&str]) -> Triage {
+        let mut t = Triage::new(HashSet::new());
+        for (i, text) in texts.iter().enumerate() {
+            t.add_interaction(&interaction(&format!("e{i}"), text));
+        }
+        t
+    }
+
     #[test]
     fn similar_texts_cluster_together() {
-        let texts: Vec<String> = [
+        let t = triage_of(&[
             "my csv export breaks accents",
             "the invoice was charged twice, refund please",
             "csv export accents broken in excel",
             "double charge on my invoice, need a refund",
             "export to csv mangles accents",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let (vectors, words) = tfidf(&texts);
-        let clusters = cluster_vectors(&vectors, 0.2);
-        assert_eq!(clusters, vec![vec![0, 2, 4], vec![1, 3]]);
-        let terms = top_terms(&vectors, &words, &clusters[0], 2);
-        assert!(terms.contains(&"csv".to_string()), "{terms:?}");
+        ]);
+        let clusters = t.text_clusters(0.2);
+        let members: Vec<&Vec<u32>> = clusters.iter().map(|(_, m)| m).collect();
+        assert_eq!(members, [&vec![0, 2, 4], &vec![1, 3]]);
+        assert!(clusters[0].0.contains("csv"), "{}", clusters[0].0);
+    }
+
+    /// Clustering as it was first written: every vector compared with every cluster's sum,
+    /// held as a sorted map. The postings must give the same clusters and labels, bit for bit.
+    fn leader_by_comparing_all(
+        vectors: &[Vec<(u32, f64)>],
+        threshold: f64,
+    ) -> (Vec<Vec<u32>>, Vec<BTreeMap<u32, f64>>) {
+        let mut sums: Vec<BTreeMap<u32, f64>> = Vec::new();
+        let mut norms2: Vec<f64> = Vec::new();
+        let mut members: Vec<Vec<u32>> = Vec::new();
+        for (i, v) in vectors.iter().enumerate() {
+            let mut best: Option<(usize, f64, f64)> = None;
+            for (c, sum) in sums.iter().enumerate() {
+                let d: f64 = v
+                    .iter()
+                    .filter_map(|(k, x)| sum.get(k).map(|y| x * y))
+                    .sum();
+                let sim = if norms2[c] > 0.0 {
+                    d / norms2[c].sqrt()
+                } else {
+                    0.0
+                };
+                if best.is_none_or(|b| sim > b.1) {
+                    best = Some((c, sim, d));
+                }
+            }
+            let v2: f64 = v.iter().map(|(_, x)| x * x).sum();
+            match best {
+                Some((c, sim, d)) if sim >= threshold => {
+                    for (k, x) in v {
+                        *sums[c].entry(*k).or_default() += x;
+                    }
+                    norms2[c] += 2.0 * d + v2;
+                    members[c].push(i as u32);
+                }
+                _ => {
+                    norms2.push(v2);
+                    sums.push(v.iter().copied().collect());
+                    members.push(vec![i as u32]);
+                }
+            }
+        }
+        (members, sums)
+    }
+
+    #[test]
+    fn postings_cluster_exactly_as_comparing_every_cluster() {
+        // 400 texts of 2 to 7 words from 30, some of them stopwords or repeated.
+        let words: Vec<String> = (0..30)
+            .map(|i| format!("word{}", (b'a' + i as u8) as char))
+            .collect();
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        let texts: Vec<String> = (0..400)
+            .map(|_| {
+                let n = 2 + next() % 6;
+                let mut t: Vec<&str> = (0..n).map(|_| words[next() % 30].as_str()).collect();
+                if next() % 5 == 0 {
+                    t.push("the");
+                }
+                t.join(" ")
+            })
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let t = triage_of(&refs);
+        let vectors: Vec<Vec<(u32, f64)>> = t
+            .items
+            .iter()
+            .map(|it| {
+                let mut v = Vec::new();
+                t.vector(it, &mut v);
+                v
+            })
+            .collect();
+        for threshold in [0.0, 0.2, 0.3, 0.5, 0.9] {
+            let (members, sums) = leader_by_comparing_all(&vectors, threshold);
+            let mut leader = Leader::new(t.words.len(), threshold);
+            for v in &vectors {
+                leader.add(v);
+            }
+            assert_eq!(leader.members, members, "threshold {threshold}");
+            for (c, sum) in sums.iter().enumerate() {
+                let mut kept: Vec<(u32, f64)> = leader.slots[c]
+                    .iter()
+                    .map(|(&w, &slot)| (w, leader.postings[w as usize][slot as usize].1))
+                    .collect();
+                kept.sort_by_key(|(w, _)| *w);
+                let expected: Vec<(u32, f64)> = sum.iter().map(|(k, x)| (*k, *x)).collect();
+                assert_eq!(kept, expected, "threshold {threshold}, cluster {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn signals_find_their_interactions_and_orphans_are_counted() {
+        let mut t = triage_of(&["csv export broken", "refund twice charged"]);
+        let signal = |id: &str, of: &str, kind: &str, name: &str, polarity: i64| SignalRow {
+            event_id: id.into(),
+            interaction_id: of.into(),
+            occurred_at: "2026-11-23T10:00:01Z".into(),
+            kind: kind.into(),
+            name: name.into(),
+            polarity,
+            body_json: "{}".into(),
+            received_at: "2026-11-23T10:00:01Z".into(),
+        };
+        t.add_signal(&signal("s1", "e0", "explicit", "thumbs_down", -1));
+        t.add_signal(&signal("s2", "e0", "explicit", "thumbs_down", -1));
+        t.add_signal(&signal("s3", "e1", "operational", "low_retrieval_score", 0));
+        t.add_signal(&signal("s4", "nowhere", "explicit", "thumbs_down", -1));
+        let r = t.report(Options::default());
+        assert_eq!(
+            (r.interactions, r.bad, r.negative_signals, r.orphan_signals),
+            (2, 1, 2, 1)
+        );
+        assert_eq!(r.groups.len(), 1);
+        assert_eq!((r.groups[0].signals, r.groups[0].interactions), (2, 1));
+        assert_eq!(r.conditions[0].name, "low retrieval score");
+        assert_eq!(
+            (r.conditions[0].bad_share, r.conditions[0].other_share),
+            (0.0, 1.0)
+        );
+        assert_eq!(r.by_kind[0].examples, ["e0"]);
     }
 }

@@ -15,8 +15,8 @@
 
 use serde::Serialize;
 use std::collections::HashMap;
-use std::hash::Hash;
 
+use crate::intern::Interner;
 use crate::report::{CaseEntry, RunReport};
 use crate::status::{CaseStatus, Outcome};
 use std::borrow::Borrow;
@@ -28,31 +28,6 @@ pub const OUTPUT_BUDGET: usize = 24_000_000;
 pub const MAX_CLIP: usize = 4000;
 /// Outputs are never clipped shorter than this to stay in the budget.
 pub const MIN_CLIP: usize = 100;
-
-/// Distinct values, each written once and referred to by its index.
-struct Dict<T> {
-    index: HashMap<T, u32>,
-}
-
-impl<T: Hash + Eq> Dict<T> {
-    fn new() -> Self {
-        Dict {
-            index: HashMap::new(),
-        }
-    }
-
-    fn id(&mut self, value: T) -> u32 {
-        let next = self.index.len() as u32;
-        *self.index.entry(value).or_insert(next)
-    }
-
-    /// The values in index order.
-    fn into_values(self) -> Vec<T> {
-        let mut pairs: Vec<(T, u32)> = self.index.into_iter().collect();
-        pairs.sort_unstable_by_key(|(_, i)| *i);
-        pairs.into_iter().map(|(v, _)| v).collect()
-    }
-}
 
 /// The data the script reads (see the module's comment); `base` only on a comparison.
 #[derive(Serialize)]
@@ -180,8 +155,8 @@ impl CaseColumns {
 pub struct Builder {
     enum_fields: Vec<String>,
     budget: usize,
-    lists: Dict<Vec<String>>,
-    outputs: Dict<String>,
+    lists: Interner<Vec<String>>,
+    outputs: Interner<String>,
     t: CaseColumns,
 }
 
@@ -196,8 +171,8 @@ impl Builder {
         Builder {
             enum_fields,
             budget,
-            lists: Dict::new(),
-            outputs: Dict::new(),
+            lists: Interner::default(),
+            outputs: Interner::default(),
             t: CaseColumns {
                 clip: MAX_CLIP,
                 statuses: CaseStatus::ALL.iter().map(|s| s.as_str()).collect(),

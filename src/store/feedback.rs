@@ -142,18 +142,32 @@ impl Store {
         since: Option<&str>,
         prompt: Option<&str>,
     ) -> Result<Vec<InteractionRow>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let mut out = Vec::new();
+        self.each_feedback_interaction(since, prompt, |r| out.push(r))
+            .await?;
+        Ok(out)
+    }
+
+    /// `feedback_interactions`, each row given to `each` as it is read, none held.
+    pub async fn each_feedback_interaction(
+        &self,
+        since: Option<&str>,
+        prompt: Option<&str>,
+        mut each: impl FnMut(InteractionRow),
+    ) -> Result<(), StoreError> {
+        use futures::TryStreamExt;
+        let query = format!(
             "SELECT {INTERACTION_COLUMNS} FROM feedback_interactions \
              WHERE occurred_at >= $1 AND ($2 = '' OR prompt = $2) ORDER BY occurred_at, event_id"
-        ))
-        .bind(since.unwrap_or(""))
-        .bind(prompt.unwrap_or(""))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(InteractionRow::from_row)
-            .collect::<Result<_, _>>()?)
+        );
+        let mut rows = sqlx::query(&query)
+            .bind(since.unwrap_or(""))
+            .bind(prompt.unwrap_or(""))
+            .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            each(InteractionRow::from_row(&row)?);
+        }
+        Ok(())
     }
 
     /// Signals that occurred at or after `since`, oldest first.
@@ -161,16 +175,28 @@ impl Store {
         &self,
         since: Option<&str>,
     ) -> Result<Vec<SignalRow>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let mut out = Vec::new();
+        self.each_feedback_signal(since, |r| out.push(r)).await?;
+        Ok(out)
+    }
+
+    /// `feedback_signals`, each row given to `each` as it is read, none held.
+    pub async fn each_feedback_signal(
+        &self,
+        since: Option<&str>,
+        mut each: impl FnMut(SignalRow),
+    ) -> Result<(), StoreError> {
+        use futures::TryStreamExt;
+        let query = format!(
             "SELECT {SIGNAL_COLUMNS} FROM feedback_signals WHERE occurred_at >= $1 ORDER BY occurred_at, event_id"
-        ))
-        .bind(since.unwrap_or(""))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(SignalRow::from_row)
-            .collect::<Result<_, _>>()?)
+        );
+        let mut rows = sqlx::query(&query)
+            .bind(since.unwrap_or(""))
+            .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            each(SignalRow::from_row(&row)?);
+        }
+        Ok(())
     }
 
     pub async fn feedback_interaction(

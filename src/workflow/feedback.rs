@@ -171,30 +171,31 @@ pub async fn triage(
         .map(|s| crate::feedback::parse_since(s, chrono::Utc::now()))
         .transpose()
         .map_err(|e| Error::usage(e, None))?;
-    let (interactions, signals) = with_store(root, async |store| {
-        let interactions = store
-            .feedback_interactions(since.as_deref(), req.filter.prompt.as_deref())
-            .await;
-        let signals = store.feedback_signals(since.as_deref()).await;
-        Ok((interactions, signals))
+    // The events read one at a time into the triage's compact items: the interactions
+    // first, then the signals (which find their interaction among them).
+    let mut t = triage::Triage::new(golden_hashes(root, printer));
+    let t = with_store(root, async |store| {
+        store
+            .each_feedback_interaction(since.as_deref(), req.filter.prompt.as_deref(), |r| {
+                t.add_interaction(&r)
+            })
+            .await?;
+        store
+            .each_feedback_signal(since.as_deref(), |s| t.add_signal(&s))
+            .await?;
+        Ok(t)
     })
     .await?;
-    let (interactions, signals) = (interactions?, signals?);
-    if interactions.is_empty() {
+    if t.is_empty() {
         return Err(Error::usage(
             "no interaction matches: nothing to triage",
             Some("ingest events with `evalgate feedback ingest FILE` or `evalgate serve`".into()),
         ));
     }
-    Ok(triage::triage(
-        &interactions,
-        &signals,
-        &golden_hashes(root, printer),
-        triage::Options {
-            similarity,
-            top: req.top,
-        },
-    ))
+    Ok(t.report(triage::Options {
+        similarity,
+        top: req.top,
+    }))
 }
 
 /// What `evalgate feedback promote` is asked for.
