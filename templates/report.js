@@ -1,22 +1,8 @@
 
 (function(){
-  // The cases, column by column (see src/render/cases.rs), as gzip-compressed JSON in base64:
-  // unpacked by the browser's own DecompressionStream.
-  function unpack(text){
-    var bin = atob(text.trim());
-    var bytes = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
-    return new Response(stream).text().then(JSON.parse);
-  }
+  // The cases, column by column (see src/render/cases.rs).
   var count = document.getElementById('cases-count');
-  if (typeof DecompressionStream === 'undefined') {
-    count.textContent = 'this browser cannot unpack the case table (it needs DecompressionStream: Chrome 80, Firefox 113, Safari 16.4 or later)';
-    return;
-  }
-  unpack(document.getElementById('cases-data').textContent).then(table, function(e){
-    count.textContent = 'the case table could not be read: ' + e;
-  });
+  evalgateUnpack('cases-data', table, function(message){ count.textContent = message; });
 
   // Repeated values are indices into `statuses`, `lists` and `outputs`. Only the rows of the
   // shown page are drawn.

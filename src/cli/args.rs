@@ -780,8 +780,17 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The run id, or a unique prefix of it.
-    pub run: String,
+    /// The run id, or a unique prefix of it; with `--matrix`, two or more runs (ids, prefixes
+    /// or run files).
+    #[arg(required = true, num_args = 1.., value_name = "RUN")]
+    pub runs: Vec<String>,
+
+    /// Show the runs side by side: every case a row, every run a column (its output, status,
+    /// failed scorers, cost and latency), each run's pass rate with its 95% interval; with
+    /// `--html`, the page with filters (status differs, output differs, failures, a predicted
+    /// label, text) and each output diffed word by word against the first column's.
+    #[arg(long)]
+    pub matrix: bool,
 
     #[arg(long, value_enum, default_value_t = Format::Terminal)]
     pub format: Format,

@@ -53,7 +53,10 @@ pub struct CaseColumns {
     pub cost_usd: Vec<f64>,
 }
 
-fn tenths<S: serde::Serializer>(values: &[Option<f64>], s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn tenths<S: serde::Serializer>(
+    values: &[Option<f64>],
+    s: S,
+) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeSeq;
     let mut seq = s.serialize_seq(Some(values.len()))?;
     for v in values {
@@ -62,7 +65,7 @@ fn tenths<S: serde::Serializer>(values: &[Option<f64>], s: S) -> Result<S::Ok, S
     seq.end()
 }
 
-fn status_index(s: CaseStatus) -> u8 {
+pub(super) fn status_index(s: CaseStatus) -> u8 {
     CaseStatus::ALL.iter().position(|x| *x == s).unwrap_or(0) as u8
 }
 
@@ -78,9 +81,49 @@ pub fn tags(c: &CaseEntry) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `data` as JSON, gzip-compressed, in base64: what a page's script unpacks.
+pub(super) fn pack(data: &impl Serialize) -> String {
+    use base64::Engine;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to memory cannot fail, and serializing strings and numbers neither.
+    let _ = serde_json::to_writer(&mut gz, data);
+    let bytes = gz.finish().unwrap_or_default();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The scorers a case did not pass, and its error's kind when it is an error.
+pub(super) fn failed_scorers(c: &CaseEntry) -> Vec<String> {
+    c.scores
+        .iter()
+        .filter(|s| s.outcome != Outcome::Pass && s.outcome != Outcome::Skip)
+        .map(|s| s.scorer.clone())
+        .chain(
+            c.kind
+                .filter(|_| c.status == CaseStatus::Error)
+                .map(|k| k.to_string()),
+        )
+        .collect()
+}
+
+/// The predicted value of each enum field, as `field=value`, for the label filter.
+pub(super) fn predicted_labels(enum_fields: &[String], c: &CaseEntry) -> Vec<String> {
+    enum_fields
+        .iter()
+        .filter_map(|f| {
+            let v = c.parsed.as_ref()?.get(f)?.as_str()?;
+            Some(format!("{f}={v}"))
+        })
+        .collect()
+}
+
+/// What a case's row shows as its output: the answer, or the error's message.
+pub(super) fn shown_output(c: &CaseEntry) -> &str {
+    c.output.as_deref().or(c.message.as_deref()).unwrap_or("")
+}
+
 /// The longest clip that keeps the distinct outputs (with their lengths in characters and
 /// bytes) within `budget` bytes, between `MIN_CLIP` and `MAX_CLIP` characters.
-fn clip_for(outputs: &[String], budget: usize) -> usize {
+pub(super) fn clip_for(outputs: &[String], budget: usize) -> usize {
     let bytes_at = |clip: usize| -> usize {
         outputs
             .iter()
@@ -110,12 +153,7 @@ fn clip_for(outputs: &[String], budget: usize) -> usize {
 impl CaseColumns {
     /// The columns as JSON, gzip-compressed, in base64 (what the page embeds).
     pub fn packed(&self) -> String {
-        use base64::Engine;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        // Writing to memory cannot fail, and serializing strings and numbers neither.
-        let _ = serde_json::to_writer(&mut gz, self);
-        let bytes = gz.finish().unwrap_or_default();
-        base64::engine::general_purpose::STANDARD.encode(bytes)
+        pack(self)
     }
 
     /// Every tag of the cases, sorted.
@@ -194,27 +232,9 @@ impl Builder {
     /// Adds a case; `base` is the base run's status of it (None where it has none), read
     /// only on a comparison.
     pub fn push(&mut self, c: &CaseEntry, base: Option<CaseStatus>) {
-        let failed: Vec<String> = c
-            .scores
-            .iter()
-            .filter(|s| s.outcome != Outcome::Pass && s.outcome != Outcome::Skip)
-            .map(|s| s.scorer.clone())
-            .chain(
-                c.kind
-                    .filter(|_| c.status == CaseStatus::Error)
-                    .map(|k| k.to_string()),
-            )
-            .collect();
-        // The predicted value of each enum field, as `field=value`, for the label filter.
-        let labels: Vec<String> = self
-            .enum_fields
-            .iter()
-            .filter_map(|f| {
-                let v = c.parsed.as_ref()?.get(f)?.as_str()?;
-                Some(format!("{f}={v}"))
-            })
-            .collect();
-        let output = c.output.as_deref().or(c.message.as_deref()).unwrap_or("");
+        let failed = failed_scorers(c);
+        let labels = predicted_labels(&self.enum_fields, c);
+        let output = shown_output(c);
         let t = &mut self.t;
         t.id.push(if c.repeat > 0 {
             format!("{} #{}", c.id, c.repeat)

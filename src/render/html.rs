@@ -63,6 +63,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/review_index.html"),
     ),
     ("cascade.html", include_str!("../../templates/cascade.html")),
+    ("matrix.html", include_str!("../../templates/matrix.html")),
     ("cascade.svg", include_str!("../../templates/cascade.svg")),
 ];
 
@@ -70,6 +71,8 @@ const TEMPLATES: &[(&str, &str)] = &[
 const CSS: &str = include_str!("../../templates/report.css");
 const REPORT_JS: &str = include_str!("../../templates/report.js");
 const REVIEW_JS: &str = include_str!("../../templates/review.js");
+const MATRIX_JS: &str = include_str!("../../templates/matrix.js");
+const UNPACK_JS: &str = include_str!("../../templates/unpack.js");
 
 /// A template's lines joined, each without its indentation (see the module's comment).
 fn layout(source: &str) -> String {
@@ -125,6 +128,8 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
     env.add_global("css", Jinja::from_safe_string(CSS.into()));
     env.add_global("report_js", Jinja::from_safe_string(REPORT_JS.into()));
     env.add_global("review_js", Jinja::from_safe_string(REVIEW_JS.into()));
+    env.add_global("matrix_js", Jinja::from_safe_string(MATRIX_JS.into()));
+    env.add_global("unpack_js", Jinja::from_safe_string(UNPACK_JS.into()));
     // Numbers: None is shown as a dash.
     env.add_filter("pct", pct);
     env.add_filter("value", |x: Option<f64>, metric: &str| {
@@ -426,6 +431,38 @@ pub fn render_comparison_page(
             confusion => Jinja::from_serialize(confusion(candidate)),
             histograms => Jinja::from_serialize(histograms(&data.columns)),
             table => table(candidate, &data.columns),
+        },
+    )
+}
+
+/// The output matrix of several runs (`matrix::matrix_columns`): their pass rates with
+/// intervals, cost and latency, then every case a row and every run a column. `links`: the
+/// run ids link to the server's run pages.
+pub fn render_matrix(
+    reports: &[RunReport],
+    m: &super::matrix::MatrixColumns,
+    links: bool,
+) -> Result<String, RenderError> {
+    let names: Vec<String> = reports
+        .iter()
+        .map(|r| {
+            format!(
+                "{}@{}",
+                r.run.model,
+                crate::hash::short(&r.run.prompt_version)
+            )
+        })
+        .collect();
+    render(
+        "matrix.html",
+        minijinja::context! {
+            title => format!("evalgate matrix · {}", names.join(" · ")),
+            columns => Jinja::from_serialize(reports),
+            a => Jinja::from_serialize(m.agreement(0)),
+            labels => m.all_labels(),
+            links => links,
+            clipped => (m.clip < super::cases::MAX_CLIP).then_some(m.clip),
+            data => Jinja::from_safe_string(m.packed()),
         },
     )
 }

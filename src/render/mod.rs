@@ -6,4 +6,5 @@ pub mod cases;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod matrix;
 pub mod terminal;

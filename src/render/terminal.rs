@@ -614,6 +614,65 @@ fn render_prompt_change(out: &mut String, c: &Comparison, color: bool) {
 }
 
 /// Renders the model matrix.
+/// The output matrix's columns (each run's pass rate with its interval, cost and latency), how
+/// far the runs agree, and the first cases whose status differs.
+pub fn render_output_matrix(m: &crate::render::matrix::MatrixSummary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "output matrix of {} runs", m.columns.len());
+    let mut t = table(&[
+        "#",
+        "run",
+        "suite",
+        "model",
+        "prompt",
+        "pass rate (95% CI)",
+        "cost / case",
+        "p50",
+    ]);
+    for (i, c) in m.columns.iter().enumerate() {
+        t.add_row(vec![
+            (i + 1).to_string(),
+            c.run_id.to_string(),
+            c.suite.clone(),
+            c.model.clone(),
+            format!("{}@{}", c.prompt, crate::hash::short(&c.prompt_version)),
+            proportion(&c.pass_rate),
+            usd(c.cost_per_case_usd),
+            ms(c.latency_p50_ms),
+        ]);
+    }
+    right(&mut t, 5);
+    let _ = writeln!(out, "{t}");
+    let a = &m.agreement;
+    let _ = writeln!(
+        out,
+        "{} cases, {} in every run; the status differs on {}, the output on {}; some run did not pass {}",
+        a.cases, a.in_every_run, a.status_differs, a.output_differs, a.any_failure
+    );
+    if !a.first.is_empty() {
+        let mut head = vec!["case".to_string()];
+        head.extend((1..=m.columns.len()).map(|i| format!("#{i}")));
+        let head: Vec<&str> = head.iter().map(String::as_str).collect();
+        let mut t = table(&head);
+        for d in &a.first {
+            let mut row = vec![d.case_id.clone()];
+            row.extend(
+                d.statuses
+                    .iter()
+                    .map(|s| s.map_or_else(|| "–".to_string(), |s| s.to_string())),
+            );
+            t.add_row(row);
+        }
+        let _ = writeln!(
+            out,
+            "\nthe first {} cases whose status differs (`--html FILE` shows every case side by side)",
+            a.first.len()
+        );
+        let _ = writeln!(out, "{t}");
+    }
+    out
+}
+
 pub fn render_matrix(m: &ModelMatrix) -> String {
     let mut out = String::new();
     let first = m.rows.first().map(|r| r.model.as_str()).unwrap_or_default();

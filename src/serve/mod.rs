@@ -165,6 +165,7 @@ pub async fn serve(
         .route("/runs", get(runs_page))
         .route("/runs/{id}", get(run_page))
         .route("/compare/{a}/{b}", get(compare_page))
+        .route("/matrix", get(matrix_page))
         .route("/suites/{name}/history", get(history_page))
         .route("/review", get(review_index))
         .route("/review/{batch}", get(review_item))
@@ -397,6 +398,53 @@ async fn compare_page(
         &c,
         &[],
     ))
+}
+
+#[derive(serde::Deserialize)]
+struct MatrixQuery {
+    /// Stored run ids (or unique prefixes), comma-separated.
+    runs: String,
+}
+
+/// The output matrix of stored runs: `/matrix?runs=A,B,…`. Only stored runs: an argument is
+/// looked up as a run id, never read as a file.
+async fn matrix_page(State(state): State<AppState>, Query(q): Query<MatrixQuery>) -> Response {
+    let asked: Vec<&str> = q
+        .runs
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .collect();
+    if !(2..=20).contains(&asked.len()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`runs` names 2 to 20 stored runs, comma-separated; got {}",
+                asked.len()
+            ),
+        );
+    }
+    let mut ids = Vec::with_capacity(asked.len());
+    for r in asked {
+        match state.store.find_run(r).await {
+            Ok(run) => ids.push(run.id.to_string()),
+            Err(e) => return store_error(e),
+        }
+    }
+    let (reports, streams) = match crate::workflow::matrix::open(&state.store, &ids).await {
+        Ok(x) => x,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    let built = crate::workflow::blocking(move || {
+        let refs: Vec<&crate::report::RunReport> = reports.iter().collect();
+        let m = crate::render::matrix::matrix_columns(&refs, streams)?;
+        Ok((reports, m))
+    })
+    .await;
+    match built {
+        Ok((reports, m)) => html(crate::render::html::render_matrix(&reports, &m, true)),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
 }
 
 async fn history_page(State(state): State<AppState>, Path(name): Path<String>) -> Response {

@@ -13,6 +13,7 @@ pub mod features;
 pub mod feedback;
 pub mod gate;
 pub mod history;
+pub mod matrix;
 pub mod merge;
 pub mod pairwise;
 pub mod review;

@@ -322,3 +322,77 @@ fn the_html_report_filters_in_a_real_browser() {
     );
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
 }
+
+#[test]
+fn the_output_matrix_shows_runs_side_by_side() {
+    use crate::feedback::{Server, runtime};
+    let stub = Stub::start(labeller);
+    let p = Project::base(&stub.base_url);
+    let a = p.evalgate(&["run", "support", "--out", "a.json"]).run_id();
+    let prompt = p.read("prompts/support.yaml");
+    p.write(
+        "prompts/support.yaml",
+        &prompt.replace("Label the conversation.", "Label the conversation (FLIP)."),
+    );
+    let b = p.evalgate(&["run", "support"]).run_id();
+    // A run file and a stored run, side by side.
+    let r = p.evalgate(&["report", "--matrix", "a.json", &b, "--format", "json"]);
+    r.assert_code(0);
+    let summary: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(summary["columns"][0]["run_id"], a.as_str());
+    assert_eq!(summary["columns"][1]["run_id"], b.as_str());
+    let agreement = &summary["agreement"];
+    assert_eq!(agreement["cases"], 3);
+    assert_eq!(agreement["in_every_run"], 3);
+    assert_eq!(agreement["status_differs"], 1, "{agreement}");
+    assert_eq!(
+        agreement["first"][0]["statuses"],
+        serde_json::json!(["pass", "fail"])
+    );
+    let r = p.evalgate(&["report", "--matrix", &a, &b, "--html", "matrix.html"]);
+    r.assert_code(0);
+    assert!(r.stdout.contains("output matrix of 2 runs"), "{}", r.stdout);
+    assert!(r.stdout.contains("the status differs on 1"), "{}", r.stdout);
+    let html = p.read("matrix.html");
+    let doc = parse(&html);
+    let data = doc
+        .descendants()
+        .find(|n| n.attribute("id") == Some("matrix-data"))
+        .and_then(|n| n.text())
+        .map(unpack)
+        .unwrap();
+    assert_eq!(data["id"].as_array().unwrap().len(), 3);
+    assert_eq!(data["runs"].as_array().unwrap().len(), 2);
+    assert!(!html.contains("<script>alert"));
+    // One run is not a matrix; `--out` does not go with it.
+    p.evalgate(&["report", "--matrix", &a]).assert_code(2);
+    p.evalgate(&["report", &a, &b]).assert_code(2);
+
+    // The server's /matrix: stored runs only, never a file.
+    let server = Server::start(&p, &[], &[]);
+    let url = server.url.clone();
+    runtime().block_on(async move {
+        let http = reqwest::Client::new();
+        let r = http
+            .get(format!("{url}/matrix?runs={a},{b}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let body = r.text().await.unwrap();
+        parse(&body);
+        assert!(body.contains(&format!(r#"href="/runs/{a}""#)));
+        for bad in ["a.json,a.json", &a] {
+            let r = http
+                .get(format!("{url}/matrix?runs={bad}"))
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                r.status() == 404 || r.status() == 400,
+                "{bad}: {}",
+                r.status()
+            );
+        }
+    });
+}

@@ -30,11 +30,20 @@ pub async fn print(
 }
 
 pub async fn run(root: &Path, args: ReportArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+    if args.matrix {
+        return matrix(root, args, printer).await;
+    }
+    let [run_id] = args.runs.as_slice() else {
+        return Err(Error::usage(
+            format!("`report` takes one run, got {}", args.runs.len()),
+            Some("`evalgate report --matrix RUN RUN …` shows several runs side by side".into()),
+        ));
+    };
     let store = super::open_store(root).await?;
-    print(&store, &args.run, args.format, args.out.as_deref(), printer).await?;
+    print(&store, run_id, args.format, args.out.as_deref(), printer).await?;
     if let Some(path) = &args.html {
         // The cases read one at a time into the page's columns, the run never held whole.
-        let run = crate::workflow::run_cases(&store, &args.run).await?;
+        let run = crate::workflow::run_cases(&store, run_id).await?;
         let report = run.report(&store).await?;
         let cases = run.cases;
         let (report, columns) = crate::workflow::blocking(move || {
@@ -46,6 +55,41 @@ pub async fn run(root: &Path, args: ReportArgs, printer: &Printer) -> Result<Exi
         super::write_html(path, &html, printer)?;
     }
     store.close().await;
+    Ok(ExitStatus::Ok)
+}
+
+/// `report --matrix`: the runs side by side, each read case by case in case id order.
+async fn matrix(root: &Path, args: ReportArgs, printer: &Printer) -> Result<ExitStatus, Error> {
+    if args.runs.len() < 2 {
+        return Err(Error::usage(
+            "`report --matrix` takes two or more runs",
+            Some("evalgate report --matrix RUN_A RUN_B".into()),
+        ));
+    }
+    if args.out.is_some() {
+        return Err(Error::usage(
+            "`--out` writes one run's file; it does not go with `--matrix`",
+            None,
+        ));
+    }
+    let store = super::open_store(root).await?;
+    let (reports, streams) = crate::workflow::matrix::open(&store, &args.runs).await?;
+    let (reports, m) = crate::workflow::blocking(move || {
+        let refs: Vec<&crate::report::RunReport> = reports.iter().collect();
+        let m = crate::render::matrix::matrix_columns(&refs, streams)?;
+        Ok((reports, m))
+    })
+    .await?;
+    store.close().await;
+    let summary = crate::render::matrix::MatrixSummary::of(&reports, &m, 20);
+    match args.format {
+        Format::Terminal => printer.data(&crate::render::terminal::render_output_matrix(&summary)),
+        Format::Json => printer.data(&serde_json::to_string_pretty(&summary).unwrap_or_default()),
+    }
+    if let Some(path) = &args.html {
+        let html = crate::render::html::render_matrix(&reports, &m, false)?;
+        super::write_html(path, &html, printer)?;
+    }
     Ok(ExitStatus::Ok)
 }
 
