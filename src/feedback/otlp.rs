@@ -26,6 +26,9 @@ use super::{Event, Interaction, Signal, SignalKind, Tokens};
 /// The prefix of an interaction's event id made from a span.
 pub const EVENT_ID_PREFIX: &str = "otel-";
 
+/// The id of the context chunk that holds a span's system instructions.
+pub const SYSTEM_CHUNK: &str = "system_instructions";
+
 /// GenAI operations that generate no text to evaluate: their spans are ignored.
 pub const NOT_GENERATIONS: &[&str] = &["embeddings", "execute_tool", "create_agent", "retrieval"];
 
@@ -74,7 +77,8 @@ pub struct SpanEvents {
 /// A span that was refused, and why.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refused {
-    /// `trace id/span id` as sent (hex), or the span's place in the request.
+    /// `trace id/span id` (hex), or the span's place in the request and its name when its
+    /// ids are not ids.
     pub span: String,
     pub reason: String,
 }
@@ -201,7 +205,7 @@ pub fn map(request: &ExportTraceServiceRequest) -> Mapped {
                     Outcome::NotGenAi => out.not_genai += 1,
                     Outcome::NotGeneration => out.not_generation += 1,
                     Outcome::Refused(reason) => out.refused.push(Refused {
-                        span: if span.trace_id.is_empty() && span.span_id.is_empty() {
+                        span: if span.trace_id.len() != 16 || span.span_id.len() != 8 {
                             format!("#{} (`{}`)", out.spans, span.name)
                         } else {
                             format!("{}/{}", hex(&span.trace_id), hex(&span.span_id))
@@ -364,7 +368,7 @@ fn interaction(
         model,
         params: params(attrs),
         vars,
-        context: Vec::new(),
+        context: content.context(),
         output: content.output(),
         latency_ms,
         tokens,
@@ -506,6 +510,9 @@ fn redact(i: &mut Interaction) {
     }
     for v in i.vars.values_mut() {
         redact_value(v);
+    }
+    for c in &mut i.context {
+        c.text = r(&c.text);
     }
     if let Some(p) = &mut i.params {
         for v in p.values_mut() {
@@ -801,13 +808,11 @@ impl Content {
     }
 
     /// The interaction's variables: `input` (the last user message, or the prompt of a text
-    /// completion), `system` (the instructions, when there are some) and `messages` (every
-    /// message but the instructions, when there is more than one: a conversation).
+    /// completion) and `messages` (every message but the instructions, when there is more
+    /// than one: a conversation). The instructions are not an input: they belong to the
+    /// prompt (see `context`).
     fn vars(&self) -> Map<String, Value> {
         let mut vars = Map::new();
-        if !self.system.is_empty() {
-            vars.insert("system".into(), self.system.join("\n").into());
-        }
         let last_user = self
             .input
             .iter()
@@ -828,6 +833,21 @@ impl Content {
             );
         }
         vars
+    }
+
+    /// The system instructions, as a context chunk with the id `system_instructions`: what the
+    /// model was given besides the inputs. They are kept out of `vars`, which triage reads
+    /// as the input text (the same instructions on every call would make every input look
+    /// alike) and which `promote` turns into a golden case's inputs.
+    fn context(&self) -> Vec<super::ContextChunk> {
+        if self.system.is_empty() {
+            return Vec::new();
+        }
+        vec![super::ContextChunk {
+            id: Some(SYSTEM_CHUNK.to_string()),
+            text: self.system.join("\n"),
+            score: None,
+        }]
     }
 
     /// The answer: the text of the first choice; a choice that only calls tools is its calls
@@ -1234,7 +1254,9 @@ mod tests {
         assert_eq!(i.prompt, "support-bot/chat");
         assert_eq!(i.model.as_deref(), Some("gpt-4o-mini-2024-07-18"));
         assert_eq!(i.output, "Sure, I can");
-        assert_eq!(i.vars["system"], "You are terse.");
+        assert_eq!(i.context[0].text, "You are terse.");
+        assert_eq!(i.context[0].id.as_deref(), Some(SYSTEM_CHUNK));
+        assert!(!i.vars.contains_key("system"));
         assert_eq!(i.vars["input"], "Refund my order, key [redacted]");
         assert!(!i.vars.contains_key("messages"));
         assert_eq!(i.params.as_ref().unwrap()["max_tokens"], 200);
@@ -1290,7 +1312,7 @@ mod tests {
         assert_eq!(i.prompt, "weather");
         assert_eq!(i.prompt_version.as_deref(), Some("1a2b3c4d"));
         assert_eq!(i.output, "It is rainy.");
-        assert_eq!(i.vars["system"], "Be kind.");
+        assert_eq!(i.context[0].text, "Be kind.");
         assert_eq!(i.vars["input"], "Weather in Paris?");
         let msgs = i.vars["messages"].as_array().unwrap();
         assert_eq!(msgs.len(), 3);
@@ -1378,7 +1400,7 @@ mod tests {
         assert_eq!(i.prompt, "support-bot/text_completion");
         assert!(
             refusals(&m.refused, m.spans)
-                .starts_with("2 of 5 spans refused: span 010203/0606060606060606: its trace id")
+                .starts_with("2 of 5 spans refused: span #3 (`chat gpt-4o-mini`): its trace id")
         );
     }
 

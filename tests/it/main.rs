@@ -13,6 +13,7 @@ mod history;
 mod html;
 mod init;
 mod judge;
+mod otlp;
 mod resilience;
 mod review;
 mod run;
