@@ -181,12 +181,12 @@ impl Content {
             match e.name.as_str() {
                 "gen_ai.content.prompt" => {
                     if let Some(v) = body.get("gen_ai.prompt") {
-                        out.input = messages(&structured(v), "user");
+                        out.input = messages(&as_messages(v), "user");
                     }
                 }
                 "gen_ai.content.completion" => {
                     if let Some(v) = body.get("gen_ai.completion") {
-                        out.output = choices(&structured(v));
+                        out.output = choices(&as_messages(v));
                     }
                 }
                 _ => {}
@@ -275,11 +275,11 @@ impl Content {
             system: Vec::new(),
             input: attrs
                 .get("gen_ai.prompt")
-                .map(|v| messages(&structured(v), "user"))
+                .map(|v| messages(&as_messages(v), "user"))
                 .unwrap_or_default(),
             output: attrs
                 .get("gen_ai.completion")
-                .map(|v| choices(&structured(v)))
+                .map(|v| choices(&as_messages(v)))
                 .unwrap_or_default(),
         }
     }
@@ -363,13 +363,15 @@ fn message(v: &Value, default_role: &str) -> Option<Message> {
                     read_part(p, &mut m, &mut texts);
                 }
             }
-            match o.get("content").map(structured) {
-                Some(Value::String(s)) => texts.push(s),
-                Some(Value::Array(parts)) => {
-                    for p in &parts {
+            // A content that is text stays the text as written (an answer in JSON is
+            // still the model's answer), unless it is a list of parts written as JSON.
+            match o.get("content") {
+                Some(v) if parts(v).is_some() => {
+                    for p in &parts(v).unwrap_or_default() {
                         read_part(p, &mut m, &mut texts);
                     }
                 }
+                Some(Value::String(s)) => texts.push(s.clone()),
                 Some(Value::Null) | None => {}
                 Some(other) => texts.push(other.to_string()),
             }
@@ -389,6 +391,42 @@ fn message(v: &Value, default_role: &str) -> Option<Message> {
         other => m.content = other.to_string(),
     }
     (!m.is_empty() || m.tool_call_id.is_some()).then_some(m)
+}
+
+/// A list of message parts: an array (or JSON text of one) whose items are strings or
+/// objects with a `type`, `text` or `content`.
+fn parts(v: &Value) -> Option<Vec<Value>> {
+    match structured(v) {
+        Value::Array(items)
+            if !items.is_empty()
+                && items.iter().all(|p| {
+                    p.is_string()
+                        || ["type", "text", "content"]
+                            .iter()
+                            .any(|k| p.get(*k).is_some())
+                }) =>
+        {
+            Some(items)
+        }
+        _ => None,
+    }
+}
+
+/// A value that holds messages: JSON text of messages (objects with a `role`, `content`,
+/// `parts` or `message`, or a list of them) is read as such; any other text is one message.
+fn as_messages(v: &Value) -> Value {
+    let is_message = |m: &Value| {
+        ["role", "content", "parts", "message"]
+            .iter()
+            .any(|k| m.get(*k).is_some())
+    };
+    match structured(v) {
+        Value::Array(items) if !items.is_empty() && items.iter().all(is_message) => {
+            Value::Array(items)
+        }
+        m @ Value::Object(_) if is_message(&m) => m,
+        _ => v.clone(),
+    }
 }
 
 /// One part of a message: text (`text`, `reasoning` is left out), a tool call, a tool's answer.

@@ -778,6 +778,43 @@ mod tests {
     }
 
     #[test]
+    fn answers_and_questions_in_json_stay_as_written() {
+        let answer = r#"{"intent": "bug", "escalation_risk": 4}"#;
+        let events = span(
+            9,
+            vec![kv("gen_ai.operation.name", s("chat"))],
+            vec![
+                event("gen_ai.user.message", vec![kv("content", s("[1, 2, 3]"))]),
+                event(
+                    "gen_ai.choice",
+                    vec![kv(
+                        "message",
+                        s(&json!({"role": "assistant", "content": answer}).to_string()),
+                    )],
+                ),
+            ],
+        );
+        let m = map(&request(vec![events]));
+        let i = only(&m);
+        assert_eq!(i.output, answer);
+        assert_eq!(i.vars["input"], "[1, 2, 3]");
+        let plain = span(
+            10,
+            vec![
+                kv("gen_ai.request.model", s("m")),
+                kv("gen_ai.prompt", s("Label: the export is broken")),
+                kv("gen_ai.completion", s(answer)),
+            ],
+            vec![],
+        );
+        let m = map(&request(vec![plain]));
+        let i = only(&m);
+        assert_eq!(i.output, answer);
+        assert_eq!(i.vars["input"], "Label: the export is broken");
+        assert_eq!(i.prompt, "support-bot/chat");
+    }
+
+    #[test]
     fn other_spans_are_counted_and_bad_ones_refused() {
         let http = span(4, vec![kv("http.request.method", s("POST"))], vec![]);
         let embeddings = span(
