@@ -294,6 +294,26 @@ fn traces_become_interactions(database_url: Option<String>) {
         let a = post(url, first.encode_to_vec(), "text/plain", None, Some(TOKEN)).await;
         assert_eq!(a.status, 415);
         assert!(a.json()["error"].as_str().unwrap().contains("application/x-protobuf"));
+        let from_a_page = reqwest::Client::new()
+            .post(format!("{url}/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .header("origin", "http://evil.example")
+            .bearer_auth(TOKEN)
+            .body(first.encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(from_a_page.status(), 403);
+        // Protobuf is for traces only.
+        let r = reqwest::Client::new()
+            .post(format!("{url}/v1/interactions"))
+            .header("content-type", "application/x-protobuf")
+            .bearer_auth(TOKEN)
+            .body(first.encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 415);
 
         // Protobuf: two chat spans stored; an HTTP span and an embeddings span ignored.
         let a = protobuf(url, &first).await;
