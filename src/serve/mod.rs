@@ -928,79 +928,20 @@ async fn traces(
     if let Some(refused) = unauthorized(&state, &headers) {
         return refused;
     }
-    let fail = |status: StatusCode, code: i32, message: String| {
-        otlp_answer(status, encoding, otlp::status(code, &message, encoding))
-    };
-    let too_large = |what: &str| {
-        fail(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            otlp::code::RESOURCE_EXHAUSTED,
-            format!(
-                "{what} is over the limit of {} bytes: export smaller batches (the batch span processor's `max_export_batch_size`) or start the server with a larger --max-body-bytes",
-                state.max_body_bytes
-            ),
-        )
-    };
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return too_large("the body");
-        }
-        Err(rejection) => {
-            return fail(
-                rejection.status(),
-                otlp::code::INVALID_ARGUMENT,
-                rejection.body_text(),
-            );
-        }
-    };
-    let body = match decoded(&headers, body, state.max_body_bytes) {
-        Ok(b) => b,
-        Err(Undecodable::Coding(coding)) => {
-            return error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "`Content-Encoding: {coding}` is not supported: send the body as it is or gzip-compressed"
-                ),
-            );
-        }
-        Err(Undecodable::TooLarge) => return too_large("the decompressed body"),
-        Err(Undecodable::Bad(why)) => {
-            return fail(StatusCode::BAD_REQUEST, otlp::code::INVALID_ARGUMENT, why);
-        }
-    };
-    if encoding == otlp::Encoding::Json
-        && let Some(at) = crate::config::guard::json_too_deep(&body, MAX_JSON_DEPTH)
-    {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            otlp::code::INVALID_ARGUMENT,
-            format!("the body nests more than {MAX_JSON_DEPTH} levels deep (at byte {at})"),
-        );
-    }
-    let mapped = match otlp::read(&body, encoding) {
+    let mapped = match read_traces(&headers, body, encoding, state.max_body_bytes) {
         Ok(m) => m,
-        Err(why) => return fail(StatusCode::BAD_REQUEST, otlp::code::INVALID_ARGUMENT, why),
+        Err(refused) => return *refused,
     };
-    if mapped.spans > MAX_EVENTS as u64 {
-        return fail(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            otlp::code::RESOURCE_EXHAUSTED,
-            format!(
-                "{} spans in one request, over the limit of {MAX_EVENTS}: export smaller batches",
-                mapped.spans
-            ),
-        );
-    }
     let stored = match store_spans(&state, mapped.interactions).await {
         Ok(s) => s,
         Err(why) => {
-            return fail(
+            let message = format!(
+                "not every span could be stored: {why}; export them again (a span stored already is kept once)"
+            );
+            return otlp_answer(
                 StatusCode::SERVICE_UNAVAILABLE,
-                otlp::code::UNAVAILABLE,
-                format!(
-                    "not every span could be stored: {why}; export them again (a span stored already is kept once)"
-                ),
+                encoding,
+                otlp::status(otlp::code::UNAVAILABLE, &message, encoding),
             );
         }
     };
@@ -1031,6 +972,77 @@ async fn traces(
         resp.headers_mut().insert(SPANS_HEADER, v);
     }
     resp
+}
+
+/// The spans of an export body: within the size limits (as sent and decompressed), gunzipped,
+/// decoded and mapped; else the error answer (400, 413 or 415).
+fn read_traces(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    encoding: otlp::Encoding,
+    limit: usize,
+) -> Result<otlp::Mapped, Box<Response>> {
+    let fail = |status: StatusCode, code: i32, message: String| {
+        Box::new(otlp_answer(
+            status,
+            encoding,
+            otlp::status(code, &message, encoding),
+        ))
+    };
+    let too_large = |what: &str| {
+        fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            otlp::code::RESOURCE_EXHAUSTED,
+            format!(
+                "{what} is over the limit of {limit} bytes: export smaller batches (the batch span processor's `max_export_batch_size`) or start the server with a larger --max-body-bytes"
+            ),
+        )
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(too_large("the body"));
+        }
+        Err(rejection) => {
+            return Err(fail(
+                rejection.status(),
+                otlp::code::INVALID_ARGUMENT,
+                rejection.body_text(),
+            ));
+        }
+    };
+    let body = decoded(headers, body, limit).map_err(|e| match e {
+        Undecodable::Coding(coding) => Box::new(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "`Content-Encoding: {coding}` is not supported: send the body as it is or gzip-compressed"
+            ),
+        )),
+        Undecodable::TooLarge => too_large("the decompressed body"),
+        Undecodable::Bad(why) => fail(StatusCode::BAD_REQUEST, otlp::code::INVALID_ARGUMENT, why),
+    })?;
+    if encoding == otlp::Encoding::Json
+        && let Some(at) = crate::config::guard::json_too_deep(&body, MAX_JSON_DEPTH)
+    {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            otlp::code::INVALID_ARGUMENT,
+            format!("the body nests more than {MAX_JSON_DEPTH} levels deep (at byte {at})"),
+        ));
+    }
+    let mapped = otlp::read(&body, encoding)
+        .map_err(|why| fail(StatusCode::BAD_REQUEST, otlp::code::INVALID_ARGUMENT, why))?;
+    if mapped.spans > MAX_EVENTS as u64 {
+        return Err(fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            otlp::code::RESOURCE_EXHAUSTED,
+            format!(
+                "{} spans in one request, over the limit of {MAX_EVENTS}: export smaller batches",
+                mapped.spans
+            ),
+        ));
+    }
+    Ok(mapped)
 }
 
 /// The header of a `/v1/traces` answer that says what became of the spans.

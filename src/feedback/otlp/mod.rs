@@ -298,14 +298,8 @@ fn time(nanos: u64) -> Option<String> {
     )
 }
 
-fn interaction(
-    span: &Span,
-    resource: &Map<String, Value>,
-    attrs: &Map<String, Value>,
-    operation: Option<String>,
-    model: Option<String>,
-    content: Content,
-) -> Result<SpanEvents, String> {
+/// A span's interaction id and start time, if its ids and start time are valid.
+fn provenance(span: &Span) -> Result<(String, String), String> {
     if span.trace_id.len() != 16 || span.trace_id.iter().all(|b| *b == 0) {
         return Err(format!(
             "its trace id is not 16 bytes other than all zeros (got {} bytes)",
@@ -324,7 +318,18 @@ fn interaction(
             span.start_time_unix_nano
         ));
     };
-    let event_id = event_id(&span.trace_id, &span.span_id);
+    Ok((event_id(&span.trace_id, &span.span_id), timestamp))
+}
+
+fn interaction(
+    span: &Span,
+    resource: &Map<String, Value>,
+    attrs: &Map<String, Value>,
+    operation: Option<String>,
+    model: Option<String>,
+    content: Content,
+) -> Result<SpanEvents, String> {
+    let (event_id, timestamp) = provenance(span)?;
     let operation = operation.unwrap_or_else(|| "chat".to_string());
     let service = text(resource, "service.name").or_else(|| text(attrs, "service.name"));
     let prompt = text(attrs, "evalgate.prompt.name")
@@ -347,15 +352,6 @@ fn interaction(
     let latency_ms = (span.end_time_unix_nano >= span.start_time_unix_nano
         && span.end_time_unix_nano > 0)
         .then(|| (span.end_time_unix_nano - span.start_time_unix_nano) as f64 / 1e6);
-    let tokens = match (
-        int(attrs, "gen_ai.usage.input_tokens")
-            .or_else(|| int(attrs, "gen_ai.usage.prompt_tokens")),
-        int(attrs, "gen_ai.usage.output_tokens")
-            .or_else(|| int(attrs, "gen_ai.usage.completion_tokens")),
-    ) {
-        (Some(input), Some(output)) => Some(Tokens { input, output }),
-        _ => None,
-    };
     let tags = tags(
         span,
         resource,
@@ -375,34 +371,51 @@ fn interaction(
         context: content.context(),
         output: content.output(),
         latency_ms,
-        tokens,
+        tokens: tokens(attrs),
         tags,
     };
     redact(&mut interaction);
     let mut events = vec![Event::Interaction(interaction)];
     let ended = time(span.end_time_unix_nano)
         .unwrap_or_else(|| time(span.start_time_unix_nano).unwrap_or_default());
-    for (name, reason) in finish_signals(&finish_reasons) {
-        events.push(Event::Signal(Signal {
-            event_id: format!("{event_id}-{name}"),
-            interaction_id: event_id.clone(),
-            timestamp: ended.clone(),
-            kind: SignalKind::Operational,
-            name: name.to_string(),
-            value: Some(Value::String(crate::secrets::redact(&reason))),
-            edited_output: None,
-            comment: Some(format!(
-                "the model's finish reason was `{}`",
-                crate::secrets::redact(&reason)
-            )),
-        }));
-    }
+    events.extend(
+        finish_signals(&finish_reasons)
+            .into_iter()
+            .map(|(name, reason)| finish_signal(&event_id, &ended, name, &reason)),
+    );
     for e in &events {
         e.check()?;
     }
     Ok(SpanEvents {
         interaction_id: event_id,
         events,
+    })
+}
+
+/// The token counts, when both are there.
+fn tokens(attrs: &Map<String, Value>) -> Option<Tokens> {
+    let input = int(attrs, "gen_ai.usage.input_tokens")
+        .or_else(|| int(attrs, "gen_ai.usage.prompt_tokens"));
+    let output = int(attrs, "gen_ai.usage.output_tokens")
+        .or_else(|| int(attrs, "gen_ai.usage.completion_tokens"));
+    Some(Tokens {
+        input: input?,
+        output: output?,
+    })
+}
+
+/// The operational signal `name` about interaction `event_id`, for a finish reason.
+fn finish_signal(event_id: &str, at: &str, name: &str, reason: &str) -> Event {
+    let reason = crate::secrets::redact(reason);
+    Event::Signal(Signal {
+        event_id: format!("{event_id}-{name}"),
+        interaction_id: event_id.to_string(),
+        timestamp: at.to_string(),
+        kind: SignalKind::Operational,
+        name: name.to_string(),
+        comment: Some(format!("the model's finish reason was `{reason}`")),
+        value: Some(Value::String(reason)),
+        edited_output: None,
     })
 }
 
