@@ -4,6 +4,7 @@
 //! is stored (once, however often a span is sent), on SQLite and PostgreSQL; and the spans
 //! of the official OpenTelemetry Python SDK's OTLP/HTTP exporter, triaged and promoted.
 
+use evalgate::serve::SPANS_HEADER;
 use std::io::Write;
 use std::process::Command;
 
@@ -667,4 +668,309 @@ fn the_python_sdk_s_spans_are_triaged_and_promoted() {
             .unwrap()
             .contains(&json!("service:support-bot"))
     );
+}
+
+mod generated {
+    //! Generated exports posted to `/v1/traces` (proptest): spans with any ids, times and
+    //! attributes (GenAI keys with values of every type, nested, JSON or not), as protobuf or
+    //! OTLP JSON, gzipped or not, and mutated bytes. The answer is always a documented one
+    //! (200, 400 or 413; never a 5xx), in bounded time, and the server stops cleanly.
+
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::KeyValueList;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    use std::time::Duration;
+
+    const KEYS: &[&str] = &[
+        "gen_ai.operation.name",
+        "gen_ai.system",
+        "gen_ai.provider.name",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "gen_ai.request.temperature",
+        "gen_ai.request.max_tokens",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.prompt_tokens",
+        "gen_ai.response.finish_reasons",
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.prompt",
+        "gen_ai.completion",
+        "gen_ai.prompt.0.content",
+        "gen_ai.prompt.1.role",
+        "gen_ai.completion.0.content",
+        "gen_ai.completion.0.finish_reason",
+        "gen_ai.completion.0.tool_calls.3.arguments",
+        "gen_ai.conversation.id",
+        "gen_ai.agent.name",
+        "gen_ai.event.content",
+        "evalgate.vars",
+        "evalgate.prompt.name",
+        "evalgate.tags",
+        "content",
+        "message",
+        "index",
+        "finish_reason",
+        "role",
+        "parts",
+        "tool_calls",
+        "session.id",
+        "error.type",
+        "service.name",
+        "http.route",
+    ];
+
+    const EVENTS: &[&str] = &[
+        "gen_ai.system.message",
+        "gen_ai.user.message",
+        "gen_ai.assistant.message",
+        "gen_ai.tool.message",
+        "gen_ai.choice",
+        "gen_ai.content.prompt",
+        "gen_ai.content.completion",
+        "gen_ai.client.inference.operation.details",
+        "exception",
+    ];
+
+    const TEXTS: &[&str] = &[
+        "",
+        "chat",
+        "embeddings",
+        "length",
+        "content_filter",
+        "hello",
+        "\u{0}",
+        "sk-proj-ABCDEFGH12345678",
+        "[1, 2]",
+        "{\"role\": \"user\", \"content\": \"hi\"}",
+        "[{\"role\": \"user\", \"parts\": [{\"type\": \"text\", \"content\": \"q\"}]}]",
+        "[{\"type\": \"tool_call\", \"name\": \"f\", \"arguments\": \"{\\\"a\\\": 1}\"}]",
+        "{\"ticket\": \"T-1\"}",
+        "[[[[[[[[[[1]]]]]]]]]]",
+        "{\"message\": {\"content\": null}}",
+        "🙂é",
+    ];
+
+    fn any_value() -> impl Strategy<Value = AnyValue> {
+        let leaf = prop_oneof![
+            prop::sample::select(TEXTS).prop_map(|s| any_value::Value::StringValue(s.into())),
+            ".{0,40}".prop_map(any_value::Value::StringValue),
+            any::<i64>().prop_map(any_value::Value::IntValue),
+            prop_oneof![
+                any::<f64>(),
+                Just(f64::NAN),
+                Just(f64::INFINITY),
+                Just(-0.0)
+            ]
+            .prop_map(any_value::Value::DoubleValue),
+            any::<bool>().prop_map(any_value::Value::BoolValue),
+            prop::collection::vec(any::<u8>(), 0..8).prop_map(any_value::Value::BytesValue),
+        ]
+        .prop_map(|v| AnyValue { value: Some(v) });
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(|values| AnyValue {
+                    value: Some(any_value::Value::ArrayValue(ArrayValue { values }))
+                }),
+                prop::collection::vec((prop::sample::select(KEYS), inner), 0..4).prop_map(|kvs| {
+                    AnyValue {
+                        value: Some(any_value::Value::KvlistValue(KeyValueList {
+                            values: kvs
+                                .into_iter()
+                                .map(|(k, v)| KeyValue {
+                                    key: k.into(),
+                                    value: Some(v),
+                                    ..KeyValue::default()
+                                })
+                                .collect(),
+                        })),
+                    }
+                }),
+            ]
+        })
+    }
+
+    fn attributes() -> impl Strategy<Value = Vec<KeyValue>> {
+        prop::collection::vec(
+            (
+                prop_oneof![
+                    4 => prop::sample::select(KEYS).prop_map(str::to_string),
+                    1 => "[a-z_.0-9]{0,12}",
+                ],
+                prop::option::of(any_value()),
+            ),
+            0..8,
+        )
+        .prop_map(|kvs| {
+            kvs.into_iter()
+                .map(|(key, value)| KeyValue {
+                    key,
+                    value,
+                    ..KeyValue::default()
+                })
+                .collect()
+        })
+    }
+
+    fn spans() -> impl Strategy<Value = Vec<Span>> {
+        let event = (prop::sample::select(EVENTS), attributes()).prop_map(|(name, attributes)| {
+            span::Event {
+                time_unix_nano: START,
+                name: name.into(),
+                attributes,
+                dropped_attributes_count: 0,
+            }
+        });
+        let one = (
+            prop_oneof![4 => Just(16usize), 1 => 0usize..20],
+            prop_oneof![4 => Just(8usize), 1 => 0usize..12],
+            any::<u8>(),
+            prop_oneof![Just(START), any::<u64>(), Just(0u64)],
+            prop_oneof![Just(START + 1_000), any::<u64>(), Just(0u64)],
+            attributes(),
+            prop::collection::vec(event, 0..4),
+            any::<i32>(),
+        )
+            .prop_map(
+                |(trace_len, span_len, byte, start, end, attributes, events, status)| Span {
+                    trace_id: vec![byte; trace_len],
+                    span_id: vec![byte.wrapping_add(1); span_len],
+                    name: "generated".into(),
+                    start_time_unix_nano: start,
+                    end_time_unix_nano: end,
+                    attributes,
+                    events,
+                    status: Some(opentelemetry_proto::tonic::trace::v1::Status {
+                        message: String::new(),
+                        code: status % 3,
+                    }),
+                    ..Span::default()
+                },
+            );
+        prop::collection::vec(one, 0..6)
+    }
+
+    /// A body: the export as protobuf or OTLP JSON, maybe gzipped, maybe with bytes changed.
+    #[derive(Debug, Clone)]
+    struct Body {
+        bytes: Vec<u8>,
+        json: bool,
+        gzip: bool,
+    }
+
+    fn bodies() -> impl Strategy<Value = Body> {
+        (
+            spans(),
+            any::<bool>(),
+            any::<bool>(),
+            // Most bodies intact (so the mapping is reached), some with bytes changed or cut.
+            prop_oneof![
+                3 => Just(Vec::new()),
+                1 => prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..3),
+            ],
+            prop::option::weighted(0.15, any::<prop::sample::Index>()),
+        )
+            .prop_map(|(spans, json, gzip, flips, cut)| {
+                let req = request(spans);
+                let mut bytes = if json {
+                    serde_json::to_vec(&req).unwrap()
+                } else {
+                    req.encode_to_vec()
+                };
+                for (at, b) in flips {
+                    if !bytes.is_empty() {
+                        let i = at.index(bytes.len());
+                        bytes[i] = b;
+                    }
+                }
+                if let Some(at) = cut.filter(|_| !bytes.is_empty()) {
+                    bytes.truncate(at.index(bytes.len()));
+                }
+                let bytes = if gzip { super::gzip(&bytes) } else { bytes };
+                Body { bytes, json, gzip }
+            })
+    }
+
+    #[test]
+    fn generated_exports_get_documented_answers() {
+        let p = Project::empty();
+        let server = Server::start(&p, &["--max-body-bytes", "65536"], &[]);
+        let url = server.url.clone();
+        let rt = runtime();
+        let _in_runtime = rt.enter();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let cases = std::cell::Cell::new(0usize);
+        // Answers 200, and of those the ones that stored an interaction.
+        let (ok, stored) = (std::cell::Cell::new(0usize), std::cell::Cell::new(0usize));
+        TestRunner::new(Config {
+            cases: 300,
+            failure_persistence: None,
+            ..Config::default()
+        })
+        .run(&bodies(), |body| {
+            cases.set(cases.get() + 1);
+            let mut r = http
+                .post(format!("{url}/v1/traces"))
+                .header(
+                    "content-type",
+                    if body.json {
+                        "application/json"
+                    } else {
+                        "application/x-protobuf"
+                    },
+                )
+                .body(body.bytes.clone());
+            if body.gzip {
+                r = r.header("content-encoding", "gzip");
+            }
+            let resp = rt
+                .block_on(r.send())
+                .map_err(|e| TestCaseError::fail(format!("no answer: {e}")))?;
+            let status = resp.status().as_u16();
+            let spans = resp
+                .headers()
+                .get(SPANS_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let bytes = rt.block_on(resp.bytes()).unwrap_or_default();
+            prop_assert!(
+                [200, 400, 413].contains(&status),
+                "{status} for {body:?}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+            if status == 200 {
+                ok.set(ok.get() + 1);
+                if !spans.contains("stored=0") {
+                    stored.set(stored.get() + 1);
+                }
+                if !body.json {
+                    prop_assert!(ExportTraceServiceResponse::decode(&bytes[..]).is_ok());
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(cases.get(), 300);
+        // The generator reaches the mapping, not only the decoder.
+        assert!(
+            ok.get() > 60 && stored.get() > 20,
+            "{} answered 200, {} stored something",
+            ok.get(),
+            stored.get()
+        );
+        let health = rt
+            .block_on(http.get(format!("{url}/healthz")).send())
+            .unwrap()
+            .status();
+        assert_eq!(health, 200);
+        let (code, log) = server.stop_with_log();
+        assert_eq!(code, 0, "{log}");
+    }
 }

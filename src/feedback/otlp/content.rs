@@ -198,8 +198,11 @@ impl Content {
     /// `gen_ai.prompt.N.role` / `.content` / `.tool_call_id` and `gen_ai.completion.N.role` /
     /// `.content` / `.finish_reason` / `.tool_calls.M.name` / `.arguments` (OpenLLMetry).
     fn indexed(attrs: &Map<String, Value>) -> Content {
-        let mut input = std::collections::BTreeMap::<usize, Message>::new();
-        let mut output = std::collections::BTreeMap::<usize, Choice>::new();
+        use std::collections::BTreeMap;
+        let mut input = BTreeMap::<usize, Message>::new();
+        let mut output = BTreeMap::<usize, Choice>::new();
+        // (input?, message, call) → the call's fields; sparse, whatever the indices say.
+        let mut calls = BTreeMap::<(bool, usize, usize), Map<String, Value>>::new();
         for (key, value) in attrs {
             let (is_input, rest) = if let Some(r) = key.strip_prefix("gen_ai.prompt.") {
                 (true, r)
@@ -237,19 +240,34 @@ impl Content {
                         continue;
                     };
                     let Ok(m) = m.parse::<usize>() else { continue };
-                    while msg.tool_calls.len() <= m {
-                        msg.tool_calls.push(Value::Object(Map::new()));
-                    }
-                    if let Value::Object(call) = &mut msg.tool_calls[m] {
-                        call.insert(what.to_string(), Value::String(value));
-                    }
+                    let arguments = if what == "arguments" {
+                        structured(&Value::String(value))
+                    } else {
+                        Value::String(value)
+                    };
+                    calls
+                        .entry((is_input, n, m))
+                        .or_default()
+                        .insert(what.to_string(), arguments);
                 }
             }
         }
+        for ((is_input, n, _), call) in calls {
+            let msg = if is_input {
+                input.get_mut(&n)
+            } else {
+                output.get_mut(&n).map(|c| &mut c.message)
+            };
+            if let Some(msg) = msg {
+                msg.tool_calls.push(Value::Object(call));
+            }
+        }
+        let keep = |m: &Message| !m.is_empty() || m.tool_call_id.is_some();
         Content {
             system: Vec::new(),
             input: input
                 .into_values()
+                .filter(keep)
                 .map(|mut m| {
                     if m.role.is_empty() {
                         m.role = "user".into();
@@ -259,6 +277,7 @@ impl Content {
                 .collect(),
             output: output
                 .into_values()
+                .filter(|c| keep(&c.message) || c.finish_reason.is_some())
                 .map(|mut c| {
                     if c.message.role.is_empty() {
                         c.message.role = "assistant".into();

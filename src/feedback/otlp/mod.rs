@@ -36,6 +36,9 @@ pub const SYSTEM_CHUNK: &str = "system_instructions";
 /// GenAI operations that generate no text to evaluate: their spans are ignored.
 pub const NOT_GENERATIONS: &[&str] = &["embeddings", "execute_tool", "create_agent", "retrieval"];
 
+/// The deepest nesting of an event made from a span: the API's limit for any event.
+pub const MAX_DEPTH: usize = 64;
+
 /// Most reasons of refused spans quoted in an answer (the rest are counted).
 const REASONS_SHOWN: usize = 5;
 
@@ -385,6 +388,12 @@ fn interaction(
     );
     for e in &events {
         e.check()?;
+        let body = serde_json::to_vec(e).unwrap_or_default();
+        if crate::config::guard::json_too_deep(&body, MAX_DEPTH).is_some() {
+            return Err(format!(
+                "its values nest more than {MAX_DEPTH} levels deep, as no event may"
+            ));
+        }
     }
     Ok(SpanEvents {
         interaction_id: event_id,
@@ -825,6 +834,41 @@ mod tests {
         assert_eq!(i.output, answer);
         assert_eq!(i.vars["input"], "Label: the export is broken");
         assert_eq!(i.prompt, "support-bot/chat");
+    }
+
+    #[test]
+    fn hostile_indices_and_depths_are_harmless() {
+        let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        let hostile = span(
+            11,
+            vec![
+                kv("gen_ai.request.model", s("m")),
+                kv("gen_ai.completion.0.content", s("ok")),
+                kv("gen_ai.completion.0.tool_calls.99999999999.name", s("f")),
+                kv("gen_ai.prompt.18446744073709551615.content", s("last")),
+                kv("gen_ai.prompt.7.unknown", s("nothing")),
+            ],
+            vec![],
+        );
+        let too_deep = span(
+            12,
+            vec![
+                kv("gen_ai.request.model", s("m")),
+                kv("evalgate.vars", s(&format!("{{\"v\": {deep}}}"))),
+            ],
+            vec![],
+        );
+        let m = map(&request(vec![hostile, too_deep]));
+        let i = only(&m);
+        assert_eq!(i.output, "ok");
+        assert_eq!(i.vars["input"], "last");
+        assert!(!i.vars.contains_key("messages"), "{:?}", i.vars);
+        assert_eq!(m.refused.len(), 1);
+        assert!(
+            m.refused[0].reason.contains("nest more than 64"),
+            "{:?}",
+            m.refused
+        );
     }
 
     #[test]
