@@ -156,6 +156,10 @@ pub enum Command {
     /// Serve the HTTP API that production systems post interactions and feedback to.
     ///
     /// `POST /v1/interactions` and `POST /v1/feedback` take one event or an array (JSON);
+    /// `POST /v1/traces` takes OpenTelemetry traces (OTLP/HTTP: `application/x-protobuf` or
+    /// `application/json`, gzip accepted) and stores each span that follows the GenAI
+    /// semantic conventions as an interaction whose event id is `otel-TRACEID-SPANID`; other
+    /// spans are counted and ignored, and its errors are OTLP's (`google.rpc.Status`).
     /// `GET /healthz` answers `{"status": "ok"}`. A 200 means the events are committed.
     /// Bad input gets a JSON error: 400 (not JSON), 401 (token), 409 (an event id sent again
     /// with other content; nothing is stored), 413 (too large), 415 (not
@@ -166,7 +170,7 @@ pub enum Command {
     /// review pages then ask for it once and keep a session cookie. Ctrl-C or SIGTERM stops it
     /// gracefully: the requests in flight finish and their events are committed.
     #[command(
-        after_help = "Examples:\n  evalgate serve\n  EVALGATE_SERVER_TOKEN=… evalgate serve --listen 0.0.0.0:8787\n  curl -X POST localhost:8787/v1/feedback -H 'Content-Type: application/json' -d '{\"event_id\": \"s1\", \"interaction_id\": \"i1\", \"timestamp\": \"2026-11-23T10:00:00Z\", \"kind\": \"explicit\", \"name\": \"thumbs_down\"}'"
+        after_help = "Examples:\n  evalgate serve\n  EVALGATE_SERVER_TOKEN=… evalgate serve --listen 0.0.0.0:8787\n  curl -X POST localhost:8787/v1/feedback -H 'Content-Type: application/json' -d '{\"event_id\": \"s1\", \"interaction_id\": \"i1\", \"timestamp\": \"2026-11-23T10:00:00Z\", \"kind\": \"explicit\", \"name\": \"thumbs_down\"}'\n  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://localhost:8787/v1/traces python app.py"
     )]
     Serve(ServeArgs),
     /// Import a project written for another tool (promptfoo) as an evalgate project.

@@ -6,6 +6,7 @@
 //! The format is documented in the README and in `schema/feedback-event.schema.json`.
 
 pub mod ingest;
+pub mod otlp;
 pub mod promote;
 pub mod triage;
 

@@ -7,8 +7,9 @@
 //! - **Origin.** A request that changes something (anything but GET and HEAD) coming from a
 //!   browser says where from (`Origin`, else `Referer`); from another origin it is refused, so
 //!   a page a reviewer visits cannot post labels or events in their name.
-//! - **JSON.** The API takes `Content-Type: application/json` only: a browser sends that across
-//!   origins only after a preflight this server never grants.
+//! - **JSON.** The API takes `Content-Type: application/json` only (and `/v1/traces` also
+//!   `application/x-protobuf`, OTLP's binary encoding): a browser sends either across origins
+//!   only after a preflight this server never grants.
 //! - **CSRF.** Forms carry a token that must equal the `evalgate_csrf` cookie (double submit;
 //!   the cookie is `SameSite=Strict`, so a foreign page's form never has it).
 //! - **Sessions.** With a token, pages need it once: the login form (or a link with `?token=`,
@@ -370,20 +371,28 @@ fn refusal(guard: &Guard, req: &Request) -> Option<Response> {
         ));
     }
     if changes && req.uri().path().starts_with("/v1/") {
-        let json = headers
+        let media = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
-        if !json {
-            return Some(refuse(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "send the events as JSON, with `Content-Type: application/json`".into(),
-            ));
+            .map(|t| t.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let traces = req.uri().path() == "/v1/traces";
+        let ok = media == "application/json" || (traces && media == "application/x-protobuf");
+        if !ok {
+            let message = if traces {
+                OTLP_TYPES_MESSAGE
+            } else {
+                "send the events as JSON, with `Content-Type: application/json`"
+            };
+            return Some(refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, message.into()));
         }
     }
     None
 }
+
+/// Why `/v1/traces` refuses a content type.
+pub const OTLP_TYPES_MESSAGE: &str = "send OTLP traces as protobuf (`Content-Type: application/x-protobuf`) or OTLP JSON (`Content-Type: application/json`)";
 
 /// The answer to a page asked without a session: with a good `?token=`, a session and the
 /// same page without the token in its address; else the login form (GET) or 401.

@@ -1,7 +1,9 @@
 //! `evalgate serve`: the HTTP API that production systems post feedback to.
 //!
 //! `POST /v1/interactions` and `POST /v1/feedback` take one event or an array of events;
-//! `GET /healthz` says the server is up. A request is acknowledged (200) only once its events
+//! `POST /v1/traces` takes OpenTelemetry traces (OTLP/HTTP, protobuf or JSON, gzip or not),
+//! whose GenAI spans become interactions (`feedback::otlp`); `GET /healthz` says the server
+//! is up. A request is acknowledged (200) only once its events
 //! are committed: handlers hand their events to one writer task, which commits whatever has
 //! queued up in one transaction (group commit) and then answers each request. A graceful
 //! shutdown stops accepting connections, lets the requests in flight finish and drains the
@@ -20,9 +22,11 @@ use serde_json::{Value, json};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::feedback::Event;
+use crate::feedback::otlp;
 use crate::render::html::RenderError;
 use crate::report::{ReviewAnswer, ReviewItem, RunListing};
 use crate::store::{FeedbackWriter, NewEvents, Store};
@@ -61,6 +65,9 @@ pub fn needs_token(addr: &SocketAddr) -> bool {
 struct Job {
     events: Vec<Event>,
     ack: oneshot::Sender<Result<Ack, Refused>>,
+    /// The job is a whole request (counted in `Totals::requests`); a span of an OTLP
+    /// request is a job of its own, and its request is counted by the handler.
+    request: bool,
 }
 
 /// Why a request's events were not stored.
@@ -112,6 +119,17 @@ struct AppState {
     rubrics: Arc<std::collections::BTreeMap<String, String>>,
     goldens: Arc<std::collections::BTreeMap<String, std::path::PathBuf>>,
     project: Option<Arc<std::path::Path>>,
+    spans: Arc<SpanTotals>,
+}
+
+/// What `POST /v1/traces` received, counted by its handler.
+#[derive(Debug, Default)]
+struct SpanTotals {
+    /// Requests answered 200.
+    requests: AtomicU64,
+    spans: AtomicU64,
+    ignored: AtomicU64,
+    refused: AtomicU64,
 }
 
 /// What the server did, for its last message.
@@ -124,6 +142,12 @@ pub struct Totals {
     pub duplicates: u64,
     /// Events refused because their id was stored with other content.
     pub conflicts: u64,
+    /// Spans received on `/v1/traces`.
+    pub spans: u64,
+    /// Of those, spans without GenAI attributes or that generate nothing.
+    pub spans_ignored: u64,
+    /// Of those, spans refused (unreadable, or an id stored before with other content).
+    pub spans_refused: u64,
 }
 
 /// Serves until `shutdown` completes, then finishes the requests in flight and commits what
@@ -154,7 +178,9 @@ pub async fn serve(
         rubrics: Arc::new(opts.rubrics),
         goldens: Arc::new(opts.goldens),
         project: opts.project.map(Arc::from),
+        spans: Arc::new(SpanTotals::default()),
     };
+    let spans = state.spans.clone();
     let app = Router::new()
         .route(
             "/healthz",
@@ -162,6 +188,7 @@ pub async fn serve(
         )
         .route("/v1/interactions", post(interactions))
         .route("/v1/feedback", post(feedback))
+        .route("/v1/traces", post(traces))
         .route("/runs", get(runs_page))
         .route("/runs/{id}", get(run_page))
         .route("/compare/{a}/{b}", get(compare_page))
@@ -175,7 +202,7 @@ pub async fn serve(
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
-                "no such endpoint: POST /v1/interactions, POST /v1/feedback, GET /healthz",
+                "no such endpoint: POST /v1/interactions, POST /v1/feedback, POST /v1/traces, GET /healthz",
             )
         })
         .layer(DefaultBodyLimit::max(opts.max_body_bytes))
@@ -185,7 +212,12 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await?;
     // The router (and every sender) is gone: the writer drains the queue and stops.
-    Ok(writer.await.unwrap_or_default())
+    let mut totals = writer.await.unwrap_or_default();
+    totals.requests += spans.requests.load(Ordering::Relaxed);
+    totals.spans = spans.spans.load(Ordering::Relaxed);
+    totals.spans_ignored = spans.ignored.load(Ordering::Relaxed);
+    totals.spans_refused = spans.refused.load(Ordering::Relaxed);
+    Ok(totals)
 }
 
 async fn writer(store: Store, mut w: FeedbackWriter, mut rx: mpsc::Receiver<Job>) -> Totals {
@@ -269,7 +301,7 @@ async fn settle(store: &Store, w: &mut FeedbackWriter, jobs: Vec<Job>, totals: &
             .map(|new| acks(std::slice::from_ref(&job), new)[0])
             .map_err(Refused::Store);
         if let Ok(ack) = result {
-            totals.add(ack);
+            totals.add(ack, job.request);
         }
         let _ = job.ack.send(result);
     }
@@ -279,14 +311,14 @@ async fn settle(store: &Store, w: &mut FeedbackWriter, jobs: Vec<Job>, totals: &
 fn deliver(jobs: Vec<Job>, new: NewEvents, totals: &mut Totals) {
     let split = acks(&jobs, new);
     for (job, ack) in jobs.into_iter().zip(split) {
-        totals.add(ack);
+        totals.add(ack, job.request);
         let _ = job.ack.send(Ok(ack));
     }
 }
 
 impl Totals {
-    fn add(&mut self, ack: Ack) {
-        self.requests += 1;
+    fn add(&mut self, ack: Ack, request: bool) {
+        self.requests += u64::from(request);
         self.events += ack.accepted;
         self.duplicates += ack.duplicates;
     }
@@ -856,7 +888,12 @@ async fn accept(
             .into_response();
     }
     let (ack, done) = oneshot::channel();
-    if state.tx.send(Job { events, ack }).await.is_err() {
+    let job = Job {
+        events,
+        ack,
+        request: true,
+    };
+    if state.tx.send(job).await.is_err() {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down",
@@ -912,6 +949,247 @@ fn reply(done: Result<Result<Ack, Refused>, oneshot::error::RecvError>) -> Respo
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down",
         ),
+    }
+}
+
+/// `POST /v1/traces`: an OTLP/HTTP trace export. Each GenAI span becomes an interaction (and
+/// the signals its finish reasons give), stored through the writer as a job of its own, so a
+/// span refused for its content does not refuse the others: the answer is an
+/// `ExportTraceServiceResponse` whose `partial_success` counts them. The answer comes once
+/// every accepted span is committed; errors are `google.rpc.Status` in the request's encoding.
+async fn traces(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    // The guard lets only the two OTLP types through to this path.
+    let Some(encoding) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(otlp::Encoding::from_content_type)
+    else {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            guard::OTLP_TYPES_MESSAGE,
+        );
+    };
+    if let Some(refused) = unauthorized(&state, &headers) {
+        return refused;
+    }
+    let mapped = match read_traces(&headers, body, encoding, state.max_body_bytes) {
+        Ok(m) => m,
+        Err(refused) => return *refused,
+    };
+    let stored = match store_spans(&state, mapped.interactions).await {
+        Ok(s) => s,
+        Err(why) => {
+            let message = format!(
+                "not every span could be stored: {why}; export them again (a span stored already is kept once)"
+            );
+            return otlp_answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                encoding,
+                otlp::status(otlp::code::UNAVAILABLE, &message, encoding),
+            );
+        }
+    };
+    let mut refused = mapped.refused;
+    refused.extend(stored.conflicts);
+    let ignored = mapped.not_genai + mapped.not_generation;
+    let totals = &state.spans;
+    totals.requests.fetch_add(1, Ordering::Relaxed);
+    totals.spans.fetch_add(mapped.spans, Ordering::Relaxed);
+    totals.ignored.fetch_add(ignored, Ordering::Relaxed);
+    totals
+        .refused
+        .fetch_add(refused.len() as u64, Ordering::Relaxed);
+    let message = otlp::refusals(&refused, mapped.spans);
+    let mut resp = otlp_answer(
+        StatusCode::OK,
+        encoding,
+        otlp::response(refused.len() as u64, &message, encoding),
+    );
+    let summary = format!(
+        "received={}; stored={}; duplicates={}; ignored={ignored}; refused={}",
+        mapped.spans,
+        stored.new,
+        stored.duplicates,
+        refused.len()
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&summary) {
+        resp.headers_mut().insert(SPANS_HEADER, v);
+    }
+    resp
+}
+
+/// The spans of an export body: within the size limits (as sent and decompressed), gunzipped,
+/// decoded and mapped; else the error answer (400, 413 or 415).
+fn read_traces(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    encoding: otlp::Encoding,
+    limit: usize,
+) -> Result<otlp::Mapped, Box<Response>> {
+    let fail = |status: StatusCode, code: i32, message: String| {
+        Box::new(otlp_answer(
+            status,
+            encoding,
+            otlp::status(code, &message, encoding),
+        ))
+    };
+    let too_large = |what: &str| {
+        fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            otlp::code::RESOURCE_EXHAUSTED,
+            format!(
+                "{what} is over the limit of {limit} bytes: export smaller batches (the batch span processor's `max_export_batch_size`) or start the server with a larger --max-body-bytes"
+            ),
+        )
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(too_large("the body"));
+        }
+        Err(rejection) => {
+            return Err(fail(
+                rejection.status(),
+                otlp::code::INVALID_ARGUMENT,
+                rejection.body_text(),
+            ));
+        }
+    };
+    let body = decoded(headers, body, limit).map_err(|e| match e {
+        Undecodable::Coding(coding) => Box::new(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "`Content-Encoding: {coding}` is not supported: send the body as it is or gzip-compressed"
+            ),
+        )),
+        Undecodable::TooLarge => too_large("the decompressed body"),
+        Undecodable::Bad(why) => fail(StatusCode::BAD_REQUEST, otlp::code::INVALID_ARGUMENT, why),
+    })?;
+    if encoding == otlp::Encoding::Json
+        && let Some(at) = crate::config::guard::json_too_deep(&body, MAX_JSON_DEPTH)
+    {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            otlp::code::INVALID_ARGUMENT,
+            format!("the body nests more than {MAX_JSON_DEPTH} levels deep (at byte {at})"),
+        ));
+    }
+    let mapped = otlp::read(&body, encoding)
+        .map_err(|why| fail(StatusCode::BAD_REQUEST, otlp::code::INVALID_ARGUMENT, why))?;
+    if mapped.spans > MAX_EVENTS as u64 {
+        return Err(fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            otlp::code::RESOURCE_EXHAUSTED,
+            format!(
+                "{} spans in one request, over the limit of {MAX_EVENTS}: export smaller batches",
+                mapped.spans
+            ),
+        ));
+    }
+    Ok(mapped)
+}
+
+/// The header of a `/v1/traces` answer that says what became of the spans.
+pub const SPANS_HEADER: &str = "x-evalgate-spans";
+
+/// What the writer did with a request's spans.
+#[derive(Default)]
+struct StoredSpans {
+    /// Spans whose interaction was new.
+    new: u64,
+    /// Spans stored before (an exporter's retry), left as they were.
+    duplicates: u64,
+    /// Spans refused: their interaction id was stored before with other content.
+    conflicts: Vec<otlp::Refused>,
+}
+
+/// Hands each span's events to the writer as a job of its own and waits for all of them. An
+/// error (the database failed, the server stops) means some span may not be stored.
+async fn store_spans(
+    state: &AppState,
+    spans: Vec<otlp::SpanEvents>,
+) -> Result<StoredSpans, String> {
+    let mut waiting = Vec::with_capacity(spans.len());
+    for span in spans {
+        let (ack, done) = oneshot::channel();
+        let job = Job {
+            events: span.events,
+            ack,
+            request: false,
+        };
+        if state.tx.send(job).await.is_err() {
+            return Err("the server is shutting down".into());
+        }
+        waiting.push((span.interaction_id, done));
+    }
+    let mut out = StoredSpans::default();
+    let mut failure = None;
+    for (id, done) in waiting {
+        match done.await {
+            Ok(Ok(ack)) if ack.accepted > 0 => out.new += 1,
+            Ok(Ok(_)) => out.duplicates += 1,
+            Ok(Err(Refused::Conflict(conflicts))) => out.conflicts.push(otlp::Refused {
+                span: id,
+                reason: format!(
+                    "its event `{}` was stored before with other content (stored sha256 {})",
+                    conflicts.first().map_or("", |c| c.event_id.as_str()),
+                    conflicts.first().map_or("", |c| c.stored_sha256.as_str())
+                ),
+            }),
+            Ok(Err(Refused::Store(e))) => failure = Some(e),
+            Err(_) => failure = Some("the server is shutting down".to_string()),
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+fn otlp_answer(status: StatusCode, encoding: otlp::Encoding, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        body,
+    )
+        .into_response()
+}
+
+/// Why a request body could not be decompressed.
+enum Undecodable {
+    /// A `Content-Encoding` other than gzip (or identity).
+    Coding(String),
+    /// Decompressed, it is over the body limit.
+    TooLarge,
+    Bad(String),
+}
+
+/// The body as sent, or gunzipped (`Content-Encoding: gzip`) to at most `limit` bytes: the
+/// limit is on what is read, so a small compressed body cannot expand past it.
+fn decoded(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, Undecodable> {
+    let coding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match coding.as_str() {
+        "" | "identity" => Ok(body),
+        "gzip" | "x-gzip" => {
+            use std::io::Read;
+            let mut out = Vec::new();
+            flate2::read::MultiGzDecoder::new(&body[..])
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| Undecodable::Bad(format!("the body is not valid gzip: {e}")))?;
+            if out.len() > limit {
+                return Err(Undecodable::TooLarge);
+            }
+            Ok(Bytes::from(out))
+        }
+        other => Err(Undecodable::Coding(other.to_string())),
     }
 }
 
@@ -972,6 +1250,7 @@ mod tests {
         Job {
             events,
             ack: tokio::sync::oneshot::channel().0,
+            request: true,
         }
     }
 

@@ -14,6 +14,7 @@ mod html;
 mod import;
 mod init;
 mod judge;
+mod otlp;
 mod resilience;
 mod review;
 mod run;

@@ -35,11 +35,25 @@ type Rubrics = std::collections::BTreeMap<String, String>;
 type Goldens = std::collections::BTreeMap<String, std::path::PathBuf>;
 
 /// Each judge's file text and each dataset's golden file, for the review page (none when the
-/// project does not load).
+/// project does not load). The API keys of the project's providers are remembered as secrets
+/// on the way, so that a span or an event that echoes one is stored without it.
 fn review_files(root: &Path) -> (Rubrics, Goldens) {
     let Ok(project) = crate::config::load(root) else {
         return Default::default();
     };
+    for provider in project.providers.values() {
+        if let crate::config::ProviderKind::OpenAi {
+            api_key_env: Some(var),
+            ..
+        }
+        | crate::config::ProviderKind::Anthropic {
+            api_key_env: Some(var),
+            ..
+        } = &provider.kind
+        {
+            let _ = crate::env::secret(var);
+        }
+    }
     let rubrics = project
         .judges
         .values()
@@ -148,6 +162,13 @@ fn stopped(totals: &serve::Totals) -> String {
             format!(
                 ", {} refused (an id stored before with other content)",
                 totals.conflicts
+            )
+        } else {
+            String::new()
+        } + &if totals.spans > 0 {
+            format!(
+                "; {} spans received on /v1/traces ({} ignored: no GenAI attributes or nothing generated; {} refused)",
+                totals.spans, totals.spans_ignored, totals.spans_refused
             )
         } else {
             String::new()
