@@ -395,4 +395,5 @@ fn the_output_matrix_shows_runs_side_by_side() {
             );
         }
     });
+    assert_eq!(server.stop(), 0);
 }
