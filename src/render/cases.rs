@@ -91,6 +91,23 @@ pub(super) fn pack(data: &impl Serialize) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// The strings of the `lists` named by `used`, sorted, each once.
+pub(super) fn union_of(lists: &[Vec<String>], used: impl Iterator<Item = u32>) -> Vec<String> {
+    let mut seen = vec![false; lists.len()];
+    for i in used {
+        seen[i as usize] = true;
+    }
+    let mut all: Vec<String> = seen
+        .iter()
+        .zip(lists)
+        .filter(|(seen, _)| **seen)
+        .flat_map(|(_, l)| l.iter().cloned())
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
 /// The scorers a case did not pass, and its error's kind when it is an error.
 pub(super) fn failed_scorers(c: &CaseEntry) -> Vec<String> {
     c.scores
@@ -158,19 +175,7 @@ impl CaseColumns {
 
     /// Every tag of the cases, sorted.
     pub fn all_tags(&self) -> Vec<String> {
-        let mut seen = vec![false; self.lists.len()];
-        for &t in &self.tags {
-            seen[t as usize] = true;
-        }
-        let mut all: Vec<String> = seen
-            .iter()
-            .zip(&self.lists)
-            .filter(|(seen, _)| **seen)
-            .flat_map(|(_, l)| l.iter().cloned())
-            .collect();
-        all.sort();
-        all.dedup();
-        all
+        union_of(&self.lists, self.tags.iter().copied())
     }
 
     /// The latency of each case that has one, and the cost of each case that did not fail

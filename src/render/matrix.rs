@@ -121,21 +121,10 @@ impl MatrixColumns {
 
     /// Every label some run predicted (`field=label`), sorted.
     pub fn all_labels(&self) -> Vec<String> {
-        let mut seen = vec![false; self.lists.len()];
-        for r in &self.runs {
-            for &l in &r.labels {
-                seen[l as usize] = true;
-            }
-        }
-        let mut all: Vec<String> = seen
-            .iter()
-            .zip(&self.lists)
-            .filter(|(seen, _)| **seen)
-            .flat_map(|(_, l)| l.iter().cloned())
-            .collect();
-        all.sort();
-        all.dedup();
-        all
+        super::cases::union_of(
+            &self.lists,
+            self.runs.iter().flat_map(|r| r.labels.iter().copied()),
+        )
     }
 
     /// How far the runs agree; the first `shown` cases whose status differs are listed.
