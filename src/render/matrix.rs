@@ -103,7 +103,7 @@ impl MatrixSummary {
                     model: r.run.model.clone(),
                     prompt: r.run.prompt.clone(),
                     prompt_version: r.run.prompt_version.clone(),
-                    pass_rate: r.pass_rate.clone(),
+                    pass_rate: r.pass_rate,
                     cost_per_case_usd: r.usage.cost_per_case_usd,
                     latency_p50_ms: r.latency.p50_ms,
                 })
