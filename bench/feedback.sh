@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load test of `evalgate serve`: N events (default 100,000) posted over loopback by C
-# concurrent keep-alive clients (default 32), one event a request, into a fresh database.
+# concurrent keep-alive clients (default 32), one event a request (or arrays of PER_REQUEST
+# events: interactions and signals each in arrays of their own), into a fresh database.
 # Prints events per second and latency percentiles, checks event by event that every
 # acknowledged event is in the database, and that a graceful stop loses nothing; then runs
 # the load again and kills the server with SIGKILL halfway through, and counts the
@@ -10,11 +11,12 @@
 # server of BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test, the one the tests
 # use); BENCH_PG_URL=none skips PostgreSQL, and an unreachable server is said and skipped.
 #
-# Usage: bench/feedback.sh [N] [CLIENTS]
+# Usage: bench/feedback.sh [N] [CLIENTS] [PER_REQUEST]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
 CLIENTS="${2:-32}"
+PER_REQUEST="${3:-1}"
 PG_ADMIN="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
 cargo build --release --quiet --bin evalgate --example feedback_load
@@ -44,12 +46,12 @@ bench() {
   local name="$1" db="$2" killdb="$3"
   echo "== $name"
   start_server "$db" "$WORK/serve-$name.err"
-  "$LOAD" --url "$URL" --db "$db" --events "$N" --clients "$CLIENTS"
+  "$LOAD" --url "$URL" --db "$db" --events "$N" --clients "$CLIENTS" --per-request "$PER_REQUEST"
   kill -TERM "$SERVER"
   wait "$SERVER"
   tail -1 "$WORK/serve-$name.err"
   start_server "$killdb" "$WORK/kill-$name.err"
-  "$LOAD" --url "$URL" --db "$killdb" --events "$N" --clients "$CLIENTS" \
+  "$LOAD" --url "$URL" --db "$killdb" --events "$N" --clients "$CLIENTS" --per-request "$PER_REQUEST" \
     --kill-pid "$SERVER" --kill-after $((N / 2))
   { wait "$SERVER"; } 2>/dev/null || true
 }

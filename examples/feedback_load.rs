@@ -1,9 +1,10 @@
 //! A load generator for `evalgate serve` (`bench/feedback.sh`): posts N events over loopback
-//! from C concurrent clients, one event a request, then checks event by event that every
-//! acknowledged event is in the database.
+//! from C concurrent clients, one event a request (or arrays of K events with
+//! `--per-request K`: interactions and signals each in their own arrays), then checks event by
+//! event that every acknowledged event is in the database.
 //!
 //! Usage: feedback_load --url http://127.0.0.1:PORT --db DATABASE_URL [--events N] [--clients C]
-//!        [--kill-pid PID --kill-after K]
+//!        [--per-request K] [--kill-pid PID --kill-after K]
 //!
 //! With `--kill-pid`, the server is killed with SIGKILL once K events are acknowledged: the
 //! requests then in flight fail, the rest of the load fails to connect, and the check counts
@@ -53,6 +54,7 @@ struct Args {
     db: String,
     events: usize,
     clients: usize,
+    per_request: usize,
     kill: Option<(u32, usize)>,
 }
 
@@ -62,6 +64,7 @@ fn args() -> Args {
         db: String::new(),
         events: 100_000,
         clients: 32,
+        per_request: 1,
         kill: None,
     };
     let (mut pid, mut after) = (None, None);
@@ -73,13 +76,36 @@ fn args() -> Args {
             "--db" => a.db = v,
             "--events" => a.events = v.parse().expect("--events N"),
             "--clients" => a.clients = v.parse().expect("--clients C"),
+            "--per-request" => a.per_request = v.parse().expect("--per-request K"),
             "--kill-pid" => pid = Some(v.parse().expect("--kill-pid PID")),
             "--kill-after" => after = Some(v.parse().expect("--kill-after K")),
             other => panic!("unknown argument {other}"),
         }
     }
+    assert!(a.per_request >= 1, "--per-request K needs K ≥ 1");
     a.kill = pid.map(|p| (p, after.unwrap_or(a.events / 2)));
     a
+}
+
+/// The requests of the load: each the events it carries (their numbers) and whether they are
+/// interactions. One event a request alternates interactions and signals, as the events do;
+/// arrays of K take K interactions, then K signals, and so on.
+fn requests(events: usize, k: usize) -> Vec<(bool, Vec<usize>)> {
+    if k == 1 {
+        return (0..events).map(|i| (i % 2 == 0, vec![i])).collect();
+    }
+    let interactions: Vec<usize> = (0..events).step_by(2).collect();
+    let signals: Vec<usize> = (1..events).step_by(2).collect();
+    let mut out = Vec::new();
+    let (mut a, mut b) = (interactions.chunks(k), signals.chunks(k));
+    loop {
+        let (x, y) = (a.next(), b.next());
+        if x.is_none() && y.is_none() {
+            return out;
+        }
+        out.extend(x.map(|c| (true, c.to_vec())));
+        out.extend(y.map(|c| (false, c.to_vec())));
+    }
 }
 
 /// The event ids stored in the database.
@@ -118,9 +144,18 @@ fn main() {
             .expect("an HTTP client");
         // The bodies are made before the clock starts: the server's work is measured, not
         // the client's serializing (client and server share this machine's cores).
-        let bodies: Arc<Vec<axum::body::Bytes>> = Arc::new(
-            (0..a.events)
-                .map(|i| axum::body::Bytes::from(serde_json::to_vec(&event(i)).expect("JSON")))
+        let requests = requests(a.events, a.per_request);
+        let bodies: Arc<Vec<(bool, Vec<usize>, axum::body::Bytes)>> = Arc::new(
+            requests
+                .into_iter()
+                .map(|(interactions, ids)| {
+                    let body = if a.per_request == 1 {
+                        serde_json::to_vec(&event(ids[0]))
+                    } else {
+                        serde_json::to_vec(&ids.iter().map(|i| event(*i)).collect::<Vec<_>>())
+                    };
+                    (interactions, ids, axum::body::Bytes::from(body.expect("JSON")))
+                })
                 .collect(),
         );
         let urls = Arc::new(
@@ -135,31 +170,30 @@ fn main() {
         for _ in 0..a.clients {
             let (http, next, bodies, urls) =
                 (http.clone(), next.clone(), bodies.clone(), urls.clone());
-            let (acked_so_far, killed, kill, events) =
-                (acked_so_far.clone(), killed.clone(), a.kill, a.events);
+            let (acked_so_far, killed, kill) = (acked_so_far.clone(), killed.clone(), a.kill);
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let (mut acked, mut failed) = (Vec::new(), 0usize);
                 loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= events {
+                    let r = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((interactions, ids, body)) = bodies.get(r) else {
                         break;
-                    }
+                    };
                     let t = Instant::now();
                     let ok = http
-                        .post(urls[i % 2].clone())
+                        .post(urls[usize::from(!interactions)].clone())
                         .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(bodies[i].clone())
+                        .body(body.clone())
                         .send()
                         .await
                         .is_ok_and(|r| r.status().is_success());
                     if !ok {
-                        failed += 1;
+                        failed += ids.len();
                         continue;
                     }
                     latencies.push(t.elapsed().as_secs_f64() * 1000.0);
-                    acked.push(i);
-                    let n = acked_so_far.fetch_add(1, Ordering::Relaxed) + 1;
+                    acked.extend_from_slice(ids);
+                    let n = acked_so_far.fetch_add(ids.len(), Ordering::Relaxed) + ids.len();
                     if let Some((pid, after)) = kill
                         && n >= after
                         && !killed.swap(true, Ordering::SeqCst)
@@ -191,9 +225,10 @@ fn main() {
         };
         if a.kill.is_none() {
             println!(
-                "{} events from {} clients in {secs:.2} s: {:.0} events/s acknowledged; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {failed} failed",
+                "{} events from {} clients, {} a request, in {secs:.2} s: {:.0} events/s acknowledged; request latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {failed} failed",
                 a.events,
                 a.clients,
+                a.per_request,
                 acked.len() as f64 / secs,
                 q(0.5),
                 q(0.99),
