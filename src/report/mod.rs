@@ -5,7 +5,7 @@
 //! are here too (`serve` fills them).
 
 pub use crate::analysis::{
-    Agreement, Counts, EnumFieldReport, FailureRow, IntegerFieldReport, JudgeSummary, KindCount,
+    Agreement, Counts, EmbeddingSummary, EnumFieldReport, FailureRow, IntegerFieldReport, JudgeSummary, KindCount,
     LatencyReport, RunHeader, RunReport, ScorerSummary, UsageReport,
 };
 pub use crate::cascade::CascadeReport;
