@@ -196,9 +196,7 @@ impl Budget {
             };
             let inputs = answer_bytes + expected.len() as u64 + 2 * MESSAGE_OVERHEAD;
             out.embed_input += inputs;
-            out.cost += s
-                .price
-                .cost((inputs as f64 * scale).ceil() as u64, 0, 0);
+            out.cost += s.price.cost((inputs as f64 * scale).ceil() as u64, 0, 0);
         }
         out
     }
@@ -283,7 +281,13 @@ mod tests {
         let mut b = Budget::new(0.002, 0.0);
         // 400 bytes: at most 424 input tokens (with the chat template's) at $1/M, 100 output
         // tokens at $2/M: $0.000624.
-        let r = b.estimate(&price(), &case(), Some(&request(400, Some(100))), None, (&[], &[]));
+        let r = b.estimate(
+            &price(),
+            &case(),
+            Some(&request(400, Some(100))),
+            None,
+            (&[], &[]),
+        );
         assert!((r.cost - 0.000624).abs() < 1e-12, "{}", r.cost);
         assert!(b.reserve(&r));
         assert!(b.reserve(&r));
@@ -307,7 +311,13 @@ mod tests {
     #[test]
     fn an_estimate_grows_when_the_provider_counts_more_tokens() {
         let mut b = Budget::new(1.0, 0.0);
-        let r = b.estimate(&price(), &case(), Some(&request(400, Some(0))), None, (&[], &[]));
+        let r = b.estimate(
+            &price(),
+            &case(),
+            Some(&request(400, Some(0))),
+            None,
+            (&[], &[]),
+        );
         assert_eq!(r.model_input, 424);
         b.reserve(&r);
         b.settle(
@@ -319,7 +329,13 @@ mod tests {
                 ..Paid::default()
             },
         );
-        let again = b.estimate(&price(), &case(), Some(&request(400, Some(0))), None, (&[], &[]));
+        let again = b.estimate(
+            &price(),
+            &case(),
+            Some(&request(400, Some(0))),
+            None,
+            (&[], &[]),
+        );
         assert!((again.cost - 848.0 / 1e6).abs() < 1e-12, "{}", again.cost);
     }
 
@@ -421,12 +437,13 @@ mod tests {
         );
         assert_eq!(bare.cost, 0.0);
         assert!(b.reserve(&bare));
-        // One settles having paid for 100 tokens: $0.0001. A third now fits, a fourth not.
+        // One settles having paid for 10 tokens ($0.00001): with the other still reserved,
+        // $0.000326 is spoken for, so a third fits ($0.000642) and a fourth does not.
         b.settle(
             &r,
             &Paid {
-                cost: 0.0001,
-                embed_input: 100,
+                cost: 0.00001,
+                embed_input: 10,
                 ..Paid::default()
             },
         );

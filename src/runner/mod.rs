@@ -99,14 +99,15 @@ impl SimilarityRunner {
     pub fn expected_text(&self, case: &Case) -> Option<String> {
         match &self.expected {
             crate::score::Expectation::Literal(s) => Some(s.clone()),
-            crate::score::Expectation::Key(k) => case
-                .expected
-                .get(k)
-                .filter(|v| !v.is_null())
-                .map(|v| match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }),
+            crate::score::Expectation::Key(k) => {
+                case.expected
+                    .get(k)
+                    .filter(|v| !v.is_null())
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+            }
         }
     }
 }

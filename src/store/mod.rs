@@ -11,8 +11,8 @@ mod review;
 mod scorer_calls;
 
 pub use embeddings::EmbeddingRow;
-pub use scorer_calls::{ScorerCallRow, ScorerCallTotals};
 pub use lease::RunLease;
+pub use scorer_calls::{ScorerCallRow, ScorerCallTotals};
 
 pub use feedback::{FeedbackWriter, Inserted, InteractionRow, NewEvents, SignalRow};
 pub use review::{ReviewItemRow, ReviewLabelRow};

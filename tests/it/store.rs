@@ -812,14 +812,27 @@ async fn exercise_scorer_calls(store: &Store) {
         .collect();
     assert_eq!(
         keys,
-        [("a", 0, "close"), ("a", 1, "close"), ("b", 0, "alike"), ("b", 0, "close")]
+        [
+            ("a", 0, "close"),
+            ("a", 1, "close"),
+            ("b", 0, "alike"),
+            ("b", 0, "close")
+        ]
     );
-    assert_eq!(calls[0], call("a", 0, "close", 12), "every column reads back");
+    assert_eq!(
+        calls[0],
+        call("a", 0, "close", 12),
+        "every column reads back"
+    );
     let totals = store.scorer_call_totals("emb000000001").await.unwrap();
     let close = 53.0 * 0.02 / 1e6;
     assert_eq!(totals.len(), 2, "{totals:?}");
     assert_eq!(
-        (totals[0].scorer.as_str(), totals[0].calls, totals[0].input_tokens),
+        (
+            totals[0].scorer.as_str(),
+            totals[0].calls,
+            totals[0].input_tokens
+        ),
         ("alike", 1, 7)
     );
     assert_eq!(
