@@ -315,4 +315,44 @@ mod tests {
         );
         assert_eq!(interleave(&[("a", &[]), ("b", &[])]).unwrap().len(), 0);
     }
+
+    #[test]
+    fn the_merged_report_adds_up_the_shards_embeddings() {
+        let shard = |id: &str, case: &str, calls: u64, cost: f64| {
+            let mut file = run_file(
+                id,
+                "{}",
+                vec![json!({"id": case, "status": "pass", "output": "x"})],
+            );
+            file.report.embeddings = vec![crate::analysis::EmbeddingSummary {
+                scorer: "close".into(),
+                model: "embed-1".into(),
+                calls,
+                input_tokens: 4 * calls,
+                cost_usd: cost,
+            }];
+            file
+        };
+        let (a, b) = (shard("a", "c1", 2, 8e-6), shard("b", "c2", 3, 12e-6));
+        let cases = a
+            .cases
+            .iter()
+            .chain(&b.cases)
+            .cloned()
+            .map(Ok::<_, MergeError>);
+        let (merged, n) = report(&a.run, &[&a.report, &b.report], cases).unwrap();
+        assert_eq!(n, 2);
+        let e = &merged.embeddings;
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!((e[0].calls, e[0].input_tokens), (5, 20));
+        assert!((e[0].cost_usd - 20e-6).abs() < 1e-15);
+        // Shards without embeddings merge into a report without them.
+        let (plain, _) = report(
+            &a.run,
+            &[&run_file("c", "{}", Vec::new()).report],
+            std::iter::empty::<Result<CaseEntry, MergeError>>(),
+        )
+        .unwrap();
+        assert!(plain.embeddings.is_empty());
+    }
 }

@@ -222,6 +222,17 @@ fn embeddings_are_paid_for(database_url: Option<String>) {
     report.assert_code(0);
     let json: Value = serde_json::from_str(&report.stdout).unwrap();
     assert_eq!(embeddings(&json).0, 10);
+    // The HTML page says it under its header.
+    p.evalgate_env(&["report", &id, "--html", "run.html"], &env)
+        .assert_code(0);
+    let page = p.read("run.html");
+    assert!(
+        page.contains(
+            "embeddings (apart from the model's cost): <code>close</code> with <code>embed-1</code>: 10 requests · 40 tokens · $0.000040"
+        ),
+        "{}",
+        &page[..page.len().min(3000)]
+    );
 
     // A new run takes the answers from the cache but embeds them again, and pays for it.
     let cached = p.evalgate_env(&["run", "support", "--out", "cached.json"], &env);
