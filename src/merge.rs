@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::analysis::RunReport;
 use crate::id::RunId;
 use crate::runfile::CaseEntry;
-use crate::store::{RunRow, VerdictTotals};
+use crate::store::{RunRow, ScorerCallTotals, VerdictTotals};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum MergeError {
@@ -178,7 +178,7 @@ where
 }
 
 /// The merged run's report, computed again from the interleaved cases, with the judges'
-/// totals and agreement of the parts' reports summed. Also gives the number of cases.
+/// totals and agreement and the embeddings of the parts' reports summed. Also gives the number of cases.
 pub fn report<E>(
     run: &RunRow,
     parts: &[&RunReport],
@@ -198,7 +198,12 @@ pub fn report<E>(
     }
     let counts: Vec<(String, String, i64)> =
         counts.into_iter().map(|((s, o), n)| (s, o, n)).collect();
-    let report = summary.finish(&counts, &judge_totals(parts), &agreement(parts));
+    let report = summary.finish(
+        &counts,
+        &judge_totals(parts),
+        &agreement(parts),
+        &embedding_totals(parts),
+    );
     Ok((report, n))
 }
 
@@ -238,6 +243,26 @@ fn judge_totals(parts: &[&RunReport]) -> Vec<VerdictTotals> {
         t.cache_hits += j.cache_hits as i64;
     }
     out
+}
+
+/// The embeddings of the parts, summed by scorer and model.
+fn embedding_totals(parts: &[&RunReport]) -> Vec<ScorerCallTotals> {
+    let mut by: BTreeMap<(String, String), ScorerCallTotals> = BTreeMap::new();
+    for e in parts.iter().flat_map(|p| &p.embeddings) {
+        let t = by
+            .entry((e.scorer.clone(), e.model.clone()))
+            .or_insert_with(|| ScorerCallTotals {
+                scorer: e.scorer.clone(),
+                model: e.model.clone(),
+                calls: 0,
+                input_tokens: 0,
+                cost_usd: 0.0,
+            });
+        t.calls += e.calls as i64;
+        t.input_tokens += e.input_tokens as i64;
+        t.cost_usd += e.cost_usd;
+    }
+    by.into_values().collect()
 }
 
 /// Vote agreement of the parts, summed by scorer.
@@ -289,5 +314,45 @@ mod tests {
             "case `4` (repeat 0) is in run a and in run b"
         );
         assert_eq!(interleave(&[("a", &[]), ("b", &[])]).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn the_merged_report_adds_up_the_shards_embeddings() {
+        let shard = |id: &str, case: &str, calls: u64, cost: f64| {
+            let mut file = run_file(
+                id,
+                "{}",
+                vec![json!({"id": case, "status": "pass", "output": "x"})],
+            );
+            file.report.embeddings = vec![crate::analysis::EmbeddingSummary {
+                scorer: "close".into(),
+                model: "embed-1".into(),
+                calls,
+                input_tokens: 4 * calls,
+                cost_usd: cost,
+            }];
+            file
+        };
+        let (a, b) = (shard("a", "c1", 2, 8e-6), shard("b", "c2", 3, 12e-6));
+        let cases = a
+            .cases
+            .iter()
+            .chain(&b.cases)
+            .cloned()
+            .map(Ok::<_, MergeError>);
+        let (merged, n) = report(&a.run, &[&a.report, &b.report], cases).unwrap();
+        assert_eq!(n, 2);
+        let e = &merged.embeddings;
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!((e[0].calls, e[0].input_tokens), (5, 20));
+        assert!((e[0].cost_usd - 20e-6).abs() < 1e-15);
+        // Shards without embeddings merge into a report without them.
+        let (plain, _) = report(
+            &a.run,
+            &[&run_file("c", "{}", Vec::new()).report],
+            std::iter::empty::<Result<CaseEntry, MergeError>>(),
+        )
+        .unwrap();
+        assert!(plain.embeddings.is_empty());
     }
 }

@@ -218,7 +218,18 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("pending");
         let mut log = RunLog::open(&dir, "r1").unwrap();
-        log.append(&[&record("a"), &record("b")]).unwrap();
+        // A case whose `similar` scorer paid for an embedding keeps that call in its line.
+        let mut embedded = record("b");
+        embedded.scorer_calls.push(crate::store::ScorerCallRow {
+            case_id: "b".into(),
+            scorer: "close".into(),
+            model: "embed-1".into(),
+            input_tokens: 42,
+            cost_usd: 0.000042,
+            attempts: 1,
+            ..Default::default()
+        });
+        log.append(&[&record("a"), &embedded]).unwrap();
         log.append(&[&record("c")]).unwrap();
         // A process killed in the middle of a write leaves part of a line.
         std::fs::OpenOptions::new()
@@ -235,6 +246,8 @@ mod tests {
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(back[0].case, record("a").case);
         assert_eq!(back[0].scores, record("a").scores);
+        assert_eq!(back[1].scorer_calls, embedded.scorer_calls);
+        assert!(back[2].scorer_calls.is_empty());
         log.clear().unwrap();
         assert!(log.is_empty());
         assert!(log.take().unwrap().is_empty());

@@ -183,12 +183,14 @@ impl Summarizer {
         }
     }
 
-    /// The report, given each scorer's outcome counts as (scorer, outcome, count).
+    /// The report, given each scorer's outcome counts as (scorer, outcome, count), the
+    /// judges' totals, their vote agreement and the scorers' paid calls (embeddings).
     pub fn finish(
         self,
         score_counts: &[(String, String, i64)],
         verdicts: &[crate::store::VerdictTotals],
         agreement: &[(String, i64, i64)],
+        scorer_calls: &[crate::store::ScorerCallTotals],
     ) -> RunReport {
         let enum_fields = self
             .labels
@@ -229,6 +231,7 @@ impl Summarizer {
                     ),
                 })
                 .collect(),
+            embeddings: embedding_summaries(scorer_calls),
             enum_fields,
             integer_fields,
             usage,
@@ -332,6 +335,20 @@ fn judge_summaries(verdicts: &[crate::store::VerdictTotals]) -> Vec<JudgeSummary
         .collect()
 }
 
+/// Each scorer's embeddings requests, tokens and cost.
+fn embedding_summaries(totals: &[crate::store::ScorerCallTotals]) -> Vec<EmbeddingSummary> {
+    totals
+        .iter()
+        .map(|t| EmbeddingSummary {
+            scorer: t.scorer.clone(),
+            model: t.model.clone(),
+            calls: t.calls.max(0) as u64,
+            input_tokens: t.input_tokens.max(0) as u64,
+            cost_usd: t.cost_usd,
+        })
+        .collect()
+}
+
 /// An enum field's accuracy, kappa, F1 averages, per-label metrics and confusion matrix.
 fn enum_field_report(field: String, labels: &[String], counts: &LabelCounts) -> EnumFieldReport {
     let confusion = Confusion::from_counts(
@@ -376,17 +393,18 @@ fn latency_report(latencies: &[f64], ttfts: &[f64]) -> LatencyReport {
 
 /// Summarizes a run whose rows are all in memory.
 pub fn summarize(run: &RunRow, cases: &[CaseRow], scores: &[ScoreRow]) -> RunReport {
-    summarize_with_judges(run, cases, scores, &[], &[])
+    summarize_with_judges(run, cases, scores, &[], &[], &[])
 }
 
 /// Summarizes a run whose rows are all in memory, with its judges' totals and vote agreement
-/// (scorer, cases with several readable votes, unanimous cases).
+/// (scorer, cases with several readable votes, unanimous cases) and its scorers' paid calls.
 pub fn summarize_with_judges(
     run: &RunRow,
     cases: &[CaseRow],
     scores: &[ScoreRow],
     verdicts: &[crate::store::VerdictTotals],
     agreement: &[(String, i64, i64)],
+    scorer_calls: &[crate::store::ScorerCallTotals],
 ) -> RunReport {
     let mut s = Summarizer::new(run);
     for c in cases {
@@ -400,7 +418,7 @@ pub fn summarize_with_judges(
     }
     let counts: Vec<(String, String, i64)> =
         counts.into_iter().map(|((s, o), n)| (s, o, n)).collect();
-    s.finish(&counts, verdicts, agreement)
+    s.finish(&counts, verdicts, agreement, scorer_calls)
 }
 
 #[cfg(test)]

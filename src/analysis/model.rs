@@ -19,6 +19,10 @@ pub struct RunReport {
     /// For scorers with several votes a case: how often the readable votes were unanimous.
     #[serde(default)]
     pub agreement: Vec<Agreement>,
+    /// Each `similar` scorer's embeddings requests, tokens and cost (apart from the target's
+    /// and the judges'). Left out of the JSON when the run made none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub embeddings: Vec<EmbeddingSummary>,
     pub enum_fields: Vec<EnumFieldReport>,
     pub integer_fields: Vec<IntegerFieldReport>,
     pub usage: UsageReport,
@@ -98,6 +102,19 @@ pub struct JudgeSummary {
     pub output_tokens: u64,
     pub cost_usd: f64,
     pub cache_hits: u64,
+}
+
+/// One scorer's embeddings over a run (a `similar` scorer embeds each answer with its expected
+/// text in one request).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingSummary {
+    pub scorer: String,
+    /// The embedding model's id sent to the API.
+    pub model: String,
+    /// Requests answered (each paid for: embeddings are never taken from the cache).
+    pub calls: u64,
+    pub input_tokens: u64,
+    pub cost_usd: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

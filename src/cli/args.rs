@@ -54,6 +54,9 @@ pub enum Command {
     /// model again: only judges and the embeddings of `similar` scorers are called (judges' answers
     /// are cached).
     ///
+    /// Embeddings are not cached: each re-score pays for them again, says what they cost, and
+    /// the run's report then counts these instead of the run's first ones.
+    ///
     /// With `--judge J`, only judge J is asked; the verdicts of the suite's other judges are
     /// kept. Adding a judge to last week's run costs only the judge calls.
     #[command(
@@ -714,20 +717,25 @@ pub struct RunArgs {
     #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub repeat: u32,
 
-    /// Spend at most this much (USD, the model and its judges together).
+    /// Spend at most this much (USD, the model, its judges and the embeddings of `similar`
+    /// scorers together).
     ///
     /// Before a case is sent, the most it can cost (input at most its bytes, output at
-    /// `max_tokens`, every judge vote with its repair round) is reserved; a case the rest of
-    /// the budget cannot cover is not started. The run then stops (exit 3), is stored as
-    /// stopped and can be finished later with `--resume`. Overrides the suite's `max_cost`.
-    /// Cache hits cost nothing.
+    /// `max_tokens`, every judge vote with its repair round, every `similar` scorer's
+    /// embeddings of the answer and the expected text) is reserved; a case the rest of the
+    /// budget cannot cover is not started. The run then stops (exit 3), is stored as stopped
+    /// and can be finished later with `--resume`, whose budget counts what the run paid
+    /// before. Overrides the suite's `max_cost`. Cache hits cost nothing; embeddings are never
+    /// cached.
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
 
     /// Print the number of calls, the estimated tokens and the estimated cost, and stop.
     ///
     /// Input tokens are estimated at 4 characters a token; output tokens at the prompt's
-    /// `max_tokens` (an upper bound). Answers already in the response cache are free.
+    /// `max_tokens` (an upper bound). Answers already in the response cache are free. The
+    /// embeddings of `similar` scorers (every answer, cached or not, with its expected text)
+    /// are in the cost and said apart.
     #[arg(long)]
     pub dry_run: bool,
 

@@ -409,11 +409,21 @@ impl Client {
     /// Embeds inputs (one request) through the limits and retries. Only OpenAI-compatible
     /// providers serve `/embeddings`.
     pub async fn embed(&self, model: &str, inputs: &[String]) -> Result<openai::Embedded, Failure> {
+        self.embed_counted(model, inputs).await.map(|(e, _)| e)
+    }
+
+    /// `embed`, with the HTTP attempts it took (none for a replay).
+    pub async fn embed_counted(
+        &self,
+        model: &str,
+        inputs: &[String],
+    ) -> Result<(openai::Embedded, u32), Failure> {
         let b = match &self.backend {
             Backend::OpenAi(b) => b,
             Backend::Replay(r) => {
                 return r
                     .embed(model, inputs)
+                    .map(|e| (e, 0))
                     .map_err(|error| Failure { error, attempts: 0 });
             }
             Backend::Anthropic(_) => {
@@ -438,7 +448,7 @@ impl Client {
             cassette::write_embeddings(dir, model, inputs, &embedded)
                 .map_err(|e| cassette_failure(dir, &e, attempts))?;
         }
-        Ok(embedded)
+        Ok((embedded, attempts))
     }
 
     /// Calls `call` through the limits until it succeeds, fails for good or has used the

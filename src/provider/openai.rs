@@ -172,8 +172,11 @@ pub fn parse_embeddings(
             "embedding vectors are empty or of different lengths".into()
         ));
     }
+    // An embeddings request has input tokens only: `prompt_tokens`, or `total_tokens` from a
+    // server that sends no other count.
     let tokens = body
         .pointer("/usage/prompt_tokens")
+        .or_else(|| body.pointer("/usage/total_tokens"))
         .and_then(Value::as_u64)
         .unwrap_or(0);
     Ok(Embedded {

@@ -269,7 +269,8 @@ fn confusion_table(f: &EnumFieldReport) -> Table {
     t
 }
 
-/// Tokens, cost (the model's and its judges'), cache use, unmetered answers and retries.
+/// Tokens, cost (the model's, its judges' and its embeddings'), cache use, unmetered answers
+/// and retries.
 fn render_usage(out: &mut String, r: &RunReport) {
     let u = &r.usage;
     let cached = if u.input_tokens > 0 {
@@ -286,10 +287,27 @@ fn render_usage(out: &mut String, r: &RunReport) {
         pct(cached),
         thousands(u.output_tokens)
     );
-    // The judges' cost is apart from the model's (see their table); the progress line
-    // showed both together, so the report says both and their sum.
+    // The judges' cost and the embeddings' are apart from the model's (see the judges'
+    // table and the embeddings line); the progress line showed them together, so the report
+    // says each and their sum.
     let judges: f64 = r.judges.iter().map(|j| j.cost_usd).sum();
-    if judges > 0.0 {
+    if !r.embeddings.is_empty() {
+        let embeddings: f64 = r.embeddings.iter().map(|e| e.cost_usd).sum();
+        let _ = writeln!(
+            out,
+            "cost       {} the model ({} per case){} · {} its embeddings · {} in all",
+            usd(u.cost_usd),
+            usd(u.cost_per_case_usd),
+            if judges > 0.0 {
+                format!(" · {} its judges", usd(judges))
+            } else {
+                String::new()
+            },
+            usd(embeddings),
+            usd(u.cost_usd + judges + embeddings)
+        );
+        render_embeddings(out, r);
+    } else if judges > 0.0 {
         let _ = writeln!(
             out,
             "cost       {} the model ({} per case) · {} its judges · {} in all",
@@ -332,6 +350,25 @@ fn render_usage(out: &mut String, r: &RunReport) {
             u.retried
         );
     }
+}
+
+/// The embeddings line: each `similar` scorer's requests, tokens and cost.
+fn render_embeddings(out: &mut String, r: &RunReport) {
+    let each: Vec<String> = r
+        .embeddings
+        .iter()
+        .map(|e| {
+            format!(
+                "{} with {}: {} requests · {} tokens · {}",
+                e.scorer,
+                e.model,
+                thousands(e.calls),
+                thousands(e.input_tokens),
+                usd(e.cost_usd)
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "embeddings {}", each.join("; "));
 }
 
 /// The latency line (and the time to the first token, when calls streamed).

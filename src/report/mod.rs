@@ -5,8 +5,8 @@
 //! are here too (`serve` fills them).
 
 pub use crate::analysis::{
-    Agreement, Counts, EnumFieldReport, FailureRow, IntegerFieldReport, JudgeSummary, KindCount,
-    LatencyReport, RunHeader, RunReport, ScorerSummary, UsageReport,
+    Agreement, Counts, EmbeddingSummary, EnumFieldReport, FailureRow, IntegerFieldReport,
+    JudgeSummary, KindCount, LatencyReport, RunHeader, RunReport, ScorerSummary, UsageReport,
 };
 pub use crate::cascade::CascadeReport;
 pub use crate::cascade::simulate::{Point, VersusTop};

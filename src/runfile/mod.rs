@@ -226,6 +226,7 @@ pub async fn from_store(
         &scores,
         &store.verdict_totals(&run.id).await?,
         &store.vote_agreement(&run.id).await?,
+        &store.scorer_call_totals(&run.id).await?,
     );
     Ok(build(run, report, cases, scores))
 }

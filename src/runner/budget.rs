@@ -15,12 +15,17 @@
 //!   requests in flight when the line was crossed wrote beyond that estimate.
 //! - a judge reads the answer: an answer from the cache by its bytes, a fresh one at 4 bytes
 //!   for each token the model may write.
+//! - a `similar` scorer embeds the answer (counted as a judge reads it) and the case's expected
+//!   text (its bytes), each with a few tokens for the tokenizer's markers, at the embedding
+//!   model's input price; a case without the expected text skips the scorer and reserves
+//!   nothing for it. Should the provider count more tokens than that, the estimates grow by
+//!   the ratio seen, as for the model and the judges.
 
 use crate::config::Price;
 use crate::golden::Case;
 use crate::provider::ChatRequest;
 
-use super::JudgeRunner;
+use super::{JudgeRunner, SimilarityRunner};
 
 /// Output tokens assumed for a request without `max_tokens`, before any answer was seen.
 pub const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
@@ -30,7 +35,8 @@ pub const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
 /// for.
 const REPAIR_MESSAGE_BYTES: u64 = 600;
 
-/// Tokens of the chat template around each message, and around a request, at most.
+/// Tokens of the chat template around each message, and around a request, at most (and
+/// around each input of an embeddings request).
 const MESSAGE_OVERHEAD: u64 = 8;
 const REQUEST_OVERHEAD: u64 = 16;
 
@@ -60,6 +66,8 @@ pub struct Reservation {
     model_input: u64,
     /// Estimated input tokens of the judges' first rounds.
     judge_input: u64,
+    /// Estimated input tokens of the embeddings requests.
+    embed_input: u64,
 }
 
 /// What a finished case paid, as the provider counted it.
@@ -72,6 +80,8 @@ pub struct Paid {
     /// Input tokens of the judges' calls that were paid for.
     pub judge_input: u64,
     pub judge_output_max: u64,
+    /// Input tokens of the embeddings requests.
+    pub embed_input: u64,
 }
 
 #[derive(Debug)]
@@ -86,6 +96,8 @@ pub struct Budget {
     model_counted: u64,
     judge_estimated: u64,
     judge_counted: u64,
+    embed_estimated: u64,
+    embed_counted: u64,
     /// The longest answer seen, for requests without `max_tokens`.
     longest_output: Option<u64>,
     longest_verdict: Option<u64>,
@@ -101,6 +113,8 @@ impl Budget {
             model_counted: 0,
             judge_estimated: 0,
             judge_counted: 0,
+            embed_estimated: 0,
+            embed_counted: 0,
             longest_output: None,
             longest_verdict: None,
         }
@@ -122,14 +136,15 @@ impl Budget {
     }
 
     /// The most a case can cost: `request` is its model call (None when the answer comes from
-    /// the cache, then `cached_answer` is that answer), then every judge vote.
+    /// the cache, then `cached_answer` is that answer), then every judge vote and every
+    /// `similar` scorer's embeddings.
     pub fn estimate(
         &self,
         price: &Price,
         case: &Case,
         request: Option<&ChatRequest>,
         cached_answer: Option<&str>,
-        judges: &[JudgeRunner],
+        (judges, similar): (&[JudgeRunner], &[SimilarityRunner]),
     ) -> Reservation {
         let output_of = |max_tokens: Option<u32>, seen: Option<u64>| {
             max_tokens.map_or(seen.unwrap_or(DEFAULT_OUTPUT_ESTIMATE), u64::from)
@@ -174,6 +189,15 @@ impl Budget {
             out.judge_input += first * votes;
             out.cost += votes as f64 * j.price.cost(input, 0, 2 * verdict);
         }
+        let scale = Self::scale(self.embed_counted, self.embed_estimated);
+        for s in similar {
+            let Some(expected) = s.expected_text(case) else {
+                continue;
+            };
+            let inputs = answer_bytes + expected.len() as u64 + 2 * MESSAGE_OVERHEAD;
+            out.embed_input += inputs;
+            out.cost += s.price.cost((inputs as f64 * scale).ceil() as u64, 0, 0);
+        }
         out
     }
 
@@ -196,6 +220,10 @@ impl Budget {
             self.model_estimated += r.model_input;
             self.model_counted += paid.model_input;
             self.longest_output = Some(self.longest_output.unwrap_or(0).max(paid.model_output));
+        }
+        if r.embed_input > 0 && paid.embed_input > 0 {
+            self.embed_estimated += r.embed_input;
+            self.embed_counted += paid.embed_input;
         }
         if r.judge_input > 0 && paid.judge_input > 0 {
             self.judge_estimated += r.judge_input;
@@ -253,7 +281,13 @@ mod tests {
         let mut b = Budget::new(0.002, 0.0);
         // 400 bytes: at most 424 input tokens (with the chat template's) at $1/M, 100 output
         // tokens at $2/M: $0.000624.
-        let r = b.estimate(&price(), &case(), Some(&request(400, Some(100))), None, &[]);
+        let r = b.estimate(
+            &price(),
+            &case(),
+            Some(&request(400, Some(100))),
+            None,
+            (&[], &[]),
+        );
         assert!((r.cost - 0.000624).abs() < 1e-12, "{}", r.cost);
         assert!(b.reserve(&r));
         assert!(b.reserve(&r));
@@ -277,7 +311,13 @@ mod tests {
     #[test]
     fn an_estimate_grows_when_the_provider_counts_more_tokens() {
         let mut b = Budget::new(1.0, 0.0);
-        let r = b.estimate(&price(), &case(), Some(&request(400, Some(0))), None, &[]);
+        let r = b.estimate(
+            &price(),
+            &case(),
+            Some(&request(400, Some(0))),
+            None,
+            (&[], &[]),
+        );
         assert_eq!(r.model_input, 424);
         b.reserve(&r);
         b.settle(
@@ -289,14 +329,20 @@ mod tests {
                 ..Paid::default()
             },
         );
-        let again = b.estimate(&price(), &case(), Some(&request(400, Some(0))), None, &[]);
+        let again = b.estimate(
+            &price(),
+            &case(),
+            Some(&request(400, Some(0))),
+            None,
+            (&[], &[]),
+        );
         assert!((again.cost - 848.0 / 1e6).abs() < 1e-12, "{}", again.cost);
     }
 
     #[test]
     fn without_max_tokens_the_longest_answer_seen_is_the_estimate() {
         let mut b = Budget::new(1.0, 0.0);
-        let r = b.estimate(&price(), &case(), Some(&request(0, None)), None, &[]);
+        let r = b.estimate(&price(), &case(), Some(&request(0, None)), None, (&[], &[]));
         assert!((r.cost - (24.0 + 2.0 * 256.0) / 1e6).abs() < 1e-12);
         b.reserve(&r);
         b.settle(
@@ -308,13 +354,152 @@ mod tests {
                 ..Paid::default()
             },
         );
-        let r = b.estimate(&price(), &case(), Some(&request(0, None)), None, &[]);
+        let r = b.estimate(&price(), &case(), Some(&request(0, None)), None, (&[], &[]));
         assert!((r.cost - (24.0 + 20.0) / 1e6).abs() < 1e-12, "{}", r.cost);
         assert!(
-            b.estimate(&price(), &case(), None, Some("cached"), &[])
+            b.estimate(&price(), &case(), None, Some("cached"), (&[], &[]))
                 .cost
                 == 0.0,
             "a cached answer without judges costs nothing"
         );
+    }
+
+    /// A `similar` scorer comparing with the case's `answer`, embedding with a model priced at
+    /// $1 a million input tokens (a replay client: nothing is called here).
+    fn similar(dir: &std::path::Path) -> SimilarityRunner {
+        let provider = crate::config::Provider {
+            name: "tape".into(),
+            kind: crate::config::ProviderKind::Replay { dir: dir.into() },
+            settings: Default::default(),
+        };
+        let client = crate::provider::Client::new(&provider, &Default::default()).unwrap();
+        SimilarityRunner {
+            scorer: "close".into(),
+            expected: crate::score::Expectation::Key("answer".into()),
+            threshold: 0.8,
+            negate: false,
+            client: std::sync::Arc::new(client),
+            model_api: "embed".into(),
+            price: Price {
+                input: 1.0,
+                cached_input: 1.0,
+                output: 0.0,
+                batch_input: 0.5,
+                batch_output: 0.0,
+            },
+        }
+    }
+
+    fn answered(answer: &str) -> Case {
+        let mut c = case();
+        c.expected
+            .insert("answer".into(), serde_json::Value::String(answer.into()));
+        c
+    }
+
+    fn free() -> Price {
+        Price {
+            input: 0.0,
+            cached_input: 0.0,
+            output: 0.0,
+            batch_input: 0.0,
+            batch_output: 0.0,
+        }
+    }
+
+    #[test]
+    fn embeddings_alone_stop_a_run_that_they_would_take_over_its_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let similar = [similar(dir.path())];
+        let mut b = Budget::new(0.0007, 0.0);
+        // The model is free. Its answer of up to 50 tokens is embedded as at most 200 bytes,
+        // the expected text as its 100 bytes, 8 tokens each for the markers: 316 tokens at
+        // $1/M, $0.000316 a case. Two fit in $0.0007, a third does not.
+        let expected = "x".repeat(100);
+        let r = b.estimate(
+            &free(),
+            &answered(&expected),
+            Some(&request(40, Some(50))),
+            None,
+            (&[], &similar),
+        );
+        assert!((r.cost - 0.000316).abs() < 1e-12, "{}", r.cost);
+        assert!(b.reserve(&r));
+        assert!(b.reserve(&r));
+        assert!(!b.reserve(&r), "the embeddings would pass the budget");
+        // Without them the same case costs nothing and always starts.
+        let bare = b.estimate(
+            &free(),
+            &answered(&expected),
+            Some(&request(40, Some(50))),
+            None,
+            (&[], &[]),
+        );
+        assert_eq!(bare.cost, 0.0);
+        assert!(b.reserve(&bare));
+        // One settles having paid for 10 tokens ($0.00001): with the other still reserved,
+        // $0.000326 is spoken for, so a third fits ($0.000642) and a fourth does not.
+        b.settle(
+            &r,
+            &Paid {
+                cost: 0.00001,
+                embed_input: 10,
+                ..Paid::default()
+            },
+        );
+        assert!(b.reserve(&r));
+        assert!(!b.reserve(&r));
+        assert!(b.available() >= 0.0);
+    }
+
+    #[test]
+    fn an_embedding_estimate_reads_a_cached_answer_and_skips_a_case_without_its_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let similar = [similar(dir.path())];
+        let b = Budget::new(1.0, 0.0);
+        // A cached answer of 30 bytes and an expected text of 10: 30 + 10 + 16 tokens.
+        let r = b.estimate(
+            &free(),
+            &answered("0123456789"),
+            None,
+            Some(&"a".repeat(30)),
+            (&[], &similar),
+        );
+        assert!((r.cost - 56.0 / 1e6).abs() < 1e-12, "{}", r.cost);
+        // A case without `answer` skips the scorer, so nothing is embedded.
+        let r = b.estimate(&free(), &case(), None, Some("cached"), (&[], &similar));
+        assert_eq!(r.cost, 0.0);
+    }
+
+    #[test]
+    fn an_embedding_estimate_grows_when_the_provider_counts_more_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let similar = [similar(dir.path())];
+        let mut b = Budget::new(1.0, 0.0);
+        let r = b.estimate(
+            &free(),
+            &answered("0123456789"),
+            None,
+            Some(&"a".repeat(30)),
+            (&[], &similar),
+        );
+        b.reserve(&r);
+        // The provider counted 112 tokens for the 56 estimated: twice as many.
+        b.settle(
+            &r,
+            &Paid {
+                cost: 112.0 / 1e6,
+                embed_input: 112,
+                ..Paid::default()
+            },
+        );
+        let again = b.estimate(
+            &free(),
+            &answered("0123456789"),
+            None,
+            Some(&"a".repeat(30)),
+            (&[], &similar),
+        );
+        assert!((again.cost - 112.0 / 1e6).abs() < 1e-12, "{}", again.cost);
     }
 }

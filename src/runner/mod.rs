@@ -19,7 +19,9 @@ use crate::provider::batch::BatchStatus;
 use crate::provider::{CallKey, Client, ErrorKind, Failure, Reply};
 use crate::runlog::RunLog;
 use crate::score::{self, Outcome, Output};
-use crate::store::{CaseRow, GoldenRow, Record, RunRow, ScoreRow, Store, VerdictRow};
+use crate::store::{
+    CaseRow, GoldenRow, Record, RunRow, ScoreRow, ScorerCallRow, Store, VerdictRow,
+};
 use budget::{Budget, Paid, Reservation};
 
 /// Options of one execution.
@@ -75,8 +77,8 @@ impl std::fmt::Debug for JudgeRunner {
     }
 }
 
-/// A `similar` scorer of a suite with the client of its embedding model, resolved before the
-/// run.
+/// A `similar` scorer of a suite with the client and price of its embedding model, resolved
+/// before the run.
 #[derive(Clone)]
 pub struct SimilarityRunner {
     /// The scorer's name in the suite.
@@ -87,6 +89,27 @@ pub struct SimilarityRunner {
     pub client: Arc<Client>,
     /// The embedding model's id sent to the API.
     pub model_api: String,
+    /// The embedding model's price: its input tokens are what an embeddings request costs.
+    pub price: crate::config::Price,
+}
+
+impl SimilarityRunner {
+    /// The text the output is compared with: the literal, or the case's expected value (a
+    /// string as it is, anything else as JSON); None when the case has none.
+    pub fn expected_text(&self, case: &Case) -> Option<String> {
+        match &self.expected {
+            crate::score::Expectation::Literal(s) => Some(s.clone()),
+            crate::score::Expectation::Key(k) => {
+                case.expected
+                    .get(k)
+                    .filter(|v| !v.is_null())
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for SimilarityRunner {
@@ -98,34 +121,32 @@ impl std::fmt::Debug for SimilarityRunner {
     }
 }
 
+/// What the `similar` scorers made of one output: their scores, and the embeddings requests
+/// that were answered (paid for: their tokens and cost).
+#[derive(Debug, Default)]
+struct Similarity {
+    scores: Vec<score::Score>,
+    calls: Vec<ScorerCallRow>,
+}
+
 /// Scores an output with each `similar` scorer: the output and the expected text embedded in
 /// one request, then their cosine similarity against the threshold. A case without the
 /// expected value skips the scorer; a failed embedding request is an error, never a pass.
+/// Each answered request is a paid call, priced at the embedding model's input rate.
 async fn similarity_scores(
     runners: &[SimilarityRunner],
     case: &Case,
+    repeat: u32,
     output: &str,
-) -> Vec<score::Score> {
-    let mut out = Vec::with_capacity(runners.len());
+) -> Similarity {
+    let mut out = Similarity::default();
     for r in runners {
-        let expected = match &r.expected {
-            crate::score::Expectation::Literal(s) => Some(s.clone()),
-            crate::score::Expectation::Key(k) => {
-                case.expected
-                    .get(k)
-                    .filter(|v| !v.is_null())
-                    .map(|v| match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
-            }
-        };
-        let Some(expected) = expected else {
+        let Some(expected) = r.expected_text(case) else {
             let key = match &r.expected {
                 crate::score::Expectation::Key(k) => k.as_str(),
                 crate::score::Expectation::Literal(_) => "",
             };
-            out.push(score::Score {
+            out.scores.push(score::Score {
                 scorer: r.scorer.clone(),
                 outcome: Outcome::Skip,
                 detail: Some(format!("case has no expected `{key}`")),
@@ -133,15 +154,28 @@ async fn similarity_scores(
             continue;
         };
         let inputs = [output.to_string(), expected];
-        out.push(match r.client.embed(&r.model_api, &inputs).await {
-            Ok(e) if e.vectors.len() == 2 => score::similar::verdict(
+        let embedded = r.client.embed_counted(&r.model_api, &inputs).await;
+        if let Ok((e, attempts)) = &embedded {
+            out.calls.push(ScorerCallRow {
+                case_id: case.id.clone(),
+                repeat_index: i64::from(repeat),
+                scorer: r.scorer.clone(),
+                model: r.model_api.clone(),
+                input_tokens: e.tokens as i64,
+                cost_usd: r.price.cost(e.tokens, 0, 0),
+                attempts: i64::from(*attempts),
+                created_at: now(),
+            });
+        }
+        out.scores.push(match embedded {
+            Ok((e, _)) if e.vectors.len() == 2 => score::similar::verdict(
                 &r.scorer,
                 &e.vectors[0],
                 &e.vectors[1],
                 r.threshold,
                 r.negate,
             ),
-            Ok(e) => score::Score {
+            Ok((e, _)) => score::Score {
                 scorer: r.scorer.clone(),
                 outcome: Outcome::Error,
                 detail: Some(format!(
@@ -273,11 +307,16 @@ pub struct Progress {
     pub passed: usize,
     pub failed: usize,
     pub errors: usize,
-    /// Paid so far (cache hits cost nothing).
+    /// Paid so far (cache hits cost nothing): the model, its judges and the scorers' calls.
     pub cost_usd: f64,
     pub cache_hits: usize,
     /// Finished before this execution started (a resume).
     pub resumed: usize,
+    /// The scorers' paid calls so far (a `similar` scorer's embeddings): how many, their
+    /// input tokens and their cost (counted in `cost_usd` too).
+    pub scorer_calls: usize,
+    pub scorer_tokens: u64,
+    pub scorer_cost_usd: f64,
 }
 
 /// Why a run stopped before its last case.
@@ -320,8 +359,8 @@ struct Finished {
     request_hash: Option<String>,
     result: Result<Reply, CaseError>,
     judged: Vec<Judged>,
-    /// The scores of the `similar` scorers (embedding calls).
-    similar: Vec<score::Score>,
+    /// The scores of the `similar` scorers, and their embedding calls.
+    similar: Similarity,
     /// What the spend limit reserved for it.
     reserved: Reservation,
 }
@@ -664,7 +703,7 @@ impl<'a, 'p> Starter<'a, 'p> {
                         &job.case,
                         job.cached.is_none().then_some(&job.request),
                         job.cached.as_ref().map(|c| c.content.as_str()),
-                        self.judges,
+                        (self.judges, self.similar),
                     );
                     if !budget.reserve(&r) {
                         self.held_back = Some((r.cost, budget.available()));
@@ -695,7 +734,8 @@ impl<'a, 'p> Starter<'a, 'p> {
         let paid_verdicts = record.verdicts.iter().filter(|v| v.cache_hit == 0);
         let paid = Paid {
             cost: if fresh { record.case.cost_usd } else { 0.0 }
-                + paid_verdicts.clone().map(|v| v.cost_usd).sum::<f64>(),
+                + paid_verdicts.clone().map(|v| v.cost_usd).sum::<f64>()
+                + record.scorer_calls.iter().map(|c| c.cost_usd).sum::<f64>(),
             model_input: if fresh {
                 record.case.input_tokens.max(0) as u64
             } else {
@@ -710,6 +750,11 @@ impl<'a, 'p> Starter<'a, 'p> {
                 .map(|v| v.output_tokens.max(0) as u64)
                 .max()
                 .unwrap_or(0),
+            embed_input: record
+                .scorer_calls
+                .iter()
+                .map(|c| c.input_tokens.max(0) as u64)
+                .sum(),
         };
         budget.settle(reserved, &paid);
     }
@@ -751,11 +796,15 @@ impl<'a> Sink<'a> {
                 .await?;
             return Ok(());
         };
-        // An answer from the cache costs nothing to take again: only what was paid for (or
-        // failed) needs the log to survive a kill.
+        // An answer from the cache costs nothing to take again: only what was paid for (the
+        // model, a judge, an embedding) or failed needs the log to survive a kill.
         let paid: Vec<&Record> = records
             .iter()
-            .filter(|r| r.case.cache_hit == 0 || r.verdicts.iter().any(|v| v.cache_hit == 0))
+            .filter(|r| {
+                r.case.cache_hit == 0
+                    || r.verdicts.iter().any(|v| v.cache_hit == 0)
+                    || !r.scorer_calls.is_empty()
+            })
             .collect();
         if let Err(e) = log.append(&paid) {
             // Not logged (a full disk, say): into the store at once, then say why.
@@ -852,6 +901,9 @@ pub async fn execute_batch(
     )
     .await
     {}
+    // Answers from the cache are graded at once, like the batch's answers when they come:
+    // judges and `similar` scorers see every answer, wherever it came from.
+    judge_answers(&mut ready, &options.judges, &options.similar).await;
     let mut recorder = Recorder::new(plan, run_id, next_seq, progress);
     let records = recorder.record_all(ready);
     store.insert_cases(&plan.dataset.version, &records).await?;
@@ -1008,14 +1060,14 @@ async fn batch_finished(
                 request_hash: Some(job.hash),
                 result,
                 judged: Vec::new(),
-                similar: Vec::new(),
+                similar: Similarity::default(),
                 reserved: Reservation::default(),
             }
         })
         .collect())
 }
 
-/// Has the judges grade the answered items, one call after another.
+/// Has the judges and the `similar` scorers grade the answered items, one call after another.
 async fn judge_answers(
     finished: &mut [Finished],
     judges: &[JudgeRunner],
@@ -1023,7 +1075,8 @@ async fn judge_answers(
 ) {
     for f in finished {
         if let Ok(reply) = &f.result {
-            f.similar = similarity_scores(similar, &f.case, &reply.response.content).await;
+            f.similar =
+                similarity_scores(similar, &f.case, f.repeat, &reply.response.content).await;
             for j in judges.iter().filter(|j| j.applies_to(&f.case)) {
                 for vote in 0..j.votes.max(1) {
                     f.judged
@@ -1093,13 +1146,20 @@ fn tally(progress: &mut Progress, r: &Record) {
     } else {
         progress.cost_usd += r.case.cost_usd;
     }
-    // Judges are paid for too (the spend limit covers everything a run calls).
+    // Judges and embeddings are paid for too (the spend limit covers everything a run
+    // calls).
     progress.cost_usd += r
         .verdicts
         .iter()
         .filter(|v| v.cache_hit == 0)
         .map(|v| v.cost_usd)
         .sum::<f64>();
+    for call in &r.scorer_calls {
+        progress.cost_usd += call.cost_usd;
+        progress.scorer_calls += 1;
+        progress.scorer_tokens += call.input_tokens.max(0) as u64;
+        progress.scorer_cost_usd += call.cost_usd;
+    }
     progress.done += 1;
 }
 
@@ -1193,8 +1253,15 @@ async fn begin(
                 }
                 progress.cost_usd += paid;
             }
-            // Its judges were paid too: the spend limit is about everything the run called.
+            // Its judges and its scorers' embeddings were paid too: the spend limit is about
+            // everything the run called.
             progress.cost_usd += store.judges_paid(&run.id).await?;
+            for t in store.scorer_call_totals(&run.id).await? {
+                progress.cost_usd += t.cost_usd;
+                progress.scorer_calls += t.calls.max(0) as usize;
+                progress.scorer_tokens += t.input_tokens.max(0) as u64;
+                progress.scorer_cost_usd += t.cost_usd;
+            }
             progress.resumed = keys.len();
             progress.done = keys.len();
             Begun {
@@ -1414,10 +1481,11 @@ fn record(
     scores.extend(unjudged(plan, &case));
     let scorer_error = f
         .similar
+        .scores
         .iter()
         .find(|s| s.outcome == Outcome::Error)
         .map(|s| format!("{}: {}", s.scorer, s.detail.clone().unwrap_or_default()));
-    scores.extend(f.similar);
+    scores.extend(f.similar.scores);
     set_status(
         &mut row,
         violation,
@@ -1445,6 +1513,7 @@ fn record(
         scores: score_rows,
         verdicts: judgement.verdicts,
         cache: judgement.cache,
+        scorer_calls: f.similar.calls,
     }
 }
 
@@ -1775,14 +1844,15 @@ fn spawn(
                 .map_err(CaseError::Provider),
         };
         let mut judged = Vec::new();
-        let mut scored = Vec::new();
+        let mut scored = Similarity::default();
         if let Ok(reply) = &result {
             for j in judges.iter().filter(|j| j.applies_to(&job.case)) {
                 for vote in 0..j.votes.max(1) {
                     judged.push(judge_output(j, &job.case, &reply.response.content, vote).await);
                 }
             }
-            scored = similarity_scores(&similar, &job.case, &reply.response.content).await;
+            scored =
+                similarity_scores(&similar, &job.case, job.repeat, &reply.response.content).await;
         }
         Finished {
             case: job.case,
@@ -1842,7 +1912,7 @@ async fn prefetch(
                 request_hash: None,
                 result: Err(CaseError::Render(m)),
                 judged: Vec::new(),
-                similar: Vec::new(),
+                similar: Similarity::default(),
                 reserved: Reservation::default(),
             });
             continue;
@@ -1864,7 +1934,7 @@ async fn prefetch(
                 request_hash: None,
                 result: Err(CaseError::Render(e.to_string())),
                 judged: Vec::new(),
-                similar: Vec::new(),
+                similar: Similarity::default(),
                 reserved: Reservation::default(),
             }),
         }
@@ -1894,7 +1964,7 @@ async fn prefetch(
                         batch: false,
                     }),
                     judged: Vec::new(),
-                    similar: Vec::new(),
+                    similar: Similarity::default(),
                     reserved: Reservation::default(),
                 }),
                 None => pending.push_back(job),
@@ -1948,8 +2018,13 @@ pub async fn rescore(
         };
         let mut finished = rejudge(&row, output, judges, &suite_judges, &mut old).await;
         if let Ok(reply) = &finished.result {
-            finished.similar =
-                similarity_scores(similar, &finished.case, &reply.response.content).await;
+            finished.similar = similarity_scores(
+                similar,
+                &finished.case,
+                finished.repeat,
+                &reply.response.content,
+            )
+            .await;
         }
         let mut record = record(
             plan,
@@ -2039,7 +2114,7 @@ async fn rejudge(
         request_hash: row.request_hash.clone(),
         result: Ok(stored_reply(row, output)),
         judged,
-        similar: Vec::new(),
+        similar: Similarity::default(),
         reserved: Reservation::default(),
     }
 }

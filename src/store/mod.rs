@@ -8,9 +8,11 @@ mod embeddings;
 mod feedback;
 mod lease;
 mod review;
+mod scorer_calls;
 
 pub use embeddings::EmbeddingRow;
 pub use lease::RunLease;
+pub use scorer_calls::{ScorerCallRow, ScorerCallTotals};
 
 pub use feedback::{FeedbackWriter, Inserted, InteractionRow, NewEvents, SignalRow};
 pub use review::{ReviewItemRow, ReviewLabelRow};
@@ -299,13 +301,14 @@ fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
     out
 }
 
-/// Deletes the stored results, scores and verdicts of these cases, to write them anew.
+/// Deletes the stored results, scores, verdicts and scorer calls of these cases, to write them
+/// anew.
 async fn delete_cases(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     records: &[Record],
 ) -> Result<(), StoreError> {
     for r in records {
-        for table in ["case_results", "scores", "verdicts"] {
+        for table in ["case_results", "scores", "verdicts", "scorer_calls"] {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE run_id = $1 AND case_id = $2 AND repeat_index = $3"
             ))
@@ -319,15 +322,18 @@ async fn delete_cases(
     Ok(())
 }
 
-/// One finished case with what goes with it: its scores, its judges' verdicts and the fresh
-/// answers to cache (the target's and the judges'). Serialized as a line of a run's log
-/// (`runlog`) until the store has it.
+/// One finished case with what goes with it: its scores, its judges' verdicts, its other
+/// scorers' paid calls (embeddings) and the fresh answers to cache (the target's and the
+/// judges'). Serialized as a line of a run's log (`runlog`) until the store has it.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Record {
     pub case: CaseRow,
     pub scores: Vec<ScoreRow>,
     pub verdicts: Vec<VerdictRow>,
     pub cache: Vec<CacheRow>,
+    /// Absent from the lines of logs written before scorer calls were kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scorer_calls: Vec<ScorerCallRow>,
 }
 
 /// A judge's verdict on one case result.
@@ -684,13 +690,14 @@ impl Store {
             scores: scores.to_vec(),
             verdicts: Vec::new(),
             cache: cache.into_iter().cloned().collect(),
+            scorer_calls: Vec::new(),
         };
         self.insert_cases(dataset_version, std::slice::from_ref(&record))
             .await
     }
 
-    /// Commits finished cases with their scores and the fresh answers for the response cache
-    /// in one transaction: a crash keeps all of them or none. The golden inputs of each case
+    /// Commits finished cases with their scores, verdicts, scorer calls and the fresh answers
+    /// for the response cache in one transaction: a crash keeps all of them or none. The golden inputs of each case
     /// are stored once per dataset version.
     pub async fn insert_cases(
         &self,
@@ -795,6 +802,7 @@ impl Store {
             self.case_result_rows(&mut tx, chunk).await?;
             self.score_rows(&mut tx, chunk).await?;
             self.verdict_rows(&mut tx, chunk).await?;
+            self.scorer_call_rows(&mut tx, chunk).await?;
             self.cache_rows(&mut tx, chunk).await?;
         }
         tx.commit().await?;

@@ -77,6 +77,7 @@ pub async fn summarize(
         &store.score_counts(&run.id).await?,
         &store.verdict_totals(&run.id).await?,
         &store.vote_agreement(&run.id).await?,
+        &store.scorer_call_totals(&run.id).await?,
     ))
 }
 

@@ -289,6 +289,7 @@ async fn execute(
         judges,
         similar,
     } = prepared;
+    let paid = paid_label(&similar);
     let options = RunOptions {
         judges,
         similar,
@@ -309,7 +310,7 @@ async fn execute(
             &client,
             store,
             &options,
-            |p: &Progress| bar.update(p.done as u64, total, &status_line(p)),
+            |p: &Progress| bar.update(p.done as u64, total, &status_line(p, paid)),
             |b| {
                 printer.info(&format!(
                     "batch {}: {} ({} of {} done, {} failed)",
@@ -320,7 +321,7 @@ async fn execute(
         .await?
     } else {
         crate::runner::execute(plan, &client, store, &options, |p: &Progress| {
-            bar.update(p.done as u64, total, &status_line(p));
+            bar.update(p.done as u64, total, &status_line(p, paid));
         })
         .await?
     };
@@ -523,13 +524,24 @@ fn or_all(described: String) -> String {
     }
 }
 
-/// The progress line: its money is what this run paid, the model and its judges together
-/// (cache hits are free), which the report's `cost` line shows as "paid in this run".
-fn status_line(p: &Progress) -> String {
+/// The progress line: its money is what this run paid, the model, its judges and its
+/// embeddings together (cache hits are free), which the report's `cost` line adds up as "in
+/// all". `paid` says what that money covers (`paid_label`).
+fn status_line(p: &Progress, paid: &str) -> String {
     format!(
-        "{} pass · {} fail · {} error · {} cached · ${:.6} paid (model + judges)",
+        "{} pass · {} fail · {} error · {} cached · ${:.6} paid ({paid})",
         p.passed, p.failed, p.errors, p.cache_hits, p.cost_usd
     )
+}
+
+/// What a run's paid money covers: the model and its judges, and the embeddings of its
+/// `similar` scorers when it has any.
+fn paid_label(similar: &[SimilarityRunner]) -> &'static str {
+    if similar.is_empty() {
+        "model + judges"
+    } else {
+        "model + judges + embeddings"
+    }
 }
 
 /// The stored run to resume for this plan, when `--resume` was given.
@@ -693,7 +705,7 @@ pub fn judge_runners(
     Ok(judges)
 }
 
-/// The `similar` scorers of a suite, with the clients of their embedding models.
+/// The `similar` scorers of a suite, with the clients and prices of their embedding models.
 pub fn similarity_runners(
     project: &crate::config::Project,
     suite: &crate::config::Suite,
@@ -718,6 +730,7 @@ pub fn similarity_runners(
                 negate: scorer.negate,
                 client,
                 model_api: model.api_name.clone(),
+                price: model.price,
             });
         }
     }

@@ -29,6 +29,9 @@ pub struct Rescored {
     pub elapsed_secs: f64,
     /// A line for each judge whose verdicts could not be read too often.
     pub unreadable: Vec<String>,
+    /// What the `similar` scorers' embeddings asked again: requests, input tokens and cost
+    /// (USD); None when the suite has no `similar` scorer.
+    pub embeddings: Option<(usize, u64, f64)>,
 }
 
 /// Re-scores the run, with a progress bar; the model is not asked again (judges are).
@@ -63,7 +66,7 @@ pub async fn rescore(
     });
     let judges = judge_runners(project, suite, &clients, req.judge.as_deref())?;
     // Scores are stored anew, so `similar` scorers embed again (their verdicts are not kept
-    // apart like a judge's).
+    // apart like a judge's): a paid call each, which replaces the run's stored one.
     let similar = similarity_runners(project, suite, &clients)?;
     printer.info(&format!(
         "re-scoring run {} ({} of suite {}) with {} scorer{}{}",
@@ -89,11 +92,17 @@ pub async fn rescore(
     .await?;
     bar.finish();
     let unreadable = unreadable_judges(store, &run.id, suite.max_judge_error_rate).await?;
+    let p = &outcome.progress;
     Ok(Rescored {
         run_id: run.id,
-        cases: outcome.progress.done,
+        cases: p.done,
         elapsed_secs: outcome.elapsed_secs,
         unreadable,
+        embeddings: (!similar.is_empty()).then_some((
+            p.scorer_calls,
+            p.scorer_tokens,
+            p.scorer_cost_usd,
+        )),
     })
 }
 

@@ -4,6 +4,7 @@
 mod cascade;
 mod common;
 mod diagnostics;
+mod embeddings;
 mod errors;
 mod features;
 mod feedback;

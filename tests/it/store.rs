@@ -74,6 +74,7 @@ fn record(case: &CaseRow) -> Record {
         scores: Vec::new(),
         verdicts: Vec::new(),
         cache: Vec::new(),
+        scorer_calls: Vec::new(),
     }
 }
 
@@ -749,6 +750,151 @@ async fn embedding_queries_on_postgres() {
         return;
     };
     exercise_embeddings(&store).await;
+    store.close().await;
+}
+
+/// The scorers' paid calls (a `similar` scorer's embeddings): stored with their case in one
+/// transaction, added up by scorer and model, read back in case order, and replaced with
+/// their case by a re-score.
+async fn exercise_scorer_calls(store: &Store) {
+    use evalgate::store::{ScorerCallRow, ScorerCallTotals};
+    let dv = "b".repeat(64);
+    store
+        .create_run(&run_row("emb000000001", "s1", "2026-11-23T10:00:00.000Z"))
+        .await
+        .unwrap();
+    let call = |case: &str, repeat: i64, scorer: &str, tokens: i64| ScorerCallRow {
+        case_id: case.into(),
+        repeat_index: repeat,
+        scorer: scorer.into(),
+        model: "embed-1".into(),
+        input_tokens: tokens,
+        cost_usd: tokens as f64 * 0.02 / 1e6,
+        attempts: 1,
+        created_at: "2026-11-23T10:00:02.000Z".into(),
+    };
+    let with_calls = |id: &str, repeat: i64, calls: Vec<ScorerCallRow>| {
+        let mut c = case_row("emb000000001", id, "pass", Some(3.0));
+        c.repeat_index = repeat;
+        Record {
+            scorer_calls: calls,
+            ..record(&c)
+        }
+    };
+    assert!(store.scorer_calls("emb000000001").await.unwrap().is_empty());
+    assert!(
+        store
+            .scorer_call_totals("emb000000001")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .insert_cases(
+            &dv,
+            &[
+                with_calls(
+                    "b",
+                    0,
+                    vec![call("b", 0, "close", 30), call("b", 0, "alike", 7)],
+                ),
+                with_calls("a", 0, vec![call("a", 0, "close", 12)]),
+                with_calls("a", 1, vec![call("a", 1, "close", 11)]),
+                with_calls("c", 0, Vec::new()),
+            ],
+        )
+        .await
+        .unwrap();
+    let calls = store.scorer_calls("emb000000001").await.unwrap();
+    let keys: Vec<(&str, i64, &str)> = calls
+        .iter()
+        .map(|c| (c.case_id.as_str(), c.repeat_index, c.scorer.as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("a", 0, "close"),
+            ("a", 1, "close"),
+            ("b", 0, "alike"),
+            ("b", 0, "close")
+        ]
+    );
+    assert_eq!(
+        calls[0],
+        call("a", 0, "close", 12),
+        "every column reads back"
+    );
+    let totals = store.scorer_call_totals("emb000000001").await.unwrap();
+    let close = 53.0 * 0.02 / 1e6;
+    assert_eq!(totals.len(), 2, "{totals:?}");
+    assert_eq!(
+        (
+            totals[0].scorer.as_str(),
+            totals[0].calls,
+            totals[0].input_tokens
+        ),
+        ("alike", 1, 7)
+    );
+    assert_eq!(
+        (
+            totals[1].scorer.as_str(),
+            totals[1].model.as_str(),
+            totals[1].calls,
+            totals[1].input_tokens
+        ),
+        ("close", "embed-1", 3, 53)
+    );
+    assert!((totals[1].cost_usd - close).abs() < 1e-15, "{totals:?}");
+    // A case stored twice is refused, and its calls are not stored either.
+    assert!(
+        store
+            .insert_cases(&dv, &[with_calls("a", 0, vec![call("a", 0, "other", 99)])])
+            .await
+            .is_err()
+    );
+    assert_eq!(store.scorer_calls("emb000000001").await.unwrap().len(), 4);
+    // A re-score replaces a case's calls with its new ones (or none).
+    store
+        .replace_cases(
+            &dv,
+            &[
+                with_calls("b", 0, vec![call("b", 0, "close", 31)]),
+                with_calls("a", 1, Vec::new()),
+            ],
+        )
+        .await
+        .unwrap();
+    let totals = store.scorer_call_totals("emb000000001").await.unwrap();
+    assert_eq!(
+        totals,
+        [ScorerCallTotals {
+            scorer: "close".into(),
+            model: "embed-1".into(),
+            calls: 2,
+            input_tokens: 43,
+            cost_usd: totals[0].cost_usd,
+        }]
+    );
+    assert!((totals[0].cost_usd - 43.0 * 0.02 / 1e6).abs() < 1e-15);
+    // Another run's calls are its own.
+    assert!(store.scorer_calls("abc123000001").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn scorer_call_queries_on_sqlite() {
+    let Some((_dir, store, _)) = fresh_store(false).await else {
+        return;
+    };
+    exercise_scorer_calls(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn scorer_call_queries_on_postgres() {
+    let Some((_dir, store, _)) = fresh_store(true).await else {
+        return;
+    };
+    exercise_scorer_calls(&store).await;
     store.close().await;
 }
 

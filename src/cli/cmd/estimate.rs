@@ -10,13 +10,15 @@ use crate::provider::CacheMode;
 use crate::store::Store;
 
 pub async fn print(
+    project: &crate::config::Project,
     plans: &[Plan<'_>],
     store: &Store,
     cache: CacheMode,
     repeats: u32,
     printer: &Printer,
 ) -> Result<(), Error> {
-    let estimates = crate::workflow::estimate::estimate(plans, store, cache, repeats).await?;
+    let estimates =
+        crate::workflow::estimate::estimate(project, plans, store, cache, repeats).await?;
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
         "suite",
@@ -43,6 +45,12 @@ pub async fn print(
         ]);
     }
     printer.data(&table.to_string());
+    for e in estimates.iter().filter(|e| e.embedding_calls > 0) {
+        printer.info(&format!(
+            "{} on {}: the `similar` scorers' embeddings, in the cost above: {} requests, {} tokens (est.), ${:.6} at most",
+            e.suite, e.model, e.embedding_calls, e.embedding_tokens, e.embedding_cost
+        ));
+    }
     let total_cost = estimates.iter().fold(0.0, |sum, e| sum + e.cost);
     printer.info(&format!(
         "dry run: nothing was called; estimated cost at most ${total_cost:.6} (input at 4 characters a token, output at max_tokens)"

@@ -42,7 +42,7 @@ async fn run_with(
     }
     let plans = planned.plans;
     if args.dry_run {
-        super::estimate::print(&plans, store, req.cache, req.repeat, printer).await?;
+        super::estimate::print(project, &plans, store, req.cache, req.repeat, printer).await?;
         return Ok((ExitStatus::Ok, Vec::new()));
     }
     let several = plans.len() > 1;

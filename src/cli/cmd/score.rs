@@ -25,6 +25,12 @@ pub async fn run(root: &Path, args: ScoreArgs, printer: &Printer) -> Result<Exit
         "re-scored {} cases of run {} ({:.1}s); the model was not asked again",
         r.cases, r.run_id, r.elapsed_secs
     ));
+    if let Some((requests, tokens, cost)) = r.embeddings {
+        printer.info(&format!(
+            "embedded again: {requests} requests · {} tokens · ${cost:.6} (the run's report now counts these)",
+            crate::text::thousands(tokens)
+        ));
+    }
     for line in &r.unreadable {
         printer.warn(line);
     }
