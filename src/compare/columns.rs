@@ -95,29 +95,93 @@ impl Codes {
 }
 
 /// A statistic on resamples of one column's cases, updated block by block of drawn indices.
-pub(super) trait Resampled {
+pub(super) enum Stat {
+    Mean(MeanDraws),
+    Percentile(PercentileDraws),
+    Kappa(KappaDraws),
+}
+
+impl Stat {
+    /// Whether every case of the column is the same: then every resample is too.
+    fn is_constant(&self) -> bool {
+        match self {
+            Stat::Mean(m) => m.terms.len() <= 1,
+            Stat::Percentile(p) => p.base.kinds() <= 1 && p.candidate.kinds() <= 1,
+            Stat::Kappa(k) => k.kinds.len() <= 1,
+        }
+    }
+
     /// Adds the cases drawn (indices among the column's cases), in the order drawn.
-    fn draws(&mut self, idx: &[usize]);
+    fn draws(&mut self, idx: &[usize]) {
+        match self {
+            Stat::Mean(m) => {
+                for &i in idx {
+                    m.add(i);
+                }
+            }
+            Stat::Percentile(p) => p.draws(idx),
+            Stat::Kappa(k) => k.draws(idx),
+        }
+    }
+
     /// The statistic of the resample drawn since the last call; starts the next.
-    fn end(&mut self) -> Option<f64>;
+    fn end(&mut self) -> Option<f64> {
+        match self {
+            Stat::Mean(m) => m.end(),
+            Stat::Percentile(p) => p.end(),
+            Stat::Kappa(k) => k.end(),
+        }
+    }
 }
 
 /// Resamples `n` cases `resamples` times for every statistic at once, on the indices
 /// `stats::paired_bootstrap_with(n, resamples, …)` draws: each statistic's values on the
-/// resamples it is defined on.
-pub(super) fn resample(
-    n: usize,
-    resamples: usize,
-    stats: &mut [Box<dyn Resampled + '_>],
-) -> Vec<Vec<f64>> {
-    let mut values = vec![Vec::with_capacity(resamples.max(1)); stats.len()];
+/// resamples it is defined on. A column whose cases are all the same has the same value on
+/// every resample, computed once. The means are updated case by case, all of them for each
+/// drawn case (their sums are chains of additions, which run side by side this way).
+pub(super) fn resample(n: usize, resamples: usize, mut stats: Vec<Stat>) -> Vec<Vec<f64>> {
+    let resamples = resamples.max(1);
+    let mut values = vec![Vec::new(); stats.len()];
+    let (mut means, mut others) = (Vec::new(), Vec::new());
+    for (k, s) in stats.iter_mut().enumerate() {
+        if s.is_constant() {
+            // Any index stands for any case.
+            let zeros = vec![0; n.min(crate::stats::DRAWS_BLOCK)];
+            let mut left = n;
+            while left > 0 {
+                let part = left.min(zeros.len());
+                s.draws(&zeros[..part]);
+                left -= part;
+            }
+            if let Some(v) = s.end() {
+                values[k] = vec![v; resamples];
+            }
+            continue;
+        }
+        values[k].reserve_exact(resamples);
+        match s {
+            Stat::Mean(m) => means.push((k, m)),
+            other => others.push((k, other)),
+        }
+    }
+    if means.is_empty() && others.is_empty() {
+        return values;
+    }
     stats::bootstrap_draws(n, resamples, |block, last| {
-        for s in stats.iter_mut() {
+        for &i in block {
+            for (_, m) in means.iter_mut() {
+                m.add(i);
+            }
+        }
+        for (_, s) in others.iter_mut() {
             s.draws(block);
         }
         if last {
-            for (s, v) in stats.iter_mut().zip(&mut values) {
-                v.extend(s.end());
+            for (k, m) in means.iter_mut() {
+                values[*k].extend(m.end());
+            }
+            for (k, s) in others.iter_mut() {
+                values[*k].extend(s.end());
             }
         }
     });
@@ -190,17 +254,17 @@ impl Means {
     }
 
     /// The mean difference on resamples.
-    pub fn resampled(self) -> impl Resampled {
-        MeanDraws {
+    pub fn resampled(self) -> Stat {
+        Stat::Mean(MeanDraws {
             terms: self.pairs.iter().map(|&(b, c)| c - b).collect(),
             n: self.len() as f64,
             codes: self.codes,
             sum: -0.0,
-        }
+        })
     }
 }
 
-struct MeanDraws {
+pub(super) struct MeanDraws {
     /// Candidate − base of each distinct pair.
     terms: Vec<f64>,
     codes: Codes,
@@ -208,13 +272,9 @@ struct MeanDraws {
     sum: f64,
 }
 
-impl Resampled for MeanDraws {
-    fn draws(&mut self, idx: &[usize]) {
-        let mut sum = self.sum;
-        for &i in idx {
-            sum += self.terms[self.codes.get(i) as usize];
-        }
-        self.sum = sum;
+impl MeanDraws {
+    fn add(&mut self, i: usize) {
+        self.sum += self.terms[self.codes.get(i) as usize];
     }
 
     fn end(&mut self) -> Option<f64> {
@@ -317,58 +377,73 @@ impl Percentiles {
     }
 
     /// The percentile `q` of each run over every case, and the statistic on resamples.
-    pub fn finish(self, q: f64) -> (Option<f64>, Option<f64>, impl Resampled) {
-        let (base, base_codes) = self.base.sorted();
-        let (candidate, candidate_codes) = self.candidate.sorted();
-        let counts = |codes: &Codes, width: usize| {
-            let mut counts = vec![0u64; width + 1];
-            for i in 0..codes.len() {
-                counts[codes.get(i) as usize] += 1;
-            }
-            counts
-        };
-        let all = (
-            percentile_of(&base, &counts(&base_codes, base.len()), q),
-            percentile_of(&candidate, &counts(&candidate_codes, candidate.len()), q),
-        );
-        let draws = PercentileDraws {
-            q,
-            base_counts: vec![0; base.len() + 1],
-            candidate_counts: vec![0; candidate.len() + 1],
-            base: (base, base_codes),
-            candidate: (candidate, candidate_codes),
-        };
-        (all.0, all.1, draws)
+    pub fn finish(self, q: f64) -> (Option<f64>, Option<f64>, Stat) {
+        let (base, base_all) = Sorted::new(self.base, q);
+        let (candidate, candidate_all) = Sorted::new(self.candidate, q);
+        let draws = PercentileDraws { q, base, candidate };
+        (base_all, candidate_all, Stat::Percentile(draws))
     }
 }
 
-struct PercentileDraws {
-    q: f64,
-    base: (Vec<f64>, Codes),
-    candidate: (Vec<f64>, Codes),
-    base_counts: Vec<u64>,
-    candidate_counts: Vec<u64>,
+/// One run's values in order, each case's number among them, and the counts of a resample.
+struct Sorted {
+    values: Vec<f64>,
+    codes: Codes,
+    counts: Vec<u64>,
+    /// The numbers the cases have: at most `values.len() + 1` (with "no value").
+    used: usize,
 }
 
-impl Resampled for PercentileDraws {
+impl Sorted {
+    /// A run's values sorted, and their percentile `q` over every case.
+    fn new(values: Values, q: f64) -> (Self, Option<f64>) {
+        let (values, codes) = values.sorted();
+        let mut counts = vec![0; values.len() + 1];
+        for i in 0..codes.len() {
+            counts[codes.get(i) as usize] += 1;
+        }
+        let all = percentile_of(&values, &counts, q);
+        let used = counts.iter().filter(|&&c| c > 0).count();
+        counts.fill(0);
+        let sorted = Sorted {
+            values,
+            codes,
+            counts,
+            used,
+        };
+        (sorted, all)
+    }
+
+    fn kinds(&self) -> usize {
+        self.used
+    }
+}
+
+pub(super) struct PercentileDraws {
+    q: f64,
+    base: Sorted,
+    candidate: Sorted,
+}
+
+impl PercentileDraws {
     fn draws(&mut self, idx: &[usize]) {
         for &i in idx {
-            self.base_counts[self.base.1.get(i) as usize] += 1;
-            self.candidate_counts[self.candidate.1.get(i) as usize] += 1;
+            self.base.counts[self.base.codes.get(i) as usize] += 1;
+            self.candidate.counts[self.candidate.codes.get(i) as usize] += 1;
         }
     }
 
     fn end(&mut self) -> Option<f64> {
-        let p =
-            |(sorted, _): &(Vec<f64>, Codes), counts: &[u64]| percentile_of(sorted, counts, self.q);
-        let v = (|| {
-            Some(p(&self.candidate, &self.candidate_counts)? - p(&self.base, &self.base_counts)?)
-        })();
-        self.base_counts.fill(0);
-        self.candidate_counts.fill(0);
+        let p = |s: &Sorted| percentile_of(&s.values, &s.counts, self.q);
+        let v = (|| Some(p(&self.candidate)? - p(&self.base)?))();
+        self.base.counts.fill(0);
+        self.candidate.counts.fill(0);
         v
     }
 }
+
+/// A case's (expected, predicted) label pairs in the base's repeats and the candidate's.
+type Kind = (Vec<[u16; 2]>, Vec<[u16; 2]>);
 
 /// An enum field's (expected, predicted) label pairs in each run's repeats of every paired
 /// case, each numbered by the run's own list of labels (the field's known labels, then the
@@ -377,7 +452,7 @@ pub(super) struct LabelCases {
     pub base_labels: Vec<String>,
     pub candidate_labels: Vec<String>,
     /// The distinct (base, candidate) lists, and how many cases have each.
-    kinds: Vec<(Vec<[u16; 2]>, Vec<[u16; 2]>)>,
+    kinds: Vec<Kind>,
     cases: Vec<u64>,
     index: HashMap<Vec<u32>, u32>,
     key: Vec<u32>,
@@ -425,7 +500,7 @@ impl LabelCases {
     /// past `u16::MAX` labels in all. The labels are numbered as a comparison of whole runs
     /// numbers them: the base's labels, then the candidate's others, each in the order first
     /// seen, the candidate's pairs renumbered into that list.
-    pub fn finish(mut self) -> Option<(Option<f64>, Option<f64>, impl Resampled)> {
+    pub fn finish(mut self) -> Option<(Option<f64>, Option<f64>, Stat)> {
         let mut labels = std::mem::take(&mut self.base_labels);
         let mut index: HashMap<&str, u16> = HashMap::new();
         for (i, l) in labels.iter().enumerate() {
@@ -470,7 +545,7 @@ impl LabelCases {
             base: empty.clone(),
             candidate: empty,
         };
-        Some((all.0, all.1, draws))
+        Some((all.0, all.1, Stat::Kappa(draws)))
     }
 }
 
@@ -480,14 +555,14 @@ fn count(confusion: &mut Confusion, pairs: &[[u16; 2]], n: u64) {
     }
 }
 
-struct KappaDraws {
-    kinds: Vec<(Vec<[u16; 2]>, Vec<[u16; 2]>)>,
+pub(super) struct KappaDraws {
+    kinds: Vec<Kind>,
     codes: Codes,
     base: Confusion,
     candidate: Confusion,
 }
 
-impl Resampled for KappaDraws {
+impl KappaDraws {
     fn draws(&mut self, idx: &[usize]) {
         for &i in idx {
             let (b, c) = &self.kinds[self.codes.get(i) as usize];

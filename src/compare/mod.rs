@@ -18,7 +18,7 @@ use crate::store::RunRow;
 
 mod columns;
 
-use columns::{LabelCases, Means, Percentiles, Resampled};
+use columns::{LabelCases, Means, Percentiles, Stat};
 
 /// At most this many flipped cases carry their diff (the counts cover all of them).
 pub const MAX_FLIPPED_SHOWN: usize = 50;
@@ -255,39 +255,18 @@ fn measure(
 ) -> Vec<MetricDelta> {
     // Each metric's values, estimate and cases, and what resamples it.
     let mut measured = Vec::with_capacity(metrics.len());
-    let mut resampled: Vec<(usize, Box<dyn Resampled>)> = Vec::new();
+    let mut resampled: Vec<(usize, Stat)> = Vec::new();
     for (k, (m, column)) in metrics.iter().zip(columns).enumerate() {
-        let (base, candidate, estimate, n, mcnemar, stat): (
-            _,
-            _,
-            _,
-            _,
-            _,
-            Option<Box<dyn Resampled>>,
-        ) = match column {
+        let (base, candidate, estimate, n, mcnemar, stat) = match column {
             Column::Percentile(p) => {
                 let (base, candidate, stat) = p.finish(0.95);
                 let estimate = base.zip(candidate).map(|(b, c)| c - b);
-                (
-                    base,
-                    candidate,
-                    estimate,
-                    paired,
-                    None,
-                    Some(Box::new(stat) as Box<dyn Resampled>),
-                )
+                (base, candidate, estimate, paired, None, Some(stat))
             }
             Column::Labels(held) => match held.and_then(LabelCases::finish) {
                 Some((base, candidate, stat)) => {
                     let estimate = base.zip(candidate).map(|(b, c)| c - b);
-                    (
-                        base,
-                        candidate,
-                        estimate,
-                        paired,
-                        None,
-                        Some(Box::new(stat) as Box<dyn Resampled>),
-                    )
+                    (base, candidate, estimate, paired, None, Some(stat))
                 }
                 None => (None, None, None, paired, None, None),
             },
@@ -296,7 +275,7 @@ fn measure(
                 let (base, candidate, estimate) = means.means();
                 // McNemar on the cases that flipped (with repeats: the majority outcome).
                 let mcnemar = m.is_binary().then_some((means.down, means.up));
-                let stat: Box<dyn Resampled> = Box::new(means.resampled());
+                let stat = means.resampled();
                 (base, candidate, estimate, n, mcnemar, Some(stat))
             }
         };
@@ -310,13 +289,10 @@ fn measure(
     sizes.sort_unstable();
     sizes.dedup();
     for n in sizes {
-        let (ks, mut stats): (Vec<usize>, Vec<Box<dyn Resampled>>) = resampled
+        let (ks, stats): (Vec<usize>, Vec<Stat>) = resampled
             .extract_if(.., |(k, _)| measured[*k].3 == n)
             .unzip();
-        for (k, v) in ks
-            .into_iter()
-            .zip(columns::resample(n, resamples, &mut stats))
-        {
+        for (k, v) in ks.into_iter().zip(columns::resample(n, resamples, stats)) {
             values[k] = v;
         }
     }
@@ -1162,8 +1138,23 @@ mod tests {
             };
             let repeats = if round % 3 == 0 { 3 } else { 1 };
             let (b_ids, c_ids) = (ids(&mut rng), ids(&mut rng));
-            let base = random_run(&mut rng, &b_ids, repeats);
-            let cand = random_run(&mut rng, &c_ids, repeats);
+            let mut base = random_run(&mut rng, &b_ids, repeats);
+            let mut cand = random_run(&mut rng, &c_ids, repeats);
+            if round % 10 == 9 {
+                // Every case the same in each run: each metric's resamples are all alike.
+                for (k, run) in [&mut base, &mut cand].into_iter().enumerate() {
+                    run.dedup_by(|a, b| a.id == b.id);
+                    for c in run.iter_mut() {
+                        c.status = CaseStatus::Pass;
+                        c.expected = json!({"intent": "a", "risk": 3});
+                        let intent = ["a", "new-1"][k];
+                        c.parsed = Some(json!({"intent": intent, "risk": 2}));
+                        c.scores.clear();
+                        c.cost_usd = 0.000_015 * (k + 1) as f64;
+                        c.latency_ms = Some(12.3);
+                    }
+                }
+            }
             fn group(run: &[CaseEntry]) -> BTreeMap<&str, Repeats<'_>> {
                 let mut out: BTreeMap<&str, Repeats<'_>> = BTreeMap::new();
                 for c in run {

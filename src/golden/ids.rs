@@ -123,10 +123,10 @@ impl CaseIds {
     /// Appends a sorted chunk to the file (records of line: u64 LE, length: u32 LE, id) and
     /// returns where the file ends.
     fn write_run(&mut self, chunk: &Chunk) -> std::io::Result<u64> {
-        if self.spill.is_none() {
-            self.spill = Some(tempfile::tempfile()?);
-        }
-        let file = self.spill.as_mut().expect("just made");
+        let file = match &mut self.spill {
+            Some(file) => file,
+            None => self.spill.insert(tempfile::tempfile()?),
+        };
         file.seek(SeekFrom::Start(self.spilled))?;
         let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
         let mut end = self.spilled;
@@ -268,14 +268,14 @@ impl Reader {
                 size,
             } => {
                 let Some(file) = file else { return Ok(None) };
-                let mut head = [0u8; 12];
                 if !fill(file, (at, *end), buf, pos, *size, 12)? {
                     return Ok(None);
                 }
-                head.copy_from_slice(&buf[*pos..*pos + 12]);
+                let (mut line, mut len) = ([0u8; 8], [0u8; 4]);
+                line.copy_from_slice(&buf[*pos..*pos + 8]);
+                len.copy_from_slice(&buf[*pos + 8..*pos + 12]);
                 *pos += 12;
-                let line = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
-                let len = u32::from_le_bytes(head[8..].try_into().expect("4 bytes")) as usize;
+                let (line, len) = (u64::from_le_bytes(line), u32::from_le_bytes(len) as usize);
                 if !fill(file, (at, *end), buf, pos, *size, len)? {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
@@ -437,7 +437,7 @@ mod tests {
         let names: Vec<String> = (0..5000)
             .map(|_| {
                 let k = rng.usize(0..3000);
-                if k % 7 == 0 {
+                if k.is_multiple_of(7) {
                     format!("long-{k}-{}", "x".repeat(k % 300))
                 } else {
                     format!("c{k}")
