@@ -7,16 +7,23 @@
 # (`run --shard K/2 --out`) and `merge` of their run files, and `export --format jsonl`.
 # Prints a table of peak RSS (MB) and CPU per case (ms) per command and size, and the
 # growth of peak RSS from the second size to the last (the target: at most +10%).
-# SKIP="compare …" leaves out the named commands (at 1,000,000 cases `compare` still holds both
-# runs whole: several GB).
+# SKIP="compare …" leaves out the named commands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES="${1:-10000 200000 1000000}"
 CONC=64
 
-cargo build --release --quiet --bin evalgate --example stub_server
-BIN="$PWD/target/release/evalgate"
-STUB="$PWD/target/release/examples/stub_server"
+# BENCH_BIN=path measures that evalgate binary (built beforehand, from another commit say) and
+# builds nothing; the stub is then BENCH_STUB, or the one in the target directory.
+TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN="$BENCH_BIN"
+  STUB="${BENCH_STUB:-$TARGET/release/examples/stub_server}"
+else
+  cargo build --release --quiet --bin evalgate --example stub_server
+  BIN="$TARGET/release/evalgate"
+  STUB="$TARGET/release/examples/stub_server"
+fi
 MEASURE="$PWD/bench/measure.py"
 WORK="$(mktemp -d)"
 . bench/lib.sh

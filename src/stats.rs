@@ -343,28 +343,61 @@ pub fn paired_bootstrap_with(
     resamples: usize,
     mut stat: impl FnMut(&[usize]) -> Option<f64>,
 ) -> Option<Delta> {
-    let resamples = resamples.max(1);
     if n == 0 {
         return None;
     }
     // One buffer of indices: every case first (the estimate), then each resample.
     let mut sample: Vec<usize> = (0..n).collect();
     let delta = stat(&sample)?;
-    let mut rng = fastrand::Rng::with_seed(BOOTSTRAP_SEED);
-    let mut values = Vec::with_capacity(resamples);
-    for _ in 0..resamples {
-        for slot in sample.iter_mut() {
-            *slot = rng.usize(0..n);
+    let mut values = Vec::with_capacity(resamples.max(1));
+    let mut at = 0;
+    bootstrap_draws(n, resamples, |block, last| {
+        sample[at..at + block.len()].copy_from_slice(block);
+        at += block.len();
+        if last {
+            at = 0;
+            values.extend(stat(&sample));
         }
-        if let Some(v) = stat(&sample) {
-            values.push(v);
+    });
+    bootstrap_delta(delta, &values)
+}
+
+/// The case indices `paired_bootstrap_with(n, resamples, …)` resamples, without holding
+/// them: `draws(block, last)` for each block of at most `DRAWS_BLOCK` indices of a resample
+/// in order, `last` on its last block, resample after resample. Statistics that can be
+/// updated one case at a time (a sum, counts) are computed on the same resamples this way,
+/// several at once, in memory that does not grow with `n`.
+pub fn bootstrap_draws(n: usize, resamples: usize, mut draws: impl FnMut(&[usize], bool)) {
+    if n == 0 {
+        return;
+    }
+    let mut rng = fastrand::Rng::with_seed(BOOTSTRAP_SEED);
+    let mut block = vec![0; n.min(DRAWS_BLOCK)];
+    for _ in 0..resamples.max(1) {
+        let mut left = n;
+        while left > 0 {
+            let part = &mut block[..left.min(DRAWS_BLOCK)];
+            for slot in part.iter_mut() {
+                *slot = rng.usize(0..n);
+            }
+            left -= part.len();
+            draws(part, left == 0);
         }
     }
+}
+
+/// The most indices `bootstrap_draws` hands over at once.
+pub const DRAWS_BLOCK: usize = 4096;
+
+/// The bootstrap's result from the statistic on the whole sample (`delta`) and on each
+/// resample it was defined on (`values`): the 2.5th–97.5th percentile interval and the
+/// two-sided p-value. `None` when no resample gave a value.
+pub fn bootstrap_delta(delta: f64, values: &[f64]) -> Option<Delta> {
     if values.is_empty() {
         return None;
     }
-    let low = percentile(&values, 0.025)?;
-    let high = percentile(&values, 0.975)?;
+    let low = percentile(values, 0.025)?;
+    let high = percentile(values, 0.975)?;
     let m = values.len() as f64;
     let below = values.iter().filter(|v| **v <= 0.0).count() as f64 / m;
     let above = values.iter().filter(|v| **v >= 0.0).count() as f64 / m;
@@ -474,6 +507,30 @@ mod tests {
         assert_eq!(p.low, 0.0);
         assert!(close(p.high, 0.1611), "{}", p.high);
         assert_eq!(wilson(0, 0).total, 0);
+    }
+
+    #[test]
+    fn draws_in_blocks_are_the_draws_of_one_buffer_per_resample() {
+        // What `paired_bootstrap_with` drew before it drew in blocks: every index of a
+        // resample from one generator, resample after resample.
+        for n in [1, 5, DRAWS_BLOCK, DRAWS_BLOCK + 1, 3 * DRAWS_BLOCK + 17] {
+            let mut rng = fastrand::Rng::with_seed(BOOTSTRAP_SEED);
+            let expected: Vec<usize> = (0..3 * n).map(|_| rng.usize(0..n)).collect();
+            let (mut got, mut ends) = (Vec::new(), Vec::new());
+            let mut blocks = 0;
+            bootstrap_draws(n, 3, |b, last| {
+                assert!(!b.is_empty() && b.len() <= DRAWS_BLOCK);
+                blocks += 1;
+                got.extend_from_slice(b);
+                if last {
+                    ends.push(got.len());
+                }
+            });
+            assert_eq!(got, expected, "{n}");
+            assert_eq!(ends, [n, 2 * n, 3 * n]);
+            assert_eq!(blocks, 3 * n.div_ceil(DRAWS_BLOCK));
+        }
+        bootstrap_draws(0, 3, |_, _| panic!("no cases"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod budget;
 use crate::id::RunId;
 use crate::status::{CaseKind, CaseStatus, RunStatus};
 use serde_json::{Map, Value};
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::task::JoinSet;
@@ -432,7 +432,7 @@ pub async fn execute(
     let repeats = options.repeats.max(1);
     let Begun {
         run_id,
-        finished,
+        resumes,
         next_seq,
         progress,
         log,
@@ -440,7 +440,9 @@ pub async fn execute(
     } = begin(plan, store, options).await?;
     store_golden(plan, store).await?;
     let mut sink = Sink::new(store, &plan.dataset.version, log);
-    let mut items = work_items(plan, repeats, &finished)?;
+    let mut items = work_items(plan, repeats)?;
+    let resumed = resumes.then(|| run_id.clone());
+    let skip = resumed.as_ref().map(|id| (store, id.as_str()));
 
     // One task per case, at most `concurrency` at once. Tasks run on their own, so a request
     // waiting for the store never waits on this loop, which owns the writes. Upcoming cases
@@ -469,14 +471,14 @@ pub async fn execute(
         if !exhausted && pending.len() < plan.concurrency {
             exhausted = prefetch(
                 &mut items,
-                &requests,
+                (&requests, skip),
                 client,
                 lookahead,
                 &mut pending,
                 &mut ready,
                 !judges.is_empty() || !similar.is_empty(),
             )
-            .await;
+            .await?;
         }
         starter.fill(&mut tasks, &mut pending);
         let mut batch = std::mem::take(&mut ready);
@@ -886,20 +888,28 @@ pub async fn execute_batch(
     // says that the run is going on (see `is_going`).
     let Begun {
         run_id,
-        finished,
+        resumes,
         next_seq,
         progress,
         log,
         lease: _lease,
     } = begin(plan, store, options).await?;
-    let mut items = work_items(plan, repeats, &finished)?;
+    let mut items = work_items(plan, repeats)?;
     let requests = plan.requests();
+    let resumed = resumes.then(|| run_id.clone());
+    let skip = resumed.as_ref().map(|id| (store, id.as_str()));
     let mut jobs: VecDeque<Job> = VecDeque::new();
     let mut ready = Vec::new();
     while !prefetch(
-        &mut items, &requests, client, PREFETCH, &mut jobs, &mut ready, false,
+        &mut items,
+        (&requests, skip),
+        client,
+        PREFETCH,
+        &mut jobs,
+        &mut ready,
+        false,
     )
-    .await
+    .await?
     {}
     // Answers from the cache are graded at once, like the batch's answers when they come:
     // judges and `similar` scorers see every answer, wherever it came from.
@@ -1200,8 +1210,8 @@ pub async fn show_dead(store: &Store, runs: &mut [RunRow]) -> Result<(), crate::
 /// A run as it begins: new, or reopened to resume.
 struct Begun {
     run_id: RunId,
-    /// The (case id, repeat) pairs already finished.
-    finished: HashSet<(String, i64)>,
+    /// It resumes a run: the cases it stored are skipped (looked up as they come).
+    resumes: bool,
     next_seq: i64,
     /// The progress so far (a resumed run's totals include what it did before).
     progress: Progress,
@@ -1241,7 +1251,7 @@ async fn begin(
                 .await?
                 .ok_or_else(|| crate::store::StoreError::RunBusy(run.id.to_string()))?;
             store.reopen_run(&run.id).await?;
-            let (keys, max_seq) = store.finished_keys(&run.id).await?;
+            let (done, max_seq) = store.finished_count(&run.id).await?;
             // A resumed run's totals include what it did before: the error budget and the
             // spend limit are about the whole run.
             for (status, n, paid) in store.case_totals(&run.id).await? {
@@ -1262,11 +1272,11 @@ async fn begin(
                 progress.scorer_tokens += t.input_tokens.max(0) as u64;
                 progress.scorer_cost_usd += t.cost_usd;
             }
-            progress.resumed = keys.len();
-            progress.done = keys.len();
+            progress.resumed = done;
+            progress.done = done;
             Begun {
                 run_id: run.id.clone(),
-                finished: keys.into_iter().collect(),
+                resumes: true,
                 next_seq: max_seq + 1,
                 progress,
                 log,
@@ -1287,7 +1297,7 @@ async fn begin(
             store.create_run(&run).await?;
             Begun {
                 run_id: run.id,
-                finished: HashSet::new(),
+                resumes: false,
                 next_seq: 0,
                 progress,
                 log,
@@ -1345,8 +1355,11 @@ async fn store_logged(
     dataset_version: &str,
 ) -> Result<(), crate::error::Error> {
     let logged = log.take()?;
-    let (keys, _) = store.finished_keys(run_id).await?;
-    let stored: HashSet<(String, i64)> = keys.into_iter().collect();
+    let keys: Vec<(&str, i64)> = logged
+        .iter()
+        .map(|r| (r.case.case_id.as_str(), r.case.repeat_index))
+        .collect();
+    let stored = store.finished_among(run_id, &keys).await?;
     let missing: Vec<Record> = logged
         .into_iter()
         .filter(|r| !stored.contains(&(r.case.case_id.clone(), r.case.repeat_index)))
@@ -1376,37 +1389,35 @@ fn selected_cases<'a>(
         .take(plan.limit.unwrap_or(usize::MAX)))
 }
 
-/// The (case, repeat) items of a plan not finished yet, read lazily from the dataset.
+/// The (case, repeat) items of a plan, read lazily from the dataset (`prefetch` skips those
+/// a resumed run has stored).
 fn work_items<'a>(
     plan: &'a Plan<'_>,
     repeats: u32,
-    finished: &'a HashSet<(String, i64)>,
 ) -> Result<impl Iterator<Item = Item> + 'a, crate::error::Error> {
-    let items = selected_cases(plan)?
-        .flat_map(move |case| {
-            // The dataset was validated by `config::load`; a bad line now means the file
-            // changed during the run, which is recorded against the line.
-            let (case, broken) = match case {
-                Ok(c) => (Arc::new(c), None),
-                Err(d) => {
-                    let placeholder = Case {
-                        id: format!("line-{}", d.line),
-                        vars: Map::new(),
-                        expected: Map::new(),
-                        outcome: None,
-                        base_features: None,
-                        tags: Vec::new(),
-                        source: None,
-                    };
-                    (
-                        Arc::new(placeholder),
-                        Some(format!("the dataset changed during the run: {d}")),
-                    )
-                }
-            };
-            (0..repeats).map(move |r| (case.clone(), r, broken.clone()))
-        })
-        .filter(|(case, r, _)| !finished.contains(&(case.id.clone(), i64::from(*r))));
+    let items = selected_cases(plan)?.flat_map(move |case| {
+        // The dataset was validated by `config::load`; a bad line now means the file
+        // changed during the run, which is recorded against the line.
+        let (case, broken) = match case {
+            Ok(c) => (Arc::new(c), None),
+            Err(d) => {
+                let placeholder = Case {
+                    id: format!("line-{}", d.line),
+                    vars: Map::new(),
+                    expected: Map::new(),
+                    outcome: None,
+                    base_features: None,
+                    tags: Vec::new(),
+                    source: None,
+                };
+                (
+                    Arc::new(placeholder),
+                    Some(format!("the dataset changed during the run: {d}")),
+                )
+            }
+        };
+        (0..repeats).map(move |r| (case.clone(), r, broken.clone()))
+    });
     Ok(items)
 }
 
@@ -1886,25 +1897,31 @@ impl Job {
     }
 }
 
-/// Renders up to `n` upcoming items, answers those already in the response cache (into
-/// `ready`, with cases that cannot be rendered), and queues the rest as jobs. Returns whether
-/// the items are exhausted.
+/// Takes up to `n` upcoming items, leaves out those the run resumed (`skip`: the store and
+/// run to look them up in) has stored, renders the others, answers those already in the
+/// response cache (into `ready`, with cases that cannot be rendered), and queues the rest as
+/// jobs. Returns whether the items are exhausted.
 async fn prefetch(
     items: &mut impl Iterator<Item = (Arc<Case>, u32, Option<String>)>,
-    requests: &crate::plan::Requests,
+    (requests, skip): (&crate::plan::Requests, Option<(&Store, &str)>),
     client: &Client,
     n: usize,
     pending: &mut VecDeque<Job>,
     ready: &mut Vec<Finished>,
     judging: bool,
-) -> bool {
-    let mut jobs = Vec::with_capacity(n);
-    let mut exhausted = false;
-    for _ in 0..n {
-        let Some((case, repeat, broken)) = items.next() else {
-            exhausted = true;
-            break;
-        };
+) -> Result<bool, crate::error::Error> {
+    let mut taken: Vec<Item> = items.by_ref().take(n).collect();
+    let exhausted = taken.len() < n;
+    if let Some((store, run_id)) = skip {
+        let keys: Vec<(&str, i64)> = taken
+            .iter()
+            .map(|(case, r, _)| (case.id.as_str(), i64::from(*r)))
+            .collect();
+        let stored = store.finished_among(run_id, &keys).await?;
+        taken.retain(|(case, r, _)| !stored.contains(&(case.id.clone(), i64::from(*r))));
+    }
+    let mut jobs = Vec::with_capacity(taken.len());
+    for (case, repeat, broken) in taken {
         if let Some(m) = broken {
             ready.push(Finished {
                 case,
@@ -1973,7 +1990,7 @@ async fn prefetch(
     } else {
         pending.extend(jobs);
     }
-    exhausted
+    Ok(exhausted)
 }
 
 /// Re-scores the stored answers of a run with the current scorers and the given judges,

@@ -1066,23 +1066,52 @@ impl Store {
         })
     }
 
-    /// The (case id, repeat) pairs a run has already finished, and its highest sequence number.
-    pub async fn finished_keys(
+    /// How many cases of a run are stored, and their largest sequence number (−1 without
+    /// any): what a resumed run goes on from.
+    pub async fn finished_count(&self, run_id: &str) -> Result<(usize, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MAX(seq) AS max_seq FROM case_results WHERE run_id = $1",
+        )
+        .bind(run_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        let max_seq: Option<i64> = row.try_get("max_seq")?;
+        Ok((n.max(0) as usize, max_seq.unwrap_or(-1)))
+    }
+
+    /// Which of `keys` (case id, repeat) a run has stored, asked a chunk at a time: a resumed
+    /// run skips them as its cases come, without holding every finished key.
+    pub async fn finished_among(
         &self,
         run_id: &str,
-    ) -> Result<(Vec<(String, i64)>, i64), StoreError> {
-        let rows =
-            sqlx::query("SELECT case_id, repeat_index, seq FROM case_results WHERE run_id = $1")
-                .bind(run_id)
-                .fetch_all(&self.pool)
-                .await?;
-        let mut keys = Vec::with_capacity(rows.len());
-        let mut max_seq = -1;
-        for r in rows {
-            keys.push((r.try_get("case_id")?, r.try_get("repeat_index")?));
-            max_seq = max_seq.max(r.try_get::<i64, _>("seq")?);
+        keys: &[(&str, i64)],
+    ) -> Result<std::collections::HashSet<(String, i64)>, StoreError> {
+        let mut ids: Vec<&str> = keys.iter().map(|k| k.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = std::collections::HashSet::new();
+        for chunk in ids.chunks(ROWS_PER_INSERT * 5) {
+            // `$1` is the run; SQLite numbers each `?` after it.
+            let list: Vec<String> = (2..chunk.len() + 2)
+                .map(|i| match self.backend {
+                    Backend::Postgres => format!("${i}"),
+                    Backend::Sqlite => "?".to_string(),
+                })
+                .collect();
+            let sql = format!(
+                "SELECT case_id, repeat_index FROM case_results WHERE run_id = $1 AND case_id IN ({})",
+                list.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(run_id);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.insert((r.try_get("case_id")?, r.try_get("repeat_index")?));
+            }
         }
-        Ok((keys, max_seq))
+        Ok(out)
     }
 
     /// Per status: how many cases of a run, and what they paid (cache hits cost nothing).

@@ -234,7 +234,7 @@ async fn announce(
     if prepared.resume.is_none()
         && let Some(old) = resumable(store, plan, |run| same_cases(run, plan, repeats)).await?
     {
-        let done = store.finished_keys(&old.id).await?.0.len();
+        let done = store.finished_count(&old.id).await?.0;
         printer.info(&format!(
             "hint: run {} of this suite, model, prompt and dataset version stopped after {done} of {} cases; `evalgate run {} --model {} --resume {}` finishes it without paying again",
             old.id, old.planned_cases, plan.suite.name, plan.model.name, old.id

@@ -218,12 +218,20 @@ async fn exercise(store: Store) {
     let outputs: Vec<Option<&str>> = summaries.iter().map(|c| c.output.as_deref()).collect();
     assert_eq!(outputs, [Some(""), Some(""), Some("")]);
 
-    // What a resume needs: the finished keys and the unfinished runs, newest first.
-    let (keys, max_seq) = store.finished_keys("abc123000001").await.unwrap();
-    let mut keys: Vec<&str> = keys.iter().map(|(c, _)| c.as_str()).collect();
-    keys.sort();
-    assert_eq!(keys, ["a", "b"]);
-    assert_eq!(max_seq, 0);
+    // What a resume needs: how many cases are stored and which of those coming are, and
+    // the unfinished runs, newest first.
+    assert_eq!(store.finished_count("abc123000001").await.unwrap(), (2, 0));
+    assert_eq!(store.finished_count("nosuchrun000").await.unwrap(), (0, -1));
+    let coming = [("b", 0), ("a", 0), ("a", 1), ("c", 0), ("b", 0)];
+    let stored = store.finished_among("abc123000001", &coming).await.unwrap();
+    let mut stored: Vec<(String, i64)> = stored.into_iter().collect();
+    stored.sort();
+    assert_eq!(stored, [("a".to_string(), 0), ("b".to_string(), 0)]);
+    let many: Vec<(String, i64)> = (0..1234).map(|i| (format!("x{i}"), 0)).collect();
+    let mut many: Vec<(&str, i64)> = many.iter().map(|(c, r)| (c.as_str(), *r)).collect();
+    many.push(("b", 0));
+    let stored = store.finished_among("abc123000001", &many).await.unwrap();
+    assert_eq!(stored.len(), 1, "chunks of ids, the stored one found");
     let unfinished = store
         .unfinished_runs("s1", "m", &"a".repeat(64), &"b".repeat(64))
         .await

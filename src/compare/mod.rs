@@ -16,6 +16,10 @@ use crate::stats::Proportion;
 use crate::stats::{self, Confusion};
 use crate::store::RunRow;
 
+mod columns;
+
+use columns::{LabelCases, Means, Percentiles, Stat};
+
 /// At most this many flipped cases carry their diff (the counts cover all of them).
 pub const MAX_FLIPPED_SHOWN: usize = 50;
 
@@ -192,46 +196,35 @@ fn label_pairs<C: Borrow<CaseEntry>>(
 }
 
 /// One metric's values over the paired cases, gathered case by case and kept small (a
-/// comparison of runs of a million cases holds these, not the cases).
+/// comparison of runs of a million cases holds these, not the cases; see `columns`).
 enum Column {
     /// The cases where both runs have a value: their (base, candidate) values.
-    Pairs(Pairs),
-    /// Every paired case's value in each run (NaN: none), for a percentile.
-    Each { base: Vec<f64>, candidate: Vec<f64> },
+    Means(Means),
+    /// Every paired case's value in each run (or none), for a percentile.
+    Percentile(Percentiles),
     /// Every paired case's (expected, predicted) label pairs in each run; `None` past
     /// `u16::MAX` labels (a confusion matrix of that many is no kappa).
-    Labels(Option<LabelColumn>),
+    Labels(Option<LabelCases>),
 }
 
 impl Column {
     fn new(m: &Metric) -> Column {
         match m {
-            Metric::LatencyP95 => Column::Each {
-                base: Vec::new(),
-                candidate: Vec::new(),
-            },
-            Metric::FieldKappa(_, known) => Column::Labels(Some(LabelColumn {
-                base_labels: known.clone(),
-                base: LabelPairs::default(),
-                candidate_labels: known.clone(),
-                candidate: LabelPairs::default(),
-            })),
-            _ => Column::Pairs(Pairs::Small(Vec::new())),
+            Metric::LatencyP95 => Column::Percentile(Percentiles::default()),
+            Metric::FieldKappa(_, known) => Column::Labels(Some(LabelCases::new(known))),
+            _ => Column::Means(Means::default()),
         }
     }
 
     /// Adds a paired case: its repeats in each run.
     fn add<C: Borrow<CaseEntry>>(&mut self, m: &Metric, b: &[C], c: &[C]) {
         match self {
-            Column::Pairs(p) => {
+            Column::Means(p) => {
                 if let (Some(x), Some(y)) = (m.case_value(b), m.case_value(c)) {
                     p.push(x, y);
                 }
             }
-            Column::Each { base, candidate } => {
-                base.push(m.case_value(b).unwrap_or(f64::NAN));
-                candidate.push(m.case_value(c).unwrap_or(f64::NAN));
-            }
+            Column::Percentile(p) => p.push(m.case_value(b), m.case_value(c)),
             Column::Labels(held) => {
                 let Metric::FieldKappa(field, _) = m else {
                     return;
@@ -243,8 +236,7 @@ impl Column {
                     if l.base_labels.len() > most || l.candidate_labels.len() > most {
                         *held = None;
                     } else {
-                        l.base.push(&x);
-                        l.candidate.push(&y);
+                        l.push(&x, &y);
                     }
                 }
             }
@@ -252,281 +244,89 @@ impl Column {
     }
 }
 
-/// (base, candidate) values of a metric: one byte a case while both are whole numbers from 0
-/// to 15 (pass/fail, rates of one repeat, most absolute errors of integer fields); else two
-/// indices into the distinct values while there are at most 65,536 of them (costs: a few
-/// prices times a few token counts); else two floats. The values read back are the ones
-/// pushed, bit for bit.
-enum Pairs {
-    Small(Vec<u8>),
-    Distinct {
-        values: Vec<f64>,
-        index: std::collections::HashMap<u64, u16>,
-        pairs: Vec<[u16; 2]>,
-    },
-    Floats(Vec<(f64, f64)>),
-}
-
-impl Pairs {
-    fn small(x: f64) -> Option<u8> {
-        ((0.0..=15.0).contains(&x) && x.fract() == 0.0 && x.is_sign_positive()).then_some(x as u8)
-    }
-
-    /// The index of `x` among `values` (added when new); `None` past 65,536 values.
-    fn intern(
-        values: &mut Vec<f64>,
-        index: &mut std::collections::HashMap<u64, u16>,
-        x: f64,
-    ) -> Option<u16> {
-        if let Some(&i) = index.get(&x.to_bits()) {
-            return Some(i);
-        }
-        let i = u16::try_from(values.len()).ok()?;
-        values.push(x);
-        index.insert(x.to_bits(), i);
-        Some(i)
-    }
-
-    fn push(&mut self, b: f64, c: f64) {
-        if let Pairs::Small(v) = self {
-            if let (Some(x), Some(y)) = (Self::small(b), Self::small(c)) {
-                v.push(x | y << 4);
-                return;
+/// Every metric over its column (`paired` cases in all): its values in both runs, the
+/// paired-bootstrap delta, and the p-value with the test that gave it. The metrics with the
+/// same number of cases are resampled together, on the same draws.
+fn measure(
+    metrics: &[Metric],
+    columns: Vec<Column>,
+    paired: usize,
+    resamples: usize,
+) -> Vec<MetricDelta> {
+    // Each metric's values, estimate and cases, and what resamples it.
+    let mut measured = Vec::with_capacity(metrics.len());
+    let mut resampled: Vec<(usize, Stat)> = Vec::new();
+    for (k, (m, column)) in metrics.iter().zip(columns).enumerate() {
+        let (base, candidate, estimate, n, mcnemar, stat) = match column {
+            Column::Percentile(p) => {
+                let (base, candidate, stat) = p.finish(0.95);
+                let estimate = base.zip(candidate).map(|(b, c)| c - b);
+                (base, candidate, estimate, paired, None, Some(stat))
             }
-            let (mut values, mut index) = (Vec::new(), std::collections::HashMap::new());
-            let mut pairs = Vec::with_capacity(v.len() + 1);
-            for &p in v.iter() {
-                let (x, y) = Self::unpack(p);
-                // At most 16 values: always room.
-                let x = Self::intern(&mut values, &mut index, x).unwrap_or_default();
-                let y = Self::intern(&mut values, &mut index, y).unwrap_or_default();
-                pairs.push([x, y]);
-            }
-            *self = Pairs::Distinct {
-                values,
-                index,
-                pairs,
-            };
-        }
-        if let Pairs::Distinct {
-            values,
-            index,
-            pairs,
-        } = self
-        {
-            let x = Self::intern(values, index, b);
-            let y = Self::intern(values, index, c);
-            if let (Some(x), Some(y)) = (x, y) {
-                pairs.push([x, y]);
-                return;
-            }
-            let all = (0..pairs.len()).map(|i| self.get(i)).collect();
-            *self = Pairs::Floats(all);
-        }
-        if let Pairs::Floats(v) = self {
-            v.push((b, c));
-        }
-    }
-
-    fn unpack(p: u8) -> (f64, f64) {
-        (f64::from(p & 15), f64::from(p >> 4))
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Pairs::Small(v) => v.len(),
-            Pairs::Distinct { pairs, .. } => pairs.len(),
-            Pairs::Floats(v) => v.len(),
-        }
-    }
-
-    /// The `i`th case's (base, candidate) values.
-    fn get(&self, i: usize) -> (f64, f64) {
-        match self {
-            Pairs::Small(v) => Self::unpack(v[i]),
-            Pairs::Distinct { values, pairs, .. } => {
-                let [x, y] = pairs[i];
-                (values[usize::from(x)], values[usize::from(y)])
-            }
-            Pairs::Floats(v) => v[i],
-        }
-    }
-}
-
-/// An enum field's label pairs in both runs, each numbered by the run's own list of labels
-/// (the field's known labels, then the others as they come).
-struct LabelColumn {
-    base_labels: Vec<String>,
-    base: LabelPairs,
-    candidate_labels: Vec<String>,
-    candidate: LabelPairs,
-}
-
-impl LabelColumn {
-    /// One list of labels, numbered as a comparison of whole runs numbers them (the base's
-    /// labels, then the candidate's others, each in the order first seen), with the
-    /// candidate's pairs renumbered into it; `None` past `u16::MAX` labels.
-    fn finish(self) -> Option<(Vec<String>, LabelPairs, LabelPairs)> {
-        let mut labels = self.base_labels;
-        let mut index: std::collections::HashMap<&str, u16> = std::collections::HashMap::new();
-        let mut renumber = Vec::with_capacity(self.candidate_labels.len());
-        for (i, l) in labels.iter().enumerate() {
-            index.insert(l.as_str(), i as u16);
-        }
-        let mut added = Vec::new();
-        for l in &self.candidate_labels {
-            let at = match index.get(l.as_str()) {
-                Some(&i) => i,
-                None => {
-                    let i = u16::try_from(labels.len() + added.len()).ok()?;
-                    added.push(l.clone());
-                    i
+            Column::Labels(held) => match held.and_then(LabelCases::finish) {
+                Some((base, candidate, stat)) => {
+                    let estimate = base.zip(candidate).map(|(b, c)| c - b);
+                    (base, candidate, estimate, paired, None, Some(stat))
                 }
-            };
-            renumber.push(at);
-        }
-        labels.extend(added);
-        let mut candidate = self.candidate;
-        for pair in &mut candidate.pairs {
-            *pair = [
-                renumber[usize::from(pair[0])],
-                renumber[usize::from(pair[1])],
-            ];
-        }
-        Some((labels, self.base, candidate))
-    }
-}
-
-/// The label pairs of each case, in case order: one array while every case has exactly one
-/// pair (one repeat with an expected label, the usual), with where each case ends otherwise.
-#[derive(Default)]
-struct LabelPairs {
-    pairs: Vec<[u16; 2]>,
-    ends: Option<Vec<u32>>,
-}
-
-impl LabelPairs {
-    /// Adds a case's pairs (indices below `u16::MAX`, as `Column::add` keeps them).
-    fn push(&mut self, case: &[(usize, usize)]) {
-        if self.ends.is_none() && case.len() != 1 {
-            self.ends = Some((1..=self.pairs.len() as u32).collect());
-        }
-        self.pairs
-            .extend(case.iter().map(|&(e, p)| [e as u16, p as u16]));
-        if let Some(ends) = &mut self.ends {
-            ends.push(self.pairs.len() as u32);
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.ends.as_ref().map_or(self.pairs.len(), Vec::len)
-    }
-
-    fn case(&self, i: usize) -> &[[u16; 2]] {
-        match &self.ends {
-            None => &self.pairs[i..=i],
-            Some(ends) => {
-                let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-                &self.pairs[start..ends[i] as usize]
-            }
-        }
-    }
-}
-
-/// Cohen's kappa of the label pairs of the cases `idx`.
-fn kappa_of(labels: &[String], cases: &LabelPairs, idx: &[usize]) -> Option<f64> {
-    let k = labels.len();
-    let mut counts = vec![vec![0u64; k]; k];
-    for &i in idx {
-        for &[e, p] in cases.case(i) {
-            counts[usize::from(e)][usize::from(p)] += 1;
-        }
-    }
-    Confusion {
-        labels: labels.to_vec(),
-        counts,
-    }
-    .kappa()
-}
-
-/// One metric over the `n` paired cases, from its column: its values in both runs, the
-/// paired-bootstrap delta, and the p-value with the test that gave it. The bootstrap
-/// resamples plain numbers.
-fn measure(m: &Metric, column: Column, n: usize, resamples: usize) -> MetricDelta {
-    let (base, candidate, delta, n) = match column {
-        Column::Each { base, candidate } => {
-            let p95 = |v: &[f64], idx: &[usize]| {
-                let x: Vec<f64> = idx.iter().map(|&i| v[i]).filter(|x| !x.is_nan()).collect();
-                stats::percentile(&x, 0.95)
-            };
-            let all: Vec<usize> = (0..n).collect();
-            let delta = stats::paired_bootstrap_with(n, resamples, |idx| {
-                Some(p95(&candidate, idx)? - p95(&base, idx)?)
-            });
-            (p95(&base, &all), p95(&candidate, &all), delta, n)
-        }
-        Column::Labels(held) => match held.and_then(LabelColumn::finish) {
-            Some((labels, b, c)) => {
-                let all: Vec<usize> = (0..n).collect();
-                let delta = stats::paired_bootstrap_with(n, resamples, |idx| {
-                    Some(kappa_of(&labels, &c, idx)? - kappa_of(&labels, &b, idx)?)
-                });
-                (
-                    kappa_of(&labels, &b, &all),
-                    kappa_of(&labels, &c, &all),
-                    delta,
-                    n,
-                )
-            }
-            None => (None, None, None, n),
-        },
-        Column::Pairs(pairs) => {
-            // Cases where both runs have a value; read in place (as `mean_difference_with`
-            // would read them, term for term).
-            let n = pairs.len();
-            let base = mean((0..n).map(|i| pairs.get(i).0));
-            let cand = mean((0..n).map(|i| pairs.get(i).1));
-            let delta = stats::paired_bootstrap_with(n, resamples, |idx| {
-                let sum = idx
-                    .iter()
-                    .map(|&i| {
-                        let (b, c) = pairs.get(i);
-                        c - b
-                    })
-                    .sum::<f64>();
-                Some(sum / idx.len() as f64)
-            });
-            let values = || (0..n).map(|i| pairs.get(i));
-            if m.is_binary() {
+                None => (None, None, None, paired, None, None),
+            },
+            Column::Means(means) => {
+                let n = means.len();
+                let (base, candidate, estimate) = means.means();
                 // McNemar on the cases that flipped (with repeats: the majority outcome).
-                let down = values().filter(|v| v.0 >= 0.5 && v.1 < 0.5).count() as u64;
-                let up = values().filter(|v| v.0 < 0.5 && v.1 >= 0.5).count() as u64;
-                return MetricDelta {
-                    name: m.name(),
-                    higher_is_better: m.higher_is_better(),
-                    base,
-                    candidate: cand,
-                    delta,
-                    p_value: (n > 0).then(|| stats::mcnemar_exact(down, up)),
-                    test: "mcnemar".into(),
-                    n: n as u64,
-                    resamples: None,
-                };
+                let mcnemar = m.is_binary().then_some((means.down, means.up));
+                let stat = means.resampled();
+                (base, candidate, estimate, n, mcnemar, Some(stat))
             }
-            (base, cand, delta, n)
+        };
+        if let (Some(_), Some(stat)) = (estimate, stat) {
+            resampled.push((k, stat));
         }
-    };
-    MetricDelta {
-        name: m.name(),
-        higher_is_better: m.higher_is_better(),
-        base,
-        candidate,
-        delta,
-        p_value: delta.map(|d| d.p_value),
-        test: "bootstrap".into(),
-        n: n as u64,
-        resamples: Some(resamples as u64),
+        measured.push((base, candidate, estimate, n, mcnemar));
     }
+    let mut values: Vec<Vec<f64>> = vec![Vec::new(); metrics.len()];
+    let mut sizes: Vec<usize> = resampled.iter().map(|(k, _)| measured[*k].3).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    for n in sizes {
+        let (ks, stats): (Vec<usize>, Vec<Stat>) = resampled
+            .extract_if(.., |(k, _)| measured[*k].3 == n)
+            .unzip();
+        for (k, v) in ks.into_iter().zip(columns::resample(n, resamples, stats)) {
+            values[k] = v;
+        }
+    }
+    metrics
+        .iter()
+        .zip(measured)
+        .zip(values)
+        .map(|((m, (base, candidate, estimate, n, mcnemar)), values)| {
+            let delta = estimate.and_then(|d| stats::bootstrap_delta(d, &values));
+            let (p_value, test, resamples) = match mcnemar {
+                Some((down, up)) => (
+                    (n > 0).then(|| stats::mcnemar_exact(down, up)),
+                    "mcnemar",
+                    None,
+                ),
+                None => (
+                    delta.map(|d| d.p_value),
+                    "bootstrap",
+                    Some(resamples as u64),
+                ),
+            };
+            MetricDelta {
+                name: m.name(),
+                higher_is_better: m.higher_is_better(),
+                base,
+                candidate,
+                delta,
+                p_value,
+                test: test.into(),
+                n: n as u64,
+                resamples,
+            }
+        })
+        .collect()
 }
 
 /// The metrics two runs can be compared on: overall rates, every scorer of either run, the
@@ -695,10 +495,8 @@ pub fn compare_cases<C: Borrow<CaseEntry>, E>(
         }
     }
 
-    let deltas: Vec<MetricDelta> = metrics
-        .iter()
-        .zip(columns)
-        .map(|(m, column)| measure(m, column, paired, resamples))
+    let deltas: Vec<MetricDelta> = measure(&metrics, columns, paired, resamples)
+        .into_iter()
         // A metric neither run has a value for (no latency in two cached runs) is left out.
         .filter(|d| d.base.is_some() || d.candidate.is_some())
         .collect();
@@ -742,15 +540,19 @@ pub fn run_value(run: &RunFile, name: &str) -> Option<f64> {
         }
         Metric::FieldKappa(field, known) => {
             let mut labels = known.clone();
-            let mut pairs = LabelPairs::default();
+            let mut pairs = Vec::new();
             for r in &cases {
-                pairs.push(&label_pairs(field, &mut labels, r));
+                pairs.extend(label_pairs(field, &mut labels, r));
             }
             if labels.len() > usize::from(u16::MAX) {
                 return None;
             }
-            let all: Vec<usize> = (0..pairs.len()).collect();
-            kappa_of(&labels, &pairs, &all)
+            let k = labels.len();
+            let mut counts = vec![vec![0u64; k]; k];
+            for (e, p) in pairs {
+                counts[e][p] += 1;
+            }
+            Confusion { labels, counts }.kappa()
         }
         _ => mean(cases.iter().filter_map(|r| m.case_value(r))),
     }
@@ -829,7 +631,8 @@ fn pass_delta(base: &RunFile, cand: &RunFile) -> Option<MetricDelta> {
     for (x, y) in &pairs {
         column.add(&m, x, y);
     }
-    Some(measure(&m, column, pairs.len(), stats::BOOTSTRAP_RESAMPLES))
+    let n = pairs.len();
+    measure(&[m], vec![column], n, stats::BOOTSTRAP_RESAMPLES).pop()
 }
 
 /// The row of the best pass rate (between equals, the cheaper one); `None` without rows.
@@ -1130,82 +933,250 @@ pub struct MatrixRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runfile::ScoreEntry;
+    use serde_json::json;
 
-    #[test]
-    fn pairs_give_back_the_values_pushed_bit_for_bit() {
-        let mut p = Pairs::Small(Vec::new());
-        for (b, c) in [(1.0, 0.0), (0.0, 1.0), (15.0, 3.0)] {
-            p.push(b, c);
+    /// A random run's repeats of each id: statuses, a scorer that also skips or is missing,
+    /// an enum field with labels outside the known ones and unusable answers, an integer
+    /// field, costs from a few prices or not, latencies in tenths of a millisecond or none.
+    fn random_run(rng: &mut fastrand::Rng, ids: &[String], repeats: usize) -> Vec<CaseEntry> {
+        let labels = ["a", "b", "c", "d", "e"];
+        let mut out = Vec::new();
+        for id in ids {
+            for r in 0..rng.usize(1..=repeats) {
+                let status = match rng.usize(0..10) {
+                    0 => CaseStatus::Error,
+                    1..4 => CaseStatus::Fail,
+                    _ => CaseStatus::Pass,
+                };
+                let parsed = (status != CaseStatus::Error && rng.usize(0..8) > 0).then(|| {
+                    let intent = match rng.usize(0..10) {
+                        0 => json!(5),
+                        1 => json!(format!("new-{}", rng.usize(0..3))),
+                        _ => json!(labels[rng.usize(0..4)]),
+                    };
+                    json!({"intent": intent, "risk": rng.usize(1..6)})
+                });
+                let expected = match rng.usize(0..12) {
+                    0 => json!({}),
+                    _ => json!({"intent": labels[rng.usize(0..5)], "risk": rng.usize(1..6)}),
+                };
+                let scores = match rng.usize(0..6) {
+                    0 => Vec::new(),
+                    k => vec![ScoreEntry {
+                        scorer: "contract".into(),
+                        outcome: [Outcome::Pass, Outcome::Fail, Outcome::Skip, Outcome::Error]
+                            [k % 4],
+                        detail: None,
+                    }],
+                };
+                let cost = match rng.usize(0..3) {
+                    0 => rng.f64() * 1e-3,
+                    _ => [0.000_015, 0.000_031_5, 0.0][rng.usize(0..3)],
+                };
+                let latency = (rng.usize(0..6) > 0).then(|| rng.usize(0..400) as f64 / 10.0);
+                out.push(CaseEntry {
+                    id: id.clone(),
+                    repeat: r as i64,
+                    status,
+                    kind: None,
+                    message: None,
+                    request_hash: None,
+                    vars: Value::Null,
+                    expected,
+                    tags: Value::Null,
+                    output: None,
+                    parsed,
+                    scores,
+                    input_tokens: 0,
+                    cached_input_tokens: 0,
+                    output_tokens: 0,
+                    cost_usd: cost,
+                    latency_ms: latency,
+                    ttft_ms: None,
+                    cache_hit: false,
+                    attempts: 1,
+                    finished_at: String::new(),
+                    logprobs: None,
+                });
+            }
         }
-        let values = |p: &Pairs| (0..p.len()).map(|i| p.get(i)).collect::<Vec<_>>();
-        assert!(matches!(p, Pairs::Small(_)));
-        assert_eq!(values(&p), [(1.0, 0.0), (0.0, 1.0), (15.0, 3.0)]);
-        // A rate of repeats, a negative zero, a large number: distinct values from then on.
-        let pushed = [(0.5, 1.0), (-0.0, 0.0), (16.0, 2.0)];
-        for (b, c) in pushed {
-            p.push(b, c);
-        }
-        assert!(matches!(p, Pairs::Distinct { .. }));
-        let v = values(&p);
-        assert_eq!(v[3..], pushed);
-        assert!(v[4].0.is_sign_negative() && v[4].1.is_sign_positive());
-        assert_eq!(v[..3], [(1.0, 0.0), (0.0, 1.0), (15.0, 3.0)]);
-        // Past 65,536 distinct values: floats.
-        for i in 0..70_000 {
-            p.push(f64::from(i) + 0.25, 1.0);
-        }
-        assert!(matches!(p, Pairs::Floats(_)));
-        let v = values(&p);
-        assert_eq!(v.len(), 70_006);
-        assert_eq!(
-            v[..6],
-            [
-                (1.0, 0.0),
-                (0.0, 1.0),
-                (15.0, 3.0),
-                (0.5, 1.0),
-                (-0.0, 0.0),
-                (16.0, 2.0)
-            ]
-        );
-        assert_eq!(v[70_005], (69_999.25, 1.0));
+        out
     }
 
-    #[test]
-    fn label_pairs_keep_each_case_apart() {
-        let mut l = LabelPairs::default();
-        l.push(&[(0, 1)]);
-        l.push(&[(1, 1)]);
-        assert!(l.ends.is_none(), "one pair a case needs no ends");
-        l.push(&[]);
-        l.push(&[(2, 0), (0, 0)]);
-        assert_eq!(l.len(), 4);
-        assert_eq!(l.case(0), [[0, 1]]);
-        assert_eq!(l.case(1), [[1, 1]]);
-        assert!(l.case(2).is_empty());
-        assert_eq!(l.case(3), [[2, 0], [0, 0]]);
-    }
-
-    #[test]
-    fn labels_are_numbered_as_for_whole_runs() {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let mut base = LabelPairs::default();
-        base.push(&[(0, 2)]); // a → c
-        let mut candidate = LabelPairs::default();
-        candidate.push(&[(0, 2)]); // a → d (its own numbering: a, b, d, c)
-        candidate.push(&[(1, 3)]); // b → c
-        let column = LabelColumn {
-            base_labels: s(&["a", "b", "c"]),
-            base,
-            candidate_labels: s(&["a", "b", "d", "c"]),
-            candidate,
+    /// A metric over paired cases as it was measured when each metric had a bootstrap of its
+    /// own over plain vectors of values.
+    fn measured_alone(
+        m: &Metric,
+        pairs: &[(&Repeats<'_>, &Repeats<'_>)],
+        resamples: usize,
+    ) -> MetricDelta {
+        let n = pairs.len();
+        let all: Vec<usize> = (0..n).collect();
+        let (base, candidate, delta, n, mcnemar) = match m {
+            Metric::LatencyP95 => {
+                let v = |r: &Repeats<'_>| m.case_value(r).unwrap_or(f64::NAN);
+                let b: Vec<f64> = pairs.iter().map(|(x, _)| v(x)).collect();
+                let c: Vec<f64> = pairs.iter().map(|(_, y)| v(y)).collect();
+                let p95 = |v: &[f64], idx: &[usize]| {
+                    let x: Vec<f64> = idx.iter().map(|&i| v[i]).filter(|x| !x.is_nan()).collect();
+                    stats::percentile(&x, 0.95)
+                };
+                let delta = stats::paired_bootstrap_with(n, resamples, |idx| {
+                    Some(p95(&c, idx)? - p95(&b, idx)?)
+                });
+                (p95(&b, &all), p95(&c, &all), delta, n, None)
+            }
+            Metric::FieldKappa(field, known) => {
+                let strings = |r: &Repeats<'_>| -> Vec<(String, String)> {
+                    r.iter()
+                        .filter_map(|c| {
+                            let e = c.expected.get(field)?.as_str()?;
+                            let p = c.parsed.as_ref().and_then(|p| p.get(field));
+                            let p = p.and_then(Value::as_str).unwrap_or("(invalid)");
+                            Some((e.to_string(), p.to_string()))
+                        })
+                        .collect()
+                };
+                let b: Vec<_> = pairs.iter().map(|(x, _)| strings(x)).collect();
+                let c: Vec<_> = pairs.iter().map(|(_, y)| strings(y)).collect();
+                // The base's labels in the order seen, then the candidate's others.
+                let seen = |cases: &[Vec<(String, String)>]| {
+                    let mut labels = known.clone();
+                    for (e, p) in cases.iter().flatten() {
+                        for l in [e, p] {
+                            if !labels.contains(l) {
+                                labels.push(l.clone());
+                            }
+                        }
+                    }
+                    labels
+                };
+                let mut labels = seen(&b);
+                for l in seen(&c) {
+                    if !labels.contains(&l) {
+                        labels.push(l);
+                    }
+                }
+                let kappa = |cases: &[Vec<(String, String)>], idx: &[usize]| {
+                    let at = |l: &str| labels.iter().position(|x| x == l).unwrap();
+                    let mut counts = vec![vec![0u64; labels.len()]; labels.len()];
+                    for &i in idx {
+                        for (e, p) in &cases[i] {
+                            counts[at(e)][at(p)] += 1;
+                        }
+                    }
+                    let labels = labels.clone();
+                    Confusion { labels, counts }.kappa()
+                };
+                let delta = stats::paired_bootstrap_with(n, resamples, |idx| {
+                    Some(kappa(&c, idx)? - kappa(&b, idx)?)
+                });
+                (kappa(&b, &all), kappa(&c, &all), delta, n, None)
+            }
+            _ => {
+                let v: Vec<(f64, f64)> = pairs
+                    .iter()
+                    .filter_map(|(x, y)| Some((m.case_value(x)?, m.case_value(y)?)))
+                    .collect();
+                let delta = stats::paired_bootstrap_with(v.len(), resamples, |idx| {
+                    Some(idx.iter().map(|&i| v[i].1 - v[i].0).sum::<f64>() / idx.len() as f64)
+                });
+                let down = v.iter().filter(|p| p.0 >= 0.5 && p.1 < 0.5).count() as u64;
+                let up = v.iter().filter(|p| p.0 < 0.5 && p.1 >= 0.5).count() as u64;
+                let (b, c) = (mean(v.iter().map(|p| p.0)), mean(v.iter().map(|p| p.1)));
+                (b, c, delta, v.len(), m.is_binary().then_some((down, up)))
+            }
         };
-        let (labels, b, c) = column.finish().unwrap();
-        // The base's labels, then the candidate's others in the order it first gave them.
-        assert_eq!(labels, s(&["a", "b", "c", "d"]));
-        assert_eq!(b.case(0), [[0, 2]]);
-        assert_eq!(c.case(0), [[0, 3]]);
-        assert_eq!(c.case(1), [[1, 2]]);
+        let (p_value, test, resamples) = match mcnemar {
+            Some((down, up)) => (
+                (n > 0).then(|| stats::mcnemar_exact(down, up)),
+                "mcnemar",
+                None,
+            ),
+            None => (
+                delta.map(|d| d.p_value),
+                "bootstrap",
+                Some(resamples as u64),
+            ),
+        };
+        MetricDelta {
+            name: m.name(),
+            higher_is_better: m.higher_is_better(),
+            base,
+            candidate,
+            delta,
+            p_value,
+            test: test.into(),
+            n: n as u64,
+            resamples,
+        }
+    }
+
+    #[test]
+    fn every_metric_gives_what_its_own_bootstrap_gave_bit_for_bit() {
+        let known = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let metrics = [
+            Metric::PassRate,
+            Metric::ErrorRate,
+            Metric::Scorer("contract".into()),
+            Metric::FieldAccuracy("intent".into()),
+            Metric::FieldKappa("intent".into(), known),
+            Metric::FieldMae("risk".into()),
+            Metric::CostPerCase,
+            Metric::LatencyP95,
+        ];
+        let mut rng = fastrand::Rng::with_seed(19);
+        for round in 0..60 {
+            let ids = |rng: &mut fastrand::Rng| {
+                let mut v: Vec<String> = (0..rng.usize(0..120))
+                    .map(|_| format!("c{:03}", rng.usize(0..150)))
+                    .collect();
+                v.sort();
+                v.dedup();
+                v
+            };
+            let repeats = if round % 3 == 0 { 3 } else { 1 };
+            let (b_ids, c_ids) = (ids(&mut rng), ids(&mut rng));
+            let mut base = random_run(&mut rng, &b_ids, repeats);
+            let mut cand = random_run(&mut rng, &c_ids, repeats);
+            if round % 10 == 9 {
+                // Every case the same in each run: each metric's resamples are all alike.
+                for (k, run) in [&mut base, &mut cand].into_iter().enumerate() {
+                    run.dedup_by(|a, b| a.id == b.id);
+                    for c in run.iter_mut() {
+                        c.status = CaseStatus::Pass;
+                        c.expected = json!({"intent": "a", "risk": 3});
+                        let intent = ["a", "new-1"][k];
+                        c.parsed = Some(json!({"intent": intent, "risk": 2}));
+                        c.scores.clear();
+                        c.cost_usd = 0.000_015 * (k + 1) as f64;
+                        c.latency_ms = Some(12.3);
+                    }
+                }
+            }
+            fn group(run: &[CaseEntry]) -> BTreeMap<&str, Repeats<'_>> {
+                let mut out: BTreeMap<&str, Repeats<'_>> = BTreeMap::new();
+                for c in run {
+                    out.entry(c.id.as_str()).or_default().push(c);
+                }
+                out
+            }
+            let (b, c) = (group(&base), group(&cand));
+            let (_, pairs) = paired(&b, &c);
+            let resamples = 1 + rng.usize(0..150);
+            let mut columns: Vec<Column> = metrics.iter().map(Column::new).collect();
+            for (x, y) in &pairs {
+                for (m, column) in metrics.iter().zip(&mut columns) {
+                    column.add(m, x, y);
+                }
+            }
+            let together = measure(&metrics, columns, pairs.len(), resamples);
+            for (m, got) in metrics.iter().zip(together) {
+                let alone = measured_alone(m, &pairs, resamples);
+                assert_eq!(format!("{got:?}"), format!("{alone:?}"), "round {round}");
+            }
+        }
     }
 
     #[test]

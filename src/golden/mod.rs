@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use crate::diag::{Diagnostic, error_kinds};
 use crate::hash::LineHasher;
 
+mod ids;
+
 /// One golden case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -139,67 +141,6 @@ fn unknown_key_hint(msg: &str) -> Option<String> {
     Some(crate::diag::suggestion(field, CASE_KEYS, "keys"))
 }
 
-/// The case ids of a dataset seen so far, for finding a duplicate without holding every id
-/// (a million ids held as strings, twice, were most of a run's memory): a 64-bit hash of each
-/// id with where its line starts. A hash seen before is checked against the id on the line it
-/// came from, so a duplicate is never reported wrongly; ids whose hashes collide are kept
-/// whole.
-struct SeenIds {
-    path: PathBuf,
-    file: Option<BufReader<File>>,
-    by_hash: std::collections::HashMap<u64, (u64, u32)>,
-    colliding: std::collections::HashMap<String, usize>,
-}
-
-impl SeenIds {
-    fn new(path: &Path) -> Self {
-        SeenIds {
-            path: path.to_path_buf(),
-            file: None,
-            by_hash: Default::default(),
-            colliding: Default::default(),
-        }
-    }
-
-    /// The line `id` was first seen on, if it was; else notes it as on line `line_no`, which
-    /// starts at byte `offset`.
-    fn first_line(&mut self, id: &str, offset: u64, line_no: usize) -> Option<usize> {
-        use std::hash::{Hash, Hasher};
-        if let Some(&first) = self.colliding.get(id) {
-            return Some(first);
-        }
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        id.hash(&mut h);
-        let line = u32::try_from(line_no).unwrap_or(u32::MAX);
-        let (first_offset, first_line) = match self.by_hash.entry(h.finish()) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert((offset, line));
-                return None;
-            }
-            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
-        };
-        if self.id_at(first_offset).as_deref() == Some(id) {
-            return Some(first_line as usize);
-        }
-        self.colliding.insert(id.to_string(), line_no);
-        None
-    }
-
-    /// The id of the case on the line starting at byte `offset`, read as `validate` reads it.
-    fn id_at(&mut self, offset: u64) -> Option<String> {
-        use std::io::{Seek, SeekFrom};
-        if self.file.is_none() {
-            self.file = Some(BufReader::new(File::open(&self.path).ok()?));
-        }
-        let file = self.file.as_mut()?;
-        file.seek(SeekFrom::Start(offset)).ok()?;
-        let mut line = String::new();
-        file.read_line(&mut line).ok()?;
-        let text = line.trim_end_matches(['\n', '\r']);
-        parse_line(&self.path, 0, text).ok().map(|c| c.id)
-    }
-}
-
 /// Reads a dataset once: checks every line, finds duplicate ids, computes the version, and
 /// calls `check` on every good case (for checks that need the prompt, such as template
 /// variables). Returns the dataset and the problems found (at most `MAX_REPORTED_LINES`).
@@ -221,27 +162,29 @@ pub fn validate(
             return (None, vec![d]);
         }
     };
-    let mut problems = Vec::new();
+    // The problems of each line, with the line (the duplicate ids come at the end).
+    let mut found: Vec<(usize, Diagnostic)> = Vec::new();
     let mut hasher = LineHasher::default();
-    let mut seen = SeenIds::new(path);
+    let mut ids = ids::CaseIds::default();
     let mut len = 0;
     let mut reader = BufReader::new(file);
     let mut line = String::new();
     let mut line_no = 0;
-    let mut offset = 0u64;
-    loop {
+    let mut read_error = false;
+    // Every line up to the `MAX_REPORTED_LINES`th problem of its own (not counting
+    // duplicates, known only at the end), so that the first problems are all known.
+    while found.len() < MAX_REPORTED_LINES {
         line.clear();
-        let start = offset;
         match reader.read_line(&mut line) {
             Ok(0) => break,
-            Ok(n) => offset += n as u64,
+            Ok(_) => {}
             Err(e) => {
-                problems.push(
-                    DatasetErrorKind::CannotReadLine {
-                        error: e.to_string(),
-                    }
-                    .at(display, (line_no + 1, 1)),
-                );
+                let d = DatasetErrorKind::CannotReadLine {
+                    error: e.to_string(),
+                }
+                .at(display, (line_no + 1, 1));
+                found.push((line_no + 1, d));
+                read_error = true;
                 break;
             }
         }
@@ -254,31 +197,27 @@ pub fn validate(
         match parse_line(display, line_no, text) {
             Ok(case) => {
                 len += 1;
-                if let Some(first) = seen.first_line(&case.id, start, line_no) {
-                    problems.push(
-                        DatasetErrorKind::DuplicateCaseId {
-                            id: case.id.clone(),
-                            first,
-                        }
-                        .at(display, (line_no, 1)),
-                    );
-                }
+                ids.add(&case.id, line_no);
                 if let Some(d) = check(&case, line_no) {
-                    problems.push(d);
+                    found.push((line_no, d));
                 }
             }
-            Err(d) => problems.push(d),
-        }
-        if problems.len() >= MAX_REPORTED_LINES {
-            problems.push(
-                DatasetErrorKind::TooManyProblems {
-                    max: MAX_REPORTED_LINES,
-                }
-                .at(display, (line_no, 0)),
-            );
-            return (None, problems);
+            Err(d) => found.push((line_no, d)),
         }
     }
+    let duplicates = match ids.duplicates(MAX_REPORTED_LINES) {
+        Ok(d) => d,
+        Err(e) => {
+            let error = format!("the temporary file of case ids: {e}");
+            let d = DatasetErrorKind::CannotReadLine { error }.at(display, (0, 0));
+            return (None, vec![d]);
+        }
+    };
+    let (problems, complete) = first_problems(display, duplicates, found, read_error);
+    if !complete {
+        return (None, problems);
+    }
+    let mut problems = problems;
     if len == 0 && problems.is_empty() {
         problems.push(
             DatasetErrorKind::EmptyDataset {
@@ -295,6 +234,54 @@ pub fn validate(
         len,
     };
     (Some(dataset), problems)
+}
+
+/// The problems in line order (a line's duplicate id before its other problem), up to the
+/// line where they reach `MAX_REPORTED_LINES`, followed then by `TooManyProblems`; and
+/// whether the list is complete (it stopped short of that). A read error ends the lines
+/// without a `TooManyProblems` after it.
+fn first_problems(
+    display: &Path,
+    duplicates: Vec<ids::Duplicate>,
+    found: Vec<(usize, Diagnostic)>,
+    read_error: bool,
+) -> (Vec<Diagnostic>, bool) {
+    let duplicates = duplicates.into_iter().map(|d| {
+        let kind = DatasetErrorKind::DuplicateCaseId {
+            id: d.id,
+            first: d.first,
+        };
+        (d.line, kind.at(display, (d.line, 1)))
+    });
+    let last = found.len();
+    // Duplicates first on a line: tagged 0, the others 1 (and the read error, last, 2).
+    let mut all: Vec<(usize, u8, Diagnostic)> = duplicates
+        .map(|(l, d)| (l, 0, d))
+        .chain(found.into_iter().enumerate().map(|(i, (l, d))| {
+            let tag = if read_error && i + 1 == last { 2 } else { 1 };
+            (l, tag, d)
+        }))
+        .collect();
+    all.sort_by_key(|(l, tag, _)| (*l, *tag));
+    let mut out = Vec::new();
+    let mut all = all.into_iter().peekable();
+    while let Some((line, tag, d)) = all.next() {
+        out.push(d);
+        if tag == 2 {
+            break;
+        }
+        let line_ends = all.peek().is_none_or(|next| next.0 != line);
+        if line_ends && out.len() >= MAX_REPORTED_LINES {
+            out.push(
+                DatasetErrorKind::TooManyProblems {
+                    max: MAX_REPORTED_LINES,
+                }
+                .at(display, (line, 0)),
+            );
+            return (out, false);
+        }
+    }
+    (out, true)
 }
 
 /// Streams the cases of a validated dataset, with their line numbers.
@@ -527,31 +514,82 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// `validate` as it was when it held every id in a map: the problems it reported and
+    /// whether it returned a dataset.
+    fn validate_with_a_map(text: &str) -> (Vec<String>, bool) {
+        let display = Path::new("g.jsonl");
+        let mut problems: Vec<Diagnostic> = Vec::new();
+        let mut first: std::collections::HashMap<String, usize> = Default::default();
+        for (i, raw) in text.split_inclusive('\n').enumerate() {
+            let line_no = i + 1;
+            let line = raw.trim_end_matches(['\n', '\r']);
+            if line.trim().is_empty() {
+                continue;
+            }
+            match parse_line(display, line_no, line) {
+                Ok(case) => {
+                    if let Some(&f) = first.get(&case.id) {
+                        let kind = DatasetErrorKind::DuplicateCaseId {
+                            id: case.id.clone(),
+                            first: f,
+                        };
+                        problems.push(kind.at(display, (line_no, 1)));
+                    } else {
+                        first.insert(case.id.clone(), line_no);
+                    }
+                    if case.vars.contains_key("bad") {
+                        problems.push(DatasetErrorKind::EmptyCaseId.at(display, (line_no, 9)));
+                    }
+                }
+                Err(d) => problems.push(d),
+            }
+            if problems.len() >= MAX_REPORTED_LINES {
+                let max = MAX_REPORTED_LINES;
+                problems.push(DatasetErrorKind::TooManyProblems { max }.at(display, (line_no, 0)));
+                return (problems.iter().map(|d| d.to_string()).collect(), false);
+            }
+        }
+        (problems.iter().map(|d| d.to_string()).collect(), true)
+    }
+
     #[test]
-    fn ids_seen_by_hash_are_checked_against_their_line() {
-        use std::hash::{Hash, Hasher};
+    fn reports_the_problems_a_map_of_every_id_reported() {
+        // Random datasets of duplicates, bad lines, blank lines and lines the check refuses
+        // (`"bad"` among the vars), some over `MAX_REPORTED_LINES` problems, some with two on
+        // a line.
+        let mut rng = fastrand::Rng::with_seed(11);
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("cases.jsonl");
-        let lines = [
-            r#"{"id": "a", "vars": {}}"#,
-            r#"{"id": "b", "vars": {}}"#,
-            r#"{"id": "a", "vars": {}}"#,
-        ];
-        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-        let offset = |n: usize| lines[..n].iter().map(|l| l.len() as u64 + 1).sum::<u64>();
-        let mut seen = SeenIds::new(&path);
-        assert_eq!(seen.first_line("a", offset(0), 1), None);
-        // A hash collision: "c" hashes to where "b" would be noted, on the line of "b".
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        "c".hash(&mut h);
-        seen.by_hash.insert(h.finish(), (offset(1), 2));
-        assert_eq!(
-            seen.first_line("c", 99, 7),
-            None,
-            "another id: no duplicate"
-        );
-        assert_eq!(seen.first_line("c", 99, 9), Some(7), "then kept whole");
-        assert_eq!(seen.first_line("a", offset(2), 3), Some(1));
+        let path = dir.path().join("g.jsonl");
+        for round in 0..300 {
+            let lines = rng.usize(0..60);
+            let ids = rng.usize(1..80);
+            let mut text = String::new();
+            for _ in 0..lines {
+                match rng.usize(0..20) {
+                    0 => text.push_str("not json"),
+                    1 => {}
+                    2 => text.push_str(&format!(
+                        r#"{{"id": "c{}", "vars": {{"bad": 1}}}}"#,
+                        rng.usize(0..ids)
+                    )),
+                    _ => text.push_str(&format!(r#"{{"id": "c{}"}}"#, rng.usize(0..ids))),
+                }
+                text.push('\n');
+            }
+            std::fs::write(&path, &text).unwrap();
+            let (ds, problems) = validate("g", &path, Path::new("g.jsonl"), |case, line| {
+                case.vars
+                    .contains_key("bad")
+                    .then(|| DatasetErrorKind::EmptyCaseId.at(Path::new("g.jsonl"), (line, 9)))
+            });
+            let (mut expected, complete) = validate_with_a_map(&text);
+            if complete && ds.as_ref().is_some_and(|d| d.len == 0) && expected.is_empty() {
+                expected.push(problems[0].to_string());
+            }
+            let got: Vec<String> = problems.iter().map(|d| d.to_string()).collect();
+            assert_eq!(got, expected, "round {round}:\n{text}");
+            assert_eq!(ds.is_some(), complete, "round {round}");
+        }
     }
 
     #[test]
