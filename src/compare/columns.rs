@@ -5,7 +5,7 @@
 //! until the end; and a resample's mean must add its values in the order they were drawn to
 //! give the numbers it gave (another order rounds differently). So a column keeps each
 //! distinct value (or pair of values) once, and for each case its number among them, in as
-//! few bits as their count needs (`Codes`): no bit at all for a metric equal in every case,
+//! few bits as their count needs (`codes::Codes`): no bit at all for a metric equal in every case,
 //! one for a pass/fail metric whose cases pass or fail alike in both runs, nine for a run's
 //! latencies when it has at most 511 distinct ones (they are kept to a tenth of a
 //! millisecond). Bits still grow with the cases, a few bytes a case for all the metrics
@@ -13,88 +13,16 @@
 //!
 //! The metrics with the same number of cases are resampled together, one block of drawn
 //! indices at a time (`stats::bootstrap_draws`): the indices their separate bootstraps drew,
-//! so every number is theirs bit for bit, drawn once instead of once a metric.
+//! so every number is theirs bit for bit, drawn once instead of once a metric. Before that,
+//! their numbers are repacked case by case into rows (`Rows`: all of a case's numbers in one
+//! 64-bit row while they fit), so that a drawn case is one read, not one a metric.
 
 use std::collections::HashMap;
 
+use super::codes::Codes;
 use crate::stats::{self, Confusion};
 
-/// Numbers of `width` bits each, packed in 64-bit words; the width grows when a larger number
-/// comes. Grows by an eighth at a time, not twice its size.
-#[derive(Default)]
-pub(super) struct Codes {
-    words: Vec<u64>,
-    width: u32,
-    len: usize,
-}
-
-impl Codes {
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn push(&mut self, code: u32) {
-        let need = u32::BITS - code.leading_zeros();
-        if need > self.width {
-            self.widen(need);
-        }
-        self.len += 1;
-        self.set(self.len - 1, code);
-    }
-
-    pub fn get(&self, i: usize) -> u32 {
-        debug_assert!(i < self.len);
-        if self.width == 0 {
-            return 0;
-        }
-        let width = self.width as usize;
-        let bit = i * width;
-        let (w, off) = (bit / 64, bit % 64);
-        let mut v = self.words[w] >> off;
-        if off + width > 64 {
-            v |= self.words[w + 1] << (64 - off);
-        }
-        (v & ((1u64 << width) - 1)) as u32
-    }
-
-    /// Replaces the `i`th number (`code` fits the width).
-    pub fn set(&mut self, i: usize, code: u32) {
-        if self.width == 0 {
-            return;
-        }
-        let width = self.width as usize;
-        let bit = i * width;
-        let end = (bit + width).div_ceil(64);
-        if self.words.len() < end {
-            if self.words.capacity() < end {
-                let more = (self.words.capacity() / 8).max(512);
-                self.words.reserve_exact(more.max(end - self.words.len()));
-            }
-            self.words.resize(end, 0);
-        }
-        let (w, off) = (bit / 64, bit % 64);
-        let mask = (1u64 << width) - 1;
-        let v = u64::from(code) & mask;
-        self.words[w] = (self.words[w] & !(mask << off)) | (v << off);
-        if off + width > 64 {
-            let high = 64 - off;
-            self.words[w + 1] = (self.words[w + 1] & !(mask >> high)) | (v >> high);
-        }
-    }
-
-    /// Repacks the numbers at a larger width.
-    fn widen(&mut self, width: u32) {
-        let old = std::mem::take(self);
-        self.width = width;
-        self.words = Vec::with_capacity((old.len * width as usize).div_ceil(64) + 1);
-        self.len = old.len;
-        for i in 0..old.len {
-            self.set(i, old.get(i));
-        }
-    }
-}
-
-/// A statistic on resamples of one column's cases, updated block by block of drawn indices.
+/// A statistic on resamples of one column's cases, updated case by case as they are drawn.
 pub(super) enum Stat {
     Mean(MeanDraws),
     Percentile(PercentileDraws),
@@ -111,16 +39,31 @@ impl Stat {
         }
     }
 
-    /// Adds the cases drawn (indices among the column's cases), in the order drawn.
-    fn draws(&mut self, idx: &[usize]) {
+    /// The numbers each case has in this column, taken out: one list, or two for a
+    /// percentile (one a run). `add` is then given a drawn case's numbers in the same order.
+    fn take_codes(&mut self) -> Vec<Codes> {
+        let take = std::mem::take;
         match self {
-            Stat::Mean(m) => {
-                for &i in idx {
-                    m.add(i);
-                }
+            Stat::Mean(m) => vec![take(&mut m.codes)],
+            Stat::Percentile(p) => vec![take(&mut p.base.codes), take(&mut p.candidate.codes)],
+            Stat::Kappa(k) => vec![take(&mut k.codes)],
+        }
+    }
+
+    /// Adds a drawn case by its numbers (see `take_codes`).
+    #[inline(always)]
+    fn add(&mut self, codes: [u64; 2]) {
+        match self {
+            Stat::Mean(m) => m.sum += m.terms[codes[0] as usize],
+            Stat::Percentile(p) => {
+                p.base.counts[codes[0] as usize] += 1;
+                p.candidate.counts[codes[1] as usize] += 1;
             }
-            Stat::Percentile(p) => p.draws(idx),
-            Stat::Kappa(k) => k.draws(idx),
+            Stat::Kappa(k) => {
+                let (b, c) = &k.kinds[codes[0] as usize];
+                count(&mut k.base, b, 1);
+                count(&mut k.candidate, c, 1);
+            }
         }
     }
 
@@ -134,24 +77,92 @@ impl Stat {
     }
 }
 
+/// Every column's numbers of a case side by side in one row of at most 64 bits (in as many
+/// rows as it takes), so that a drawn case is read from one place rather than from a column
+/// each: at a million cases the columns are megabytes, and a draw read from each was a
+/// cache miss each.
+struct Rows {
+    /// Each row's numbers, one list a group of columns.
+    groups: Vec<Codes>,
+    /// Where each statistic's numbers are: (group, shift, mask) for each of its (at most 2;
+    /// a mask of 0 for a number that is always 0).
+    lanes: Vec<[(usize, u32, u64); 2]>,
+}
+
+impl Rows {
+    /// Packs the columns of `stats` (`n` cases each), freeing them as it goes.
+    fn pack(n: usize, stats: &mut [&mut Stat]) -> Rows {
+        let mut columns = Vec::new();
+        let mut lanes = Vec::with_capacity(stats.len());
+        let mut groups: Vec<u32> = Vec::new();
+        for s in stats.iter_mut() {
+            let mut lane = [(0, 0, 0); 2];
+            for (k, codes) in s.take_codes().into_iter().enumerate() {
+                let width = codes.width();
+                // A new group when this column's bits do not fit in the last one's row.
+                let g = match groups.last() {
+                    Some(&used) if used + width <= 64 => groups.len() - 1,
+                    _ => {
+                        groups.push(0);
+                        groups.len() - 1
+                    }
+                };
+                lane[k] = match width {
+                    0 => (g, 0, 0),
+                    w => (g, groups[g], super::codes::mask(w)),
+                };
+                groups[g] += width;
+                columns.push((lane[k], codes.into_values()));
+            }
+            lanes.push(lane);
+        }
+        let mut rows: Vec<Codes> = groups.iter().map(|&w| Codes::with_width(w)).collect();
+        let mut row = vec![0u64; groups.len()];
+        for _ in 0..n {
+            row.fill(0);
+            for ((group, shift, _), values) in columns.iter_mut() {
+                let v = values.next().expect("every column has a number a case");
+                // A number always 0 has shift 0 (its group may be full).
+                row[*group] |= v << *shift;
+            }
+            for (codes, &r) in rows.iter_mut().zip(&row) {
+                codes.push(r);
+            }
+        }
+        Rows {
+            groups: rows,
+            lanes,
+        }
+    }
+
+    /// The numbers of statistic `k` in a case's rows, as `Stat::add` takes them.
+    #[inline]
+    fn of(&self, row: &[u64], k: usize) -> [u64; 2] {
+        self.lanes[k].map(|(group, shift, mask)| (row[group] >> shift) & mask)
+    }
+}
+
 /// Resamples `n` cases `resamples` times for every statistic at once, on the indices
 /// `stats::paired_bootstrap_with(n, resamples, …)` draws: each statistic's values on the
 /// resamples it is defined on. A column whose cases are all the same has the same value on
-/// every resample, computed once. The means are updated case by case, all of them for each
-/// drawn case (their sums are chains of additions, which run side by side this way).
+/// every resample, computed once. The others are updated case by case as drawn, each in the
+/// order drawn (a mean's sum is a chain of additions, which run side by side this way), from
+/// the drawn case's row (`Rows`).
 pub(super) fn resample(n: usize, resamples: usize, mut stats: Vec<Stat>) -> Vec<Vec<f64>> {
     let resamples = resamples.max(1);
     let mut values = vec![Vec::new(); stats.len()];
-    let (mut means, mut others) = (Vec::new(), Vec::new());
+    let mut drawn = Vec::new();
     for (k, s) in stats.iter_mut().enumerate() {
         if s.is_constant() {
-            // Any index stands for any case.
-            let zeros = vec![0; n.min(crate::stats::DRAWS_BLOCK)];
-            let mut left = n;
-            while left > 0 {
-                let part = left.min(zeros.len());
-                s.draws(&zeros[..part]);
-                left -= part;
+            // Any case stands for every case.
+            if n > 0 {
+                let mut first = [0; 2];
+                for (f, codes) in first.iter_mut().zip(s.take_codes()) {
+                    *f = codes.into_values().next().unwrap_or(0);
+                }
+                for _ in 0..n {
+                    s.add(first);
+                }
             }
             if let Some(v) = s.end() {
                 values[k] = vec![v; resamples];
@@ -159,28 +170,37 @@ pub(super) fn resample(n: usize, resamples: usize, mut stats: Vec<Stat>) -> Vec<
             continue;
         }
         values[k].reserve_exact(resamples);
-        match s {
-            Stat::Mean(m) => means.push((k, m)),
-            other => others.push((k, other)),
-        }
+        drawn.push((k, s));
     }
-    if means.is_empty() && others.is_empty() {
+    if drawn.is_empty() {
         return values;
     }
+    let rows = {
+        let mut stats: Vec<&mut Stat> = drawn.iter_mut().map(|(_, s)| &mut **s).collect();
+        Rows::pack(n, &mut stats)
+    };
+    // A block's rows are read first, then added in the order drawn: the reads do not wait on
+    // each other (nor on the sums), so the processor has many of them under way at once,
+    // where reading each row as its case is added waits out each cache miss in turn.
+    let width = rows.groups.len();
+    let mut block_rows: Vec<u64> = Vec::with_capacity(n.min(stats::DRAWS_BLOCK) * width);
     stats::bootstrap_draws(n, resamples, |block, last| {
-        for &i in block {
-            for (_, m) in means.iter_mut() {
-                m.add(i);
+        block_rows.clear();
+        match rows.groups.as_slice() {
+            [one] => block_rows.extend(block.iter().map(|&i| one.get(i))),
+            _ => {
+                for &i in block {
+                    block_rows.extend(rows.groups.iter().map(|g| g.get(i)));
+                }
             }
         }
-        for (_, s) in others.iter_mut() {
-            s.draws(block);
+        for row in block_rows.chunks_exact(width) {
+            for (j, (_, s)) in drawn.iter_mut().enumerate() {
+                s.add(rows.of(row, j));
+            }
         }
         if last {
-            for (k, m) in means.iter_mut() {
-                values[*k].extend(m.end());
-            }
-            for (k, s) in others.iter_mut() {
+            for (k, s) in drawn.iter_mut() {
                 values[*k].extend(s.end());
             }
         }
@@ -226,7 +246,7 @@ impl Means {
         if code == next {
             self.pairs.push((b, c));
         }
-        self.codes.push(code);
+        self.codes.push(u64::from(code));
         self.base_sum += b;
         self.candidate_sum += c;
         self.difference_sum += c - b;
@@ -273,10 +293,6 @@ pub(super) struct MeanDraws {
 }
 
 impl MeanDraws {
-    fn add(&mut self, i: usize) {
-        self.sum += self.terms[self.codes.get(i) as usize];
-    }
-
     fn end(&mut self) -> Option<f64> {
         let mean = self.sum / self.n;
         self.sum = -0.0;
@@ -307,7 +323,7 @@ impl Values {
             }
             _ => 0,
         };
-        self.codes.push(code);
+        self.codes.push(u64::from(code));
     }
 
     /// The values in `f64::total_cmp` order, the numbers renumbered to that order.
@@ -320,7 +336,7 @@ impl Values {
         }
         for i in 0..self.codes.len() {
             let c = self.codes.get(i);
-            self.codes.set(i, rank[c as usize]);
+            self.codes.set(i, u64::from(rank[c as usize]));
         }
         let sorted = order.iter().map(|&k| self.values[k as usize]).collect();
         (sorted, self.codes)
@@ -426,13 +442,6 @@ pub(super) struct PercentileDraws {
 }
 
 impl PercentileDraws {
-    fn draws(&mut self, idx: &[usize]) {
-        for &i in idx {
-            self.base.counts[self.base.codes.get(i) as usize] += 1;
-            self.candidate.counts[self.candidate.codes.get(i) as usize] += 1;
-        }
-    }
-
     fn end(&mut self) -> Option<f64> {
         let p = |s: &Sorted| percentile_of(&s.values, &s.counts, self.q);
         let v = (|| Some(p(&self.candidate)? - p(&self.base)?))();
@@ -493,7 +502,7 @@ impl LabelCases {
             }
         };
         self.cases[code as usize] += 1;
-        self.codes.push(code);
+        self.codes.push(u64::from(code));
     }
 
     /// Cohen's kappa of each run over every case, and the difference on resamples; `None`
@@ -563,14 +572,6 @@ pub(super) struct KappaDraws {
 }
 
 impl KappaDraws {
-    fn draws(&mut self, idx: &[usize]) {
-        for &i in idx {
-            let (b, c) = &self.kinds[self.codes.get(i) as usize];
-            count(&mut self.base, b, 1);
-            count(&mut self.candidate, c, 1);
-        }
-    }
-
     fn end(&mut self) -> Option<f64> {
         let v = (|| Some(self.candidate.kappa()? - self.base.kappa()?))();
         for row in self
@@ -589,33 +590,86 @@ impl KappaDraws {
 mod tests {
     use super::*;
 
+    /// Ten mean columns of up to 150 distinct pairs each (more bits than one row holds) and
+    /// a percentile, built as `compare` builds them.
+    fn wide_columns(
+        n: usize,
+    ) -> (
+        Vec<Vec<(f64, f64)>>,
+        Vec<(Option<f64>, Option<f64>)>,
+        Vec<Stat>,
+    ) {
+        let mut rng = fastrand::Rng::with_seed(21);
+        let cols: Vec<Vec<(f64, f64)>> = (0..10)
+            .map(|k| {
+                (0..n)
+                    .map(|_| {
+                        (
+                            rng.usize(0..15) as f64 * 0.5,
+                            rng.usize(0..5 + 2 * k) as f64 * 0.25,
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        let value = |rng: &mut fastrand::Rng| {
+            (rng.usize(0..9) > 0).then(|| rng.usize(0..300) as f64 / 10.0)
+        };
+        let lat: Vec<(Option<f64>, Option<f64>)> =
+            (0..n).map(|_| (value(&mut rng), value(&mut rng))).collect();
+        let mut stats = Vec::new();
+        for c in &cols {
+            let mut m = Means::default();
+            for &(b, x) in c {
+                m.push(b, x);
+            }
+            stats.push(m.resampled());
+        }
+        let mut p = Percentiles::default();
+        for &(b, c) in &lat {
+            p.push(b, c);
+        }
+        stats.push(p.finish(0.95).2);
+        (cols, lat, stats)
+    }
+
     #[test]
-    fn codes_give_back_the_numbers_pushed_as_they_widen() {
-        let mut rng = fastrand::Rng::with_seed(3);
-        let mut codes = Codes::default();
-        let mut pushed = Vec::new();
-        // Zero bits while every number is 0, then one, then wider, up to 32 bits; words
-        // crossed by a number at every width.
-        for round in 0..45_000u32 {
-            let top = match round {
-                0..1000 => 0,
-                1000..2000 => 1,
-                _ => (1u64 << (round / 1300).min(32)).min(u64::from(u32::MAX)) as u32,
-            };
-            let code = if top == 0 { 0 } else { rng.u32(0..=top) };
-            codes.push(code);
-            pushed.push(code);
+    fn columns_wider_than_a_row_resample_as_each_alone() {
+        let (n, resamples) = (3_000, 40);
+        let (_, _, mut stats) = wide_columns(n);
+        let mut refs: Vec<&mut Stat> = stats.iter_mut().collect();
+        let rows = Rows::pack(n, &mut refs);
+        assert!(rows.groups.len() >= 2, "{} rows", rows.groups.len());
+
+        let (cols, lat, stats) = wide_columns(n);
+        let got = resample(n, resamples, stats);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (k, c) in cols.iter().enumerate() {
+            let (mut want, mut sum) = (Vec::new(), -0.0);
+            stats::bootstrap_draws(n, resamples, |block, last| {
+                for &i in block {
+                    sum += c[i].1 - c[i].0;
+                }
+                if last {
+                    want.push(sum / n as f64);
+                    sum = -0.0;
+                }
+            });
+            assert_eq!(bits(&got[k]), bits(&want), "column {k}");
         }
-        assert_eq!(codes.len(), pushed.len());
-        for (i, &c) in pushed.iter().enumerate() {
-            assert_eq!(codes.get(i), c, "{i}");
-        }
-        assert_eq!(codes.width, 32);
-        codes.set(12_345, 7);
-        pushed[12_345] = 7;
-        codes.set(44_999, u32::MAX);
-        pushed[44_999] = u32::MAX;
-        assert!((0..pushed.len()).all(|i| codes.get(i) == pushed[i]));
+        let (mut want, mut idx) = (Vec::new(), Vec::new());
+        stats::bootstrap_draws(n, resamples, |block, last| {
+            idx.extend_from_slice(block);
+            if last {
+                let p95 = |run: fn(&(Option<f64>, Option<f64>)) -> Option<f64>| {
+                    let v: Vec<f64> = idx.iter().filter_map(|&i| run(&lat[i])).collect();
+                    stats::percentile(&v, 0.95)
+                };
+                want.extend((|| Some(p95(|p| p.1)? - p95(|p| p.0)?))());
+                idx.clear();
+            }
+        });
+        assert_eq!(bits(&got[10]), bits(&want));
     }
 
     #[test]
@@ -624,8 +678,8 @@ mod tests {
         for _ in 0..10_000 {
             m.push(1.0, 1.0);
         }
-        assert_eq!(m.codes.width, 0);
-        assert!(m.codes.words.is_empty());
+        assert_eq!(m.codes.width(), 0);
+        assert_eq!(m.codes.bytes(), 0);
         assert_eq!(m.means(), (Some(1.0), Some(1.0), Some(0.0)));
     }
 

@@ -16,6 +16,7 @@ use crate::stats::Proportion;
 use crate::stats::{self, Confusion};
 use crate::store::RunRow;
 
+mod codes;
 mod columns;
 
 use columns::{LabelCases, Means, Percentiles, Stat};
