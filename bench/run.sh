@@ -2,8 +2,8 @@
 # Throughput and footprint of `evalgate run` against a stub with configurable latency.
 #
 # Usage: bench/run.sh [N] [LATENCY_MS] [CONCURRENCY] [BIG_N]
-#   defaults: 10000 cases at 50 ms with concurrency 32, then BIG_N=200000 cases at 0 ms.
-#   BIG_N=0 skips the large run.
+#   defaults: 10000 cases at 50 ms with concurrency 32, then BIG_N="200000 1000000": a run of
+#   each of those sizes at 0 ms (CPU and memory per case as the runs grow). BIG_N=0 skips them.
 # Prints, for each run: wall time against the physical limit ceil(N / concurrency) × latency,
 # CPU milliseconds per case (user + sys of the evalgate process), peak memory, bytes written
 # per case (what reached storage: the kernel's write_bytes less cancelled_write_bytes, the
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 N="${1:-10000}"
 LATENCY="${2:-50}"
 CONC="${3:-32}"
-BIG_N="${4:-200000}"
+BIG_N="${4:-200000 1000000}"
 
 cargo build --release --quiet --bin evalgate --example stub_server
 BIN="$PWD/target/release/evalgate"
@@ -105,6 +105,6 @@ PY
 }
 
 bench "$N" "$LATENCY" "run-$N"
-if [ "$BIG_N" != "0" ]; then
-  bench "$BIG_N" 0 "run-$BIG_N"
-fi
+for big in $BIG_N; do
+  [ "$big" = 0 ] || bench "$big" 0 "run-$big"
+done
