@@ -331,6 +331,11 @@ async fn insert_unless_changed(
     signals: &[SignalRow],
 ) -> Result<Result<NewEvents, Vec<Changed>>, StoreError> {
     use sqlx::Connection;
+    if backend == super::Backend::Sqlite
+        && let Some(new) = insert_all_new_sqlite(conn, interactions, signals).await?
+    {
+        return Ok(Ok(new));
+    }
     let mut tx = conn.begin().await?;
     let new = insert_rows(backend, &mut tx, interactions, signals).await?;
     let mut changed = Vec::new();
@@ -385,6 +390,90 @@ async fn insert_unless_changed(
     } else {
         tx.rollback().await?;
         Ok(Err(changed))
+    }
+}
+
+/// The common case of `evalgate serve`'s writer on SQLite, in one round trip to the
+/// connection's thread instead of four or more: when no event id is sent twice, the group is
+/// one batch of statements, `BEGIN IMMEDIATE`, plain `INSERT`s and `COMMIT`. When every event
+/// is new, nothing can be a changed event, and the batch commits. An id stored before (an
+/// event sent again, or a changed one) fails its `INSERT` on the primary key before the
+/// `COMMIT` runs: then the transaction is rolled back, and `None` leaves it to the full path.
+/// Each round trip wakes the connection's thread and then the writer's task, and under load
+/// that was most of the writer's time (measured: about 0.3 ms a round trip with the client
+/// on the same two cores, against 0.26 ms for an fsync). The batch leans on sqlx running
+/// every statement of a query on SQLite, with `?` numbered across them; a sqlx that stops
+/// doing so fails every group here, loudly (tests/it/store.rs).
+async fn insert_all_new_sqlite(
+    conn: &mut sqlx::AnyConnection,
+    interactions: &[InteractionRow],
+    signals: &[SignalRow],
+) -> Result<Option<NewEvents>, StoreError> {
+    fn unique<'a>(ids: impl Iterator<Item = &'a str>) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        ids.into_iter().all(|id| seen.insert(id))
+    }
+    if (interactions.is_empty() && signals.is_empty())
+        || !unique(interactions.iter().map(|r| r.event_id.as_str()))
+        || !unique(signals.iter().map(|r| r.event_id.as_str()))
+    {
+        return Ok(None);
+    }
+    let backend = super::Backend::Sqlite;
+    let mut sql = String::from("BEGIN IMMEDIATE;");
+    for chunk in interactions.chunks(ROWS) {
+        sql.push_str(&format!(
+            " INSERT INTO feedback_interactions ({INTERACTION_COLUMNS}) VALUES {};",
+            placeholders(backend, chunk.len(), 8)
+        ));
+    }
+    for chunk in signals.chunks(ROWS) {
+        sql.push_str(&format!(
+            " INSERT INTO feedback_signals ({SIGNAL_COLUMNS}) VALUES {};",
+            placeholders(backend, chunk.len(), 8)
+        ));
+    }
+    sql.push_str(" COMMIT;");
+    // Not kept prepared: the statement differs with the group's size.
+    let mut q = sqlx::query(&sql).persistent(false);
+    for r in interactions {
+        q = q
+            .bind(&r.event_id)
+            .bind(&r.occurred_at)
+            .bind(&r.prompt)
+            .bind(&r.prompt_version)
+            .bind(&r.model)
+            .bind(&r.input_hash)
+            .bind(&r.body_json)
+            .bind(&r.received_at);
+    }
+    for r in signals {
+        q = q
+            .bind(&r.event_id)
+            .bind(&r.interaction_id)
+            .bind(&r.occurred_at)
+            .bind(&r.kind)
+            .bind(&r.name)
+            .bind(r.polarity)
+            .bind(&r.body_json)
+            .bind(&r.received_at);
+    }
+    match q.execute(&mut *conn).await {
+        Ok(_) => Ok(Some(NewEvents {
+            interactions: interactions.iter().map(|r| r.event_id.clone()).collect(),
+            signals: signals.iter().map(|r| r.event_id.clone()).collect(),
+        })),
+        Err(e) => {
+            // A statement that fails leaves the transaction open (unless `BEGIN` failed:
+            // then this `ROLLBACK` fails too, and says nothing the first error does not).
+            sqlx::query("ROLLBACK").execute(&mut *conn).await.ok();
+            match &e {
+                sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+                    Ok(None)
+                }
+                _ => Err(e.into()),
+            }
+        }
     }
 }
 

@@ -534,9 +534,61 @@ async fn exercise_feedback(store: &Store) {
     changed.body_json.push(' ');
     let refused = w.insert_unless_changed(&[changed], &[]).await.unwrap();
     assert_eq!(refused.unwrap_err()[0].event_id, "i4");
+    // Groups larger than one INSERT (100 rows): on SQLite all new goes in one batch of
+    // statements; one stored id among them rolls the batch back and takes the full path,
+    // which stores the rest and says which were new; the connection is usable after.
+    let many = |prefix: &str, n: usize| -> (Vec<_>, Vec<_>) {
+        let mut is: Vec<_> = (0..n)
+            .map(|k| {
+                let mut r = i[0].clone();
+                r.event_id = format!("{prefix}-i{k:03}");
+                r
+            })
+            .collect();
+        let mut ss: Vec<_> = (0..n - 30)
+            .map(|k| {
+                let mut r = s[0].clone();
+                r.event_id = format!("{prefix}-s{k:03}");
+                r
+            })
+            .collect();
+        is.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+        ss.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+        (is, ss)
+    };
+    let (bi, bs) = many("big", 150);
+    let new = w.insert_unless_changed(&bi, &bs).await.unwrap().unwrap();
+    assert_eq!(
+        (new.counts().interactions, new.counts().signals),
+        (150, 120)
+    );
+    assert_eq!(store.feedback_counts().await.unwrap(), (153, 123));
+    let (mut mi, ms) = many("mix", 130);
+    mi.push(bi[77].clone()); // stored before, same body: a duplicate
+    let new = w.insert_unless_changed(&mi, &ms).await.unwrap().unwrap();
+    assert_eq!(
+        (new.counts().interactions, new.counts().signals),
+        (130, 100)
+    );
+    assert!(!new.interactions.contains(&bi[77].event_id));
+    assert_eq!(store.feedback_counts().await.unwrap(), (283, 223));
+    let mut changed = bs[5].clone();
+    changed.body_json.push(' ');
+    let (ni, _) = many("never", 40);
+    let refused = w.insert_unless_changed(&ni, &[changed]).await.unwrap();
+    assert_eq!(refused.unwrap_err()[0].event_id, bs[5].event_id);
+    assert_eq!(
+        store.feedback_counts().await.unwrap(),
+        (283, 223),
+        "nothing of a refused group"
+    );
+    let (li, ls) = many("last", 31);
+    let new = w.insert_unless_changed(&li, &ls).await.unwrap().unwrap();
+    assert_eq!((new.counts().interactions, new.counts().signals), (31, 1));
     w.close().await;
-    assert_eq!(store.feedback_counts().await.unwrap(), (3, 3));
+    assert_eq!(store.feedback_counts().await.unwrap(), (314, 224));
     assert!(store.feedback_interaction("i4").await.unwrap().is_some());
+    assert!(store.feedback_signal("big-s119").await.unwrap().is_some());
 }
 
 /// The review tables: items, labels saved one at a time (a later label replaces an earlier
@@ -640,6 +692,17 @@ async fn feedback_queries_on_sqlite() {
     let Some((_dir, store, _)) = fresh_store(false).await else {
         return;
     };
+    exercise_feedback(&store).await;
+    store.close().await;
+}
+
+/// An in-memory database: the writer has no connection of its own, it borrows the pool's.
+#[tokio::test]
+async fn feedback_queries_on_sqlite_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(Some("sqlite::memory:"), dir.path())
+        .await
+        .unwrap();
     exercise_feedback(&store).await;
     store.close().await;
 }
