@@ -278,6 +278,12 @@ const ROWS_PER_INSERT: usize = 100;
 /// `(?, ?, …)` on SQLite, where numbered parameters are looked up by name, one linear scan per
 /// parameter (quadratic in a statement of a thousand parameters).
 fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
+    placeholders_after(backend, 0, rows, cols)
+}
+
+/// `placeholders` of a statement with `before` parameters ahead of these (PostgreSQL numbers
+/// them from `before + 1`).
+fn placeholders_after(backend: Backend, before: usize, rows: usize, cols: usize) -> String {
     let mut out = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -291,7 +297,7 @@ fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
             match backend {
                 Backend::Postgres => {
                     out.push('$');
-                    out.push_str(&(r * cols + c + 1).to_string());
+                    out.push_str(&(before + r * cols + c + 1).to_string());
                 }
                 Backend::Sqlite => out.push('?'),
             }
@@ -1678,6 +1684,8 @@ mod tests {
             "($1, $2, $3), ($4, $5, $6)"
         );
         assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
+        assert_eq!(placeholders_after(Backend::Postgres, 6, 1, 2), "($7, $8)");
+        assert_eq!(placeholders_after(Backend::Sqlite, 6, 1, 2), "(?, ?)");
     }
 
     #[test]
