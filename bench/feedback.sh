@@ -7,6 +7,10 @@
 # the load again and kills the server with SIGKILL halfway through, and counts the
 # acknowledged events missing from the database (which must be none).
 #
+# First the ceiling: the same load against `stub_server`, which answers each post at once and
+# stores nothing (HTTP, the JSON parse and the client alone on this machine's cores); each
+# database's figure is then also given as a fraction of it.
+#
 # Each is run on SQLite, then on PostgreSQL: a fresh database made (and dropped after) on the
 # server of BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/test, the one the tests
 # use); BENCH_PG_URL=none skips PostgreSQL, and an unreachable server is said and skipped.
@@ -19,9 +23,10 @@ CLIENTS="${2:-32}"
 PER_REQUEST="${3:-1}"
 PG_ADMIN="${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
-cargo build --release --quiet --bin evalgate --example feedback_load
+cargo build --release --quiet --bin evalgate --example feedback_load --example stub_server
 BIN="$PWD/target/release/evalgate"
 LOAD="$PWD/target/release/examples/feedback_load"
+STUB="$PWD/target/release/examples/stub_server"
 WORK="$(mktemp -d)"
 PG_DB="evalgate_feedback_bench_$$"
 cleanup() {
@@ -41,12 +46,29 @@ start_server() {
   URL="$(grep -o 'http://[0-9.:]*' "$2" | head -1)"
 }
 
+# events/s of a line of feedback_load's output.
+rate() { grep -o '[0-9]* events/s' <<<"$1" | grep -o '[0-9]*'; }
+
+echo "== ceiling: stub_server, which stores nothing (2 threads, as evalgate serve on 2 cores)"
+"$STUB" --workers 2 >"$WORK/stub.out" &
+STUB_PID=$!
+for _ in $(seq 1 200); do grep -q "listening on" "$WORK/stub.out" 2>/dev/null && break; sleep 0.05; done
+out="$("$LOAD" --url "http://127.0.0.1:$(grep -o '[0-9]*' "$WORK/stub.out" | head -1)" --db none \
+  --events "$N" --clients "$CLIENTS" --per-request "$PER_REQUEST")" || { echo "$out"; exit 1; }
+echo "$out"
+CEILING="$(rate "$out")"
+kill "$STUB_PID"
+wait "$STUB_PID" 2>/dev/null || true
+
 # Throughput, graceful stop, then the kill test, on database URLs $2 and $3 (both fresh).
 bench() {
   local name="$1" db="$2" killdb="$3"
   echo "== $name"
   start_server "$db" "$WORK/serve-$name.err"
-  "$LOAD" --url "$URL" --db "$db" --events "$N" --clients "$CLIENTS" --per-request "$PER_REQUEST"
+  out="$("$LOAD" --url "$URL" --db "$db" --events "$N" --clients "$CLIENTS" --per-request "$PER_REQUEST")" \
+    || { echo "$out"; exit 1; }
+  echo "$out"
+  awk -v r="$(rate "$out")" -v c="$CEILING" 'BEGIN { printf "%s: %.2f of the ceiling (%d events/s)\n", "'"$name"'", r / c, c }'
   kill -TERM "$SERVER"
   wait "$SERVER"
   tail -1 "$WORK/serve-$name.err"

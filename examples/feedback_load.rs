@@ -6,6 +6,8 @@
 //! Usage: feedback_load --url http://127.0.0.1:PORT --db DATABASE_URL [--events N] [--clients C]
 //!        [--per-request K] [--kill-pid PID --kill-after K]
 //!
+//! `--db none` skips the check (a server that stores nothing: `stub_server`, the ceiling).
+//!
 //! With `--kill-pid`, the server is killed with SIGKILL once K events are acknowledged: the
 //! requests then in flight fail, the rest of the load fails to connect, and the check counts
 //! the acknowledged events missing from the database (which must be none).
@@ -108,6 +110,47 @@ fn requests(events: usize, k: usize) -> Vec<(bool, Vec<usize>)> {
     }
 }
 
+/// A keep-alive HTTP/1.1 connection of one client (hyper's own, the lightest client: the
+/// client shares the machine's cores with the server it measures).
+async fn connect(host: &str) -> Option<hyper::client::conn::http1::SendRequest<axum::body::Body>> {
+    let stream = tokio::net::TcpStream::connect(host).await.ok()?;
+    stream.set_nodelay(true).ok()?;
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .ok()?;
+    tokio::spawn(conn);
+    Some(sender)
+}
+
+/// Posts one body; true when the server answered 2xx (its answer read whole) within 30 s.
+async fn post(
+    conn: &mut hyper::client::conn::http1::SendRequest<axum::body::Body>,
+    host: &str,
+    path: &str,
+    body: axum::body::Bytes,
+) -> bool {
+    let request = axum::http::Request::post(path)
+        .header(axum::http::header::HOST, host)
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(body))
+        .expect("a request");
+    let exchange = async {
+        conn.ready().await.ok()?;
+        let response = conn.send_request(request).await.ok()?;
+        let ok = response.status().is_success();
+        axum::body::to_bytes(axum::body::Body::new(response.into_body()), 1 << 20)
+            .await
+            .ok()?;
+        Some(ok)
+    };
+    tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
 /// The event ids stored in the database.
 async fn stored_ids(db: &str) -> HashSet<String> {
     sqlx::any::install_default_drivers();
@@ -137,11 +180,6 @@ fn main() {
         .build()
         .expect("a runtime");
     rt.block_on(async move {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(a.clients)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("an HTTP client");
         // The bodies are made before the clock starts: the server's work is measured, not
         // the client's serializing (client and server share this machine's cores).
         let requests = requests(a.events, a.per_request);
@@ -158,36 +196,44 @@ fn main() {
                 })
                 .collect(),
         );
-        let urls = Arc::new(
-            ["/v1/interactions", "/v1/feedback"]
-                .map(|p| reqwest::Url::parse(&format!("{}{p}", a.url)).expect("--url")),
-        );
+        let host: Arc<str> = a
+            .url
+            .strip_prefix("http://")
+            .expect("--url http://HOST:PORT")
+            .trim_end_matches('/')
+            .into();
         let next = Arc::new(AtomicUsize::new(0));
         let acked_so_far = Arc::new(AtomicUsize::new(0));
         let killed = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..a.clients {
-            let (http, next, bodies, urls) =
-                (http.clone(), next.clone(), bodies.clone(), urls.clone());
+            let (host, next, bodies) = (host.clone(), next.clone(), bodies.clone());
             let (acked_so_far, killed, kill) = (acked_so_far.clone(), killed.clone(), a.kill);
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let (mut acked, mut failed) = (Vec::new(), 0usize);
+                let mut conn = None;
                 loop {
                     let r = next.fetch_add(1, Ordering::Relaxed);
                     let Some((interactions, ids, body)) = bodies.get(r) else {
                         break;
                     };
                     let t = Instant::now();
-                    let ok = http
-                        .post(urls[usize::from(!interactions)].clone())
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(body.clone())
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_success());
+                    if conn.is_none() {
+                        conn = connect(&host).await;
+                    }
+                    let path = if *interactions {
+                        "/v1/interactions"
+                    } else {
+                        "/v1/feedback"
+                    };
+                    let ok = match conn.as_mut() {
+                        Some(c) => post(c, &host, path, body.clone()).await,
+                        None => false,
+                    };
                     if !ok {
+                        conn = None;
                         failed += ids.len();
                         continue;
                     }
@@ -234,6 +280,12 @@ fn main() {
                 q(0.99),
                 q(1.0)
             );
+        }
+        if a.db == "none" {
+            if failed > 0 {
+                std::process::exit(1);
+            }
+            return;
         }
         let stored = stored_ids(&a.db).await;
         let missing = acked.iter().filter(|i| !stored.contains(&event_id(**i))).count();

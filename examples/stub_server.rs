@@ -6,11 +6,16 @@
 //! intent is `label_{h % K}`, where h is the FNV-1a hash of the last message's text, and its
 //! summary is that text, so that every case has an output of its own.
 //!
-//! Usage: stub_server [--port N] [--latency-ms MS] [--vary K]   (prints `listening on PORT`
-//! when ready)
+//! It also answers `POST /v1/interactions` and `POST /v1/feedback` the way `evalgate serve`
+//! does (`{"accepted": N, "duplicates": 0}`, N the events of the JSON body) at once, storing
+//! nothing: `bench/feedback.sh`'s ceiling, what HTTP alone costs on the machine.
+//!
+//! Usage: stub_server [--port N] [--latency-ms MS] [--vary K] [--workers W]   (prints
+//! `listening on PORT` when ready; W runtime threads, default 1)
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,6 +75,19 @@ async fn chat(
     ([("content-type", "application/json")], answer)
 }
 
+/// A feedback post, answered at once and stored nowhere.
+async fn feedback(State(s): State<AppState>, body: axum::body::Bytes) -> (StatusCode, String) {
+    s.requests.fetch_add(1, Ordering::Relaxed);
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Array(events)) => (
+            StatusCode::OK,
+            format!("{{\"accepted\":{},\"duplicates\":0}}", events.len()),
+        ),
+        Ok(_) => (StatusCode::OK, "{\"accepted\":1,\"duplicates\":0}".into()),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{{\"error\":\"{e}\"}}")),
+    }
+}
+
 async fn stats(State(s): State<AppState>) -> String {
     format!("{{\"requests\": {}}}\n", s.requests.load(Ordering::Relaxed))
 }
@@ -82,12 +100,14 @@ fn main() {
     let mut port = 0u16;
     let mut latency_ms = 0u64;
     let mut vary = 0u64;
+    let mut workers = 1usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--port" => port = args.next().and_then(|v| v.parse().ok()).unwrap_or(0),
             "--latency-ms" => latency_ms = args.next().and_then(|v| v.parse().ok()).unwrap_or(0),
             "--vary" => vary = args.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+            "--workers" => workers = args.next().and_then(|v| v.parse().ok()).unwrap_or(1),
             _ => {}
         }
     }
@@ -97,7 +117,7 @@ fn main() {
         vary,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(workers.max(1))
         .enable_all()
         .build()
         .expect("runtime");
@@ -111,6 +131,8 @@ fn main() {
         );
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
+            .route("/v1/interactions", post(feedback))
+            .route("/v1/feedback", post(feedback))
             .route("/stats", get(stats))
             .with_state(state);
         axum::serve(listener, app).await.expect("serve");
