@@ -1617,8 +1617,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::{
-        Backend, PARSED_IS_OUTPUT, placeholders, redact, sqlite_file, stored_parsed,
-        without_statement_cache,
+        Backend, PARSED_IS_OUTPUT, placeholders, placeholders_after, redact, sqlite_file,
+        stored_parsed, without_statement_cache,
     };
 
     #[test]
