@@ -457,26 +457,10 @@ async fn insert_all_new(
     // Not kept prepared: the statement differs with the group's size.
     let mut q = sqlx::query(&sql).persistent(false);
     for r in interactions {
-        q = q
-            .bind(&r.event_id)
-            .bind(&r.occurred_at)
-            .bind(&r.prompt)
-            .bind(&r.prompt_version)
-            .bind(&r.model)
-            .bind(&r.input_hash)
-            .bind(&r.body_json)
-            .bind(&r.received_at);
+        q = bind_interaction(q, r);
     }
     for r in signals {
-        q = q
-            .bind(&r.event_id)
-            .bind(&r.interaction_id)
-            .bind(&r.occurred_at)
-            .bind(&r.kind)
-            .bind(&r.name)
-            .bind(r.polarity)
-            .bind(&r.body_json)
-            .bind(&r.received_at);
+        q = bind_signal(q, r);
     }
     match q.execute(&mut *conn).await {
         Ok(_) => Ok(Some(NewEvents {
@@ -500,6 +484,32 @@ async fn insert_all_new(
     }
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds an interaction's columns, in `INTERACTION_COLUMNS`' order.
+fn bind_interaction<'q>(q: AnyQuery<'q>, r: &'q InteractionRow) -> AnyQuery<'q> {
+    q.bind(&r.event_id)
+        .bind(&r.occurred_at)
+        .bind(&r.prompt)
+        .bind(&r.prompt_version)
+        .bind(&r.model)
+        .bind(&r.input_hash)
+        .bind(&r.body_json)
+        .bind(&r.received_at)
+}
+
+/// Binds a signal's columns, in `SIGNAL_COLUMNS`' order.
+fn bind_signal<'q>(q: AnyQuery<'q>, r: &'q SignalRow) -> AnyQuery<'q> {
+    q.bind(&r.event_id)
+        .bind(&r.interaction_id)
+        .bind(&r.occurred_at)
+        .bind(&r.kind)
+        .bind(&r.name)
+        .bind(r.polarity)
+        .bind(&r.body_json)
+        .bind(&r.received_at)
+}
+
 /// Inserts rows, skipping stored event ids, and says which ids were new.
 async fn insert_rows(
     backend: super::Backend,
@@ -515,15 +525,7 @@ async fn insert_rows(
         );
         let mut q = sqlx::query(&sql);
         for r in chunk {
-            q = q
-                .bind(&r.event_id)
-                .bind(&r.occurred_at)
-                .bind(&r.prompt)
-                .bind(&r.prompt_version)
-                .bind(&r.model)
-                .bind(&r.input_hash)
-                .bind(&r.body_json)
-                .bind(&r.received_at);
+            q = bind_interaction(q, r);
         }
         for row in q.fetch_all(&mut *conn).await? {
             out.interactions.insert(row.try_get(0)?);
@@ -536,15 +538,7 @@ async fn insert_rows(
         );
         let mut q = sqlx::query(&sql);
         for r in chunk {
-            q = q
-                .bind(&r.event_id)
-                .bind(&r.interaction_id)
-                .bind(&r.occurred_at)
-                .bind(&r.kind)
-                .bind(&r.name)
-                .bind(r.polarity)
-                .bind(&r.body_json)
-                .bind(&r.received_at);
+            q = bind_signal(q, r);
         }
         for row in q.fetch_all(&mut *conn).await? {
             out.signals.insert(row.try_get(0)?);
