@@ -57,6 +57,7 @@ out="$("$LOAD" --url "http://127.0.0.1:$(grep -o '[0-9]*' "$WORK/stub.out" | hea
   --events "$N" --clients "$CLIENTS" --per-request "$PER_REQUEST")" || { echo "$out"; exit 1; }
 echo "$out"
 CEILING="$(rate "$out")"
+[ -n "$CEILING" ] && [ "$CEILING" -gt 0 ] || { echo "the ceiling run gave no rate" >&2; exit 1; }
 kill "$STUB_PID"
 wait "$STUB_PID" 2>/dev/null || true
 

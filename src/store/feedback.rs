@@ -39,6 +39,10 @@ pub struct Inserted {
 
 /// Rows per multi-row INSERT (8 columns each).
 const ROWS: usize = 100;
+/// Most bind parameters of one PostgreSQL statement.
+const POSTGRES_MAX_PARAMETERS: usize = 65_535;
+/// PostgreSQL's SQLSTATE of a deadlock detected.
+const POSTGRES_DEADLOCK: &str = "40P01";
 
 const INTERACTION_COLUMNS: &str =
     "event_id, occurred_at, prompt, prompt_version, model, input_hash, body_json, received_at";
@@ -391,14 +395,17 @@ async fn insert_unless_changed(
     }
 }
 
-/// The common case of `evalgate serve`'s writer, in one round trip to the database instead
-/// of four or more: when no event id is sent twice, the group's rows go in with plain
-/// `INSERT`s, committed at once: on SQLite one batch of statements (`BEGIN IMMEDIATE`, the
-/// `INSERT`s, `COMMIT`), on PostgreSQL one statement (the `INSERT`s as data-modifying `WITH`
-/// clauses), its own transaction. When every event is new, nothing can be a changed event,
-/// and it commits. An id stored before (an event sent again, or a changed one) fails an
-/// `INSERT` on the primary key before anything commits: then nothing is kept, and `None`
-/// leaves the group to the full path. Each round trip wakes the connection's thread (SQLite)
+/// The common case of `evalgate serve`'s writer, in one statement instead of four or more:
+/// when no event id is sent twice, the group's rows go in with plain `INSERT`s, committed at
+/// once: on SQLite one batch of statements (`BEGIN IMMEDIATE`, the `INSERT`s, `COMMIT`), one
+/// round trip to sqlx's thread; on PostgreSQL one statement (the `INSERT`s as data-modifying
+/// `WITH` clauses), its own transaction, two round trips (sqlx describes an unprepared
+/// statement first) where there were six. When every event is new, nothing can be a changed
+/// event, and it commits. An id stored before (an event sent again, or a changed one) fails
+/// an `INSERT` on the primary key before anything commits: then nothing is kept, and `None`
+/// leaves the group to the full path. So do a group over PostgreSQL's 65,535 parameters (the
+/// full path inserts 100 rows a statement) and a deadlock with another process's writer
+/// (the `WITH` clauses run in no set order, where the full path inserts in id order). Each round trip wakes the connection's thread (SQLite)
 /// or the server, and then the writer's task: under load that was most of the writer's time
 /// (measured on SQLite: about 0.3 ms a round trip with the client on the same two cores,
 /// against 0.26 ms for an fsync). On SQLite the batch leans on sqlx running every statement
@@ -417,6 +424,8 @@ async fn insert_all_new(
     if (interactions.is_empty() && signals.is_empty())
         || !unique(interactions.iter().map(|r| r.event_id.as_str()))
         || !unique(signals.iter().map(|r| r.event_id.as_str()))
+        || (backend == super::Backend::Postgres
+            && 8 * (interactions.len() + signals.len()) > POSTGRES_MAX_PARAMETERS)
     {
         return Ok(None);
     }
@@ -468,17 +477,28 @@ async fn insert_all_new(
             signals: signals.iter().map(|r| r.event_id.clone()).collect(),
         })),
         Err(e) => {
+            let retry = match &e {
+                sqlx::Error::Database(d) => {
+                    d.kind() == sqlx::error::ErrorKind::UniqueViolation
+                        || (backend == super::Backend::Postgres
+                            && d.code().as_deref() == Some(POSTGRES_DEADLOCK))
+                }
+                _ => false,
+            };
             // On SQLite a statement that fails leaves the transaction open (unless `BEGIN`
             // failed: then this `ROLLBACK` fails too, and says nothing the first error does
             // not). A statement of PostgreSQL's is its own transaction, gone with it.
             if backend == super::Backend::Sqlite {
-                sqlx::query("ROLLBACK").execute(&mut *conn).await.ok();
-            }
-            match &e {
-                sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation => {
-                    Ok(None)
+                let rollback = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                if retry {
+                    // The `INSERT` failed, so `BEGIN` had not: the transaction must end
+                    // before the full path begins its own.
+                    rollback?;
                 }
-                _ => Err(e.into()),
+            }
+            match retry {
+                true => Ok(None),
+                false => Err(e.into()),
             }
         }
     }
@@ -575,4 +595,78 @@ async fn bodies(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interaction(id: &str) -> InteractionRow {
+        InteractionRow {
+            event_id: id.into(),
+            occurred_at: "2026-12-07T10:00:00.000Z".into(),
+            prompt: "p".into(),
+            prompt_version: None,
+            model: None,
+            input_hash: "h".into(),
+            body_json: format!("{{\"event_id\": \"{id}\"}}"),
+            received_at: "2026-12-07T10:00:01.000Z".into(),
+        }
+    }
+
+    fn signal(id: &str) -> SignalRow {
+        SignalRow {
+            event_id: id.into(),
+            interaction_id: "i0".into(),
+            occurred_at: "2026-12-07T10:00:00.000Z".into(),
+            kind: "explicit".into(),
+            name: "thumbs_up".into(),
+            polarity: 1,
+            body_json: format!("{{\"event_id\": \"{id}\"}}"),
+            received_at: "2026-12-07T10:00:01.000Z".into(),
+        }
+    }
+
+    /// The writer's one-statement path is taken when every event is new (and commits), and
+    /// declined, with nothing kept and the connection usable, when one was stored before or
+    /// one id comes twice: the integration tests see the same answers either way, so this is
+    /// where a path that is never taken would show.
+    #[tokio::test]
+    async fn a_group_of_new_events_takes_the_one_statement_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(None, dir.path()).await.unwrap();
+        let mut w = store.feedback_writer().await.unwrap();
+        let backend = w.backend;
+        let conn = w.conn.as_mut().unwrap();
+        let is: Vec<_> = (0..130).map(|k| interaction(&format!("i{k:03}"))).collect();
+        let ss: Vec<_> = (0..5).map(|k| signal(&format!("s{k}"))).collect();
+        let new = insert_all_new(backend, conn, &is, &ss)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((new.interactions.len(), new.signals.len()), (130, 5));
+        let mut again = vec![interaction("i999")];
+        again.push(is[7].clone());
+        assert!(
+            insert_all_new(backend, conn, &again, &[])
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let twice = [signal("s9"), signal("s9")];
+        assert!(
+            insert_all_new(backend, conn, &[], &twice)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let new = insert_all_new(backend, conn, &[interaction("i500")], &[])
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(new.interactions.contains("i500"));
+        w.close().await;
+        assert_eq!(store.feedback_counts().await.unwrap(), (131, 5));
+        store.close().await;
+    }
 }

@@ -585,8 +585,18 @@ async fn exercise_feedback(store: &Store) {
     let (li, ls) = many("last", 31);
     let new = w.insert_unless_changed(&li, &ls).await.unwrap().unwrap();
     assert_eq!((new.counts().interactions, new.counts().signals), (31, 1));
+    // A group of more bind parameters than PostgreSQL takes in one statement (8,200 × 8).
+    let huge: Vec<_> = (0..8_200)
+        .map(|k| {
+            let mut r = s[0].clone();
+            r.event_id = format!("huge-s{k:05}");
+            r
+        })
+        .collect();
+    let new = w.insert_unless_changed(&[], &huge).await.unwrap().unwrap();
+    assert_eq!(new.counts().signals, 8_200);
     w.close().await;
-    assert_eq!(store.feedback_counts().await.unwrap(), (314, 224));
+    assert_eq!(store.feedback_counts().await.unwrap(), (314, 8_424));
     assert!(store.feedback_interaction("i4").await.unwrap().is_some());
     assert!(store.feedback_signal("big-s119").await.unwrap().is_some());
 }
