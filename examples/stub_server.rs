@@ -84,7 +84,10 @@ async fn feedback(State(s): State<AppState>, body: axum::body::Bytes) -> (Status
             format!("{{\"accepted\":{},\"duplicates\":0}}", events.len()),
         ),
         Ok(_) => (StatusCode::OK, "{\"accepted\":1,\"duplicates\":0}".into()),
-        Err(e) => (StatusCode::BAD_REQUEST, format!("{{\"error\":\"{e}\"}}")),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": e.to_string()}).to_string(),
+        ),
     }
 }
 

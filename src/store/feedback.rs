@@ -404,13 +404,13 @@ async fn insert_unless_changed(
 /// event, and it commits. An id stored before (an event sent again, or a changed one) fails
 /// an `INSERT` on the primary key before anything commits: then nothing is kept, and `None`
 /// leaves the group to the full path. So do a group over PostgreSQL's 65,535 parameters (the
-/// full path inserts 100 rows a statement) and a deadlock with another process's writer
-/// (the `WITH` clauses run in no set order, where the full path inserts in id order). Each round trip wakes the connection's thread (SQLite)
-/// or the server, and then the writer's task: under load that was most of the writer's time
-/// (measured on SQLite: about 0.3 ms a round trip with the client on the same two cores,
-/// against 0.26 ms for an fsync). On SQLite the batch leans on sqlx running every statement
-/// of a query, its `?` counted across them; a sqlx that stops doing so fails every group
-/// here, loudly (tests/it/store.rs).
+/// full path inserts 100 rows a statement) and a deadlock with another process's writer (the
+/// `WITH` clauses run in no set order, where the full path inserts in id order). Each round
+/// trip wakes the connection's thread (SQLite) or the server, and then the writer's task:
+/// under load that was most of the writer's time (measured on SQLite: about 0.3 ms a round
+/// trip with the client on the same two cores, against 0.26 ms for an fsync). On SQLite the
+/// batch leans on sqlx running every statement of a query, its `?` counted across them; a
+/// sqlx that stops doing so fails every group here, loudly (tests).
 async fn insert_all_new(
     backend: super::Backend,
     conn: &mut sqlx::AnyConnection,
