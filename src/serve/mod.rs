@@ -29,7 +29,9 @@ use crate::feedback::Event;
 use crate::feedback::otlp;
 use crate::render::html::RenderError;
 use crate::report::{ReviewAnswer, ReviewItem, RunListing};
-use crate::store::{FeedbackWriter, NewEvents, Store};
+use crate::store::{
+    FeedbackWriter, FileFeedbackWriter, InteractionRow, NewEvents, RequestRows, SignalRow, Store,
+};
 use crate::workflow::review::{AnswerError, Record};
 
 /// Default largest request body.
@@ -63,11 +65,74 @@ pub fn needs_token(addr: &SocketAddr) -> bool {
 }
 
 struct Job {
-    events: Vec<Event>,
+    /// Shared with the request's handler, which lets go of it last: a request's
+    /// allocations are made and freed on the handlers' threads, none on the one writer's.
+    load: Arc<Load>,
     ack: oneshot::Sender<Result<Ack, Refused>>,
     /// The job is a whole request (counted in `Totals::requests`); a span of an OTLP
     /// request is a job of its own, and its request is counted by the handler.
     request: bool,
+}
+
+/// A job's events, and the rows that store them (made by the handler, off the writer's path).
+struct Load {
+    events: Vec<Event>,
+    interactions: Vec<InteractionRow>,
+    signals: Vec<SignalRow>,
+}
+
+/// A job's answer to come; it holds the job's events until then.
+struct Pending {
+    done: oneshot::Receiver<Result<Ack, Refused>>,
+    _load: Arc<Load>,
+}
+
+impl Pending {
+    async fn answer(self) -> Result<Result<Ack, Refused>, oneshot::error::RecvError> {
+        self.done.await
+    }
+}
+
+impl Job {
+    /// A job of `events`, received now, and its answer to come.
+    fn new(events: Vec<Event>, request: bool) -> (Job, Pending) {
+        let (interactions, signals) = crate::feedback::rows(&events, &crate::runner::now());
+        let load = Arc::new(Load {
+            events,
+            interactions,
+            signals,
+        });
+        let (ack, done) = oneshot::channel();
+        let pending = Pending {
+            done,
+            _load: load.clone(),
+        };
+        let job = Job { load, ack, request };
+        (job, pending)
+    }
+
+    /// Answers the job's handler, after letting go of its events (so the handler frees them).
+    fn answer(self, answer: Result<Ack, Refused>) {
+        let Job { load, ack, .. } = self;
+        drop(load);
+        let _ = ack.send(answer);
+    }
+}
+
+/// The rows of jobs' events, in one order for every writer (so that concurrent inserts
+/// cannot deadlock on PostgreSQL).
+fn rows_of(jobs: &[Job]) -> (Vec<InteractionRow>, Vec<SignalRow>) {
+    let mut interactions: Vec<InteractionRow> = jobs
+        .iter()
+        .flat_map(|j| j.load.interactions.iter().cloned())
+        .collect();
+    let mut signals: Vec<SignalRow> = jobs
+        .iter()
+        .flat_map(|j| j.load.signals.iter().cloned())
+        .collect();
+    interactions.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    signals.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    (interactions, signals)
 }
 
 /// Why a request's events were not stored.
@@ -93,7 +158,7 @@ fn acks(jobs: &[Job], mut new: NewEvents) -> Vec<Ack> {
     jobs.iter()
         .map(|job| {
             let mut ack = Ack::default();
-            for e in &job.events {
+            for e in &job.load.events {
                 let fresh = match e {
                     Event::Interaction(i) => new.interactions.remove(&i.event_id),
                     Event::Signal(s) => new.signals.remove(&s.event_id),
@@ -159,11 +224,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<Totals> {
     let (tx, rx) = mpsc::channel::<Job>(4096);
-    let w = store
-        .feedback_writer()
-        .await
-        .map_err(|e| std::io::Error::other(store_message(&e)))?;
-    let writer = tokio::spawn(writer(store.clone(), w, rx));
+    let opened = |e: crate::store::StoreError| std::io::Error::other(store_message(&e));
+    let writer = match store.file_feedback_writer().map_err(opened)? {
+        Some(w) => tokio::task::spawn_blocking(move || file_writer(w, rx)),
+        None => {
+            let w = store.feedback_writer().await.map_err(opened)?;
+            tokio::spawn(writer(store.clone(), w, rx))
+        }
+    };
     let guard = Arc::new(guard::Guard::new(
         opts.token.map(Arc::from),
         listener.local_addr()?,
@@ -171,7 +239,7 @@ pub async fn serve(
         opts.secure_cookies,
     ));
     let state = AppState {
-        store,
+        store: store.clone(),
         tx,
         guard: guard.clone(),
         max_body_bytes: opts.max_body_bytes,
@@ -213,6 +281,7 @@ pub async fn serve(
         .await?;
     // The router (and every sender) is gone: the writer drains the queue and stops.
     let mut totals = writer.await.unwrap_or_default();
+    store.close().await;
     totals.requests += spans.requests.load(Ordering::Relaxed);
     totals.spans = spans.spans.load(Ordering::Relaxed);
     totals.spans_ignored = spans.ignored.load(Ordering::Relaxed);
@@ -220,33 +289,106 @@ pub async fn serve(
     Ok(totals)
 }
 
+/// The requests queued behind `first`, up to `GROUP` events: what one transaction commits.
+fn group(first: Job, rx: &mut mpsc::Receiver<Job>) -> Vec<Job> {
+    let mut n = first.load.events.len();
+    let mut jobs = vec![first];
+    while n < GROUP {
+        match rx.try_recv() {
+            Ok(job) => {
+                n += job.load.events.len();
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    jobs
+}
+
+/// The writer on a SQLite file: a thread of its own that calls SQLite itself (see
+/// `store::FileFeedbackWriter`), each group of requests one transaction in which each
+/// request is stored or refused whole. When the transaction fails, each request is tried
+/// again in one of its own, so that one request's problem is not every request's.
+fn file_writer(mut w: FileFeedbackWriter, mut rx: mpsc::Receiver<Job>) -> Totals {
+    let mut totals = Totals::default();
+    while let Some(first) = rx.blocking_recv() {
+        let jobs = group(first, &mut rx);
+        let outcomes: Vec<Result<FileOutcome, String>> = match file_write(&mut w, &jobs) {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(e) if jobs.len() == 1 => vec![Err(e)],
+            Err(_) => jobs
+                .iter()
+                .map(|job| {
+                    file_write(&mut w, std::slice::from_ref(job))?
+                        .pop()
+                        .ok_or_else(|| "the writer gave no answer".to_string())
+                })
+                .collect(),
+        };
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            file_answer(job, outcome, &mut totals);
+        }
+    }
+    totals
+}
+
+type FileOutcome = Result<crate::store::Inserted, Vec<crate::store::Changed>>;
+
+fn file_write(w: &mut FileFeedbackWriter, jobs: &[Job]) -> Result<Vec<FileOutcome>, String> {
+    let requests: Vec<RequestRows<'_>> = jobs
+        .iter()
+        .map(|job| RequestRows {
+            interactions: &job.load.interactions,
+            signals: &job.load.signals,
+        })
+        .collect();
+    w.write(&requests).map_err(|e| store_message(&e))
+}
+
+/// Answers a job of the file writer with what became of it.
+fn file_answer(job: Job, outcome: Result<FileOutcome, String>, totals: &mut Totals) {
+    let answer = match outcome {
+        Ok(Ok(new)) => {
+            let accepted = new.interactions + new.signals;
+            let ack = Ack {
+                accepted,
+                duplicates: job.load.events.len() as u64 - accepted,
+            };
+            totals.add(ack, job.request);
+            Ok(ack)
+        }
+        Ok(Err(changed)) => {
+            totals.conflicts += changed.len() as u64;
+            Err(Refused::Conflict(
+                changed
+                    .into_iter()
+                    .map(|c| crate::feedback::Conflict {
+                        stored_sha256: crate::hash::sha256_hex(c.stored_body.as_bytes()),
+                        event_id: c.event_id,
+                    })
+                    .collect(),
+            ))
+        }
+        Err(e) => Err(Refused::Store(e)),
+    };
+    job.answer(answer);
+}
+
 async fn writer(store: Store, mut w: FeedbackWriter, mut rx: mpsc::Receiver<Job>) -> Totals {
     let mut totals = Totals::default();
     while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        let mut n = jobs[0].events.len();
-        while n < GROUP {
-            match rx.try_recv() {
-                Ok(job) => {
-                    n += job.events.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
+        let mut jobs = group(first, &mut rx);
         // The group in one transaction; an event re-sent under a stored id with other content
         // rolls it back, and the group is settled request by request.
-        let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
-        match insert_unless_changed(&mut w, &events).await {
+        match insert_unless_changed(&mut w, &jobs).await {
             Ok(Some(new)) => deliver(jobs, new, &mut totals),
             Err(e) if jobs.len() == 1 => {
-                let _ = jobs.remove(0).ack.send(Err(Refused::Store(e)));
+                jobs.remove(0).answer(Err(Refused::Store(e)));
             }
             Ok(None) | Err(_) => settle(&store, &mut w, jobs, &mut totals).await,
         }
     }
     w.close().await;
-    store.close().await;
     totals
 }
 
@@ -256,54 +398,53 @@ async fn writer(store: Store, mut w: FeedbackWriter, mut rx: mpsc::Receiver<Job>
 /// in between the check and the insert); the others are stored together, or each in its own
 /// transaction if that fails, so that one request's problem is not every request's.
 async fn settle(store: &Store, w: &mut FeedbackWriter, jobs: Vec<Job>, totals: &mut Totals) {
-    let all: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
+    let all: Vec<&Event> = jobs.iter().flat_map(|j| j.load.events.iter()).collect();
     let mut known = match crate::feedback::stored_bodies(store, all).await {
         Ok(k) => k,
         Err(e) => {
             let why = Refused::Store(e.to_string());
             for job in jobs {
-                let _ = job.ack.send(Err(why.clone()));
+                job.answer(Err(why.clone()));
             }
             return;
         }
     };
     let mut clear = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let events: Vec<&Event> = job.events.iter().collect();
+        let events: Vec<&Event> = job.load.events.iter().collect();
         let conflicts = crate::feedback::take_conflicts(&events, &mut known);
         if conflicts.is_empty() {
             clear.push(job);
         } else {
             totals.conflicts += conflicts.len() as u64;
-            let _ = job.ack.send(Err(Refused::Conflict(conflicts)));
+            job.answer(Err(Refused::Conflict(conflicts)));
         }
     }
     let jobs = clear;
     if jobs.is_empty() {
         return;
     }
-    let events: Vec<&Event> = jobs.iter().flat_map(|j| j.events.iter()).collect();
-    let result = insert(w, &events).await.map_err(Refused::Store);
+    let result = insert(w, &jobs).await.map_err(Refused::Store);
     if result.is_ok() || jobs.len() == 1 {
         match result {
             Ok(new) => deliver(jobs, new, totals),
             Err(e) => {
                 for job in jobs {
-                    let _ = job.ack.send(Err(e.clone()));
+                    job.answer(Err(e.clone()));
                 }
             }
         }
         return;
     }
     for job in jobs {
-        let result = insert(w, &job.events.iter().collect::<Vec<_>>())
+        let result = insert(w, std::slice::from_ref(&job))
             .await
             .map(|new| acks(std::slice::from_ref(&job), new)[0])
             .map_err(Refused::Store);
         if let Ok(ack) = result {
             totals.add(ack, job.request);
         }
-        let _ = job.ack.send(result);
+        job.answer(result);
     }
 }
 
@@ -312,7 +453,7 @@ fn deliver(jobs: Vec<Job>, new: NewEvents, totals: &mut Totals) {
     let split = acks(&jobs, new);
     for (job, ack) in jobs.into_iter().zip(split) {
         totals.add(ack, job.request);
-        let _ = job.ack.send(Ok(ack));
+        job.answer(Ok(ack));
     }
 }
 
@@ -324,8 +465,8 @@ impl Totals {
     }
 }
 
-async fn insert(w: &mut FeedbackWriter, events: &[&Event]) -> Result<NewEvents, String> {
-    let (i, s) = crate::feedback::rows(events.iter().copied(), &crate::runner::now());
+async fn insert(w: &mut FeedbackWriter, jobs: &[Job]) -> Result<NewEvents, String> {
+    let (i, s) = rows_of(jobs);
     w.insert_returning(&i, &s)
         .await
         .map_err(|e| store_message(&e))
@@ -335,9 +476,9 @@ async fn insert(w: &mut FeedbackWriter, events: &[&Event]) -> Result<NewEvents, 
 /// (then nothing, and `None`).
 async fn insert_unless_changed(
     w: &mut FeedbackWriter,
-    events: &[&Event],
+    jobs: &[Job],
 ) -> Result<Option<NewEvents>, String> {
-    let (i, s) = crate::feedback::rows(events.iter().copied(), &crate::runner::now());
+    let (i, s) = rows_of(jobs);
     match w.insert_unless_changed(&i, &s).await {
         Ok(Ok(new)) => Ok(Some(new)),
         Ok(Err(_)) => Ok(None),
@@ -887,19 +1028,14 @@ async fn accept(
         )
             .into_response();
     }
-    let (ack, done) = oneshot::channel();
-    let job = Job {
-        events,
-        ack,
-        request: true,
-    };
+    let (job, pending) = Job::new(events, true);
     if state.tx.send(job).await.is_err() {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down",
         );
     }
-    reply(done.await)
+    reply(pending.answer().await)
 }
 
 /// 401 when the server has a token and the request does not carry it.
@@ -1115,21 +1251,16 @@ async fn store_spans(
 ) -> Result<StoredSpans, String> {
     let mut waiting = Vec::with_capacity(spans.len());
     for span in spans {
-        let (ack, done) = oneshot::channel();
-        let job = Job {
-            events: span.events,
-            ack,
-            request: false,
-        };
+        let (job, pending) = Job::new(span.events, false);
         if state.tx.send(job).await.is_err() {
             return Err("the server is shutting down".into());
         }
-        waiting.push((span.interaction_id, done));
+        waiting.push((span.interaction_id, pending));
     }
     let mut out = StoredSpans::default();
     let mut failure = None;
-    for (id, done) in waiting {
-        match done.await {
+    for (id, pending) in waiting {
+        match pending.answer().await {
             Ok(Ok(ack)) if ack.accepted > 0 => out.new += 1,
             Ok(Ok(_)) => out.duplicates += 1,
             Ok(Err(Refused::Conflict(conflicts))) => out.conflicts.push(otlp::Refused {
@@ -1247,11 +1378,7 @@ mod tests {
                 .unwrap()
             })
             .collect();
-        Job {
-            events,
-            ack: tokio::sync::oneshot::channel().0,
-            request: true,
-        }
+        Job::new(events, true).0
     }
 
     #[test]

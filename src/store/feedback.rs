@@ -44,9 +44,9 @@ const POSTGRES_MAX_PARAMETERS: usize = 65_535;
 /// PostgreSQL's SQLSTATE of a deadlock detected.
 const POSTGRES_DEADLOCK: &str = "40P01";
 
-const INTERACTION_COLUMNS: &str =
+pub(super) const INTERACTION_COLUMNS: &str =
     "event_id, occurred_at, prompt, prompt_version, model, input_hash, body_json, received_at";
-const SIGNAL_COLUMNS: &str =
+pub(super) const SIGNAL_COLUMNS: &str =
     "event_id, interaction_id, occurred_at, kind, name, polarity, body_json, received_at";
 
 /// The event ids one insert added, by table.
@@ -125,6 +125,19 @@ impl Store {
             pool: self.pool.clone(),
             backend: self.backend,
         })
+    }
+
+    /// The writer of events of `evalgate serve` on a SQLite file, which calls SQLite from a
+    /// thread of its own (see `FileFeedbackWriter`); `None` on PostgreSQL and for a database
+    /// in memory, whose writer is `feedback_writer`.
+    pub fn file_feedback_writer(&self) -> Result<Option<super::FileFeedbackWriter>, StoreError> {
+        match (&self.file, self.backend) {
+            (Some(path), super::Backend::Sqlite) => Ok(Some(super::FileFeedbackWriter::open(
+                path,
+                &self.display_url,
+            )?)),
+            _ => Ok(None),
+        }
     }
 
     /// The stored bodies (`body_json`) of the events among `ids` that are stored: interactions

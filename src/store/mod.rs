@@ -6,6 +6,7 @@
 
 mod embeddings;
 mod feedback;
+mod feedback_file;
 mod lease;
 mod review;
 mod scorer_calls;
@@ -14,7 +15,8 @@ pub use embeddings::EmbeddingRow;
 pub use lease::RunLease;
 pub use scorer_calls::{ScorerCallRow, ScorerCallTotals};
 
-pub use feedback::{FeedbackWriter, Inserted, InteractionRow, NewEvents, SignalRow};
+pub use feedback::{Changed, FeedbackWriter, Inserted, InteractionRow, NewEvents, SignalRow};
+pub use feedback_file::{FileFeedbackWriter, RequestRows};
 pub use review::{ReviewItemRow, ReviewLabelRow};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -90,6 +92,14 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("cannot open the database `{url}`")]
+    OpenFile {
+        url: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database query failed")]
+    File(#[from] rusqlite::Error),
     #[error("cannot migrate the database")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database query failed")]

@@ -510,7 +510,12 @@ async fn exercise_feedback(store: &Store) {
     );
 
     // The writer of `evalgate serve`, on a connection of its own: what it commits the pool
-    // reads; an event again is no new event; a changed body stores nothing.
+    // reads; an event again is no new event; a changed body stores nothing. (On a SQLite file
+    // the server's writer is another, `file_feedback_writer`, tested on its own.)
+    assert_eq!(
+        store.file_feedback_writer().unwrap().is_some(),
+        store.sqlite_file().is_some()
+    );
     let mut w = store.feedback_writer().await.unwrap();
     let mut i4 = i[0].clone();
     i4.event_id = "i4".into();
@@ -714,6 +719,113 @@ async fn feedback_queries_on_sqlite_in_memory() {
         .await
         .unwrap();
     exercise_feedback(&store).await;
+    store.close().await;
+}
+
+/// The writer of `evalgate serve` on a SQLite file (rusqlite, a thread of its own): a group
+/// of requests is one transaction in which each request is stored or refused whole, and an
+/// event is compared with what the group stored before it as well as with the file.
+#[tokio::test]
+async fn the_file_writer_stores_each_request_or_refuses_it_whole() {
+    use evalgate::feedback::{Event, rows};
+    use evalgate::store::RequestRows;
+    let Some((_dir, store, _)) = fresh_store(false).await else {
+        return;
+    };
+    let interaction = |id: &str, text: &str| {
+        serde_json::json!({"type": "interaction", "event_id": id, "timestamp": "2026-11-20T10:00:00Z",
+            "prompt": "support", "vars": {"t": text}, "output": "ok"})
+    };
+    let signal = |id: &str, of: &str| {
+        serde_json::json!({"type": "signal", "event_id": id, "interaction_id": of,
+            "timestamp": "2026-11-21T00:00:00Z", "kind": "explicit", "name": "thumbs_up"})
+    };
+    let request = |events: Vec<serde_json::Value>| {
+        let events: Vec<Event> = events
+            .into_iter()
+            .map(|v| Event::parse(v, None).unwrap())
+            .collect();
+        rows(&events, "2026-11-23T12:00:00.000Z")
+    };
+    let stored = request(vec![interaction("a1", "one")]);
+    store.insert_feedback(&stored.0, &stored.1).await.unwrap();
+
+    let mut w = store
+        .file_feedback_writer()
+        .unwrap()
+        .expect("a SQLite file");
+    let group = [
+        // New events, and one stored before with the same body (sent again).
+        request(vec![
+            interaction("a1", "one"),
+            interaction("b1", "two"),
+            signal("b1-s", "b1"),
+        ]),
+        // b1 again, as the request before stored it: sent again.
+        request(vec![interaction("b1", "two"), interaction("c1", "three")]),
+        // A new event and b1 changed: nothing of this request.
+        request(vec![
+            interaction("d1", "four"),
+            interaction("b1", "changed"),
+        ]),
+        // One id twice in a request, with two bodies: nothing.
+        request(vec![signal("e-s", "a1"), {
+            let mut v = signal("e-s", "a1");
+            v["name"] = "thumbs_down".into();
+            v
+        }]),
+        // One id twice with one body: stored once.
+        request(vec![signal("f-s", "a1"), signal("f-s", "a1")]),
+    ];
+    let requests: Vec<RequestRows<'_>> = group
+        .iter()
+        .map(|(i, s)| RequestRows {
+            interactions: i,
+            signals: s,
+        })
+        .collect();
+    let out = w.write(&requests).unwrap();
+    let counts = |k: usize| out[k].as_ref().map(|n| (n.interactions, n.signals));
+    assert_eq!(counts(0).unwrap(), (1, 1));
+    assert_eq!(counts(1).unwrap(), (1, 0));
+    let changed = out[2].as_ref().unwrap_err();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(
+        (changed[0].interaction, changed[0].event_id.as_str()),
+        (true, "b1")
+    );
+    assert_eq!(changed[0].stored_body, group[0].0[1].body_json);
+    let twice = out[3].as_ref().unwrap_err();
+    assert_eq!(
+        (
+            twice.len(),
+            twice[0].interaction,
+            twice[0].event_id.as_str()
+        ),
+        (1, false, "e-s")
+    );
+    assert_eq!(counts(4).unwrap(), (0, 1));
+    assert_eq!(store.feedback_counts().await.unwrap(), (3, 2));
+    assert!(store.feedback_interaction("d1").await.unwrap().is_none());
+    assert!(store.feedback_signal("e-s").await.unwrap().is_none());
+    assert_eq!(
+        store.feedback_interaction("c1").await.unwrap().unwrap(),
+        group[1].0[1],
+        "stored as given"
+    );
+    // The writer goes on after a refusal, and keeps the file in write-ahead-log mode.
+    let next = request(vec![interaction("g1", "five"), interaction("c1", "other")]);
+    let out = w
+        .write(&[RequestRows {
+            interactions: &next.0,
+            signals: &next.1,
+        }])
+        .unwrap();
+    assert_eq!(out[0].as_ref().unwrap_err()[0].event_id, "c1");
+    let wal = format!("{}-wal", store.sqlite_file().unwrap().display());
+    assert!(std::path::Path::new(&wal).exists());
+    drop(w);
+    assert_eq!(store.feedback_counts().await.unwrap(), (3, 2));
     store.close().await;
 }
 

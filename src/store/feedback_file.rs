@@ -1,0 +1,183 @@
+//! The writer of `evalgate serve` on a SQLite file: its own connection through rusqlite, used
+//! from one thread of its own, outside sqlx.
+//!
+//! Why not sqlx here, when every other query is sqlx's: sqlx runs a SQLite connection on a
+//! worker thread and hands it each statement, and its results, through channels; under load
+//! each hand-off woke a thread, and with the `Any` driver's conversions and the parsing of
+//! statements not kept prepared, that was most of the writer's time (measured with perf on
+//! `bench/feedback.sh`: the sqlx worker thread took over a third of the server's CPU, its
+//! SQLite work a tenth of that). Here the writer's thread calls SQLite itself, with prepared
+//! statements kept for the connection's life, and a group of requests is one transaction
+//! and one sync, without a hand-off inside it.
+//!
+//! Same tables, same rows and the same answers as the sqlx path (`feedback.rs`), which stays
+//! the path for PostgreSQL and for a database in memory; the tests run both.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreError;
+use super::feedback::{Changed, INTERACTION_COLUMNS, Inserted, SIGNAL_COLUMNS};
+use super::{InteractionRow, SignalRow};
+
+/// One request's events, as rows.
+pub struct RequestRows<'a> {
+    pub interactions: &'a [InteractionRow],
+    pub signals: &'a [SignalRow],
+}
+
+/// One writer's connection to a SQLite file's feedback tables, for one thread.
+pub struct FileFeedbackWriter {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for FileFeedbackWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileFeedbackWriter").finish_non_exhaustive()
+    }
+}
+
+impl FileFeedbackWriter {
+    /// Opens `path` (a database `Store::open` made and migrated) with the settings of the
+    /// store's own connections: write-ahead log, where a commit is one sync; `synchronous =
+    /// FULL`, so that a commit is on disk before it returns (an acknowledged event survives
+    /// a power cut, not only a killed process); a busy wait of 30 s for other writers.
+    pub(super) fn open(path: &Path, display_url: &str) -> Result<Self, StoreError> {
+        let failed = |source| StoreError::OpenFile {
+            url: display_url.to_string(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(failed)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(failed)?;
+        // Not an error when it cannot switch (see `Store::open`): the file works either way.
+        let _ = conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()));
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA cache_size = -8000;")
+            .map_err(failed)?;
+        conn.set_prepared_statement_cache_capacity(16);
+        Ok(FileFeedbackWriter { conn })
+    }
+
+    /// Stores a group of requests in one transaction, each request all or nothing: a request
+    /// that sends an event under an id stored before (or earlier in the group) with another
+    /// body stores nothing, and its answer is those events, with the bodies stored first;
+    /// the others' events are stored (an id stored before with the same body is left as it
+    /// was: sent again). Answers come in the order of `requests`. An error of the database
+    /// stores nothing of the group.
+    pub fn write(
+        &mut self,
+        requests: &[RequestRows<'_>],
+    ) -> Result<Vec<Result<Inserted, Vec<Changed>>>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut out = Vec::with_capacity(requests.len());
+        for request in requests {
+            out.push(write_request(&tx, request)?);
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+/// One request in a savepoint of the group's transaction, undone when an event is changed.
+fn write_request(
+    tx: &rusqlite::Transaction<'_>,
+    request: &RequestRows<'_>,
+) -> Result<Result<Inserted, Vec<Changed>>, rusqlite::Error> {
+    tx.prepare_cached("SAVEPOINT request")?.execute([])?;
+    let mut new = Inserted::default();
+    let mut changed: Vec<Changed> = Vec::new();
+    {
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT INTO feedback_interactions ({INTERACTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (event_id) DO NOTHING"
+        ))?;
+        for r in request.interactions {
+            let added = insert.execute(params![
+                r.event_id,
+                r.occurred_at,
+                r.prompt,
+                r.prompt_version,
+                r.model,
+                r.input_hash,
+                r.body_json,
+                r.received_at
+            ])?;
+            if added == 1 {
+                new.interactions += 1;
+            } else {
+                check(tx, true, &r.event_id, &r.body_json, &mut changed)?;
+            }
+        }
+    }
+    {
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT INTO feedback_signals ({SIGNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (event_id) DO NOTHING"
+        ))?;
+        for r in request.signals {
+            let added = insert.execute(params![
+                r.event_id,
+                r.interaction_id,
+                r.occurred_at,
+                r.kind,
+                r.name,
+                r.polarity,
+                r.body_json,
+                r.received_at
+            ])?;
+            if added == 1 {
+                new.signals += 1;
+            } else {
+                check(tx, false, &r.event_id, &r.body_json, &mut changed)?;
+            }
+        }
+    }
+    if changed.is_empty() {
+        tx.prepare_cached("RELEASE request")?.execute([])?;
+        Ok(Ok(new))
+    } else {
+        tx.execute_batch("ROLLBACK TO request; RELEASE request")?;
+        Ok(Err(changed))
+    }
+}
+
+/// An event whose id is stored (before, or earlier in this group): changed when the stored
+/// body is another, and then noted once.
+fn check(
+    tx: &rusqlite::Transaction<'_>,
+    interaction: bool,
+    event_id: &str,
+    body: &str,
+    changed: &mut Vec<Changed>,
+) -> Result<(), rusqlite::Error> {
+    let table = match interaction {
+        true => "feedback_interactions",
+        false => "feedback_signals",
+    };
+    let stored: Option<String> = tx
+        .prepare_cached(&format!(
+            "SELECT body_json FROM {table} WHERE event_id = ?1"
+        ))?
+        .query_row([event_id], |row| row.get(0))
+        .optional()?;
+    if let Some(stored) = stored
+        && stored != body
+        && !changed
+            .iter()
+            .any(|c| c.interaction == interaction && c.event_id == event_id)
+    {
+        changed.push(Changed {
+            interaction,
+            event_id: event_id.to_string(),
+            stored_body: stored,
+        });
+    }
+    Ok(())
+}
