@@ -2,13 +2,13 @@
 //! from one thread of its own, outside sqlx.
 //!
 //! Why not sqlx here, when every other query is sqlx's: sqlx runs a SQLite connection on a
-//! worker thread and hands it each statement, and its results, through channels; under load
-//! each hand-off woke a thread, and with the `Any` driver's conversions and the parsing of
-//! statements not kept prepared, that was most of the writer's time (measured with perf on
-//! `bench/feedback.sh`: the sqlx worker thread took over a third of the server's CPU, its
-//! SQLite work a tenth of that). Here the writer's thread calls SQLite itself, with prepared
-//! statements kept for the connection's life, and a group of requests is one transaction
-//! and one sync, without a hand-off inside it.
+//! thread of its own and hands it each statement, and its results, through channels, waking a
+//! thread each way. Measured with perf on `bench/feedback.sh`, that thread was 37% of the
+//! server's CPU, and besides SQLite's writes and sync it was those hand-offs (as much time as
+//! the sync under load), the `Any` driver's conversions and statements parsed again; SQLite's
+//! own work was a small part. Here the writer's thread calls SQLite itself, with prepared
+//! statements kept for the connection's life, and a group of requests is one transaction and
+//! one sync, without a hand-off inside it.
 //!
 //! Same tables, same rows and the same answers as the sqlx path (`feedback.rs`), which stays
 //! the path for PostgreSQL and for a database in memory; the tests run both.

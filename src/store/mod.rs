@@ -2,7 +2,9 @@
 //!
 //! The only sqlx user. It speaks in row types (ids, numbers, JSON text); domain modules
 //! convert at the boundary. Every query is one SQL text that both backends accept (`$N`
-//! placeholders, `||` concatenation), run through sqlx's `Any` driver, and tested on both.
+//! placeholders, `||` concatenation), run through sqlx's `Any` driver, and tested on both;
+//! the one exception is `evalgate serve`'s writer of events on a SQLite file, which calls
+//! SQLite through rusqlite on a thread of its own (`feedback_file.rs` says why).
 
 mod embeddings;
 mod feedback;
