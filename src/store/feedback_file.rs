@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 
 use super::StoreError;
 use super::feedback::{Changed, INTERACTION_COLUMNS, Inserted, SIGNAL_COLUMNS};
@@ -91,54 +91,11 @@ fn write_request(
     request: &RequestRows<'_>,
 ) -> Result<Result<Inserted, Vec<Changed>>, rusqlite::Error> {
     tx.prepare_cached("SAVEPOINT request")?.execute([])?;
-    let mut new = Inserted::default();
     let mut changed: Vec<Changed> = Vec::new();
-    {
-        let mut insert = tx.prepare_cached(&format!(
-            "INSERT INTO feedback_interactions ({INTERACTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-             ON CONFLICT (event_id) DO NOTHING"
-        ))?;
-        for r in request.interactions {
-            let added = insert.execute(params![
-                r.event_id,
-                r.occurred_at,
-                r.prompt,
-                r.prompt_version,
-                r.model,
-                r.input_hash,
-                r.body_json,
-                r.received_at
-            ])?;
-            if added == 1 {
-                new.interactions += 1;
-            } else {
-                check(tx, true, &r.event_id, &r.body_json, &mut changed)?;
-            }
-        }
-    }
-    {
-        let mut insert = tx.prepare_cached(&format!(
-            "INSERT INTO feedback_signals ({SIGNAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-             ON CONFLICT (event_id) DO NOTHING"
-        ))?;
-        for r in request.signals {
-            let added = insert.execute(params![
-                r.event_id,
-                r.interaction_id,
-                r.occurred_at,
-                r.kind,
-                r.name,
-                r.polarity,
-                r.body_json,
-                r.received_at
-            ])?;
-            if added == 1 {
-                new.signals += 1;
-            } else {
-                check(tx, false, &r.event_id, &r.body_json, &mut changed)?;
-            }
-        }
-    }
+    let new = Inserted {
+        interactions: insert(tx, request.interactions, &mut changed)?,
+        signals: insert(tx, request.signals, &mut changed)?,
+    };
     if changed.is_empty() {
         tx.prepare_cached("RELEASE request")?.execute([])?;
         Ok(Ok(new))
@@ -146,6 +103,94 @@ fn write_request(
         tx.execute_batch("ROLLBACK TO request; RELEASE request")?;
         Ok(Err(changed))
     }
+}
+
+/// A row of one of the feedback tables, as the writer inserts it.
+trait EventRow {
+    /// An interaction (else a signal).
+    const INTERACTION: bool;
+    fn event_id(&self) -> &str;
+    fn body_json(&self) -> &str;
+    /// The row's values, in its table's column order.
+    fn values(&self) -> [&dyn rusqlite::ToSql; 8];
+}
+
+impl EventRow for InteractionRow {
+    const INTERACTION: bool = true;
+    fn event_id(&self) -> &str {
+        &self.event_id
+    }
+    fn body_json(&self) -> &str {
+        &self.body_json
+    }
+    fn values(&self) -> [&dyn rusqlite::ToSql; 8] {
+        [
+            &self.event_id,
+            &self.occurred_at,
+            &self.prompt,
+            &self.prompt_version,
+            &self.model,
+            &self.input_hash,
+            &self.body_json,
+            &self.received_at,
+        ]
+    }
+}
+
+impl EventRow for SignalRow {
+    const INTERACTION: bool = false;
+    fn event_id(&self) -> &str {
+        &self.event_id
+    }
+    fn body_json(&self) -> &str {
+        &self.body_json
+    }
+    fn values(&self) -> [&dyn rusqlite::ToSql; 8] {
+        [
+            &self.event_id,
+            &self.interaction_id,
+            &self.occurred_at,
+            &self.kind,
+            &self.name,
+            &self.polarity,
+            &self.body_json,
+            &self.received_at,
+        ]
+    }
+}
+
+/// The table and columns of interactions, or of signals.
+fn table(interaction: bool) -> (&'static str, &'static str) {
+    match interaction {
+        true => ("feedback_interactions", INTERACTION_COLUMNS),
+        false => ("feedback_signals", SIGNAL_COLUMNS),
+    }
+}
+
+/// Inserts rows of one table, an id stored already left as it is (and checked); how many
+/// were new.
+fn insert<R: EventRow>(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[R],
+    changed: &mut Vec<Changed>,
+) -> Result<u64, rusqlite::Error> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let (table, columns) = table(R::INTERACTION);
+    let mut statement = tx.prepare_cached(&format!(
+        "INSERT INTO {table} ({columns}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (event_id) DO NOTHING"
+    ))?;
+    let mut new = 0;
+    for r in rows {
+        if statement.execute(r.values().as_slice())? == 1 {
+            new += 1;
+        } else {
+            check(tx, R::INTERACTION, r.event_id(), r.body_json(), changed)?;
+        }
+    }
+    Ok(new)
 }
 
 /// An event whose id is stored (before, or earlier in this group): changed when the stored
@@ -157,10 +202,7 @@ fn check(
     body: &str,
     changed: &mut Vec<Changed>,
 ) -> Result<(), rusqlite::Error> {
-    let table = match interaction {
-        true => "feedback_interactions",
-        false => "feedback_signals",
-    };
+    let (table, _) = table(interaction);
     let stored: Option<String> = tx
         .prepare_cached(&format!(
             "SELECT body_json FROM {table} WHERE event_id = ?1"
