@@ -225,7 +225,12 @@ pub async fn serve(
 ) -> std::io::Result<Totals> {
     let (tx, rx) = mpsc::channel::<Job>(4096);
     let opened = |e: crate::store::StoreError| std::io::Error::other(store_message(&e));
-    let writer = match store.file_feedback_writer().map_err(opened)? {
+    // Opening the file may wait for another process's lock: not on the async threads.
+    let file_writer_of = store.clone();
+    let file = tokio::task::spawn_blocking(move || file_writer_of.file_feedback_writer())
+        .await
+        .map_err(std::io::Error::other)?;
+    let writer = match file.map_err(opened)? {
         Some(w) => tokio::task::spawn_blocking(move || file_writer(w, rx)),
         None => {
             let w = store.feedback_writer().await.map_err(opened)?;
@@ -276,12 +281,13 @@ pub async fn serve(
         .layer(DefaultBodyLimit::max(opts.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(guard, guard::protect))
         .with_state(state);
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
     // The router (and every sender) is gone: the writer drains the queue and stops.
     let mut totals = writer.await.unwrap_or_default();
     store.close().await;
+    served?;
     totals.requests += spans.requests.load(Ordering::Relaxed);
     totals.spans = spans.spans.load(Ordering::Relaxed);
     totals.spans_ignored = spans.ignored.load(Ordering::Relaxed);
@@ -308,18 +314,24 @@ fn group(first: Job, rx: &mut mpsc::Receiver<Job>) -> Vec<Job> {
 /// The writer on a SQLite file: a thread of its own that calls SQLite itself (see
 /// `store::FileFeedbackWriter`), each group of requests one transaction in which each
 /// request is stored or refused whole. When the transaction fails, each request is tried
-/// again in one of its own, so that one request's problem is not every request's.
+/// again in one of its own, so that one request's problem is not every request's; unless
+/// another process held the database locked past the busy wait (30 s), which would hold
+/// each request as long again: then the group is refused.
 fn file_writer(mut w: FileFeedbackWriter, mut rx: mpsc::Receiver<Job>) -> Totals {
     let mut totals = Totals::default();
     while let Some(first) = rx.blocking_recv() {
         let jobs = group(first, &mut rx);
         let outcomes: Vec<Result<FileOutcome, String>> = match file_write(&mut w, &jobs) {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-            Err(e) if jobs.len() == 1 => vec![Err(e)],
+            Err(e) if jobs.len() == 1 || e.is_busy() => {
+                let why = store_message(&e);
+                jobs.iter().map(|_| Err(why.clone())).collect()
+            }
             Err(_) => jobs
                 .iter()
                 .map(|job| {
-                    file_write(&mut w, std::slice::from_ref(job))?
+                    file_write(&mut w, std::slice::from_ref(job))
+                        .map_err(|e| store_message(&e))?
                         .pop()
                         .ok_or_else(|| "the writer gave no answer".to_string())
                 })
@@ -334,7 +346,10 @@ fn file_writer(mut w: FileFeedbackWriter, mut rx: mpsc::Receiver<Job>) -> Totals
 
 type FileOutcome = Result<crate::store::Inserted, Vec<crate::store::Changed>>;
 
-fn file_write(w: &mut FileFeedbackWriter, jobs: &[Job]) -> Result<Vec<FileOutcome>, String> {
+fn file_write(
+    w: &mut FileFeedbackWriter,
+    jobs: &[Job],
+) -> Result<Vec<FileOutcome>, crate::store::StoreError> {
     let requests: Vec<RequestRows<'_>> = jobs
         .iter()
         .map(|job| RequestRows {
@@ -342,10 +357,12 @@ fn file_write(w: &mut FileFeedbackWriter, jobs: &[Job]) -> Result<Vec<FileOutcom
             signals: &job.load.signals,
         })
         .collect();
-    w.write(&requests).map_err(|e| store_message(&e))
+    w.write(&requests)
 }
 
-/// Answers a job of the file writer with what became of it.
+/// Answers a job of the file writer with what became of it. A refused request's conflicts
+/// are its events that differ from the body stored first under their id, in the order sent
+/// (an event sent twice, twice), as the sqlx writer's `settle` gives them.
 fn file_answer(job: Job, outcome: Result<FileOutcome, String>, totals: &mut Totals) {
     let answer = match outcome {
         Ok(Ok(new)) => {
@@ -358,16 +375,26 @@ fn file_answer(job: Job, outcome: Result<FileOutcome, String>, totals: &mut Tota
             Ok(ack)
         }
         Ok(Err(changed)) => {
-            totals.conflicts += changed.len() as u64;
-            Err(Refused::Conflict(
-                changed
-                    .into_iter()
-                    .map(|c| crate::feedback::Conflict {
-                        stored_sha256: crate::hash::sha256_hex(c.stored_body.as_bytes()),
-                        event_id: c.event_id,
+            let stored: std::collections::HashMap<(bool, &str), &str> = changed
+                .iter()
+                .map(|c| ((c.interaction, c.event_id.as_str()), c.stored_body.as_str()))
+                .collect();
+            let conflicts: Vec<crate::feedback::Conflict> = job
+                .load
+                .events
+                .iter()
+                .filter_map(|e| {
+                    let key = (matches!(e, Event::Interaction(_)), e.event_id());
+                    let first = *stored.get(&key)?;
+                    let body = serde_json::to_string(e).unwrap_or_default();
+                    (body != first).then(|| crate::feedback::Conflict {
+                        event_id: key.1.to_string(),
+                        stored_sha256: crate::hash::sha256_hex(first.as_bytes()),
                     })
-                    .collect(),
-            ))
+                })
+                .collect();
+            totals.conflicts += conflicts.len() as u64;
+            Err(Refused::Conflict(conflicts))
         }
         Err(e) => Err(Refused::Store(e)),
     };

@@ -13,6 +13,7 @@
 //! Same tables, same rows and the same answers as the sqlx path (`feedback.rs`), which stays
 //! the path for PostgreSQL and for a database in memory; the tests run both.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension};
@@ -30,7 +31,41 @@ pub struct RequestRows<'a> {
 /// One writer's connection to a SQLite file's feedback tables, for one thread.
 pub struct FileFeedbackWriter {
     conn: Connection,
+    sql: Sql,
 }
+
+/// The statements the writer runs, made once: kept prepared by the connection, looked up
+/// by their text.
+struct Sql {
+    /// `INSERT … ON CONFLICT DO NOTHING` of interactions, of signals.
+    insert: [String; 2],
+    /// The stored body of an interaction, of a signal.
+    body: [String; 2],
+}
+
+impl Sql {
+    fn new() -> Sql {
+        let [i, s] = [TABLES[0], TABLES[1]].map(|(table, columns)| {
+            (
+                format!(
+                    "INSERT INTO {table} ({columns}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                     ON CONFLICT (event_id) DO NOTHING"
+                ),
+                format!("SELECT body_json FROM {table} WHERE event_id = ?1"),
+            )
+        });
+        Sql {
+            insert: [i.0, s.0],
+            body: [i.1, s.1],
+        }
+    }
+}
+
+/// The tables of interactions and of signals, with their columns.
+const TABLES: [(&str, &str); 2] = [
+    ("feedback_interactions", INTERACTION_COLUMNS),
+    ("feedback_signals", SIGNAL_COLUMNS),
+];
 
 impl std::fmt::Debug for FileFeedbackWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,30 +90,38 @@ impl FileFeedbackWriter {
         .map_err(failed)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(failed)?;
-        // Not an error when it cannot switch (see `Store::open`): the file works either way.
+        // Not an error when it cannot switch (see `Store::open`): the file works either way,
+        // its commits as durable (one sync more each, and waiting for readers).
         let _ = conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()));
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA cache_size = -8000;")
             .map_err(failed)?;
         conn.set_prepared_statement_cache_capacity(16);
-        Ok(FileFeedbackWriter { conn })
+        Ok(FileFeedbackWriter {
+            conn,
+            sql: Sql::new(),
+        })
     }
 
     /// Stores a group of requests in one transaction, each request all or nothing: a request
     /// that sends an event under an id stored before (or earlier in the group) with another
-    /// body stores nothing, and its answer is those events, with the bodies stored first;
-    /// the others' events are stored (an id stored before with the same body is left as it
-    /// was: sent again). Answers come in the order of `requests`. An error of the database
-    /// stores nothing of the group.
+    /// body stores nothing, and its answer is those events' ids (each once), with the bodies
+    /// stored first; the others' events are stored (an id stored before with the same body
+    /// is left as it was: sent again). Answers come in the order of `requests`. An error of
+    /// the database stores nothing of the group, and the next call starts afresh.
     pub fn write(
         &mut self,
         requests: &[RequestRows<'_>],
     ) -> Result<Vec<Result<Inserted, Vec<Changed>>>, StoreError> {
+        if !self.conn.is_autocommit() {
+            // A transaction left open by a failed rollback: end it, or every group would fail.
+            self.conn.execute_batch("ROLLBACK")?;
+        }
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut out = Vec::with_capacity(requests.len());
         for request in requests {
-            out.push(write_request(&tx, request)?);
+            out.push(write_request(&tx, &self.sql, request)?);
         }
         tx.commit()?;
         Ok(out)
@@ -88,21 +131,29 @@ impl FileFeedbackWriter {
 /// One request in a savepoint of the group's transaction, undone when an event is changed.
 fn write_request(
     tx: &rusqlite::Transaction<'_>,
+    sql: &Sql,
     request: &RequestRows<'_>,
 ) -> Result<Result<Inserted, Vec<Changed>>, rusqlite::Error> {
     tx.prepare_cached("SAVEPOINT request")?.execute([])?;
-    let mut changed: Vec<Changed> = Vec::new();
+    let mut changed = ChangedList::default();
     let new = Inserted {
-        interactions: insert(tx, request.interactions, &mut changed)?,
-        signals: insert(tx, request.signals, &mut changed)?,
+        interactions: insert(tx, sql, request.interactions, &mut changed)?,
+        signals: insert(tx, sql, request.signals, &mut changed)?,
     };
-    if changed.is_empty() {
+    if changed.list.is_empty() {
         tx.prepare_cached("RELEASE request")?.execute([])?;
         Ok(Ok(new))
     } else {
         tx.execute_batch("ROLLBACK TO request; RELEASE request")?;
-        Ok(Err(changed))
+        Ok(Err(changed.list))
     }
+}
+
+/// The changed events of a request, each id once.
+#[derive(Default)]
+struct ChangedList<'a> {
+    list: Vec<Changed>,
+    seen: HashSet<(bool, &'a str)>,
 }
 
 /// A row of one of the feedback tables, as the writer inserts it.
@@ -159,67 +210,42 @@ impl EventRow for SignalRow {
     }
 }
 
-/// The table and columns of interactions, or of signals.
-fn table(interaction: bool) -> (&'static str, &'static str) {
-    match interaction {
-        true => ("feedback_interactions", INTERACTION_COLUMNS),
-        false => ("feedback_signals", SIGNAL_COLUMNS),
-    }
-}
-
-/// Inserts rows of one table, an id stored already left as it is (and checked); how many
-/// were new.
-fn insert<R: EventRow>(
+/// Inserts rows of one table, an id stored already left as it is; how many were new. An
+/// id stored (before, or earlier in this group) with another body is noted as changed.
+fn insert<'a, R: EventRow>(
     tx: &rusqlite::Transaction<'_>,
-    rows: &[R],
-    changed: &mut Vec<Changed>,
+    sql: &Sql,
+    rows: &'a [R],
+    changed: &mut ChangedList<'a>,
 ) -> Result<u64, rusqlite::Error> {
     if rows.is_empty() {
         return Ok(0);
     }
-    let (table, columns) = table(R::INTERACTION);
-    let mut statement = tx.prepare_cached(&format!(
-        "INSERT INTO {table} ({columns}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-         ON CONFLICT (event_id) DO NOTHING"
-    ))?;
+    let table = usize::from(!R::INTERACTION);
+    let mut statement = tx.prepare_cached(&sql.insert[table])?;
     let mut new = 0;
     for r in rows {
         if statement.execute(r.values().as_slice())? == 1 {
             new += 1;
-        } else {
-            check(tx, R::INTERACTION, r.event_id(), r.body_json(), changed)?;
+            continue;
+        }
+        if changed.seen.contains(&(R::INTERACTION, r.event_id())) {
+            continue;
+        }
+        let stored: Option<String> = tx
+            .prepare_cached(&sql.body[table])?
+            .query_row([r.event_id()], |row| row.get(0))
+            .optional()?;
+        if let Some(stored) = stored
+            && stored != r.body_json()
+        {
+            changed.seen.insert((R::INTERACTION, r.event_id()));
+            changed.list.push(Changed {
+                interaction: R::INTERACTION,
+                event_id: r.event_id().to_string(),
+                stored_body: stored,
+            });
         }
     }
     Ok(new)
-}
-
-/// An event whose id is stored (before, or earlier in this group): changed when the stored
-/// body is another, and then noted once.
-fn check(
-    tx: &rusqlite::Transaction<'_>,
-    interaction: bool,
-    event_id: &str,
-    body: &str,
-    changed: &mut Vec<Changed>,
-) -> Result<(), rusqlite::Error> {
-    let (table, _) = table(interaction);
-    let stored: Option<String> = tx
-        .prepare_cached(&format!(
-            "SELECT body_json FROM {table} WHERE event_id = ?1"
-        ))?
-        .query_row([event_id], |row| row.get(0))
-        .optional()?;
-    if let Some(stored) = stored
-        && stored != body
-        && !changed
-            .iter()
-            .any(|c| c.interaction == interaction && c.event_id == event_id)
-    {
-        changed.push(Changed {
-            interaction,
-            event_id: event_id.to_string(),
-            stored_body: stored,
-        });
-    }
-    Ok(())
 }

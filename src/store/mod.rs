@@ -494,12 +494,42 @@ async fn sqlite_settings(
 }
 
 /// The file of a SQLite URL (`sqlite://path?mode=rwc`, `sqlite:path`), unless in memory.
+impl StoreError {
+    /// The database was locked by another connection past the busy timeout: trying again at
+    /// once would wait as long again.
+    pub fn is_busy(&self) -> bool {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        match self {
+            StoreError::File(rusqlite::Error::SqliteFailure(e, _)) => {
+                matches!(e.code, DatabaseBusy | DatabaseLocked)
+            }
+            _ => false,
+        }
+    }
+}
+
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+}
+
+/// A SQLite URL whose file another library opens as sqlx does: its path has no `%`-escape
+/// (sqlx decodes them) and its only option, if any, is `mode=rw` or `mode=rwc`.
+fn plain_sqlite_url(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return false;
+    };
+    let (path, options) = rest.split_once('?').unwrap_or((rest, ""));
+    !path.contains('%')
+        && options
+            .split('&')
+            .all(|o| matches!(o, "" | "mode=rw" | "mode=rwc"))
 }
 
 fn redact(url: &str) -> String {
@@ -1629,8 +1659,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::{
-        Backend, PARSED_IS_OUTPUT, placeholders, placeholders_after, redact, sqlite_file,
-        stored_parsed, without_statement_cache,
+        Backend, PARSED_IS_OUTPUT, placeholders, placeholders_after, plain_sqlite_url, redact,
+        sqlite_file, stored_parsed, without_statement_cache,
     };
 
     #[test]
@@ -1661,6 +1691,22 @@ mod tests {
         assert_eq!(f("sqlite:data.db").as_deref(), Some("data.db"));
         assert_eq!(f("sqlite::memory:"), None);
         assert_eq!(f("sqlite://:memory:?cache=shared"), None);
+        for plain in [
+            "sqlite:///tmp/x/e.db?mode=rwc",
+            "sqlite://./.evalgate/e.db",
+            "sqlite:e.db?mode=rw",
+        ] {
+            assert!(plain_sqlite_url(plain), "{plain}");
+        }
+        for other in [
+            "sqlite:///tmp/my%20db.db",
+            "sqlite://e.db?mode=ro",
+            "sqlite://e.db?mode=memory",
+            "sqlite://e.db?mode=rwc&cache=shared",
+            "postgres://h/db",
+        ] {
+            assert!(!plain_sqlite_url(other), "{other}");
+        }
         assert_eq!(f("postgres://u@h/db"), None);
     }
 

@@ -752,11 +752,40 @@ fn conflicts_are_refused(database_url: Option<String>) {
             r.json::<Value>().await.unwrap(),
             json!({"accepted": 0, "duplicates": 1})
         );
+        // Each event that differs is a conflict, in the order sent (on every backend): k1
+        // changed twice, then k9 (stored after k1) and k1 changed.
+        let r = post(json!([
+            interaction("k1", "Customer: b"),
+            interaction("k1", "Customer: c")
+        ]))
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 409);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["conflicts"].as_array().unwrap().len(), 2, "{body}");
+        let r = post(interaction("k9", "Customer: nine")).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let r = post(json!([
+            interaction("k9", "Customer: changed"),
+            interaction("k8", "Customer: new"),
+            interaction("k1", "Customer: changed")
+        ]))
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 409);
+        let body: Value = r.json().await.unwrap();
+        let ids: Vec<&str> = body["conflicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["event_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["k9", "k1"]);
     });
     let (code, log) = server.stop_with_log();
     assert_eq!(code, 0);
     assert!(
-        log.contains("1 refused (an id stored before with other content)"),
+        log.contains("5 refused (an id stored before with other content)"),
         "{log}"
     );
     let rt = runtime();
@@ -768,8 +797,8 @@ fn conflicts_are_refused(database_url: Option<String>) {
         .unwrap();
     assert_eq!(
         rt.block_on(store.feedback_counts()).unwrap(),
-        (1, 0),
-        "k2 was not stored"
+        (2, 0),
+        "k2 and k8 were not stored"
     );
 
     // A file: the line that changes k1 is rejected as a conflict; the others are stored.
@@ -809,4 +838,73 @@ fn conflicts_are_refused_on_postgres() {
         return;
     };
     conflicts_are_refused(Some(crate::common::postgres_schema(&base)));
+}
+
+/// A request the database refuses (here a trigger refuses one event id) is answered 503 and
+/// stores nothing; the requests committed in the same group as it are tried again each on its
+/// own and stored; the server goes on.
+#[test]
+fn a_request_the_database_refuses_fails_alone() {
+    let p = Project::empty();
+    let rt = runtime();
+    let store = rt
+        .block_on(evalgate::store::Store::open(None, p.path()))
+        .unwrap();
+    let file = store.sqlite_file().unwrap().to_path_buf();
+    rt.block_on(store.close());
+    rusqlite::Connection::open(&file)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse_boom BEFORE INSERT ON feedback_interactions \
+             WHEN NEW.event_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom is refused'); END;",
+        )
+        .unwrap();
+    let server = Server::start(&p, &[], &[]);
+    let url = server.url.clone();
+    rt.block_on(async move {
+        let http = reqwest::Client::new();
+        let post = |id: String| {
+            let request = http
+                .post(format!("{url}/v1/interactions"))
+                .header("content-type", "application/json")
+                .body(interaction(&id, "Customer: hi").to_string());
+            async move {
+                let r = request.send().await.unwrap();
+                (id, r.status().as_u16(), r.text().await.unwrap())
+            }
+        };
+        for round in 0..3 {
+            let ids = (0..40).map(|k| match k {
+                20 => "boom".to_string(),
+                k => format!("ok-{round}-{k}"),
+            });
+            for (id, status, body) in futures::future::join_all(ids.map(post)).await {
+                match id.as_str() {
+                    "boom" => {
+                        assert_eq!(status, 503, "{body}");
+                        assert!(body.contains("boom is refused"), "{body}");
+                        assert!(body.contains("nothing was kept"), "{body}");
+                    }
+                    _ => assert_eq!(status, 200, "{id}: {body}"),
+                }
+            }
+        }
+        let (_, status, _) = post("after".to_string()).await;
+        assert_eq!(status, 200);
+    });
+    let (code, log) = server.stop_with_log();
+    assert_eq!(code, 0, "{log}");
+    let store = rt
+        .block_on(evalgate::store::Store::open(None, p.path()))
+        .unwrap();
+    assert_eq!(
+        rt.block_on(store.feedback_counts()).unwrap(),
+        (3 * 39 + 1, 0)
+    );
+    assert!(
+        rt.block_on(store.feedback_interaction("boom"))
+            .unwrap()
+            .is_none()
+    );
+    rt.block_on(store.close());
 }

@@ -822,10 +822,70 @@ async fn the_file_writer_stores_each_request_or_refuses_it_whole() {
         }])
         .unwrap();
     assert_eq!(out[0].as_ref().unwrap_err()[0].event_id, "c1");
-    let wal = format!("{}-wal", store.sqlite_file().unwrap().display());
-    assert!(std::path::Path::new(&wal).exists());
-    drop(w);
-    assert_eq!(store.feedback_counts().await.unwrap(), (3, 2));
+    // A refused request's new events are not kept: a later request of the group may send
+    // their ids with other bodies.
+    let group = [
+        request(vec![interaction("h1", "six"), interaction("a1", "changed")]),
+        request(vec![interaction("h1", "other six")]),
+    ];
+    let requests: Vec<RequestRows<'_>> = group
+        .iter()
+        .map(|(i, s)| RequestRows {
+            interactions: i,
+            signals: s,
+        })
+        .collect();
+    let out = w.write(&requests).unwrap();
+    assert_eq!(out[0].as_ref().unwrap_err()[0].event_id, "a1");
+    assert_eq!(out[1].as_ref().unwrap().interactions, 1);
+    assert_eq!(
+        store
+            .feedback_interaction("h1")
+            .await
+            .unwrap()
+            .unwrap()
+            .body_json,
+        group[1].0[0].body_json
+    );
+    // An error of the database stores nothing of the group, and the next group is stored.
+    let file = store.sqlite_file().unwrap().to_path_buf();
+    let other = rusqlite::Connection::open(&file).unwrap();
+    other
+        .execute_batch(
+            "CREATE TRIGGER refuse_boom BEFORE INSERT ON feedback_signals \
+             WHEN NEW.event_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom is refused'); END;",
+        )
+        .unwrap();
+    let bad = request(vec![signal("j-s", "a1"), signal("boom", "a1")]);
+    let err = w
+        .write(&[RequestRows {
+            interactions: &bad.0,
+            signals: &bad.1,
+        }])
+        .unwrap_err();
+    assert!(!err.is_busy());
+    assert!(
+        format!("{:?}", std::error::Error::source(&err)).contains("boom is refused"),
+        "{err:?}"
+    );
+    assert!(store.feedback_signal("j-s").await.unwrap().is_none());
+    let good = request(vec![signal("k-s", "a1")]);
+    let out = w
+        .write(&[RequestRows {
+            interactions: &good.0,
+            signals: &good.1,
+        }])
+        .unwrap();
+    assert_eq!(out[0].as_ref().unwrap().signals, 1);
+    let mode: String = other
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        mode, "wal",
+        "the writer keeps the file in write-ahead-log mode"
+    );
+    drop((w, other));
+    assert_eq!(store.feedback_counts().await.unwrap(), (4, 3));
     store.close().await;
 }
 
