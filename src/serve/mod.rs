@@ -4,8 +4,9 @@
 //! `POST /v1/traces` takes OpenTelemetry traces (OTLP/HTTP, protobuf or JSON, gzip or not),
 //! whose GenAI spans become interactions (`feedback::otlp`); `GET /healthz` says the server
 //! is up. A request is acknowledged (200) only once its events
-//! are committed: handlers hand their events to one writer task, which commits whatever has
-//! queued up in one transaction (group commit) and then answers each request. A graceful
+//! are committed: handlers hand their events to one writer (on a SQLite file a thread of its
+//! own calling SQLite, else a task using sqlx), which commits whatever has queued up in one
+//! transaction (group commit) and then answers each request. A graceful
 //! shutdown stops accepting connections, lets the requests in flight finish and drains the
 //! writer, so no acknowledged event is lost.
 
