@@ -112,7 +112,15 @@ pub(crate) struct Server {
     child: Child,
     pub(crate) url: String,
     /// The rest of stderr, read until the server exits.
-    log: std::thread::JoinHandle<String>,
+    log: Option<std::thread::JoinHandle<String>>,
+}
+
+/// A test that fails before stopping its server does not leave it running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Server {
@@ -141,7 +149,11 @@ impl Server {
             while stderr.read_line(&mut rest).unwrap_or(0) > 0 {}
             rest
         });
-        Server { child, url, log }
+        Server {
+            child,
+            url,
+            log: Some(log),
+        }
     }
 
     /// SIGTERM, then wait for a graceful exit.
@@ -155,7 +167,8 @@ impl Server {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let code = self.child.wait().unwrap().code().unwrap_or(-1);
-        (code, self.log.join().unwrap_or_default())
+        let log = self.log.take().and_then(|l| l.join().ok());
+        (code, log.unwrap_or_default())
     }
 }
 
