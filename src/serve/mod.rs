@@ -328,15 +328,28 @@ fn file_writer(mut w: FileFeedbackWriter, mut rx: mpsc::Receiver<Job>) -> Totals
                 let why = store_message(&e);
                 jobs.iter().map(|_| Err(why.clone())).collect()
             }
-            Err(_) => jobs
-                .iter()
-                .map(|job| {
-                    file_write(&mut w, std::slice::from_ref(job))
-                        .map_err(|e| store_message(&e))?
-                        .pop()
-                        .ok_or_else(|| "the writer gave no answer".to_string())
-                })
-                .collect(),
+            Err(_) => {
+                let mut busy: Option<String> = None;
+                jobs.iter()
+                    .map(|job| {
+                        if let Some(why) = &busy {
+                            return Err(why.clone());
+                        }
+                        match file_write(&mut w, std::slice::from_ref(job)) {
+                            Ok(mut one) => one
+                                .pop()
+                                .ok_or_else(|| "the writer gave no answer".to_string()),
+                            Err(e) => {
+                                let why = store_message(&e);
+                                if e.is_busy() {
+                                    busy = Some(why.clone());
+                                }
+                                Err(why)
+                            }
+                        }
+                    })
+                    .collect()
+            }
         };
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
             file_answer(job, outcome, &mut totals);
@@ -1407,6 +1420,67 @@ mod tests {
             })
             .collect();
         Job::new(events, true).0
+    }
+
+    /// The file writer's group of three requests, queued before it starts: the one the
+    /// database refuses (a trigger) fails the group's transaction; each is then tried on its
+    /// own, and only it is refused.
+    #[test]
+    fn a_group_the_database_refuses_is_tried_request_by_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = rt
+            .block_on(crate::store::Store::open(None, dir.path()))
+            .unwrap();
+        rusqlite::Connection::open(store.sqlite_file().unwrap())
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER refuse_boom BEFORE INSERT ON feedback_signals \
+                 WHEN NEW.event_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom is refused'); END;",
+            )
+            .unwrap();
+        let w = store.file_feedback_writer().unwrap().unwrap();
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let mut pending = Vec::new();
+        for ids in [&["a1", "a2"][..], &["boom", "b1"], &["c1", "a1"]] {
+            let events = job(ids).load.events.clone();
+            let (job, answer) = Job::new(events, true);
+            tx.try_send(job).ok().unwrap();
+            pending.push(answer);
+        }
+        drop(tx);
+        let totals = super::file_writer(w, rx);
+        let mut answers: Vec<_> = pending
+            .into_iter()
+            .map(|p| rt.block_on(p.answer()).unwrap())
+            .collect();
+        assert_eq!(
+            answers.remove(0).unwrap(),
+            Ack {
+                accepted: 2,
+                duplicates: 0
+            }
+        );
+        match answers.remove(0) {
+            Err(super::Refused::Store(why)) => assert!(why.contains("boom is refused"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            answers.remove(0).unwrap(),
+            Ack {
+                accepted: 1,
+                duplicates: 1
+            }
+        );
+        assert_eq!(
+            (totals.events, totals.duplicates, totals.requests),
+            (3, 1, 2)
+        );
+        assert_eq!(rt.block_on(store.feedback_counts()).unwrap(), (0, 3));
+        rt.block_on(store.close());
     }
 
     #[test]

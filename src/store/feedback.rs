@@ -128,17 +128,20 @@ impl Store {
     }
 
     /// The writer of events of `evalgate serve` on a SQLite file, which calls SQLite from a
-    /// thread of its own (see `FileFeedbackWriter`); `None` on PostgreSQL, for a database in
-    /// memory, and for a SQLite URL this writer would not open as sqlx does (a path with
-    /// `%`-escapes, an option other than `mode=rw` or `mode=rwc`): their writer is
-    /// `feedback_writer`. It opens the file, and may wait for another process's lock: call it
-    /// off the async threads.
+    /// thread of its own (see `FileFeedbackWriter`) on the file sqlx opens; `None` on
+    /// PostgreSQL, for a database in memory, and for a SQLite URL with an option other than
+    /// `mode=rw` or `mode=rwc`: their writer is `feedback_writer`. It opens the file, and may
+    /// wait for another process's lock: call it off the async threads.
     pub fn file_feedback_writer(&self) -> Result<Option<super::FileFeedbackWriter>, StoreError> {
-        match (&self.file, self.backend) {
-            (Some(path), super::Backend::Sqlite) if super::plain_sqlite_url(&self.url) => Ok(Some(
-                super::FileFeedbackWriter::open(path, &self.display_url)?,
-            )),
-            _ => Ok(None),
+        if self.backend != super::Backend::Sqlite || self.file.is_none() {
+            return Ok(None);
+        }
+        match super::sqlx_sqlite_file(&self.url) {
+            Some(path) => Ok(Some(super::FileFeedbackWriter::open(
+                &path,
+                &self.display_url,
+            )?)),
+            None => Ok(None),
         }
     }
 

@@ -493,7 +493,6 @@ async fn sqlite_settings(
     Ok(())
 }
 
-/// The file of a SQLite URL (`sqlite://path?mode=rwc`, `sqlite:path`), unless in memory.
 impl StoreError {
     /// The database was locked by another connection past the busy timeout: trying again at
     /// once would wait as long again.
@@ -508,6 +507,7 @@ impl StoreError {
     }
 }
 
+/// The file of a SQLite URL (`sqlite://path?mode=rwc`, `sqlite:path`), unless in memory.
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
@@ -516,20 +516,23 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
 }
 
-/// A SQLite URL whose file another library opens as sqlx does: its path has no `%`-escape
-/// (sqlx decodes them) and its only option, if any, is `mode=rw` or `mode=rwc`.
-fn plain_sqlite_url(url: &str) -> bool {
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
-        return false;
-    };
-    let (path, options) = rest.split_once('?').unwrap_or((rest, ""));
-    !path.contains('%')
-        && options
-            .split('&')
-            .all(|o| matches!(o, "" | "mode=rw" | "mode=rwc"))
+/// The file sqlx's `Any` driver opens for a SQLite URL, found as it finds it (the URL parsed,
+/// which drops `.` and `..` segments, then read as SQLite options, which decode `%`-escapes),
+/// so that another library opens the same one; `None` when the URL has an option other than
+/// `mode=rw` or `mode=rwc` (read only, in memory, shared cache…).
+fn sqlx_sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    sqlite_file(url)?; // not in memory
+    let options = url.split_once('?').map_or("", |(_, o)| o);
+    if !options
+        .split('&')
+        .all(|o| matches!(o, "" | "mode=rw" | "mode=rwc"))
+    {
+        return None;
+    }
+    let any: sqlx::any::AnyConnectOptions = url.parse().ok()?;
+    let sqlite: sqlx::sqlite::SqliteConnectOptions = any.database_url.as_str().parse().ok()?;
+    let file = sqlite.get_filename();
+    (!file.as_os_str().is_empty() && file != Path::new(":memory:")).then(|| file.to_path_buf())
 }
 
 fn redact(url: &str) -> String {
@@ -1659,8 +1662,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::{
-        Backend, PARSED_IS_OUTPUT, placeholders, placeholders_after, plain_sqlite_url, redact,
-        sqlite_file, stored_parsed, without_statement_cache,
+        Backend, PARSED_IS_OUTPUT, placeholders, placeholders_after, redact, sqlite_file,
+        sqlx_sqlite_file, stored_parsed, without_statement_cache,
     };
 
     #[test]
@@ -1691,21 +1694,26 @@ mod tests {
         assert_eq!(f("sqlite:data.db").as_deref(), Some("data.db"));
         assert_eq!(f("sqlite::memory:"), None);
         assert_eq!(f("sqlite://:memory:?cache=shared"), None);
-        for plain in [
-            "sqlite:///tmp/x/e.db?mode=rwc",
-            "sqlite://./.evalgate/e.db",
-            "sqlite:e.db?mode=rw",
+        // The file sqlx opens: what the feedback writer opens too.
+        let g = |u: &str| sqlx_sqlite_file(u).map(|p| p.display().to_string());
+        for (url, file) in [
+            ("sqlite:///tmp/x/e.db?mode=rwc", "/tmp/x/e.db"),
+            ("sqlite://./.evalgate/e.db", "./.evalgate/e.db"),
+            ("sqlite:e.db?mode=rw", "e.db"),
+            ("sqlite:///tmp/my%20db.db", "/tmp/my db.db"),
+            ("sqlite://./../e.db", "./e.db"),
+            ("sqlite:///tmp/a/../e.db", "/tmp/e.db"),
         ] {
-            assert!(plain_sqlite_url(plain), "{plain}");
+            assert_eq!(g(url).as_deref(), Some(file), "{url}");
         }
         for other in [
-            "sqlite:///tmp/my%20db.db",
             "sqlite://e.db?mode=ro",
             "sqlite://e.db?mode=memory",
             "sqlite://e.db?mode=rwc&cache=shared",
+            "sqlite::memory:",
             "postgres://h/db",
         ] {
-            assert!(!plain_sqlite_url(other), "{other}");
+            assert_eq!(g(other), None, "{other}");
         }
         assert_eq!(f("postgres://u@h/db"), None);
     }

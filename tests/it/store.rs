@@ -856,18 +856,28 @@ async fn the_file_writer_stores_each_request_or_refuses_it_whole() {
              WHEN NEW.event_id = 'boom' BEGIN SELECT RAISE(ABORT, 'boom is refused'); END;",
         )
         .unwrap();
+    // (`a-s`, of a request before the refused one, is inserted before the trigger refuses
+    // `boom`.)
+    let ok = request(vec![signal("a-s", "a1")]);
     let bad = request(vec![signal("j-s", "a1"), signal("boom", "a1")]);
     let err = w
-        .write(&[RequestRows {
-            interactions: &bad.0,
-            signals: &bad.1,
-        }])
+        .write(&[
+            RequestRows {
+                interactions: &ok.0,
+                signals: &ok.1,
+            },
+            RequestRows {
+                interactions: &bad.0,
+                signals: &bad.1,
+            },
+        ])
         .unwrap_err();
     assert!(!err.is_busy());
     assert!(
         format!("{:?}", std::error::Error::source(&err)).contains("boom is refused"),
         "{err:?}"
     );
+    assert!(store.feedback_signal("a-s").await.unwrap().is_none());
     assert!(store.feedback_signal("j-s").await.unwrap().is_none());
     let good = request(vec![signal("k-s", "a1")]);
     let out = w
