@@ -3,7 +3,8 @@
 
 use evalgate::status::{CaseKind, CaseStatus, Outcome, RunStatus};
 use evalgate::store::{
-    CacheRow, CaseRow, GoldenRow, Record, RunRow, ScoreRow, Store, StoreError, Timing,
+    CacheRow, CaseRow, GoldenRow, InteractionRow, Record, RequestRows, RunRow, ScoreRow, SignalRow,
+    Store, StoreError, Timing,
 };
 use futures::StreamExt;
 
@@ -722,13 +723,23 @@ async fn feedback_queries_on_sqlite_in_memory() {
     store.close().await;
 }
 
+/// The file writer's view of requests' rows.
+fn as_requests(group: &[(Vec<InteractionRow>, Vec<SignalRow>)]) -> Vec<RequestRows<'_>> {
+    group
+        .iter()
+        .map(|(i, s)| RequestRows {
+            interactions: i,
+            signals: s,
+        })
+        .collect()
+}
+
 /// The writer of `evalgate serve` on a SQLite file (rusqlite, a thread of its own): a group
 /// of requests is one transaction in which each request is stored or refused whole, and an
 /// event is compared with what the group stored before it as well as with the file.
 #[tokio::test]
 async fn the_file_writer_stores_each_request_or_refuses_it_whole() {
     use evalgate::feedback::{Event, rows};
-    use evalgate::store::RequestRows;
     let Some((_dir, store, _)) = fresh_store(false).await else {
         return;
     };
@@ -777,14 +788,7 @@ async fn the_file_writer_stores_each_request_or_refuses_it_whole() {
         // One id twice with one body: stored once.
         request(vec![signal("f-s", "a1"), signal("f-s", "a1")]),
     ];
-    let requests: Vec<RequestRows<'_>> = group
-        .iter()
-        .map(|(i, s)| RequestRows {
-            interactions: i,
-            signals: s,
-        })
-        .collect();
-    let out = w.write(&requests).unwrap();
+    let out = w.write(&as_requests(&group)).unwrap();
     let counts = |k: usize| out[k].as_ref().map(|n| (n.interactions, n.signals));
     assert_eq!(counts(0).unwrap(), (1, 1));
     assert_eq!(counts(1).unwrap(), (1, 0));
@@ -815,12 +819,7 @@ async fn the_file_writer_stores_each_request_or_refuses_it_whole() {
     );
     // The writer goes on after a refusal, and keeps the file in write-ahead-log mode.
     let next = request(vec![interaction("g1", "five"), interaction("c1", "other")]);
-    let out = w
-        .write(&[RequestRows {
-            interactions: &next.0,
-            signals: &next.1,
-        }])
-        .unwrap();
+    let out = w.write(&as_requests(&[next])).unwrap();
     assert_eq!(out[0].as_ref().unwrap_err()[0].event_id, "c1");
     // A refused request's new events are not kept: a later request of the group may send
     // their ids with other bodies.
@@ -828,14 +827,7 @@ async fn the_file_writer_stores_each_request_or_refuses_it_whole() {
         request(vec![interaction("h1", "six"), interaction("a1", "changed")]),
         request(vec![interaction("h1", "other six")]),
     ];
-    let requests: Vec<RequestRows<'_>> = group
-        .iter()
-        .map(|(i, s)| RequestRows {
-            interactions: i,
-            signals: s,
-        })
-        .collect();
-    let out = w.write(&requests).unwrap();
+    let out = w.write(&as_requests(&group)).unwrap();
     assert_eq!(out[0].as_ref().unwrap_err()[0].event_id, "a1");
     assert_eq!(out[1].as_ref().unwrap().interactions, 1);
     assert_eq!(
@@ -860,18 +852,7 @@ async fn the_file_writer_stores_each_request_or_refuses_it_whole() {
     // `boom`.)
     let ok = request(vec![signal("a-s", "a1")]);
     let bad = request(vec![signal("j-s", "a1"), signal("boom", "a1")]);
-    let err = w
-        .write(&[
-            RequestRows {
-                interactions: &ok.0,
-                signals: &ok.1,
-            },
-            RequestRows {
-                interactions: &bad.0,
-                signals: &bad.1,
-            },
-        ])
-        .unwrap_err();
+    let err = w.write(&as_requests(&[ok, bad])).unwrap_err();
     assert!(!err.is_busy());
     assert!(
         format!("{:?}", std::error::Error::source(&err)).contains("boom is refused"),
@@ -880,12 +861,7 @@ async fn the_file_writer_stores_each_request_or_refuses_it_whole() {
     assert!(store.feedback_signal("a-s").await.unwrap().is_none());
     assert!(store.feedback_signal("j-s").await.unwrap().is_none());
     let good = request(vec![signal("k-s", "a1")]);
-    let out = w
-        .write(&[RequestRows {
-            interactions: &good.0,
-            signals: &good.1,
-        }])
-        .unwrap();
+    let out = w.write(&as_requests(&[good])).unwrap();
     assert_eq!(out[0].as_ref().unwrap().signals, 1);
     let mode: String = other
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
