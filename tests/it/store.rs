@@ -540,9 +540,10 @@ async fn exercise_feedback(store: &Store) {
     changed.body_json.push(' ');
     let refused = w.insert_unless_changed(&[changed], &[]).await.unwrap();
     assert_eq!(refused.unwrap_err()[0].event_id, "i4");
-    // Groups larger than one INSERT (100 rows): on SQLite all new goes in one batch of
-    // statements; one stored id among them rolls the batch back and takes the full path,
-    // which stores the rest and says which were new; the connection is usable after.
+    // Groups larger than one INSERT (100 rows): on PostgreSQL all new goes in one statement;
+    // one stored id among them fails it and the group takes the full path (SQLite's only
+    // one here), which stores the rest and says which were new; the connection is usable
+    // after.
     let many = |prefix: &str, n: usize| -> (Vec<_>, Vec<_>) {
         let mut is: Vec<_> = (0..n)
             .map(|k| {
